@@ -1,0 +1,191 @@
+// Package dbtest gives each test a fresh, migrated PostgreSQL database. A
+// package's TestMain calls Main, which starts one private server (pglocal) for
+// the test binary and migrates a template database; New and URL then copy the
+// template for each test, which takes milliseconds.
+package dbtest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/mutual-ledger/mutual/internal/pglocal"
+	"github.com/mutual-ledger/mutual/schema"
+)
+
+// templateName is the migrated database every test database is copied from.
+const templateName = "mutual_template"
+
+// env is the test binary's server. It is package state because New and URL
+// take only a testing.TB, as test helpers do, and Main sets it before any
+// test runs.
+var env struct {
+	srv   *pglocal.Server
+	admin *pgxpool.Pool // on the "postgres" database, for CREATE/DROP DATABASE
+	mu    sync.Mutex    // serialises CREATE DATABASE … TEMPLATE
+	seq   atomic.Int64
+}
+
+// Main runs a test binary's tests against a private PostgreSQL: it starts a
+// non-durable server in a temporary folder, creates the template database
+// migrated with schema.Migrate (and ANALYZEd), runs m, then stops the server,
+// removes the folder and exits with m.Run's code. If the server cannot be
+// started or the template cannot be built, Main prints why and exits 1: the
+// tests never skip for want of a database. Call it from TestMain.
+func Main(m *testing.M) {
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	base, err := tempBase()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "dbtest: %v\n", err)
+		return 1
+	}
+	dir, err := os.MkdirTemp(base, "mutual-dbtest-")
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "dbtest: %v\n", err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	srv, err := pglocal.Start(ctx, pglocal.Config{Dir: dir})
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "dbtest: cannot start the test PostgreSQL server: %v\n", err)
+		return 1
+	}
+	defer srv.Stop(context.Background())
+
+	admin, err := pgxpool.New(ctx, srv.URL("postgres"))
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "dbtest: connecting to the test server: %v\n", err)
+		return 1
+	}
+	defer admin.Close()
+	if err := buildTemplate(ctx, srv, admin); err != nil {
+		fmt.Fprintf(os.Stderr, "dbtest: building the template database: %v\n", err)
+		return 1
+	}
+	env.srv, env.admin = srv, admin
+	cancel() // the server and the pool outlive the setup's deadline
+	return m.Run()
+}
+
+// tempBase returns the folder to make the server's folder in: the system's
+// temporary folder, unless we are root and it lies under a folder the
+// server's unprivileged user cannot enter (TMPDIR under /root, say); then /tmp.
+func tempBase() (string, error) {
+	base := os.TempDir()
+	if os.Geteuid() != 0 {
+		return base, nil
+	}
+	for p := filepath.Clean(base); ; p = filepath.Dir(p) {
+		fi, err := os.Stat(p)
+		if err != nil {
+			return "", err
+		}
+		if fi.Mode().Perm()&0o001 == 0 {
+			return "/tmp", nil
+		}
+		if p == filepath.Dir(p) {
+			return base, nil
+		}
+	}
+}
+
+// buildTemplate creates and migrates the template, then closes every
+// connection to it: PostgreSQL copies a database only while nobody is
+// connected to it.
+func buildTemplate(ctx context.Context, srv *pglocal.Server, admin *pgxpool.Pool) error {
+	if _, err := admin.Exec(ctx, "CREATE DATABASE "+templateName); err != nil {
+		return err
+	}
+	pool, err := pgxpool.New(ctx, srv.URL(templateName))
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	if _, err := schema.Migrate(ctx, pool); err != nil {
+		return err
+	}
+	if _, err := pool.Exec(ctx, "ANALYZE"); err != nil {
+		return err
+	}
+	pool.Close()
+	// No one may connect to the template any more, so copying it cannot fail
+	// on a stray session.
+	_, err = admin.Exec(ctx, "ALTER DATABASE "+templateName+" WITH IS_TEMPLATE true ALLOW_CONNECTIONS false")
+	return err
+}
+
+// New returns a pool on a fresh database copied from the migrated template:
+// empty, with the whole schema. Each call makes a new database; the pool is
+// closed and the database dropped at t.Cleanup. It is safe to call from
+// parallel tests. New fails the test if Main is not running the binary or the
+// database cannot be made.
+func New(t testing.TB) *pgxpool.Pool {
+	t.Helper()
+	url := URL(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	pool, err := pgxpool.New(ctx, url)
+	if err != nil {
+		t.Fatalf("dbtest: opening a pool: %v", err)
+	}
+	t.Cleanup(pool.Close) // runs before URL's cleanup drops the database
+	return pool
+}
+
+// URL is like New but returns the connection URL of the fresh database
+// instead of a pool, for code that opens its own pool (e.g. the server's run
+// function). The database is dropped at t.Cleanup, ending any session still
+// connected to it.
+func URL(t testing.TB) string {
+	t.Helper()
+	if env.srv == nil {
+		t.Fatal("dbtest: no test database server: call dbtest.Main(m) from the package's TestMain")
+	}
+	name, err := newName()
+	if err != nil {
+		t.Fatalf("dbtest: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	ident := pgx.Identifier{name}.Sanitize()
+	env.mu.Lock()
+	_, err = env.admin.Exec(ctx, "CREATE DATABASE "+ident+" TEMPLATE "+templateName)
+	env.mu.Unlock()
+	if err != nil {
+		t.Fatalf("dbtest: creating database %s: %v", name, err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		if _, err := env.admin.Exec(ctx, "DROP DATABASE IF EXISTS "+ident+" WITH (FORCE)"); err != nil {
+			t.Errorf("dbtest: dropping database %s: %v", name, err)
+		}
+	})
+	return env.srv.URL(name)
+}
+
+// newName returns a database name unique within the server: a counter, and a
+// random suffix in case two binaries ever share a server.
+func newName() (string, error) {
+	b := make([]byte, 4)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("t_%d_%s", env.seq.Add(1), hex.EncodeToString(b)), nil
+}

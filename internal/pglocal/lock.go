@@ -1,0 +1,155 @@
+package pglocal
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// ErrInUse is returned (wrapped, naming the folder) by Start when another
+// process holds the data folder's lock.
+var ErrInUse = errors.New("data folder is in use by another mutual process")
+
+// lockFolder takes the folder's exclusive lock, held through the returned
+// file until it is closed (or the process dies: the kernel drops a flock with
+// its last descriptor, and children do not inherit it because Go opens files
+// close-on-exec).
+func lockFolder(dir string) (*os.File, error) {
+	f, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("pglocal: %w", err)
+	}
+	for {
+		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err != syscall.EINTR {
+			break
+		}
+	}
+	if err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("pglocal: data folder %s is in use by another mutual process: %w", dir, ErrInUse)
+		}
+		return nil, fmt.Errorf("pglocal: locking data folder %s: %w", dir, err)
+	}
+	return f, nil
+}
+
+// clearStalePID deals with the postmaster.pid a previous owner of the folder
+// left behind (we hold the folder lock, so that owner is gone). If its PID is
+// a live postgres serving our pgdata — an orphan of a launcher killed with
+// SIGKILL — it is shut down; otherwise the file is stale and removed, since
+// postgres refuses to start while the PID in it names any live process.
+func clearStalePID(pgdata string, log *slog.Logger) error {
+	pidFile := filepath.Join(pgdata, "postmaster.pid")
+	f, err := os.Open(pidFile)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("pglocal: %w", err)
+	}
+	sc := bufio.NewScanner(f)
+	sc.Scan()
+	first := strings.TrimSpace(sc.Text())
+	f.Close()
+	pid, err := strconv.Atoi(first)
+	if err != nil || pid <= 0 || !isOurPostmaster(pid, pgdata) {
+		log.Info("removing stale postmaster.pid", "pgdata", pgdata, "pid", first)
+		if err := os.Remove(pidFile); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("pglocal: removing stale %s: %w", pidFile, err)
+		}
+		return nil
+	}
+	log.Info("stopping orphaned PostgreSQL left running by a previous launcher", "pgdata", pgdata, "pid", pid)
+	if err := stopPID(pid); err != nil {
+		return err
+	}
+	// A clean shutdown removes the file; after an escalation it may remain.
+	if err := os.Remove(pidFile); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("pglocal: %w", err)
+	}
+	return nil
+}
+
+// isOurPostmaster reports whether pid is a live postgres whose working
+// directory is pgdata (the postmaster chdirs into its data directory). A PID
+// reused by any other process, or one we may not inspect, is not ours.
+func isOurPostmaster(pid int, pgdata string) bool {
+	if !alive(pid) {
+		return false
+	}
+	proc := "/proc/" + strconv.Itoa(pid)
+	exe, err := os.Readlink(proc + "/exe")
+	if err != nil {
+		return false
+	}
+	if filepath.Base(strings.TrimSuffix(exe, " (deleted)")) != "postgres" {
+		return false
+	}
+	cwd, err := os.Readlink(proc + "/cwd")
+	if err != nil {
+		return false
+	}
+	want, err := filepath.EvalSymlinks(pgdata)
+	if err != nil {
+		return false
+	}
+	return filepath.Clean(cwd) == want
+}
+
+// alive reports whether pid names a process that has not exited; a zombie
+// (exited, not yet reaped) counts as gone.
+func alive(pid int) bool {
+	if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
+		return false
+	}
+	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return !errors.Is(err, os.ErrNotExist)
+	}
+	// The state follows the parenthesised command name, which may itself hold
+	// spaces and parentheses.
+	if i := strings.LastIndexByte(string(stat), ')'); i >= 0 && i+2 < len(stat) {
+		return stat[i+2] != 'Z'
+	}
+	return true
+}
+
+// Shutdown timing: fast shutdown (SIGINT) first; immediate shutdown (SIGQUIT)
+// if that takes too long; SIGKILL last.
+const (
+	fastShutdownWait      = 10 * time.Second
+	immediateShutdownWait = 5 * time.Second
+	killWait              = 5 * time.Second
+)
+
+// stopPID shuts down a postmaster that is not our child (so we cannot wait
+// for it) by polling until it is gone.
+func stopPID(pid int) error {
+	steps := []struct {
+		sig  syscall.Signal
+		wait time.Duration
+	}{{syscall.SIGINT, fastShutdownWait}, {syscall.SIGQUIT, immediateShutdownWait}, {syscall.SIGKILL, killWait}}
+	for _, step := range steps {
+		if err := syscall.Kill(pid, step.sig); err != nil {
+			if errors.Is(err, syscall.ESRCH) {
+				return nil
+			}
+			return fmt.Errorf("pglocal: signalling orphaned postgres %d: %w", pid, err)
+		}
+		for deadline := time.Now().Add(step.wait); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			if !alive(pid) {
+				return nil
+			}
+		}
+	}
+	return fmt.Errorf("pglocal: orphaned postgres %d still runs after SIGKILL", pid)
+}

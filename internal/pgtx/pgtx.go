@@ -1,0 +1,258 @@
+// Package pgtx is Mutual's one way to run a read-write transaction: every
+// attempt is a fresh transaction, the COMMIT's outcome is checked, and
+// serialization failures and deadlocks are retried with jittered backoff, so
+// that callers never see them and never get an acknowledgement for a
+// transaction the database rolled back.
+package pgtx
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/cockroachdb/cockroach-go/v2/crdb"
+	crdbpgx "github.com/cockroachdb/cockroach-go/v2/crdb/crdbpgxv5"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// ErrAmbiguousCommit is returned when the connection failed while COMMIT was
+// in flight: the transaction may or may not have committed. A caller that
+// sent an idempotency key can safely retry with the same key.
+var ErrAmbiguousCommit = errors.New("pgtx: the transaction's outcome is unknown (connection lost during COMMIT)")
+
+// ErrRolledBack is returned when COMMIT answered ROLLBACK: the transaction had
+// failed earlier and the function ignored that error. Nothing was written.
+var ErrRolledBack = errors.New("pgtx: the transaction was rolled back at COMMIT")
+
+// ErrTooManyRetries is returned, wrapping the last failure, when a
+// transaction still failed with a retryable error after MaxAttempts attempts.
+var ErrTooManyRetries = errors.New("pgtx: transaction retried too many times")
+
+// Options set how one transaction runs.
+type Options struct {
+	// Isolation is the isolation level; the zero value is READ COMMITTED.
+	Isolation pgx.TxIsoLevel
+	// ReadOnly starts the transaction READ ONLY.
+	ReadOnly bool
+}
+
+// Attempt describes one failed attempt, for metrics and tests.
+type Attempt struct {
+	N        int   // 1 for the first attempt
+	Err      error // what failed
+	AtCommit bool  // the failure was reported by COMMIT itself
+}
+
+// DB runs transactions on a pool. It is safe for concurrent use.
+type DB struct {
+	Pool *pgxpool.Pool
+
+	// MaxAttempts bounds the attempts of one transaction (default 100). The
+	// context's deadline bounds them too.
+	MaxAttempts int
+	// BaseDelay and MaxDelay shape the exponential, jittered backoff between
+	// attempts (defaults 1 ms and 100 ms).
+	BaseDelay, MaxDelay time.Duration
+	// OnRetry, if set, is called after each attempt that failed with a
+	// retryable error and will be tried again.
+	OnRetry func(Attempt)
+
+	cockroach bool
+	retries   atomic.Int64
+}
+
+// New returns a DB on pool. It asks the server its version once to learn
+// whether it is CockroachDB, whose transactions are run by crdbpgxv5.
+func New(ctx context.Context, pool *pgxpool.Pool) (*DB, error) {
+	var version string
+	if err := pool.QueryRow(ctx, `SELECT version()`).Scan(&version); err != nil {
+		return nil, fmt.Errorf("pgtx: asking the server version: %w", err)
+	}
+	return &DB{Pool: pool, cockroach: strings.Contains(version, "CockroachDB")}, nil
+}
+
+// CockroachDB reports whether the server is CockroachDB.
+func (db *DB) CockroachDB() bool { return db.cockroach }
+
+// Retries returns how many attempts have been retried since the DB was made.
+func (db *DB) Retries() int64 { return db.retries.Load() }
+
+// Run runs fn in a transaction and commits it. fn may be called several
+// times, each time in a fresh transaction, so it must not have effects outside
+// the transaction other than ones it is safe to repeat. Run returns nil only
+// when COMMIT succeeded. It returns fn's error (after rollback) when that error
+// is not retryable; ErrAmbiguousCommit when the commit's outcome is unknown;
+// ErrRolledBack when the transaction had already failed; ErrTooManyRetries
+// when retryable failures persisted; or the context's error.
+//
+// On PostgreSQL it never uses crdbpgxv5.ExecuteTx: that retries with
+// ROLLBACK TO SAVEPOINT, which does not clear a serialization failure on
+// PostgreSQL, and ignores COMMIT's error, which there can acknowledge a
+// transaction that was rolled back.
+func (db *DB) Run(ctx context.Context, opts Options, fn func(pgx.Tx) error) error {
+	txOpts := pgx.TxOptions{IsoLevel: opts.Isolation, AccessMode: pgx.ReadWrite}
+	if txOpts.IsoLevel == "" {
+		txOpts.IsoLevel = pgx.ReadCommitted
+	}
+	if opts.ReadOnly {
+		txOpts.AccessMode = pgx.ReadOnly
+	}
+	if db.cockroach {
+		return db.runCockroach(ctx, txOpts, fn)
+	}
+	maxAttempts := db.MaxAttempts
+	if maxAttempts <= 0 {
+		maxAttempts = 100
+	}
+	var last error
+	for n := 1; n <= maxAttempts; n++ {
+		atCommit, err := db.attempt(ctx, txOpts, fn)
+		if err == nil {
+			return nil
+		}
+		if !retryable(err) {
+			return err
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		last = err
+		db.retries.Add(1)
+		if db.OnRetry != nil {
+			db.OnRetry(Attempt{N: n, Err: err, AtCommit: atCommit})
+		}
+		if err := sleep(ctx, db.backoff(n)); err != nil {
+			return err
+		}
+	}
+	return fmt.Errorf("%w: %d attempts, last: %w", ErrTooManyRetries, maxAttempts, last)
+}
+
+// attempt runs fn once in a new transaction and commits. atCommit says that
+// the error came from COMMIT.
+func (db *DB) attempt(ctx context.Context, txOpts pgx.TxOptions, fn func(pgx.Tx) error) (atCommit bool, err error) {
+	tx, err := db.Pool.BeginTx(ctx, txOpts)
+	if err != nil {
+		return false, err
+	}
+	if err := fn(tx); err != nil {
+		// Rollback's error is not interesting: a failed rollback closes the
+		// connection, and nothing was committed either way.
+		_ = tx.Rollback(context.WithoutCancel(ctx))
+		if !isPgError(err) && tx.Conn().IsClosed() && ctx.Err() == nil {
+			// The connection died before COMMIT was sent: nothing can
+			// have committed, so the whole transaction may run again.
+			return false, &connLostError{err}
+		}
+		return false, err
+	}
+	err = tx.Commit(ctx)
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, pgx.ErrTxCommitRollback):
+		return true, ErrRolledBack
+	case isPgError(err):
+		// The server answered COMMIT with an error (for instance 40001 at
+		// SERIALIZABLE): the transaction did not commit.
+		return true, err
+	case pgconn.SafeToRetry(err):
+		// COMMIT never left this process.
+		return true, err
+	default:
+		return true, fmt.Errorf("%w: %w", ErrAmbiguousCommit, err)
+	}
+}
+
+// runCockroach delegates to crdbpgxv5, whose savepoint protocol is correct on
+// CockroachDB (there RELEASE SAVEPOINT cockroach_restart is the commit).
+func (db *DB) runCockroach(ctx context.Context, txOpts pgx.TxOptions, fn func(pgx.Tx) error) error {
+	err := crdbpgx.ExecuteTx(ctx, db.Pool, txOpts, func(tx pgx.Tx) error {
+		return fn(tx)
+	})
+	var amb *crdb.AmbiguousCommitError
+	if errors.As(err, &amb) {
+		return fmt.Errorf("%w: %w", ErrAmbiguousCommit, err)
+	}
+	return err
+}
+
+func (db *DB) backoff(n int) time.Duration {
+	base, ceiling := db.BaseDelay, db.MaxDelay
+	if base <= 0 {
+		base = time.Millisecond
+	}
+	if ceiling <= 0 {
+		ceiling = 100 * time.Millisecond
+	}
+	d := base << min(n-1, 20)
+	if d > ceiling || d <= 0 {
+		d = ceiling
+	}
+	// Full jitter in [d/2, d*3/2) spreads the retries of colliding callers.
+	return d/2 + rand.N(d)
+}
+
+// retryable reports whether a failed attempt can be run again from scratch:
+// serialization failures and deadlocks, and connection failures that happened
+// before COMMIT was sent (the transaction then cannot have committed).
+func retryable(err error) bool {
+	if errors.Is(err, ErrAmbiguousCommit) || errors.Is(err, ErrRolledBack) {
+		return false
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return IsRetryableCode(pgErr.Code)
+	}
+	var lost *connLostError
+	var again *retryError
+	return errors.As(err, &lost) || errors.As(err, &again) || pgconn.SafeToRetry(err)
+}
+
+// Retry wraps err so that Run rolls the attempt back and runs the whole
+// transaction again, as it does for a serialization failure. fn uses it when
+// it learns that a concurrent transaction changed what it decided on (a unique
+// key another transaction committed first, say).
+func Retry(err error) error { return &retryError{err} }
+
+type retryError struct{ err error }
+
+func (e *retryError) Error() string { return "retry: " + e.err.Error() }
+func (e *retryError) Unwrap() error { return e.err }
+
+// connLostError marks a failure whose connection closed before COMMIT.
+type connLostError struct{ err error }
+
+func (e *connLostError) Error() string { return "connection lost before commit: " + e.err.Error() }
+func (e *connLostError) Unwrap() error { return e.err }
+
+// IsRetryableCode reports whether SQLSTATE code means the transaction can be
+// retried as a whole: 40001 serialization_failure, 40P01 deadlock_detected.
+func IsRetryableCode(code string) bool {
+	return code == "40001" || code == "40P01"
+}
+
+func isPgError(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr)
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

@@ -1,0 +1,667 @@
+package ledger
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/shopspring/decimal"
+
+	"github.com/mutual-ledger/mutual/internal/pgtx"
+)
+
+// The write path. Every change to balances goes through one engine run inside
+// one transaction:
+//
+//  1. build the jobs (new transfers, holds to release), locking any hold or
+//     transfer row they depend on and looking up idempotency keys;
+//  2. lock every account the jobs touch, sorted by id, with SELECT … FOR
+//     UPDATE: concurrent transfers then queue on the same rows in the same
+//     order and cannot deadlock, and at READ COMMITTED the rows read are the
+//     latest committed ones;
+//  3. apply the jobs in memory, in order, checking units, statuses and bounds
+//     on each job's net change;
+//  4. write everything in one pipelined round trip of multi-row statements:
+//     transfers, entries, reservations, hold states, account balances.
+//
+// The schema's CHECK constraints hold the same bounds again, so a bug here
+// fails the transaction instead of breaking an invariant.
+
+// job is one change the engine applies: a new transfer, or the release of a
+// hold, or both (posting a hold releases it and writes the posting transfer).
+type job struct {
+	t    *Transfer // the transfer to write; nil for a void or an expiry
+	hash []byte
+
+	release      *Transfer     // a pending transfer whose reservations are released first
+	releaseState TransferState // what the released hold becomes
+
+	err    error     // why the job was refused
+	result *Transfer // set when an idempotent replay answers the job
+	dup    *job      // an earlier job of the batch with the same key and request
+}
+
+// Result is the outcome of one transfer of a batch: the transfer, or why it
+// was refused.
+type Result struct {
+	Transfer Transfer
+	Err      error
+}
+
+type account struct {
+	id           uuid.UUID
+	unit         string
+	status       AccountStatus
+	lower, upper decimal.NullDecimal
+	bal, pd, pc  decimal.Decimal
+	seq          int64
+	last         *time.Time
+	dirty        bool
+}
+
+type engine struct {
+	s     *Store
+	tx    pgx.Tx
+	now   time.Time
+	accts map[uuid.UUID]*account
+
+	writes writeSet
+}
+
+type writeSet struct {
+	transfers []*Transfer
+	hashes    [][]byte
+	metas     []*string
+
+	entAcct     []uuid.UUID
+	entSeq      []int64
+	entTransfer []uuid.UUID
+	entPosting  []int64
+	entAmount   []decimal.Decimal
+	entBalance  []decimal.Decimal
+	entAt       []time.Time
+
+	resAcct     []uuid.UUID
+	resTransfer []uuid.UUID
+	resDebit    []decimal.Decimal
+	resCredit   []decimal.Decimal
+	resExpires  []*time.Time
+
+	delAcct     []uuid.UUID
+	delTransfer []uuid.UUID
+
+	holdID    []uuid.UUID
+	holdState []string
+	holdBy    []*uuid.UUID
+}
+
+// errExpireFirst aborts an attempt that was refused by holds which are past
+// their expiry but not yet released: they are expired and the attempt runs
+// again.
+type errExpireFirst struct{ holds []uuid.UUID }
+
+func (e *errExpireFirst) Error() string { return fmt.Sprintf("%d expired holds to release first", len(e.holds)) }
+
+// execute runs build and the engine in one transaction. In an atomic run the
+// first refused job fails the whole transaction and its error is returned; in
+// an independent run refused jobs are skipped and reported in their job.
+func (s *Store) execute(ctx context.Context, atomic bool, build func(e *engine) ([]*job, error)) ([]*job, error) {
+	var jobs []*job
+	for range 4 {
+		err := s.run(ctx, func(tx pgx.Tx) error {
+			e := &engine{s: s, tx: tx, now: s.clock()}
+			var err error
+			if jobs, err = build(e); err != nil {
+				return err
+			}
+			return e.run(ctx, jobs, atomic)
+		})
+		var expire *errExpireFirst
+		if !errors.As(err, &expire) {
+			return jobs, err
+		}
+		if _, err := s.expire(ctx, expire.holds); err != nil {
+			return nil, err
+		}
+	}
+	return nil, newError(EINTERNAL, ReasonInvalidRequest, "holds kept expiring under this request; try again")
+}
+
+func (e *engine) run(ctx context.Context, jobs []*job, atomic bool) error {
+	if atomic {
+		for _, j := range jobs {
+			if j.err != nil {
+				return j.err
+			}
+		}
+	}
+	if err := e.lock(ctx, jobs); err != nil {
+		return err
+	}
+	for i, j := range jobs {
+		if j.err != nil || j.result != nil || j.dup != nil {
+			continue
+		}
+		if err := e.apply(ctx, j); err != nil {
+			var le *Error
+			if !errors.As(err, &le) {
+				return err
+			}
+			le.Index = i
+			if atomic {
+				return le
+			}
+			j.err = le
+		}
+	}
+	if err := e.write(ctx); err != nil {
+		return err
+	}
+	for _, j := range jobs {
+		if first := j.dup; first != nil {
+			j.err = first.err
+			switch {
+			case first.result != nil:
+				j.result = first.result
+			case first.t != nil && first.err == nil:
+				r := *first.t
+				r.Replayed = true
+				j.result = &r
+			}
+		}
+	}
+	return nil
+}
+
+const lockAccounts = `
+SELECT id, unit, status, lower_bound, upper_bound, balance, pending_debits, pending_credits, entry_seq, last_entry_at
+FROM accounts WHERE id = ANY($1) ORDER BY id FOR UPDATE`
+
+// lock locks every account the jobs touch, in id order.
+func (e *engine) lock(ctx context.Context, jobs []*job) error {
+	seen := make(map[uuid.UUID]struct{})
+	var ids []uuid.UUID
+	add := func(id uuid.UUID) {
+		if _, ok := seen[id]; !ok {
+			seen[id] = struct{}{}
+			ids = append(ids, id)
+		}
+	}
+	for _, j := range jobs {
+		if j.err != nil || j.result != nil || j.dup != nil {
+			continue
+		}
+		if j.release != nil {
+			for _, p := range j.release.Postings {
+				add(p.From)
+				add(p.To)
+			}
+		}
+		if j.t != nil {
+			for _, p := range j.t.Postings {
+				add(p.From)
+				add(p.To)
+			}
+		}
+	}
+	slices.SortFunc(ids, func(a, b uuid.UUID) int { return compareUUID(a, b) })
+	e.accts = make(map[uuid.UUID]*account, len(ids))
+	if len(ids) == 0 {
+		return nil
+	}
+	rows, err := e.tx.Query(ctx, lockAccounts, ids)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		a := &account{}
+		if err := rows.Scan(&a.id, &a.unit, &a.status, &a.lower, &a.upper, &a.bal, &a.pd, &a.pc, &a.seq, &a.last); err != nil {
+			return err
+		}
+		e.accts[a.id] = a
+	}
+	return rows.Err()
+}
+
+// compareUUID orders UUIDs as PostgreSQL and CockroachDB do: bytewise.
+func compareUUID(a, b uuid.UUID) int {
+	for i := range a {
+		if a[i] != b[i] {
+			if a[i] < b[i] {
+				return -1
+			}
+			return 1
+		}
+	}
+	return 0
+}
+
+// apply applies one job to the locked accounts, or leaves them untouched and
+// returns why it is refused.
+func (e *engine) apply(ctx context.Context, j *job) error {
+	// Remember the touched accounts as they were, to undo a refused job and
+	// to describe the refusal.
+	var touched []*account
+	before := make(map[uuid.UUID]account)
+	touch := func(id uuid.UUID) *account {
+		a := e.accts[id]
+		if a == nil {
+			return nil
+		}
+		if _, ok := before[id]; !ok {
+			before[id] = *a
+			touched = append(touched, a)
+		}
+		return a
+	}
+	undo := func() {
+		for _, a := range touched {
+			*a = before[a.id]
+		}
+	}
+
+	if h := j.release; h != nil {
+		for _, p := range h.Postings {
+			from, to := touch(p.From), touch(p.To)
+			if from == nil || to == nil {
+				undo()
+				return fmt.Errorf("ledger: hold %s names a missing account", h.ID)
+			}
+			from.pd = from.pd.Sub(p.Amount)
+			to.pc = to.pc.Sub(p.Amount)
+		}
+	}
+	if t := j.t; t != nil {
+		for i, p := range t.Postings {
+			field := fmt.Sprintf("postings[%d]", i)
+			from, to := touch(p.From), touch(p.To)
+			for _, side := range []struct {
+				a    *account
+				id   uuid.UUID
+				name string
+			}{{from, p.From, "from"}, {to, p.To, "to"}} {
+				if err := usable(side.a, side.id, p.Unit, field+"."+side.name); err != nil {
+					undo()
+					return err
+				}
+			}
+			if t.State == StatePending {
+				from.pd = from.pd.Add(p.Amount)
+				to.pc = to.pc.Add(p.Amount)
+			} else {
+				from.bal = from.bal.Sub(p.Amount)
+				to.bal = to.bal.Add(p.Amount)
+			}
+		}
+	}
+	for _, a := range touched {
+		if err := e.checkBounds(ctx, a, before[a.id]); err != nil {
+			undo()
+			return err
+		}
+	}
+	e.record(j, touched, before)
+	return nil
+}
+
+// usable checks that an account exists, counts unit and is open.
+func usable(a *account, id uuid.UUID, unit, field string) error {
+	if a == nil {
+		e := unknownAccount(id)
+		e.Field = field
+		return e
+	}
+	if a.unit != unit {
+		e := newError(EINVALID, ReasonUnitMismatch, "%s: account %s counts %s, not %s", field, id, a.unit, unit)
+		e.Field, e.Account, e.Unit = field, id, unit
+		return e
+	}
+	switch a.status {
+	case StatusFrozen:
+		e := newError(EREFUSED, ReasonAccountFrozen, "%s: account %s is frozen", field, id)
+		e.Field, e.Account = field, id
+		return e
+	case StatusClosed:
+		e := newError(EREFUSED, ReasonAccountClosed, "%s: account %s is closed", field, id)
+		e.Field, e.Account = field, id
+		return e
+	}
+	return nil
+}
+
+// checkBounds checks an account after a job against its bounds, counting
+// pending debits against the lower bound and pending credits against the
+// upper one. When the account has open holds, a refusal first checks whether
+// some of them are past their expiry: those are released and the request is
+// tried again, so that an expired reservation never blocks a transfer.
+func (e *engine) checkBounds(ctx context.Context, a *account, was account) error {
+	var err *Error
+	if a.lower.Valid && a.bal.Sub(a.pd).LessThan(a.lower.Decimal) {
+		avail := was.bal.Sub(was.pd).Sub(a.lower.Decimal)
+		asked := was.bal.Sub(was.pd).Sub(a.bal.Sub(a.pd))
+		err = newError(EREFUSED, ReasonInsufficientFunds, "account %s has %s %s available, and the transfer asks for %s", a.id, avail, a.unit, asked)
+		err.Available, err.Requested = &avail, &asked
+	} else if a.upper.Valid && a.bal.Add(a.pc).GreaterThan(a.upper.Decimal) {
+		room := a.upper.Decimal.Sub(was.bal.Add(was.pc))
+		given := a.bal.Add(a.pc).Sub(was.bal.Add(was.pc))
+		err = newError(EREFUSED, ReasonLimitExceeded, "account %s can take %s %s more, and the transfer gives it %s", a.id, room, a.unit, given)
+		err.Available, err.Requested = &room, &given
+	}
+	if err == nil {
+		return nil
+	}
+	err.Account, err.Unit = a.id, a.unit
+	if was.pd.Sign() > 0 || was.pc.Sign() > 0 {
+		due, qerr := e.dueHolds(ctx, a.id)
+		if qerr != nil {
+			return qerr
+		}
+		if len(due) > 0 {
+			return &errExpireFirst{holds: due}
+		}
+	}
+	return err
+}
+
+// dueHolds lists the holds on an account that are past their expiry but
+// still reserve.
+func (e *engine) dueHolds(ctx context.Context, account uuid.UUID) ([]uuid.UUID, error) {
+	rows, err := e.tx.Query(ctx, `SELECT transfer_id FROM reservations WHERE account_id = $1 AND expires_at <= $2`, account, e.now)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
+}
+
+// record adds the writes of an applied job to the write set.
+func (e *engine) record(j *job, touched []*account, before map[uuid.UUID]account) {
+	w := &e.writes
+	for _, a := range touched {
+		a.dirty = true
+	}
+	if h := j.release; h != nil {
+		for _, id := range reservationAccounts(h.Postings) {
+			w.delAcct = append(w.delAcct, id)
+			w.delTransfer = append(w.delTransfer, h.ID)
+		}
+		w.holdID = append(w.holdID, h.ID)
+		w.holdState = append(w.holdState, string(j.releaseState))
+		if j.t != nil {
+			id := j.t.ID
+			w.holdBy = append(w.holdBy, &id)
+		} else {
+			w.holdBy = append(w.holdBy, nil)
+		}
+	}
+	t := j.t
+	if t == nil {
+		return
+	}
+	// A transfer takes effect no earlier than the last entry of any account
+	// it touches, so that each account's entries keep time order even when
+	// clocks of several servers disagree.
+	at := e.now
+	for _, a := range touched {
+		if a.last != nil && a.last.After(at) {
+			at = *a.last
+		}
+	}
+	t.CreatedAt = at
+	w.transfers = append(w.transfers, t)
+	w.hashes = append(w.hashes, j.hash)
+	if len(t.Metadata) > 0 {
+		m := string(t.Metadata)
+		w.metas = append(w.metas, &m)
+	} else {
+		w.metas = append(w.metas, nil)
+	}
+	if t.State == StatePending {
+		debit := make(map[uuid.UUID]decimal.Decimal)
+		credit := make(map[uuid.UUID]decimal.Decimal)
+		for _, p := range t.Postings {
+			debit[p.From] = debit[p.From].Add(p.Amount)
+			credit[p.To] = credit[p.To].Add(p.Amount)
+		}
+		for _, id := range reservationAccounts(t.Postings) {
+			w.resAcct = append(w.resAcct, id)
+			w.resTransfer = append(w.resTransfer, t.ID)
+			w.resDebit = append(w.resDebit, debit[id])
+			w.resCredit = append(w.resCredit, credit[id])
+			w.resExpires = append(w.resExpires, t.ExpiresAt)
+		}
+		return
+	}
+	// Entries, one per side of each posting, with the running balance.
+	running := make(map[uuid.UUID]decimal.Decimal, len(touched))
+	for _, a := range touched {
+		running[a.id] = before[a.id].bal
+	}
+	for i, p := range t.Postings {
+		for _, side := range [2]struct {
+			id  uuid.UUID
+			amt decimal.Decimal
+		}{{p.From, p.Amount.Neg()}, {p.To, p.Amount}} {
+			a := e.accts[side.id]
+			a.seq++
+			a.last = &at
+			running[side.id] = running[side.id].Add(side.amt)
+			w.entAcct = append(w.entAcct, side.id)
+			w.entSeq = append(w.entSeq, a.seq)
+			w.entTransfer = append(w.entTransfer, t.ID)
+			w.entPosting = append(w.entPosting, int64(i))
+			w.entAmount = append(w.entAmount, side.amt)
+			w.entBalance = append(w.entBalance, running[side.id])
+			w.entAt = append(w.entAt, at)
+		}
+	}
+}
+
+// reservationAccounts lists, once each and in order of appearance, the
+// accounts that a hold's postings reserve on.
+func reservationAccounts(ps []Posting) []uuid.UUID {
+	var ids []uuid.UUID
+	seen := make(map[uuid.UUID]bool)
+	for _, p := range ps {
+		for _, id := range [2]uuid.UUID{p.From, p.To} {
+			if !seen[id] {
+				seen[id] = true
+				ids = append(ids, id)
+			}
+		}
+	}
+	return ids
+}
+
+const (
+	insertTransfers = `
+INSERT INTO transfers (id, idempotency_key, request_hash, state, postings, memo, metadata, pending_id, reverses, expires_at, created_at)
+SELECT t.id, t.key, t.hash, t.state, t.postings::jsonb, t.memo, t.meta::jsonb, t.pending_id, t.reverses, t.expires_at, t.created_at
+FROM unnest($1::uuid[], $2::text[], $3::bytea[], $4::text[], $5::text[], $6::text[], $7::text[], $8::uuid[], $9::uuid[], $10::timestamptz[], $11::timestamptz[])
+     AS t(id, key, hash, state, postings, memo, meta, pending_id, reverses, expires_at, created_at)`
+
+	insertEntries = `
+INSERT INTO entries (account_id, seq, transfer_id, posting, amount, balance_after, posted_at)
+SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::uuid[], $4::bigint[], $5::numeric[], $6::numeric[], $7::timestamptz[])`
+
+	insertReservations = `
+INSERT INTO reservations (account_id, transfer_id, debit, credit, expires_at)
+SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::numeric[], $4::numeric[], $5::timestamptz[])`
+
+	deleteReservations = `
+DELETE FROM reservations USING unnest($1::uuid[], $2::uuid[]) AS r(account_id, transfer_id)
+WHERE reservations.account_id = r.account_id AND reservations.transfer_id = r.transfer_id`
+
+	resolveHolds = `
+UPDATE transfers SET state = h.state, resolved_by = h.resolved_by, resolved_at = $4
+FROM unnest($1::uuid[], $2::text[], $3::uuid[]) AS h(id, state, resolved_by)
+WHERE transfers.id = h.id AND transfers.state = 'pending'`
+
+	updateAccounts = `
+UPDATE accounts SET balance = a.balance, pending_debits = a.pd, pending_credits = a.pc,
+                    entry_seq = a.seq, last_entry_at = a.last
+FROM unnest($1::uuid[], $2::numeric[], $3::numeric[], $4::numeric[], $5::bigint[], $6::timestamptz[])
+     AS a(id, balance, pd, pc, seq, last)
+WHERE accounts.id = a.id`
+)
+
+// write sends the write set in one pipelined batch. The new balances are
+// absolute values computed under the row locks this transaction holds.
+func (e *engine) write(ctx context.Context) error {
+	w := &e.writes
+	b := &pgx.Batch{}
+	type check struct {
+		what string
+		want int
+	}
+	var checks []check
+	if n := len(w.transfers); n > 0 {
+		ids := make([]uuid.UUID, n)
+		keys := make([]*string, n)
+		states := make([]string, n)
+		postings := make([]string, n)
+		memos := make([]string, n)
+		pendings := make([]*uuid.UUID, n)
+		reverses := make([]*uuid.UUID, n)
+		expires := make([]*time.Time, n)
+		created := make([]time.Time, n)
+		hashes := make([][]byte, n)
+		for i, t := range w.transfers {
+			ids[i] = t.ID
+			if t.IdempotencyKey != "" {
+				k := t.IdempotencyKey
+				keys[i] = &k
+				hashes[i] = w.hashes[i]
+			}
+			states[i] = string(t.State)
+			postings[i] = string(encodePostings(t.Postings))
+			memos[i] = t.Memo
+			pendings[i] = t.PendingID
+			reverses[i] = t.Reverses
+			expires[i] = t.ExpiresAt
+			created[i] = t.CreatedAt
+		}
+		b.Queue(insertTransfers, ids, keys, hashes, states, postings, memos, w.metas, pendings, reverses, expires, created)
+		checks = append(checks, check{"transfers", n})
+	}
+	if n := len(w.entAcct); n > 0 {
+		b.Queue(insertEntries, w.entAcct, w.entSeq, w.entTransfer, w.entPosting, w.entAmount, w.entBalance, w.entAt)
+		checks = append(checks, check{"entries", n})
+	}
+	if n := len(w.resAcct); n > 0 {
+		b.Queue(insertReservations, w.resAcct, w.resTransfer, w.resDebit, w.resCredit, w.resExpires)
+		checks = append(checks, check{"reservations", n})
+	}
+	if n := len(w.delAcct); n > 0 {
+		b.Queue(deleteReservations, w.delAcct, w.delTransfer)
+		checks = append(checks, check{"released reservations", n})
+	}
+	if n := len(w.holdID); n > 0 {
+		b.Queue(resolveHolds, w.holdID, w.holdState, w.holdBy, e.now)
+		checks = append(checks, check{"resolved holds", n})
+	}
+	var ids []uuid.UUID
+	var bals, pds, pcs []decimal.Decimal
+	var seqs []int64
+	var lasts []*time.Time
+	for _, a := range e.accts {
+		if a.dirty {
+			ids = append(ids, a.id)
+			bals = append(bals, a.bal)
+			pds = append(pds, a.pd)
+			pcs = append(pcs, a.pc)
+			seqs = append(seqs, a.seq)
+			lasts = append(lasts, a.last)
+		}
+	}
+	if len(ids) > 0 {
+		b.Queue(updateAccounts, ids, bals, pds, pcs, seqs, lasts)
+		checks = append(checks, check{"accounts", len(ids)})
+	}
+	if b.Len() == 0 {
+		return nil
+	}
+	br := e.tx.SendBatch(ctx, b)
+	for _, c := range checks {
+		tag, err := br.Exec()
+		if err != nil {
+			br.Close()
+			return e.writeError(err)
+		}
+		if int(tag.RowsAffected()) != c.want {
+			br.Close()
+			return fmt.Errorf("ledger: wrote %d %s, expected %d", tag.RowsAffected(), c.what, c.want)
+		}
+	}
+	return br.Close()
+}
+
+// writeError interprets a failed write. A concurrent transaction that
+// committed the same idempotency key first makes this attempt retry: the next
+// one finds that transfer and answers with it.
+func (e *engine) writeError(err error) error {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "transfers_idempotency_key" {
+		return pgtx.Retry(err)
+	}
+	return err
+}
+
+// lookupKeys resolves the idempotency keys of jobs: a key already used with
+// the same request answers the job with the stored transfer; with another
+// request, it refuses the job. A key repeated within the batch makes the later
+// jobs follow the first.
+func (e *engine) lookupKeys(ctx context.Context, jobs []*job) error {
+	first := make(map[string]int)
+	var keys []string
+	for i, j := range jobs {
+		if j.err != nil || j.t == nil || j.t.IdempotencyKey == "" {
+			continue
+		}
+		k := j.t.IdempotencyKey
+		if f, ok := first[k]; ok {
+			if string(jobs[f].hash) != string(j.hash) {
+				j.err = idempotencyConflict(k, i)
+			} else {
+				j.dup = jobs[f]
+			}
+			continue
+		}
+		first[k] = i
+		keys = append(keys, k)
+	}
+	if len(keys) == 0 {
+		return nil
+	}
+	rows, err := e.tx.Query(ctx, `SELECT `+transferColumns+` FROM transfers WHERE idempotency_key = ANY($1)`, keys)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var hash []byte
+		t, err := scanTransfer(rows, &hash)
+		if err != nil {
+			return err
+		}
+		i := first[t.IdempotencyKey]
+		if string(hash) != string(jobs[i].hash) {
+			jobs[i].err = idempotencyConflict(t.IdempotencyKey, i)
+			continue
+		}
+		t.Replayed = true
+		jobs[i].result = &t
+	}
+	return rows.Err()
+}
+
+func idempotencyConflict(key string, index int) *Error {
+	e := newError(ECONFLICT, ReasonIdempotencyConflict, "idempotency key %q was already used for a different request", key)
+	e.Field, e.Index = "idempotency_key", index
+	return e
+}

@@ -1,0 +1,212 @@
+package ledger
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+)
+
+// CreateTransfer writes one transfer atomically: every posting or none. It
+// returns the transfer as written (or, for a replayed idempotency key, as
+// first written, with Replayed set), or one of: ErrInvalidRequest,
+// ErrUnknownUnit, ErrUnknownAccount, ErrUnitMismatch, ErrTooManyDecimals,
+// ErrNonPositiveAmount, ErrSameAccount, ErrAccountFrozen, ErrAccountClosed,
+// ErrInsufficientFunds, ErrLimitExceeded, ErrIdempotencyConflict. A refused
+// transfer writes nothing.
+func (s *Store) CreateTransfer(ctx context.Context, r TransferRequest) (Transfer, error) {
+	res, err := s.CreateTransfers(ctx, []TransferRequest{r}, true)
+	if err != nil {
+		var le *Error
+		if errors.As(err, &le) {
+			le.Index = -1
+		}
+		return Transfer{}, err
+	}
+	return res[0].Transfer, nil
+}
+
+// CreateTransfers writes a batch of transfers in one database transaction,
+// with a few multi-row statements whatever the batch's size.
+//
+// If atomic, either every transfer is written or none is: the first refusal
+// is returned as the error (an *Error whose Index is the transfer's position)
+// and the results are nil. Otherwise each transfer stands alone: refused ones
+// are skipped, the rest are written, and the result at each position says
+// which. Transfers apply in order, so a later one may spend what an earlier
+// one brought.
+func (s *Store) CreateTransfers(ctx context.Context, reqs []TransferRequest, atomic bool) ([]Result, error) {
+	if len(reqs) == 0 {
+		return nil, invalid("transfers", "a batch needs at least one transfer")
+	}
+	if len(reqs) > MaxBatch {
+		return nil, invalid("transfers", "a batch has at most %d transfers, not %d", MaxBatch, len(reqs))
+	}
+	// Checks that need no rows run once, before the transaction.
+	now := s.clock()
+	type prepared struct {
+		t    Transfer
+		hash []byte
+		err  error
+	}
+	preps := make([]prepared, len(reqs))
+	for i := range reqs {
+		r := &reqs[i]
+		meta, err := s.checkRequest(ctx, r, now)
+		if err != nil {
+			var le *Error
+			if !errors.As(err, &le) {
+				return nil, err
+			}
+			le.Index = i
+			if atomic {
+				return nil, le
+			}
+			preps[i].err = le
+			continue
+		}
+		exp := utcPtr(r.ExpiresAt)
+		state := StatePosted
+		if r.Pending {
+			state = StatePending
+		}
+		preps[i].t = Transfer{
+			IdempotencyKey: r.IdempotencyKey, State: state, Postings: r.Postings,
+			Memo: r.Memo, Metadata: meta, ExpiresAt: exp,
+		}
+		if r.IdempotencyKey != "" {
+			preps[i].hash = requestHash("transfer", nil, r.Postings, r.Memo, meta, r.Pending, exp)
+		}
+	}
+	jobs, err := s.execute(ctx, atomic, func(e *engine) ([]*job, error) {
+		jobs := make([]*job, len(preps))
+		for i, p := range preps {
+			j := &job{err: p.err}
+			if p.err == nil {
+				t := p.t
+				t.ID = newID()
+				j.t, j.hash = &t, p.hash
+			}
+			jobs[i] = j
+		}
+		return jobs, e.lookupKeys(ctx, jobs)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return results(jobs), nil
+}
+
+func results(jobs []*job) []Result {
+	out := make([]Result, len(jobs))
+	for i, j := range jobs {
+		switch {
+		case j.err != nil:
+			out[i].Err = j.err
+		case j.result != nil:
+			out[i].Transfer = *j.result
+		case j.t != nil:
+			out[i].Transfer = *j.t
+		}
+	}
+	return out
+}
+
+// ReverseRequest asks for the reversal of a posted transfer.
+type ReverseRequest struct {
+	IdempotencyKey string
+	Memo           string
+}
+
+// Reverse writes a transfer that undoes a posted one: the same postings with
+// from and to swapped, naming the original in Reverses. A transfer is
+// reversed at most once (ErrAlreadyReversed); a hold cannot be reversed, it is
+// voided (ErrNotReversible). The reversal obeys the accounts' bounds like any
+// transfer (ErrInsufficientFunds when the receiver has spent what it got).
+func (s *Store) Reverse(ctx context.Context, id uuid.UUID, r ReverseRequest) (Transfer, error) {
+	if len(r.IdempotencyKey) > MaxKeyLength {
+		return Transfer{}, invalid("idempotency_key", "idempotency key is longer than %d characters", MaxKeyLength)
+	}
+	if len(r.Memo) > MaxMemo {
+		return Transfer{}, invalid("memo", "memo is longer than %d characters", MaxMemo)
+	}
+	jobs, err := s.execute(ctx, true, func(e *engine) ([]*job, error) {
+		j := &job{}
+		var hash []byte
+		if r.IdempotencyKey != "" {
+			hash = requestHash("reverse", &id, nil, r.Memo, nil, false, nil)
+			j.t, j.hash = &Transfer{IdempotencyKey: r.IdempotencyKey}, hash
+			if err := e.lookupKeys(ctx, []*job{j}); err != nil || j.err != nil || j.result != nil {
+				return []*job{j}, err
+			}
+		}
+		// Locking the original serializes concurrent reversals of it.
+		orig, err := scanTransfer(e.tx.QueryRow(ctx, `SELECT `+transferColumns+` FROM transfers WHERE id = $1 FOR UPDATE`, id), nil)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil, unknownTransfer(id)
+		}
+		if err != nil {
+			return nil, err
+		}
+		if orig.State != StatePosted {
+			return nil, newError(ECONFLICT, ReasonNotReversible, "transfer %s is %s; only a posted transfer can be reversed (a hold is voided)", id, orig.State)
+		}
+		var by uuid.UUID
+		err = e.tx.QueryRow(ctx, `SELECT id FROM transfers WHERE reverses = $1`, id).Scan(&by)
+		if err == nil {
+			return nil, newError(ECONFLICT, ReasonAlreadyReversed, "transfer %s was already reversed by %s", id, by)
+		}
+		if !errors.Is(err, pgx.ErrNoRows) {
+			return nil, err
+		}
+		postings := make([]Posting, len(orig.Postings))
+		for i, p := range orig.Postings {
+			postings[i] = Posting{From: p.To, To: p.From, Amount: p.Amount, Unit: p.Unit}
+		}
+		memo := r.Memo
+		if memo == "" {
+			memo = fmt.Sprintf("reversal of %s", id)
+		}
+		j.t = &Transfer{
+			ID: newID(), IdempotencyKey: r.IdempotencyKey, State: StatePosted,
+			Postings: postings, Memo: memo, Reverses: &id,
+		}
+		j.hash = hash
+		return []*job{j}, nil
+	})
+	return single(jobs, err)
+}
+
+// single returns the outcome of a one-job execution.
+func single(jobs []*job, err error) (Transfer, error) {
+	if err != nil {
+		var le *Error
+		if errors.As(err, &le) {
+			le.Index = -1
+		}
+		return Transfer{}, err
+	}
+	j := jobs[0]
+	switch {
+	case j.err != nil:
+		return Transfer{}, j.err
+	case j.result != nil:
+		return *j.result, nil
+	case j.t != nil:
+		return *j.t, nil
+	case j.release != nil:
+		return *j.release, nil
+	}
+	return Transfer{}, errors.New("ledger: empty result")
+}
+
+func utcPtr(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	u := t.UTC().Truncate(time.Microsecond)
+	return &u
+}

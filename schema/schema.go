@@ -1,0 +1,157 @@
+// Package schema owns Mutual's SQL migrations: numbered files embedded in the
+// binary, written in the dialect PostgreSQL and CockroachDB share, and applied
+// in order by Migrate.
+package schema
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+//go:embed migrations/*.sql
+var files embed.FS
+
+// Migration is one numbered step of the schema.
+type Migration struct {
+	Version int64
+	Name    string
+	SQL     string
+}
+
+// Migrations returns every embedded migration in version order.
+func Migrations() ([]Migration, error) {
+	names, err := fs.Glob(files, "migrations/*.sql")
+	if err != nil {
+		return nil, err
+	}
+	var ms []Migration
+	for _, name := range names {
+		base := path.Base(name)
+		num, _, ok := strings.Cut(base, "_")
+		v, err := strconv.ParseInt(num, 10, 64)
+		if !ok || err != nil || v <= 0 {
+			return nil, fmt.Errorf("schema: migration %q is not named NNNN_name.sql", base)
+		}
+		body, err := files.ReadFile(name)
+		if err != nil {
+			return nil, err
+		}
+		ms = append(ms, Migration{Version: v, Name: strings.TrimSuffix(base, ".sql"), SQL: string(body)})
+	}
+	sort.Slice(ms, func(i, j int) bool { return ms[i].Version < ms[j].Version })
+	for i := 1; i < len(ms); i++ {
+		if ms[i].Version == ms[i-1].Version {
+			return nil, fmt.Errorf("schema: two migrations numbered %d", ms[i].Version)
+		}
+	}
+	return ms, nil
+}
+
+const createVersionTable = `
+CREATE TABLE IF NOT EXISTS schema_migrations (
+    version    BIGINT      PRIMARY KEY,
+    name       TEXT        NOT NULL,
+    applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
+)`
+
+// Migrate applies, in order, every migration the database has not recorded in
+// schema_migrations, each in its own transaction together with its version
+// row. Two processes migrating at once cannot both apply a step: the second
+// one's insert of the version row waits for the first transaction and then
+// fails on the primary key, and the step is skipped (no advisory lock is
+// needed, which CockroachDB would ignore). It returns the versions it applied.
+func Migrate(ctx context.Context, pool *pgxpool.Pool) ([]int64, error) {
+	ms, err := Migrations()
+	if err != nil {
+		return nil, err
+	}
+	if err := createTable(ctx, pool); err != nil {
+		return nil, err
+	}
+	var applied []int64
+	for _, m := range ms {
+		ok, err := apply(ctx, pool, m)
+		if err != nil {
+			return applied, fmt.Errorf("schema: migration %s: %w", m.Name, err)
+		}
+		if ok {
+			applied = append(applied, m.Version)
+		}
+	}
+	return applied, nil
+}
+
+// createTable creates the version table. Two concurrent CREATE TABLE IF NOT
+// EXISTS can still collide in PostgreSQL's catalog; the loser tries again.
+func createTable(ctx context.Context, pool *pgxpool.Pool) error {
+	var err error
+	for range 5 {
+		if _, err = pool.Exec(ctx, createVersionTable); err == nil || !isUniqueViolation(err) {
+			break
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("schema: creating schema_migrations: %w", err)
+	}
+	return nil
+}
+
+func apply(ctx context.Context, pool *pgxpool.Pool, m Migration) (bool, error) {
+	var done bool
+	err := pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE version = $1)`, m.Version).Scan(&done)
+	if err != nil || done {
+		return false, err
+	}
+	tx, err := pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
+	if err != nil {
+		return false, err
+	}
+	defer tx.Rollback(ctx) //nolint:errcheck // after Commit it is a no-op
+	// The version row first: a concurrent migrator blocks here until this
+	// transaction ends, then fails on the key and skips the step.
+	if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, name) VALUES ($1, $2)`, m.Version, m.Name); err != nil {
+		if isUniqueViolation(err) {
+			return false, nil
+		}
+		return false, err
+	}
+	if _, err := tx.Exec(ctx, m.SQL); err != nil {
+		return false, err
+	}
+	// pgx's Commit reports a transaction that ended in ROLLBACK as an error.
+	if err := tx.Commit(ctx); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// Version returns the highest migration version recorded in the database, or
+// 0 when none is.
+func Version(ctx context.Context, pool *pgxpool.Pool) (int64, error) {
+	var v *int64
+	err := pool.QueryRow(ctx, `SELECT max(version) FROM schema_migrations`).Scan(&v)
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "42P01" { // undefined_table
+		return 0, nil
+	}
+	if err != nil || v == nil {
+		return 0, err
+	}
+	return *v, nil
+}
+
+func isUniqueViolation(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "23505"
+}
