@@ -44,6 +44,8 @@ type job struct {
 	err    error     // why the job was refused
 	result *Transfer // set when an idempotent replay answers the job
 	dup    *job      // an earlier job of the batch with the same key and request
+
+	keyChecked bool // its idempotency key was looked up
 }
 
 // Result is the outcome of one transfer of a batch: the transfer, or why it
@@ -133,15 +135,22 @@ func (s *Store) execute(ctx context.Context, atomic bool, build func(e *engine) 
 }
 
 func (e *engine) run(ctx context.Context, jobs []*job, atomic bool) error {
+	if err := e.lock(ctx, jobs); err != nil {
+		return err
+	}
+	// Keys are looked up only now, under the account locks: a concurrent
+	// request with the same key and content locks the same accounts, so by
+	// now it has committed and its transfer is visible (READ COMMITTED reads
+	// each statement afresh).
+	if err := e.lookupKeys(ctx, jobs); err != nil {
+		return err
+	}
 	if atomic {
 		for _, j := range jobs {
 			if j.err != nil {
 				return j.err
 			}
 		}
-	}
-	if err := e.lock(ctx, jobs); err != nil {
-		return err
 	}
 	for i, j := range jobs {
 		if j.err != nil || j.result != nil || j.dup != nil {
@@ -620,9 +629,10 @@ func (e *engine) lookupKeys(ctx context.Context, jobs []*job) error {
 	first := make(map[string]int)
 	var keys []string
 	for i, j := range jobs {
-		if j.err != nil || j.t == nil || j.t.IdempotencyKey == "" {
+		if j.err != nil || j.result != nil || j.dup != nil || j.keyChecked || j.t == nil || j.t.IdempotencyKey == "" {
 			continue
 		}
+		j.keyChecked = true
 		k := j.t.IdempotencyKey
 		if f, ok := first[k]; ok {
 			if string(jobs[f].hash) != string(j.hash) {

@@ -44,9 +44,15 @@ func (s *Store) PostPending(ctx context.Context, holdID uuid.UUID, r PostRequest
 	var expired bool
 	jobs, err := s.execute(ctx, true, func(e *engine) ([]*job, error) {
 		expired = false
+		hold, err := e.lockHoldAny(ctx, holdID)
+		if err != nil {
+			return nil, err
+		}
 		j := &job{}
 		var hash []byte
 		if r.IdempotencyKey != "" {
+			// Under the hold's lock, a concurrent retry of this post has
+			// committed: answer with its result.
 			var amounts []Posting
 			for _, a := range r.Amounts {
 				amounts = append(amounts, Posting{Amount: a})
@@ -57,9 +63,8 @@ func (s *Store) PostPending(ctx context.Context, holdID uuid.UUID, r PostRequest
 				return []*job{j}, err
 			}
 		}
-		hold, err := e.lockHold(ctx, holdID)
-		if err != nil {
-			return nil, err
+		if hold.State != StatePending {
+			return nil, holdNotPending(hold)
 		}
 		if hold.ExpiresAt != nil && !hold.ExpiresAt.After(e.now) {
 			expired = true
@@ -235,19 +240,9 @@ func (s *Store) RunExpiry(ctx context.Context, interval time.Duration) {
 	}
 }
 
-// lockHold locks a pending hold's row (before any account row: the global
-// lock order is transfers, then accounts).
-func (e *engine) lockHold(ctx context.Context, id uuid.UUID) (*Transfer, error) {
-	h, err := e.lockHoldAny(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	if h.State != StatePending {
-		return nil, holdNotPending(h)
-	}
-	return h, nil
-}
-
+// lockHoldAny locks a transfer's row, a hold's usually, whatever its state.
+// Transfer rows are locked before any account row: the global lock order is
+// transfers, then accounts.
 func (e *engine) lockHoldAny(ctx context.Context, id uuid.UUID) (*Transfer, error) {
 	h, err := scanTransfer(e.tx.QueryRow(ctx, `SELECT `+transferColumns+` FROM transfers WHERE id = $1 FOR UPDATE`, id), nil)
 	if errors.Is(err, pgx.ErrNoRows) {

@@ -92,7 +92,7 @@ func (s *Store) CreateTransfers(ctx context.Context, reqs []TransferRequest, ato
 			}
 			jobs[i] = j
 		}
-		return jobs, e.lookupKeys(ctx, jobs)
+		return jobs, nil
 	})
 	if err != nil {
 		return nil, err
@@ -134,15 +134,6 @@ func (s *Store) Reverse(ctx context.Context, id uuid.UUID, r ReverseRequest) (Tr
 		return Transfer{}, invalid("memo", "memo is longer than %d characters", MaxMemo)
 	}
 	jobs, err := s.execute(ctx, true, func(e *engine) ([]*job, error) {
-		j := &job{}
-		var hash []byte
-		if r.IdempotencyKey != "" {
-			hash = requestHash("reverse", &id, nil, r.Memo, nil, false, nil)
-			j.t, j.hash = &Transfer{IdempotencyKey: r.IdempotencyKey}, hash
-			if err := e.lookupKeys(ctx, []*job{j}); err != nil || j.err != nil || j.result != nil {
-				return []*job{j}, err
-			}
-		}
 		// Locking the original serializes concurrent reversals of it.
 		orig, err := scanTransfer(e.tx.QueryRow(ctx, `SELECT `+transferColumns+` FROM transfers WHERE id = $1 FOR UPDATE`, id), nil)
 		if errors.Is(err, pgx.ErrNoRows) {
@@ -150,6 +141,17 @@ func (s *Store) Reverse(ctx context.Context, id uuid.UUID, r ReverseRequest) (Tr
 		}
 		if err != nil {
 			return nil, err
+		}
+		j := &job{}
+		var hash []byte
+		if r.IdempotencyKey != "" {
+			// Under the lock, a concurrent retry of this reversal has
+			// committed: answer with its result.
+			hash = requestHash("reverse", &id, nil, r.Memo, nil, false, nil)
+			j.t, j.hash = &Transfer{IdempotencyKey: r.IdempotencyKey}, hash
+			if err := e.lookupKeys(ctx, []*job{j}); err != nil || j.err != nil || j.result != nil {
+				return []*job{j}, err
+			}
 		}
 		if orig.State != StatePosted {
 			return nil, newError(ECONFLICT, ReasonNotReversible, "transfer %s is %s; only a posted transfer can be reversed (a hold is voided)", id, orig.State)

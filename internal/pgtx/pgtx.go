@@ -209,13 +209,16 @@ func retryable(err error) bool {
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return false
 	}
+	var again *retryError
+	if errors.As(err, &again) {
+		return true
+	}
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
 		return IsRetryableCode(pgErr.Code)
 	}
 	var lost *connLostError
-	var again *retryError
-	return errors.As(err, &lost) || errors.As(err, &again) || pgconn.SafeToRetry(err)
+	return errors.As(err, &lost) || pgconn.SafeToRetry(err)
 }
 
 // Retry wraps err so that Run rolls the attempt back and runs the whole
