@@ -107,7 +107,9 @@ type writeSet struct {
 // again.
 type errExpireFirst struct{ holds []uuid.UUID }
 
-func (e *errExpireFirst) Error() string { return fmt.Sprintf("%d expired holds to release first", len(e.holds)) }
+func (e *errExpireFirst) Error() string {
+	return fmt.Sprintf("%d expired holds to release first", len(e.holds))
+}
 
 // execute runs build and the engine in one transaction. In an atomic run the
 // first refused job fails the whole transaction and its error is returned; in

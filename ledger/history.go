@@ -16,7 +16,7 @@ type Entry struct {
 	AccountID    uuid.UUID
 	Seq          int64
 	TransferID   uuid.UUID
-	Posting      int // index of the posting within its transfer
+	Posting      int             // index of the posting within its transfer
 	Amount       decimal.Decimal // negative for a debit
 	BalanceAfter decimal.Decimal
 	PostedAt     time.Time

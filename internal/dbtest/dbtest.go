@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -32,7 +31,6 @@ const templateName = "mutual_template"
 var env struct {
 	srv   *pglocal.Server
 	admin *pgxpool.Pool // on the "postgres" database, for CREATE/DROP DATABASE
-	mu    sync.Mutex    // serialises CREATE DATABASE … TEMPLATE
 	seq   atomic.Int64
 }
 
@@ -164,9 +162,9 @@ func URL(t testing.TB) string {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	ident := pgx.Identifier{name}.Sanitize()
-	env.mu.Lock()
+	// Copies of one template may be made concurrently: CREATE DATABASE only
+	// requires that no session be connected to the template, and none can be.
 	_, err = env.admin.Exec(ctx, "CREATE DATABASE "+ident+" TEMPLATE "+templateName)
-	env.mu.Unlock()
 	if err != nil {
 		t.Fatalf("dbtest: creating database %s: %v", name, err)
 	}

@@ -50,7 +50,7 @@ func TestDatabasesAreIndependent(t *testing.T) {
 }
 
 func TestParallelDatabases(t *testing.T) {
-	for i := range 8 {
+	for i := range 16 {
 		t.Run(fmt.Sprint(i), func(t *testing.T) {
 			t.Parallel()
 			pool := dbtest.New(t)

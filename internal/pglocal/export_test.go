@@ -5,7 +5,7 @@ import "context"
 // ReleaseLock drops the folder lock without stopping the server, as if the
 // launcher had been killed and its postgres orphaned.
 func ReleaseLock(s *Server) {
-	s.lock.Close()
+	unlockFolder(s.lock)
 }
 
 // PID returns the postmaster's process id.

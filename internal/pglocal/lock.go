@@ -42,6 +42,17 @@ func lockFolder(dir string) (*os.File, error) {
 	return f, nil
 }
 
+// unlockFolder releases the folder's lock. A child being forked at that
+// moment (ours or any other goroutine's) holds a copy of the descriptor, and
+// with it the lock, until it execs; the fork happens under syscall.ForkLock,
+// so closing under its read lock waits for any such child to let go and the
+// folder is free as soon as this returns.
+func unlockFolder(f *os.File) {
+	syscall.ForkLock.RLock()
+	defer syscall.ForkLock.RUnlock()
+	f.Close()
+}
+
 // clearStalePID deals with the postmaster.pid a previous owner of the folder
 // left behind (we hold the folder lock, so that owner is gone). If its PID is
 // a live postgres serving our pgdata — an orphan of a launcher killed with

@@ -115,7 +115,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	s, err := start(ctx, cfg, dir, bin, log)
 	if err != nil {
-		lock.Close()
+		unlockFolder(lock)
 		return nil, err
 	}
 	s.lock = lock
@@ -381,7 +381,7 @@ func (s *Server) Stop(ctx context.Context) error {
 	s.stopOnce.Do(func() {
 		s.stopErr = s.halt(ctx)
 		if s.lock != nil {
-			s.lock.Close()
+			unlockFolder(s.lock)
 		}
 		if s.stopErr == nil {
 			s.log.Info("PostgreSQL stopped", "dir", s.dir, "pid", s.pid)
