@@ -98,7 +98,22 @@ func (r *runAs) ensureReachable(dir string) error {
 	if err != nil {
 		return fmt.Errorf("pglocal: %w", err)
 	}
-	for p := real; ; p = filepath.Dir(p) {
+	if err := r.walkUp(dir, real); err != nil {
+		return err
+	}
+	if real == dir {
+		return nil
+	}
+	// The server is given the path as written, so the folders a symlink in
+	// it passes through must be open too.
+	return r.walkUp(dir, dir)
+}
+
+// walkUp checks (and for the data folder itself, fixes) the search bit of
+// folder and each of its ancestors; dir is the data folder as named by the
+// caller.
+func (r *runAs) walkUp(dir, folder string) error {
+	for p := folder; ; p = filepath.Dir(p) {
 		fi, err := os.Stat(p)
 		if err != nil {
 			return fmt.Errorf("pglocal: %w", err)
@@ -108,7 +123,7 @@ func (r *runAs) ensureReachable(dir string) error {
 			return fmt.Errorf("pglocal: cannot read the owner of %s", p)
 		}
 		if bit := r.searchBit(st); fi.Mode().Perm()&bit == 0 {
-			if p != real {
+			if p != folder {
 				return fmt.Errorf("pglocal: PostgreSQL runs as user %s (the launcher is root), which cannot enter %s (mode %v, owner uid %d) on the way to the data folder %s; choose a data folder it can reach, e.g. --data-dir /var/lib/mutual or /srv/mutual",
 					r.name, p, fi.Mode().Perm(), st.Uid, dir)
 			}

@@ -36,7 +36,13 @@ func dataDir(t *testing.T) string {
 
 func start(t *testing.T, dir string) *pglocal.Server {
 	t.Helper()
-	s, err := pglocal.Start(context.Background(), pglocal.Config{Dir: dir, Logger: slog.New(slog.NewTextHandler(t.Output(), nil))})
+	return startWith(t, pglocal.Config{Dir: dir})
+}
+
+func startWith(t *testing.T, cfg pglocal.Config) *pglocal.Server {
+	t.Helper()
+	cfg.Logger = slog.New(slog.NewTextHandler(t.Output(), nil))
+	s, err := pglocal.Start(context.Background(), cfg)
 	if err != nil {
 		t.Fatalf("Start: %v", err)
 	}
@@ -68,6 +74,15 @@ func exec(t *testing.T, conn *pgx.Conn, sql string) {
 	if _, err := conn.Exec(context.Background(), sql); err != nil {
 		t.Fatalf("%s: %v", sql, err)
 	}
+}
+
+func show(t *testing.T, conn *pgx.Conn, setting string) string {
+	t.Helper()
+	var v string
+	if err := conn.QueryRow(context.Background(), "SELECT current_setting($1)", setting).Scan(&v); err != nil {
+		t.Fatalf("SHOW %s: %v", setting, err)
+	}
+	return v
 }
 
 func count(t *testing.T, conn *pgx.Conn, table string) int {
@@ -116,6 +131,9 @@ func TestStartStopRestart(t *testing.T) {
 	if err := conn.QueryRow(context.Background(), "SELECT 1").Scan(&one); err != nil || one != 1 {
 		t.Fatalf("SELECT 1 = %d, %v", one, err)
 	}
+	if got := show(t, conn, "fsync"); got != "off" {
+		t.Errorf("without Durable, fsync = %s, want off", got)
+	}
 	exec(t, conn, "CREATE TABLE kept (n BIGINT)")
 	exec(t, conn, "INSERT INTO kept VALUES (1), (2)")
 	conn.Close(context.Background())
@@ -129,14 +147,21 @@ func TestStartStopRestart(t *testing.T) {
 	stop(t, s)
 	stop(t, s) // idempotent
 
-	s2 := start(t, dir)
+	s2 := startWith(t, pglocal.Config{Dir: dir, Durable: true, Settings: map[string]string{"work_mem": "7MB", "max_connections": "50"}})
 	again, err := os.ReadFile(filepath.Join(dir, "password"))
 	if err != nil || string(again) != string(password) {
 		t.Fatalf("password changed across restarts (%v)", err)
 	}
-	if n := count(t, connect(t, s2), "kept"); n != 2 {
+	conn = connect(t, s2)
+	if n := count(t, conn, "kept"); n != 2 {
 		t.Fatalf("after restart, kept has %d rows, want 2", n)
 	}
+	for setting, want := range map[string]string{"fsync": "on", "synchronous_commit": "on", "work_mem": "7MB", "max_connections": "50"} {
+		if got := show(t, conn, setting); got != want {
+			t.Errorf("%s = %s, want %s", setting, got, want)
+		}
+	}
+	conn.Close(context.Background())
 	stop(t, s2)
 }
 

@@ -49,7 +49,10 @@ type Config struct {
 }
 
 // Server is a running private PostgreSQL started by Start. Its methods are
-// safe for concurrent use.
+// safe for concurrent use. The postmaster runs in its own process group, so
+// a terminal's Ctrl-C reaches only the launcher, which is expected to call
+// Stop; if the launcher dies instead, the kernel sends the postmaster SIGINT
+// (a fast shutdown).
 type Server struct {
 	dir      string
 	port     int
@@ -71,6 +74,11 @@ type Server struct {
 // until it accepts connections. A postmaster.pid left by a crash is dealt with
 // first: removed when stale, and when it names a live postgres still serving
 // the folder (the orphan of a killed launcher), that server is shut down.
+//
+// When the process is root, initdb and postgres run as the `postgres` user,
+// or as a `mutual` system user created if that does not exist either; Dir
+// itself is made enterable by that user, and if a folder above Dir is not,
+// Start fails with an error naming it.
 //
 // Start returns an error wrapping ErrInUse when another process holds the
 // folder, ErrNoPostgres when no server binaries are installed, and otherwise

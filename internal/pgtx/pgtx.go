@@ -162,10 +162,10 @@ func (db *DB) attempt(ctx context.Context, txOpts pgx.TxOptions, fn func(pgx.Tx)
 		// The server answered COMMIT with an error (for instance 40001 at
 		// SERIALIZABLE): the transaction did not commit.
 		return true, err
-	case pgconn.SafeToRetry(err):
-		// COMMIT never left this process.
-		return true, err
 	default:
+		// Whatever the error claims (pgconn can report a connection closed
+		// under it as safe to retry after COMMIT was written to the socket,
+		// as this package's tests show), the server may have committed.
 		return true, fmt.Errorf("%w: %w", ErrAmbiguousCommit, err)
 	}
 }
