@@ -8,6 +8,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -35,7 +36,8 @@ var env struct {
 }
 
 // Main runs a test binary's tests against a private PostgreSQL: it starts a
-// non-durable server in a temporary folder, creates the template database
+// server in a temporary folder (non-durable for tests; with default durability
+// when -test.bench is given), creates the template database
 // migrated with schema.Migrate (and ANALYZEd), runs m, then stops the server,
 // removes the folder and exits with m.Run's code. If the server cannot be
 // started or the template cannot be built, Main prints why and exits 1: the
@@ -59,7 +61,14 @@ func run(m *testing.M) int {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	srv, err := pglocal.Start(ctx, pglocal.Config{Dir: dir})
+	// Tests run without fsync; benchmarks run with PostgreSQL's default
+	// durability, as production and the reference pgbench figures do.
+	flag.Parse()
+	durable := false
+	if f := flag.Lookup("test.bench"); f != nil && f.Value.String() != "" {
+		durable = true
+	}
+	srv, err := pglocal.Start(ctx, pglocal.Config{Dir: dir, Durable: durable})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "dbtest: cannot start the test PostgreSQL server: %v\n", err)
 		return 1

@@ -1,0 +1,174 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/mutual-ledger/mutual/internal/pglocal"
+)
+
+// localDatabase is the database mutual keeps its data in on the local
+// PostgreSQL.
+const localDatabase = "mutual"
+
+// Timeouts for reaching a database.
+const (
+	connectTimeout = 10 * time.Second // one connection attempt, unless the URL sets connect_timeout
+	reachTimeout   = 30 * time.Second // the first connection of a pool
+)
+
+// database is an open pool on Mutual's database and, in local mode, the
+// private PostgreSQL server it lives on.
+type database struct {
+	pool   *pgxpool.Pool
+	server *pglocal.Server // nil when DATABASE_URL names the database
+}
+
+// openDatabase opens the database every command works on. When DATABASE_URL
+// (read through e.getenv) is set, it connects there. Otherwise it starts the
+// private PostgreSQL in dataDir/postgres (initialising it on first use) and
+// creates the database "mutual" in it if missing. Either way it checks the
+// database answers before returning. Errors never quote a password.
+//
+// The caller must Close the database; on error nothing is left running.
+func openDatabase(ctx context.Context, e *env, dataDir string) (*database, error) {
+	if url := e.getenv("DATABASE_URL"); url != "" {
+		pool, err := connect(ctx, url, "DATABASE_URL")
+		if err != nil {
+			return nil, err
+		}
+		c := pool.Config().ConnConfig
+		e.log.Info("using the database named by DATABASE_URL", "host", c.Host, "port", c.Port, "database", c.Database, "user", c.User)
+		return &database{pool: pool}, nil
+	}
+	return openLocal(ctx, e.log, dataDir)
+}
+
+// openLocal starts the private server in dataDir/postgres and opens a pool on
+// its database "mutual".
+func openLocal(ctx context.Context, log *slog.Logger, dataDir string) (*database, error) {
+	dir, err := filepath.Abs(dataDir)
+	if err != nil {
+		return nil, fmt.Errorf("data folder %s: %w", dataDir, err)
+	}
+	srv, err := pglocal.Start(ctx, pglocal.Config{Dir: filepath.Join(dir, "postgres"), Durable: true, Logger: log})
+	switch {
+	case errors.Is(err, pglocal.ErrInUse):
+		// ErrInUse's text says the folder is in use; name it and what to do.
+		return nil, fmt.Errorf("%w: %s (is a `mutual serve` already running on it?); stop that process, or pass --data-dir to use another folder", pglocal.ErrInUse, dir)
+	case errors.Is(err, pglocal.ErrNoPostgres):
+		return nil, fmt.Errorf("cannot start the local PostgreSQL: %w; or set DATABASE_URL to use a PostgreSQL server of your own", err)
+	case err != nil:
+		return nil, fmt.Errorf("cannot start the local PostgreSQL in %s: %w", dir, err)
+	}
+	// A clean stop even when ctx is what made us give up.
+	stopCtx := context.WithoutCancel(ctx)
+	if err := ensureLocalDatabase(ctx, srv); err != nil {
+		return nil, errors.Join(err, srv.Stop(stopCtx))
+	}
+	pool, err := connect(ctx, srv.URL(localDatabase), "the local PostgreSQL")
+	if err != nil {
+		return nil, errors.Join(err, srv.Stop(stopCtx))
+	}
+	log.Info("using the local PostgreSQL", "dir", dir, "port", srv.Port(), "database", localDatabase)
+	return &database{pool: pool, server: srv}, nil
+}
+
+// ensureLocalDatabase creates the database "mutual" on the private server if
+// it does not exist yet. Only the process holding the data folder's lock
+// gets here, so two cannot race to create it.
+func ensureLocalDatabase(ctx context.Context, srv *pglocal.Server) error {
+	ctx, cancel := context.WithTimeout(ctx, reachTimeout)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, srv.URL("postgres"))
+	if err != nil {
+		return fmt.Errorf("connecting to the local PostgreSQL: %w", err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	var exists bool
+	err = conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`, localDatabase).Scan(&exists)
+	if err != nil {
+		return fmt.Errorf("looking for database %s: %w", localDatabase, err)
+	}
+	if exists {
+		return nil
+	}
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{localDatabase}.Sanitize()); err != nil {
+		return fmt.Errorf("creating database %s: %w", localDatabase, err)
+	}
+	return nil
+}
+
+// connect opens a pool on connString and checks that the database answers.
+// what names the database in errors ("DATABASE_URL"); neither connString nor
+// its password appears in them.
+func connect(ctx context.Context, connString, what string) (*pgxpool.Pool, error) {
+	cfg, err := pgxpool.ParseConfig(connString)
+	if err != nil {
+		// The parser's message may quote the string, password and all.
+		return nil, fmt.Errorf("%s is not a valid PostgreSQL connection string (expected postgres://USER:PASSWORD@HOST:PORT/DATABASE?sslmode=...); its value is not shown because it may hold a password", what)
+	}
+	if cfg.ConnConfig.ConnectTimeout == 0 {
+		cfg.ConnConfig.ConnectTimeout = connectTimeout
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, redact(err, cfg.ConnConfig.Password))
+	}
+	pingCtx, cancel := context.WithTimeout(ctx, reachTimeout)
+	defer cancel()
+	if err := pool.Ping(pingCtx); err != nil {
+		pool.Close()
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, fmt.Errorf("cannot reach the database named by %s (%s): %w", what, describe(cfg.ConnConfig), redact(err, cfg.ConnConfig.Password))
+	}
+	return pool, nil
+}
+
+// describe names a database without its password: user@host:port/database.
+func describe(c *pgx.ConnConfig) string {
+	return c.User + "@" + net.JoinHostPort(c.Host, strconv.Itoa(int(c.Port))) + "/" + c.Database
+}
+
+// redact returns err with every occurrence of password in its text masked.
+// pgx does not put passwords in its connection errors; this makes sure.
+func redact(err error, password string) error {
+	if password == "" || !strings.Contains(err.Error(), password) {
+		return err
+	}
+	return &redactedError{err: err, password: password}
+}
+
+type redactedError struct {
+	err      error
+	password string
+}
+
+func (e *redactedError) Error() string { return strings.ReplaceAll(e.err.Error(), e.password, "xxxxx") }
+func (e *redactedError) Unwrap() error { return e.err }
+
+// Close closes the pool and, in local mode, stops the server. ctx cuts the
+// wait for a clean stop short, so pass one that is not cancelled (e.g.
+// context.WithoutCancel of a signal context).
+func (d *database) Close(ctx context.Context) error {
+	d.pool.Close()
+	if d.server == nil {
+		return nil
+	}
+	if err := d.server.Stop(ctx); err != nil {
+		return fmt.Errorf("stopping the local PostgreSQL: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,134 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/mutual-ledger/mutual/ledger"
+	"github.com/mutual-ledger/mutual/schema"
+)
+
+// HTTP server limits. ReadHeaderTimeout guards against clients that open a
+// connection and trickle (Slowloris); the others bound a whole exchange.
+const (
+	readHeaderTimeout = 5 * time.Second
+	readTimeout       = 30 * time.Second
+	writeTimeout      = 60 * time.Second
+	idleTimeout       = 2 * time.Minute
+
+	// shutdownTimeout is how long in-flight requests get to finish once a
+	// signal asks the server to stop.
+	shutdownTimeout = 10 * time.Second
+	// expiryInterval is how often expired holds are released.
+	expiryInterval = time.Second
+)
+
+const serveSummary = `Runs the server: opens the database (the local PostgreSQL, or DATABASE_URL),
+applies the schema's migrations, releases expired holds every second and
+serves HTTP on --addr until SIGINT or SIGTERM, then shuts down gracefully
+and stops the local PostgreSQL.`
+
+// serve implements `mutual serve`.
+func serve(ctx context.Context, e *env, args []string) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	addr := fs.String("addr", "127.0.0.1:8080", "listen for HTTP on `HOST:PORT` (port 0 picks a free port)")
+	dataDir := dataDirFlag(fs)
+	if help, err := parseFlags(fs, e, serveSummary, args); help || err != nil {
+		return err
+	}
+
+	// Listen first: a taken address is reported at once, before the
+	// database is started for nothing.
+	ln, err := listen(*addr)
+	if err != nil {
+		return err
+	}
+	defer ln.Close() // in case we return before Serve owns it
+
+	db, err := openDatabase(ctx, e, *dataDir)
+	if err != nil {
+		return err
+	}
+	err = serveOn(ctx, e, ln, db)
+	// A clean stop of the local PostgreSQL even though ctx is cancelled.
+	return errors.Join(err, db.Close(context.WithoutCancel(ctx)))
+}
+
+// listen binds addr, saying clearly when it is taken.
+func listen(addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return nil, fmt.Errorf("cannot listen on %s: address already in use (another mutual, or another program, has it); pass --addr HOST:PORT to use another", addr)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("cannot listen on %s: %w; pass --addr HOST:PORT to use another", addr, err)
+	}
+	return ln, nil
+}
+
+// serveOn migrates the database, starts the hold sweeper and serves HTTP on
+// ln until ctx is cancelled; then it shuts the HTTP server down gracefully
+// and stops the sweeper. The caller closes db.
+func serveOn(ctx context.Context, e *env, ln net.Listener, db *database) error {
+	applied, err := schema.Migrate(ctx, db.pool)
+	if err != nil {
+		return fmt.Errorf("migrating the database: %w", err)
+	}
+	version, err := schema.Version(ctx, db.pool)
+	if err != nil {
+		return fmt.Errorf("reading the schema version: %w", err)
+	}
+	e.log.Info("schema ready", "version", version, "applied", applied)
+
+	store, err := ledger.Open(ctx, db.pool, ledger.Config{Logger: e.log})
+	if err != nil {
+		return fmt.Errorf("opening the ledger: %w", err)
+	}
+	sweepCtx, stopSweep := context.WithCancel(ctx)
+	var sweeper sync.WaitGroup
+	sweeper.Go(func() { store.RunExpiry(sweepCtx, expiryInterval) })
+	defer func() {
+		stopSweep()
+		sweeper.Wait() // before the caller closes the pool under it
+	}()
+
+	srv := &http.Server{
+		Handler:           newHandler(handlerDeps{db: db, store: store, log: e.log}),
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
+		ErrorLog:          slog.NewLogLogger(e.log.Handler(), slog.LevelWarn),
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	url := "http://" + ln.Addr().String()
+	e.log.Info("listening", "addr", ln.Addr().String(), "url", url)
+	fmt.Fprintf(e.stdout, "listening on %s\n", url)
+
+	select {
+	case err := <-served:
+		return fmt.Errorf("serving HTTP: %w", err)
+	case <-ctx.Done():
+	}
+	e.log.Info("shutting down", "cause", context.Cause(ctx).Error())
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		e.log.Warn("requests still running after the shutdown timeout; closing their connections", "timeout", shutdownTimeout.String())
+		srv.Close()
+	}
+	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serving HTTP: %w", err)
+	}
+	e.log.Info("HTTP server stopped")
+	return nil
+}

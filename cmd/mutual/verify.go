@@ -1,0 +1,76 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+
+	"github.com/mutual-ledger/mutual/ledger"
+	"github.com/mutual-ledger/mutual/schema"
+)
+
+const verifySummary = `Checks every invariant of the ledger over the whole database (every unit
+sums to zero, every account is inside its bounds, every balance is the sum of
+its entries, ...) and prints each violation found. It exits non-zero if there
+is any. It reads everything: run it for audits, not on every request.`
+
+// verify implements `mutual verify`.
+func verify(ctx context.Context, e *env, args []string) error {
+	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
+	dataDir := dataDirFlag(fs)
+	if help, err := parseFlags(fs, e, verifySummary, args); help || err != nil {
+		return err
+	}
+	db, err := openDatabase(ctx, e, *dataDir)
+	if err != nil {
+		return err
+	}
+	err = verifyDatabase(ctx, e, db)
+	return errors.Join(err, db.Close(context.WithoutCancel(ctx)))
+}
+
+func verifyDatabase(ctx context.Context, e *env, db *database) error {
+	if err := checkSchema(ctx, e, db); err != nil {
+		return err
+	}
+	store, err := ledger.Open(ctx, db.pool, ledger.Config{Logger: e.log})
+	if err != nil {
+		return fmt.Errorf("opening the ledger: %w", err)
+	}
+	violations, err := store.Verify(ctx)
+	if err != nil {
+		return fmt.Errorf("verifying the ledger: %w", err)
+	}
+	if len(violations) > 0 {
+		for _, v := range violations {
+			fmt.Fprintln(e.stdout, v)
+		}
+		return fmt.Errorf("the ledger is NOT sound: %d invariant violations", len(violations))
+	}
+	fmt.Fprintln(e.stdout, "ledger is sound: no invariant is violated")
+	return nil
+}
+
+// checkSchema refuses a database whose schema is older than this mutual's:
+// the invariants are written against the current one.
+func checkSchema(ctx context.Context, e *env, db *database) error {
+	ms, err := schema.Migrations()
+	if err != nil {
+		return err
+	}
+	want := ms[len(ms)-1].Version
+	have, err := schema.Version(ctx, db.pool)
+	if err != nil {
+		return fmt.Errorf("reading the schema version: %w", err)
+	}
+	switch {
+	case have == 0:
+		return fmt.Errorf("the database has no Mutual schema yet: run `mutual migrate` first")
+	case have < want:
+		return fmt.Errorf("the database schema is at version %d but this mutual needs version %d: run `mutual migrate` first", have, want)
+	case have > want:
+		e.log.Warn("the database schema is newer than this mutual; checking the invariants this version knows", "database", have, "mutual", want)
+	}
+	return nil
+}
