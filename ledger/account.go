@@ -5,6 +5,8 @@ import (
 	"errors"
 	"time"
 
+	"github.com/mutual-ledger/mutual/internal/pgtx"
+
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/shopspring/decimal"
@@ -119,7 +121,7 @@ func (s *Store) CreateAccount(ctx context.Context, in NewAccount) (Account, erro
 		ID: in.ID, Unit: u.Code, Owner: in.Owner, Kind: in.Kind, Name: in.Name, Status: StatusOpen,
 		LowerBound: in.LowerBound, UpperBound: in.UpperBound, CreatedAt: s.clock(),
 	}
-	err = s.run(ctx, func(tx pgx.Tx) error {
+	err = s.run(ctx, func(tx *pgtx.Tx) error {
 		_, err := tx.Exec(ctx, `
 INSERT INTO accounts (id, unit, owner, kind, name, status, lower_bound, upper_bound, created_at)
 VALUES ($1, $2, $3, $4, $5, 'open', $6, $7, $8)`,
@@ -250,7 +252,7 @@ func (s *Store) accounts(ctx context.Context, q querier, ids []uuid.UUID) ([]Acc
 // account's current available balance, when the account is already outside
 // the new bounds.
 func (s *Store) SetBounds(ctx context.Context, id uuid.UUID, lower, upper *decimal.Decimal) (Account, error) {
-	err := s.run(ctx, func(tx pgx.Tx) error {
+	err := s.run(ctx, func(tx *pgtx.Tx) error {
 		var unit string
 		var kind AccountKind
 		var bal, pd, pc decimal.Decimal
@@ -303,7 +305,7 @@ func (s *Store) SetStatus(ctx context.Context, id uuid.UUID, status AccountStatu
 	default:
 		return Account{}, invalid("status", "status must be open, frozen or closed, not %q", status)
 	}
-	err := s.run(ctx, func(tx pgx.Tx) error {
+	err := s.run(ctx, func(tx *pgtx.Tx) error {
 		var cur AccountStatus
 		var bal, pd, pc decimal.Decimal
 		err := tx.QueryRow(ctx, `SELECT status, balance, pending_debits, pending_credits FROM accounts WHERE id = $1 FOR UPDATE`, id).

@@ -68,7 +68,7 @@ type account struct {
 
 type engine struct {
 	s     *Store
-	tx    pgx.Tx
+	tx    *pgtx.Tx
 	now   time.Time
 	accts map[uuid.UUID]*account
 
@@ -117,7 +117,7 @@ func (e *errExpireFirst) Error() string {
 func (s *Store) execute(ctx context.Context, atomic bool, build func(e *engine) ([]*job, error)) ([]*job, error) {
 	var jobs []*job
 	for range 4 {
-		err := s.run(ctx, func(tx pgx.Tx) error {
+		err := s.run(ctx, func(tx *pgtx.Tx) error {
 			e := &engine{s: s, tx: tx, now: s.clock()}
 			var err error
 			if jobs, err = build(e); err != nil {
@@ -521,8 +521,9 @@ FROM unnest($1::uuid[], $2::numeric[], $3::numeric[], $4::numeric[], $5::bigint[
 WHERE accounts.id = a.id`
 )
 
-// write sends the write set in one pipelined batch. The new balances are
-// absolute values computed under the row locks this transaction holds.
+// write queues the write set as one pipelined batch, sent with COMMIT. The
+// new balances are absolute values computed under the row locks this
+// transaction holds.
 func (e *engine) write(ctx context.Context) error {
 	w := &e.writes
 	b := &pgx.Batch{}
@@ -597,19 +598,20 @@ func (e *engine) write(ctx context.Context) error {
 	if b.Len() == 0 {
 		return nil
 	}
-	br := e.tx.SendBatch(ctx, b)
-	for _, c := range checks {
-		tag, err := br.Exec()
-		if err != nil {
-			br.Close()
-			return e.writeError(err)
+	// The writes travel with COMMIT, in the transaction's last round trip.
+	e.tx.Defer(b, func(br pgx.BatchResults) error {
+		for _, c := range checks {
+			tag, err := br.Exec()
+			if err != nil {
+				return e.writeError(err)
+			}
+			if int(tag.RowsAffected()) != c.want {
+				return fmt.Errorf("ledger: wrote %d %s, expected %d", tag.RowsAffected(), c.what, c.want)
+			}
 		}
-		if int(tag.RowsAffected()) != c.want {
-			br.Close()
-			return fmt.Errorf("ledger: wrote %d %s, expected %d", tag.RowsAffected(), c.what, c.want)
-		}
-	}
-	return br.Close()
+		return nil
+	})
+	return nil
 }
 
 // writeError interprets a failed write. A concurrent transaction that

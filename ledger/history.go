@@ -5,6 +5,8 @@ import (
 	"errors"
 	"time"
 
+	"github.com/mutual-ledger/mutual/internal/pgtx"
+
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/shopspring/decimal"
@@ -50,7 +52,7 @@ func (s *Store) Entries(ctx context.Context, account uuid.UUID, p Page) (entries
 	if before <= 0 {
 		before = 1 << 62
 	}
-	err = s.read(ctx, func(tx pgx.Tx) error {
+	err = s.read(ctx, func(tx *pgtx.Tx) error {
 		if err := accountExists(ctx, tx, account); err != nil {
 			return err
 		}
@@ -82,7 +84,7 @@ FROM entries WHERE account_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3`, acc
 // first). It returns ErrUnknownAccount for an account that does not exist.
 func (s *Store) BalanceAt(ctx context.Context, account uuid.UUID, at time.Time) (decimal.Decimal, error) {
 	var bal decimal.Decimal
-	err := s.read(ctx, func(tx pgx.Tx) error {
+	err := s.read(ctx, func(tx *pgtx.Tx) error {
 		if err := accountExists(ctx, tx, account); err != nil {
 			return err
 		}
@@ -98,7 +100,7 @@ ORDER BY posted_at DESC, seq DESC LIMIT 1`, account, at).Scan(&bal)
 	return bal, err
 }
 
-func accountExists(ctx context.Context, tx pgx.Tx, id uuid.UUID) error {
+func accountExists(ctx context.Context, tx *pgtx.Tx, id uuid.UUID) error {
 	var one int
 	err := tx.QueryRow(ctx, `SELECT 1 FROM accounts WHERE id = $1`, id).Scan(&one)
 	if errors.Is(err, pgx.ErrNoRows) {

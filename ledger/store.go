@@ -63,13 +63,13 @@ func (s *Store) clock() time.Time { return s.now().UTC().Truncate(time.Microseco
 
 // run runs fn in a read-write transaction at READ COMMITTED: every decision
 // of the ledger rests on rows it has locked.
-func (s *Store) run(ctx context.Context, fn func(pgx.Tx) error) error {
+func (s *Store) run(ctx context.Context, fn func(*pgtx.Tx) error) error {
 	return s.translate(s.db.Run(ctx, pgtx.Options{}, fn))
 }
 
 // read runs fn in a read-only transaction, so that a multi-statement read
 // sees one snapshot.
-func (s *Store) read(ctx context.Context, fn func(pgx.Tx) error) error {
+func (s *Store) read(ctx context.Context, fn func(*pgtx.Tx) error) error {
 	return s.translate(s.db.Run(ctx, pgtx.Options{Isolation: pgx.RepeatableRead, ReadOnly: true}, fn))
 }
 

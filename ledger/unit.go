@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"time"
 
+	"github.com/mutual-ledger/mutual/internal/pgtx"
+
 	"github.com/jackc/pgx/v5"
 	"github.com/shopspring/decimal"
 )
@@ -39,7 +41,7 @@ func (s *Store) CreateUnit(ctx context.Context, u Unit) (Unit, error) {
 		return Unit{}, invalid("name", "unit name is longer than 200 characters")
 	}
 	u.CreatedAt = s.clock()
-	err := s.run(ctx, func(tx pgx.Tx) error {
+	err := s.run(ctx, func(tx *pgtx.Tx) error {
 		tag, err := tx.Exec(ctx, `INSERT INTO units (code, scale, name, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (code) DO NOTHING`,
 			u.Code, u.Scale, u.Name, u.CreatedAt)
 		if err != nil {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/mutual-ledger/mutual/internal/pgtx"
+
 	"github.com/jackc/pgx/v5"
 )
 
@@ -72,7 +74,7 @@ WHERE NOT EXISTS (
 // and `mutual verify`, not for the request path.
 func (s *Store) Verify(ctx context.Context) ([]string, error) {
 	var out []string
-	err := s.read(ctx, func(tx pgx.Tx) error {
+	err := s.read(ctx, func(tx *pgtx.Tx) error {
 		out = out[:0]
 		for _, c := range invariantChecks {
 			rows, err := tx.Query(ctx, c.sql)

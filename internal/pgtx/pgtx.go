@@ -95,7 +95,7 @@ func (db *DB) Retries() int64 { return db.retries.Load() }
 // ROLLBACK TO SAVEPOINT, which does not clear a serialization failure on
 // PostgreSQL, and ignores COMMIT's error, which there can acknowledge a
 // transaction that was rolled back.
-func (db *DB) Run(ctx context.Context, opts Options, fn func(pgx.Tx) error) error {
+func (db *DB) Run(ctx context.Context, opts Options, fn func(*Tx) error) error {
 	txOpts := pgx.TxOptions{IsoLevel: opts.Isolation, AccessMode: pgx.ReadWrite}
 	if txOpts.IsoLevel == "" {
 		txOpts.IsoLevel = pgx.ReadCommitted
@@ -135,46 +135,62 @@ func (db *DB) Run(ctx context.Context, opts Options, fn func(pgx.Tx) error) erro
 }
 
 // attempt runs fn once in a new transaction and commits. atCommit says that
-// the error came from COMMIT.
-func (db *DB) attempt(ctx context.Context, txOpts pgx.TxOptions, fn func(pgx.Tx) error) (atCommit bool, err error) {
-	tx, err := db.Pool.BeginTx(ctx, txOpts)
+// the error came from COMMIT (or from the writes deferred to travel with it).
+func (db *DB) attempt(ctx context.Context, txOpts pgx.TxOptions, fn func(*Tx) error) (atCommit bool, err error) {
+	pc, err := db.Pool.Acquire(ctx)
 	if err != nil {
 		return false, err
 	}
+	conn := pc.Conn()
+	defer func() {
+		// A connection left inside a transaction (an error before or at
+		// COMMIT) is rolled back; if even that fails it is closed, and the
+		// pool drops it. Nothing was committed either way.
+		if conn.PgConn().TxStatus() != 'I' && !conn.IsClosed() {
+			if _, rerr := conn.Exec(context.WithoutCancel(ctx), "ROLLBACK"); rerr != nil {
+				conn.Close(context.WithoutCancel(ctx))
+			}
+		}
+		pc.Release()
+	}()
+	tx := &Tx{conn: conn, begin: beginSQL(txOpts)}
 	if err := fn(tx); err != nil {
-		// Rollback's error is not interesting: a failed rollback closes the
-		// connection, and nothing was committed either way.
-		_ = tx.Rollback(context.WithoutCancel(ctx))
-		if !isPgError(err) && tx.Conn().IsClosed() && ctx.Err() == nil {
+		if !isPgError(err) && conn.IsClosed() && ctx.Err() == nil {
 			// The connection died before COMMIT was sent: nothing can
 			// have committed, so the whole transaction may run again.
 			return false, &connLostError{err}
 		}
 		return false, err
 	}
-	err = tx.Commit(ctx)
+	sent, err := tx.commit(ctx)
 	switch {
 	case err == nil:
-		return true, nil
-	case errors.Is(err, pgx.ErrTxCommitRollback):
-		return true, ErrRolledBack
-	case isPgError(err):
-		// The server answered COMMIT with an error (for instance 40001 at
-		// SERIALIZABLE): the transaction did not commit.
+		return sent, nil
+	case errors.Is(err, ErrRolledBack):
+		return true, err
+	case isPgError(err) || !conn.IsClosed():
+		// The server answered (for instance 40001 at SERIALIZABLE, or a
+		// deferred write failed and COMMIT was skipped): the transaction did
+		// not commit.
 		return true, err
 	default:
-		// Whatever the error claims (pgconn can report a connection closed
-		// under it as safe to retry after COMMIT was written to the socket,
-		// as this package's tests show), the server may have committed.
+		// The connection broke with COMMIT on its way. Whatever the error
+		// claims (pgconn can report a connection closed under it as safe to
+		// retry after COMMIT was written to the socket, as this package's
+		// tests show), the server may have committed.
 		return true, fmt.Errorf("%w: %w", ErrAmbiguousCommit, err)
 	}
 }
 
 // runCockroach delegates to crdbpgxv5, whose savepoint protocol is correct on
 // CockroachDB (there RELEASE SAVEPOINT cockroach_restart is the commit).
-func (db *DB) runCockroach(ctx context.Context, txOpts pgx.TxOptions, fn func(pgx.Tx) error) error {
-	err := crdbpgx.ExecuteTx(ctx, db.Pool, txOpts, func(tx pgx.Tx) error {
-		return fn(tx)
+func (db *DB) runCockroach(ctx context.Context, txOpts pgx.TxOptions, fn func(*Tx) error) error {
+	err := crdbpgx.ExecuteTx(ctx, db.Pool, txOpts, func(ptx pgx.Tx) error {
+		tx := &Tx{ptx: ptx}
+		if err := fn(tx); err != nil {
+			return err
+		}
+		return tx.flushDeferred(ctx)
 	})
 	var amb *crdb.AmbiguousCommitError
 	if errors.As(err, &amb) {
