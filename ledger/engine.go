@@ -225,14 +225,15 @@ func (e *engine) lock(ctx context.Context, jobs []*job) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	rows, err := e.tx.Query(ctx, lockAccounts, ids)
+	rows, err := e.tx.Query(ctx, lockAccounts, pgUUIDs(ids))
 	if err != nil {
 		return err
 	}
 	defer rows.Close()
 	for rows.Next() {
 		a := &account{}
-		if err := rows.Scan(&a.id, &a.unit, &a.status, &a.lower, &a.upper, &a.bal, &a.pd, &a.pc, &a.seq, &a.last); err != nil {
+		if err := rows.Scan(&a.id, &a.unit, &a.status, nullNumeric{&a.lower}, nullNumeric{&a.upper},
+			numeric{&a.bal}, numeric{&a.pd}, numeric{&a.pc}, &a.seq, &a.last); err != nil {
 			return err
 		}
 		e.accts[a.id] = a
@@ -558,23 +559,23 @@ func (e *engine) write(ctx context.Context) error {
 			expires[i] = t.ExpiresAt
 			created[i] = t.CreatedAt
 		}
-		b.Queue(insertTransfers, ids, keys, hashes, states, postings, memos, w.metas, pendings, reverses, expires, created)
+		b.Queue(insertTransfers, pgUUIDs(ids), keys, hashes, states, postings, memos, w.metas, pgUUIDPtrs(pendings), pgUUIDPtrs(reverses), pgTimePtrs(expires), created)
 		checks = append(checks, check{"transfers", n})
 	}
 	if n := len(w.entAcct); n > 0 {
-		b.Queue(insertEntries, w.entAcct, w.entSeq, w.entTransfer, w.entPosting, w.entAmount, w.entBalance, w.entAt)
+		b.Queue(insertEntries, pgUUIDs(w.entAcct), w.entSeq, pgUUIDs(w.entTransfer), w.entPosting, pgNumerics(w.entAmount), pgNumerics(w.entBalance), w.entAt)
 		checks = append(checks, check{"entries", n})
 	}
 	if n := len(w.resAcct); n > 0 {
-		b.Queue(insertReservations, w.resAcct, w.resTransfer, w.resDebit, w.resCredit, w.resExpires)
+		b.Queue(insertReservations, pgUUIDs(w.resAcct), pgUUIDs(w.resTransfer), pgNumerics(w.resDebit), pgNumerics(w.resCredit), pgTimePtrs(w.resExpires))
 		checks = append(checks, check{"reservations", n})
 	}
 	if n := len(w.delAcct); n > 0 {
-		b.Queue(deleteReservations, w.delAcct, w.delTransfer)
+		b.Queue(deleteReservations, pgUUIDs(w.delAcct), pgUUIDs(w.delTransfer))
 		checks = append(checks, check{"released reservations", n})
 	}
 	if n := len(w.holdID); n > 0 {
-		b.Queue(resolveHolds, w.holdID, w.holdState, w.holdBy, e.now)
+		b.Queue(resolveHolds, pgUUIDs(w.holdID), w.holdState, pgUUIDPtrs(w.holdBy), e.now)
 		checks = append(checks, check{"resolved holds", n})
 	}
 	var ids []uuid.UUID
@@ -592,7 +593,7 @@ func (e *engine) write(ctx context.Context) error {
 		}
 	}
 	if len(ids) > 0 {
-		b.Queue(updateAccounts, ids, bals, pds, pcs, seqs, lasts)
+		b.Queue(updateAccounts, pgUUIDs(ids), pgNumerics(bals), pgNumerics(pds), pgNumerics(pcs), seqs, pgTimePtrs(lasts))
 		checks = append(checks, check{"accounts", len(ids)})
 	}
 	if b.Len() == 0 {
