@@ -14,9 +14,10 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/mutual-ledger/mutual/internal/pgtx"
 )
 
 //go:embed migrations/*.sql
@@ -79,9 +80,13 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool) ([]int64, error) {
 	if err := createTable(ctx, pool); err != nil {
 		return nil, err
 	}
+	db, err := pgtx.New(ctx, pool)
+	if err != nil {
+		return nil, err
+	}
 	var applied []int64
 	for _, m := range ms {
-		ok, err := apply(ctx, pool, m)
+		ok, err := apply(ctx, db, m)
 		if err != nil {
 			return applied, fmt.Errorf("schema: migration %s: %w", m.Name, err)
 		}
@@ -97,7 +102,7 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool) ([]int64, error) {
 func createTable(ctx context.Context, pool *pgxpool.Pool) error {
 	var err error
 	for range 5 {
-		if _, err = pool.Exec(ctx, createVersionTable); err == nil || !isUniqueViolation(err) {
+		if _, err = pool.Exec(ctx, createVersionTable); err == nil || !isCatalogRace(err) {
 			break
 		}
 	}
@@ -107,33 +112,31 @@ func createTable(ctx context.Context, pool *pgxpool.Pool) error {
 	return nil
 }
 
-func apply(ctx context.Context, pool *pgxpool.Pool, m Migration) (bool, error) {
+// errApplied says another process applied the migration first.
+var errApplied = errors.New("schema: applied by another process")
+
+func apply(ctx context.Context, db *pgtx.DB, m Migration) (bool, error) {
 	var done bool
-	err := pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE version = $1)`, m.Version).Scan(&done)
+	err := db.Pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE version = $1)`, m.Version).Scan(&done)
 	if err != nil || done {
 		return false, err
 	}
-	tx, err := pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
-	if err != nil {
-		return false, err
-	}
-	defer tx.Rollback(ctx) //nolint:errcheck // after Commit it is a no-op
-	// The version row first: a concurrent migrator blocks here until this
-	// transaction ends, then fails on the key and skips the step.
-	if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, name) VALUES ($1, $2)`, m.Version, m.Name); err != nil {
-		if isUniqueViolation(err) {
-			return false, nil
+	err = db.Run(ctx, pgtx.Options{}, func(tx *pgtx.Tx) error {
+		// The version row first: a concurrent migrator blocks here until
+		// this transaction ends, then fails on the key and skips the step.
+		if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, name) VALUES ($1, $2)`, m.Version, m.Name); err != nil {
+			if isUniqueViolation(err) {
+				return errApplied
+			}
+			return err
 		}
-		return false, err
+		_, err := tx.Exec(ctx, m.SQL)
+		return err
+	})
+	if errors.Is(err, errApplied) {
+		return false, nil
 	}
-	if _, err := tx.Exec(ctx, m.SQL); err != nil {
-		return false, err
-	}
-	// pgx's Commit reports a transaction that ended in ROLLBACK as an error.
-	if err := tx.Commit(ctx); err != nil {
-		return false, err
-	}
-	return true, nil
+	return err == nil, err
 }
 
 // Version returns the highest migration version recorded in the database, or
@@ -149,6 +152,13 @@ func Version(ctx context.Context, pool *pgxpool.Pool) (int64, error) {
 		return 0, err
 	}
 	return *v, nil
+}
+
+// isCatalogRace reports the errors PostgreSQL gives the loser of two
+// concurrent CREATE TABLE IF NOT EXISTS: a duplicate catalog key or type.
+func isCatalogRace(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && (pgErr.Code == "23505" || pgErr.Code == "42710" || pgErr.Code == "42P07")
 }
 
 func isUniqueViolation(err error) bool {
