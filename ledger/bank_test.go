@@ -11,7 +11,6 @@ import (
 	"github.com/google/uuid"
 	"github.com/shopspring/decimal"
 
-	"github.com/mutual-ledger/mutual/internal/dbtest"
 	"github.com/mutual-ledger/mutual/ledger"
 )
 
@@ -26,11 +25,7 @@ func TestBank(t *testing.T) {
 		opsEach  = 340 // 16 × 340 = 5,440 operations
 	)
 	ctx := context.Background()
-	pool := dbtest.New(t)
-	s, err := ledger.Open(ctx, pool, ledger.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, pool := newStoreAndPool(t)
 	mustUnit(t, s, "HOUR", 2)
 	ids := make([]uuid.UUID, accounts)
 	lower := make(map[uuid.UUID]decimal.Decimal)

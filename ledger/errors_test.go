@@ -9,7 +9,6 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/mutual-ledger/mutual/internal/dbtest"
 	"github.com/mutual-ledger/mutual/ledger"
 )
 
@@ -31,11 +30,7 @@ SELECT (SELECT count(*) FROM transfers)::text || '/' || (SELECT count(*) FROM en
 
 func TestRefusedTransfersWriteNothing(t *testing.T) {
 	ctx := context.Background()
-	pool := dbtest.New(t)
-	s, err := ledger.Open(ctx, pool, ledger.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, pool := newStoreAndPool(t)
 	mustUnit(t, s, "HOUR", 2)
 	mustUnit(t, s, "USD", 2)
 	a := mustAccount(t, s, "HOUR", "-10")
@@ -108,7 +103,7 @@ func TestRefusedTransfersWriteNothing(t *testing.T) {
 	}
 
 	// The insufficient-funds error says what was available and what was asked.
-	_, err = s.CreateTransfer(ctx, one(move(b, a, "7", "HOUR")))
+	_, err := s.CreateTransfer(ctx, one(move(b, a, "7", "HOUR")))
 	var le *ledger.Error
 	if !errors.As(err, &le) || !le.Available.Equal(d("5")) || !le.Requested.Equal(d("7")) || le.Unit != "HOUR" {
 		t.Errorf("err = %#v, want 5 HOUR available for 7 asked", err)
@@ -166,11 +161,7 @@ func TestRefusedAccountsAndUnits(t *testing.T) {
 // SQL, and checks that the schema's constraints still hold the invariants.
 func TestSchemaRefusesWhatTheLedgerRefuses(t *testing.T) {
 	ctx := context.Background()
-	pool := dbtest.New(t)
-	s, err := ledger.Open(ctx, pool, ledger.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, pool := newStoreAndPool(t)
 	mustUnit(t, s, "HOUR", 2)
 	a := mustAccount(t, s, "HOUR", "-10")
 	for _, stmt := range []string{

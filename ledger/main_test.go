@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/shopspring/decimal"
 
 	"github.com/mutual-ledger/mutual/internal/dbtest"
@@ -36,11 +37,19 @@ func (c *clock) Advance(d time.Duration) {
 // newStore returns a store on a fresh database, with the real clock.
 func newStore(t testing.TB) *ledger.Store {
 	t.Helper()
-	s, err := ledger.Open(context.Background(), dbtest.New(t), ledger.Config{})
+	s, _ := newStoreAndPool(t)
+	return s
+}
+
+// newStoreAndPool also returns the pool, for tests that look at the tables.
+func newStoreAndPool(t testing.TB) (*ledger.Store, *pgxpool.Pool) {
+	t.Helper()
+	pool := dbtest.New(t)
+	s, err := ledger.Open(context.Background(), pool, ledger.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return s
+	return s, pool
 }
 
 // newStoreAt returns a store on a fresh database whose clock the test moves.
