@@ -81,7 +81,9 @@ FROM entries WHERE account_id = $1 AND seq < $2 ORDER BY seq DESC LIMIT $3`, acc
 
 // BalanceAt returns an account's posted balance as it stood at instant at:
 // the balance after its last entry posted at or before then (zero before its
-// first). It returns ErrUnknownAccount for an account that does not exist.
+// first). It walks the account's entries back from the newest, so its cost
+// grows with the entries posted since at. It returns ErrUnknownAccount for an
+// account that does not exist.
 func (s *Store) BalanceAt(ctx context.Context, account uuid.UUID, at time.Time) (decimal.Decimal, error) {
 	var bal decimal.Decimal
 	err := s.read(ctx, func(tx *pgtx.Tx) error {
@@ -90,7 +92,7 @@ func (s *Store) BalanceAt(ctx context.Context, account uuid.UUID, at time.Time) 
 		}
 		err := tx.QueryRow(ctx, `
 SELECT balance_after FROM entries WHERE account_id = $1 AND posted_at <= $2
-ORDER BY posted_at DESC, seq DESC LIMIT 1`, account, at).Scan(&bal)
+ORDER BY seq DESC LIMIT 1`, account, at).Scan(&bal)
 		if errors.Is(err, pgx.ErrNoRows) {
 			bal = decimal.Zero
 			return nil
