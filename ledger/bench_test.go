@@ -4,8 +4,12 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -131,6 +135,7 @@ func (bl *benchLedger) drive(n, clients int, hot bool, batch int) error {
 
 func benchTransfers(b *testing.B, bl *benchLedger, clients int, hot bool, batch int) {
 	retries := bl.s.DB().Retries()
+	machine0, self0 := machineCPU(), selfCPU()
 	b.ResetTimer()
 	start := time.Now()
 	if err := bl.drive(b.N, clients, hot, batch); err != nil {
@@ -140,6 +145,41 @@ func benchTransfers(b *testing.B, bl *benchLedger, clients int, hot bool, batch 
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "transfers/s")
 	b.ReportMetric(float64(bl.s.DB().Retries()-retries), "retries")
+	// CPU per transfer varies much less than throughput on a shared machine:
+	// the whole machine's (PostgreSQL and Go), and the Go process's own.
+	if machine0 > 0 {
+		b.ReportMetric(float64(machineCPU()-machine0)/float64(b.N)/1e3, "machine-µs/transfer")
+	}
+	b.ReportMetric(float64(selfCPU()-self0)/float64(b.N)/1e3, "go-µs/transfer")
+}
+
+// machineCPU returns the busy CPU time of the whole machine so far, in
+// nanoseconds, from /proc/stat (0 where there is none).
+func machineCPU() int64 {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	var busy int64
+	for i, v := range f[1:] {
+		if i == 3 || i == 4 { // idle, iowait
+			continue
+		}
+		n, _ := strconv.ParseInt(v, 10, 64)
+		busy += n
+	}
+	return busy * int64(time.Second) / 100 // USER_HZ
+}
+
+// selfCPU returns this process's user and system CPU time, in nanoseconds.
+func selfCPU() int64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return ru.Utime.Nano() + ru.Stime.Nano()
 }
 
 func BenchmarkTransfer(b *testing.B) {

@@ -24,6 +24,8 @@ type Store struct {
 
 	mu    sync.RWMutex
 	units map[string]Unit
+
+	gate *gate
 }
 
 // Config configures a Store.
@@ -44,7 +46,7 @@ func NewStore(db *pgtx.DB, cfg Config) *Store {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Store{db: db, now: cfg.Now, log: cfg.Logger, units: make(map[string]Unit)}
+	return &Store{db: db, now: cfg.Now, log: cfg.Logger, units: make(map[string]Unit), gate: newGate()}
 }
 
 // Open is a shorthand for pgtx.New followed by NewStore.

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -81,6 +83,11 @@ func (s *Store) CreateTransfers(ctx context.Context, reqs []TransferRequest, ato
 			preps[i].hash = requestHash("transfer", nil, r.Postings, r.Memo, meta, r.Pending, exp)
 		}
 	}
+	release, err := s.admit(ctx, reqs)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	jobs, err := s.execute(ctx, atomic, func(e *engine) ([]*job, error) {
 		jobs := make([]*job, len(preps))
 		for i, p := range preps {
@@ -98,6 +105,22 @@ func (s *Store) CreateTransfers(ctx context.Context, reqs []TransferRequest, ato
 		return nil, err
 	}
 	return results(jobs), nil
+}
+
+// admit passes a request that touches few accounts through the gate (see
+// gate), so that transfers on a hot account queue here rather than on its
+// row. Larger batches go straight to the database.
+func (s *Store) admit(ctx context.Context, reqs []TransferRequest) (func(), error) {
+	seen := make(map[uuid.UUID]struct{}, 4)
+	for _, r := range reqs {
+		for _, p := range r.Postings {
+			seen[p.From], seen[p.To] = struct{}{}, struct{}{}
+			if len(seen) > gateMaxAccounts {
+				return func() {}, nil
+			}
+		}
+	}
+	return s.gate.acquire(ctx, slices.Collect(maps.Keys(seen)))
 }
 
 func results(jobs []*job) []Result {
