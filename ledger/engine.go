@@ -291,17 +291,14 @@ func (e *engine) apply(ctx context.Context, j *job) error {
 	}
 	if t := j.t; t != nil {
 		for i, p := range t.Postings {
-			field := fmt.Sprintf("postings[%d]", i)
 			from, to := touch(p.From), touch(p.To)
-			for _, side := range []struct {
-				a    *account
-				id   uuid.UUID
-				name string
-			}{{from, p.From, "from"}, {to, p.To, "to"}} {
-				if err := usable(side.a, side.id, p.Unit, field+"."+side.name); err != nil {
-					undo()
-					return err
-				}
+			err := usable(from, p.From, p.Unit, i, "from")
+			if err == nil {
+				err = usable(to, p.To, p.Unit, i, "to")
+			}
+			if err != nil {
+				undo()
+				return err
 			}
 			if t.State == StatePending {
 				from.pd = from.pd.Add(p.Amount)
@@ -322,8 +319,13 @@ func (e *engine) apply(ctx context.Context, j *job) error {
 	return nil
 }
 
-// usable checks that an account exists, counts unit and is open.
-func usable(a *account, id uuid.UUID, unit, field string) error {
+// usable checks that an account exists, counts unit and is open; side names
+// the posting's side for the error.
+func usable(a *account, id uuid.UUID, unit string, posting int, side string) error {
+	if a != nil && a.unit == unit && a.status == StatusOpen {
+		return nil
+	}
+	field := fmt.Sprintf("postings[%d].%s", posting, side)
 	if a == nil {
 		e := unknownAccount(id)
 		e.Field = field

@@ -107,24 +107,7 @@ func (s *Store) checkRequest(ctx context.Context, r *TransferRequest, now time.T
 		return nil, invalid("memo", "memo is longer than %d characters", MaxMemo)
 	}
 	for i, p := range r.Postings {
-		field := fmt.Sprintf("postings[%d]", i)
-		if p.From == uuid.Nil || p.To == uuid.Nil {
-			return nil, invalid(field, "%s needs both a from and a to account", field)
-		}
-		if p.From == p.To {
-			e := newError(EINVALID, ReasonSameAccount, "%s moves value from account %s to itself", field, p.From)
-			e.Field, e.Account = field, p.From
-			return nil, e
-		}
-		u, err := s.Unit(ctx, p.Unit)
-		if err != nil {
-			var le *Error
-			if errors.As(err, &le) {
-				le.Field = field + ".unit"
-			}
-			return nil, err
-		}
-		if e := checkAmount(u, p.Amount, field+".amount"); e != nil {
+		if e := s.checkPosting(ctx, i, p); e != nil {
 			return nil, e
 		}
 	}
@@ -137,6 +120,35 @@ func (s *Store) checkRequest(ctx context.Context, r *TransferRequest, now time.T
 		}
 	}
 	return canonicalMetadata(r.Metadata)
+}
+
+// checkPosting checks one posting's shape, unit and amount. The field name of
+// an error is only formatted when there is an error: this runs for every
+// posting of every transfer.
+func (s *Store) checkPosting(ctx context.Context, i int, p Posting) error {
+	u, uerr := s.Unit(ctx, p.Unit)
+	if uerr == nil && p.From != uuid.Nil && p.To != uuid.Nil && p.From != p.To && checkAmount(u, p.Amount, "") == nil {
+		return nil
+	}
+	field := fmt.Sprintf("postings[%d]", i)
+	switch {
+	case p.From == uuid.Nil || p.To == uuid.Nil:
+		return invalid(field, "%s needs both a from and a to account", field)
+	case p.From == p.To:
+		e := newError(EINVALID, ReasonSameAccount, "%s moves value from account %s to itself", field, p.From)
+		e.Field, e.Account = field, p.From
+		return e
+	case uerr != nil:
+		var le *Error
+		if errors.As(uerr, &le) {
+			le.Field = field + ".unit"
+		}
+		return uerr
+	}
+	if e := checkAmount(u, p.Amount, field+".amount"); e != nil {
+		return e
+	}
+	return nil
 }
 
 // canonicalMetadata checks that raw is a JSON object and returns it with keys
