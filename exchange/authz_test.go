@@ -1,0 +1,233 @@
+package exchange_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/google/uuid"
+
+	"github.com/mutual-ledger/mutual/exchange"
+	"github.com/mutual-ledger/mutual/ledger"
+)
+
+// world is a small network for the authorization tables:
+//
+//	network (admin)
+//	└── local "Oaxaca" (coordAnc)
+//	    ├── timebank "Barrio" (coordOwn; members owner and other)
+//	    └── coop "Café" (coordOther)
+type world struct {
+	net, local, timebank, coop exchange.Org
+	// principals, authenticated from real tokens
+	owner, other, coordOwn, coordOther, coordAnc, admin exchange.Principal
+	// accounts: the owner's, the time bank's, the local's, and an external one
+	memberAcct, orgAcct, localAcct, externalAcct ledger.Account
+}
+
+func newWorld(t *testing.T, e env) world {
+	t.Helper()
+	ctx := context.Background()
+	var w world
+	w.net = e.org(t, nil, exchange.KindNetwork, "Red Mutual")
+	w.local = e.org(t, &w.net, exchange.KindLocal, "Oaxaca")
+	w.timebank = e.org(t, &w.local, exchange.KindTimebank, "Barrio")
+	w.coop = e.org(t, &w.local, exchange.KindCoop, "Café")
+
+	person := func(name string, o exchange.Org, role exchange.Role) exchange.Principal {
+		m := e.member(t, name)
+		e.join(t, o, m, role)
+		return e.principal(t, m)
+	}
+	w.owner = person("Owner", w.timebank, exchange.RoleMember)
+	w.other = person("Other", w.timebank, exchange.RoleMember)
+	w.coordOwn = person("Coordinator of the time bank", w.timebank, exchange.RoleCoordinator)
+	w.coordOther = person("Coordinator of the coop", w.coop, exchange.RoleCoordinator)
+	w.coordAnc = person("Coordinator of the local", w.local, exchange.RoleCoordinator)
+	w.admin = person("Admin", w.net, exchange.RoleAdmin)
+
+	if _, err := e.led.CreateUnit(ctx, ledger.Unit{Code: "HOUR", Scale: 2}); err != nil {
+		t.Fatal(err)
+	}
+	open := func(owner string, kind ledger.AccountKind) ledger.Account {
+		in := ledger.NewAccount{Unit: "HOUR", Owner: owner, Kind: kind}
+		a, err := e.led.CreateAccount(ctx, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+	w.memberAcct = open(exchange.MemberOwner(w.owner.MemberID), ledger.KindMember)
+	w.orgAcct = open(exchange.OrgOwner(w.timebank.ID), ledger.KindPool)
+	w.localAcct = open(exchange.OrgOwner(w.local.ID), ledger.KindOrganization)
+	w.externalAcct = open("", ledger.KindExternal)
+	return w
+}
+
+var (
+	forbidden  = exchange.ErrForbidden
+	notVisible = exchange.ErrNotVisible
+)
+
+// TestAccountAuthorization is the matrix of principals × accounts for moving
+// value out of an account and for reading it. A coordinator acts for the
+// organization and the ones under it, never for a member's own account;
+// what a principal may not see is "not visible", never "forbidden".
+func TestAccountAuthorization(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	w := newWorld(t, e)
+
+	type cell struct{ move, read error }
+	principals := []struct {
+		name string
+		p    exchange.Principal
+		// member account, org (time bank) account, ancestor org (local)
+		// account, external account
+		member, org, local, external cell
+	}{
+		{"owner member", w.owner,
+			cell{nil, nil}, cell{notVisible, notVisible}, cell{notVisible, notVisible}, cell{notVisible, notVisible}},
+		{"other member", w.other,
+			cell{notVisible, notVisible}, cell{notVisible, notVisible}, cell{notVisible, notVisible}, cell{notVisible, notVisible}},
+		{"coordinator of the owning org", w.coordOwn,
+			cell{forbidden, nil}, cell{nil, nil}, cell{notVisible, notVisible}, cell{notVisible, notVisible}},
+		{"coordinator of another org", w.coordOther,
+			cell{notVisible, notVisible}, cell{notVisible, notVisible}, cell{notVisible, notVisible}, cell{notVisible, notVisible}},
+		{"coordinator of an ancestor org", w.coordAnc,
+			cell{forbidden, nil}, cell{nil, nil}, cell{nil, nil}, cell{notVisible, notVisible}},
+		{"admin", w.admin,
+			cell{nil, nil}, cell{nil, nil}, cell{nil, nil}, cell{nil, nil}},
+	}
+	for _, pr := range principals {
+		for _, acct := range []struct {
+			name string
+			a    ledger.Account
+			want cell
+		}{
+			{"member account", w.memberAcct, pr.member},
+			{"org account", w.orgAcct, pr.org},
+			{"ancestor org account", w.localAcct, pr.local},
+			{"external account", w.externalAcct, pr.external},
+		} {
+			what := pr.name + " × " + acct.name
+			err := e.ex.CanMoveFrom(ctx, pr.p, acct.a)
+			wantErr(t, what+": move", err, acct.want.move)
+			checkAccountField(t, what+": move", err, acct.a.ID)
+			err = e.ex.CanReadAccount(ctx, pr.p, acct.a)
+			wantErr(t, what+": read", err, acct.want.read)
+			checkAccountField(t, what+": read", err, acct.a.ID)
+
+			// The pure rules decide the same given the governors.
+			gov, err := e.ex.Governors(ctx, acct.a.Owner)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantErr(t, what+": MayMoveFrom", pr.p.MayMoveFrom(acct.a.Owner, gov), acct.want.move)
+			wantErr(t, what+": MayReadAccount", pr.p.MayReadAccount(acct.a.Owner, gov), acct.want.read)
+		}
+	}
+}
+
+func checkAccountField(t *testing.T, what string, err error, id uuid.UUID) {
+	t.Helper()
+	var le *ledger.Error
+	if errors.As(err, &le) && le.Account != id {
+		t.Errorf("%s: the error names account %s, want %s", what, le.Account, id)
+	}
+}
+
+func TestOrgAndMemberAuthorization(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	w := newWorld(t, e)
+	principals := []struct {
+		name string
+		p    exchange.Principal
+		// manage: timebank, local, coop, network
+		manage [4]error
+		// read the owner member, read the other member
+		readOwner, readOther error
+		// tokens of the owner member
+		tokens error
+	}{
+		{"owner member", w.owner, [4]error{forbidden, forbidden, forbidden, forbidden}, nil, notVisible, nil},
+		{"other member", w.other, [4]error{forbidden, forbidden, forbidden, forbidden}, notVisible, nil, notVisible},
+		{"coordinator of the owning org", w.coordOwn, [4]error{nil, forbidden, forbidden, forbidden}, nil, nil, forbidden},
+		{"coordinator of another org", w.coordOther, [4]error{forbidden, forbidden, nil, forbidden}, notVisible, notVisible, notVisible},
+		{"coordinator of an ancestor org", w.coordAnc, [4]error{nil, nil, nil, forbidden}, nil, nil, forbidden},
+		{"admin", w.admin, [4]error{nil, nil, nil, nil}, nil, nil, nil},
+	}
+	orgs := []exchange.Org{w.timebank, w.local, w.coop, w.net}
+	for _, pr := range principals {
+		for i, o := range orgs {
+			wantErr(t, pr.name+" manages "+o.Name, e.ex.CanManageOrg(ctx, pr.p, o.ID), pr.manage[i])
+		}
+		wantErr(t, pr.name+" reads the owner", e.ex.CanReadMember(ctx, pr.p, w.owner.MemberID), pr.readOwner)
+		wantErr(t, pr.name+" reads the other", e.ex.CanReadMember(ctx, pr.p, w.other.MemberID), pr.readOther)
+		wantErr(t, pr.name+" manages the owner's tokens", e.ex.CanManageTokens(ctx, pr.p, w.owner.MemberID), pr.tokens)
+		// Unknown things: an unknown org is said to be unknown (orgs are
+		// public); an unknown member looks like one you may not see.
+		wantErr(t, pr.name+" manages an unknown org", e.ex.CanManageOrg(ctx, pr.p, uuid.New()), exchange.ErrUnknownOrg)
+		want := error(notVisible)
+		if pr.p.Admin {
+			want = nil // the admin may see everyone; the lookup then says unknown
+		}
+		wantErr(t, pr.name+" reads an unknown member", e.ex.CanReadMember(ctx, pr.p, uuid.New()), want)
+	}
+}
+
+// TestPureRules covers what the database cannot produce: a zero principal,
+// and owners the exchange never writes.
+func TestPureRules(t *testing.T) {
+	me, org := uuid.New(), uuid.New()
+	coord := exchange.Principal{MemberID: me, Roles: map[uuid.UUID]exchange.Role{org: exchange.RoleCoordinator}}
+	plain := exchange.Principal{MemberID: me, Roles: map[uuid.UUID]exchange.Role{org: exchange.RoleMember}}
+	for _, c := range []struct {
+		name      string
+		p         exchange.Principal
+		owner     string
+		governors []uuid.UUID
+		move      error
+		read      error
+	}{
+		{"zero principal, own-looking account", exchange.Principal{}, exchange.MemberOwner(uuid.Nil), nil, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated},
+		{"zero principal, admin flag", exchange.Principal{Admin: true}, "", nil, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated},
+		{"own account", plain, exchange.MemberOwner(me), nil, nil, nil},
+		{"own account, other spelling", plain, "member:" + "{" + me.String() + "}", nil, notVisible, notVisible},
+		{"org account, plain member of it", plain, exchange.OrgOwner(org), []uuid.UUID{org}, notVisible, notVisible},
+		{"org account, coordinator", coord, exchange.OrgOwner(org), []uuid.UUID{org}, nil, nil},
+		{"member account, coordinator", coord, exchange.MemberOwner(uuid.New()), []uuid.UUID{org}, forbidden, nil},
+		{"unowned account, coordinator with governors", coord, "", []uuid.UUID{org}, notVisible, notVisible},
+	} {
+		wantErr(t, c.name+": move", c.p.MayMoveFrom(c.owner, c.governors), c.move)
+		wantErr(t, c.name+": read", c.p.MayReadAccount(c.owner, c.governors), c.read)
+	}
+	if err := (exchange.Principal{}).MayManageOrg([]uuid.UUID{org}); !errors.Is(err, exchange.ErrUnauthenticated) {
+		t.Errorf("zero principal manages: %v", err)
+	}
+	if err := plain.MayManageOrg([]uuid.UUID{org}); !errors.Is(err, forbidden) {
+		t.Errorf("plain member manages: %v", err)
+	}
+	if err := coord.MayManageOrg([]uuid.UUID{uuid.New(), org}); err != nil {
+		t.Errorf("coordinator of an ancestor manages: %v", err)
+	}
+}
+
+// TestSentinelsAreNotShared: an error the rules return can be changed by its
+// caller without changing the sentinel every later call compares with.
+func TestSentinelsAreNotShared(t *testing.T) {
+	p := exchange.Principal{MemberID: uuid.New()}
+	err := p.MayReadAccount("", nil)
+	var le *ledger.Error
+	if !errors.As(err, &le) {
+		t.Fatal(err)
+	}
+	le.Message = "changed"
+	if exchange.ErrNotVisible.Message == "changed" {
+		t.Error("the rule returned the sentinel itself")
+	}
+	if le.Code != ledger.ENOTFOUND || exchange.ErrForbidden.Code != exchange.EFORBIDDEN || exchange.ErrUnauthenticated.Code != exchange.EUNAUTHORIZED {
+		t.Error("codes: not visible must be ENOTFOUND, forbidden EFORBIDDEN, unauthenticated EUNAUTHORIZED")
+	}
+}

@@ -1,0 +1,13 @@
+// Package exchange is Mutual's mutual-aid domain. This part of it owns
+// identity and authorization: the tree of organizations (the network, its
+// local organizations, and the councils, time banks, co-ops and
+// municipalities under them), the members who belong to them with a role, the
+// API tokens members authenticate with, and the rules that say who may read
+// or move value out of which ledger account.
+//
+// The ledger knows accounts only by an opaque owner string; MemberOwner and
+// OrgOwner are the only spellings the exchange writes there.
+//
+// Errors are *ledger.Error values, compared with errors.Is against the Err*
+// sentinels of this package and of package ledger.
+package exchange

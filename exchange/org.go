@@ -1,0 +1,236 @@
+package exchange
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/mutual-ledger/mutual/internal/pgtx"
+)
+
+// Kind says what an organization is.
+type Kind string
+
+// The organization kinds. The network is the root of the tree; the others
+// hang under it (usually local under network, the rest under a local, but
+// the exchange does not insist on that shape).
+const (
+	KindNetwork      Kind = "network"      // the continental network, the one root
+	KindLocal        Kind = "local"        // a city's assembly or a federation
+	KindCouncil      Kind = "council"      // a neighborhood council
+	KindTimebank     Kind = "timebank"     // a time bank
+	KindCoop         Kind = "coop"         // a cooperative
+	KindMunicipality Kind = "municipality" // a municipality or one of its departments
+)
+
+func (k Kind) valid() bool {
+	switch k {
+	case KindNetwork, KindLocal, KindCouncil, KindTimebank, KindCoop, KindMunicipality:
+		return true
+	}
+	return false
+}
+
+// MembershipType says how an organization belongs to the network.
+type MembershipType string
+
+// The membership types.
+const (
+	MemberOrganization  MembershipType = "member"
+	PartnerOrganization MembershipType = "partner"
+)
+
+// Org is an organization. Organizations are public: any authenticated
+// principal may read them.
+type Org struct {
+	ID         uuid.UUID
+	ParentID   *uuid.UUID // nil only for the network
+	Name       string
+	Kind       Kind
+	City       string
+	Region     string // home region in multi-city mode ("us-east"), or ""
+	Membership MembershipType
+	CreatedAt  time.Time
+}
+
+// NewOrg is a request to create an organization.
+type NewOrg struct {
+	ID         uuid.UUID  // optional; a new one is made when zero
+	ParentID   *uuid.UUID // required for every kind but network, which must leave it nil
+	Name       string     // 1 to 200 characters once trimmed
+	Kind       Kind
+	City       string         // optional, up to 200 characters
+	Region     string         // optional, up to 64 characters
+	Membership MembershipType // defaults to MemberOrganization
+}
+
+// CreateOrg creates an organization. It returns ledger.ErrInvalidRequest
+// (with Field set) for a bad name, kind, city, region or membership type, a
+// network given a parent or another kind given none; ErrUnknownOrg when the
+// parent does not exist; ErrNetworkExists for a second network; and an
+// ECONFLICT error when the ID is taken. Nothing is written when it fails.
+func (s *Store) CreateOrg(ctx context.Context, in NewOrg) (Org, error) {
+	o, err := checkNewOrg(in)
+	if err != nil {
+		return Org{}, err
+	}
+	o.CreatedAt = s.clock()
+	err = s.db.Run(ctx, pgtx.Options{}, func(tx *pgtx.Tx) error {
+		return insertOrg(ctx, tx, o)
+	})
+	if err != nil {
+		return Org{}, err
+	}
+	return o, nil
+}
+
+func checkNewOrg(in NewOrg) (Org, error) {
+	name, err := checkText("name", in.Name, 1, 200)
+	if err != nil {
+		return Org{}, err
+	}
+	city, err := checkText("city", in.City, 0, 200)
+	if err != nil {
+		return Org{}, err
+	}
+	region, err := checkText("region", in.Region, 0, 64)
+	if err != nil {
+		return Org{}, err
+	}
+	if !in.Kind.valid() {
+		return Org{}, invalid("kind", "kind must be network, local, council, timebank, coop or municipality, not %q", in.Kind)
+	}
+	if in.Membership == "" {
+		in.Membership = MemberOrganization
+	}
+	if in.Membership != MemberOrganization && in.Membership != PartnerOrganization {
+		return Org{}, invalid("membership", "membership must be member or partner, not %q", in.Membership)
+	}
+	if in.Kind == KindNetwork && in.ParentID != nil {
+		return Org{}, invalid("parent_id", "the network is the root and has no parent")
+	}
+	if in.Kind != KindNetwork && in.ParentID == nil {
+		return Org{}, invalid("parent_id", "an organization of kind %s needs a parent", in.Kind)
+	}
+	if in.ID == uuid.Nil {
+		in.ID = newID()
+	}
+	if in.ParentID != nil && *in.ParentID == in.ID {
+		return Org{}, invalid("parent_id", "an organization cannot be its own parent")
+	}
+	var parent *uuid.UUID
+	if in.ParentID != nil {
+		p := *in.ParentID
+		parent = &p
+	}
+	return Org{ID: in.ID, ParentID: parent, Name: name, Kind: in.Kind, City: city, Region: region, Membership: in.Membership}, nil
+}
+
+// insertOrg inserts a checked organization and translates the constraints
+// that can still refuse it: the parent's foreign key, and the two unique
+// indexes (the primary key, and the one network).
+func insertOrg(ctx context.Context, tx *pgtx.Tx, o Org) error {
+	_, err := tx.Exec(ctx, `
+INSERT INTO orgs (id, parent_id, name, kind, city, region, membership, created_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+		o.ID, o.ParentID, o.Name, o.Kind, o.City, o.Region, o.Membership, o.CreatedAt)
+	switch pgCode(err) {
+	case foreignKeyViolation:
+		e := newError(ErrUnknownOrg.Code, ReasonUnknownOrg, "unknown parent organization %s", *o.ParentID)
+		e.Field = "parent_id"
+		return e
+	case uniqueViolation:
+		if o.Kind == KindNetwork {
+			return newError(ErrNetworkExists.Code, ReasonNetworkExists, "a network organization already exists; there is only one")
+		}
+		return idTaken("organization", o.ID)
+	}
+	return err
+}
+
+const orgColumns = `o.id, o.parent_id, o.name, o.kind, o.city, o.region, o.membership, o.created_at`
+
+func scanOrg(r pgx.Row, extra ...any) (Org, error) {
+	var o Org
+	err := r.Scan(append([]any{&o.ID, &o.ParentID, &o.Name, &o.Kind, &o.City, &o.Region, &o.Membership, &o.CreatedAt}, extra...)...)
+	return o, err
+}
+
+// Org returns an organization, or ErrUnknownOrg.
+func (s *Store) Org(ctx context.Context, id uuid.UUID) (Org, error) {
+	o, err := scanOrg(s.db.Pool.QueryRow(ctx, `SELECT `+orgColumns+` FROM orgs o WHERE o.id = $1`, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Org{}, unknownOrg(id)
+	}
+	return o, err
+}
+
+// Network returns the network organization, or ErrUnknownOrg before one is
+// made (see Bootstrap).
+func (s *Store) Network(ctx context.Context) (Org, error) {
+	o, err := scanOrg(s.db.Pool.QueryRow(ctx, `SELECT `+orgColumns+` FROM orgs o WHERE o.kind = 'network'`))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Org{}, newError(ErrUnknownOrg.Code, ReasonUnknownOrg, "there is no network organization yet")
+	}
+	return o, err
+}
+
+// Orgs lists organizations in id order (which, ids being UUIDv7, is roughly
+// creation order), one page at a time. next is the After of the following
+// page, or uuid.Nil after the last one. It returns ledger.ErrInvalidRequest
+// for a limit outside 0..MaxLimit.
+func (s *Store) Orgs(ctx context.Context, p Page) (orgs []Org, next uuid.UUID, err error) {
+	limit, err := p.limit()
+	if err != nil {
+		return nil, uuid.Nil, err
+	}
+	rows, err := s.db.Pool.Query(ctx, `SELECT `+orgColumns+` FROM orgs o WHERE o.id > $1 ORDER BY o.id LIMIT $2`, p.After, limit+1)
+	if err != nil {
+		return nil, uuid.Nil, err
+	}
+	orgs, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (Org, error) { return scanOrg(r) })
+	if err != nil {
+		return nil, uuid.Nil, err
+	}
+	if len(orgs) > limit {
+		orgs = orgs[:limit]
+		next = orgs[limit-1].ID
+	}
+	return orgs, next, nil
+}
+
+// maxDepth bounds the walks up the tree. The tree cannot have a cycle (an
+// organization's parent exists before it, and none is re-parented); the bound
+// is a second guard, far deeper than any real federation.
+const maxDepth = 64
+
+// Ancestors returns an organization's ancestors, nearest first: its parent,
+// the parent's parent, and so on up to the network. The network has none.
+// It returns ErrUnknownOrg when the organization does not exist.
+func (s *Store) Ancestors(ctx context.Context, id uuid.UUID) ([]Org, error) {
+	rows, err := s.db.Pool.Query(ctx, `
+WITH RECURSIVE up (id, parent_id, depth) AS (
+    SELECT id, parent_id, 0 FROM orgs WHERE id = $1
+  UNION ALL
+    SELECT o.id, o.parent_id, up.depth + 1 FROM orgs o JOIN up ON o.id = up.parent_id WHERE up.depth < $2
+)
+SELECT `+orgColumns+` FROM up JOIN orgs o ON o.id = up.id ORDER BY up.depth`, id, maxDepth)
+	if err != nil {
+		return nil, err
+	}
+	chain, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Org, error) { return scanOrg(r) })
+	if err != nil {
+		return nil, err
+	}
+	if len(chain) == 0 {
+		return nil, unknownOrg(id)
+	}
+	return chain[1:], nil
+}
+
+func unknownOrg(id uuid.UUID) error {
+	return newError(ErrUnknownOrg.Code, ReasonUnknownOrg, "unknown organization %s", id)
+}

@@ -1,0 +1,85 @@
+package exchange
+
+import (
+	"context"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+
+	"github.com/mutual-ledger/mutual/internal/pgtx"
+	"github.com/mutual-ledger/mutual/ledger"
+)
+
+// Store keeps organizations, members, memberships and tokens on PostgreSQL or
+// CockroachDB, next to the ledger whose accounts they own. It is safe for
+// concurrent use and keeps no state of its own.
+type Store struct {
+	db  *pgtx.DB
+	led accountOpener
+	now func() time.Time
+}
+
+// accountOpener is what the exchange needs of the ledger.
+type accountOpener interface {
+	CreateAccount(ctx context.Context, in ledger.NewAccount) (ledger.Account, error)
+}
+
+// Config configures a Store.
+type Config struct {
+	// Now is the clock; nil means time.Now. Tests fix it to test token expiry.
+	Now func() time.Time
+}
+
+// NewStore returns a Store that runs its transactions through db and opens
+// accounts in led. The schema must already be migrated (schema.Migrate).
+func NewStore(db *pgtx.DB, led *ledger.Store, cfg Config) *Store {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Store{db: db, led: led, now: cfg.Now}
+}
+
+func (s *Store) clock() time.Time { return s.now().UTC().Truncate(time.Microsecond) }
+
+// Page asks for one page of a list ordered by id: at most Limit items (0
+// means DefaultLimit) whose ids come after After (uuid.Nil: from the start).
+type Page struct {
+	Limit int
+	After uuid.UUID
+}
+
+// Page sizes.
+const (
+	DefaultLimit = 50
+	MaxLimit     = 500
+)
+
+func (p Page) limit() (int, error) {
+	switch {
+	case p.Limit == 0:
+		return DefaultLimit, nil
+	case p.Limit < 0 || p.Limit > MaxLimit:
+		return 0, invalid("limit", "limit must be between 1 and %d, not %d", MaxLimit, p.Limit)
+	}
+	return p.Limit, nil
+}
+
+// checkText trims s and checks it is valid UTF-8 of min to max characters.
+func checkText(field, s string, min, max int) (string, error) {
+	s = strings.TrimSpace(s)
+	if !utf8.ValidString(s) || strings.ContainsRune(s, 0) {
+		return "", invalid(field, "%s is not valid text", field)
+	}
+	n := utf8.RuneCountInString(s)
+	if n < min {
+		return "", invalid(field, "%s is required", field)
+	}
+	if n > max {
+		return "", invalid(field, "%s is longer than %d characters", field, max)
+	}
+	return s, nil
+}
+
+func newID() uuid.UUID { return uuid.Must(uuid.NewV7()) }

@@ -1,0 +1,193 @@
+package exchange
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/mutual-ledger/mutual/internal/pgtx"
+)
+
+// Token is an API token of one member. Its secret is not here: it is shown
+// once, by CreateToken, and only its SHA-256 is stored.
+type Token struct {
+	ID        uuid.UUID
+	MemberID  uuid.UUID
+	Name      string
+	ExpiresAt *time.Time // nil: never expires
+	RevokedAt *time.Time // nil: not revoked
+	CreatedAt time.Time
+}
+
+// SecretPrefix starts every token secret, so that a leaked one is easy to
+// recognize (by secret scanners, say).
+const SecretPrefix = "mut_"
+
+// secretLen is the length of a secret: the prefix and 32 random bytes in
+// unpadded base64url.
+var secretLen = len(SecretPrefix) + base64.RawURLEncoding.EncodedLen(32)
+
+// Principal is who a request acts as: the member a token belongs to, with
+// the member's roles as they were when the token was presented.
+type Principal struct {
+	MemberID uuid.UUID
+	TokenID  uuid.UUID
+	// Admin is set when the member is an admin of the network.
+	Admin bool
+	// Roles maps each organization the member belongs to to their role there.
+	Roles map[uuid.UUID]Role
+}
+
+// CreateToken makes a token for a member and returns it with its secret:
+// SecretPrefix followed by 32 random bytes in base64url. The secret is
+// returned only here; the store keeps its SHA-256. expiresAt, when given,
+// must be in the future. It returns ledger.ErrInvalidRequest for a bad name
+// (1 to 200 characters) or expiry, and ErrUnknownMember. Who may call it is
+// decided by CanManageTokens.
+func (s *Store) CreateToken(ctx context.Context, memberID uuid.UUID, name string, expiresAt *time.Time) (Token, string, error) {
+	name, err := checkText("name", name, 1, 200)
+	if err != nil {
+		return Token{}, "", err
+	}
+	now := s.clock()
+	if expiresAt != nil {
+		e := expiresAt.UTC().Truncate(time.Microsecond)
+		if !e.After(now) {
+			return Token{}, "", invalid("expires_at", "expires_at %s is not in the future", e.Format(time.RFC3339))
+		}
+		expiresAt = &e
+	}
+	t := Token{ID: newID(), MemberID: memberID, Name: name, ExpiresAt: expiresAt, CreatedAt: now}
+	secret := newSecret()
+	err = s.db.Run(ctx, pgtx.Options{}, func(tx *pgtx.Tx) error {
+		return insertToken(ctx, tx, t, secret)
+	})
+	if err != nil {
+		return Token{}, "", err
+	}
+	return t, secret, nil
+}
+
+func newSecret() string {
+	b := make([]byte, 32)
+	rand.Read(b) // never fails: crypto/rand crashes the program rather than return an error
+	return SecretPrefix + base64.RawURLEncoding.EncodeToString(b)
+}
+
+func hashSecret(secret string) []byte {
+	h := sha256.Sum256([]byte(secret))
+	return h[:]
+}
+
+func insertToken(ctx context.Context, tx *pgtx.Tx, t Token, secret string) error {
+	_, err := tx.Exec(ctx, `
+INSERT INTO tokens (id, member_id, name, hash, expires_at, created_at) VALUES ($1, $2, $3, $4, $5, $6)`,
+		t.ID, t.MemberID, t.Name, hashSecret(secret), t.ExpiresAt, t.CreatedAt)
+	if pgCode(err) == foreignKeyViolation {
+		return unknownMember(t.MemberID)
+	}
+	return err
+}
+
+// RevokeToken revokes a token for good: it no longer authenticates.
+// Revoking a revoked token changes nothing and is not an error. It returns
+// the token, or ErrUnknownToken. Who may call it is decided by
+// CanManageTokens on the token's member.
+func (s *Store) RevokeToken(ctx context.Context, id uuid.UUID) (Token, error) {
+	now := s.clock()
+	var t Token
+	err := s.db.Run(ctx, pgtx.Options{}, func(tx *pgtx.Tx) error {
+		err := scanToken(tx.QueryRow(ctx, `
+UPDATE tokens SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1
+RETURNING `+tokenColumns, id, now), &t)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return unknownToken(id)
+		}
+		return err
+	})
+	if err != nil {
+		return Token{}, err
+	}
+	return t, nil
+}
+
+const tokenColumns = `id, member_id, name, expires_at, revoked_at, created_at`
+
+func scanToken(r pgx.Row, t *Token) error {
+	return r.Scan(&t.ID, &t.MemberID, &t.Name, &t.ExpiresAt, &t.RevokedAt, &t.CreatedAt)
+}
+
+// Token returns a token (never its secret), or ErrUnknownToken.
+func (s *Store) Token(ctx context.Context, id uuid.UUID) (Token, error) {
+	var t Token
+	err := scanToken(s.db.Pool.QueryRow(ctx, `SELECT `+tokenColumns+` FROM tokens WHERE id = $1`, id), &t)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Token{}, unknownToken(id)
+	}
+	if err != nil {
+		return Token{}, err
+	}
+	return t, nil
+}
+
+// authenticate finds the token by the hash of its secret (the unique index)
+// and the member's roles in the same statement, one round trip.
+const authenticate = `
+SELECT t.id, t.member_id, m.org_id, m.role
+FROM tokens t
+LEFT JOIN memberships m ON m.member_id = t.member_id
+WHERE t.hash = $1 AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > $2)`
+
+// Authenticate returns the principal a token secret stands for. It returns
+// ErrUnauthenticated, and never says why, when the secret is malformed,
+// unknown, revoked or expired. A change of the member's roles shows in the
+// next Authenticate.
+//
+// The secret is looked up by its SHA-256 rather than compared in constant
+// time: the hash of a 256-bit random secret gives a timing attacker nothing
+// to steer.
+func (s *Store) Authenticate(ctx context.Context, secret string) (Principal, error) {
+	if len(secret) != secretLen || !strings.HasPrefix(secret, SecretPrefix) {
+		return Principal{}, unauthenticated()
+	}
+	rows, err := s.db.Pool.Query(ctx, authenticate, hashSecret(secret), s.clock())
+	if err != nil {
+		return Principal{}, err
+	}
+	defer rows.Close()
+	var p Principal
+	found := false
+	for rows.Next() {
+		var org *uuid.UUID
+		var role *Role
+		if err := rows.Scan(&p.TokenID, &p.MemberID, &org, &role); err != nil {
+			return Principal{}, err
+		}
+		found = true
+		if p.Roles == nil {
+			p.Roles = make(map[uuid.UUID]Role)
+		}
+		if org != nil && role != nil {
+			p.Roles[*org] = *role
+			p.Admin = p.Admin || *role == RoleAdmin
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return Principal{}, err
+	}
+	if !found {
+		return Principal{}, unauthenticated()
+	}
+	return p, nil
+}
+
+func unknownToken(id uuid.UUID) error {
+	return newError(ErrUnknownToken.Code, ReasonUnknownToken, "unknown token %s", id)
+}
