@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/mutual-ledger/mutual/exchange"
 	"github.com/mutual-ledger/mutual/ledger"
 	"github.com/mutual-ledger/mutual/schema"
 )
@@ -41,6 +42,7 @@ func serve(ctx context.Context, e *env, args []string) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	addr := fs.String("addr", "127.0.0.1:8080", "listen for HTTP on `HOST:PORT` (port 0 picks a free port)")
 	dataDir := dataDirFlag(fs)
+	networkName := fs.String("network-name", "Mutual network", "the name of the network organization created on the first run")
 	if help, err := parseFlags(fs, e, serveSummary, args); help || err != nil {
 		return err
 	}
@@ -57,7 +59,7 @@ func serve(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	err = serveOn(ctx, e, ln, db)
+	err = serveOn(ctx, e, ln, db, serveOptions{dataDir: *dataDir, networkName: *networkName})
 	// A clean stop of the local PostgreSQL even though ctx is cancelled.
 	return errors.Join(err, db.Close(context.WithoutCancel(ctx)))
 }
@@ -74,10 +76,17 @@ func listen(addr string) (net.Listener, error) {
 	return ln, nil
 }
 
-// serveOn migrates the database, starts the hold sweeper and serves HTTP on
-// ln until ctx is cancelled; then it shuts the HTTP server down gracefully
-// and stops the sweeper. The caller closes db.
-func serveOn(ctx context.Context, e *env, ln net.Listener, db *database) error {
+// serveOptions are serve's flags that serveOn needs.
+type serveOptions struct {
+	dataDir     string // where the first run saves the admin token
+	networkName string
+}
+
+// serveOn migrates the database, creates the network and its admin on the
+// first run, starts the hold sweeper and serves HTTP on ln until ctx is
+// cancelled; then it shuts the HTTP server down gracefully and stops the
+// sweeper. The caller closes db.
+func serveOn(ctx context.Context, e *env, ln net.Listener, db *database, opts serveOptions) error {
 	applied, err := schema.Migrate(ctx, db.pool)
 	if err != nil {
 		return fmt.Errorf("migrating the database: %w", err)
@@ -91,6 +100,11 @@ func serveOn(ctx context.Context, e *env, ln net.Listener, db *database) error {
 	store, err := ledger.Open(ctx, db.pool, ledger.Config{Logger: e.log})
 	if err != nil {
 		return fmt.Errorf("opening the ledger: %w", err)
+	}
+	ex := exchange.NewStore(store.DB(), store, exchange.Config{})
+	secret, savedAt, err := firstRun(ctx, e, ex, opts.dataDir, opts.networkName)
+	if err != nil {
+		return err
 	}
 	sweepCtx, stopSweep := context.WithCancel(ctx)
 	var sweeper sync.WaitGroup
@@ -113,6 +127,9 @@ func serveOn(ctx context.Context, e *env, ln net.Listener, db *database) error {
 	url := "http://" + ln.Addr().String()
 	e.log.Info("listening", "addr", ln.Addr().String(), "url", url)
 	fmt.Fprintf(e.stdout, "listening on %s\n", url)
+	if secret != "" {
+		printFirstRun(e, url, secret, savedAt)
+	}
 
 	select {
 	case err := <-served:
