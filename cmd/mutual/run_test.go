@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -91,6 +92,10 @@ type server struct {
 // test has not stopped it.
 func startServe(t *testing.T, getenv func(string) string, args ...string) *server {
 	t.Helper()
+	if !slices.Contains(args, "--data-dir") {
+		// Keep the first run's admin token out of the source tree.
+		args = append(args, "--data-dir", filepath.Join(t.TempDir(), "data"))
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &server{cancel: cancel, done: make(chan error, 1), stdout: newOutput(), stderr: newOutput()}
 	go func() { s.done <- run(ctx, append([]string{"serve"}, args...), getenv, s.stdout, s.stderr) }()
