@@ -1,0 +1,241 @@
+package httpapi
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/go-playground/validator/v10"
+	"github.com/google/uuid"
+
+	"github.com/mutual-ledger/mutual/exchange"
+	"github.com/mutual-ledger/mutual/internal/idempotency"
+	"github.com/mutual-ledger/mutual/internal/journal"
+	"github.com/mutual-ledger/mutual/ledger"
+)
+
+// Authority says who a request acts as and what it may do; *exchange.Store
+// implements it. Each method returns nil when the action is allowed.
+type Authority interface {
+	// Authenticate returns the principal a bearer token stands for, or an
+	// error matching exchange.ErrUnauthenticated (401).
+	Authenticate(ctx context.Context, secret string) (exchange.Principal, error)
+	// CanMoveFrom reports whether p may move value out of a: nil, or an
+	// error matching exchange.ErrForbidden (403) or exchange.ErrNotVisible
+	// (404).
+	CanMoveFrom(ctx context.Context, p exchange.Principal, a ledger.Account) error
+	// CanReadAccount reports whether p may see a, its balances and its
+	// history: nil, or an error matching exchange.ErrNotVisible (answered
+	// exactly as for an account that does not exist).
+	CanReadAccount(ctx context.Context, p exchange.Principal, a ledger.Account) error
+	// CanManageOrg reports whether p acts for the organization: nil, or an
+	// error matching exchange.ErrForbidden or exchange.ErrNotVisible.
+	CanManageOrg(ctx context.Context, p exchange.Principal, orgID uuid.UUID) error
+	// Memberships returns a member's organizations and roles, or an error
+	// matching exchange.ErrUnknownMember. Opening a member's account checks
+	// with it that the member belongs to the organization named.
+	Memberships(ctx context.Context, memberID uuid.UUID) ([]exchange.Membership, error)
+}
+
+// IdempotencyStore keeps the records behind the Idempotency-Key header;
+// *idempotency.Store implements it on the database.
+type IdempotencyStore interface {
+	// Begin reserves key for member for a request whose content hashes to
+	// hash. reserved is true when the caller now holds the key (and must end
+	// with Complete or Abandon); otherwise rec is the key's existing record.
+	Begin(ctx context.Context, member uuid.UUID, key string, hash []byte) (rec idempotency.Record, reserved bool, err error)
+	// Complete stores the response of the request holding rec.
+	Complete(ctx context.Context, rec idempotency.Record, resp idempotency.Response) error
+	// Abandon releases the reservation rec holds, storing nothing.
+	Abandon(ctx context.Context, rec idempotency.Record) error
+}
+
+// JournalExporter writes the ledger's journal for GET /v1/export/journal;
+// *journal.Exporter implements it.
+type JournalExporter interface {
+	WriteHledger(ctx context.Context, w io.Writer) error
+	WriteCSV(ctx context.Context, w io.Writer) error
+}
+
+// Config is what the API is built from. Ledger and Authority are required.
+type Config struct {
+	Ledger    *ledger.Store
+	Authority Authority
+	// Idempotency keeps idempotency records; nil means an
+	// idempotency.Store on the ledger's database.
+	Idempotency IdempotencyStore
+	// Journal writes the journal export; nil means a journal.Exporter on the
+	// ledger's database.
+	Journal JournalExporter
+	// Ready reports whether the server can serve (GET /readyz); nil means a
+	// ping of the ledger's database.
+	Ready func(context.Context) error
+	// Logger receives one line per request and every internal error; nil
+	// discards them.
+	Logger *slog.Logger
+	// Now is the clock (balances "now", the export's stamp); nil means
+	// time.Now.
+	Now func() time.Time
+	// MaxBodyBytes bounds a request body (413 above it); 0 means 1 MiB.
+	MaxBodyBytes int64
+}
+
+// DefaultMaxBodyBytes is the default Config.MaxBodyBytes.
+const DefaultMaxBodyBytes = 1 << 20
+
+// api is the HTTP API's state: its dependencies and its mux.
+type api struct {
+	ledger   *ledger.Store
+	auth     Authority
+	idem     IdempotencyStore
+	journal  JournalExporter
+	ready    func(context.Context) error
+	log      *slog.Logger
+	now      func() time.Time
+	maxBody  int64
+	metrics  *metrics
+	validate *validator.Validate
+	mux      *http.ServeMux
+	routes   []route
+}
+
+// New returns the HTTP API as a handler: every route of the route table,
+// with request ids, logs, metrics, authentication and idempotency, and
+// problem+json answers for unknown routes and methods. It panics if
+// cfg.Ledger or cfg.Authority is nil.
+func New(cfg Config) http.Handler {
+	if cfg.Ledger == nil || cfg.Authority == nil {
+		panic("httpapi.New: Config.Ledger and Config.Authority are required")
+	}
+	a := &api{
+		ledger:   cfg.Ledger,
+		auth:     cfg.Authority,
+		idem:     cfg.Idempotency,
+		journal:  cfg.Journal,
+		ready:    cfg.Ready,
+		log:      cfg.Logger,
+		now:      cfg.Now,
+		maxBody:  cfg.MaxBodyBytes,
+		validate: newValidator(),
+		mux:      http.NewServeMux(),
+	}
+	if a.now == nil {
+		a.now = time.Now
+	}
+	if a.log == nil {
+		a.log = slog.New(slog.DiscardHandler)
+	}
+	if a.maxBody <= 0 {
+		a.maxBody = DefaultMaxBodyBytes
+	}
+	if a.idem == nil {
+		a.idem = idempotency.New(cfg.Ledger.DB(), idempotency.Config{Now: a.now})
+	}
+	if a.journal == nil {
+		a.journal = journal.New(cfg.Ledger.DB(), a.now)
+	}
+	if a.ready == nil {
+		pool := cfg.Ledger.DB().Pool
+		a.ready = func(ctx context.Context) error { return pool.Ping(ctx) }
+	}
+	a.metrics = newMetrics(cfg.Ledger.DB().Retries)
+	rt := &router{}
+	a.register(rt)
+	a.routes = rt.routes
+	for _, r := range a.routes {
+		a.mux.Handle(r.method+" "+r.path, a.routeHandler(r))
+	}
+	return a
+}
+
+// NewServer returns an http.Server for handler on addr with the timeouts a
+// public server needs: ReadHeaderTimeout against clients that trickle
+// headers (Slowloris), and read, write and idle timeouts that bound a whole
+// exchange.
+func NewServer(addr string, handler http.Handler) *http.Server {
+	return &http.Server{
+		Addr:              addr,
+		Handler:           handler,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+	}
+}
+
+// handlerFunc is an endpoint: it writes its success response itself and
+// returns an error for everything else, which becomes a problem response.
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+// route is one entry of the route table.
+type route struct {
+	method, path string
+	handle       handlerFunc
+	// public routes need no token.
+	public bool
+	// idempotent routes honour the Idempotency-Key header.
+	idempotent bool
+}
+
+// router collects the route table.
+type router struct{ routes []route }
+
+// public adds a route that needs no token.
+func (rt *router) public(method, path string, h handlerFunc) {
+	rt.routes = append(rt.routes, route{method: method, path: path, handle: h, public: true})
+}
+
+// read adds a route that needs a token and changes nothing.
+func (rt *router) read(method, path string, h handlerFunc) {
+	rt.routes = append(rt.routes, route{method: method, path: path, handle: h})
+}
+
+// write adds a POST route that needs a token and honours Idempotency-Key.
+func (rt *router) write(path string, h handlerFunc) {
+	rt.routes = append(rt.routes, route{method: http.MethodPost, path: path, handle: h, idempotent: true})
+}
+
+// register builds the route table, one resource at a time.
+func (a *api) register(rt *router) {
+	a.registerServiceRoutes(rt)
+	a.registerUnitRoutes(rt)
+	a.registerAccountRoutes(rt)
+	a.registerTransferRoutes(rt)
+	a.registerExportRoutes(rt)
+}
+
+// routeHandler wraps a route's endpoint: authentication unless public, the
+// body size limit, idempotency when asked for, and errors as problems.
+func (a *api) routeHandler(rt route) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		info := infoFrom(r.Context())
+		if !rt.public {
+			p, err := a.authenticate(r)
+			if err != nil {
+				a.writeError(w, r, err)
+				return
+			}
+			info.principal = &p
+		}
+		if r.Body != nil && r.Body != http.NoBody {
+			r.Body = http.MaxBytesReader(w, r.Body, a.maxBody)
+		}
+		if rt.idempotent {
+			if keys := r.Header.Values(headerIdempotencyKey); len(keys) > 0 {
+				a.serveIdempotent(w, r, rt.handle, keys)
+				return
+			}
+		}
+		a.serve(w, r, rt.handle)
+	})
+}
+
+// serve runs an endpoint and answers its error with a problem.
+func (a *api) serve(w http.ResponseWriter, r *http.Request, h handlerFunc) {
+	if err := h(w, r); err != nil {
+		a.writeError(w, r, err)
+	}
+}

@@ -1,0 +1,103 @@
+package httpapi_test
+
+import (
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/mutual-ledger/mutual/httpapi"
+)
+
+// TestAuthorizationMatrix calls every route as every kind of caller and
+// checks each outcome: no token, a bad token, the owner of the account
+// concerned (Ana), another member of her time bank (Ben), a member of
+// another organization (Cam), the time bank's coordinator, the co-op's
+// coordinator, and the network admin. A success where the table says
+// otherwise is an unauthorized success.
+func TestAuthorizationMatrix(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	w.must(w.transfer(w.ben.token, "to the pool", posting(w.benHours, w.poolHours, "5", "HOUR")), 201)
+	callers := []struct {
+		name  string
+		token string
+	}{
+		{"none", ""}, {"bad", "mut_" + strings.Repeat("x", 43)},
+		{"owner", w.ana.token}, {"same-org member", w.ben.token}, {"other-org member", w.cam.token},
+		{"coordinator", w.coordTB.token}, {"other coordinator", w.coordCoop.token}, {"admin", w.admin.token},
+	}
+	anaPays := func() string {
+		return w.must(w.transfer(w.ana.token, "", posting(w.anaHours, w.benHours, "0.01", "HOUR")), 201)["id"].(string)
+	}
+	anaHolds := func() string {
+		return w.must(w.call("POST", "/v1/transfers", w.ana.token, map[string]any{
+			"postings": []any{posting(w.anaHours, w.benHours, "0.01", "HOUR")}, "pending": true}), 201)["id"].(string)
+	}
+	paid := anaPays()
+	units := 0
+	type row struct {
+		route string
+		call  func(token string) resp
+		want  []int // per caller, in the order above
+	}
+	rows := []row{
+		{"GET /healthz", func(tk string) resp { return w.call("GET", "/healthz", tk, nil) }, []int{200, 200, 200, 200, 200, 200, 200, 200}},
+		{"GET /readyz", func(tk string) resp { return w.call("GET", "/readyz", tk, nil) }, []int{200, 200, 200, 200, 200, 200, 200, 200}},
+		{"GET /metrics", func(tk string) resp { return w.call("GET", "/metrics", tk, nil) }, []int{200, 200, 200, 200, 200, 200, 200, 200}},
+		{"GET /openapi.json", func(tk string) resp { return w.call("GET", "/openapi.json", tk, nil) }, []int{200, 200, 200, 200, 200, 200, 200, 200}},
+		{"GET /v1/units", func(tk string) resp { return w.call("GET", "/v1/units", tk, nil) }, []int{401, 401, 200, 200, 200, 200, 200, 200}},
+		{"POST /v1/units", func(tk string) resp {
+			units++
+			return w.call("POST", "/v1/units", tk, map[string]any{"code": "U" + strings.Repeat("X", units), "scale": 0})
+		}, []int{401, 401, 403, 403, 403, 403, 403, 201}},
+		{"POST /v1/accounts", func(tk string) resp {
+			return w.call("POST", "/v1/accounts", tk, map[string]any{"owner": memberOwner(w.ana), "org_id": w.timebank.ID.String(), "unit": "USD", "kind": "member"})
+		}, []int{401, 401, 403, 403, 403, 201, 403, 201}},
+		{"GET /v1/accounts/{id}", func(tk string) resp { return w.call("GET", "/v1/accounts/"+w.anaHours, tk, nil) },
+			[]int{401, 401, 200, 404, 404, 200, 404, 200}},
+		{"GET /v1/accounts/{id}/entries", func(tk string) resp { return w.call("GET", "/v1/accounts/"+w.anaHours+"/entries", tk, nil) },
+			[]int{401, 401, 200, 404, 404, 200, 404, 200}},
+		{"GET /v1/accounts/{id}/balance", func(tk string) resp { return w.call("GET", "/v1/accounts/"+w.anaHours+"/balance", tk, nil) },
+			[]int{401, 401, 200, 404, 404, 200, 404, 200}},
+		{"POST /v1/transfers", func(tk string) resp { return w.transfer(tk, "", posting(w.anaHours, w.benHours, "0.01", "HOUR")) },
+			[]int{401, 401, 201, 404, 404, 403, 404, 201}},
+		{"POST /v1/transfers", func(tk string) resp { return w.transfer(tk, "", posting(w.poolHours, w.camHours, "0.01", "HOUR")) },
+			[]int{401, 401, 404, 404, 404, 201, 404, 201}},
+		{"POST /v1/transfers/batch", func(tk string) resp {
+			return w.call("POST", "/v1/transfers/batch", tk, map[string]any{"atomic": true, "transfers": []any{
+				map[string]any{"postings": []any{posting(w.anaHours, w.benHours, "0.01", "HOUR")}}}})
+		}, []int{401, 401, 201, 404, 404, 403, 404, 201}},
+		{"GET /v1/transfers/{id}", func(tk string) resp { return w.call("GET", "/v1/transfers/"+paid, tk, nil) },
+			[]int{401, 401, 200, 200, 404, 200, 404, 200}},
+		{"GET /v1/transfers", func(tk string) resp { return w.call("GET", "/v1/transfers?account="+w.anaHours, tk, nil) },
+			[]int{401, 401, 200, 404, 404, 200, 404, 200}},
+		{"POST /v1/transfers/{id}/post", func(tk string) resp { return w.call("POST", "/v1/transfers/"+anaHolds()+"/post", tk, nil) },
+			[]int{401, 401, 201, 403, 404, 403, 404, 201}},
+		{"POST /v1/transfers/{id}/void", func(tk string) resp { return w.call("POST", "/v1/transfers/"+anaHolds()+"/void", tk, nil) },
+			[]int{401, 401, 200, 403, 404, 403, 404, 200}},
+		{"POST /v1/transfers/{id}/reverse", func(tk string) resp { return w.call("POST", "/v1/transfers/"+anaPays()+"/reverse", tk, nil) },
+			[]int{401, 401, 403, 201, 404, 403, 404, 201}},
+		{"GET /v1/export/journal", func(tk string) resp { return w.call("GET", "/v1/export/journal", tk, nil) },
+			[]int{401, 401, 403, 403, 403, 403, 403, 200}},
+	}
+	covered := map[string]bool{}
+	for _, r := range rows {
+		covered[r.route] = true
+		for i, c := range callers {
+			got := r.call(c.token)
+			if got.status != r.want[i] {
+				t.Errorf("%s as %s: %d, want %d: %s", r.route, c.name, got.status, r.want[i], got.body)
+			}
+		}
+	}
+	var missing []string
+	for _, route := range httpapi.Routes() {
+		if !covered[route] {
+			missing = append(missing, route)
+		}
+	}
+	sort.Strings(missing)
+	if len(missing) > 0 {
+		t.Errorf("routes the matrix does not cover: %v", missing)
+	}
+}

@@ -1,0 +1,275 @@
+package httpapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"reflect"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-playground/validator/v10"
+	"github.com/google/uuid"
+	"github.com/shopspring/decimal"
+)
+
+// decode reads a request's JSON body into v and validates it: unknown
+// fields, malformed JSON and a body that is not one JSON object are 400; a
+// body over the size limit is 413; a field of the wrong JSON type and every
+// failed validation rule are 422, each field named by its JSON path. An
+// empty body is 400 unless emptyOK, when v keeps its zero value (and is
+// still validated).
+func (a *api) decode(r *http.Request, v any, emptyOK bool) error {
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
+			return &apiError{kind: kindMediaType, detail: fmt.Sprintf("send the body as application/json, not %q", ct)}
+		}
+	}
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	err := dec.Decode(v)
+	switch {
+	case errors.Is(err, io.EOF) && emptyOK:
+	case err != nil:
+		return decodeError(err)
+	default:
+		// One JSON value and nothing after it.
+		if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+			var mbe *http.MaxBytesError
+			if errors.As(err, &mbe) {
+				return err
+			}
+			return malformed("", "the body must be a single JSON object with nothing after it")
+		}
+	}
+	return a.check(v)
+}
+
+// decodeError translates encoding/json's errors.
+func decodeError(err error) error {
+	var mbe *http.MaxBytesError
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &mbe):
+		return err
+	case errors.Is(err, io.EOF):
+		return malformed("", "the request body is empty; send a JSON object")
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return malformed("", "the JSON body ends before it is complete")
+	case errors.As(err, &syn):
+		return malformed("", "malformed JSON at byte %d: %s", syn.Offset, strings.TrimPrefix(syn.Error(), "json: "))
+	case errors.As(err, &typ):
+		if typ.Field == "" {
+			return malformed("", "the body must be a JSON object")
+		}
+		field := typ.Field
+		return &apiError{kind: kindValidation, detail: fmt.Sprintf("%s must be %s", field, jsonKind(typ.Type)),
+			fields: []FieldError{{Field: field, Message: fmt.Sprintf("%s must be %s", leaf(field), jsonKind(typ.Type))}}}
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		name, _ := strconv.Unquote(strings.TrimPrefix(err.Error(), "json: unknown field "))
+		return malformed(name, "unknown field %q", name)
+	}
+	return malformed("", "malformed JSON body")
+}
+
+// jsonKind names the JSON type a Go type is decoded from.
+func jsonKind(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "an integer"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	case reflect.Pointer:
+		return jsonKind(t.Elem())
+	}
+	return "an object"
+}
+
+func leaf(path string) string {
+	if i := strings.LastIndexByte(path, '.'); i >= 0 {
+		return path[i+1:]
+	}
+	return path
+}
+
+// check validates v's `validate` tags and turns failures into one 422
+// problem listing every field at fault.
+func (a *api) check(v any) error {
+	err := a.validate.Struct(v)
+	if err == nil {
+		return nil
+	}
+	var verrs validator.ValidationErrors
+	if !errors.As(err, &verrs) {
+		return fmt.Errorf("validating a request: %w", err)
+	}
+	fields := make([]FieldError, 0, len(verrs))
+	for _, fe := range verrs {
+		path := fe.Namespace()
+		if _, rest, ok := strings.Cut(path, "."); ok {
+			path = rest // drop the Go name of the request type
+		}
+		fields = append(fields, FieldError{Field: path, Message: ruleMessage(fe)})
+	}
+	detail := fields[0].Message
+	if len(fields) > 1 {
+		detail = fmt.Sprintf("%d fields are invalid; see errors", len(fields))
+	}
+	return &apiError{kind: kindValidation, detail: detail, fields: fields}
+}
+
+// ruleMessage says in words which rule a field broke.
+func ruleMessage(fe validator.FieldError) string {
+	name := fe.Field()
+	kind := fe.Kind()
+	switch fe.Tag() {
+	case "required":
+		return name + " is required"
+	case "uuid":
+		return name + " must be a UUID"
+	case "decimal":
+		return name + ` must be a decimal string, such as "2.50"`
+	case "rfc3339":
+		return name + ` must be an RFC 3339 time, such as "2026-03-01T09:00:00Z"`
+	case "oneof":
+		return name + " must be one of: " + strings.Join(strings.Fields(fe.Param()), ", ")
+	case "max", "min":
+		bound := "at most"
+		if fe.Tag() == "min" {
+			bound = "at least"
+		}
+		switch kind {
+		case reflect.String:
+			return fmt.Sprintf("%s must be %s %s characters long", name, bound, fe.Param())
+		case reflect.Slice, reflect.Map:
+			return fmt.Sprintf("%s must have %s %s items", name, bound, fe.Param())
+		}
+		return fmt.Sprintf("%s must be %s %s", name, bound, fe.Param())
+	case "excluded_with":
+		return fmt.Sprintf("%s must not be given together with %s", name, strings.ToLower(fe.Param()))
+	}
+	return fmt.Sprintf("%s is not valid (%s)", name, fe.Tag())
+}
+
+// newValidator returns the validator of request bodies: fields are named by
+// their JSON names, and two rules are added: decimal (a JSON string holding
+// a plain decimal number) and rfc3339 (an RFC 3339 time).
+func newValidator() *validator.Validate {
+	v := validator.New(validator.WithRequiredStructEnabled())
+	v.RegisterTagNameFunc(func(f reflect.StructField) string {
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if name == "-" {
+			return ""
+		}
+		if name == "" {
+			return f.Name
+		}
+		return name
+	})
+	// A decimalString is validated as its raw JSON text, "" when absent.
+	v.RegisterCustomTypeFunc(func(f reflect.Value) any {
+		d := f.Interface().(decimalString)
+		return string(d.raw)
+	}, decimalString{})
+	v.RegisterValidation("decimal", func(fl validator.FieldLevel) bool {
+		_, ok := parseDecimalJSON(fl.Field().String())
+		return ok
+	})
+	v.RegisterValidation("rfc3339", func(fl validator.FieldLevel) bool {
+		_, err := time.Parse(time.RFC3339Nano, fl.Field().String())
+		return err == nil
+	})
+	return v
+}
+
+// decimalString is an amount in a request body. Amounts are JSON strings
+// ("2.50"), never numbers, which JSON tools read as floats: a number, or any
+// other JSON value, is kept as given and refused by the decimal rule with a
+// field error, rather than failing the whole decode.
+type decimalString struct {
+	raw []byte // the JSON text; nil when absent or null
+}
+
+func (d *decimalString) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		d.raw = nil
+		return nil
+	}
+	d.raw = bytes.Clone(b)
+	return nil
+}
+
+// set reports whether the amount was given.
+func (d decimalString) set() bool { return d.raw != nil }
+
+// value returns the amount; call it only after validation.
+func (d decimalString) value() decimal.Decimal {
+	v, _ := parseDecimalJSON(string(d.raw))
+	return v
+}
+
+// ptr returns the amount, or nil when it was not given.
+func (d decimalString) ptr() *decimal.Decimal {
+	if !d.set() {
+		return nil
+	}
+	v := d.value()
+	return &v
+}
+
+// plainDecimal is what an amount may look like: an optional minus sign,
+// digits, and optionally a point and more digits. No exponents, no spaces,
+// no plus sign.
+var plainDecimal = regexp.MustCompile(`^-?[0-9]{1,40}(\.[0-9]{1,40})?$`)
+
+func parseDecimalJSON(raw string) (decimal.Decimal, bool) {
+	if len(raw) < 2 || raw[0] != '"' {
+		return decimal.Decimal{}, false
+	}
+	s, err := strconv.Unquote(raw)
+	if err != nil || !plainDecimal.MatchString(s) {
+		return decimal.Decimal{}, false
+	}
+	d, err := decimal.NewFromString(s)
+	return d, err == nil
+}
+
+// parseID parses a path's {id}, 404 when it is not a UUID: no resource has
+// such an id.
+func parseID(r *http.Request, name string, notFound func(string) error) (uuid.UUID, error) {
+	raw := r.PathValue(name)
+	id, err := uuid.Parse(raw)
+	if err != nil || len(raw) != 36 {
+		return uuid.Nil, notFound(raw)
+	}
+	return id, nil
+}
+
+// writeJSON writes a success response.
+func writeJSON(w http.ResponseWriter, status int, v any) error {
+	body, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("encoding the response: %w", err)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)+1))
+	w.WriteHeader(status)
+	w.Write(append(body, '\n')) // a client gone away is no error of the request's
+	return nil
+}

@@ -1,0 +1,209 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/mutual-ledger/mutual/internal/idempotency"
+)
+
+// MaxIdempotencyKey is the longest Idempotency-Key accepted: the key is
+// passed on to the ledger prefixed with the member's id (and, in a batch,
+// suffixed with the transfer's index), within the ledger's 255 bytes.
+const MaxIdempotencyKey = 200
+
+// recordTimeout bounds storing a response's idempotency record, which runs
+// even when the client has gone away.
+const recordTimeout = 5 * time.Second
+
+// serveIdempotent runs a creating POST under its Idempotency-Key. The key is
+// the client's, scoped to the member of the token: the first request with it
+// reserves it, runs, and stores its response; a retry with the same method,
+// path and body gets that response again, byte for byte, with
+// Idempotent-Replayed: true; another request with the key is refused (422
+// idempotency-key-reused); a retry while the first is still running is told
+// to wait (409 idempotency-key-in-progress, Retry-After: 1). Server errors
+// (5xx) are not stored, so a client may retry them with the same key; the
+// ledger's own idempotency keys (see ledgerKey) keep such a retry from
+// moving value twice.
+func (a *api) serveIdempotent(w http.ResponseWriter, r *http.Request, h handlerFunc, keys []string) {
+	info := infoFrom(r.Context())
+	key := keys[0]
+	if len(keys) > 1 || key == "" || len(key) > MaxIdempotencyKey || !printableASCII(key) {
+		a.writeError(w, r, malformed(headerIdempotencyKey,
+			"Idempotency-Key must be one header of 1 to %d printable ASCII characters", MaxIdempotencyKey))
+		return
+	}
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		a.writeError(w, r, err)
+		return
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	hash := requestHash(r, body)
+
+	member := info.principal.MemberID
+	rec, reserved, err := a.idem.Begin(r.Context(), member, key, hash)
+	if err != nil {
+		a.writeError(w, r, fmt.Errorf("reserving an idempotency key: %w", err))
+		return
+	}
+	if !reserved {
+		switch {
+		case !bytes.Equal(rec.RequestHash, hash):
+			a.writeError(w, r, &apiError{kind: kindKeyReused,
+				detail: "this Idempotency-Key was already used for a different request; use a new key for a new request",
+				fields: []FieldError{{Field: headerIdempotencyKey, Message: "already used for a different request"}}})
+		case rec.State == idempotency.Pending:
+			a.writeError(w, r, &apiError{kind: kindKeyInProgress,
+				detail: "a request with this Idempotency-Key is still in progress; retry it shortly",
+				header: http.Header{"Retry-After": {"1"}}})
+		default:
+			info.replayed = true
+			replay(w, rec)
+		}
+		return
+	}
+
+	info.key = key
+	buf := &bufferedResponse{header: make(http.Header)}
+	settled := false
+	defer func() {
+		// A panic in the endpoint: free the key, so that it is not blocked
+		// until the reservation goes stale.
+		if !settled {
+			a.endReservation(r, rec, nil)
+		}
+	}()
+	a.serve(buf, r, h)
+	settled = true
+	a.endReservation(r, rec, buf)
+	buf.sendTo(w)
+}
+
+// endReservation stores a response under its key, or frees the key when
+// the response is a server error (or there is none).
+func (a *api) endReservation(r *http.Request, rec idempotency.Record, buf *bufferedResponse) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), recordTimeout)
+	defer cancel()
+	var err error
+	if buf == nil || buf.status >= 500 {
+		err = a.idem.Abandon(ctx, rec)
+	} else {
+		err = a.idem.Complete(ctx, rec, idempotency.Response{
+			Status: buf.status, ContentType: buf.header.Get("Content-Type"),
+			Location: buf.header.Get("Location"), Body: buf.body.Bytes(),
+		})
+	}
+	if err != nil {
+		// The response still goes out. The key stays reserved until it is
+		// stale; a retry then runs again, and the ledger's keys answer it.
+		a.log.Error("storing an idempotency record", "request_id", infoFrom(r.Context()).id, "err", err.Error())
+	}
+}
+
+// replay writes a stored response.
+func replay(w http.ResponseWriter, rec idempotency.Record) {
+	h := w.Header()
+	if rec.ContentType != "" {
+		h.Set("Content-Type", rec.ContentType)
+	}
+	if rec.Location != "" {
+		h.Set("Location", rec.Location)
+	}
+	h.Set("Cache-Control", "no-store")
+	h.Set(headerReplayed, "true")
+	h.Set("Content-Length", strconv.Itoa(len(rec.Body)))
+	w.WriteHeader(rec.Status)
+	w.Write(rec.Body)
+}
+
+// requestHash identifies a request's content: its method, path and body,
+// byte for byte.
+func requestHash(r *http.Request, body []byte) []byte {
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\n%s\n%d\n", r.Method, r.URL.RequestURI(), len(body))
+	h.Write(body)
+	return h.Sum(nil)
+}
+
+// ledgerKey is the ledger idempotency key of the request's n-th transfer
+// (n < 0 for a single one): the client's key, scoped to the member, so that
+// a transfer retried after a crash between the ledger's commit and the
+// idempotency record is still written once. It is "" when the request has
+// no Idempotency-Key.
+func ledgerKey(r *http.Request, n int) string {
+	info := infoFrom(r.Context())
+	if info.key == "" || info.principal == nil {
+		return ""
+	}
+	k := info.principal.MemberID.String() + ":" + info.key
+	if n >= 0 {
+		k += "#" + strconv.Itoa(n)
+	}
+	return k
+}
+
+// keyedID derives a resource id from the request's Idempotency-Key, so that
+// a creation retried after a crash finds what the first attempt made
+// instead of making it twice. Without a key it is a new (time-ordered) id.
+func keyedID(r *http.Request, kind string) uuid.UUID {
+	info := infoFrom(r.Context())
+	if info.key == "" || info.principal == nil {
+		return uuid.Must(uuid.NewV7())
+	}
+	return uuid.NewSHA1(keyedIDSpace, []byte(kind+"\x00"+info.principal.MemberID.String()+"\x00"+info.key))
+}
+
+// keyedIDSpace is the UUID namespace of keyed ids.
+var keyedIDSpace = uuid.MustParse("6d0c4a3e-9f7b-5c1e-8a7d-3b2f1e0c9d8a")
+
+func printableASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+// bufferedResponse holds a response until its idempotency record is stored.
+type bufferedResponse struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func (b *bufferedResponse) Header() http.Header { return b.header }
+
+func (b *bufferedResponse) WriteHeader(code int) {
+	if b.status == 0 {
+		b.status = code
+	}
+}
+
+func (b *bufferedResponse) Write(p []byte) (int, error) {
+	if b.status == 0 {
+		b.status = http.StatusOK
+	}
+	return b.body.Write(p)
+}
+
+func (b *bufferedResponse) sendTo(w http.ResponseWriter) {
+	for k, vs := range b.header {
+		w.Header()[k] = vs
+	}
+	if b.status == 0 {
+		b.status = http.StatusOK
+	}
+	w.WriteHeader(b.status)
+	w.Write(b.body.Bytes())
+}

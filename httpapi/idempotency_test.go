@@ -1,0 +1,252 @@
+package httpapi_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/mutual-ledger/mutual/exchange"
+	"github.com/mutual-ledger/mutual/httpapi"
+	"github.com/mutual-ledger/mutual/internal/idempotency"
+	"github.com/mutual-ledger/mutual/ledger"
+)
+
+func TestIdempotentReplay(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	pay := map[string]any{"postings": []any{posting(w.anaHours, w.benHours, "2", "HOUR")}, "memo": "lunch"}
+	first := w.call("POST", "/v1/transfers", w.ana.token, pay, "Idempotency-Key", "pay-1")
+	w.must(first, 201)
+	if first.header.Get("Idempotent-Replayed") != "" {
+		t.Error("the first response says it is replayed")
+	}
+	again := w.call("POST", "/v1/transfers", w.ana.token, pay, "Idempotency-Key", "pay-1", "X-Request-Id", "retry-1")
+	w.must(again, 201)
+	if again.header.Get("Idempotent-Replayed") != "true" || !bytes.Equal(again.body, first.body) ||
+		again.header.Get("Location") != first.header.Get("Location") {
+		t.Errorf("replay: header %q, Location %q, body\n%s\nwant\n%s", again.header.Get("Idempotent-Replayed"), again.header.Get("Location"), again.body, first.body)
+	}
+	if again.header.Get("X-Request-Id") != "retry-1" {
+		t.Errorf("the replay's own request id is %q", again.header.Get("X-Request-Id"))
+	}
+	if b, _ := w.balance(w.anaHours); b != "-2.00" {
+		t.Errorf("ana %s: the retry moved value again", b)
+	}
+
+	// The same key for another request is refused.
+	other := map[string]any{"postings": []any{posting(w.anaHours, w.benHours, "3", "HOUR")}, "memo": "lunch"}
+	p := w.problem(w.call("POST", "/v1/transfers", w.ana.token, other, "Idempotency-Key", "pay-1"), 422, "idempotency-key-reused")
+	if !hasField(p, "Idempotency-Key") {
+		t.Errorf("problem %+v", p)
+	}
+	w.problem(w.call("POST", "/v1/accounts", w.ana.token, other, "Idempotency-Key", "pay-1"), 422, "idempotency-key-reused")
+	// Keys are per member: Ben's pay-1 is his own.
+	w.must(w.call("POST", "/v1/transfers", w.ben.token, map[string]any{"postings": []any{posting(w.benHours, w.anaHours, "1", "HOUR")}},
+		"Idempotency-Key", "pay-1"), 201)
+
+	// A refusal is answered the same way again.
+	big := map[string]any{"postings": []any{posting(w.anaHours, w.benHours, "50", "HOUR")}}
+	r1 := w.call("POST", "/v1/transfers", w.ana.token, big, "Idempotency-Key", "pay-2")
+	w.problem(r1, 422, "insufficient-funds")
+	r2 := w.call("POST", "/v1/transfers", w.ana.token, big, "Idempotency-Key", "pay-2")
+	if r2.status != 422 || r2.header.Get("Idempotent-Replayed") != "true" || !bytes.Equal(r1.body, r2.body) ||
+		r2.header.Get("Content-Type") != "application/problem+json" {
+		t.Errorf("replayed refusal %d %q:\n%s\nwant\n%s", r2.status, r2.header.Get("Idempotent-Replayed"), r2.body, r1.body)
+	}
+
+	// Every creating POST honours the key: units, accounts, holds, posts,
+	// voids, reversals, batches.
+	for _, tc := range []struct {
+		path  string
+		token string
+		body  any
+	}{
+		{"/v1/units", w.admin.token, map[string]any{"code": "MEAL", "scale": 0}},
+		{"/v1/accounts", w.coordTB.token, map[string]any{"owner": memberOwner(w.ana), "org_id": w.timebank.ID.String(), "unit": "USD", "kind": "member"}},
+		{"/v1/transfers/batch", w.ana.token, map[string]any{"atomic": false, "transfers": []any{pay}}},
+		{"/v1/transfers/" + first.object(t)["id"].(string) + "/reverse", w.ben.token, nil},
+	} {
+		a := w.call("POST", tc.path, tc.token, tc.body, "Idempotency-Key", "make-"+tc.path)
+		b := w.call("POST", tc.path, tc.token, tc.body, "Idempotency-Key", "make-"+tc.path)
+		if a.status >= 300 || b.status != a.status || !bytes.Equal(a.body, b.body) || b.header.Get("Idempotent-Replayed") != "true" {
+			t.Errorf("POST %s: %d then %d (replayed %q)\n%s\n%s", tc.path, a.status, b.status, b.header.Get("Idempotent-Replayed"), a.body, b.body)
+		}
+	}
+	hold := w.must(w.call("POST", "/v1/transfers", w.ana.token, map[string]any{
+		"postings": []any{posting(w.anaHours, w.benHours, "1", "HOUR")}, "pending": true}), 201)["id"].(string)
+	a := w.call("POST", "/v1/transfers/"+hold+"/post", w.ana.token, nil, "Idempotency-Key", "post-hold")
+	b := w.call("POST", "/v1/transfers/"+hold+"/post", w.ana.token, nil, "Idempotency-Key", "post-hold")
+	if a.status != 201 || b.status != 201 || !bytes.Equal(a.body, b.body) {
+		t.Errorf("posting a hold twice with one key: %d, %d", a.status, b.status)
+	}
+
+	// Bad keys.
+	w.problem(w.call("POST", "/v1/transfers", w.ana.token, pay, "Idempotency-Key", strings.Repeat("k", httpapi.MaxIdempotencyKey+1)), 400, "malformed-request")
+	w.problem(w.call("POST", "/v1/transfers", w.ana.token, pay, "Idempotency-Key", ""), 400, "malformed-request")
+	w.problem(w.call("POST", "/v1/transfers", w.ana.token, pay, "Idempotency-Key", "a", "Idempotency-Key", "b"), 400, "malformed-request")
+}
+
+// gatedAuthority holds the first CanMoveFrom until released, so a test can
+// send a second request while the first is in flight; or fails it once.
+type gatedAuthority struct {
+	httpapi.Authority
+	entered, release chan struct{}
+	failOnce         atomic.Bool
+	once             sync.Once
+}
+
+func (g *gatedAuthority) CanMoveFrom(ctx context.Context, p exchange.Principal, a ledger.Account) error {
+	if g.failOnce.CompareAndSwap(true, false) {
+		return errors.New("the database went away")
+	}
+	if g.entered != nil {
+		g.once.Do(func() {
+			close(g.entered)
+			<-g.release
+		})
+	}
+	return g.Authority.CanMoveFrom(ctx, p, a)
+}
+
+func TestIdempotencyKeyInProgress(t *testing.T) {
+	t.Parallel()
+	gate := &gatedAuthority{entered: make(chan struct{}), release: make(chan struct{})}
+	w := newWorldWith(t, func(c *httpapi.Config) { gate.Authority = c.Authority; c.Authority = gate })
+	pay := map[string]any{"postings": []any{posting(w.anaHours, w.benHours, "2", "HOUR")}}
+	type result struct {
+		r   resp
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		r, err := w.do("POST", "/v1/transfers", w.ana.token, pay, "Idempotency-Key", "slow")
+		done <- result{r, err}
+	}()
+	<-gate.entered
+	r := w.call("POST", "/v1/transfers", w.ana.token, pay, "Idempotency-Key", "slow")
+	w.problem(r, 409, "idempotency-key-in-progress")
+	if r.header.Get("Retry-After") != "1" {
+		t.Errorf("Retry-After %q", r.header.Get("Retry-After"))
+	}
+	w.problem(w.call("POST", "/v1/transfers", w.ana.token, map[string]any{"postings": []any{posting(w.anaHours, w.benHours, "3", "HOUR")}},
+		"Idempotency-Key", "slow"), 422, "idempotency-key-reused")
+	close(gate.release)
+	first := <-done
+	if first.err != nil {
+		t.Fatal(first.err)
+	}
+	w.must(first.r, 201)
+	again := w.call("POST", "/v1/transfers", w.ana.token, pay, "Idempotency-Key", "slow")
+	if again.status != 201 || !bytes.Equal(again.body, first.r.body) {
+		t.Errorf("after the first finished: %d %s", again.status, again.body)
+	}
+}
+
+func TestIdempotencyConcurrentDuplicates(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	pay := map[string]any{"postings": []any{posting(w.anaHours, w.benHours, "1", "HOUR")}}
+	const n = 8
+	results := make([]resp, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			results[i], errs[i] = w.do("POST", "/v1/transfers", w.ana.token, pay, "Idempotency-Key", "dup")
+		})
+	}
+	wg.Wait()
+	var bodies [][]byte
+	for i, r := range results {
+		if errs[i] != nil {
+			t.Fatal(errs[i])
+		}
+		switch r.status {
+		case 201:
+			bodies = append(bodies, r.body)
+		case 409:
+		default:
+			t.Errorf("status %d: %s", r.status, r.body)
+		}
+	}
+	if len(bodies) == 0 {
+		t.Fatal("no request succeeded")
+	}
+	for _, b := range bodies[1:] {
+		if !bytes.Equal(b, bodies[0]) {
+			t.Errorf("two different successes:\n%s\n%s", b, bodies[0])
+		}
+	}
+	if b, _ := w.balance(w.anaHours); b != "-1.00" {
+		t.Errorf("ana %s: duplicates moved value more than once", b)
+	}
+}
+
+func TestServerErrorsAreNotStored(t *testing.T) {
+	t.Parallel()
+	gate := &gatedAuthority{}
+	w := newWorldWith(t, func(c *httpapi.Config) { gate.Authority = c.Authority; c.Authority = gate })
+	pay := map[string]any{"postings": []any{posting(w.anaHours, w.benHours, "1", "HOUR")}}
+	gate.failOnce.Store(true)
+	w.problem(w.call("POST", "/v1/transfers", w.ana.token, pay, "Idempotency-Key", "k"), 500, "internal")
+	r := w.call("POST", "/v1/transfers", w.ana.token, pay, "Idempotency-Key", "k")
+	w.must(r, 201)
+	if r.header.Get("Idempotent-Replayed") != "" {
+		t.Error("the retry of a server error was a replay")
+	}
+}
+
+// forgetfulStore fails to store responses while forget is set, as a server
+// that dies between the ledger's commit and the idempotency record would.
+type forgetfulStore struct {
+	httpapi.IdempotencyStore
+	forget atomic.Bool
+}
+
+func (f *forgetfulStore) Complete(ctx context.Context, rec idempotency.Record, resp idempotency.Response) error {
+	if f.forget.Load() {
+		return errors.New("crashed before storing the response")
+	}
+	return f.IdempotencyStore.Complete(ctx, rec, resp)
+}
+
+func TestRetryAfterALostRecordMovesValueOnce(t *testing.T) {
+	t.Parallel()
+	store := &forgetfulStore{}
+	var clk func() time.Time
+	w := newWorldWith(t, func(c *httpapi.Config) {
+		clk = c.Now
+		store.IdempotencyStore = idempotency.New(c.Ledger.DB(), idempotency.Config{Now: func() time.Time { return clk() }})
+		c.Idempotency = store
+	})
+	store.forget.Store(true)
+	pay := map[string]any{"postings": []any{posting(w.anaHours, w.benHours, "4", "HOUR")}}
+	first := w.must(w.call("POST", "/v1/transfers", w.ana.token, pay, "Idempotency-Key", "crash"), 201)
+	acc := w.must(w.call("POST", "/v1/accounts", w.admin.token, map[string]any{"owner": orgOwner(w.coop), "unit": "HOUR", "kind": "pool"},
+		"Idempotency-Key", "crash"), 201)
+	store.forget.Store(false)
+	// The reservation looks in flight until it is stale.
+	w.problem(w.call("POST", "/v1/transfers", w.ana.token, pay, "Idempotency-Key", "crash"), 409, "idempotency-key-in-progress")
+	w.clock.Advance(idempotency.DefaultStaleAfter + time.Second)
+	again := w.must(w.call("POST", "/v1/transfers", w.ana.token, pay, "Idempotency-Key", "crash"), 201)
+	if again["id"] != first["id"] {
+		t.Errorf("the retry wrote transfer %v, the first %v", again["id"], first["id"])
+	}
+	if b, _ := w.balance(w.anaHours); b != "-4.00" {
+		t.Errorf("ana %s: the retry moved value twice", b)
+	}
+	acc2 := w.must(w.call("POST", "/v1/accounts", w.admin.token, map[string]any{"owner": orgOwner(w.coop), "unit": "HOUR", "kind": "pool"},
+		"Idempotency-Key", "crash"), 201)
+	if acc2["id"] != acc["id"] {
+		t.Errorf("the retry opened account %v, the first %v", acc2["id"], acc["id"])
+	}
+	// Now the record is stored.
+	if r := w.call("POST", "/v1/transfers", w.ana.token, pay, "Idempotency-Key", "crash"); r.header.Get("Idempotent-Replayed") != "true" {
+		t.Errorf("third try not replayed: %d", r.status)
+	}
+}
