@@ -115,7 +115,7 @@ func serveOn(ctx context.Context, e *env, ln net.Listener, db *database, opts se
 	}()
 
 	srv := &http.Server{
-		Handler:           newHandler(handlerDeps{db: db, store: store, log: e.log}),
+		Handler:           newHandler(handlerDeps{db: db, store: store, exchange: ex, log: e.log}),
 		ReadHeaderTimeout: readHeaderTimeout,
 		ReadTimeout:       readTimeout,
 		WriteTimeout:      writeTimeout,
