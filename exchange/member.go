@@ -117,32 +117,72 @@ func (s *Store) AddMembership(ctx context.Context, orgID, memberID uuid.UUID, ro
 	if !role.valid() {
 		return Membership{}, invalid("role", "role must be member, coordinator or admin, not %q", role)
 	}
-	ms := Membership{OrgID: orgID, MemberID: memberID, Role: role}
 	now := s.clock()
+	var ms Membership
 	// Organizations and members are never deleted, and the foreign keys back
-	// the checks below, so READ COMMITTED is enough.
+	// the checks in addMembership, so READ COMMITTED is enough.
 	err := s.db.Run(ctx, pgtx.Options{}, func(tx *pgtx.Tx) error {
-		var kind *Kind
-		var memberExists bool
-		err := tx.QueryRow(ctx, `SELECT (SELECT kind FROM orgs WHERE id = $1), EXISTS (SELECT 1 FROM members WHERE id = $2)`,
-			orgID, memberID).Scan(&kind, &memberExists)
-		if err != nil {
+		var err error
+		ms, err = addMembership(ctx, tx, orgID, memberID, role, now)
+		return err
+	})
+	if err != nil {
+		return Membership{}, err
+	}
+	return ms, nil
+}
+
+// AdmitNewMember creates a member and gives them a role in an organization,
+// in one transaction: either both are made or neither. It returns what
+// CreateMember and AddMembership return for a bad member or role,
+// ErrUnknownOrg, and an ECONFLICT error when the member's ID is taken. Who
+// may call it is decided by CanManageOrg.
+func (s *Store) AdmitNewMember(ctx context.Context, orgID uuid.UUID, in NewMember, role Role) (Member, error) {
+	m, err := checkNewMember(in)
+	if err != nil {
+		return Member{}, err
+	}
+	if !role.valid() {
+		return Member{}, invalid("role", "role must be member, coordinator or admin, not %q", role)
+	}
+	m.CreatedAt = s.clock()
+	err = s.db.Run(ctx, pgtx.Options{}, func(tx *pgtx.Tx) error {
+		if err := insertMember(ctx, tx, m); err != nil {
 			return err
 		}
-		if kind == nil {
-			return unknownOrg(orgID)
-		}
-		if !memberExists {
-			return unknownMember(memberID)
-		}
-		if role == RoleAdmin && *kind != KindNetwork {
-			return invalid("role", "admin is a network-wide role, given only on the network organization")
-		}
-		return tx.QueryRow(ctx, `
+		ms, err := addMembership(ctx, tx, orgID, m.ID, role, m.CreatedAt)
+		m.Memberships = []Membership{ms}
+		return err
+	})
+	if err != nil {
+		return Member{}, err
+	}
+	return m, nil
+}
+
+// addMembership is AddMembership inside tx, for a valid role.
+func addMembership(ctx context.Context, tx *pgtx.Tx, orgID, memberID uuid.UUID, role Role, now time.Time) (Membership, error) {
+	ms := Membership{OrgID: orgID, MemberID: memberID, Role: role}
+	var kind *Kind
+	var memberExists bool
+	err := tx.QueryRow(ctx, `SELECT (SELECT kind FROM orgs WHERE id = $1), EXISTS (SELECT 1 FROM members WHERE id = $2)`,
+		orgID, memberID).Scan(&kind, &memberExists)
+	if err != nil {
+		return Membership{}, err
+	}
+	if kind == nil {
+		return Membership{}, unknownOrg(orgID)
+	}
+	if !memberExists {
+		return Membership{}, unknownMember(memberID)
+	}
+	if role == RoleAdmin && *kind != KindNetwork {
+		return Membership{}, invalid("role", "admin is a network-wide role, given only on the network organization")
+	}
+	err = tx.QueryRow(ctx, `
 INSERT INTO memberships (org_id, member_id, role, created_at) VALUES ($1, $2, $3, $4)
 ON CONFLICT (org_id, member_id) DO UPDATE SET role = excluded.role
 RETURNING created_at`, orgID, memberID, role, now).Scan(&ms.CreatedAt)
-	})
 	if err != nil {
 		return Membership{}, err
 	}
@@ -196,6 +236,60 @@ SELECT org_id, member_id, role, created_at FROM memberships WHERE member_id = $1
 		ms = []Membership{}
 	}
 	return ms, err
+}
+
+// OrgMember is one member of an organization as its roster shows them: who
+// they are and their role there.
+type OrgMember struct {
+	MemberID uuid.UUID
+	Name     string
+	Email    string
+	Role     Role
+	JoinedAt time.Time
+}
+
+// OrgMembers lists the members of an organization (its own, not those of
+// the organizations under it) in member id order, one page at a time. next
+// is the After of the following page, or uuid.Nil after the last one. It
+// returns ErrUnknownOrg, and ledger.ErrInvalidRequest for a limit outside
+// 0..MaxLimit. Who may call it is decided by CanManageOrg.
+func (s *Store) OrgMembers(ctx context.Context, orgID uuid.UUID, p Page) (members []OrgMember, next uuid.UUID, err error) {
+	limit, err := p.limit()
+	if err != nil {
+		return nil, uuid.Nil, err
+	}
+	var exists bool
+	if err := s.db.Pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM orgs WHERE id = $1)`, orgID).Scan(&exists); err != nil {
+		return nil, uuid.Nil, err
+	}
+	if !exists {
+		return nil, uuid.Nil, unknownOrg(orgID)
+	}
+	// The memberships primary key (org_id, member_id) serves the range.
+	rows, err := s.db.Pool.Query(ctx, `
+SELECT m.id, m.name, m.email, ms.role, ms.created_at
+FROM memberships ms JOIN members m ON m.id = ms.member_id
+WHERE ms.org_id = $1 AND ms.member_id > $2
+ORDER BY ms.member_id LIMIT $3`, orgID, p.After, limit+1)
+	if err != nil {
+		return nil, uuid.Nil, err
+	}
+	members, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (OrgMember, error) {
+		var m OrgMember
+		err := r.Scan(&m.MemberID, &m.Name, &m.Email, &m.Role, &m.JoinedAt)
+		return m, err
+	})
+	if err != nil {
+		return nil, uuid.Nil, err
+	}
+	if members == nil {
+		members = []OrgMember{}
+	}
+	if len(members) > limit {
+		members = members[:limit]
+		next = members[limit-1].MemberID
+	}
+	return members, next, nil
 }
 
 func unknownMember(id uuid.UUID) error {

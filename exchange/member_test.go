@@ -207,3 +207,108 @@ func TestOpenMemberAccount(t *testing.T) {
 		t.Errorf("%d accounts, want 1", n)
 	}
 }
+
+// TestAdmitNewMember: a member made straight into an organization, or, when
+// anything is refused, no member at all.
+func TestAdmitNewMember(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	net := e.org(t, nil, exchange.KindNetwork, "Red Mutual")
+	tb := e.org(t, &net, exchange.KindTimebank, "Barrio Time Bank")
+
+	ana, err := e.ex.AdmitNewMember(ctx, tb.ID, exchange.NewMember{Name: " Ana ", Email: "ana@example.org"}, exchange.RoleCoordinator)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ana.Name != "Ana" || ana.Email != "ana@example.org" || len(ana.Memberships) != 1 ||
+		ana.Memberships[0].OrgID != tb.ID || ana.Memberships[0].Role != exchange.RoleCoordinator ||
+		!ana.Memberships[0].CreatedAt.Equal(ana.CreatedAt) {
+		t.Errorf("admitted %+v", ana)
+	}
+	got, err := e.ex.Member(ctx, ana.ID)
+	if err != nil || len(got.Memberships) != 1 || got.Memberships[0] != ana.Memberships[0] {
+		t.Errorf("Member = %+v, %v; want %+v", got, err, ana.Memberships)
+	}
+
+	for _, c := range []struct {
+		name string
+		org  uuid.UUID
+		in   exchange.NewMember
+		role exchange.Role
+		want error
+	}{
+		{"unknown org", uuid.New(), exchange.NewMember{Name: "Ben"}, exchange.RoleMember, exchange.ErrUnknownOrg},
+		{"admin off the network", tb.ID, exchange.NewMember{Name: "Ben"}, exchange.RoleAdmin, ledger.ErrInvalidRequest},
+		{"bad role", tb.ID, exchange.NewMember{Name: "Ben"}, "owner", ledger.ErrInvalidRequest},
+		{"bad email", tb.ID, exchange.NewMember{Name: "Ben", Email: "ben at home"}, exchange.RoleMember, ledger.ErrInvalidRequest},
+		{"no name", tb.ID, exchange.NewMember{}, exchange.RoleMember, ledger.ErrInvalidRequest},
+		{"id taken", tb.ID, exchange.NewMember{ID: ana.ID, Name: "Ana again"}, exchange.RoleMember, errIDTaken},
+	} {
+		_, err := e.ex.AdmitNewMember(ctx, c.org, c.in, c.role)
+		wantErr(t, c.name, err, c.want)
+	}
+	if n := e.count(t, "members"); n != 1 {
+		t.Errorf("%d members after refusals, want 1: a refused admission left a member behind", n)
+	}
+	if n := e.count(t, "memberships"); n != 1 {
+		t.Errorf("%d memberships after refusals, want 1", n)
+	}
+	if _, err := e.ex.AdmitNewMember(ctx, net.ID, exchange.NewMember{Name: "Root"}, exchange.RoleAdmin); err != nil {
+		t.Errorf("an admin on the network: %v", err)
+	}
+}
+
+func TestOrgMembers(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	net := e.org(t, nil, exchange.KindNetwork, "Red Mutual")
+	tb := e.org(t, &net, exchange.KindTimebank, "Barrio Time Bank")
+	coop := e.org(t, &net, exchange.KindCoop, "Coop")
+	var want []uuid.UUID
+	for i := range 5 {
+		m := e.member(t, "member "+string(rune('a'+i)))
+		role := exchange.RoleMember
+		if i == 0 {
+			role = exchange.RoleCoordinator
+		}
+		e.join(t, tb, m, role)
+		want = append(want, m.ID)
+	}
+	e.join(t, coop, e.member(t, "elsewhere"), exchange.RoleMember)
+
+	var got []exchange.OrgMember
+	pages := 0
+	for after := uuid.Nil; ; pages++ {
+		page, next, err := e.ex.OrgMembers(ctx, tb.ID, exchange.Page{Limit: 2, After: after})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, page...)
+		if next == uuid.Nil {
+			break
+		}
+		after = next
+	}
+	if len(got) != len(want) || pages != 2 {
+		t.Fatalf("listed %d members in %d pages after the first, want %d in 2", len(got), pages, len(want))
+	}
+	for i, m := range got {
+		if m.MemberID != want[i] || m.Name != "member "+string(rune('a'+i)) || m.JoinedAt.IsZero() {
+			t.Errorf("member %d = %+v, want %s", i, m, want[i])
+		}
+	}
+	if got[0].Role != exchange.RoleCoordinator || got[1].Role != exchange.RoleMember {
+		t.Errorf("roles %s, %s", got[0].Role, got[1].Role)
+	}
+	// An organization with no members of its own (the network here) lists
+	// none, not those under it.
+	if ms, next, err := e.ex.OrgMembers(ctx, net.ID, exchange.Page{}); err != nil || ms == nil || len(ms) != 0 || next != uuid.Nil {
+		t.Errorf("the network's members: %v, %s, %v", ms, next, err)
+	}
+	if _, _, err := e.ex.OrgMembers(ctx, uuid.New(), exchange.Page{}); !errors.Is(err, exchange.ErrUnknownOrg) {
+		t.Errorf("an unknown org: %v", err)
+	}
+	if _, _, err := e.ex.OrgMembers(ctx, tb.ID, exchange.Page{Limit: exchange.MaxLimit + 1}); !errors.Is(err, ledger.ErrInvalidRequest) {
+		t.Errorf("a limit too large: %v", err)
+	}
+}

@@ -16,8 +16,10 @@ import (
 	"github.com/mutual-ledger/mutual/ledger"
 )
 
-// Authority says who a request acts as and what it may do; *exchange.Store
-// implements it. Each method returns nil when the action is allowed.
+// Authority says who a request acts as and what it may do, and keeps the
+// organizations, members and tokens those decisions rest on;
+// *exchange.Store implements it. Each Can* method returns nil when the
+// action is allowed.
 type Authority interface {
 	// Authenticate returns the principal a bearer token stands for, or an
 	// error matching exchange.ErrUnauthenticated (401).
@@ -31,12 +33,35 @@ type Authority interface {
 	// exactly as for an account that does not exist).
 	CanReadAccount(ctx context.Context, p exchange.Principal, a ledger.Account) error
 	// CanManageOrg reports whether p acts for the organization: nil, or an
-	// error matching exchange.ErrForbidden or exchange.ErrNotVisible.
+	// error matching exchange.ErrForbidden or exchange.ErrNotVisible, or
+	// exchange.ErrUnknownOrg.
 	CanManageOrg(ctx context.Context, p exchange.Principal, orgID uuid.UUID) error
+	// CanReadMember reports whether p may see a member's private data (email,
+	// memberships): nil, or an error matching exchange.ErrNotVisible, also
+	// for a member that does not exist.
+	CanReadMember(ctx context.Context, p exchange.Principal, memberID uuid.UUID) error
+	// CanManageTokens reports whether p may create or revoke a member's
+	// tokens: nil, or an error matching exchange.ErrForbidden or
+	// exchange.ErrNotVisible (also for a member that does not exist).
+	CanManageTokens(ctx context.Context, p exchange.Principal, memberID uuid.UUID) error
 	// Memberships returns a member's organizations and roles, or an error
 	// matching exchange.ErrUnknownMember. Opening a member's account checks
 	// with it that the member belongs to the organization named.
 	Memberships(ctx context.Context, memberID uuid.UUID) ([]exchange.Membership, error)
+
+	// The identities, read and changed by the endpoints after the Can*
+	// check each documents. Their errors are the exchange's: see its
+	// methods of the same names.
+	CreateOrg(ctx context.Context, in exchange.NewOrg) (exchange.Org, error)
+	Org(ctx context.Context, id uuid.UUID) (exchange.Org, error)
+	Orgs(ctx context.Context, p exchange.Page) ([]exchange.Org, uuid.UUID, error)
+	OrgMembers(ctx context.Context, orgID uuid.UUID, p exchange.Page) ([]exchange.OrgMember, uuid.UUID, error)
+	AdmitNewMember(ctx context.Context, orgID uuid.UUID, in exchange.NewMember, role exchange.Role) (exchange.Member, error)
+	AddMembership(ctx context.Context, orgID, memberID uuid.UUID, role exchange.Role) (exchange.Membership, error)
+	Member(ctx context.Context, id uuid.UUID) (exchange.Member, error)
+	CreateToken(ctx context.Context, memberID uuid.UUID, name string, expiresAt *time.Time) (exchange.Token, string, error)
+	Token(ctx context.Context, id uuid.UUID) (exchange.Token, error)
+	RevokeToken(ctx context.Context, id uuid.UUID) (exchange.Token, error)
 }
 
 // IdempotencyStore keeps the records behind the Idempotency-Key header;
@@ -178,6 +203,10 @@ type route struct {
 	public bool
 	// idempotent routes honour the Idempotency-Key header.
 	idempotent bool
+	// secret routes answer a success with a secret shown once: their
+	// Idempotency-Key reserves the key and refuses a repeat, but the
+	// success itself is never stored or replayed (see serveIdempotent).
+	secret bool
 }
 
 // router collects the route table.
@@ -198,9 +227,25 @@ func (rt *router) write(path string, h handlerFunc) {
 	rt.routes = append(rt.routes, route{method: http.MethodPost, path: path, handle: h, idempotent: true})
 }
 
+// writeSecret adds a creating POST whose success holds a secret (an API
+// token's): it needs a token, and Idempotency-Key keeps a retry from
+// creating a second one without storing the secret.
+func (rt *router) writeSecret(path string, h handlerFunc) {
+	rt.routes = append(rt.routes, route{method: http.MethodPost, path: path, handle: h, idempotent: true, secret: true})
+}
+
+// remove adds a DELETE route that needs a token. DELETE is idempotent by
+// itself, so it takes no Idempotency-Key.
+func (rt *router) remove(path string, h handlerFunc) {
+	rt.routes = append(rt.routes, route{method: http.MethodDelete, path: path, handle: h})
+}
+
 // register builds the route table, one resource at a time.
 func (a *api) register(rt *router) {
 	a.registerServiceRoutes(rt)
+	a.registerOrgRoutes(rt)
+	a.registerMemberRoutes(rt)
+	a.registerTokenRoutes(rt)
 	a.registerUnitRoutes(rt)
 	a.registerAccountRoutes(rt)
 	a.registerTransferRoutes(rt)
@@ -225,7 +270,7 @@ func (a *api) routeHandler(rt route) http.Handler {
 		}
 		if rt.idempotent {
 			if keys := r.Header.Values(headerIdempotencyKey); len(keys) > 0 {
-				a.serveIdempotent(w, r, rt.handle, keys)
+				a.serveIdempotent(w, r, rt, keys)
 				return
 			}
 		}

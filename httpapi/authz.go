@@ -28,8 +28,31 @@ func notFoundTransfer(id string) error {
 		Message: "unknown transfer " + id, Index: -1}
 }
 
+// notFoundOrg is the error for an organization that does not exist.
+// Organizations are public, so none is hidden.
+func notFoundOrg(id, field string) error {
+	return &ledger.Error{Code: ledger.ENOTFOUND, Reason: exchange.ReasonUnknownOrg,
+		Message: "unknown organization " + id, Field: field, Index: -1}
+}
+
+// notFoundMember is the error for a member that does not exist or may not
+// be seen.
+func notFoundMember(id, field string) error {
+	return &ledger.Error{Code: ledger.ENOTFOUND, Reason: exchange.ReasonUnknownMember,
+		Message: "unknown member " + id, Field: field, Index: -1}
+}
+
+// notFoundToken is the error for a token that does not exist or may not be
+// seen.
+func notFoundToken(id string) error {
+	return &ledger.Error{Code: ledger.ENOTFOUND, Reason: exchange.ReasonUnknownToken,
+		Message: "unknown token " + id, Index: -1}
+}
+
 func notFoundAccountPath(id string) error  { return notFoundAccount(id, "") }
 func notFoundTransferPath(id string) error { return notFoundTransfer(id) }
+func notFoundOrgPath(id string) error      { return notFoundOrg(id, "") }
+func notFoundMemberPath(id string) error   { return notFoundMember(id, "") }
 
 // hidden reports whether an Authority's error means "may not see".
 func hidden(err error) bool {
@@ -151,18 +174,20 @@ func requireAdmin(p exchange.Principal, what string) error {
 }
 
 // mayManageOrg checks that the principal acts for the organization: 403
-// otherwise; 404 when the organization does not exist.
+// otherwise; 404 when the organization does not exist. field names the
+// request field that named the organization ("" for the path).
 func (a *api) mayManageOrg(ctx context.Context, p exchange.Principal, org uuid.UUID, field string) error {
 	err := a.auth.CanManageOrg(ctx, p, org)
 	switch {
 	case err == nil:
 		return nil
 	case errors.Is(err, exchange.ErrUnknownOrg):
-		return &ledger.Error{Code: ledger.ENOTFOUND, Reason: exchange.ReasonUnknownOrg,
-			Message: fmt.Sprintf("unknown organization %s", org), Field: field, Index: -1}
+		return notFoundOrg(org.String(), field)
 	case hidden(err) || isForbidden(err):
 		e := forbidden("you do not act for organization %s", org)
-		e.fields = []FieldError{{Field: field, Message: e.detail}}
+		if field != "" {
+			e.fields = []FieldError{{Field: field, Message: e.detail}}
+		}
 		return e
 	}
 	return fmt.Errorf("checking who manages organization %s: %w", org, err)

@@ -1,18 +1,21 @@
 package httpapi_test
 
 import (
+	"context"
+	"fmt"
 	"sort"
 	"strings"
 	"testing"
 
+	"github.com/mutual-ledger/mutual/exchange"
 	"github.com/mutual-ledger/mutual/httpapi"
 )
 
 // TestAuthorizationMatrix calls every route as every kind of caller and
-// checks each outcome: no token, a bad token, the owner of the account
-// concerned (Ana), another member of her time bank (Ben), a member of
-// another organization (Cam), the time bank's coordinator, the co-op's
-// coordinator, and the network admin. A success where the table says
+// checks each outcome: no token, a bad token, the owner of the account,
+// member or token concerned (Ana), another member of her time bank (Ben), a
+// member of another organization (Cam), the time bank's coordinator, the
+// co-op's coordinator, and the network admin. A success where the table says
 // otherwise is an unauthorized success.
 func TestAuthorizationMatrix(t *testing.T) {
 	t.Parallel()
@@ -34,7 +37,17 @@ func TestAuthorizationMatrix(t *testing.T) {
 			"postings": []any{posting(w.anaHours, w.benHours, "0.01", "HOUR")}, "pending": true}), 201)["id"].(string)
 	}
 	paid := anaPays()
-	units := 0
+	units, orgs := 0, 0
+	// Dora is in the co-op: a stranger to the time bank's coordinator.
+	dora := w.member(w.coop, exchange.RoleMember, "Dora")
+	anaToken := func() string {
+		tok, _, err := w.ex.CreateToken(context.Background(), w.ana.id, "to revoke", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok.ID.String()
+	}
+	timebank := "/v1/orgs/" + w.timebank.ID.String()
 	type row struct {
 		route string
 		call  func(token string) resp
@@ -79,6 +92,36 @@ func TestAuthorizationMatrix(t *testing.T) {
 			[]int{401, 401, 403, 201, 404, 403, 404, 201}},
 		{"GET /v1/export/journal", func(tk string) resp { return w.call("GET", "/v1/export/journal", tk, nil) },
 			[]int{401, 401, 403, 403, 403, 403, 403, 200}},
+		{"POST /v1/orgs", func(tk string) resp {
+			orgs++
+			return w.call("POST", "/v1/orgs", tk, map[string]any{"name": fmt.Sprintf("Street council %d", orgs), "kind": "council", "parent_id": w.timebank.ID.String()})
+		}, []int{401, 401, 403, 403, 403, 201, 403, 201}},
+		{"GET /v1/orgs", func(tk string) resp { return w.call("GET", "/v1/orgs", tk, nil) }, []int{401, 401, 200, 200, 200, 200, 200, 200}},
+		{"GET /v1/orgs/{id}", func(tk string) resp { return w.call("GET", timebank, tk, nil) }, []int{401, 401, 200, 200, 200, 200, 200, 200}},
+		{"POST /v1/orgs/{id}/members", func(tk string) resp {
+			return w.call("POST", timebank+"/members", tk, map[string]any{"name": "Newcomer", "email": "new@example.org", "role": "member"})
+		}, []int{401, 401, 403, 403, 403, 201, 403, 201}},
+		{"POST /v1/orgs/{id}/members", func(tk string) resp { // already a member: the role is set again
+			return w.call("POST", timebank+"/members", tk, map[string]any{"member_id": w.ben.id.String(), "role": "member"})
+		}, []int{401, 401, 403, 403, 403, 200, 403, 200}},
+		{"POST /v1/orgs/{id}/members", func(tk string) resp { // a member the coordinator may not see
+			return w.call("POST", timebank+"/members", tk, map[string]any{"member_id": dora.id.String(), "role": "member"})
+		}, []int{401, 401, 403, 403, 403, 404, 403, 201}},
+		{"POST /v1/orgs/{id}/members", func(tk string) resp { // an admin, on the network
+			return w.call("POST", "/v1/orgs/"+w.network.ID.String()+"/members", tk, map[string]any{"name": "Second admin", "role": "admin"})
+		}, []int{401, 401, 403, 403, 403, 403, 403, 201}},
+		{"GET /v1/orgs/{id}/members", func(tk string) resp { return w.call("GET", timebank+"/members", tk, nil) },
+			[]int{401, 401, 403, 403, 403, 200, 403, 200}},
+		{"GET /v1/members/{id}", func(tk string) resp { return w.call("GET", "/v1/members/"+w.ana.id.String(), tk, nil) },
+			[]int{401, 401, 200, 404, 404, 200, 404, 200}},
+		{"GET /v1/me", func(tk string) resp { return w.call("GET", "/v1/me", tk, nil) }, []int{401, 401, 200, 200, 200, 200, 200, 200}},
+		{"POST /v1/tokens", func(tk string) resp {
+			return w.call("POST", "/v1/tokens", tk, map[string]any{"member_id": w.ana.id.String(), "name": "for ana"})
+		}, []int{401, 401, 201, 404, 404, 403, 404, 201}},
+		{"POST /v1/tokens", func(tk string) resp { return w.call("POST", "/v1/tokens", tk, map[string]any{"name": "my own"}) },
+			[]int{401, 401, 201, 201, 201, 201, 201, 201}},
+		{"DELETE /v1/tokens/{id}", func(tk string) resp { return w.call("DELETE", "/v1/tokens/"+anaToken(), tk, nil) },
+			[]int{401, 401, 204, 404, 404, 403, 404, 204}},
 	}
 	covered := map[string]bool{}
 	for _, r := range rows {

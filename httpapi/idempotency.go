@@ -34,7 +34,15 @@ const recordTimeout = 5 * time.Second
 // (5xx) are not stored, so a client may retry them with the same key; the
 // ledger's own idempotency keys (see ledgerKey) keep such a retry from
 // moving value twice.
-func (a *api) serveIdempotent(w http.ResponseWriter, r *http.Request, h handlerFunc, keys []string) {
+//
+// A secret route's success holds a secret that is shown once (an API
+// token's): storing it in the idempotency table would undo storing tokens
+// only as hashes. Its success is therefore stored without its body (status
+// and Location only), and a repeat of the request gets 409
+// secret-not-replayed, naming what the first one created, instead of the
+// response. Its refusals (4xx) hold no secret and are stored and replayed
+// as any other.
+func (a *api) serveIdempotent(w http.ResponseWriter, r *http.Request, rt route, keys []string) {
 	info := infoFrom(r.Context())
 	key := keys[0]
 	if len(keys) > 1 || key == "" || len(key) > MaxIdempotencyKey || !printableASCII(key) {
@@ -66,6 +74,14 @@ func (a *api) serveIdempotent(w http.ResponseWriter, r *http.Request, h handlerF
 			a.writeError(w, r, &apiError{kind: kindKeyInProgress,
 				detail: "a request with this Idempotency-Key is still in progress; retry it shortly",
 				header: http.Header{"Retry-After": {"1"}}})
+		case rt.secret && rec.Status < 300:
+			made := ""
+			if rec.Location != "" {
+				made = " (it created " + rec.Location + ")"
+			}
+			a.writeError(w, r, &apiError{kind: kindNotReplayed, detail: "this request already succeeded with this Idempotency-Key" + made +
+				"; its response held a secret, which is shown once and never stored, so it is not replayed. " +
+				"If that response was lost, revoke what it created and send a new request with a new key"})
 		default:
 			info.replayed = true
 			replay(w, rec)
@@ -80,28 +96,33 @@ func (a *api) serveIdempotent(w http.ResponseWriter, r *http.Request, h handlerF
 		// A panic in the endpoint: free the key, so that it is not blocked
 		// until the reservation goes stale.
 		if !settled {
-			a.endReservation(r, rec, nil)
+			a.endReservation(r, rec, nil, rt.secret)
 		}
 	}()
-	a.serve(buf, r, h)
+	a.serve(buf, r, rt.handle)
 	settled = true
-	a.endReservation(r, rec, buf)
+	a.endReservation(r, rec, buf, rt.secret)
 	buf.sendTo(w)
 }
 
 // endReservation stores a response under its key, or frees the key when
-// the response is a server error (or there is none).
-func (a *api) endReservation(r *http.Request, rec idempotency.Record, buf *bufferedResponse) {
+// the response is a server error (or there is none). The success of a
+// secret route is stored without its body.
+func (a *api) endReservation(r *http.Request, rec idempotency.Record, buf *bufferedResponse, secret bool) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), recordTimeout)
 	defer cancel()
 	var err error
 	if buf == nil || buf.status >= 500 {
 		err = a.idem.Abandon(ctx, rec)
 	} else {
-		err = a.idem.Complete(ctx, rec, idempotency.Response{
+		resp := idempotency.Response{
 			Status: buf.status, ContentType: buf.header.Get("Content-Type"),
 			Location: buf.header.Get("Location"), Body: buf.body.Bytes(),
-		})
+		}
+		if secret && buf.status < 300 {
+			resp.ContentType, resp.Body = "", nil
+		}
+		err = a.idem.Complete(ctx, rec, resp)
 	}
 	if err != nil {
 		// The response still goes out. The key stays reserved until it is

@@ -5,6 +5,10 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+
+	"github.com/google/uuid"
+
+	"github.com/mutual-ledger/mutual/exchange"
 )
 
 // Page sizes of lists.
@@ -62,4 +66,32 @@ func cursor(kind, pos string) string {
 		return ""
 	}
 	return base64.RawURLEncoding.EncodeToString([]byte(kind + ":" + pos))
+}
+
+// idPage reads ?limit= and ?after= of a list the exchange keeps in id order
+// (organizations, an organization's members): the page to ask it for. The
+// exchange serves at most exchange.MaxLimit items a page, so a larger limit
+// gets pages of that size, each with its next cursor as usual.
+func idPage(r *http.Request, kind string) (exchange.Page, error) {
+	limit, after, err := pageQuery(r, kind)
+	if err != nil {
+		return exchange.Page{}, err
+	}
+	p := exchange.Page{Limit: min(limit, exchange.MaxLimit)}
+	if after != "" {
+		id, err := uuid.Parse(after)
+		if err != nil {
+			return exchange.Page{}, malformed("after", "after is not a cursor of this list; pass the next value of the previous page")
+		}
+		p.After = id
+	}
+	return p, nil
+}
+
+// idCursor is the cursor of the page after next, "" when there is none.
+func idCursor(kind string, next uuid.UUID) string {
+	if next == uuid.Nil {
+		return ""
+	}
+	return cursor(kind, next.String())
 }

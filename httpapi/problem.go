@@ -67,6 +67,7 @@ var (
 	kindMethodNotAllowed = problemKind{http.StatusMethodNotAllowed, "method-not-allowed", "Method not allowed"}
 	kindConflict         = problemKind{http.StatusConflict, "conflict", "Conflict"}
 	kindKeyInProgress    = problemKind{http.StatusConflict, "idempotency-key-in-progress", "A request with this idempotency key is in progress"}
+	kindNotReplayed      = problemKind{http.StatusConflict, "secret-not-replayed", "The response held a secret and is not replayed"}
 	kindTooLarge         = problemKind{http.StatusRequestEntityTooLarge, "body-too-large", "Request body too large"}
 	kindMediaType        = problemKind{http.StatusUnsupportedMediaType, "unsupported-media-type", "Unsupported media type"}
 	kindValidation       = problemKind{http.StatusUnprocessableEntity, "validation-failed", "Invalid request"}

@@ -1,0 +1,242 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/mutual-ledger/mutual/exchange"
+	"github.com/mutual-ledger/mutual/ledger"
+)
+
+func (a *api) registerMemberRoutes(rt *router) {
+	rt.write("/v1/orgs/{id}/members", a.addOrgMember)
+	rt.read(http.MethodGet, "/v1/orgs/{id}/members", a.listOrgMembers)
+	rt.read(http.MethodGet, "/v1/members/{id}", a.getMember)
+	rt.read(http.MethodGet, "/v1/me", a.getMe)
+}
+
+// membershipJSON is a member's role in one organization.
+type membershipJSON struct {
+	OrgID    uuid.UUID `json:"org_id"`
+	Role     string    `json:"role"`
+	JoinedAt time.Time `json:"joined_at"`
+}
+
+// memberJSON is a member as the API shows them to those who may read their
+// private data: the member, coordinators of their organizations, the admin.
+// email is "" when not given.
+type memberJSON struct {
+	ID          uuid.UUID        `json:"id"`
+	Name        string           `json:"name"`
+	Email       string           `json:"email"`
+	CreatedAt   time.Time        `json:"created_at"`
+	Memberships []membershipJSON `json:"memberships"`
+}
+
+func toMemberJSON(m exchange.Member) memberJSON {
+	ms := make([]membershipJSON, len(m.Memberships))
+	for i, x := range m.Memberships {
+		ms[i] = membershipJSON{OrgID: x.OrgID, Role: string(x.Role), JoinedAt: x.CreatedAt.UTC()}
+	}
+	return memberJSON{ID: m.ID, Name: m.Name, Email: m.Email, CreatedAt: m.CreatedAt.UTC(), Memberships: ms}
+}
+
+// meJSON is the caller's own member record, with whether they are a network
+// admin and the id of the token they called with (to revoke it on sign-out).
+type meJSON struct {
+	memberJSON
+	Admin   bool      `json:"admin"`
+	TokenID uuid.UUID `json:"token_id"`
+}
+
+// orgMemberJSON is one line of an organization's roster.
+type orgMemberJSON struct {
+	MemberID uuid.UUID `json:"member_id"`
+	Name     string    `json:"name"`
+	Email    string    `json:"email"`
+	Role     string    `json:"role"`
+	JoinedAt time.Time `json:"joined_at"`
+}
+
+// addMemberRequest admits an existing member (member_id) or a new one
+// (name, and email if known).
+type addMemberRequest struct {
+	MemberID string `json:"member_id" validate:"omitempty,uuid"`
+	Name     string `json:"name" validate:"max=200"`
+	Email    string `json:"email" validate:"max=254"`
+	Role     string `json:"role" validate:"required,oneof=member coordinator admin"`
+}
+
+// addOrgMember gives a member a role in an organization, for whoever acts
+// for it: a new member (name, email) is created into it (201); an existing
+// one (member_id) is admitted (201) or, when already there, given the role
+// (200). Either way the answer is the member with all their memberships.
+//
+// Rules beyond acting for the organization:
+//   - an existing member must be one the caller may already see (one of an
+//     organization they coordinate, or anyone for the admin); any other id
+//     is 404, as for a member that does not exist. Admitting someone makes
+//     the caller one of their coordinators, who reads their private data and
+//     accounts, so a coordinator cannot reach past their own organizations by
+//     admitting a stranger;
+//   - the admin role, and any change to an admin's role, is for the admin
+//     alone (403), and only on the network (422).
+//
+// With an Idempotency-Key a new member's id is derived from the key, so
+// that a retry after a crash finds the member made the first time.
+func (a *api) addOrgMember(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	p := principal(r)
+	orgID, err := parseID(r, "id", notFoundOrgPath)
+	if err != nil {
+		return err
+	}
+	if err := a.mayManageOrg(ctx, p, orgID, ""); err != nil {
+		return err
+	}
+	var req addMemberRequest
+	if err := a.decode(r, &req, false); err != nil {
+		return err
+	}
+	role := exchange.Role(req.Role)
+	switch {
+	case req.MemberID != "" && (req.Name != "" || req.Email != ""):
+		return invalidField("member_id", "give member_id to admit an existing member, or name (and email) to create a new one, not both")
+	case req.MemberID == "" && strings.TrimSpace(req.Name) == "":
+		return invalidField("name", "name is required to create a new member; or give member_id to admit an existing one")
+	case role == exchange.RoleAdmin && !p.Admin:
+		return forbidden("only a network admin may make admins")
+	}
+
+	if req.MemberID == "" {
+		in := exchange.NewMember{ID: keyedID(r, "member"), Name: req.Name, Email: req.Email}
+		m, err := a.auth.AdmitNewMember(ctx, orgID, in, role)
+		if err != nil {
+			if m, err = a.sameMember(ctx, orgID, in, role, err); err != nil {
+				return err
+			}
+		}
+		w.Header().Set("Location", "/v1/members/"+m.ID.String())
+		return writeJSON(w, http.StatusCreated, toMemberJSON(m))
+	}
+
+	id := uuid.MustParse(req.MemberID)
+	m, err := a.readableMember(ctx, p, id, "member_id")
+	if err != nil {
+		return err
+	}
+	status := http.StatusCreated
+	for _, ms := range m.Memberships {
+		if ms.OrgID != orgID {
+			continue
+		}
+		status = http.StatusOK
+		if ms.Role == exchange.RoleAdmin && !p.Admin {
+			return forbidden("only a network admin may change an admin's role")
+		}
+	}
+	if _, err := a.auth.AddMembership(ctx, orgID, id, role); err != nil {
+		return err
+	}
+	if m, err = a.auth.Member(ctx, id); err != nil {
+		return err
+	}
+	w.Header().Set("Location", "/v1/members/"+m.ID.String())
+	return writeJSON(w, status, toMemberJSON(m))
+}
+
+// sameMember answers an admission that failed because the (keyed) member id
+// is taken: when the member there is the one asked for, an earlier attempt
+// of this request made it; the role is given again (which changes nothing
+// if it was) and the member returned. Otherwise the error stands.
+func (a *api) sameMember(ctx context.Context, orgID uuid.UUID, in exchange.NewMember, role exchange.Role, err error) (exchange.Member, error) {
+	var le *ledger.Error
+	if !errors.As(err, &le) || le.Code != ledger.ECONFLICT {
+		return exchange.Member{}, err
+	}
+	m, gerr := a.auth.Member(ctx, in.ID)
+	if gerr != nil || m.Name != strings.TrimSpace(in.Name) || m.Email != strings.TrimSpace(in.Email) {
+		return exchange.Member{}, err
+	}
+	if _, err := a.auth.AddMembership(ctx, orgID, in.ID, role); err != nil {
+		return exchange.Member{}, err
+	}
+	return a.auth.Member(ctx, in.ID)
+}
+
+// readableMember returns a member the principal may read, or the not-found
+// error of a member that does not exist; field names the request field that
+// named the member, if any.
+func (a *api) readableMember(ctx context.Context, p exchange.Principal, id uuid.UUID, field string) (exchange.Member, error) {
+	if err := a.auth.CanReadMember(ctx, p, id); err != nil {
+		if hidden(err) {
+			return exchange.Member{}, notFoundMember(id.String(), field)
+		}
+		return exchange.Member{}, err
+	}
+	m, err := a.auth.Member(ctx, id)
+	if errors.Is(err, exchange.ErrUnknownMember) {
+		return exchange.Member{}, notFoundMember(id.String(), field)
+	}
+	return m, err
+}
+
+// listOrgMembers lists an organization's own members (not those of the
+// organizations under it) in member id order, for whoever acts for it.
+func (a *api) listOrgMembers(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	orgID, err := parseID(r, "id", notFoundOrgPath)
+	if err != nil {
+		return err
+	}
+	if err := a.mayManageOrg(ctx, principal(r), orgID, ""); err != nil {
+		return err
+	}
+	page, err := idPage(r, "members")
+	if err != nil {
+		return err
+	}
+	members, next, err := a.auth.OrgMembers(ctx, orgID, page)
+	if errors.Is(err, exchange.ErrUnknownOrg) {
+		return notFoundOrg(orgID.String(), "")
+	}
+	if err != nil {
+		return err
+	}
+	items := make([]orgMemberJSON, len(members))
+	for i, m := range members {
+		items[i] = orgMemberJSON{MemberID: m.MemberID, Name: m.Name, Email: m.Email, Role: string(m.Role), JoinedAt: m.JoinedAt.UTC()}
+	}
+	return writeJSON(w, http.StatusOK, newList(items, idCursor("members", next)))
+}
+
+// getMember shows a member and their memberships to those who may read
+// them: the member, coordinators of their organizations (and of those
+// above), the admin. Anyone else gets 404, as for a member that does not
+// exist.
+func (a *api) getMember(w http.ResponseWriter, r *http.Request) error {
+	id, err := parseID(r, "id", notFoundMemberPath)
+	if err != nil {
+		return err
+	}
+	m, err := a.readableMember(r.Context(), principal(r), id, "")
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, toMemberJSON(m))
+}
+
+// getMe shows the caller their own member record.
+func (a *api) getMe(w http.ResponseWriter, r *http.Request) error {
+	p := principal(r)
+	m, err := a.auth.Member(r.Context(), p.MemberID)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, meJSON{memberJSON: toMemberJSON(m), Admin: p.Admin, TokenID: p.TokenID})
+}

@@ -1,0 +1,139 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/mutual-ledger/mutual/exchange"
+	"github.com/mutual-ledger/mutual/ledger"
+)
+
+func (a *api) registerOrgRoutes(rt *router) {
+	rt.write("/v1/orgs", a.createOrg)
+	rt.read(http.MethodGet, "/v1/orgs", a.listOrgs)
+	rt.read(http.MethodGet, "/v1/orgs/{id}", a.getOrg)
+}
+
+// orgJSON is an organization as the API shows it. parent_id is null only
+// for the network.
+type orgJSON struct {
+	ID         uuid.UUID  `json:"id"`
+	ParentID   *uuid.UUID `json:"parent_id"`
+	Name       string     `json:"name"`
+	Kind       string     `json:"kind"`
+	City       string     `json:"city"`
+	Region     string     `json:"region"`
+	Membership string     `json:"membership"`
+	CreatedAt  time.Time  `json:"created_at"`
+}
+
+func toOrgJSON(o exchange.Org) orgJSON {
+	return orgJSON{
+		ID: o.ID, ParentID: o.ParentID, Name: o.Name, Kind: string(o.Kind), City: o.City, Region: o.Region,
+		Membership: string(o.Membership), CreatedAt: o.CreatedAt.UTC(),
+	}
+}
+
+// createOrgRequest names every kind, network included, so that asking for
+// a network gets its own explanation rather than a list of kinds.
+type createOrgRequest struct {
+	Name       string `json:"name" validate:"required,max=200"`
+	Kind       string `json:"kind" validate:"required,oneof=network local council timebank coop municipality"`
+	ParentID   string `json:"parent_id" validate:"required,uuid"`
+	City       string `json:"city" validate:"max=200"`
+	Region     string `json:"region" validate:"max=64"`
+	Membership string `json:"membership" validate:"omitempty,oneof=member partner"`
+}
+
+// createOrg creates an organization under parent_id, for whoever acts for
+// the parent (its coordinators, those above it, the admin). The network is
+// not made here: there is one, made when the server first starts.
+//
+// With an Idempotency-Key the organization's id is derived from the key, so
+// that a retry after a crash finds the organization made the first time.
+func (a *api) createOrg(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	var req createOrgRequest
+	if err := a.decode(r, &req, false); err != nil {
+		return err
+	}
+	if req.Kind == string(exchange.KindNetwork) {
+		return invalidField("kind", "kind network cannot be created: there is one network organization, made when the server first starts")
+	}
+	parent := uuid.MustParse(req.ParentID)
+	if err := a.mayManageOrg(ctx, principal(r), parent, "parent_id"); err != nil {
+		return err
+	}
+	in := exchange.NewOrg{
+		ID: keyedID(r, "org"), ParentID: &parent, Name: req.Name, Kind: exchange.Kind(req.Kind),
+		City: req.City, Region: req.Region, Membership: exchange.MembershipType(req.Membership),
+	}
+	o, err := a.auth.CreateOrg(ctx, in)
+	if err != nil {
+		if o, err = a.sameOrg(ctx, in, err); err != nil {
+			return err
+		}
+	}
+	w.Header().Set("Location", "/v1/orgs/"+o.ID.String())
+	return writeJSON(w, http.StatusCreated, toOrgJSON(o))
+}
+
+// sameOrg answers a creation that failed because the (keyed) id is taken:
+// when the organization there is the one asked for, an earlier attempt of
+// this request made it, and it is returned; otherwise the error stands.
+func (a *api) sameOrg(ctx context.Context, in exchange.NewOrg, err error) (exchange.Org, error) {
+	var le *ledger.Error
+	if !errors.As(err, &le) || le.Code != ledger.ECONFLICT {
+		return exchange.Org{}, err
+	}
+	o, gerr := a.auth.Org(ctx, in.ID)
+	membership := in.Membership
+	if membership == "" {
+		membership = exchange.MemberOrganization
+	}
+	if gerr != nil || o.ParentID == nil || *o.ParentID != *in.ParentID || o.Kind != in.Kind ||
+		o.Name != strings.TrimSpace(in.Name) || o.City != strings.TrimSpace(in.City) ||
+		o.Region != strings.TrimSpace(in.Region) || o.Membership != membership {
+		return exchange.Org{}, err
+	}
+	return o, nil
+}
+
+// listOrgs lists the organizations in id order (roughly creation order).
+// Organizations are public within the network: any member may list them.
+func (a *api) listOrgs(w http.ResponseWriter, r *http.Request) error {
+	page, err := idPage(r, "orgs")
+	if err != nil {
+		return err
+	}
+	orgs, next, err := a.auth.Orgs(r.Context(), page)
+	if err != nil {
+		return err
+	}
+	items := make([]orgJSON, len(orgs))
+	for i, o := range orgs {
+		items[i] = toOrgJSON(o)
+	}
+	return writeJSON(w, http.StatusOK, newList(items, idCursor("orgs", next)))
+}
+
+// getOrg shows an organization to any member.
+func (a *api) getOrg(w http.ResponseWriter, r *http.Request) error {
+	id, err := parseID(r, "id", notFoundOrgPath)
+	if err != nil {
+		return err
+	}
+	o, err := a.auth.Org(r.Context(), id)
+	if errors.Is(err, exchange.ErrUnknownOrg) {
+		return notFoundOrg(id.String(), "")
+	}
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, toOrgJSON(o))
+}

@@ -1,0 +1,134 @@
+package httpapi
+
+import (
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/mutual-ledger/mutual/exchange"
+)
+
+func (a *api) registerTokenRoutes(rt *router) {
+	rt.writeSecret("/v1/tokens", a.createToken)
+	rt.remove("/v1/tokens/{id}", a.revokeToken)
+}
+
+// tokenJSON is an API token as the API shows it: never its secret, which
+// is shown once, when it is created. expires_at is null for a token that
+// does not expire.
+type tokenJSON struct {
+	ID        uuid.UUID  `json:"id"`
+	MemberID  uuid.UUID  `json:"member_id"`
+	Name      string     `json:"name"`
+	ExpiresAt *time.Time `json:"expires_at"`
+	CreatedAt time.Time  `json:"created_at"`
+}
+
+// createdTokenJSON answers the creation of a token: the token and, this one
+// time only, its secret.
+type createdTokenJSON struct {
+	Token  tokenJSON `json:"token"`
+	Secret string    `json:"secret"`
+}
+
+type createTokenRequest struct {
+	MemberID  string `json:"member_id" validate:"omitempty,uuid"`
+	Name      string `json:"name" validate:"required,max=200"`
+	ExpiresAt string `json:"expires_at" validate:"omitempty,rfc3339"`
+}
+
+// createToken makes an API token for member_id (the caller when absent)
+// and shows its secret, once. A token acts as its member, so only the
+// member and the network admin may make one: a coordinator who may see the
+// member gets 403, anyone else 404.
+//
+// The route is a secret one (see serveIdempotent): with an Idempotency-Key
+// a repeat is refused with 409 rather than replayed, so that the secret is
+// never stored. A crash before the response leaves a token whose secret
+// nobody has; the member can revoke it.
+func (a *api) createToken(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	p := principal(r)
+	var req createTokenRequest
+	if err := a.decode(r, &req, false); err != nil {
+		return err
+	}
+	member, field := p.MemberID, ""
+	if req.MemberID != "" {
+		member, field = uuid.MustParse(req.MemberID), "member_id"
+	}
+	if err := a.auth.CanManageTokens(ctx, p, member); err != nil {
+		switch {
+		case hidden(err):
+			return notFoundMember(member.String(), field)
+		case isForbidden(err):
+			return tokensForbidden("create a token for member %s", member, field)
+		}
+		return err
+	}
+	var expires *time.Time
+	if req.ExpiresAt != "" {
+		t, _ := time.Parse(time.RFC3339Nano, req.ExpiresAt) // validated
+		expires = &t
+	}
+	t, secret, err := a.auth.CreateToken(ctx, member, req.Name, expires)
+	if errors.Is(err, exchange.ErrUnknownMember) {
+		return notFoundMember(member.String(), field)
+	}
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Location", "/v1/tokens/"+t.ID.String())
+	return writeJSON(w, http.StatusCreated, createdTokenJSON{Token: toTokenJSON(t), Secret: secret})
+}
+
+func toTokenJSON(t exchange.Token) tokenJSON {
+	return tokenJSON{ID: t.ID, MemberID: t.MemberID, Name: t.Name, ExpiresAt: utc(t.ExpiresAt), CreatedAt: t.CreatedAt.UTC()}
+}
+
+// tokensForbidden is the 403 of a coordinator who may see the member but
+// not act as them.
+func tokensForbidden(what string, member uuid.UUID, field string) error {
+	e := forbidden("a token acts as its member: only the member and a network admin may "+what, member)
+	if field != "" {
+		e.fields = []FieldError{{Field: field, Message: e.detail}}
+	}
+	return e
+}
+
+// revokeToken revokes a token for good (204): its next request gets 401.
+// Revoking a revoked token is no error. The member may revoke their tokens
+// (the one they call with included) and the admin anyone's; a coordinator
+// who may see the member gets 403, anyone else 404, as for a token that
+// does not exist.
+func (a *api) revokeToken(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	id, err := parseID(r, "id", notFoundToken)
+	if err != nil {
+		return err
+	}
+	t, err := a.auth.Token(ctx, id)
+	if errors.Is(err, exchange.ErrUnknownToken) {
+		return notFoundToken(id.String())
+	}
+	if err != nil {
+		return err
+	}
+	if err := a.auth.CanManageTokens(ctx, principal(r), t.MemberID); err != nil {
+		switch {
+		case hidden(err):
+			return notFoundToken(id.String())
+		case isForbidden(err):
+			return tokensForbidden("revoke the tokens of member %s", t.MemberID, "")
+		}
+		return err
+	}
+	if _, err := a.auth.RevokeToken(ctx, id); err != nil {
+		return err
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
