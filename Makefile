@@ -12,14 +12,16 @@ BENCHPKGS ?= ./...
 # (it lives outside the repository); its figures are what the ledger's are compared to.
 CEILING  ?= ../shared/bench/ceiling.sh
 
-.PHONY: help run build test vet lint fmt deps bench clean
+.PHONY: help run build test vet lint fmt deps bench demo loadtest clean
 
 help:
 	@echo 'make run      start the server in local mode (data in ./.mutual; ARGS=... for flags)'
 	@echo 'make test     go vet, then every test against a private PostgreSQL'
 	@echo 'make lint     gofmt check, go vet and the import-direction check'
 	@echo 'make build    build bin/mutual'
-	@echo 'make bench    the PostgreSQL ceiling (if $(CEILING) exists), then the Go benchmarks'
+	@echo 'make demo     load a small realistic network into the running server (make run first)'
+	@echo 'make loadtest drive the running server with transfers for 20 s (ARGS=--hot, --workers 8, ...)'
+	@echo 'make bench    the PostgreSQL ceiling (if $(CEILING) exists), the Go benchmarks, then the HTTP load generator'
 	@echo 'make fmt      gofmt -w the tree'
 	@echo 'make deps     check that packages import only inward'
 
@@ -30,6 +32,14 @@ run:
 
 build:
 	$(GO) build -o bin/mutual ./cmd/mutual
+
+# Both talk to the server `make run` started, with the admin token its first
+# run saved in ./.mutual/admin-token (or MUTUAL_TOKEN, or ARGS=--token ...).
+demo: build
+	bin/mutual demo $(ARGS)
+
+loadtest: build
+	bin/mutual bench $(ARGS)
 
 test: vet
 	$(GO) test -count=1 -timeout 15m ./...
@@ -68,6 +78,8 @@ bench:
 	else echo "== $(CEILING) not found: skipping the PostgreSQL ceiling"; fi
 	@echo "== Go benchmarks ($(BENCHPKGS), -benchtime $(BENCHTIME))"
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -timeout 60m $(BENCHPKGS)
+	@echo "== HTTP load generator against a private server (scripts/loadtest.sh)"
+	bash scripts/loadtest.sh 20
 
 clean:
 	rm -rf bin

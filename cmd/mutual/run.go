@@ -42,6 +42,8 @@ func commands() []command {
 		{"serve", "run the server: HTTP on --addr, the ledger on the database", serve},
 		{"migrate", "apply the database schema's migrations", migrate},
 		{"verify", "check every invariant of the ledger", verify},
+		{"demo", "load a small realistic network into a running server", demo},
+		{"bench", "drive a running server's API with transfers and measure it", bench},
 		{"version", "print mutual's version", printVersion},
 		{"help", "print this help, or a command's (mutual help serve)", nil},
 	}
