@@ -126,6 +126,7 @@ func (s *Store) AddMembership(ctx context.Context, orgID, memberID uuid.UUID, ro
 		ms, err = addMembership(ctx, tx, orgID, memberID, role, now)
 		return err
 	})
+	s.auth.forget() // the member's tokens now stand for other roles
 	if err != nil {
 		return Membership{}, err
 	}

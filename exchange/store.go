@@ -14,11 +14,12 @@ import (
 
 // Store keeps organizations, members, memberships and tokens on PostgreSQL or
 // CockroachDB, next to the ledger whose accounts they own. It is safe for
-// concurrent use and keeps no state of its own.
+// concurrent use; its only state is a short-lived cache of authentications.
 type Store struct {
-	db  *pgtx.DB
-	led accountOpener
-	now func() time.Time
+	db   *pgtx.DB
+	led  accountOpener
+	now  func() time.Time
+	auth *authCache
 }
 
 // accountOpener is what the exchange needs of the ledger.
@@ -30,6 +31,11 @@ type accountOpener interface {
 type Config struct {
 	// Now is the clock; nil means time.Now. Tests fix it to test token expiry.
 	Now func() time.Time
+	// AuthCacheTTL is how long Authenticate remembers a token in this
+	// process: 0 means DefaultAuthCacheTTL, a negative value turns the cache
+	// off. Revocations and role changes made through this Store take effect
+	// at once; those made by another process within the TTL.
+	AuthCacheTTL time.Duration
 }
 
 // NewStore returns a Store that runs its transactions through db and opens
@@ -38,7 +44,11 @@ func NewStore(db *pgtx.DB, led *ledger.Store, cfg Config) *Store {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Store{db: db, led: led, now: cfg.Now}
+	ttl := cfg.AuthCacheTTL
+	if ttl == 0 {
+		ttl = DefaultAuthCacheTTL
+	}
+	return &Store{db: db, led: led, now: cfg.Now, auth: newAuthCache(ttl)}
 }
 
 func (s *Store) clock() time.Time { return s.now().UTC().Truncate(time.Microsecond) }

@@ -112,6 +112,7 @@ RETURNING `+tokenColumns, id, now), &t)
 		}
 		return err
 	})
+	s.auth.forget() // even on error: the revocation may have committed
 	if err != nil {
 		return Token{}, err
 	}
@@ -140,15 +141,16 @@ func (s *Store) Token(ctx context.Context, id uuid.UUID) (Token, error) {
 // authenticate finds the token by the hash of its secret (the unique index)
 // and the member's roles in the same statement, one round trip.
 const authenticate = `
-SELECT t.id, t.member_id, m.org_id, m.role
+SELECT t.id, t.member_id, t.expires_at, m.org_id, m.role
 FROM tokens t
 LEFT JOIN memberships m ON m.member_id = t.member_id
 WHERE t.hash = $1 AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > $2)`
 
 // Authenticate returns the principal a token secret stands for. It returns
 // ErrUnauthenticated, and never says why, when the secret is malformed,
-// unknown, revoked or expired. A change of the member's roles shows in the
-// next Authenticate.
+// unknown, revoked or expired. A successful lookup is remembered for
+// Config.AuthCacheTTL; a revocation or role change made through this Store
+// shows in the next Authenticate, one made by another process within the TTL.
 //
 // The secret is looked up by its SHA-256 rather than compared in constant
 // time: the hash of a 256-bit random secret gives a timing attacker nothing
@@ -157,17 +159,23 @@ func (s *Store) Authenticate(ctx context.Context, secret string) (Principal, err
 	if len(secret) != secretLen || !strings.HasPrefix(secret, SecretPrefix) {
 		return Principal{}, unauthenticated()
 	}
-	rows, err := s.db.Pool.Query(ctx, authenticate, hashSecret(secret), s.clock())
+	hash := sha256.Sum256([]byte(secret))
+	now := s.clock()
+	if p, ok := s.auth.get(hash, now); ok {
+		return p, nil
+	}
+	rows, err := s.db.Pool.Query(ctx, authenticate, hash[:], now)
 	if err != nil {
 		return Principal{}, err
 	}
 	defer rows.Close()
 	var p Principal
+	var expires *time.Time
 	found := false
 	for rows.Next() {
 		var org *uuid.UUID
 		var role *Role
-		if err := rows.Scan(&p.TokenID, &p.MemberID, &org, &role); err != nil {
+		if err := rows.Scan(&p.TokenID, &p.MemberID, &expires, &org, &role); err != nil {
 			return Principal{}, err
 		}
 		found = true
@@ -185,6 +193,7 @@ func (s *Store) Authenticate(ctx context.Context, secret string) (Principal, err
 	if !found {
 		return Principal{}, unauthenticated()
 	}
+	s.auth.put(hash, p, now, expires)
 	return p, nil
 }
 

@@ -86,23 +86,17 @@ func (a *api) readableAccount(ctx context.Context, p exchange.Principal, id uuid
 	return acc, nil
 }
 
-// loadAccounts returns the accounts with the given ids that exist, by id.
+// loadAccounts returns the accounts with the given ids that exist, by id,
+// for authorization: only what never changes about them is filled in (id,
+// unit, owner, kind), from the ledger's in-process cache, not their balances.
 func (a *api) loadAccounts(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]ledger.Account, error) {
-	seen := make(map[uuid.UUID]bool, len(ids))
-	var uniq []uuid.UUID
-	for _, id := range ids {
-		if !seen[id] {
-			seen[id] = true
-			uniq = append(uniq, id)
-		}
-	}
-	accs, err := a.ledger.Accounts(ctx, uniq)
+	refs, err := a.ledger.AccountRefs(ctx, ids)
 	if err != nil {
 		return nil, err
 	}
-	out := make(map[uuid.UUID]ledger.Account, len(accs))
-	for _, acc := range accs {
-		out[acc.ID] = acc
+	out := make(map[uuid.UUID]ledger.Account, len(refs))
+	for id, r := range refs {
+		out[id] = ledger.Account{ID: r.ID, Unit: r.Unit, Owner: r.Owner, Kind: r.Kind}
 	}
 	return out, nil
 }

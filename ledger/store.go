@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -26,6 +27,9 @@ type Store struct {
 	units map[string]Unit
 
 	gate *gate
+
+	refsMu sync.RWMutex
+	refs   map[uuid.UUID]AccountRef // immutable, so safe to keep
 }
 
 // Config configures a Store.
@@ -46,7 +50,8 @@ func NewStore(db *pgtx.DB, cfg Config) *Store {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Store{db: db, now: cfg.Now, log: cfg.Logger, units: make(map[string]Unit), gate: newGate()}
+	return &Store{db: db, now: cfg.Now, log: cfg.Logger, units: make(map[string]Unit), gate: newGate(),
+		refs: make(map[uuid.UUID]AccountRef)}
 }
 
 // Open is a shorthand for pgtx.New followed by NewStore.

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"sync"
 	"syscall"
 	"time"
@@ -43,6 +44,7 @@ func serve(ctx context.Context, e *env, args []string) error {
 	addr := fs.String("addr", "127.0.0.1:8080", "listen for HTTP on `HOST:PORT` (port 0 picks a free port)")
 	dataDir := dataDirFlag(fs)
 	networkName := fs.String("network-name", "Mutual network", "the name of the network organization created on the first run")
+	debugAddr := fs.String("debug-addr", "", "also serve Go's profiler (net/http/pprof) on `HOST:PORT`; keep it on loopback")
 	if help, err := parseFlags(fs, e, serveSummary, args); help || err != nil {
 		return err
 	}
@@ -59,9 +61,31 @@ func serve(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if *debugAddr != "" {
+		if err := serveDebug(ctx, e, *debugAddr); err != nil {
+			return errors.Join(err, db.Close(context.WithoutCancel(ctx)))
+		}
+	}
 	err = serveOn(ctx, e, ln, db, serveOptions{dataDir: *dataDir, networkName: *networkName})
 	// A clean stop of the local PostgreSQL even though ctx is cancelled.
 	return errors.Join(err, db.Close(context.WithoutCancel(ctx)))
+}
+
+// serveDebug serves Go's profiler on addr until ctx ends.
+func serveDebug(ctx context.Context, e *env, addr string) error {
+	dl, err := listen(addr)
+	if err != nil {
+		return err
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: readHeaderTimeout}
+	go srv.Serve(dl) //nolint:errcheck // ends with Close below
+	context.AfterFunc(ctx, func() { srv.Close() })
+	e.log.Info("serving the profiler", "addr", dl.Addr().String())
+	return nil
 }
 
 // listen binds addr, saying clearly when it is taken.
