@@ -47,6 +47,10 @@ func demo(ctx context.Context, e *env, args []string) error {
 	fmt.Fprintf(e.stdout, "\nTry the API as the time bank's coordinator (%s):\n    %s\n", d.coordName, d.coordToken)
 	fmt.Fprintf(e.stdout, "and as a member (%s), whose hour account is %s:\n    %s\n\n", d.memberName, d.memberAccount, d.memberToken)
 	fmt.Fprintf(e.stdout, "    curl -H 'Authorization: Bearer %s' %s/v1/accounts/%s\n", d.memberToken, *url, d.memberAccount)
+	fmt.Fprintf(e.stdout, "\nAna gives an hour to the time bank's community pool (%s):\n\n", d.poolAccount)
+	fmt.Fprintf(e.stdout, "    curl -H 'Authorization: Bearer %s' -H 'Content-Type: application/json' -H 'Idempotency-Key: gift-1' \\\n", d.memberToken)
+	fmt.Fprintf(e.stdout, "         -d '{\"postings\":[{\"from\":\"%s\",\"to\":\"%s\",\"amount\":\"1.00\",\"unit\":\"HOUR\"}],\"memo\":\"for the pool\"}' \\\n", d.memberAccount, d.poolAccount)
+	fmt.Fprintf(e.stdout, "         %s/v1/transfers\n", *url)
 	return nil
 }
 
@@ -58,6 +62,7 @@ type demoLoader struct {
 	orgs, members, accounts, transfers     int
 	coordName, coordToken                  string
 	memberName, memberToken, memberAccount string
+	poolAccount                            string
 }
 
 type idJSON struct {
@@ -186,6 +191,7 @@ func (d *demoLoader) load(ctx context.Context) (err error) {
 	d.coordName = "Rosa Hernández"
 	coord := must(d.member(ctx, tb, d.coordName, "coordinator"))
 	pool := must(d.account(ctx, map[string]string{"org": tb}, "", "HOUR", "pool", "community pool", "0", ""))
+	d.poolAccount = pool
 	names := []string{"Ana López", "Bruno García", "Carmen Ruiz", "Diego Martínez", "Elena Santos",
 		"Fernando Cruz", "Gabriela Mendoza", "Hugo Ramírez", "Inés Torres", "Joaquín Vargas"}
 	var hourAccounts []string

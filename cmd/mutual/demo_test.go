@@ -1,0 +1,58 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/mutual-ledger/mutual/internal/dbtest"
+)
+
+// TestDemoBenchAndVerify loads the demo into a running server through its
+// API, drives it briefly with the load generator, and checks the books.
+func TestDemoBenchAndVerify(t *testing.T) {
+	t.Parallel()
+	dbURL := dbtest.URL(t)
+	dir := filepath.Join(t.TempDir(), "data")
+	s := startServe(t, environ("DATABASE_URL", dbURL), "--addr", "127.0.0.1:0", "--data-dir", dir)
+	url := "http://" + s.addr
+	for range 100 {
+		if _, err := os.Stat(filepath.Join(dir, adminTokenFile)); err == nil {
+			break
+		}
+		s.get(t, "/healthz")
+	}
+
+	out, _, err := runCmd(t, environ(), "demo", "--url", url, "--data-dir", dir)
+	if err != nil {
+		t.Fatalf("demo: %v\n%s", err, out)
+	}
+	m := regexp.MustCompile(`loaded the demo network: (\d+) organizations, (\d+) members, (\d+) accounts, (\d+) transfers`).FindStringSubmatch(out)
+	if m == nil || m[1] != "8" || m[2] != "14" || m[3] != "21" || len(m[4]) < 3 {
+		t.Fatalf("demo output:\n%s", out)
+	}
+	if !strings.Contains(out, "/v1/transfers") {
+		t.Errorf("demo shows no transfer to try:\n%s", out)
+	}
+	again, _, err := runCmd(t, environ(), "demo", "--url", url, "--data-dir", dir)
+	if err != nil || !strings.Contains(again, "already loaded") {
+		t.Errorf("second demo: %v\n%s", err, again)
+	}
+
+	out, _, err = runCmd(t, environ(), "bench", "--url", url, "--data-dir", dir, "--workers", "4", "--duration", "1s", "--accounts", "20", "--hot")
+	if err != nil {
+		t.Fatalf("bench: %v\n%s", err, out)
+	}
+	if !regexp.MustCompile(`hot account transfers: \d+ ok, 0 failed`).MatchString(out) || !strings.Contains(out, "p99") ||
+		!strings.Contains(out, "server resident memory") {
+		t.Errorf("bench output:\n%s", out)
+	}
+	s.stop(t)
+
+	out, _, err = runCmd(t, environ("DATABASE_URL", dbURL), "verify")
+	if err != nil || !strings.Contains(out, "sound") {
+		t.Errorf("verify after demo and bench: %v\n%s", err, out)
+	}
+}
