@@ -3,7 +3,6 @@ package exchange_test
 import (
 	"context"
 	"errors"
-	"sync"
 	"testing"
 	"time"
 
@@ -12,34 +11,17 @@ import (
 	"github.com/mutual-ledger/mutual/exchange"
 	"github.com/mutual-ledger/mutual/internal/dbtest"
 	"github.com/mutual-ledger/mutual/internal/pgtx"
+	"github.com/mutual-ledger/mutual/internal/testclock"
 	"github.com/mutual-ledger/mutual/ledger"
 )
 
 func TestMain(m *testing.M) { dbtest.Main(m) }
 
-// clock is a settable clock for tests of token expiry.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 type env struct {
 	ex    *exchange.Store
 	led   *ledger.Store
 	pool  *pgxpool.Pool
-	clock *clock
+	clock *testclock.Clock
 }
 
 // newEnv returns an exchange and its ledger on a fresh database, sharing a
@@ -51,7 +33,7 @@ func newEnv(t testing.TB) env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &clock{t: time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)}
+	c := testclock.New(time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC))
 	led := ledger.NewStore(db, ledger.Config{Now: c.Now})
 	return env{ex: exchange.NewStore(db, led, exchange.Config{Now: c.Now}), led: led, pool: pool, clock: c}
 }

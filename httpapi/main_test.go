@@ -20,28 +20,11 @@ import (
 	"github.com/mutual-ledger/mutual/httpapi"
 	"github.com/mutual-ledger/mutual/internal/dbtest"
 	"github.com/mutual-ledger/mutual/internal/pgtx"
+	"github.com/mutual-ledger/mutual/internal/testclock"
 	"github.com/mutual-ledger/mutual/ledger"
 )
 
 func TestMain(m *testing.M) { dbtest.Main(m) }
-
-// clock is a settable clock shared by the ledger, the exchange and the API.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 // syncBuffer collects the server's logs.
 type syncBuffer struct {
@@ -71,7 +54,7 @@ type env struct {
 	ex      *exchange.Store
 	led     *ledger.Store
 	db      *pgtx.DB
-	clock   *clock
+	clock   *testclock.Clock
 	logs    *syncBuffer
 	network exchange.Org
 	admin   actor
@@ -96,7 +79,7 @@ func newEnvWith(t *testing.T, change func(*httpapi.Config)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &clock{t: time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)}
+	c := testclock.New(time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC))
 	led := ledger.NewStore(db, ledger.Config{Now: c.Now})
 	ex := exchange.NewStore(db, led, exchange.Config{Now: c.Now})
 	logs := &syncBuffer{}

@@ -2,7 +2,6 @@ package ledger_test
 
 import (
 	"context"
-	"sync"
 	"testing"
 	"time"
 
@@ -11,28 +10,11 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/mutual-ledger/mutual/internal/dbtest"
+	"github.com/mutual-ledger/mutual/internal/testclock"
 	"github.com/mutual-ledger/mutual/ledger"
 )
 
 func TestMain(m *testing.M) { dbtest.Main(m) }
-
-// clock is a settable clock for tests of expiry and history.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 // newStore returns a store on a fresh database, with the real clock.
 func newStore(t testing.TB) *ledger.Store {
@@ -53,9 +35,9 @@ func newStoreAndPool(t testing.TB) (*ledger.Store, *pgxpool.Pool) {
 }
 
 // newStoreAt returns a store on a fresh database whose clock the test moves.
-func newStoreAt(t testing.TB) (*ledger.Store, *clock) {
+func newStoreAt(t testing.TB) (*ledger.Store, *testclock.Clock) {
 	t.Helper()
-	c := &clock{t: time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)}
+	c := testclock.New(time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC))
 	s, err := ledger.Open(context.Background(), dbtest.New(t), ledger.Config{Now: c.Now})
 	if err != nil {
 		t.Fatal(err)

@@ -13,34 +13,18 @@ import (
 	"github.com/mutual-ledger/mutual/internal/dbtest"
 	"github.com/mutual-ledger/mutual/internal/idempotency"
 	"github.com/mutual-ledger/mutual/internal/pgtx"
+	"github.com/mutual-ledger/mutual/internal/testclock"
 )
 
 func TestMain(m *testing.M) { dbtest.Main(m) }
 
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
-func newStore(t *testing.T) (*idempotency.Store, *clock) {
+func newStore(t *testing.T) (*idempotency.Store, *testclock.Clock) {
 	t.Helper()
 	db, err := pgtx.New(context.Background(), dbtest.New(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &clock{t: time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)}
+	c := testclock.New(time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC))
 	return idempotency.New(db, idempotency.Config{Now: c.Now, StaleAfter: time.Minute}), c
 }
 
