@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/shopspring/decimal"
 
 	"github.com/mutual-ledger/mutual/internal/pgtx"
@@ -561,11 +562,31 @@ func (e *engine) write(ctx context.Context) error {
 			expires[i] = t.ExpiresAt
 			created[i] = t.CreatedAt
 		}
-		b.Queue(insertTransfers, pgUUIDs(ids), keys, hashes, states, postings, memos, w.metas, pgUUIDPtrs(pendings), pgUUIDPtrs(reverses), pgTimePtrs(expires), created)
+		pgIDs, pgPendings, pgReverses, pgExpires := pgUUIDs(ids), pgUUIDPtrs(pendings), pgUUIDPtrs(reverses), pgTimePtrs(expires)
+		if n <= maxValuesRows {
+			args := make([]any, 0, n*len(transferTypes))
+			for i := range n {
+				args = append(args, pgIDs[i], keys[i], hashes[i], states[i], postings[i], memos[i], w.metas[i],
+					pgPendings[i], pgReverses[i], pgExpires[i], created[i])
+			}
+			b.Queue(insertTransfersValues(n), args...)
+		} else {
+			b.Queue(insertTransfers, pgIDs, keys, hashes, states, postings, memos, w.metas, pgPendings, pgReverses, pgExpires, created)
+		}
 		checks = append(checks, check{"transfers", n})
 	}
 	if n := len(w.entAcct); n > 0 {
-		b.Queue(insertEntries, pgUUIDs(w.entAcct), w.entSeq, pgUUIDs(w.entTransfer), w.entPosting, pgNumerics(w.entAmount), pgNumerics(w.entBalance), w.entAt)
+		if n <= maxValuesRows {
+			args := make([]any, 0, n*len(entryTypes))
+			for i := range n {
+				args = append(args, pgtype.UUID{Bytes: w.entAcct[i], Valid: true}, w.entSeq[i],
+					pgtype.UUID{Bytes: w.entTransfer[i], Valid: true}, w.entPosting[i],
+					pgNumeric(w.entAmount[i]), pgNumeric(w.entBalance[i]), w.entAt[i])
+			}
+			b.Queue(insertEntriesValues(n), args...)
+		} else {
+			b.Queue(insertEntries, pgUUIDs(w.entAcct), w.entSeq, pgUUIDs(w.entTransfer), w.entPosting, pgNumerics(w.entAmount), pgNumerics(w.entBalance), w.entAt)
+		}
 		checks = append(checks, check{"entries", n})
 	}
 	if n := len(w.resAcct); n > 0 {
@@ -595,7 +616,17 @@ func (e *engine) write(ctx context.Context) error {
 		}
 	}
 	if len(ids) > 0 {
-		b.Queue(updateAccounts, pgUUIDs(ids), pgNumerics(bals), pgNumerics(pds), pgNumerics(pcs), seqs, pgTimePtrs(lasts))
+		if n := len(ids); n <= maxValuesRows {
+			pgLasts := pgTimePtrs(lasts)
+			args := make([]any, 0, n*len(accountTypes))
+			for i := range n {
+				args = append(args, pgtype.UUID{Bytes: ids[i], Valid: true}, pgNumeric(bals[i]), pgNumeric(pds[i]),
+					pgNumeric(pcs[i]), seqs[i], pgLasts[i])
+			}
+			b.Queue(updateAccountsValues(n), args...)
+		} else {
+			b.Queue(updateAccounts, pgUUIDs(ids), pgNumerics(bals), pgNumerics(pds), pgNumerics(pcs), seqs, pgTimePtrs(lasts))
+		}
 		checks = append(checks, check{"accounts", len(ids)})
 	}
 	if b.Len() == 0 {
