@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/mutual-ledger/mutual/exchange"
+	"github.com/mutual-ledger/mutual/internal/idempotency"
 	"github.com/mutual-ledger/mutual/ledger"
 	"github.com/mutual-ledger/mutual/schema"
 )
@@ -88,6 +89,31 @@ func serveDebug(ctx context.Context, e *env, addr string) error {
 	return nil
 }
 
+// idempotencyRetention is how long a stored response answers a retried
+// Idempotency-Key; clients retry within minutes, not days.
+const idempotencyRetention = 24 * time.Hour
+
+// purgeIdempotency deletes idempotency records past their retention, hourly,
+// until ctx ends.
+func purgeIdempotency(ctx context.Context, e *env, st *idempotency.Store) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		n, err := st.Purge(ctx, time.Now().Add(-idempotencyRetention))
+		switch {
+		case err != nil && ctx.Err() == nil:
+			e.log.Error("purging idempotency records", "err", err)
+		case n > 0:
+			e.log.Info("purged idempotency records", "count", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
 // listen binds addr, saying clearly when it is taken.
 func listen(addr string) (net.Listener, error) {
 	ln, err := net.Listen("tcp", addr)
@@ -133,6 +159,7 @@ func serveOn(ctx context.Context, e *env, ln net.Listener, db *database, opts se
 	sweepCtx, stopSweep := context.WithCancel(ctx)
 	var sweeper sync.WaitGroup
 	sweeper.Go(func() { store.RunExpiry(sweepCtx, expiryInterval) })
+	sweeper.Go(func() { purgeIdempotency(sweepCtx, e, idempotency.New(store.DB(), idempotency.Config{})) })
 	defer func() {
 		stopSweep()
 		sweeper.Wait() // before the caller closes the pool under it
