@@ -29,7 +29,8 @@ type PostRequest struct {
 // transfer, or ErrUnknownTransfer, ErrHoldNotPending (already posted, voided
 // or expired, or not a hold), ErrHoldExpired (its expiry has passed: it is
 // released now), ErrInvalidRequest for amounts that do not fit the hold, or
-// any refusal CreateTransfer can give for the accounts.
+// any refusal CreateTransfer can give for the accounts. Amounts that are all
+// zero void the hold, and the voided hold is returned.
 func (s *Store) PostPending(ctx context.Context, holdID uuid.UUID, r PostRequest) (Transfer, error) {
 	meta, err := canonicalMetadata(r.Metadata)
 	if err != nil {
@@ -96,6 +97,10 @@ func (s *Store) PostPending(ctx context.Context, holdID uuid.UUID, r PostRequest
 	})
 	if err == nil && expired {
 		return Transfer{}, newError(ECONFLICT, ReasonHoldExpired, "hold %s expired before it was posted; its reservation is released", holdID)
+	}
+	if err == nil && len(jobs) == 1 && jobs[0].t == nil && jobs[0].result == nil && jobs[0].err == nil {
+		// Posting nothing voided the hold: answer with it as it is now.
+		return s.Transfer(ctx, holdID)
 	}
 	return single(jobs, err)
 }

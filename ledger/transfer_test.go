@@ -457,3 +457,21 @@ func TestBoundsAndStatusChanges(t *testing.T) {
 	}
 	mustVerify(t, s)
 }
+
+func TestPostingNothingVoidsTheHold(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t)
+	mustUnit(t, s, "HOUR", 2)
+	a := mustAccount(t, s, "HOUR", "-10")
+	b := mustAccount(t, s, "HOUR", "0")
+	hold, err := s.CreateTransfer(ctx, ledger.TransferRequest{Pending: true, Postings: []ledger.Posting{move(a, b, "3", "HOUR")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.PostPending(ctx, hold.ID, ledger.PostRequest{Amounts: []decimal.Decimal{decimal.Zero}})
+	if err != nil || got.ID != hold.ID || got.State != ledger.StateVoided {
+		t.Fatalf("PostPending(0) = %s %s, %v; want the hold, voided", got.ID, got.State, err)
+	}
+	wantBalances(t, s, a, "0", "0")
+	mustVerify(t, s)
+}
