@@ -30,6 +30,11 @@ var ErrAmbiguousCommit = errors.New("pgtx: the transaction's outcome is unknown 
 // failed earlier and the function ignored that error. Nothing was written.
 var ErrRolledBack = errors.New("pgtx: the transaction was rolled back at COMMIT")
 
+// ErrCommittedAnyway is returned, wrapping the check's error, when a check
+// given to Tx.Defer refused writes that had succeeded: COMMIT travelled with
+// them, and the transaction committed. It means a bug, never a retry.
+var ErrCommittedAnyway = errors.New("pgtx: a deferred check failed, but the transaction committed")
+
 // ErrTooManyRetries is returned, wrapping the last failure, when a
 // transaction still failed with a retryable error after MaxAttempts attempts.
 var ErrTooManyRetries = errors.New("pgtx: transaction retried too many times")
@@ -219,7 +224,7 @@ func (db *DB) backoff(n int) time.Duration {
 // serialization failures and deadlocks, and connection failures that happened
 // before COMMIT was sent (the transaction then cannot have committed).
 func retryable(err error) bool {
-	if errors.Is(err, ErrAmbiguousCommit) || errors.Is(err, ErrRolledBack) {
+	if errors.Is(err, ErrAmbiguousCommit) || errors.Is(err, ErrRolledBack) || errors.Is(err, ErrCommittedAnyway) {
 		return false
 	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {

@@ -376,3 +376,75 @@ func (p *proxy) serve(client net.Conn) {
 		}
 	}
 }
+
+// TestDeferredWrites: writes deferred to travel with COMMIT commit with it;
+// one that fails takes the whole transaction down; and a check that refuses
+// writes which succeeded is told the truth: they committed.
+func TestDeferredWrites(t *testing.T) {
+	ctx := context.Background()
+	pool := dbtest.New(t)
+	if _, err := pool.Exec(ctx, `CREATE TABLE notes (id BIGINT PRIMARY KEY)`); err != nil {
+		t.Fatal(err)
+	}
+	db := newDB(t, pool)
+	count := func() int {
+		var n int
+		if err := pool.QueryRow(ctx, `SELECT count(*) FROM notes`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	insert := func(ids ...int64) *pgx.Batch {
+		b := &pgx.Batch{}
+		for _, id := range ids {
+			b.Queue(`INSERT INTO notes VALUES ($1)`, id)
+		}
+		return b
+	}
+	readAll := func(n int) func(pgx.BatchResults) error {
+		return func(br pgx.BatchResults) error {
+			for range n {
+				if _, err := br.Exec(); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}
+
+	err := db.Run(ctx, pgtx.Options{}, func(tx *pgtx.Tx) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO notes VALUES (1)`); err != nil {
+			return err
+		}
+		tx.Defer(insert(2, 3), readAll(2))
+		return nil
+	})
+	if err != nil || count() != 3 {
+		t.Fatalf("deferred writes: %v, %d notes; want 3", err, count())
+	}
+
+	err = db.Run(ctx, pgtx.Options{}, func(tx *pgtx.Tx) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO notes VALUES (4)`); err != nil {
+			return err
+		}
+		tx.Defer(insert(5, 1), readAll(2)) // 1 exists: the second insert fails
+		return nil
+	})
+	if err == nil || count() != 3 {
+		t.Fatalf("a failing deferred write: %v, %d notes; want an error and nothing written", err, count())
+	}
+
+	bug := errors.New("expected 3 rows")
+	err = db.Run(ctx, pgtx.Options{}, func(tx *pgtx.Tx) error {
+		tx.Defer(insert(6), func(br pgx.BatchResults) error {
+			if _, err := br.Exec(); err != nil {
+				return err
+			}
+			return bug
+		})
+		return nil
+	})
+	if !errors.Is(err, pgtx.ErrCommittedAnyway) || !errors.Is(err, bug) || count() != 4 {
+		t.Fatalf("a check refusing successful writes: %v, %d notes; want ErrCommittedAnyway and the write kept", err, count())
+	}
+}

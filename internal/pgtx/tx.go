@@ -2,6 +2,7 @@ package pgtx
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -90,8 +91,12 @@ func (tx *Tx) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
 
 // Defer queues writes to be sent with COMMIT, in the same round trip, once
 // the function given to Run has returned nil. check reads their results, in
-// order, and returns an error to roll the transaction back instead (Retry(err)
-// to run it again). Deferred batches are sent in the order given.
+// order. A write that fails (an SQL error) makes the server skip the rest and
+// COMMIT, so nothing is written; check returns that error, or Retry(err) to
+// run the transaction again. Because COMMIT is already on its way, check must
+// not refuse writes that succeeded: an error it returns for those (a sanity
+// check that found a bug) is reported as ErrCommittedAnyway, wrapping it.
+// Deferred batches are sent in the order given.
 func (tx *Tx) Defer(b *pgx.Batch, check func(pgx.BatchResults) error) {
 	tx.final = append(tx.final, deferred{b: b, check: check})
 }
@@ -106,23 +111,33 @@ func (tx *Tx) commit(ctx context.Context) (sent bool, err error) {
 	for _, d := range tx.final {
 		b.QueuedQueries = append(b.QueuedQueries, d.b.QueuedQueries...)
 	}
-	b.Queue("COMMIT")
+	var commitTag pgconn.CommandTag
+	b.Queue("COMMIT").Exec(func(ct pgconn.CommandTag) error {
+		commitTag = ct
+		return nil
+	})
 	br := tx.SendBatch(ctx, b)
-	defer br.Close()
+	var checkErr error
 	for _, d := range tx.final {
-		if err := d.check(br); err != nil {
-			return false, err
+		if checkErr = d.check(br); checkErr != nil {
+			break
 		}
 	}
-	tag, err := br.Exec()
-	if err != nil {
-		return true, err
-	}
-	if tag.String() != "COMMIT" {
+	// Close reads what is left, COMMIT's answer among it (through the
+	// callback above, which runs only if the server executed COMMIT).
+	closeErr := br.Close()
+	switch committed := commitTag.String() == "COMMIT"; {
+	case checkErr != nil && committed:
+		return true, fmt.Errorf("%w: %w", ErrCommittedAnyway, checkErr)
+	case checkErr != nil:
+		return true, checkErr
+	case closeErr != nil:
+		return true, closeErr
+	case !committed:
 		// COMMIT in a failed transaction answers ROLLBACK, with no error.
 		return true, ErrRolledBack
 	}
-	return true, br.Close()
+	return true, nil
 }
 
 // flushDeferred sends deferred writes on CockroachDB, where crdbpgxv5 commits.
