@@ -1,0 +1,70 @@
+package matching_test
+
+import (
+	"testing"
+
+	"github.com/mutual-ledger/mutual/matching"
+)
+
+// BenchmarkRank100k ranks the 20 best offers for one need among 100,000 open
+// offers in six cities, through the Index.
+func BenchmarkRank100k(b *testing.B) {
+	cfg := testConfig()
+	needs, offers, f := generate(42, genParams{needs: 1000, offers: 100_000, cities: cities, spreadKm: 8})
+	ix := matching.NewIndex(offers, cfg)
+	b.ResetTimer()
+	found := 0
+	for i := 0; b.Loop(); i++ {
+		found += len(ix.Rank(needs[i%len(needs)], f, 20))
+	}
+	b.ReportMetric(float64(found)/float64(b.N), "candidates/op")
+}
+
+// BenchmarkPropose10k proposes an assignment for 10,000 needs and 10,000
+// offers, each need's 20 best candidates forming the graph, and reports the
+// ratio of its total score to greedy's on the same input. The graph is
+// built with an Index outside the timer.
+func BenchmarkPropose10k(b *testing.B) {
+	for _, p := range []struct {
+		name   string
+		offers int
+		mixed  bool
+	}{
+		{"hour-needs", 10_000, false},
+		{"mixed-needs", 10_000, true},
+		// Scarce help: 3,000 offers (about 6,000 hours) for 10,000 hours of
+		// needs, where the shortest paths get long.
+		{"hour-needs-3k-offers", 3_000, false},
+	} {
+		b.Run(p.name, func(b *testing.B) {
+			cfg := testConfig()
+			needs, offers, f := generate(42, genParams{needs: 10_000, offers: p.offers, cities: cities, spreadKm: 8, mixed: p.mixed})
+			cands := candidates(needs, offers, f, cfg, 20)
+			g, err := matching.Greedy(needs, offers, cands)
+			if err != nil {
+				b.Fatal(err)
+			}
+			var a matching.Assignment
+			b.ResetTimer()
+			for b.Loop() {
+				if a, err = matching.Propose(needs, offers, cands); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(a.Total/g.Total, "total/greedy")
+		})
+	}
+}
+
+// BenchmarkGreedy10k is the greedy baseline on BenchmarkPropose10k's input.
+func BenchmarkGreedy10k(b *testing.B) {
+	cfg := testConfig()
+	needs, offers, f := generate(42, genParams{needs: 10_000, offers: 10_000, cities: cities, spreadKm: 8})
+	cands := candidates(needs, offers, f, cfg, 20)
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := matching.Greedy(needs, offers, cands); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

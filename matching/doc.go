@@ -1,0 +1,33 @@
+// Package matching ranks offers for a need and proposes an assignment of
+// offers to needs. It is pure computation over in-memory listings: the
+// listings store and the HTTP endpoints load open listings and call it.
+//
+// # Score
+//
+// Score(need, offer) combines five parts, each in [0, 1]:
+//
+//	category  1 if same category, 0.5 if offer.Category is in cfg.Related[need.Category]
+//	distance  1 - d/cfg.MaxKm, d the haversine distance in km (1 at 0 km, 0 at MaxKm)
+//	overlap   |need window ∩ offer window| / |need window|
+//	urgency   need.Urgency / 3 (urgency clamped to 0..3)
+//	fairness  ½·h/(h+received(need.Owner)) + ½·h/(h+asked(offer.Owner)), h = cfg.FairnessHalf
+//
+// and Total = Σ wᵢ·partᵢ / Σ wᵢ with the non-negative weights of cfg.Weights,
+// so Total is also in [0, 1]. A pair is a candidate only if the kinds are a
+// need and an offer from different owners, the category part is positive,
+// d ≤ MaxKm and the offer's quantity covers the need's (a need is served
+// wholly by one offer). Quantities are int64 centi-hours (hundredths of an
+// hour), never floats.
+//
+// # Assignment
+//
+// Propose chooses need→offer pairs among given candidates maximizing the sum
+// of scores, each need served at most once and wholly, each offer serving at
+// most its quantity. When every need asks for the same quantity q this is a
+// max-weight b-matching (offer j has ⌊quantity/q⌋ slots), which Propose
+// solves exactly as a min-cost flow by successive shortest paths (Dijkstra
+// with potentials and early termination). With mixed quantities the problem
+// is a generalized assignment problem (NP-hard); Propose then solves the
+// flow relaxation, repairs it to fit capacities and returns the better of
+// that and Greedy, and says so in Assignment.Exact.
+package matching

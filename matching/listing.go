@@ -1,0 +1,91 @@
+package matching
+
+import (
+	"errors"
+	"time"
+)
+
+// ErrInvalid is returned (wrapped) by Propose and Greedy for malformed input.
+var ErrInvalid = errors.New("matching: invalid input")
+
+// Kind says whether a listing offers help or asks for it.
+type Kind uint8
+
+// The kinds of listing.
+const (
+	Offer Kind = iota + 1
+	Need
+)
+
+// Listing is an open offer or need as the matcher sees it.
+type Listing struct {
+	ID       string
+	Kind     Kind
+	Category string
+	// Tags are carried for callers; they do not enter the score.
+	Tags []string
+	// Owner is who posted the listing; nobody is matched with themselves.
+	Owner string
+	// Quantity is in centi-hours: what a need asks for, or what an offer can
+	// give in total (its capacity).
+	Quantity int64
+	Lat, Lon float64
+	// Start and End bound when the listing is available. A listing with both
+	// zero is available at any time.
+	Start, End time.Time
+	// Urgency is 0 (none) to 3 (urgent), for needs.
+	Urgency int
+}
+
+// Fairness is recent history, in centi-hours, keyed by owner: how much each
+// person received and how much each was asked to give. Nil maps mean none.
+type Fairness struct {
+	Received map[string]int64
+	Asked    map[string]int64
+}
+
+// Weights weigh the parts of a score. Negative weights count as zero.
+type Weights struct {
+	Category, Distance, Overlap, Urgency, Fairness float64
+}
+
+// Config parameterizes scoring.
+type Config struct {
+	Weights Weights
+	// MaxKm is the farthest a match may be; it must be positive.
+	MaxKm float64
+	// Related lists, for a need's category, other categories whose offers can
+	// also serve it (at category part 0.5). It is not made symmetric.
+	Related map[string][]string
+	// FairnessHalf is the history, in centi-hours, at which a person's
+	// fairness factor has halved. Zero or less disables fairness (part 1).
+	FairnessHalf int64
+}
+
+// DefaultConfig returns weights and bounds suited to a neighborhood time
+// bank: 25 km, fairness halving after 10 hours.
+func DefaultConfig() Config {
+	return Config{
+		Weights:      Weights{Category: 3, Distance: 2, Overlap: 2, Urgency: 1, Fairness: 1},
+		MaxKm:        25,
+		FairnessHalf: 1000,
+	}
+}
+
+// Breakdown is a score and its parts, so people can see why they were matched.
+// The parts are unweighted, each in [0, 1]; Total is their weighted mean.
+type Breakdown struct {
+	Total                                          float64
+	Category, Distance, Overlap, Urgency, Fairness float64
+	// Km is the distance between the listings.
+	Km float64
+}
+
+// Candidate is one offer ranked for a need.
+type Candidate struct {
+	// Offer is the offer's position in the slice that was ranked (or
+	// indexed), which is what Propose expects.
+	Offer   int
+	OfferID string
+	Score   Breakdown
+}
