@@ -3,7 +3,7 @@ package matching_test
 import (
 	"testing"
 
-	"github.com/mutual-ledger/mutual/matching"
+	"github.com/mutual-ledger/mutual/exchange/matching"
 )
 
 // BenchmarkRank100k ranks the 20 best offers for one need among 100,000 open

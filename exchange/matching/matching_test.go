@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mutual-ledger/mutual/matching"
+	"github.com/mutual-ledger/mutual/exchange/matching"
 )
 
 func baseNeed() matching.Listing {

@@ -6,7 +6,7 @@ import (
 	"math/rand/v2"
 	"time"
 
-	"github.com/mutual-ledger/mutual/matching"
+	"github.com/mutual-ledger/mutual/exchange/matching"
 )
 
 var categories = []string{
