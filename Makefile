@@ -6,8 +6,10 @@ ARGS     ?=
 # How much each benchmark runs (go test -benchtime): the ledger's benchmarks
 # count one iteration per transfer.
 BENCHTIME ?= 20000x
-# Packages `make bench` runs the benchmarks of.
-BENCHPKGS ?= ./...
+# Packages whose benchmarks count one iteration per transfer (run BENCHTIME
+# times); the matching benchmarks are whole problems, run MATCHTIME times.
+BENCHPKGS ?= ./ledger/
+MATCHTIME ?= 3x
 # The PostgreSQL reference measurement run before the benchmarks when it exists
 # (it lives outside the repository); its figures are what the ledger's are compared to.
 CEILING  ?= ../shared/bench/ceiling.sh
@@ -78,6 +80,8 @@ bench:
 	else echo "== $(CEILING) not found: skipping the PostgreSQL ceiling"; fi
 	@echo "== Go benchmarks ($(BENCHPKGS), -benchtime $(BENCHTIME))"
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -timeout 60m $(BENCHPKGS)
+	@echo "== matching benchmarks (-benchtime $(MATCHTIME))"
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(MATCHTIME) -timeout 30m ./exchange/matching/
 	@echo "== HTTP load generator against a private server (scripts/loadtest.sh)"
 	bash scripts/loadtest.sh 20
 
