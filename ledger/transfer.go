@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -83,12 +82,11 @@ type Transfer struct {
 
 // Limits on requests.
 const (
-	MaxPostings    = 100
-	MaxBatch       = 10000
-	MaxMemo        = 1000
-	MaxMetadata    = 16 << 10
-	MaxKeyLength   = 255
-	defaultHoldTTL = 0
+	MaxPostings  = 100
+	MaxBatch     = 10000
+	MaxMemo      = 1000
+	MaxMetadata  = 16 << 10
+	MaxKeyLength = 255
 )
 
 // checkRequest validates what can be checked without the database's rows:
@@ -273,16 +271,4 @@ func (s *Store) TransferByKey(ctx context.Context, key string) (Transfer, error)
 
 func unknownTransfer(id uuid.UUID) *Error {
 	return newError(ENOTFOUND, ReasonUnknownTransfer, "unknown transfer %s", id)
-}
-
-// Units of the accounts a set of postings touches, for error messages.
-func describePostings(ps []Posting) string {
-	var b strings.Builder
-	for i, p := range ps {
-		if i > 0 {
-			b.WriteString(", ")
-		}
-		fmt.Fprintf(&b, "%s %s %s→%s", p.Amount, p.Unit, p.From, p.To)
-	}
-	return b.String()
 }
