@@ -19,7 +19,7 @@ CEILING  ?= ../shared/bench/ceiling.sh
 help:
 	@echo 'make run      start the server in local mode (data in ./.mutual; ARGS=... for flags)'
 	@echo 'make test     go vet, then every test against a private PostgreSQL'
-	@echo 'make lint     gofmt check, go vet and the import-direction check'
+	@echo 'make lint     gofmt check, go vet, staticcheck and the import-direction check'
 	@echo 'make build    build bin/mutual'
 	@echo 'make demo     load a small realistic network into the running server (make run first)'
 	@echo 'make loadtest drive the running server with transfers for 20 s (ARGS=--hot, --workers 8, ...)'
@@ -49,8 +49,12 @@ test: vet
 vet:
 	$(GO) vet ./...
 
+# staticcheck comes from the Go module proxy at a pinned version.
+STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
 lint: vet deps
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt -l: these files need gofmt -w:"; echo "$$out"; exit 1; fi
+	$(GO) run $(STATICCHECK) ./...
 
 fmt:
 	gofmt -w .
