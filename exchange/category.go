@@ -1,0 +1,78 @@
+package exchange
+
+import (
+	"context"
+	"regexp"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/mutual-ledger/mutual/internal/pgtx"
+)
+
+// Category is one entry of the shared taxonomy listings are filed under
+// ("childcare", "food", "transport", …). The migration seeds it; admins
+// extend it with CreateCategory. Categories are never removed.
+type Category struct {
+	Code      string  // lower-case letters, digits and underscores, starting with a letter
+	Name      string  // what people read
+	Parent    *string // the broader category, or nil
+	CreatedAt time.Time
+}
+
+var categoryCode = regexp.MustCompile(`^[a-z][a-z0-9_]{0,31}$`)
+
+// CreateCategory adds a category to the taxonomy. It returns
+// ledger.ErrInvalidRequest (with Field set) for a code that is not 1 to 32
+// lower-case letters, digits or underscores starting with a letter, or a name
+// that is not 1 to 200 characters; ErrUnknownCategory when the parent does
+// not exist; and ErrCategoryExists when the code is taken. Who may call it
+// (the network admin) is decided by the caller.
+func (s *Store) CreateCategory(ctx context.Context, in Category) (Category, error) {
+	if !categoryCode.MatchString(in.Code) {
+		return Category{}, invalid("code", "category code %q must be 1-32 lower-case letters, digits or underscores, starting with a letter", in.Code)
+	}
+	name, err := checkText("name", in.Name, 1, 200)
+	if err != nil {
+		return Category{}, err
+	}
+	c := Category{Code: in.Code, Name: name, CreatedAt: s.clock()}
+	if in.Parent != nil {
+		p := *in.Parent
+		if p == c.Code {
+			return Category{}, invalid("parent", "a category cannot be its own parent")
+		}
+		c.Parent = &p
+	}
+	err = s.db.Run(ctx, pgtx.Options{}, func(tx *pgtx.Tx) error {
+		_, err := tx.Exec(ctx, `INSERT INTO categories (code, name, parent, created_at) VALUES ($1, $2, $3, $4)`,
+			c.Code, c.Name, c.Parent, c.CreatedAt)
+		switch pgCode(err) {
+		case uniqueViolation:
+			return newError(ErrCategoryExists.Code, ReasonCategoryExists, "category %q already exists", c.Code)
+		case foreignKeyViolation:
+			e := unknownCategory(*c.Parent)
+			e.Field = "parent"
+			return e
+		}
+		return err
+	})
+	if err != nil {
+		return Category{}, err
+	}
+	return c, nil
+}
+
+// Categories returns the whole taxonomy in code order. It is small (tens of
+// rows), so it is not paginated.
+func (s *Store) Categories(ctx context.Context) ([]Category, error) {
+	rows, err := s.db.Pool.Query(ctx, `SELECT code, name, parent, created_at FROM categories ORDER BY code`)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Category, error) {
+		var c Category
+		err := r.Scan(&c.Code, &c.Name, &c.Parent, &c.CreatedAt)
+		return c, err
+	})
+}
