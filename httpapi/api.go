@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/mutual-ledger/mutual/exchange"
+	"github.com/mutual-ledger/mutual/exchange/matching"
 	"github.com/mutual-ledger/mutual/internal/idempotency"
 	"github.com/mutual-ledger/mutual/internal/journal"
 	"github.com/mutual-ledger/mutual/ledger"
@@ -62,6 +63,15 @@ type Authority interface {
 	CreateToken(ctx context.Context, memberID uuid.UUID, name string, expiresAt *time.Time) (exchange.Token, string, error)
 	Token(ctx context.Context, id uuid.UUID) (exchange.Token, error)
 	RevokeToken(ctx context.Context, id uuid.UUID) (exchange.Token, error)
+
+	// The categories and listings. Who may see a listing is decided by
+	// exchange.Viewer; who may change one by the endpoints.
+	Categories(ctx context.Context) ([]exchange.Category, error)
+	CreateCategory(ctx context.Context, in exchange.Category) (exchange.Category, error)
+	CreateListing(ctx context.Context, in exchange.NewListing) (exchange.Listing, error)
+	Listing(ctx context.Context, id uuid.UUID) (exchange.Listing, error)
+	UpdateListingStatus(ctx context.Context, id uuid.UUID, to exchange.ListingStatus) (exchange.Listing, error)
+	SearchListings(ctx context.Context, q exchange.ListingQuery, p exchange.Page) ([]exchange.Listing, uuid.UUID, error)
 }
 
 // IdempotencyStore keeps the records behind the Idempotency-Key header;
@@ -105,6 +115,9 @@ type Config struct {
 	Now func() time.Time
 	// MaxBodyBytes bounds a request body (413 above it); 0 means 1 MiB.
 	MaxBodyBytes int64
+	// Matching scores the matches of a listing; a zero MaxKm means
+	// matching.DefaultConfig().
+	Matching matching.Config
 }
 
 // DefaultMaxBodyBytes is the default Config.MaxBodyBytes.
@@ -120,6 +133,7 @@ type api struct {
 	log      *slog.Logger
 	now      func() time.Time
 	maxBody  int64
+	matching matching.Config
 	metrics  *metrics
 	validate *validator.Validate
 	mux      *http.ServeMux
@@ -143,6 +157,7 @@ func New(cfg Config) http.Handler {
 		log:      cfg.Logger,
 		now:      cfg.Now,
 		maxBody:  cfg.MaxBodyBytes,
+		matching: cfg.Matching,
 		validate: newValidator(),
 		mux:      http.NewServeMux(),
 	}
@@ -154,6 +169,9 @@ func New(cfg Config) http.Handler {
 	}
 	if a.maxBody <= 0 {
 		a.maxBody = DefaultMaxBodyBytes
+	}
+	if a.matching.MaxKm <= 0 {
+		a.matching = matching.DefaultConfig()
 	}
 	if a.idem == nil {
 		a.idem = idempotency.New(cfg.Ledger.DB(), idempotency.Config{Now: a.now})
@@ -250,6 +268,7 @@ func (a *api) register(rt *router) {
 	a.registerAccountRoutes(rt)
 	a.registerTransferRoutes(rt)
 	a.registerExportRoutes(rt)
+	a.registerListingRoutes(rt)
 }
 
 // routeHandler wraps a route's endpoint: authentication unless public, the

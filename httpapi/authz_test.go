@@ -37,7 +37,13 @@ func TestAuthorizationMatrix(t *testing.T) {
 			"postings": []any{posting(w.anaHours, w.benHours, "0.01", "HOUR")}, "pending": true}), 201)["id"].(string)
 	}
 	paid := anaPays()
-	units, orgs := 0, 0
+	units, orgs, categories := 0, 0, 0
+	// An organization-only need of Ana's in the time bank, and fresh ones to
+	// withdraw.
+	anaNeed := w.listing(w.ana, w.timebank, exchange.Need, "food", 40, exchange.VisibilityOrg).ID.String()
+	anaOffer := func() string {
+		return w.listing(w.ana, w.timebank, exchange.Offer, "food", 40, exchange.VisibilityOrg).ID.String()
+	}
 	// Dora is in the co-op: a stranger to the time bank's coordinator.
 	dora := w.member(w.coop, exchange.RoleMember, "Dora")
 	anaToken := func() string {
@@ -122,6 +128,20 @@ func TestAuthorizationMatrix(t *testing.T) {
 			[]int{401, 401, 201, 201, 201, 201, 201, 201}},
 		{"DELETE /v1/tokens/{id}", func(tk string) resp { return w.call("DELETE", "/v1/tokens/"+anaToken(), tk, nil) },
 			[]int{401, 401, 204, 404, 404, 403, 404, 204}},
+		{"GET /v1/categories", func(tk string) resp { return w.call("GET", "/v1/categories", tk, nil) }, []int{401, 401, 200, 200, 200, 200, 200, 200}},
+		{"POST /v1/categories", func(tk string) resp {
+			categories++
+			return w.call("POST", "/v1/categories", tk, map[string]any{"code": "c" + strings.Repeat("x", categories), "name": "C"})
+		}, []int{401, 401, 403, 403, 403, 403, 403, 201}},
+		{"POST /v1/listings", func(tk string) resp { return w.call("POST", "/v1/listings", tk, listingBody(w.timebank, "offer", nil)) },
+			[]int{401, 401, 201, 201, 422, 201, 422, 422}},
+		{"GET /v1/listings", func(tk string) resp { return w.call("GET", "/v1/listings", tk, nil) }, []int{401, 401, 200, 200, 200, 200, 200, 200}},
+		{"GET /v1/listings/{id}", func(tk string) resp { return w.call("GET", "/v1/listings/"+anaNeed, tk, nil) },
+			[]int{401, 401, 200, 200, 404, 200, 404, 200}},
+		{"POST /v1/listings/{id}/withdraw", func(tk string) resp { return w.call("POST", "/v1/listings/"+anaOffer()+"/withdraw", tk, nil) },
+			[]int{401, 401, 200, 403, 404, 200, 404, 200}},
+		{"GET /v1/listings/{id}/matches", func(tk string) resp { return w.call("GET", "/v1/listings/"+anaNeed+"/matches", tk, nil) },
+			[]int{401, 401, 200, 200, 404, 200, 404, 200}},
 	}
 	covered := map[string]bool{}
 	for _, r := range rows {

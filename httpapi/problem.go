@@ -111,6 +111,10 @@ var reasonKinds = map[ledger.Reason]problemKind{
 	exchange.ReasonUnknownToken:      kindNotFound,
 	exchange.ReasonNetworkExists:     {http.StatusConflict, "network-exists", "The network already exists"},
 	exchange.ReasonNotAMember:        {http.StatusUnprocessableEntity, "not-a-member", "Not a member of the organization"},
+	exchange.ReasonUnknownListing:    kindNotFound,
+	exchange.ReasonUnknownCategory:   kindNotFound,
+	exchange.ReasonCategoryExists:    {http.StatusConflict, "category-exists", "Category already exists"},
+	exchange.ReasonStatusTransition:  {http.StatusConflict, "status-transition", "The listing's status does not allow this"},
 }
 
 // codeKinds maps error codes to problems, for reasons reasonKinds lacks.

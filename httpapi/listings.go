@@ -1,0 +1,521 @@
+package httpapi
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/mutual-ledger/mutual/exchange"
+	"github.com/mutual-ledger/mutual/exchange/matching"
+	"github.com/mutual-ledger/mutual/ledger"
+)
+
+func (a *api) registerListingRoutes(rt *router) {
+	rt.read(http.MethodGet, "/v1/categories", a.listCategories)
+	rt.write("/v1/categories", a.createCategory)
+	rt.write("/v1/listings", a.createListing)
+	rt.read(http.MethodGet, "/v1/listings", a.searchListings)
+	rt.read(http.MethodGet, "/v1/listings/{id}", a.getListing)
+	rt.write("/v1/listings/{id}/withdraw", a.withdrawListing)
+	rt.read(http.MethodGet, "/v1/listings/{id}/matches", a.listingMatches)
+}
+
+// Bounds of GET /v1/listings/{id}/matches.
+const (
+	defaultMatches = 20
+	maxMatches     = 100
+	// maxMatchCandidates bounds the listings read to rank one listing's
+	// matches, so a dense city cannot make one request read without end.
+	maxMatchCandidates = 10 * exchange.MaxLimit
+)
+
+// notFoundListing is the error for a listing that does not exist or may not
+// be seen.
+func notFoundListing(id string) error {
+	return &ledger.Error{Code: ledger.ENOTFOUND, Reason: exchange.ReasonUnknownListing,
+		Message: "unknown listing " + id, Index: -1}
+}
+
+// categoryJSON is a category of the taxonomy. parent is null for a
+// top-level category.
+type categoryJSON struct {
+	Code      string    `json:"code"`
+	Name      string    `json:"name"`
+	Parent    *string   `json:"parent"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+func toCategoryJSON(c exchange.Category) categoryJSON {
+	return categoryJSON{Code: c.Code, Name: c.Name, Parent: c.Parent, CreatedAt: c.CreatedAt.UTC()}
+}
+
+type createCategoryRequest struct {
+	Code   string  `json:"code" validate:"required,max=32"`
+	Name   string  `json:"name" validate:"required,max=200"`
+	Parent *string `json:"parent" validate:"omitempty,max=32"`
+}
+
+// listCategories lists the whole taxonomy by code, for any member. It is
+// small, so it comes in one page.
+func (a *api) listCategories(w http.ResponseWriter, r *http.Request) error {
+	cs, err := a.auth.Categories(r.Context())
+	if err != nil {
+		return err
+	}
+	items := make([]categoryJSON, len(cs))
+	for i, c := range cs {
+		items[i] = toCategoryJSON(c)
+	}
+	return writeJSON(w, http.StatusOK, newList(items, ""))
+}
+
+// createCategory extends the taxonomy: network admins only, since every
+// organization shares it.
+func (a *api) createCategory(w http.ResponseWriter, r *http.Request) error {
+	if err := requireAdmin(principal(r), "create categories"); err != nil {
+		return err
+	}
+	var req createCategoryRequest
+	if err := a.decode(r, &req, false); err != nil {
+		return err
+	}
+	c, err := a.auth.CreateCategory(r.Context(), exchange.Category{Code: req.Code, Name: req.Name, Parent: req.Parent})
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusCreated, toCategoryJSON(c))
+}
+
+// pointJSON is a place, in degrees.
+type pointJSON struct {
+	Lat float64 `json:"lat"`
+	Lon float64 `json:"lon"`
+}
+
+// windowJSON is when a listing is available.
+type windowJSON struct {
+	Start time.Time `json:"start"`
+	End   time.Time `json:"end"`
+}
+
+// listingJSON is a listing as the API shows it to those who may see it.
+// window is null when the listing is available at any time, expires_at
+// when it does not expire.
+type listingJSON struct {
+	ID           uuid.UUID   `json:"id"`
+	OrgID        uuid.UUID   `json:"org_id"`
+	Owner        uuid.UUID   `json:"owner"`
+	Kind         string      `json:"kind"`
+	Title        string      `json:"title"`
+	Description  string      `json:"description"`
+	Category     string      `json:"category"`
+	Tags         []string    `json:"tags"`
+	Quantity     string      `json:"quantity"`
+	Unit         string      `json:"unit"`
+	Place        pointJSON   `json:"place"`
+	City         string      `json:"city"`
+	Neighborhood string      `json:"neighborhood"`
+	Window       *windowJSON `json:"window"`
+	Urgency      int         `json:"urgency"`
+	Visibility   string      `json:"visibility"`
+	Status       string      `json:"status"`
+	ExpiresAt    *time.Time  `json:"expires_at"`
+	CreatedAt    time.Time   `json:"created_at"`
+	UpdatedAt    time.Time   `json:"updated_at"`
+}
+
+// listingWriter turns listings into JSON, writing quantities with their
+// unit's scale; it asks the ledger for each unit once.
+type listingWriter struct {
+	ctx    context.Context
+	a      *api
+	scales map[string]int32
+}
+
+func (a *api) listingWriter(ctx context.Context) *listingWriter {
+	return &listingWriter{ctx: ctx, a: a, scales: make(map[string]int32)}
+}
+
+func (lw *listingWriter) json(l exchange.Listing) listingJSON {
+	scale, ok := lw.scales[l.Unit]
+	if !ok {
+		scale = -1
+		if u, err := lw.a.ledger.Unit(lw.ctx, l.Unit); err == nil {
+			scale = u.Scale
+		}
+		lw.scales[l.Unit] = scale
+	}
+	qty := l.Quantity.String()
+	if scale >= 0 {
+		qty = l.Quantity.StringFixed(scale)
+	}
+	tags := l.Tags
+	if tags == nil {
+		tags = []string{}
+	}
+	j := listingJSON{
+		ID: l.ID, OrgID: l.OrgID, Owner: l.Owner, Kind: string(l.Kind), Title: l.Title,
+		Description: l.Description, Category: l.Category, Tags: tags, Quantity: qty, Unit: l.Unit,
+		Place: pointJSON{Lat: l.Place.Lat, Lon: l.Place.Lon}, City: l.City, Neighborhood: l.Neighborhood,
+		Urgency: l.Urgency, Visibility: string(l.Visibility), Status: string(l.Status),
+		CreatedAt: l.CreatedAt.UTC(), UpdatedAt: l.UpdatedAt.UTC(),
+	}
+	if !l.Start.IsZero() || !l.End.IsZero() {
+		j.Window = &windowJSON{Start: l.Start.UTC(), End: l.End.UTC()}
+	}
+	if l.ExpiresAt != nil {
+		t := l.ExpiresAt.UTC()
+		j.ExpiresAt = &t
+	}
+	return j
+}
+
+type placeRequest struct {
+	Lat *float64 `json:"lat" validate:"required,min=-90,max=90"`
+	Lon *float64 `json:"lon" validate:"required,min=-180,max=180"`
+}
+
+type windowRequest struct {
+	Start string `json:"start" validate:"required,rfc3339"`
+	End   string `json:"end" validate:"required,rfc3339"`
+}
+
+// createListingRequest posts a listing as the caller. The exchange checks
+// what the tags cannot say (the category and unit exist, the quantity fits
+// the unit's scale, the window's order, urgency only on needs).
+type createListingRequest struct {
+	OrgID        string         `json:"org_id" validate:"required,uuid"`
+	Kind         string         `json:"kind" validate:"required,oneof=offer need"`
+	Title        string         `json:"title" validate:"required,max=200"`
+	Description  string         `json:"description" validate:"max=5000"`
+	Category     string         `json:"category" validate:"required,max=32"`
+	Tags         []string       `json:"tags" validate:"max=20"`
+	Quantity     decimalString  `json:"quantity" validate:"required,decimal"`
+	Unit         string         `json:"unit" validate:"max=32"`
+	Place        *placeRequest  `json:"place" validate:"required"`
+	City         string         `json:"city" validate:"max=200"`
+	Neighborhood string         `json:"neighborhood" validate:"max=200"`
+	Window       *windowRequest `json:"window"`
+	Urgency      int            `json:"urgency" validate:"min=0,max=3"`
+	Visibility   string         `json:"visibility" validate:"omitempty,oneof=public org"`
+	ExpiresAt    string         `json:"expires_at" validate:"omitempty,rfc3339"`
+}
+
+// createListing posts an offer or a need in org_id, owned by the caller,
+// who must be a member of it (422 otherwise). With an Idempotency-Key the
+// listing's id is derived from the key, so that a retry after a crash finds
+// the listing made the first time.
+func (a *api) createListing(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	p := principal(r)
+	var req createListingRequest
+	if err := a.decode(r, &req, false); err != nil {
+		return err
+	}
+	in := exchange.NewListing{
+		ID: keyedID(r, "listing"), OrgID: uuid.MustParse(req.OrgID), Owner: p.MemberID,
+		Kind: exchange.ListingKind(req.Kind), Title: req.Title, Description: req.Description,
+		Category: req.Category, Tags: req.Tags, Quantity: req.Quantity.value(), Unit: req.Unit,
+		Place: exchange.Point{Lat: *req.Place.Lat, Lon: *req.Place.Lon}, City: req.City,
+		Neighborhood: req.Neighborhood, Urgency: req.Urgency, Visibility: exchange.Visibility(req.Visibility),
+	}
+	if req.Window != nil {
+		in.Start, _ = time.Parse(time.RFC3339Nano, req.Window.Start)
+		in.End, _ = time.Parse(time.RFC3339Nano, req.Window.End)
+	}
+	if req.ExpiresAt != "" {
+		t, _ := time.Parse(time.RFC3339Nano, req.ExpiresAt)
+		in.ExpiresAt = &t
+	}
+	l, err := a.auth.CreateListing(ctx, in)
+	if err != nil {
+		if l, err = a.sameListing(ctx, in, err); err != nil {
+			// The owner is the caller: a membership they lack is
+			// a fault of the organization they named.
+			return renameField(err, "owner", "org_id")
+		}
+	}
+	w.Header().Set("Location", "/v1/listings/"+l.ID.String())
+	return writeJSON(w, http.StatusCreated, a.listingWriter(ctx).json(l))
+}
+
+// sameListing answers a creation that failed because the (keyed) id is
+// taken: when the listing there is the caller's, in the same organization,
+// of the same kind and title, an earlier attempt of this request made it.
+// Otherwise the error stands.
+func (a *api) sameListing(ctx context.Context, in exchange.NewListing, err error) (exchange.Listing, error) {
+	var le *ledger.Error
+	if !errors.As(err, &le) || le.Code != ledger.ECONFLICT {
+		return exchange.Listing{}, err
+	}
+	l, gerr := a.auth.Listing(ctx, in.ID)
+	if gerr != nil || l.Owner != in.Owner || l.OrgID != in.OrgID || l.Kind != in.Kind ||
+		l.Title != strings.TrimSpace(in.Title) || !l.Quantity.Equal(in.Quantity) {
+		return exchange.Listing{}, err
+	}
+	return l, nil
+}
+
+// renameField returns err with a domain error's field from renamed to to,
+// for request fields the API names otherwise than the exchange.
+func renameField(err error, from, to string) error {
+	var le *ledger.Error
+	if !errors.As(err, &le) || le.Field != from {
+		return err
+	}
+	e := *le
+	e.Field = to
+	return &e
+}
+
+// visibleListing returns a listing the principal may see, or the not-found
+// error of a listing that does not exist.
+func (a *api) visibleListing(r *http.Request) (exchange.Listing, error) {
+	id, err := parseID(r, "id", notFoundListing)
+	if err != nil {
+		return exchange.Listing{}, err
+	}
+	l, err := a.auth.Listing(r.Context(), id)
+	if errors.Is(err, exchange.ErrUnknownListing) {
+		return exchange.Listing{}, notFoundListing(id.String())
+	}
+	if err != nil {
+		return exchange.Listing{}, err
+	}
+	if !exchange.ViewerOf(principal(r)).MaySee(l) {
+		return exchange.Listing{}, notFoundListing(id.String())
+	}
+	return l, nil
+}
+
+// getListing shows a listing to those who may see it: anyone for a public
+// listing; the members of its organization, its owner and the admin for
+// the others. Anyone else gets 404, as for a listing that does not exist.
+func (a *api) getListing(w http.ResponseWriter, r *http.Request) error {
+	l, err := a.visibleListing(r)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, a.listingWriter(r.Context()).json(l))
+}
+
+// searchListings lists, in id order, the open listings the caller may see
+// that match the query.
+func (a *api) searchListings(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	page, err := idPage(r, "listings")
+	if err != nil {
+		return err
+	}
+	v := r.URL.Query()
+	q := exchange.ListingQuery{
+		Viewer: exchange.ViewerOf(principal(r)), Kind: exchange.ListingKind(v.Get("kind")),
+		Category: v.Get("category"), Text: v.Get("q"),
+	}
+	if q.Kind != "" && q.Kind != exchange.Offer && q.Kind != exchange.Need {
+		return malformed("kind", "kind must be offer or need")
+	}
+	lat, latOK, err := floatParam(v.Get("lat"), "lat")
+	if err != nil {
+		return err
+	}
+	lon, lonOK, err := floatParam(v.Get("lon"), "lon")
+	if err != nil {
+		return err
+	}
+	radius, radiusOK, err := floatParam(v.Get("radius_km"), "radius_km")
+	if err != nil {
+		return err
+	}
+	switch {
+	case latOK && lonOK && radiusOK:
+		q.Near, q.RadiusKm = &exchange.Point{Lat: lat, Lon: lon}, radius
+	case latOK || lonOK || radiusOK:
+		return malformed("radius_km", "lat, lon and radius_km go together: give all three or none")
+	}
+	if q.From, err = timeParam(v.Get("from"), "from"); err != nil {
+		return err
+	}
+	if q.To, err = timeParam(v.Get("to"), "to"); err != nil {
+		return err
+	}
+	if s := v.Get("org"); s != "" {
+		if q.OrgID, err = uuid.Parse(s); err != nil {
+			return malformed("org", "org must be an organization's UUID")
+		}
+	}
+	ls, next, err := a.auth.SearchListings(ctx, q, page)
+	if err != nil {
+		for _, f := range [][2]string{{"near.lat", "lat"}, {"near.lon", "lon"}, {"text", "q"}} {
+			err = renameField(err, f[0], f[1])
+		}
+		return err
+	}
+	lw := a.listingWriter(ctx)
+	items := make([]listingJSON, len(ls))
+	for i, l := range ls {
+		items[i] = lw.json(l)
+	}
+	return writeJSON(w, http.StatusOK, newList(items, idCursor("listings", next)))
+}
+
+func floatParam(s, name string) (float64, bool, error) {
+	if s == "" {
+		return 0, false, nil
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		return 0, false, malformed(name, "%s must be a number", name)
+	}
+	return f, true, nil
+}
+
+func timeParam(s, name string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, malformed(name, `%s must be an RFC 3339 time, such as "2026-03-01T09:00:00Z"`, name)
+	}
+	return t, nil
+}
+
+// withdrawListing withdraws a listing, for its owner or whoever acts for its
+// organization (its coordinators, those above, the admin); 403 for others
+// who may see it, 404 for those who may not. A listing that is no longer
+// open or matched is 409.
+func (a *api) withdrawListing(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	p := principal(r)
+	l, err := a.visibleListing(r)
+	if err != nil {
+		return err
+	}
+	if l.Owner != p.MemberID {
+		err := a.auth.CanManageOrg(ctx, p, l.OrgID)
+		switch {
+		case hidden(err) || isForbidden(err):
+			return forbidden("only the listing's owner or a coordinator of its organization may withdraw it")
+		case err != nil:
+			return err
+		}
+	}
+	l, err = a.auth.UpdateListingStatus(ctx, l.ID, exchange.StatusWithdrawn)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, a.listingWriter(ctx).json(l))
+}
+
+// scoreJSON is a match's score and its parts, each in [0, 1], and the
+// distance between the two listings.
+type scoreJSON struct {
+	Total    float64 `json:"total"`
+	Category float64 `json:"category"`
+	Distance float64 `json:"distance"`
+	Overlap  float64 `json:"overlap"`
+	Urgency  float64 `json:"urgency"`
+	Fairness float64 `json:"fairness"`
+	Km       float64 `json:"km"`
+}
+
+// matchJSON is one candidate for a listing.
+type matchJSON struct {
+	Listing listingJSON `json:"listing"`
+	Score   scoreJSON   `json:"score"`
+}
+
+// listingMatches ranks, for a listing the caller may see, the open listings
+// of the other kind they may also see, in its category, within the
+// matcher's distance and of its unit: best first, with the score's parts.
+// A listing that is not open has no matches. Fairness is not weighed yet
+// (every candidate's part is 1).
+func (a *api) listingMatches(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	limit := defaultMatches
+	if s := r.URL.Query().Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > maxMatches {
+			return malformed("limit", "limit must be an integer from 1 to %d", maxMatches)
+		}
+		limit = n
+	}
+	l, err := a.visibleListing(r)
+	if err != nil {
+		return err
+	}
+	lw := a.listingWriter(ctx)
+	if l.Status != exchange.StatusOpen {
+		return writeJSON(w, http.StatusOK, newList([]matchJSON{}, ""))
+	}
+	other := exchange.Offer
+	if l.Kind == exchange.Offer {
+		other = exchange.Need
+	}
+	q := exchange.ListingQuery{
+		Viewer: exchange.ViewerOf(principal(r)), Kind: other, Category: l.Category,
+		Near: &l.Place, RadiusKm: a.matching.MaxKm,
+	}
+	var cands []exchange.Listing
+	page := exchange.Page{Limit: exchange.MaxLimit}
+	for len(cands) < maxMatchCandidates {
+		ls, next, err := a.auth.SearchListings(ctx, q, page)
+		if err != nil {
+			return err
+		}
+		for _, c := range ls {
+			if c.Unit == l.Unit {
+				cands = append(cands, c)
+			}
+		}
+		if next == uuid.Nil {
+			break
+		}
+		page.After = next
+	}
+	ranked := a.rank(l, cands, limit)
+	items := make([]matchJSON, len(ranked))
+	for i, c := range ranked {
+		b := c.Score
+		items[i] = matchJSON{Listing: lw.json(cands[c.Offer]), Score: scoreJSON{
+			Total: b.Total, Category: b.Category, Distance: b.Distance, Overlap: b.Overlap,
+			Urgency: b.Urgency, Fairness: b.Fairness, Km: b.Km}}
+	}
+	return writeJSON(w, http.StatusOK, newList(items, ""))
+}
+
+// rank returns the limit best of cands for l, best first. For a need it is
+// matching.Rank over the offers; for an offer each need is scored with the
+// offer, and ties are broken as Rank breaks them, by the other listing's id.
+// A candidate's Offer is its position in cands either way.
+func (a *api) rank(l exchange.Listing, cands []exchange.Listing, limit int) []matching.Candidate {
+	ml := exchange.ToMatching(l)
+	others := make([]matching.Listing, len(cands))
+	for i, c := range cands {
+		others[i] = exchange.ToMatching(c)
+	}
+	if l.Kind == exchange.Need {
+		return matching.Rank(ml, others, matching.Fairness{}, a.matching, limit)
+	}
+	var out []matching.Candidate
+	for i, need := range others {
+		if b, ok := matching.Score(need, ml, matching.Fairness{}, a.matching); ok {
+			out = append(out, matching.Candidate{Offer: i, OfferID: need.ID, Score: b})
+		}
+	}
+	slices.SortFunc(out, func(x, y matching.Candidate) int {
+		if c := cmp.Compare(y.Score.Total, x.Score.Total); c != 0 {
+			return c
+		}
+		return cmp.Or(strings.Compare(x.OfferID, y.OfferID), cmp.Compare(x.Offer, y.Offer))
+	})
+	return out[:min(len(out), limit)]
+}
