@@ -269,6 +269,7 @@ func (a *api) register(rt *router) {
 	a.registerTransferRoutes(rt)
 	a.registerExportRoutes(rt)
 	a.registerListingRoutes(rt)
+	a.registerProposalRoutes(rt)
 }
 
 // routeHandler wraps a route's endpoint: authentication unless public, the

@@ -142,6 +142,9 @@ func TestAuthorizationMatrix(t *testing.T) {
 			[]int{401, 401, 200, 403, 404, 200, 404, 200}},
 		{"GET /v1/listings/{id}/matches", func(tk string) resp { return w.call("GET", "/v1/listings/"+anaNeed+"/matches", tk, nil) },
 			[]int{401, 401, 200, 200, 404, 200, 404, 200}},
+		{"POST /v1/matching/proposals", func(tk string) resp {
+			return w.call("POST", "/v1/matching/proposals", tk, map[string]any{"org_id": w.timebank.ID.String()})
+		}, []int{401, 401, 403, 403, 403, 200, 403, 200}},
 	}
 	covered := map[string]bool{}
 	for _, r := range rows {
