@@ -180,7 +180,7 @@ WHERE a.id = ANY($1)`
 
 // Account returns an account with its balances, or ErrUnknownAccount.
 func (s *Store) Account(ctx context.Context, id uuid.UUID) (Account, error) {
-	as, err := s.accounts(ctx, s.db.Pool, []uuid.UUID{id})
+	as, err := s.accounts(ctx, []uuid.UUID{id})
 	if err != nil {
 		return Account{}, err
 	}
@@ -190,43 +190,8 @@ func (s *Store) Account(ctx context.Context, id uuid.UUID) (Account, error) {
 	return as[0], nil
 }
 
-// Accounts returns the accounts with the given ids that exist, in no
-// particular order.
-func (s *Store) Accounts(ctx context.Context, ids []uuid.UUID) ([]Account, error) {
-	return s.accounts(ctx, s.db.Pool, ids)
-}
-
-// AccountsByOwner lists an owner's accounts, oldest first.
-func (s *Store) AccountsByOwner(ctx context.Context, owner string) ([]Account, error) {
-	rows, err := s.db.Pool.Query(ctx, `SELECT id FROM accounts WHERE owner = $1 ORDER BY created_at, id`, owner)
-	if err != nil {
-		return nil, err
-	}
-	ids, err := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
-	if err != nil || len(ids) == 0 {
-		return nil, err
-	}
-	as, err := s.accounts(ctx, s.db.Pool, ids)
-	if err != nil {
-		return nil, err
-	}
-	order := make(map[uuid.UUID]int, len(ids))
-	for i, id := range ids {
-		order[id] = i
-	}
-	sorted := make([]Account, len(as))
-	for _, a := range as {
-		sorted[order[a.ID]] = a
-	}
-	return sorted, nil
-}
-
-type querier interface {
-	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
-}
-
-func (s *Store) accounts(ctx context.Context, q querier, ids []uuid.UUID) ([]Account, error) {
-	rows, err := q.Query(ctx, selectAccount, ids, s.clock())
+func (s *Store) accounts(ctx context.Context, ids []uuid.UUID) ([]Account, error) {
+	rows, err := s.db.Pool.Query(ctx, selectAccount, ids, s.clock())
 	if err != nil {
 		return nil, err
 	}

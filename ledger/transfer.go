@@ -259,16 +259,6 @@ func (s *Store) Transfer(ctx context.Context, id uuid.UUID) (Transfer, error) {
 	return t, err
 }
 
-// TransferByKey returns the transfer written with an idempotency key, or
-// ErrUnknownTransfer.
-func (s *Store) TransferByKey(ctx context.Context, key string) (Transfer, error) {
-	t, err := scanTransfer(s.db.Pool.QueryRow(ctx, `SELECT `+transferColumns+` FROM transfers WHERE idempotency_key = $1`, key), nil)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return Transfer{}, newError(ENOTFOUND, ReasonUnknownTransfer, "no transfer has idempotency key %q", key)
-	}
-	return t, err
-}
-
 func unknownTransfer(id uuid.UUID) *Error {
 	return newError(ENOTFOUND, ReasonUnknownTransfer, "unknown transfer %s", id)
 }
