@@ -31,9 +31,7 @@ const benchUnit = "BENCH"
 // bench implements `mutual bench`.
 func bench(ctx context.Context, e *env, args []string) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	url := fs.String("url", "http://127.0.0.1:8080", "the server's `URL`")
-	token := fs.String("token", "", "API `TOKEN` of the admin (default: MUTUAL_TOKEN, or DATA_DIR/admin-token)")
-	dataDir := dataDirFlag(fs)
+	cf := addClientFlags(fs)
 	workers := fs.Int("workers", 32, "concurrent clients")
 	duration := fs.Duration("duration", 20*time.Second, "how long to run")
 	accounts := fs.Int("accounts", 1000, "accounts to spread the transfers over")
@@ -45,13 +43,12 @@ func bench(ctx context.Context, e *env, args []string) error {
 	if *workers < 1 || *accounts < 2 || *duration <= 0 {
 		return fmt.Errorf("%w: --workers must be at least 1, --accounts at least 2, --duration positive", errUsage)
 	}
-	tok, err := tokenFrom(e, *token, *dataDir)
+	c, err := cf.client(e, *workers+8)
 	if err != nil {
 		return err
 	}
-	c := newAPIClient(*url, tok, *workers+8)
 
-	fmt.Fprintf(e.stdout, "setting up %d accounts on %s\n", *accounts, *url)
+	fmt.Fprintf(e.stdout, "setting up %d accounts on %s\n", *accounts, c.base)
 	ids, err := benchAccounts(ctx, c, *accounts)
 	if err != nil {
 		return err
@@ -94,28 +91,16 @@ func bench(ctx context.Context, e *env, args []string) error {
 
 // benchAccounts opens n accounts for the network organization, in parallel.
 func benchAccounts(ctx context.Context, c *apiClient, n int) ([]string, error) {
-	var orgs struct {
-		Items []struct {
-			ID   string `json:"id"`
-			Kind string `json:"kind"`
-		} `json:"items"`
+	orgs, err := c.orgs(ctx)
+	if err != nil {
+		return nil, err
 	}
-	if err := c.do(ctx, http.MethodGet, "/v1/orgs?limit=500", nil, &orgs); err != nil {
-		return nil, fmt.Errorf("listing organizations: %w", err)
+	network, err := networkID(orgs)
+	if err != nil {
+		return nil, err
 	}
-	network := ""
-	for _, o := range orgs.Items {
-		if o.Kind == "network" {
-			network = o.ID
-		}
-	}
-	if network == "" {
-		return nil, errors.New("the server has no network organization")
-	}
-	err := c.do(ctx, http.MethodPost, "/v1/units", map[string]any{"code": benchUnit, "scale": 2, "name": "benchmark unit"}, nil)
-	var ae *apiError
-	if err != nil && !(errors.As(err, &ae) && ae.Status == http.StatusConflict) {
-		return nil, fmt.Errorf("creating unit %s: %w", benchUnit, err)
+	if err := c.ensureUnit(ctx, benchUnit, 2, "benchmark unit"); err != nil {
+		return nil, err
 	}
 	ids := make([]string, n)
 	var next atomic.Int64

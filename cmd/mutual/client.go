@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -106,4 +109,74 @@ func tokenFrom(e *env, flagValue, dataDir string) (string, error) {
 		return "", fmt.Errorf("no token: pass --token, set MUTUAL_TOKEN, or run where %s exists (%v)", path, err)
 	}
 	return strings.TrimSpace(string(b)), nil
+}
+
+// clientFlags are the flags of the commands that drive a running server.
+type clientFlags struct {
+	url, token, dataDir *string
+}
+
+func addClientFlags(fs *flag.FlagSet) clientFlags {
+	return clientFlags{
+		url:     fs.String("url", "http://127.0.0.1:8080", "the server's `URL`"),
+		token:   fs.String("token", "", "API `TOKEN` of the admin (default: MUTUAL_TOKEN, or DATA_DIR/admin-token)"),
+		dataDir: dataDirFlag(fs),
+	}
+}
+
+// client returns a client with the token the flags, the environment or the
+// data folder give.
+func (f clientFlags) client(e *env, conns int) (*apiClient, error) {
+	tok, err := tokenFrom(e, *f.token, *f.dataDir)
+	if err != nil {
+		return nil, err
+	}
+	return newAPIClient(*f.url, tok, conns), nil
+}
+
+// orgSummary is what the commands read of an organization.
+type orgSummary struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+	Kind string `json:"kind"`
+}
+
+// orgs lists every organization, following the pages.
+func (c *apiClient) orgs(ctx context.Context) ([]orgSummary, error) {
+	var all []orgSummary
+	path := "/v1/orgs?limit=500"
+	for {
+		var page struct {
+			Items []orgSummary `json:"items"`
+			Next  *string      `json:"next"`
+		}
+		if err := c.do(ctx, http.MethodGet, path, nil, &page); err != nil {
+			return nil, fmt.Errorf("listing organizations: %w", err)
+		}
+		all = append(all, page.Items...)
+		if page.Next == nil || *page.Next == "" {
+			return all, nil
+		}
+		path = "/v1/orgs?limit=500&after=" + url.QueryEscape(*page.Next)
+	}
+}
+
+// networkID returns the id of the network organization among orgs.
+func networkID(orgs []orgSummary) (string, error) {
+	for _, o := range orgs {
+		if o.Kind == "network" {
+			return o.ID, nil
+		}
+	}
+	return "", errors.New("the server has no network organization: start it with `mutual serve` first")
+}
+
+// ensureUnit creates a unit, or finds it already there.
+func (c *apiClient) ensureUnit(ctx context.Context, code string, scale int, name string) error {
+	err := c.do(ctx, http.MethodPost, "/v1/units", map[string]any{"code": code, "scale": scale, "name": name}, nil)
+	var ae *apiError
+	if err != nil && !(errors.As(err, &ae) && ae.Status == http.StatusConflict) {
+		return fmt.Errorf("creating unit %s: %w", code, err)
+	}
+	return nil
 }

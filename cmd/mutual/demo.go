@@ -24,17 +24,15 @@ const demoTimeBank = "Barrio de Jalatlaco Time Bank"
 // demo implements `mutual demo`.
 func demo(ctx context.Context, e *env, args []string) error {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
-	url := fs.String("url", "http://127.0.0.1:8080", "the server's `URL`")
-	token := fs.String("token", "", "API `TOKEN` of the admin (default: MUTUAL_TOKEN, or DATA_DIR/admin-token)")
-	dataDir := dataDirFlag(fs)
+	cf := addClientFlags(fs)
 	if help, err := parseFlags(fs, e, demoSummary, args); help || err != nil {
 		return err
 	}
-	tok, err := tokenFrom(e, *token, *dataDir)
+	c, err := cf.client(e, 4)
 	if err != nil {
 		return err
 	}
-	d := &demoLoader{c: newAPIClient(*url, tok, 4), rng: rand.New(rand.NewPCG(2026, 11))}
+	d := &demoLoader{c: c, rng: rand.New(rand.NewPCG(2026, 11))}
 	if err := d.load(ctx); err != nil {
 		return err
 	}
@@ -46,11 +44,11 @@ func demo(ctx context.Context, e *env, args []string) error {
 		d.orgs, d.members, d.accounts, d.transfers)
 	fmt.Fprintf(e.stdout, "\nTry the API as the time bank's coordinator (%s):\n    %s\n", d.coordName, d.coordToken)
 	fmt.Fprintf(e.stdout, "and as a member (%s), whose hour account is %s:\n    %s\n\n", d.memberName, d.memberAccount, d.memberToken)
-	fmt.Fprintf(e.stdout, "    curl -H 'Authorization: Bearer %s' %s/v1/accounts/%s\n", d.memberToken, *url, d.memberAccount)
+	fmt.Fprintf(e.stdout, "    curl -H 'Authorization: Bearer %s' %s/v1/accounts/%s\n", d.memberToken, c.base, d.memberAccount)
 	fmt.Fprintf(e.stdout, "\nAna gives an hour to the time bank's community pool (%s):\n\n", d.poolAccount)
 	fmt.Fprintf(e.stdout, "    curl -H 'Authorization: Bearer %s' -H 'Content-Type: application/json' -H 'Idempotency-Key: gift-1' \\\n", d.memberToken)
 	fmt.Fprintf(e.stdout, "         -d '{\"postings\":[{\"from\":\"%s\",\"to\":\"%s\",\"amount\":\"1.00\",\"unit\":\"HOUR\"}],\"memo\":\"for the pool\"}' \\\n", d.memberAccount, d.poolAccount)
-	fmt.Fprintf(e.stdout, "         %s/v1/transfers\n", *url)
+	fmt.Fprintf(e.stdout, "         %s/v1/transfers\n", c.base)
 	return nil
 }
 
@@ -143,37 +141,27 @@ func (d *demoLoader) load(ctx context.Context) (err error) {
 		return id
 	}
 
-	var orgs struct {
-		Items []struct {
-			ID   string `json:"id"`
-			Name string `json:"name"`
-			Kind string `json:"kind"`
-		} `json:"items"`
+	orgs, err := d.c.orgs(ctx)
+	if err != nil {
+		return err
 	}
-	if err := d.c.do(ctx, http.MethodGet, "/v1/orgs?limit=500", nil, &orgs); err != nil {
-		return fmt.Errorf("listing organizations: %w", err)
-	}
-	network := ""
-	for _, o := range orgs.Items {
-		if o.Kind == "network" {
-			network = o.ID
-		}
+	for _, o := range orgs {
 		if o.Name == demoTimeBank {
 			d.already = true
 			return nil
 		}
 	}
-	if network == "" {
-		return errors.New("the server has no network organization: start it with `mutual serve` first")
+	network, err := networkID(orgs)
+	if err != nil {
+		return err
 	}
-	for _, u := range []map[string]any{
-		{"code": "HOUR", "scale": 2, "name": "hour of someone's time"},
-		{"code": "USD", "scale": 2, "name": "US dollar"},
-		{"code": "KG_PRODUCE", "scale": 3, "name": "kilogram of fresh produce"},
-	} {
-		var ae *apiError
-		if err := d.c.do(ctx, http.MethodPost, "/v1/units", u, nil); err != nil && !(errors.As(err, &ae) && ae.Status == http.StatusConflict) {
-			return fmt.Errorf("creating unit %s: %w", u["code"], err)
+	for _, u := range []struct {
+		code  string
+		scale int
+		name  string
+	}{{"HOUR", 2, "hour of someone's time"}, {"USD", 2, "US dollar"}, {"KG_PRODUCE", 3, "kilogram of fresh produce"}} {
+		if err := d.c.ensureUnit(ctx, u.code, u.scale, u.name); err != nil {
+			return err
 		}
 	}
 
