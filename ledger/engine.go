@@ -112,29 +112,18 @@ func (e *errExpireFirst) Error() string {
 	return fmt.Sprintf("%d expired holds to release first", len(e.holds))
 }
 
-// execute runs build and the engine in one transaction. In an atomic run the
-// first refused job fails the whole transaction and its error is returned; in
-// an independent run refused jobs are skipped and reported in their job.
+// execute runs build and the engine in one transaction of their own. In an
+// atomic run the first refused job fails the whole transaction and its error
+// is returned; in an independent run refused jobs are skipped and reported in
+// their job.
 func (s *Store) execute(ctx context.Context, atomic bool, build func(e *engine) ([]*job, error)) ([]*job, error) {
 	var jobs []*job
-	for range 4 {
-		err := s.run(ctx, func(tx *pgtx.Tx) error {
-			e := &engine{s: s, tx: tx, now: s.clock()}
-			var err error
-			if jobs, err = build(e); err != nil {
-				return err
-			}
-			return e.run(ctx, jobs, atomic)
-		})
-		var expire *errExpireFirst
-		if !errors.As(err, &expire) {
-			return jobs, err
-		}
-		if _, err := s.expire(ctx, expire.holds); err != nil {
-			return nil, err
-		}
-	}
-	return nil, newError(EINTERNAL, ReasonInvalidRequest, "holds kept expiring under this request; try again")
+	err := s.Within(ctx, func(_ *pgtx.Tx, lt *Tx) error {
+		var err error
+		jobs, err = lt.execute(ctx, atomic, build)
+		return err
+	})
+	return jobs, err
 }
 
 func (e *engine) run(ctx context.Context, jobs []*job, atomic bool) error {

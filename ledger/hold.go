@@ -32,68 +32,12 @@ type PostRequest struct {
 // any refusal CreateTransfer can give for the accounts. Amounts that are all
 // zero void the hold, and the voided hold is returned.
 func (s *Store) PostPending(ctx context.Context, holdID uuid.UUID, r PostRequest) (Transfer, error) {
-	meta, err := canonicalMetadata(r.Metadata)
-	if err != nil {
-		return Transfer{}, err
-	}
-	if len(r.Memo) > MaxMemo {
-		return Transfer{}, invalid("memo", "memo is longer than %d characters", MaxMemo)
-	}
-	if len(r.IdempotencyKey) > MaxKeyLength {
-		return Transfer{}, invalid("idempotency_key", "idempotency key is longer than %d characters", MaxKeyLength)
-	}
 	var expired bool
 	jobs, err := s.execute(ctx, true, func(e *engine) ([]*job, error) {
-		expired = false
-		hold, err := e.lockHoldAny(ctx, holdID)
-		if err != nil {
-			return nil, err
-		}
-		j := &job{}
-		var hash []byte
-		if r.IdempotencyKey != "" {
-			// Under the hold's lock, a concurrent retry of this post has
-			// committed: answer with its result.
-			var amounts []Posting
-			for _, a := range r.Amounts {
-				amounts = append(amounts, Posting{Amount: a})
-			}
-			hash = requestHash("post", &holdID, amounts, r.Memo, meta, false, nil)
-			j.t, j.hash = &Transfer{IdempotencyKey: r.IdempotencyKey}, hash
-			if err := e.lookupKeys(ctx, []*job{j}); err != nil || j.err != nil || j.result != nil {
-				return []*job{j}, err
-			}
-		}
-		if hold.State != StatePending {
-			return nil, holdNotPending(hold)
-		}
-		if hold.ExpiresAt != nil && !hold.ExpiresAt.After(e.now) {
-			expired = true
-			return []*job{{release: hold, releaseState: StateExpired}}, nil
-		}
-		postings, err := s.postedAmounts(ctx, hold, r.Amounts)
-		if err != nil {
-			return nil, err
-		}
-		j.release, j.releaseState = hold, StatePosted
-		if len(postings) > 0 {
-			memo := r.Memo
-			if memo == "" {
-				memo = hold.Memo
-			}
-			if meta == nil {
-				meta = hold.Metadata
-			}
-			j.t = &Transfer{
-				ID: newID(), IdempotencyKey: r.IdempotencyKey, State: StatePosted,
-				Postings: postings, Memo: memo, Metadata: meta, PendingID: &holdID,
-			}
-		} else {
-			// Posting nothing at all is voiding.
-			j.t, j.releaseState = nil, StateVoided
-		}
-		j.hash = hash
-		return []*job{j}, nil
+		var jobs []*job
+		var err error
+		jobs, expired, err = s.postJobs(ctx, e, holdID, r)
+		return jobs, err
 	})
 	if err == nil && expired {
 		return Transfer{}, newError(ECONFLICT, ReasonHoldExpired, "hold %s expired before it was posted; its reservation is released", holdID)
@@ -103,6 +47,71 @@ func (s *Store) PostPending(ctx context.Context, holdID uuid.UUID, r PostRequest
 		return s.Transfer(ctx, holdID)
 	}
 	return single(jobs, err)
+}
+
+// postJobs locks a hold and returns the job that posts it as r asks: the
+// replay of an earlier post with r's key, the release of the hold with the
+// posting transfer, or (all amounts zero) its voiding. expired is set, with a
+// job that releases the hold as expired, when its expiry has passed.
+func (s *Store) postJobs(ctx context.Context, e *engine, holdID uuid.UUID, r PostRequest) (jobs []*job, expired bool, err error) {
+	meta, err := canonicalMetadata(r.Metadata)
+	if err != nil {
+		return nil, false, err
+	}
+	if len(r.Memo) > MaxMemo {
+		return nil, false, invalid("memo", "memo is longer than %d characters", MaxMemo)
+	}
+	if len(r.IdempotencyKey) > MaxKeyLength {
+		return nil, false, invalid("idempotency_key", "idempotency key is longer than %d characters", MaxKeyLength)
+	}
+	hold, err := e.lockHoldAny(ctx, holdID)
+	if err != nil {
+		return nil, false, err
+	}
+	j := &job{}
+	var hash []byte
+	if r.IdempotencyKey != "" {
+		// Under the hold's lock, a concurrent retry of this post has
+		// committed: answer with its result.
+		var amounts []Posting
+		for _, a := range r.Amounts {
+			amounts = append(amounts, Posting{Amount: a})
+		}
+		hash = requestHash("post", &holdID, amounts, r.Memo, meta, false, nil)
+		j.t, j.hash = &Transfer{IdempotencyKey: r.IdempotencyKey}, hash
+		if err := e.lookupKeys(ctx, []*job{j}); err != nil || j.err != nil || j.result != nil {
+			return []*job{j}, false, err
+		}
+	}
+	if hold.State != StatePending {
+		return nil, false, holdNotPending(hold)
+	}
+	if hold.ExpiresAt != nil && !hold.ExpiresAt.After(e.now) {
+		return []*job{{release: hold, releaseState: StateExpired}}, true, nil
+	}
+	postings, err := s.postedAmounts(ctx, hold, r.Amounts)
+	if err != nil {
+		return nil, false, err
+	}
+	j.release, j.releaseState = hold, StatePosted
+	if len(postings) > 0 {
+		memo := r.Memo
+		if memo == "" {
+			memo = hold.Memo
+		}
+		if meta == nil {
+			meta = hold.Metadata
+		}
+		j.t = &Transfer{
+			ID: newID(), IdempotencyKey: r.IdempotencyKey, State: StatePosted,
+			Postings: postings, Memo: memo, Metadata: meta, PendingID: &holdID,
+		}
+	} else {
+		// Posting nothing at all is voiding.
+		j.t, j.releaseState = nil, StateVoided
+	}
+	j.hash = hash
+	return []*job{j}, false, nil
 }
 
 // postedAmounts returns the postings a hold is posted with: its own, with
@@ -143,23 +152,10 @@ func (s *Store) postedAmounts(ctx context.Context, hold *Transfer, amounts []dec
 func (s *Store) VoidPending(ctx context.Context, holdID uuid.UUID) (Transfer, error) {
 	var already *Transfer
 	jobs, err := s.execute(ctx, true, func(e *engine) ([]*job, error) {
-		already = nil
-		hold, err := e.lockHoldAny(ctx, holdID)
-		if err != nil {
-			return nil, err
-		}
-		if hold.State == StateVoided {
-			already = hold
-			return nil, nil
-		}
-		if hold.State != StatePending {
-			return nil, holdNotPending(hold)
-		}
-		state := StateVoided
-		if hold.ExpiresAt != nil && !hold.ExpiresAt.After(e.now) {
-			state = StateExpired
-		}
-		return []*job{{release: hold, releaseState: state}}, nil
+		var jobs []*job
+		var err error
+		already, jobs, err = voidJobs(ctx, e, holdID)
+		return jobs, err
 	})
 	if err != nil {
 		return Transfer{}, err
@@ -171,6 +167,27 @@ func (s *Store) VoidPending(ctx context.Context, holdID uuid.UUID) (Transfer, er
 		return Transfer{}, newError(ECONFLICT, ReasonHoldExpired, "hold %s had already expired; its reservation is released", holdID)
 	}
 	return s.Transfer(ctx, holdID)
+}
+
+// voidJobs locks a hold and returns the job that voids it (or releases it as
+// expired, if its expiry has passed), or the hold itself when it is voided
+// already.
+func voidJobs(ctx context.Context, e *engine, holdID uuid.UUID) (already *Transfer, jobs []*job, err error) {
+	hold, err := e.lockHoldAny(ctx, holdID)
+	if err != nil {
+		return nil, nil, err
+	}
+	if hold.State == StateVoided {
+		return hold, nil, nil
+	}
+	if hold.State != StatePending {
+		return nil, nil, holdNotPending(hold)
+	}
+	state := StateVoided
+	if hold.ExpiresAt != nil && !hold.ExpiresAt.After(e.now) {
+		state = StateExpired
+	}
+	return nil, []*job{{release: hold, releaseState: state}}, nil
 }
 
 // ExpireHolds releases up to limit holds whose expiry has passed and marks

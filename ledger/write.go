@@ -49,15 +49,9 @@ func (s *Store) CreateTransfers(ctx context.Context, reqs []TransferRequest, ato
 	}
 	// Checks that need no rows run once, before the transaction.
 	now := s.clock()
-	type prepared struct {
-		t    Transfer
-		hash []byte
-		err  error
-	}
 	preps := make([]prepared, len(reqs))
 	for i := range reqs {
-		r := &reqs[i]
-		meta, err := s.checkRequest(ctx, r, now)
+		p, err := s.prepare(ctx, &reqs[i], now)
 		if err != nil {
 			var le *Error
 			if !errors.As(err, &le) {
@@ -70,18 +64,7 @@ func (s *Store) CreateTransfers(ctx context.Context, reqs []TransferRequest, ato
 			preps[i].err = le
 			continue
 		}
-		exp := utcPtr(r.ExpiresAt)
-		state := StatePosted
-		if r.Pending {
-			state = StatePending
-		}
-		preps[i].t = Transfer{
-			IdempotencyKey: r.IdempotencyKey, State: state, Postings: r.Postings,
-			Memo: r.Memo, Metadata: meta, ExpiresAt: exp,
-		}
-		if r.IdempotencyKey != "" {
-			preps[i].hash = requestHash("transfer", nil, r.Postings, r.Memo, meta, r.Pending, exp)
-		}
+		preps[i] = p
 	}
 	release, err := s.admit(ctx, reqs)
 	if err != nil {
@@ -91,13 +74,7 @@ func (s *Store) CreateTransfers(ctx context.Context, reqs []TransferRequest, ato
 	jobs, err := s.execute(ctx, atomic, func(e *engine) ([]*job, error) {
 		jobs := make([]*job, len(preps))
 		for i, p := range preps {
-			j := &job{err: p.err}
-			if p.err == nil {
-				t := p.t
-				t.ID = newID()
-				j.t, j.hash = &t, p.hash
-			}
-			jobs[i] = j
+			jobs[i] = p.job()
 		}
 		return jobs, nil
 	})
@@ -105,6 +82,47 @@ func (s *Store) CreateTransfers(ctx context.Context, reqs []TransferRequest, ato
 		return nil, err
 	}
 	return results(jobs), nil
+}
+
+// prepared is a transfer request checked before its transaction.
+type prepared struct {
+	t    Transfer
+	hash []byte
+	err  error
+}
+
+// prepare checks what can be checked of r without its rows and returns the
+// transfer to write.
+func (s *Store) prepare(ctx context.Context, r *TransferRequest, now time.Time) (prepared, error) {
+	meta, err := s.checkRequest(ctx, r, now)
+	if err != nil {
+		return prepared{}, err
+	}
+	exp := utcPtr(r.ExpiresAt)
+	state := StatePosted
+	if r.Pending {
+		state = StatePending
+	}
+	p := prepared{t: Transfer{
+		IdempotencyKey: r.IdempotencyKey, State: state, Postings: r.Postings,
+		Memo: r.Memo, Metadata: meta, ExpiresAt: exp,
+	}}
+	if r.IdempotencyKey != "" {
+		p.hash = requestHash("transfer", nil, r.Postings, r.Memo, meta, r.Pending, exp)
+	}
+	return p, nil
+}
+
+// job returns the engine's job for the prepared transfer, with a new id for
+// each attempt of the transaction.
+func (p prepared) job() *job {
+	j := &job{err: p.err}
+	if p.err == nil {
+		t := p.t
+		t.ID = newID()
+		j.t, j.hash = &t, p.hash
+	}
+	return j
 }
 
 // admit passes a request that touches few accounts through the gate (see
