@@ -1,7 +1,6 @@
 package exchange
 
 import (
-	"context"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -17,14 +16,9 @@ import (
 // concurrent use; its only state is a short-lived cache of authentications.
 type Store struct {
 	db   *pgtx.DB
-	led  accountOpener
+	led  *ledger.Store
 	now  func() time.Time
 	auth *authCache
-}
-
-// accountOpener is what the exchange needs of the ledger.
-type accountOpener interface {
-	CreateAccount(ctx context.Context, in ledger.NewAccount) (ledger.Account, error)
 }
 
 // Config configures a Store.

@@ -90,6 +90,32 @@ type NewAccount struct {
 // ErrInvalidRequest for a bad kind, owner, name or bounds, ErrUnknownUnit, or
 // ErrTooManyDecimals for a bound finer than the unit's scale.
 func (s *Store) CreateAccount(ctx context.Context, in NewAccount) (Account, error) {
+	a, err := s.newAccount(ctx, in)
+	if err != nil {
+		return Account{}, err
+	}
+	if err := s.run(ctx, func(tx *pgtx.Tx) error { return insertAccount(ctx, tx, a) }); err != nil {
+		return Account{}, err
+	}
+	return a, nil
+}
+
+// CreateAccount opens an account, as Store.CreateAccount does, in the
+// caller's transaction. It is not a change of balances: a Tx may open
+// accounts and then make its one change, which may move value into them.
+func (lt *Tx) CreateAccount(ctx context.Context, in NewAccount) (Account, error) {
+	a, err := lt.s.newAccount(ctx, in)
+	if err != nil {
+		return Account{}, err
+	}
+	if err := insertAccount(ctx, lt.tx, a); err != nil {
+		return Account{}, err
+	}
+	return a, nil
+}
+
+// newAccount checks a request to open an account and returns the account.
+func (s *Store) newAccount(ctx context.Context, in NewAccount) (Account, error) {
 	if !in.Kind.valid() {
 		return Account{}, invalid("kind", "account kind must be member, organization, pool, fund or external, not %q", in.Kind)
 	}
@@ -117,26 +143,23 @@ func (s *Store) CreateAccount(ctx context.Context, in NewAccount) (Account, erro
 	if in.ID == uuid.Nil {
 		in.ID = newID()
 	}
-	a := Account{
+	return Account{
 		ID: in.ID, Unit: u.Code, Owner: in.Owner, Kind: in.Kind, Name: in.Name, Status: StatusOpen,
 		LowerBound: in.LowerBound, UpperBound: in.UpperBound, CreatedAt: s.clock(),
-	}
-	err = s.run(ctx, func(tx *pgtx.Tx) error {
-		_, err := tx.Exec(ctx, `
+	}, nil
+}
+
+func insertAccount(ctx context.Context, tx *pgtx.Tx, a Account) error {
+	_, err := tx.Exec(ctx, `
 INSERT INTO accounts (id, unit, owner, kind, name, status, lower_bound, upper_bound, created_at)
 VALUES ($1, $2, $3, $4, $5, 'open', $6, $7, $8)`,
-			a.ID, a.Unit, a.Owner, a.Kind, a.Name, nullDecimal(a.LowerBound), nullDecimal(a.UpperBound), a.CreatedAt)
-		if isUniqueViolation(err) {
-			e := newError(ECONFLICT, ReasonInvalidRequest, "account %s already exists", a.ID)
-			e.Account = a.ID
-			return e
-		}
-		return err
-	})
-	if err != nil {
-		return Account{}, err
+		a.ID, a.Unit, a.Owner, a.Kind, a.Name, nullDecimal(a.LowerBound), nullDecimal(a.UpperBound), a.CreatedAt)
+	if isUniqueViolation(err) {
+		e := newError(ECONFLICT, ReasonInvalidRequest, "account %s already exists", a.ID)
+		e.Account = a.ID
+		return e
 	}
-	return a, nil
+	return err
 }
 
 // checkBounds checks bounds against the unit's scale and against a zero
