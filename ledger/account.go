@@ -90,7 +90,7 @@ type NewAccount struct {
 // ErrInvalidRequest for a bad kind, owner, name or bounds, ErrUnknownUnit, or
 // ErrTooManyDecimals for a bound finer than the unit's scale.
 func (s *Store) CreateAccount(ctx context.Context, in NewAccount) (Account, error) {
-	a, err := s.newAccount(ctx, in)
+	a, err := s.newAccount(ctx, s.db.Pool, in)
 	if err != nil {
 		return Account{}, err
 	}
@@ -104,7 +104,7 @@ func (s *Store) CreateAccount(ctx context.Context, in NewAccount) (Account, erro
 // caller's transaction. It is not a change of balances: a Tx may open
 // accounts and then make its one change, which may move value into them.
 func (lt *Tx) CreateAccount(ctx context.Context, in NewAccount) (Account, error) {
-	a, err := lt.s.newAccount(ctx, in)
+	a, err := lt.s.newAccount(ctx, lt.tx, in)
 	if err != nil {
 		return Account{}, err
 	}
@@ -115,7 +115,7 @@ func (lt *Tx) CreateAccount(ctx context.Context, in NewAccount) (Account, error)
 }
 
 // newAccount checks a request to open an account and returns the account.
-func (s *Store) newAccount(ctx context.Context, in NewAccount) (Account, error) {
+func (s *Store) newAccount(ctx context.Context, q rowQuerier, in NewAccount) (Account, error) {
 	if !in.Kind.valid() {
 		return Account{}, invalid("kind", "account kind must be member, organization, pool, fund or external, not %q", in.Kind)
 	}
@@ -125,7 +125,7 @@ func (s *Store) newAccount(ctx context.Context, in NewAccount) (Account, error) 
 	if len(in.Name) > 200 {
 		return Account{}, invalid("name", "name is longer than 200 characters")
 	}
-	u, err := s.Unit(ctx, in.Unit)
+	u, err := s.unit(ctx, q, in.Unit)
 	if err != nil {
 		return Account{}, err
 	}
@@ -252,7 +252,7 @@ func (s *Store) SetBounds(ctx context.Context, id uuid.UUID, lower, upper *decim
 		if err != nil {
 			return err
 		}
-		u, err := s.Unit(ctx, unit)
+		u, err := s.unit(ctx, tx, unit)
 		if err != nil {
 			return err
 		}

@@ -89,7 +89,7 @@ func (s *Store) postJobs(ctx context.Context, e *engine, holdID uuid.UUID, r Pos
 	if hold.ExpiresAt != nil && !hold.ExpiresAt.After(e.now) {
 		return []*job{{release: hold, releaseState: StateExpired}}, true, nil
 	}
-	postings, err := s.postedAmounts(ctx, hold, r.Amounts)
+	postings, err := s.postedAmounts(ctx, e.tx, hold, r.Amounts)
 	if err != nil {
 		return nil, false, err
 	}
@@ -116,7 +116,7 @@ func (s *Store) postJobs(ctx context.Context, e *engine, holdID uuid.UUID, r Pos
 
 // postedAmounts returns the postings a hold is posted with: its own, with
 // the amounts asked (zero amounts dropped).
-func (s *Store) postedAmounts(ctx context.Context, hold *Transfer, amounts []decimal.Decimal) ([]Posting, error) {
+func (s *Store) postedAmounts(ctx context.Context, q rowQuerier, hold *Transfer, amounts []decimal.Decimal) ([]Posting, error) {
 	if amounts == nil {
 		return hold.Postings, nil
 	}
@@ -130,7 +130,7 @@ func (s *Store) postedAmounts(ctx context.Context, hold *Transfer, amounts []dec
 		if a.IsZero() {
 			continue
 		}
-		u, err := s.Unit(ctx, p.Unit)
+		u, err := s.unit(ctx, q, p.Unit)
 		if err != nil {
 			return nil, err
 		}

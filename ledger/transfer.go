@@ -91,7 +91,7 @@ const (
 
 // checkRequest validates what can be checked without the database's rows:
 // shapes, units, scales, signs. It returns the canonical metadata.
-func (s *Store) checkRequest(ctx context.Context, r *TransferRequest, now time.Time) (json.RawMessage, error) {
+func (s *Store) checkRequest(ctx context.Context, q rowQuerier, r *TransferRequest, now time.Time) (json.RawMessage, error) {
 	if len(r.IdempotencyKey) > MaxKeyLength {
 		return nil, invalid("idempotency_key", "idempotency key is longer than %d characters", MaxKeyLength)
 	}
@@ -105,7 +105,7 @@ func (s *Store) checkRequest(ctx context.Context, r *TransferRequest, now time.T
 		return nil, invalid("memo", "memo is longer than %d characters", MaxMemo)
 	}
 	for i, p := range r.Postings {
-		if e := s.checkPosting(ctx, i, p); e != nil {
+		if e := s.checkPosting(ctx, q, i, p); e != nil {
 			return nil, e
 		}
 	}
@@ -123,8 +123,8 @@ func (s *Store) checkRequest(ctx context.Context, r *TransferRequest, now time.T
 // checkPosting checks one posting's shape, unit and amount. The field name of
 // an error is only formatted when there is an error: this runs for every
 // posting of every transfer.
-func (s *Store) checkPosting(ctx context.Context, i int, p Posting) error {
-	u, uerr := s.Unit(ctx, p.Unit)
+func (s *Store) checkPosting(ctx context.Context, q rowQuerier, i int, p Posting) error {
+	u, uerr := s.unit(ctx, q, p.Unit)
 	if uerr == nil && p.From != uuid.Nil && p.To != uuid.Nil && p.From != p.To && checkAmount(u, p.Amount, "") == nil {
 		return nil
 	}

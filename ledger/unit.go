@@ -63,13 +63,26 @@ func (s *Store) CreateUnit(ctx context.Context, u Unit) (Unit, error) {
 
 // Unit returns the unit with the given code, or ErrUnknownUnit.
 func (s *Store) Unit(ctx context.Context, code string) (Unit, error) {
+	return s.unit(ctx, s.db.Pool, code)
+}
+
+// rowQuerier is what a unit is read through on a cache miss: the pool, or
+// the transaction that needs it. A transaction must read through itself: one
+// that waited for a second connection could wait for ever once every
+// connection of the pool is held by such transactions.
+type rowQuerier interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// unit is Unit, reading through q on a cache miss.
+func (s *Store) unit(ctx context.Context, q rowQuerier, code string) (Unit, error) {
 	s.mu.RLock()
 	u, ok := s.units[code]
 	s.mu.RUnlock()
 	if ok {
 		return u, nil
 	}
-	err := s.db.Pool.QueryRow(ctx, `SELECT code, scale, name, created_at FROM units WHERE code = $1`, code).
+	err := q.QueryRow(ctx, `SELECT code, scale, name, created_at FROM units WHERE code = $1`, code).
 		Scan(&u.Code, &u.Scale, &u.Name, &u.CreatedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		e := newError(ENOTFOUND, ReasonUnknownUnit, "unknown unit %q", code)

@@ -75,7 +75,7 @@ func (lt *Tx) execute(ctx context.Context, atomic bool, build func(e *engine) ([
 // caller's transaction. It does not pass the hot-account gate: callers of
 // Within are not on the hot path.
 func (lt *Tx) CreateTransfer(ctx context.Context, r TransferRequest) (Transfer, error) {
-	p, err := lt.s.prepare(ctx, &r, lt.s.clock())
+	p, err := lt.s.prepare(ctx, lt.tx, &r, lt.s.clock())
 	if err != nil {
 		return Transfer{}, err
 	}

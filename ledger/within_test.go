@@ -3,10 +3,14 @@ package ledger_test
 import (
 	"context"
 	"errors"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/mutual-ledger/mutual/internal/dbtest"
 	"github.com/mutual-ledger/mutual/internal/pgtx"
 	"github.com/mutual-ledger/mutual/ledger"
 	"github.com/shopspring/decimal"
@@ -140,4 +144,70 @@ func TestWithinHolds(t *testing.T) {
 	}
 	wantBalances(t, s, a, "-2.5", "-2.5")
 	mustVerify(t, s)
+}
+
+// TestWithinNeedsOneConnection runs more transactions through Within than
+// the pool has connections, on a store that has never read the unit: each
+// must read it through its own transaction. One that asked the pool for a
+// second connection would wait for ever, every connection being held by a
+// transaction waiting the same way.
+func TestWithinNeedsOneConnection(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	url := dbtest.URL(t)
+	setup, err := pgxpool.New(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer setup.Close()
+	first, err := ledger.Open(ctx, setup, ledger.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustUnit(t, first, "HOUR", 2)
+	var accounts []uuid.UUID
+	for range 8 {
+		accounts = append(accounts, mustAccount(t, first, "HOUR", "-10"))
+	}
+
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.MaxConns = 2
+	small, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer small.Close()
+	s, err := ledger.Open(ctx, small, ledger.Config{}) // a cold unit cache
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	errs := make([]error, 8)
+	start := make(chan struct{})
+	for i := range 8 {
+		wg.Go(func() {
+			<-start
+			errs[i] = s.Within(ctx, func(tx *pgtx.Tx, lt *ledger.Tx) error {
+				// A caller locks its own rows first: the transaction holds
+				// its connection from here on.
+				if _, err := tx.Exec(ctx, `SELECT 1`); err != nil {
+					return err
+				}
+				_, err := lt.CreateTransfer(ctx, ledger.TransferRequest{Postings: []ledger.Posting{move(accounts[i], accounts[(i+1)%8], "1", "HOUR")}})
+				return err
+			})
+		})
+	}
+	close(start)
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("transfer %d: %v", i, err)
+		}
+	}
 }

@@ -51,7 +51,7 @@ func (s *Store) CreateTransfers(ctx context.Context, reqs []TransferRequest, ato
 	now := s.clock()
 	preps := make([]prepared, len(reqs))
 	for i := range reqs {
-		p, err := s.prepare(ctx, &reqs[i], now)
+		p, err := s.prepare(ctx, s.db.Pool, &reqs[i], now)
 		if err != nil {
 			var le *Error
 			if !errors.As(err, &le) {
@@ -93,8 +93,8 @@ type prepared struct {
 
 // prepare checks what can be checked of r without its rows and returns the
 // transfer to write.
-func (s *Store) prepare(ctx context.Context, r *TransferRequest, now time.Time) (prepared, error) {
-	meta, err := s.checkRequest(ctx, r, now)
+func (s *Store) prepare(ctx context.Context, q rowQuerier, r *TransferRequest, now time.Time) (prepared, error) {
+	meta, err := s.checkRequest(ctx, q, r, now)
 	if err != nil {
 		return prepared{}, err
 	}
