@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/mutual-ledger/mutual/internal/pgtx"
+	"github.com/mutual-ledger/mutual/ledger"
 )
 
 // Role is what a member may do in an organization.
@@ -51,6 +52,11 @@ type Membership struct {
 	MemberID  uuid.UUID
 	Role      Role
 	CreatedAt time.Time // when the member joined; a change of role keeps it
+	// Account is the account opened when the member joined an
+	// organization with time-bank rules (see SetTimebankRules). Only
+	// AddMembership and AdmitNewMember set it, on admission; it is uuid.Nil
+	// otherwise.
+	Account uuid.UUID
 }
 
 // NewMember is a request to create a member.
@@ -109,7 +115,9 @@ func insertMember(ctx context.Context, tx *pgtx.Tx, m Member) error {
 
 // AddMembership gives a member a role in an organization: it admits the
 // member, or changes the role of a member already there (keeping the date
-// they joined). Giving the same role again changes nothing. It returns
+// they joined). Giving the same role again changes nothing. Admission into
+// an organization with time-bank rules also opens the member's account
+// there, with the rules' bounds, in the same transaction. It returns
 // ledger.ErrInvalidRequest for an unknown role or for RoleAdmin on an
 // organization other than the network, ErrUnknownOrg and ErrUnknownMember.
 // Who may call it is decided by CanManageOrg.
@@ -121,9 +129,9 @@ func (s *Store) AddMembership(ctx context.Context, orgID, memberID uuid.UUID, ro
 	var ms Membership
 	// Organizations and members are never deleted, and the foreign keys back
 	// the checks in addMembership, so READ COMMITTED is enough.
-	err := s.db.Run(ctx, pgtx.Options{}, func(tx *pgtx.Tx) error {
+	err := s.led.Within(ctx, func(tx *pgtx.Tx, lt *ledger.Tx) error {
 		var err error
-		ms, err = addMembership(ctx, tx, orgID, memberID, role, now)
+		ms, err = addMembership(ctx, tx, lt, orgID, memberID, role, now)
 		return err
 	})
 	s.auth.forget() // the member's tokens now stand for other roles
@@ -134,7 +142,8 @@ func (s *Store) AddMembership(ctx context.Context, orgID, memberID uuid.UUID, ro
 }
 
 // AdmitNewMember creates a member and gives them a role in an organization,
-// in one transaction: either both are made or neither. It returns what
+// in one transaction: either both are made or neither (with the time-bank
+// account AddMembership opens). It returns what
 // CreateMember and AddMembership return for a bad member or role,
 // ErrUnknownOrg, and an ECONFLICT error when the member's ID is taken. Who
 // may call it is decided by CanManageOrg.
@@ -147,11 +156,11 @@ func (s *Store) AdmitNewMember(ctx context.Context, orgID uuid.UUID, in NewMembe
 		return Member{}, invalid("role", "role must be member, coordinator or admin, not %q", role)
 	}
 	m.CreatedAt = s.clock()
-	err = s.db.Run(ctx, pgtx.Options{}, func(tx *pgtx.Tx) error {
+	err = s.led.Within(ctx, func(tx *pgtx.Tx, lt *ledger.Tx) error {
 		if err := insertMember(ctx, tx, m); err != nil {
 			return err
 		}
-		ms, err := addMembership(ctx, tx, orgID, m.ID, role, m.CreatedAt)
+		ms, err := addMembership(ctx, tx, lt, orgID, m.ID, role, m.CreatedAt)
 		m.Memberships = []Membership{ms}
 		return err
 	})
@@ -162,12 +171,14 @@ func (s *Store) AdmitNewMember(ctx context.Context, orgID uuid.UUID, in NewMembe
 }
 
 // addMembership is AddMembership inside tx, for a valid role.
-func addMembership(ctx context.Context, tx *pgtx.Tx, orgID, memberID uuid.UUID, role Role, now time.Time) (Membership, error) {
+func addMembership(ctx context.Context, tx *pgtx.Tx, lt *ledger.Tx, orgID, memberID uuid.UUID, role Role, now time.Time) (Membership, error) {
 	ms := Membership{OrgID: orgID, MemberID: memberID, Role: role}
 	var kind *Kind
+	var orgName *string
 	var memberExists bool
-	err := tx.QueryRow(ctx, `SELECT (SELECT kind FROM orgs WHERE id = $1), EXISTS (SELECT 1 FROM members WHERE id = $2)`,
-		orgID, memberID).Scan(&kind, &memberExists)
+	err := tx.QueryRow(ctx, `
+SELECT (SELECT kind FROM orgs WHERE id = $1), (SELECT name FROM orgs WHERE id = $1), EXISTS (SELECT 1 FROM members WHERE id = $2)`,
+		orgID, memberID).Scan(&kind, &orgName, &memberExists)
 	if err != nil {
 		return Membership{}, err
 	}
@@ -180,11 +191,25 @@ func addMembership(ctx context.Context, tx *pgtx.Tx, orgID, memberID uuid.UUID, 
 	if role == RoleAdmin && *kind != KindNetwork {
 		return Membership{}, invalid("role", "admin is a network-wide role, given only on the network organization")
 	}
+	// Insert first: only the transaction whose row is new admits the
+	// member (and opens their time-bank account); a concurrent one waits for
+	// it, then changes the role.
 	err = tx.QueryRow(ctx, `
 INSERT INTO memberships (org_id, member_id, role, created_at) VALUES ($1, $2, $3, $4)
-ON CONFLICT (org_id, member_id) DO UPDATE SET role = excluded.role
+ON CONFLICT (org_id, member_id) DO NOTHING
 RETURNING created_at`, orgID, memberID, role, now).Scan(&ms.CreatedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		err = tx.QueryRow(ctx, `UPDATE memberships SET role = $3 WHERE org_id = $1 AND member_id = $2 RETURNING created_at`,
+			orgID, memberID, role).Scan(&ms.CreatedAt)
+		if err != nil {
+			return Membership{}, err
+		}
+		return ms, nil
+	}
 	if err != nil {
+		return Membership{}, err
+	}
+	if ms.Account, err = openAdmissionAccount(ctx, tx, lt, orgID, *orgName, memberID); err != nil {
 		return Membership{}, err
 	}
 	return ms, nil

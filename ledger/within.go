@@ -134,3 +134,10 @@ func (lt *Tx) VoidPending(ctx context.Context, holdID uuid.UUID) (Transfer, erro
 	h.State = StateVoided
 	return h, nil
 }
+
+// Unit returns a unit, as Store.Unit does, reading it through the caller's
+// transaction when it is not cached: a transaction must never wait for a
+// second connection of the pool.
+func (lt *Tx) Unit(ctx context.Context, code string) (Unit, error) {
+	return lt.s.unit(ctx, lt.tx, code)
+}
