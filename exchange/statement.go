@@ -1,0 +1,270 @@
+package exchange
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/shopspring/decimal"
+
+	"github.com/mutual-ledger/mutual/internal/pgtx"
+	"github.com/mutual-ledger/mutual/ledger"
+)
+
+// MaxStatementEntries bounds the entries of one statement. A statement is
+// a report read in one snapshot, so it is not paginated (pages read at
+// different instants could disagree with the balances); a period with more
+// entries is refused with ErrStatementTooLarge, and the client asks for
+// shorter periods.
+const MaxStatementEntries = 5000
+
+// ReasonStatementTooLarge is the reason of ErrStatementTooLarge.
+const ReasonStatementTooLarge ledger.Reason = "statement_too_large"
+
+// ErrStatementTooLarge: the period holds more than MaxStatementEntries
+// entries.
+var ErrStatementTooLarge = &ledger.Error{Code: ledger.EINVALID, Reason: ReasonStatementTooLarge, Index: -1}
+
+// Statement is what an organization's accounts did over a period [From,
+// To): for each account, its balance when the period opened, every entry in
+// it with the balance after it, and its balance when the period closed.
+type Statement struct {
+	Org      Org
+	From, To time.Time // From is zero for a statement from the beginning
+	Accounts []StatementAccount
+}
+
+// StatementAccount is one account of a statement. Closing is Opening plus
+// the entries' amounts.
+type StatementAccount struct {
+	ID      uuid.UUID
+	Unit    string
+	Kind    ledger.AccountKind
+	Name    string
+	Status  ledger.AccountStatus
+	Opening decimal.Decimal
+	Closing decimal.Decimal
+	Entries []StatementEntry
+}
+
+// StatementEntry is one movement of an account, with what a reader needs
+// to recognize it: the transfer's memo and metadata (a trade's id, in-kind
+// support's description) and the account on the other side of the posting.
+type StatementEntry struct {
+	PostedAt     time.Time
+	TransferID   uuid.UUID
+	Posting      int
+	Amount       decimal.Decimal // negative for value going out
+	BalanceAfter decimal.Decimal
+	Memo         string
+	Metadata     json.RawMessage // nil when the transfer has none
+	Counterparty StatementParty
+}
+
+// StatementParty is the account on the other side of an entry's posting
+// and its owner; OrgName is set when an organization owns it.
+type StatementParty struct {
+	AccountID   uuid.UUID
+	AccountName string
+	Owner       string
+	OrgName     string
+}
+
+// Statement returns the statement of an organization's accounts over [from,
+// to): a zero from means from the beginning, a zero to means up to and
+// including now (the microsecond after it, the database's precision). Who may:
+// those who may read the organization's accounts (CanReadAccount: the
+// coordinators of the organization and of those above it, and the admin).
+//
+// It returns ErrUnknownOrg; ErrNotVisible for a principal who may not read
+// the organization's accounts; ErrUnauthenticated for a zero Principal;
+// ledger.ErrInvalidRequest when from is not before to; and
+// ErrStatementTooLarge for a period of more than MaxStatementEntries
+// entries.
+func (s *Store) Statement(ctx context.Context, p Principal, orgID uuid.UUID, from, to time.Time) (Statement, error) {
+	if p.MemberID == uuid.Nil {
+		return Statement{}, unauthenticated()
+	}
+	if to.IsZero() {
+		to = s.clock().Add(time.Microsecond)
+	}
+	from, to = from.UTC().Truncate(time.Microsecond), to.UTC().Truncate(time.Microsecond)
+	if !from.IsZero() && !from.Before(to) {
+		return Statement{}, invalid("from", "from %s must be before to %s", from.Format(time.RFC3339Nano), to.Format(time.RFC3339Nano))
+	}
+	org, err := s.Org(ctx, orgID)
+	if err != nil {
+		return Statement{}, err
+	}
+	gov, err := s.governorsFor(ctx, p, OrgOwner(orgID))
+	if err != nil {
+		return Statement{}, err
+	}
+	if err := p.MayReadAccount(OrgOwner(orgID), gov); err != nil {
+		return Statement{}, err
+	}
+	st := Statement{Org: org, From: from, To: to}
+	// One snapshot for the balances and the entries, so that every
+	// account's closing balance is its opening plus its entries.
+	err = s.db.Run(ctx, pgtx.Options{Isolation: pgx.RepeatableRead, ReadOnly: true}, func(tx *pgtx.Tx) error {
+		st.Accounts = nil
+		return readStatement(ctx, tx, &st)
+	})
+	if err != nil {
+		return Statement{}, err
+	}
+	return st, nil
+}
+
+// statementAccounts selects the organization's accounts with their balance
+// after the last entry before from ($2) and before to ($3): the walk back
+// along each account's primary key that ledger.BalanceAt makes.
+const statementAccounts = `
+SELECT a.id, a.unit, a.kind, a.name, a.status,
+    COALESCE((SELECT e.balance_after FROM entries e WHERE e.account_id = a.id AND e.posted_at < $2 ORDER BY e.seq DESC LIMIT 1), 0),
+    COALESCE((SELECT e.balance_after FROM entries e WHERE e.account_id = a.id AND e.posted_at < $3 ORDER BY e.seq DESC LIMIT 1), 0)
+FROM accounts a WHERE a.owner = $1 ORDER BY a.unit, a.name, a.id`
+
+// statementEntries selects the entries of the period with their transfers'
+// memo, metadata and postings, the postings naming the other side.
+const statementEntries = `
+SELECT e.account_id, e.transfer_id, e.posting, e.amount, e.balance_after, e.posted_at, t.memo, t.metadata, t.postings
+FROM entries e JOIN transfers t ON t.id = e.transfer_id
+WHERE e.account_id = ANY($1) AND e.posted_at >= $2 AND e.posted_at < $3
+ORDER BY e.account_id, e.seq LIMIT $4`
+
+func readStatement(ctx context.Context, tx *pgtx.Tx, st *Statement) error {
+	rows, err := tx.Query(ctx, statementAccounts, OrgOwner(st.Org.ID), st.From, st.To)
+	if err != nil {
+		return err
+	}
+	st.Accounts, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (StatementAccount, error) {
+		var a StatementAccount
+		err := r.Scan(&a.ID, &a.Unit, &a.Kind, &a.Name, &a.Status, &a.Opening, &a.Closing)
+		return a, err
+	})
+	if err != nil || len(st.Accounts) == 0 {
+		return err
+	}
+	ids := make([]uuid.UUID, len(st.Accounts))
+	at := make(map[uuid.UUID]int, len(st.Accounts))
+	for i, a := range st.Accounts {
+		ids[i], at[a.ID] = a.ID, i
+	}
+	rows, err = tx.Query(ctx, statementEntries, ids, st.From, st.To, MaxStatementEntries+1)
+	if err != nil {
+		return err
+	}
+	type row struct {
+		account  uuid.UUID
+		entry    StatementEntry
+		postings []byte
+	}
+	entries, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (row, error) {
+		var x row
+		var posting int64
+		err := r.Scan(&x.account, &x.entry.TransferID, &posting, &x.entry.Amount, &x.entry.BalanceAfter,
+			&x.entry.PostedAt, &x.entry.Memo, &x.entry.Metadata, &x.postings)
+		x.entry.Posting = int(posting)
+		return x, err
+	})
+	if err != nil {
+		return err
+	}
+	if len(entries) > MaxStatementEntries {
+		e := newError(ErrStatementTooLarge.Code, ReasonStatementTooLarge,
+			"the period holds more than %d entries; ask for a shorter period with from and to", MaxStatementEntries)
+		e.Field = "from"
+		return e
+	}
+	var others []uuid.UUID
+	for i := range entries {
+		x := &entries[i]
+		other, err := otherSide(x.postings, x.entry.Posting, x.entry.Amount.Sign() < 0)
+		if err != nil {
+			return fmt.Errorf("transfer %s: %w", x.entry.TransferID, err)
+		}
+		x.entry.Counterparty.AccountID = other
+		others = append(others, other)
+	}
+	parties, err := readParties(ctx, tx, others)
+	if err != nil {
+		return err
+	}
+	for _, x := range entries {
+		x.entry.Counterparty = parties[x.entry.Counterparty.AccountID]
+		a := &st.Accounts[at[x.account]]
+		a.Entries = append(a.Entries, x.entry)
+	}
+	return nil
+}
+
+// otherSide returns the account on the other side of a transfer's posting:
+// its to account for a debit, its from account for a credit.
+func otherSide(postings []byte, posting int, debit bool) (uuid.UUID, error) {
+	var ps []struct {
+		From uuid.UUID `json:"from"`
+		To   uuid.UUID `json:"to"`
+	}
+	if err := json.Unmarshal(postings, &ps); err != nil {
+		return uuid.Nil, err
+	}
+	if posting < 0 || posting >= len(ps) {
+		return uuid.Nil, errors.New("an entry names a posting the transfer does not have")
+	}
+	if debit {
+		return ps[posting].To, nil
+	}
+	return ps[posting].From, nil
+}
+
+// readParties returns the accounts with the given ids, with their owners'
+// names when organizations own them.
+func readParties(ctx context.Context, tx *pgtx.Tx, ids []uuid.UUID) (map[uuid.UUID]StatementParty, error) {
+	out := make(map[uuid.UUID]StatementParty, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	rows, err := tx.Query(ctx, `SELECT id, name, owner FROM accounts WHERE id = ANY($1)`, ids)
+	if err != nil {
+		return nil, err
+	}
+	parties, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (StatementParty, error) {
+		var x StatementParty
+		err := r.Scan(&x.AccountID, &x.AccountName, &x.Owner)
+		return x, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	var orgIDs []uuid.UUID
+	for _, x := range parties {
+		if kind, id, ok := ParseOwner(x.Owner); ok && kind == OwnerOrg {
+			orgIDs = append(orgIDs, id)
+		}
+	}
+	names := map[string]string{}
+	if len(orgIDs) > 0 {
+		rows, err := tx.Query(ctx, `SELECT id, name FROM orgs WHERE id = ANY($1)`, orgIDs)
+		if err != nil {
+			return nil, err
+		}
+		var id uuid.UUID
+		var name string
+		if _, err := pgx.ForEachRow(rows, []any{&id, &name}, func() error {
+			names[OrgOwner(id)] = name
+			return nil
+		}); err != nil {
+			return nil, err
+		}
+	}
+	for _, x := range parties {
+		x.OrgName = names[x.Owner]
+		out[x.AccountID] = x
+	}
+	return out, nil
+}
