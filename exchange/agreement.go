@@ -475,13 +475,24 @@ func (s *Store) agreementOrgs(ctx context.Context, a *Agreement) ([]uuid.UUID, e
 type AgreementFilter struct {
 	Status  AgreementStatus // "" for any
 	Listing uuid.UUID       // uuid.Nil for any
+	// Org, when set, asks for the agreements whose offer or need is posted
+	// in the organization, rather than the principal's own: for its
+	// coordinators (and those of the organizations above it) and the admin.
+	Org uuid.UUID
 }
 
-// Agreements returns p's own agreements, as giver or receiver, newest
-// last, one page at a time.
+// Agreements returns p's own agreements, as giver or receiver, or with
+// f.Org those of an organization p coordinates, oldest first, one page at
+// a time. It returns ErrForbidden or ErrUnknownOrg for an organization p
+// may not list, and ledger.ErrInvalidRequest for a bad status or page.
 func (s *Store) Agreements(ctx context.Context, p Principal, f AgreementFilter, pg Page) (as []Agreement, next uuid.UUID, err error) {
 	if p.MemberID == uuid.Nil {
 		return nil, uuid.Nil, unauthenticated()
+	}
+	if f.Org != uuid.Nil {
+		if err := s.CanManageOrg(ctx, p, f.Org); err != nil {
+			return nil, uuid.Nil, err
+		}
 	}
 	limit, err := pg.limit()
 	if err != nil {
@@ -491,17 +502,22 @@ func (s *Store) Agreements(ctx context.Context, p Principal, f AgreementFilter, 
 		AgreementCancelled, AgreementExpired, AgreementDisputed}, f.Status) {
 		return nil, uuid.Nil, invalid("status", "status must be proposed, accepted, completed, cancelled, expired or disputed, not %q", f.Status)
 	}
-	var listing *uuid.UUID
+	var listing, org *uuid.UUID
 	if f.Listing != uuid.Nil {
 		listing = &f.Listing
+	}
+	if f.Org != uuid.Nil {
+		org = &f.Org
 	}
 	rows, err := s.db.Pool.Query(ctx, `
 SELECT * FROM (
     SELECT `+agreementColumns+` FROM agreements a
-    WHERE (a.giver = $2 OR a.receiver = $2) AND a.id > $3
+    WHERE a.id > $3
+      AND (CASE WHEN $7::UUID IS NULL THEN a.giver = $2 OR a.receiver = $2
+                ELSE EXISTS (SELECT 1 FROM listings l WHERE l.id IN (a.offer_id, a.need_id) AND l.org_id = $7) END)
       AND ($5::UUID IS NULL OR a.offer_id = $5 OR a.need_id = $5)
 ) x WHERE $4 = '' OR x.status = $4
-ORDER BY x.id LIMIT $6`, s.clock(), p.MemberID, pg.After, string(f.Status), listing, limit+1)
+ORDER BY x.id LIMIT $6`, s.clock(), p.MemberID, pg.After, string(f.Status), listing, limit+1, org)
 	if err != nil {
 		return nil, uuid.Nil, err
 	}

@@ -109,6 +109,9 @@ type createAccountRequest struct {
 //   - an external account (unbounded below, so it can create value from
 //     nothing): the admin only.
 //
+// A member's account in the unit of its organization's time bank, opened
+// with neither bound, gets the time bank's credit limit and cap.
+//
 // With an Idempotency-Key the account's id is derived from the key, so that
 // a retry after a crash finds the account made the first time.
 func (a *api) createAccount(w http.ResponseWriter, r *http.Request) error {
@@ -156,6 +159,9 @@ func (a *api) createAccount(w http.ResponseWriter, r *http.Request) error {
 		ID: keyedID(r, "account"), Unit: req.Unit, Owner: owner, Kind: ledger.AccountKind(req.Kind), Name: req.Name,
 		LowerBound: req.LowerBound.ptr(), UpperBound: req.UpperBound.ptr(),
 	}
+	if err := a.timebankBounds(ctx, &in, req.OrgID); err != nil {
+		return err
+	}
 	acc, err := a.ledger.CreateAccount(ctx, in)
 	if errors.Is(err, ledger.ErrUnknownUnit) {
 		return &ledger.Error{Code: ledger.ENOTFOUND, Reason: ledger.ReasonUnknownUnit,
@@ -169,6 +175,24 @@ func (a *api) createAccount(w http.ResponseWriter, r *http.Request) error {
 	}
 	w.Header().Set("Location", "/v1/accounts/"+acc.ID.String())
 	return writeJSON(w, http.StatusCreated, a.toAccountJSON(ctx, acc))
+}
+
+// timebankBounds gives a member's account that names its organization
+// (org, "" for none) and no bounds the bounds of the organization's
+// time-bank rules, when they count the account's unit.
+func (a *api) timebankBounds(ctx context.Context, in *ledger.NewAccount, org string) error {
+	if org == "" || in.Kind != ledger.KindMember || in.LowerBound != nil || in.UpperBound != nil {
+		return nil
+	}
+	rules, err := a.auth.TimebankRules(ctx, uuid.MustParse(org))
+	if errors.Is(err, exchange.ErrNoTimebank) {
+		return nil
+	}
+	if err != nil || rules.Unit != in.Unit {
+		return err
+	}
+	in.LowerBound, in.UpperBound = rules.Bounds()
+	return nil
 }
 
 // checkMembership checks that the principal may open an account for the

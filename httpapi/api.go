@@ -9,6 +9,7 @@ import (
 
 	"github.com/go-playground/validator/v10"
 	"github.com/google/uuid"
+	"github.com/shopspring/decimal"
 
 	"github.com/mutual-ledger/mutual/exchange"
 	"github.com/mutual-ledger/mutual/exchange/matching"
@@ -72,6 +73,64 @@ type Authority interface {
 	Listing(ctx context.Context, id uuid.UUID) (exchange.Listing, error)
 	UpdateListingStatus(ctx context.Context, id uuid.UUID, to exchange.ListingStatus) (exchange.Listing, error)
 	SearchListings(ctx context.Context, q exchange.ListingQuery, p exchange.Page) ([]exchange.Listing, uuid.UUID, error)
+
+	// The agreements between an offer and a need, and the notifications
+	// they send. Each takes the principal and decides who may itself (see
+	// the exchange's methods of the same names): an agreement p may not see
+	// is exchange.ErrUnknownAgreement, a step p may not take
+	// exchange.ErrForbidden.
+	ProposeAgreement(ctx context.Context, p exchange.Principal, in exchange.NewAgreement) (exchange.Agreement, error)
+	Agreement(ctx context.Context, p exchange.Principal, id uuid.UUID) (exchange.Agreement, error)
+	Agreements(ctx context.Context, p exchange.Principal, f exchange.AgreementFilter, pg exchange.Page) ([]exchange.Agreement, uuid.UUID, error)
+	AcceptAgreement(ctx context.Context, p exchange.Principal, id uuid.UUID, account *uuid.UUID) (exchange.Agreement, error)
+	ConfirmAgreement(ctx context.Context, p exchange.Principal, id uuid.UUID, quantity decimal.Decimal) (exchange.Agreement, error)
+	CancelAgreement(ctx context.Context, p exchange.Principal, id uuid.UUID, reason string) (exchange.Agreement, error)
+	DisputeAgreement(ctx context.Context, p exchange.Principal, id uuid.UUID, reason string) (exchange.Agreement, error)
+	ResolveAgreement(ctx context.Context, p exchange.Principal, id uuid.UUID, quantity decimal.Decimal, note string) (exchange.Agreement, error)
+	Notifications(ctx context.Context, p exchange.Principal, unread bool, pg exchange.Page) ([]exchange.Notification, uuid.UUID, error)
+	MarkNotificationsRead(ctx context.Context, p exchange.Principal, upTo uuid.UUID) (int, error)
+
+	// The time banks: an organization's rules, its pool, donations to it
+	// and grants from it. CanTimebank decides who may do what (nil, or an
+	// error matching exchange.ErrForbidden, exchange.ErrNotVisible or
+	// exchange.ErrUnknownOrg); the others' errors are the exchange's.
+	CanTimebank(ctx context.Context, p exchange.Principal, orgID uuid.UUID, action exchange.TimebankAction) error
+	TimebankRules(ctx context.Context, orgID uuid.UUID) (exchange.TimebankRules, error)
+	SetTimebankRules(ctx context.Context, orgID uuid.UUID, in exchange.TimebankSettings, by uuid.UUID) (exchange.TimebankRules, bool, error)
+	DonateHours(ctx context.Context, m exchange.TimebankMove) (ledger.Transfer, error)
+	GrantHours(ctx context.Context, m exchange.TimebankMove) (ledger.Transfer, error)
+
+	// The trades between organizations and the organizations' statements.
+	// Each takes the principal and decides who may itself (see the
+	// exchange's methods of the same names): a trade p may not see is
+	// exchange.ErrUnknownTrade, a statement p may not read
+	// exchange.ErrNotVisible, an action p may see but not take
+	// exchange.ErrForbidden.
+	ProposeTrade(ctx context.Context, p exchange.Principal, in exchange.NewTrade) (exchange.Trade, error)
+	Trade(ctx context.Context, p exchange.Principal, id uuid.UUID) (exchange.Trade, error)
+	Trades(ctx context.Context, p exchange.Principal, orgID uuid.UUID, page exchange.Page) ([]exchange.Trade, uuid.UUID, error)
+	AcceptTrade(ctx context.Context, p exchange.Principal, id uuid.UUID) (exchange.Trade, error)
+	DeclineTrade(ctx context.Context, p exchange.Principal, id uuid.UUID) (exchange.Trade, error)
+	CancelTrade(ctx context.Context, p exchange.Principal, id uuid.UUID) (exchange.Trade, error)
+	Statement(ctx context.Context, p exchange.Principal, orgID uuid.UUID, from, to time.Time) (exchange.Statement, error)
+
+	// The funds, their grant requests and the public report (see the
+	// exchange's methods of the same names). Who may act is decided by the
+	// endpoints: CanManageOrg on the fund's organization for its governors,
+	// on the requesting organization for a grant request, and CanMoveFrom
+	// on the account a contribution comes from.
+	Network(ctx context.Context) (exchange.Org, error)
+	CreateFund(ctx context.Context, in exchange.NewFund) (exchange.Fund, error)
+	Fund(ctx context.Context, id uuid.UUID) (exchange.Fund, error)
+	Funds(ctx context.Context, p exchange.Page) ([]exchange.Fund, uuid.UUID, error)
+	Contribute(ctx context.Context, c exchange.Contribution) (exchange.FundMovement, error)
+	RequestGrant(ctx context.Context, in exchange.NewGrant) (exchange.Grant, error)
+	Grant(ctx context.Context, id uuid.UUID) (exchange.Grant, error)
+	Grants(ctx context.Context, q exchange.GrantQuery, p exchange.Page) ([]exchange.Grant, uuid.UUID, error)
+	DecideGrant(ctx context.Context, d exchange.GrantDecision) (exchange.Grant, error)
+	WithdrawGrant(ctx context.Context, id uuid.UUID) (exchange.Grant, error)
+	Disburse(ctx context.Context, grantID uuid.UUID) (exchange.Grant, exchange.FundMovement, error)
+	FundReport(ctx context.Context, q exchange.ReportQuery) (exchange.FundReport, error)
 }
 
 // IdempotencyStore keeps the records behind the Idempotency-Key header;
@@ -258,6 +317,12 @@ func (rt *router) remove(path string, h handlerFunc) {
 	rt.routes = append(rt.routes, route{method: http.MethodDelete, path: path, handle: h})
 }
 
+// put adds a PUT route that needs a token. PUT is idempotent by itself (the
+// same body sets the same state), so it takes no Idempotency-Key.
+func (rt *router) put(path string, h handlerFunc) {
+	rt.routes = append(rt.routes, route{method: http.MethodPut, path: path, handle: h})
+}
+
 // register builds the route table, one resource at a time.
 func (a *api) register(rt *router) {
 	a.registerServiceRoutes(rt)
@@ -270,6 +335,10 @@ func (a *api) register(rt *router) {
 	a.registerExportRoutes(rt)
 	a.registerListingRoutes(rt)
 	a.registerProposalRoutes(rt)
+	a.registerAgreementRoutes(rt)
+	a.registerTimebankRoutes(rt)
+	a.registerTradeRoutes(rt)
+	a.registerFundRoutes(rt)
 }
 
 // routeHandler wraps a route's endpoint: authentication unless public, the

@@ -54,6 +54,26 @@ func TestAuthorizationMatrix(t *testing.T) {
 		return tok.ID.String()
 	}
 	timebank := "/v1/orgs/" + w.timebank.ID.String()
+	eve := w.member(w.timebank, exchange.RoleMember, "Eve")
+	w.account(memberOwner(eve), "HOUR", "member", "-20")
+	agreementListings := func() (offer, need string) {
+		o := w.listing(eve, w.timebank, exchange.Offer, "repairs", 40, exchange.VisibilityOrg)
+		n := w.listing(w.ana, w.timebank, exchange.Need, "repairs", 40, exchange.VisibilityOrg)
+		return o.ID.String(), n.ID.String()
+	}
+	// agreement returns a fresh agreement between Eve and Ana in status.
+	agreement := func(status string) string {
+		offer, need := agreementListings()
+		id := w.must(w.call("POST", "/v1/agreements", eve.token, map[string]any{"offer_id": offer, "need_id": need, "quantity": "0.01"}), 201)["id"].(string)
+		if status != "proposed" {
+			w.must(w.call("POST", "/v1/agreements/"+id+"/accept", w.ana.token, nil), 200)
+		}
+		if status == "disputed" {
+			w.must(w.call("POST", "/v1/agreements/"+id+"/dispute", w.ana.token, map[string]any{"reason": "no show"}), 200)
+		}
+		return id
+	}
+	funds := w.fundFixtures()
 	type row struct {
 		route string
 		call  func(token string) resp
@@ -118,6 +138,17 @@ func TestAuthorizationMatrix(t *testing.T) {
 		}, []int{401, 401, 403, 403, 403, 403, 403, 201}},
 		{"GET /v1/orgs/{id}/members", func(tk string) resp { return w.call("GET", timebank+"/members", tk, nil) },
 			[]int{401, 401, 403, 403, 403, 200, 403, 200}},
+		{"PUT /v1/orgs/{id}/timebank", func(tk string) resp { // the first success opens the pool (201)
+			return w.call("PUT", timebank+"/timebank", tk, map[string]any{"credit_limit": "10", "cap": "40"})
+		}, []int{401, 401, 403, 403, 404, 201, 404, 200}},
+		{"GET /v1/orgs/{id}/timebank", func(tk string) resp { return w.call("GET", timebank+"/timebank", tk, nil) },
+			[]int{401, 401, 200, 200, 404, 200, 404, 200}},
+		{"POST /v1/orgs/{id}/timebank/donations", func(tk string) resp { // the coordinator has no HOUR account
+			return w.call("POST", timebank+"/timebank/donations", tk, map[string]any{"amount": "0.01"})
+		}, []int{401, 401, 201, 201, 404, 422, 404, 403}},
+		{"POST /v1/orgs/{id}/timebank/grants", func(tk string) resp {
+			return w.call("POST", timebank+"/timebank/grants", tk, map[string]any{"member_id": w.ana.id.String(), "amount": "0.01"})
+		}, []int{401, 401, 403, 403, 404, 201, 404, 201}},
 		{"GET /v1/members/{id}", func(tk string) resp { return w.call("GET", "/v1/members/"+w.ana.id.String(), tk, nil) },
 			[]int{401, 401, 200, 404, 404, 200, 404, 200}},
 		{"GET /v1/me", func(tk string) resp { return w.call("GET", "/v1/me", tk, nil) }, []int{401, 401, 200, 200, 200, 200, 200, 200}},
@@ -145,6 +176,86 @@ func TestAuthorizationMatrix(t *testing.T) {
 		{"POST /v1/matching/proposals", func(tk string) resp {
 			return w.call("POST", "/v1/matching/proposals", tk, map[string]any{"org_id": w.timebank.ID.String()})
 		}, []int{401, 401, 403, 403, 403, 200, 403, 200}},
+		// Agreements: Eve (in the time bank) offers, Ana needs; a fresh
+		// agreement for each step, so each caller meets it in the state
+		// the step needs.
+		{"POST /v1/agreements", func(tk string) resp {
+			offer, need := agreementListings()
+			return w.call("POST", "/v1/agreements", tk, map[string]any{"offer_id": offer, "need_id": need})
+		}, []int{401, 401, 201, 403, 404, 403, 404, 403}},
+		{"GET /v1/agreements", func(tk string) resp { return w.call("GET", "/v1/agreements", tk, nil) },
+			[]int{401, 401, 200, 200, 200, 200, 200, 200}},
+		{"GET /v1/agreements/{id}", func(tk string) resp { return w.call("GET", "/v1/agreements/"+agreement("proposed"), tk, nil) },
+			[]int{401, 401, 200, 404, 404, 200, 404, 200}},
+		{"POST /v1/agreements/{id}/accept", func(tk string) resp {
+			return w.call("POST", "/v1/agreements/"+agreement("proposed")+"/accept", tk, nil)
+		}, []int{401, 401, 200, 404, 404, 403, 404, 403}},
+		{"POST /v1/agreements/{id}/confirm", func(tk string) resp {
+			return w.call("POST", "/v1/agreements/"+agreement("accepted")+"/confirm", tk, map[string]any{"quantity": "0.01"})
+		}, []int{401, 401, 200, 404, 404, 403, 404, 403}},
+		{"POST /v1/agreements/{id}/cancel", func(tk string) resp {
+			return w.call("POST", "/v1/agreements/"+agreement("accepted")+"/cancel", tk, nil)
+		}, []int{401, 401, 200, 404, 404, 403, 404, 403}},
+		{"POST /v1/agreements/{id}/dispute", func(tk string) resp {
+			return w.call("POST", "/v1/agreements/"+agreement("accepted")+"/dispute", tk, map[string]any{"reason": "no show"})
+		}, []int{401, 401, 200, 404, 404, 403, 404, 403}},
+		{"POST /v1/agreements/{id}/resolve", func(tk string) resp {
+			return w.call("POST", "/v1/agreements/"+agreement("disputed")+"/resolve", tk, map[string]any{"quantity": "0", "note": "settled"})
+		}, []int{401, 401, 403, 404, 404, 200, 404, 200}},
+		{"GET /v1/me/notifications", func(tk string) resp { return w.call("GET", "/v1/me/notifications", tk, nil) },
+			[]int{401, 401, 200, 200, 200, 200, 200, 200}},
+		{"POST /v1/me/notifications/read", func(tk string) resp {
+			return w.call("POST", "/v1/me/notifications/read", tk, map[string]any{"up_to": "ffffffff-ffff-ffff-ffff-ffffffffffff"})
+		}, []int{401, 401, 200, 200, 200, 200, 200, 200}},
+		// Trades: the co-op (the other coordinator's) proposes to the time
+		// bank (the coordinator's); a fresh trade for each decision.
+		{"POST /v1/trades", func(tk string) resp { return w.call("POST", "/v1/trades", tk, w.coopTradeBody()) },
+			[]int{401, 401, 404, 404, 404, 404, 201, 201}},
+		{"GET /v1/trades", func(tk string) resp { return w.call("GET", "/v1/trades?org="+w.timebank.ID.String(), tk, nil) },
+			[]int{401, 401, 200, 200, 403, 200, 403, 200}},
+		func() row {
+			id := w.coopTradeToTimebank()
+			return row{"GET /v1/trades/{id}", func(tk string) resp { return w.call("GET", "/v1/trades/"+id, tk, nil) },
+				[]int{401, 401, 200, 200, 200, 200, 200, 200}}
+		}(),
+		{"POST /v1/trades/{id}/accept", func(tk string) resp { return w.call("POST", "/v1/trades/"+w.coopTradeToTimebank()+"/accept", tk, nil) },
+			[]int{401, 401, 403, 403, 403, 200, 403, 200}},
+		{"POST /v1/trades/{id}/decline", func(tk string) resp { return w.call("POST", "/v1/trades/"+w.coopTradeToTimebank()+"/decline", tk, nil) },
+			[]int{401, 401, 403, 403, 403, 200, 403, 200}},
+		{"POST /v1/trades/{id}/cancel", func(tk string) resp { return w.call("POST", "/v1/trades/"+w.coopTradeToTimebank()+"/cancel", tk, nil) },
+			[]int{401, 401, 403, 403, 403, 403, 200, 200}},
+		{"GET /v1/orgs/{id}/statement", func(tk string) resp { return w.call("GET", timebank+"/statement", tk, nil) },
+			[]int{401, 401, 404, 404, 404, 200, 404, 200}},
+		{"POST /v1/funds", func(tk string) resp {
+			return w.call("POST", "/v1/funds", tk, map[string]any{"name": "Another fund", "unit": "USD"})
+		},
+			[]int{401, 401, 403, 403, 403, 403, 403, 201}},
+		{"GET /v1/funds", func(tk string) resp { return w.call("GET", "/v1/funds", tk, nil) }, []int{200, 200, 200, 200, 200, 200, 200, 200}},
+		{"GET /v1/funds/{id}", func(tk string) resp { return w.call("GET", funds.path(""), tk, nil) }, []int{401, 401, 200, 200, 200, 200, 200, 200}},
+		{"POST /v1/funds/{id}/contributions", func(tk string) resp { // from Ana's account, in the time bank's name
+			return w.call("POST", funds.path("/contributions"), tk, map[string]any{"from_account": funds.anaUSD, "org_id": w.timebank.ID.String(), "amount": "0.01"})
+		}, []int{401, 401, 201, 404, 404, 403, 404, 201}},
+		{"POST /v1/funds/{id}/contributions", func(tk string) resp { // from outside the network
+			return w.call("POST", funds.path("/contributions"), tk, map[string]any{"source": "A neighbor", "amount": "0.01"})
+		}, []int{401, 401, 403, 403, 403, 403, 403, 201}},
+		{"POST /v1/funds/{id}/grants", func(tk string) resp { return w.call("POST", funds.path("/grants"), tk, funds.grantBody()) },
+			[]int{401, 401, 403, 403, 403, 201, 403, 201}},
+		{"GET /v1/funds/{id}/grants", func(tk string) resp { return w.call("GET", funds.path("/grants"), tk, nil) },
+			[]int{401, 401, 200, 200, 200, 200, 200, 200}},
+		{"GET /v1/funds/{id}/report", func(tk string) resp { return w.call("GET", funds.path("/report"), tk, nil) },
+			[]int{200, 200, 200, 200, 200, 200, 200, 200}},
+		func() row {
+			g := funds.grant(false)
+			return row{"GET /v1/grants/{id}", func(tk string) resp { return w.call("GET", g, tk, nil) },
+				[]int{401, 401, 404, 404, 404, 200, 404, 200}}
+		}(),
+		{"POST /v1/grants/{id}/decision", func(tk string) resp {
+			return w.call("POST", funds.grant(false)+"/decision", tk, map[string]any{"decision": "approve"})
+		}, []int{401, 401, 404, 404, 404, 403, 404, 200}},
+		{"POST /v1/grants/{id}/disburse", func(tk string) resp { return w.call("POST", funds.grant(true)+"/disburse", tk, nil) },
+			[]int{401, 401, 404, 404, 404, 403, 404, 200}},
+		{"POST /v1/grants/{id}/withdraw", func(tk string) resp { return w.call("POST", funds.grant(false)+"/withdraw", tk, nil) },
+			[]int{401, 401, 404, 404, 404, 200, 404, 200}},
 	}
 	covered := map[string]bool{}
 	for _, r := range rows {

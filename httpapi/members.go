@@ -46,6 +46,21 @@ func toMemberJSON(m exchange.Member) memberJSON {
 	return memberJSON{ID: m.ID, Name: m.Name, Email: m.Email, CreatedAt: m.CreatedAt.UTC(), Memberships: ms}
 }
 
+// admittedJSON answers an admission: the member, and the account opened for
+// them when the organization has time-bank rules and the member is new to it.
+type admittedJSON struct {
+	memberJSON
+	AccountID *uuid.UUID `json:"account_id,omitempty"`
+}
+
+func toAdmittedJSON(m exchange.Member, account uuid.UUID) admittedJSON {
+	out := admittedJSON{memberJSON: toMemberJSON(m)}
+	if account != uuid.Nil {
+		out.AccountID = &account
+	}
+	return out
+}
+
 // meJSON is the caller's own member record, with whether they are a network
 // admin and the id of the token they called with (to revoke it on sign-out).
 type meJSON struct {
@@ -87,6 +102,9 @@ type addMemberRequest struct {
 //   - the admin role, and any change to an admin's role, is for the admin
 //     alone (403), and only on the network (422).
 //
+// Admission into an organization with time-bank rules opens the member's
+// account there with the rules' bounds; account_id names it.
+//
 // With an Idempotency-Key a new member's id is derived from the key, so
 // that a retry after a crash finds the member made the first time.
 func (a *api) addOrgMember(w http.ResponseWriter, r *http.Request) error {
@@ -116,13 +134,14 @@ func (a *api) addOrgMember(w http.ResponseWriter, r *http.Request) error {
 	if req.MemberID == "" {
 		in := exchange.NewMember{ID: keyedID(r, "member"), Name: req.Name, Email: req.Email}
 		m, err := a.auth.AdmitNewMember(ctx, orgID, in, role)
-		if err != nil {
-			if m, err = a.sameMember(ctx, orgID, in, role, err); err != nil {
-				return err
-			}
+		var account uuid.UUID
+		if err == nil {
+			account = m.Memberships[0].Account
+		} else if m, err = a.sameMember(ctx, orgID, in, role, err); err != nil {
+			return err
 		}
 		w.Header().Set("Location", "/v1/members/"+m.ID.String())
-		return writeJSON(w, http.StatusCreated, toMemberJSON(m))
+		return writeJSON(w, http.StatusCreated, toAdmittedJSON(m, account))
 	}
 
 	id := uuid.MustParse(req.MemberID)
@@ -140,14 +159,15 @@ func (a *api) addOrgMember(w http.ResponseWriter, r *http.Request) error {
 			return forbidden("only a network admin may change an admin's role")
 		}
 	}
-	if _, err := a.auth.AddMembership(ctx, orgID, id, role); err != nil {
+	ms, err := a.auth.AddMembership(ctx, orgID, id, role)
+	if err != nil {
 		return err
 	}
 	if m, err = a.auth.Member(ctx, id); err != nil {
 		return err
 	}
 	w.Header().Set("Location", "/v1/members/"+m.ID.String())
-	return writeJSON(w, status, toMemberJSON(m))
+	return writeJSON(w, status, toAdmittedJSON(m, ms.Account))
 }
 
 // sameMember answers an admission that failed because the (keyed) member id

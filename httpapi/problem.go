@@ -115,6 +115,21 @@ var reasonKinds = map[ledger.Reason]problemKind{
 	exchange.ReasonUnknownCategory:   kindNotFound,
 	exchange.ReasonCategoryExists:    {http.StatusConflict, "category-exists", "Category already exists"},
 	exchange.ReasonStatusTransition:  {http.StatusConflict, "status-transition", "The listing's status does not allow this"},
+	reasonManagedTransfer:            {http.StatusConflict, "managed-transfer", "The transfer belongs to an agreement, a trade or a fund"},
+	exchange.ReasonUnknownAgreement:  kindNotFound,
+	exchange.ReasonAgreementState:    {http.StatusConflict, "agreement-state", "The agreement's status does not allow this"},
+	exchange.ReasonAgreementExpired:  {http.StatusConflict, "agreement-expired", "Agreement expired"},
+	exchange.ReasonNoCapacity:        {http.StatusConflict, "no-capacity", "Not enough left of the offer or the need"},
+	exchange.ReasonListingClosed:     {http.StatusConflict, "listing-closed", "Listing no longer open"},
+	exchange.ReasonNoAccount:         {http.StatusUnprocessableEntity, "no-account", "No account to use in the unit"},
+	exchange.ReasonNoTimebank:        kindNotFound,
+	exchange.ReasonNoTimebankAccount: {http.StatusUnprocessableEntity, "no-timebank-account", "No account in the time bank's unit"},
+	exchange.ReasonUnknownTrade:      kindNotFound,
+	exchange.ReasonTradeNotProposed:  {http.StatusConflict, "trade-not-proposed", "The trade is no longer proposed"},
+	exchange.ReasonStatementTooLarge: {http.StatusUnprocessableEntity, "statement-too-large", "Too many entries in the statement's period"},
+	exchange.ReasonUnknownFund:       kindNotFound,
+	exchange.ReasonUnknownGrant:      kindNotFound,
+	exchange.ReasonGrantStatus:       {http.StatusConflict, "grant-status", "The grant request's status does not allow this"},
 }
 
 // codeKinds maps error codes to problems, for reasons reasonKinds lacks.

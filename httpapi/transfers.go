@@ -102,21 +102,30 @@ func (req transferRequest) toLedger(key string) ledger.TransferRequest {
 
 // mayMoveAll checks that the principal may move value out of every posting's
 // from account: 404 for one it may not see, 403 for one it may see but not
-// move from.
+// move from. A fund's account takes no plain transfer either way (422): its
+// money moves only by the fund's contributions and disbursements, which
+// write the fund's book in the same transaction.
 func (a *api) mayMoveAll(ctx context.Context, p exchange.Principal, accs map[uuid.UUID]ledger.Account, ps []ledger.Posting) error {
 	for i, ps := range ps {
 		if err := a.mayMoveFrom(ctx, p, accs, ps.From, fmt.Sprintf("postings[%d].from", i), false); err != nil {
 			return err
 		}
+		for side, id := range map[string]uuid.UUID{"from": ps.From, "to": ps.To} {
+			if acc, ok := accs[id]; ok && acc.Kind == ledger.KindFund {
+				return invalidField(fmt.Sprintf("postings[%d].%s", i, side),
+					fmt.Sprintf("account %s is a fund's: money moves in and out of a fund only by POST /v1/funds/{id}/contributions and grant disbursements", id))
+			}
+		}
 	}
 	return nil
 }
 
-func fromAccounts(reqs ...ledger.TransferRequest) []uuid.UUID {
+// postingAccounts returns the accounts the requests' postings touch.
+func postingAccounts(reqs ...ledger.TransferRequest) []uuid.UUID {
 	var ids []uuid.UUID
 	for _, r := range reqs {
 		for _, p := range r.Postings {
-			ids = append(ids, p.From)
+			ids = append(ids, p.From, p.To)
 		}
 	}
 	return ids
@@ -130,7 +139,7 @@ func (a *api) createTransfer(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	lr := req.toLedger(ledgerKey(r, -1))
-	accs, err := a.loadAccounts(ctx, fromAccounts(lr))
+	accs, err := a.loadAccounts(ctx, postingAccounts(lr))
 	if err != nil {
 		return err
 	}
@@ -191,7 +200,7 @@ func (a *api) createBatch(w http.ResponseWriter, r *http.Request) error {
 	for i, t := range req.Transfers {
 		reqs[i] = t.toLedger(ledgerKey(r, i))
 	}
-	accs, err := a.loadAccounts(ctx, fromAccounts(reqs...))
+	accs, err := a.loadAccounts(ctx, postingAccounts(reqs...))
 	if err != nil {
 		return err
 	}
@@ -328,6 +337,9 @@ func (a *api) holdFor(r *http.Request, side string) (ledger.Transfer, error) {
 	if err != nil {
 		return ledger.Transfer{}, err
 	}
+	if err := managed(t); err != nil {
+		return ledger.Transfer{}, err
+	}
 	for _, ps := range t.Postings {
 		acc := ps.From
 		if side == "to" {
@@ -422,3 +434,33 @@ func (a *api) reverseTransfer(w http.ResponseWriter, r *http.Request) error {
 	w.Header().Set("Location", "/v1/transfers/"+t.ID.String())
 	return writeJSON(w, http.StatusCreated, a.toTransferJSON(ctx, t))
 }
+
+// managed refuses to post, void or reverse by hand a transfer that an
+// agreement, a trade or a fund made (its metadata names it): the hold of an
+// accepted agreement is posted by the parties' confirmations and voided by
+// its cancellation, and a fund's movements are written in its book. Changing
+// them here would leave the agreement or the book saying otherwise (409).
+func managed(t ledger.Transfer) error {
+	if len(t.Metadata) == 0 {
+		return nil
+	}
+	var meta map[string]any
+	if json.Unmarshal(t.Metadata, &meta) != nil {
+		return nil
+	}
+	for _, k := range []struct{ key, how string }{
+		{"agreement", "through /v1/agreements/%v (confirm, cancel, dispute)"},
+		{"trade", "through /v1/trades/%v"},
+		{"fund", "through the fund /v1/funds/%v"},
+	} {
+		if id, ok := meta[k.key]; ok {
+			return &ledger.Error{Code: ledger.ECONFLICT, Reason: reasonManagedTransfer,
+				Message: fmt.Sprintf("transfer %s belongs to a %s; change it "+k.how, t.ID, k.key, id), Index: -1}
+		}
+	}
+	return nil
+}
+
+// reasonManagedTransfer is the reason of the refusal to change by hand a
+// transfer that an agreement, a trade or a fund made.
+const reasonManagedTransfer ledger.Reason = "managed_transfer"

@@ -133,7 +133,7 @@ type serveOptions struct {
 }
 
 // serveOn migrates the database, creates the network and its admin on the
-// first run, starts the hold sweeper and serves HTTP on ln until ctx is
+// first run, starts the hold and agreement sweepers and serves HTTP on ln until ctx is
 // cancelled; then it shuts the HTTP server down gracefully and stops the
 // sweeper. The caller closes db.
 func serveOn(ctx context.Context, e *env, ln net.Listener, db *database, opts serveOptions) error {
@@ -159,6 +159,11 @@ func serveOn(ctx context.Context, e *env, ln net.Listener, db *database, opts se
 	sweepCtx, stopSweep := context.WithCancel(ctx)
 	var sweeper sync.WaitGroup
 	sweeper.Go(func() { store.RunExpiry(sweepCtx, expiryInterval) })
+	sweeper.Go(func() {
+		ex.RunAgreementExpiry(sweepCtx, expiryInterval, func(err error) {
+			e.log.Error("expiring agreements", "err", err)
+		})
+	})
 	sweeper.Go(func() { purgeIdempotency(sweepCtx, e, idempotency.New(store.DB(), idempotency.Config{})) })
 	defer func() {
 		stopSweep()

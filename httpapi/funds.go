@@ -1,0 +1,621 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/shopspring/decimal"
+
+	"github.com/mutual-ledger/mutual/exchange"
+	"github.com/mutual-ledger/mutual/ledger"
+)
+
+// The network's funds: contributions in, grant requests, decisions and
+// disbursements out, and the public report. A fund is governed by the
+// coordinators of its organization (and those above) and the admin: they
+// take outside donations, decide and disburse grants. The list of funds and
+// each fund's report need no token.
+func (a *api) registerFundRoutes(rt *router) {
+	rt.write("/v1/funds", a.createFund)
+	rt.public(http.MethodGet, "/v1/funds", a.listFunds)
+	rt.read(http.MethodGet, "/v1/funds/{id}", a.getFund)
+	rt.write("/v1/funds/{id}/contributions", a.contribute)
+	rt.write("/v1/funds/{id}/grants", a.requestGrant)
+	rt.read(http.MethodGet, "/v1/funds/{id}/grants", a.listGrants)
+	rt.public(http.MethodGet, "/v1/funds/{id}/report", a.fundReport)
+	rt.read(http.MethodGet, "/v1/grants/{id}", a.getGrant)
+	rt.write("/v1/grants/{id}/decision", a.decideGrant)
+	rt.write("/v1/grants/{id}/disburse", a.disburseGrant)
+	rt.write("/v1/grants/{id}/withdraw", a.withdrawGrant)
+}
+
+func notFoundFund(id string) error {
+	return &ledger.Error{Code: ledger.ENOTFOUND, Reason: exchange.ReasonUnknownFund, Message: "unknown fund " + id, Index: -1}
+}
+
+func notFoundGrant(id string) error {
+	return &ledger.Error{Code: ledger.ENOTFOUND, Reason: exchange.ReasonUnknownGrant, Message: "unknown grant request " + id, Index: -1}
+}
+
+// fundJSON is a fund. Funds are public.
+type fundJSON struct {
+	ID                uuid.UUID `json:"id"`
+	OrgID             uuid.UUID `json:"org_id"`
+	Name              string    `json:"name"`
+	Unit              string    `json:"unit"`
+	AccountID         uuid.UUID `json:"account_id"`
+	ExternalAccountID uuid.UUID `json:"external_account_id"`
+	CreatedAt         time.Time `json:"created_at"`
+}
+
+func toFundJSON(f exchange.Fund) fundJSON {
+	return fundJSON{ID: f.ID, OrgID: f.OrgID, Name: f.Name, Unit: f.Unit, AccountID: f.AccountID,
+		ExternalAccountID: f.ExternalAccountID, CreatedAt: f.CreatedAt.UTC()}
+}
+
+// movementJSON is a movement into or out of a fund. It names no member.
+type movementJSON struct {
+	ID         uuid.UUID  `json:"id"`
+	FundID     uuid.UUID  `json:"fund_id"`
+	TransferID uuid.UUID  `json:"transfer_id"`
+	Direction  string     `json:"direction"`
+	OrgID      *uuid.UUID `json:"org_id"`
+	Source     *string    `json:"source"`
+	Amount     string     `json:"amount"`
+	Memo       string     `json:"memo"`
+	At         time.Time  `json:"at"`
+	GrantID    *uuid.UUID `json:"grant_id"`
+}
+
+func (a *api) toMovementJSON(ctx context.Context, unit string, m exchange.FundMovement) movementJSON {
+	j := movementJSON{ID: m.ID, FundID: m.FundID, TransferID: m.TransferID, Direction: string(m.Direction), OrgID: m.OrgID,
+		Amount: a.amount(ctx, m.Amount, unit), Memo: m.Memo, At: m.At.UTC(), GrantID: m.GrantID}
+	if m.Source != "" {
+		src := m.Source
+		j.Source = &src
+	}
+	return j
+}
+
+type votesJSON struct {
+	For     int64 `json:"for"`
+	Against int64 `json:"against"`
+	Abstain int64 `json:"abstain"`
+}
+
+func toVotesJSON(v *exchange.GrantVotes) *votesJSON {
+	if v == nil {
+		return nil
+	}
+	return &votesJSON{For: v.For, Against: v.Against, Abstain: v.Abstain}
+}
+
+// grantJSON is a grant request with its decision and payment.
+type grantJSON struct {
+	ID           uuid.UUID  `json:"id"`
+	FundID       uuid.UUID  `json:"fund_id"`
+	OrgID        uuid.UUID  `json:"org_id"`
+	RequestedBy  uuid.UUID  `json:"requested_by"`
+	Amount       string     `json:"amount"`
+	Purpose      string     `json:"purpose"`
+	ToAccount    uuid.UUID  `json:"to_account"`
+	Status       string     `json:"status"`
+	DecidedBy    *uuid.UUID `json:"decided_by"`
+	DecidedAt    *time.Time `json:"decided_at"`
+	DecisionNote string     `json:"decision_note"`
+	Votes        *votesJSON `json:"votes"`
+	TransferID   *uuid.UUID `json:"transfer_id"`
+	CreatedAt    time.Time  `json:"created_at"`
+	UpdatedAt    time.Time  `json:"updated_at"`
+}
+
+func (a *api) toGrantJSON(ctx context.Context, unit string, g exchange.Grant) grantJSON {
+	return grantJSON{
+		ID: g.ID, FundID: g.FundID, OrgID: g.OrgID, RequestedBy: g.RequestedBy, Amount: a.amount(ctx, g.Amount, unit),
+		Purpose: g.Purpose, ToAccount: g.ToAccount, Status: string(g.Status), DecidedBy: g.DecidedBy,
+		DecidedAt: utc(g.DecidedAt), DecisionNote: g.DecisionNote, Votes: toVotesJSON(g.Votes), TransferID: g.TransferID,
+		CreatedAt: g.CreatedAt.UTC(), UpdatedAt: g.UpdatedAt.UTC(),
+	}
+}
+
+type createFundRequest struct {
+	OrgID string `json:"org_id" validate:"omitempty,uuid"`
+	Name  string `json:"name" validate:"required,max=200"`
+	Unit  string `json:"unit" validate:"required,max=32"`
+}
+
+// createFund creates a fund of an organization (the network when org_id is
+// absent) with its two ledger accounts, for a coordinator of that
+// organization or the admin. With an Idempotency-Key the fund's id is
+// derived from the key, so that a retry after a crash finds the fund the
+// first attempt made.
+func (a *api) createFund(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	p := principal(r)
+	var req createFundRequest
+	if err := a.decode(r, &req, false); err != nil {
+		return err
+	}
+	var org uuid.UUID
+	if req.OrgID != "" {
+		org = uuid.MustParse(req.OrgID)
+	} else {
+		n, err := a.auth.Network(ctx)
+		if err != nil {
+			return err
+		}
+		org = n.ID
+	}
+	if err := a.mayManageOrg(ctx, p, org, "org_id"); err != nil {
+		return err
+	}
+	in := exchange.NewFund{ID: keyedID(r, "fund"), OrgID: org, Name: req.Name, Unit: req.Unit, CreatedBy: p.MemberID}
+	f, err := a.auth.CreateFund(ctx, in)
+	if err != nil {
+		// A retry of a creation that succeeded finds its fund.
+		prev, gerr := a.auth.Fund(ctx, in.ID)
+		if !idConflict(err) || gerr != nil || prev.CreatedBy != p.MemberID || prev.OrgID != org || prev.Unit != req.Unit {
+			return err
+		}
+		f = prev
+	}
+	w.Header().Set("Location", "/v1/funds/"+f.ID.String())
+	return writeJSON(w, http.StatusCreated, toFundJSON(f))
+}
+
+// idConflict reports whether err is a creation refused because its id is
+// taken.
+func idConflict(err error) bool {
+	var le *ledger.Error
+	return errors.As(err, &le) && le.Code == ledger.ECONFLICT && le.Field == "id"
+}
+
+// listFunds lists every fund, in id order, to anyone.
+func (a *api) listFunds(w http.ResponseWriter, r *http.Request) error {
+	page, err := idPage(r, "funds")
+	if err != nil {
+		return err
+	}
+	fs, next, err := a.auth.Funds(r.Context(), page)
+	if err != nil {
+		return err
+	}
+	items := make([]fundJSON, len(fs))
+	for i, f := range fs {
+		items[i] = toFundJSON(f)
+	}
+	return writeJSON(w, http.StatusOK, newList(items, idCursor("funds", next)))
+}
+
+// pathFund returns the fund the path names.
+func (a *api) pathFund(r *http.Request) (exchange.Fund, error) {
+	id, err := parseID(r, "id", notFoundFund)
+	if err != nil {
+		return exchange.Fund{}, err
+	}
+	return a.auth.Fund(r.Context(), id)
+}
+
+func (a *api) getFund(w http.ResponseWriter, r *http.Request) error {
+	f, err := a.pathFund(r)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, toFundJSON(f))
+}
+
+// governs reports whether the principal governs the fund: a coordinator of
+// its organization or above, or the admin.
+func (a *api) governs(ctx context.Context, p exchange.Principal, f exchange.Fund) (bool, error) {
+	err := a.auth.CanManageOrg(ctx, p, f.OrgID)
+	switch {
+	case err == nil:
+		return true, nil
+	case hidden(err) || isForbidden(err):
+		return false, nil
+	}
+	return false, err
+}
+
+// mayGovern refuses a principal who does not govern the fund.
+func (a *api) mayGovern(ctx context.Context, p exchange.Principal, f exchange.Fund, what string) error {
+	ok, err := a.governs(ctx, p, f)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return forbidden("only the coordinators of the fund's organization and the network admin may %s", what)
+	}
+	return nil
+}
+
+type contributionRequest struct {
+	FromAccount string        `json:"from_account" validate:"omitempty,uuid"`
+	OrgID       string        `json:"org_id" validate:"omitempty,uuid"`
+	Source      string        `json:"source" validate:"max=200"`
+	Amount      decimalString `json:"amount" validate:"required,decimal"`
+	Memo        string        `json:"memo" validate:"max=1000"`
+}
+
+// contribute puts money into a fund: from an account in the network
+// (from_account, for whoever may move value out of it), credited to the
+// organization that owns it or, for a member's account, to the organization
+// org_id the member belongs to; or from outside the network (source, the
+// donor's name, for the fund's governors). With an Idempotency-Key the
+// ledger transfer carries a key derived from it, so a retry moves the money
+// once.
+func (a *api) contribute(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	p := principal(r)
+	var req contributionRequest
+	if err := a.decode(r, &req, false); err != nil {
+		return err
+	}
+	if (req.FromAccount == "") == (req.Source == "") {
+		msg := "give from_account for money from an account in the network, or source for money from outside it"
+		return &apiError{kind: kindValidation, detail: msg, fields: []FieldError{{Field: "from_account", Message: msg}}}
+	}
+	f, err := a.pathFund(r)
+	if err != nil {
+		return err
+	}
+	c := exchange.Contribution{FundID: f.ID, Source: req.Source, Amount: req.Amount.value(), Memo: req.Memo, IdempotencyKey: ledgerKey(r, -1)}
+	if req.OrgID != "" {
+		c.OrgID = uuid.MustParse(req.OrgID)
+	}
+	if req.Source != "" {
+		err = a.mayGovern(ctx, p, f, "record money from outside the network")
+	} else {
+		c.From = uuid.MustParse(req.FromAccount)
+		var accs map[uuid.UUID]ledger.Account
+		if accs, err = a.loadAccounts(ctx, []uuid.UUID{c.From}); err == nil {
+			err = a.mayMoveFrom(ctx, p, accs, c.From, "from_account", false)
+		}
+	}
+	if err != nil {
+		return err
+	}
+	m, err := a.auth.Contribute(ctx, c)
+	if err != nil {
+		return fundField(err)
+	}
+	w.Header().Set("Location", "/v1/transfers/"+m.TransferID.String())
+	return writeJSON(w, http.StatusCreated, a.toMovementJSON(ctx, f.Unit, m))
+}
+
+// fundField names the request field of a ledger refusal that names a
+// posting's field.
+func fundField(err error) error {
+	for _, f := range [][2]string{{"postings[0].amount", "amount"}, {"postings[0].from", "from_account"}, {"memo", "memo"}} {
+		err = renameField(err, f[0], f[1])
+	}
+	return err
+}
+
+type grantRequest struct {
+	OrgID     string        `json:"org_id" validate:"required,uuid"`
+	Amount    decimalString `json:"amount" validate:"required,decimal"`
+	Purpose   string        `json:"purpose" validate:"required,max=1000"`
+	ToAccount string        `json:"to_account" validate:"required,uuid"`
+}
+
+// requestGrant asks a fund for a grant, for a coordinator of the requesting
+// organization or the admin. With an Idempotency-Key the request's id is
+// derived from the key.
+func (a *api) requestGrant(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	p := principal(r)
+	var req grantRequest
+	if err := a.decode(r, &req, false); err != nil {
+		return err
+	}
+	f, err := a.pathFund(r)
+	if err != nil {
+		return err
+	}
+	org := uuid.MustParse(req.OrgID)
+	if err := a.mayManageOrg(ctx, p, org, "org_id"); err != nil {
+		return err
+	}
+	in := exchange.NewGrant{ID: keyedID(r, "grant"), FundID: f.ID, OrgID: org, RequestedBy: p.MemberID,
+		Amount: req.Amount.value(), Purpose: req.Purpose, ToAccount: uuid.MustParse(req.ToAccount)}
+	g, err := a.auth.RequestGrant(ctx, in)
+	if err != nil {
+		prev, gerr := a.auth.Grant(ctx, in.ID)
+		if !idConflict(err) || gerr != nil || prev.RequestedBy != p.MemberID || prev.FundID != f.ID || prev.OrgID != org ||
+			!prev.Amount.Equal(in.Amount) {
+			return err
+		}
+		g = prev
+	}
+	w.Header().Set("Location", "/v1/grants/"+g.ID.String())
+	return writeJSON(w, http.StatusCreated, a.toGrantJSON(ctx, f.Unit, g))
+}
+
+// listGrants lists a fund's grant requests: all of them for its governors;
+// for others, those of the organizations they coordinate (and those under
+// them) and those they made.
+func (a *api) listGrants(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	p := principal(r)
+	page, err := idPage(r, "grants")
+	if err != nil {
+		return err
+	}
+	f, err := a.pathFund(r)
+	if err != nil {
+		return err
+	}
+	all, err := a.governs(ctx, p, f)
+	if err != nil {
+		return err
+	}
+	q := exchange.GrantQuery{FundID: f.ID, All: all, Governed: p.Coordinated(), Requester: p.MemberID}
+	gs, next, err := a.auth.Grants(ctx, q, page)
+	if err != nil {
+		return err
+	}
+	items := make([]grantJSON, len(gs))
+	for i, g := range gs {
+		items[i] = a.toGrantJSON(ctx, f.Unit, g)
+	}
+	return writeJSON(w, http.StatusOK, newList(items, idCursor("grants", next)))
+}
+
+// visibleGrant returns the grant the path names with its fund, if the
+// principal may see it: the fund's governors, whoever acts for the
+// requesting organization, and the member who asked. Anyone else gets 404,
+// as for a grant that does not exist. governs says the principal governs
+// the fund.
+func (a *api) visibleGrant(r *http.Request) (g exchange.Grant, f exchange.Fund, governs bool, err error) {
+	ctx := r.Context()
+	p := principal(r)
+	id, err := parseID(r, "id", notFoundGrant)
+	if err != nil {
+		return g, f, false, err
+	}
+	if g, err = a.auth.Grant(ctx, id); err != nil {
+		return g, f, false, err
+	}
+	if f, err = a.auth.Fund(ctx, g.FundID); err != nil {
+		return g, f, false, err
+	}
+	if governs, err = a.governs(ctx, p, f); err != nil || governs || g.RequestedBy == p.MemberID {
+		return g, f, governs, err
+	}
+	switch err := a.auth.CanManageOrg(ctx, p, g.OrgID); {
+	case err == nil:
+		return g, f, false, nil
+	case hidden(err) || isForbidden(err):
+		return g, f, false, notFoundGrant(id.String())
+	default:
+		return g, f, false, err
+	}
+}
+
+func (a *api) getGrant(w http.ResponseWriter, r *http.Request) error {
+	g, f, _, err := a.visibleGrant(r)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, a.toGrantJSON(r.Context(), f.Unit, g))
+}
+
+type decisionRequest struct {
+	Decision string        `json:"decision" validate:"required,oneof=approve reject"`
+	Note     string        `json:"note" validate:"max=2000"`
+	Votes    *votesRequest `json:"votes"`
+}
+
+type votesRequest struct {
+	For     *int64 `json:"for" validate:"required,min=0"`
+	Against *int64 `json:"against" validate:"required,min=0"`
+	Abstain *int64 `json:"abstain" validate:"required,min=0"`
+}
+
+// decideGrant records the fund's decision on a requested grant, by the
+// caller, now, with the tally when there was a vote: for the fund's
+// governors only (403 for others who may see the grant).
+func (a *api) decideGrant(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	p := principal(r)
+	var req decisionRequest
+	if err := a.decode(r, &req, false); err != nil {
+		return err
+	}
+	g, f, governs, err := a.visibleGrant(r)
+	if err != nil {
+		return err
+	}
+	if !governs {
+		return forbidden("only the coordinators of the fund's organization and the network admin may decide its grants")
+	}
+	d := exchange.GrantDecision{GrantID: g.ID, Approve: req.Decision == "approve", DecidedBy: p.MemberID, Note: req.Note}
+	if v := req.Votes; v != nil {
+		d.Votes = &exchange.GrantVotes{For: *v.For, Against: *v.Against, Abstain: *v.Abstain}
+	}
+	if g, err = a.auth.DecideGrant(ctx, d); err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, a.toGrantJSON(ctx, f.Unit, g))
+}
+
+// disburseGrant pays an approved grant from the fund, for the fund's
+// governors: one ledger transfer, answered with the grant (its transfer_id
+// set) and the transfer in Location. A grant is paid once: a second
+// disbursement is 409; a fund that holds too little is 422
+// insufficient-funds, and nothing changes.
+func (a *api) disburseGrant(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	var req struct{}
+	if err := a.decode(r, &req, true); err != nil {
+		return err
+	}
+	g, f, governs, err := a.visibleGrant(r)
+	if err != nil {
+		return err
+	}
+	if !governs {
+		return forbidden("only the coordinators of the fund's organization and the network admin may disburse its grants")
+	}
+	g, m, err := a.auth.Disburse(ctx, g.ID)
+	if err != nil {
+		// The postings are the fund's, not the request's: no field.
+		return renameField(renameField(err, "postings[0].from", ""), "postings[0].to", "")
+	}
+	a.countPosted(ledger.Transfer{ID: m.TransferID, State: ledger.StatePosted})
+	w.Header().Set("Location", "/v1/transfers/"+m.TransferID.String())
+	return writeJSON(w, http.StatusOK, a.toGrantJSON(ctx, f.Unit, g))
+}
+
+// withdrawGrant withdraws a requested grant, for whoever acts for the
+// requesting organization (the admin among them); 409 once decided.
+func (a *api) withdrawGrant(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	var req struct{}
+	if err := a.decode(r, &req, true); err != nil {
+		return err
+	}
+	g, f, _, err := a.visibleGrant(r)
+	if err != nil {
+		return err
+	}
+	switch err := a.auth.CanManageOrg(ctx, principal(r), g.OrgID); {
+	case hidden(err) || isForbidden(err):
+		return forbidden("only those who act for the requesting organization may withdraw its grant request")
+	case err != nil:
+		return err
+	}
+	if g, err = a.auth.WithdrawGrant(ctx, g.ID); err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, a.toGrantJSON(ctx, f.Unit, g))
+}
+
+// The public report's parts. Amounts carry the fund's unit's scale.
+type (
+	reportJSON struct {
+		Fund       fundJSON             `json:"fund"`
+		Period     string               `json:"period"`
+		From       *time.Time           `json:"from"`
+		To         *time.Time           `json:"to"`
+		Balance    string               `json:"balance"`
+		Recorded   string               `json:"recorded"`
+		Reconciled bool                 `json:"reconciled"`
+		Totals     flowTotalsJSON       `json:"totals"`
+		Periods    []reportPeriodJSON   `json:"periods"`
+		Movements  []reportMovementJSON `json:"movements"`
+	}
+	flowTotalsJSON struct {
+		In  string `json:"in"`
+		Out string `json:"out"`
+	}
+	reportPeriodJSON struct {
+		Period   string            `json:"period"`
+		Start    time.Time         `json:"start"`
+		End      time.Time         `json:"end"`
+		In       string            `json:"in"`
+		Out      string            `json:"out"`
+		Inflows  []attributionJSON `json:"inflows"`
+		Outflows []attributionJSON `json:"outflows"`
+	}
+	attributionJSON struct {
+		OrgID  *uuid.UUID      `json:"org_id"`
+		Name   string          `json:"name"`
+		Amount string          `json:"amount"`
+		Count  int             `json:"count"`
+		Grants []paidGrantJSON `json:"grants,omitempty"`
+	}
+	paidGrantJSON struct {
+		GrantID      uuid.UUID  `json:"grant_id"`
+		Purpose      string     `json:"purpose"`
+		Amount       string     `json:"amount"`
+		DecidedBy    string     `json:"decided_by"`
+		DecidedAt    time.Time  `json:"decided_at"`
+		DecisionNote string     `json:"decision_note"`
+		Votes        *votesJSON `json:"votes"`
+		TransferID   uuid.UUID  `json:"transfer_id"`
+		PaidAt       time.Time  `json:"paid_at"`
+	}
+	reportMovementJSON struct {
+		ID         uuid.UUID  `json:"id"`
+		Direction  string     `json:"direction"`
+		OrgID      *uuid.UUID `json:"org_id"`
+		Name       string     `json:"name"`
+		Amount     string     `json:"amount"`
+		Memo       string     `json:"memo"`
+		At         time.Time  `json:"at"`
+		TransferID uuid.UUID  `json:"transfer_id"`
+		GrantID    *uuid.UUID `json:"grant_id"`
+	}
+)
+
+// fundReport answers the public report of a fund, to anyone:
+// ?period=month|quarter|year (month by default), ?from= and ?to= (RFC 3339)
+// to bound it.
+func (a *api) fundReport(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	id, err := parseID(r, "id", notFoundFund)
+	if err != nil {
+		return err
+	}
+	v := r.URL.Query()
+	q := exchange.ReportQuery{FundID: id, Period: exchange.ReportPeriod(v.Get("period"))}
+	switch q.Period {
+	case "", exchange.PeriodMonth, exchange.PeriodQuarter, exchange.PeriodYear:
+	default:
+		return malformed("period", "period must be month, quarter or year")
+	}
+	for _, b := range []struct {
+		name string
+		to   **time.Time
+	}{{"from", &q.From}, {"to", &q.To}} {
+		t, err := timeParam(v.Get(b.name), b.name)
+		if err != nil {
+			return err
+		}
+		if !t.IsZero() {
+			*b.to = &t
+		}
+	}
+	rep, err := a.auth.FundReport(ctx, q)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, a.toReportJSON(ctx, rep))
+}
+
+func (a *api) toReportJSON(ctx context.Context, rep exchange.FundReport) reportJSON {
+	amt := func(d decimal.Decimal) string { return a.amount(ctx, d, rep.Fund.Unit) }
+	out := reportJSON{
+		Fund: toFundJSON(rep.Fund), Period: string(rep.Period), From: utc(rep.From), To: utc(rep.To),
+		Balance: amt(rep.Balance), Recorded: amt(rep.Recorded), Reconciled: rep.Reconciled,
+		Totals:  flowTotalsJSON{In: amt(rep.In), Out: amt(rep.Out)},
+		Periods: make([]reportPeriodJSON, len(rep.Periods)), Movements: make([]reportMovementJSON, len(rep.Movements)),
+	}
+	attributions := func(as []exchange.FundAttribution) []attributionJSON {
+		js := make([]attributionJSON, len(as))
+		for i, x := range as {
+			js[i] = attributionJSON{OrgID: x.OrgID, Name: x.Name, Amount: amt(x.Amount), Count: x.Count}
+			for _, g := range x.Grants {
+				js[i].Grants = append(js[i].Grants, paidGrantJSON{
+					GrantID: g.GrantID, Purpose: g.Purpose, Amount: amt(g.Amount), DecidedBy: g.DecidedBy,
+					DecidedAt: g.DecidedAt.UTC(), DecisionNote: g.DecisionNote, Votes: toVotesJSON(g.Votes),
+					TransferID: g.TransferID, PaidAt: g.PaidAt.UTC()})
+			}
+		}
+		return js
+	}
+	for i, p := range rep.Periods {
+		out.Periods[i] = reportPeriodJSON{Period: p.Label, Start: p.Start.UTC(), End: p.End.UTC(), In: amt(p.In), Out: amt(p.Out),
+			Inflows: attributions(p.Inflows), Outflows: attributions(p.Outflows)}
+	}
+	for i, m := range rep.Movements {
+		out.Movements[i] = reportMovementJSON{ID: m.ID, Direction: string(m.Direction), OrgID: m.OrgID, Name: m.Name,
+			Amount: amt(m.Amount), Memo: m.Memo, At: m.At.UTC(), TransferID: m.TransferID, GrantID: m.GrantID}
+	}
+	return out
+}
