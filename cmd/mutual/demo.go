@@ -10,12 +10,14 @@ import (
 )
 
 const demoSummary = `Loads a small, realistic network into a running server through its HTTP
-API: three cities; a time bank in Oaxaca with a coordinator, members, hour
-accounts with credit limits and a community pool; two co-ops and a
-municipal department in Detroit trading in USD and kilograms of produce; a
-neighborhood council in Montréal; and a few hundred transfers between them.
-It needs the admin's token (--token, MUTUAL_TOKEN, or DATA_DIR/admin-token),
-and prints tokens for a coordinator and a member to try the API with.`
+API: three cities; a time bank in Oaxaca with time-bank rules (credit limit,
+cap, community pool), members, offers and needs, and agreements at every
+stage; two co-ops and a municipal department in Detroit trading produce for
+money and giving in-kind support; a neighborhood council in Montréal; the
+network's solidarity fund with contributions and a disbursed grant; and a
+few hundred transfers. It needs the admin's token (--token, MUTUAL_TOKEN, or
+DATA_DIR/admin-token), and prints tokens for a coordinator and a member to
+try the API with.`
 
 // demoTimeBank names the demo's time bank; its presence means the demo was
 // loaded already.
@@ -42,13 +44,18 @@ func demo(ctx context.Context, e *env, args []string) error {
 	}
 	fmt.Fprintf(e.stdout, "loaded the demo network: %d organizations, %d members, %d accounts, %d transfers\n",
 		d.orgs, d.members, d.accounts, d.transfers)
+	fmt.Fprintf(e.stdout, "and %d listings, %d agreements, %d trades, a fund with %d contributions and a grant\n",
+		d.listings, d.agreements, d.trades, d.contributions)
 	fmt.Fprintf(e.stdout, "\nTry the API as the time bank's coordinator (%s):\n    %s\n", d.coordName, d.coordToken)
 	fmt.Fprintf(e.stdout, "and as a member (%s), whose hour account is %s:\n    %s\n\n", d.memberName, d.memberAccount, d.memberToken)
 	fmt.Fprintf(e.stdout, "    curl -H 'Authorization: Bearer %s' %s/v1/accounts/%s\n", d.memberToken, c.base, d.memberAccount)
-	fmt.Fprintf(e.stdout, "\nAna gives an hour to the time bank's community pool (%s):\n\n", d.poolAccount)
+	fmt.Fprintf(e.stdout, "\n%s gives an hour to the time bank's community pool (%s):\n\n", d.memberName, d.poolAccount)
 	fmt.Fprintf(e.stdout, "    curl -H 'Authorization: Bearer %s' -H 'Content-Type: application/json' -H 'Idempotency-Key: gift-1' \\\n", d.memberToken)
-	fmt.Fprintf(e.stdout, "         -d '{\"postings\":[{\"from\":\"%s\",\"to\":\"%s\",\"amount\":\"1.00\",\"unit\":\"HOUR\"}],\"memo\":\"for the pool\"}' \\\n", d.memberAccount, d.poolAccount)
-	fmt.Fprintf(e.stdout, "         %s/v1/transfers\n", c.base)
+	fmt.Fprintf(e.stdout, "         -d '{\"amount\":\"1.00\",\"memo\":\"for the pool\"}' %s/v1/orgs/%s/timebank/donations\n", c.base, d.timebank)
+	fmt.Fprintf(e.stdout, "\n%s's agreements, and the notifications waiting for her:\n\n", d.memberName)
+	fmt.Fprintf(e.stdout, "    curl -H 'Authorization: Bearer %s' %s/v1/agreements\n", d.memberToken, c.base)
+	fmt.Fprintf(e.stdout, "    curl -H 'Authorization: Bearer %s' %s/v1/me/notifications\n", d.memberToken, c.base)
+	fmt.Fprintf(e.stdout, "\nThe fund's public report needs no token:\n\n    curl %s/v1/funds/%s/report\n", c.base, d.fund)
 	return nil
 }
 
@@ -56,11 +63,12 @@ type demoLoader struct {
 	c   *apiClient
 	rng *rand.Rand
 
-	already                                bool
-	orgs, members, accounts, transfers     int
-	coordName, coordToken                  string
-	memberName, memberToken, memberAccount string
-	poolAccount                            string
+	already                                      bool
+	orgs, members, accounts, transfers, listings int
+	agreements, trades, contributions            int
+	coordName, coordToken                        string
+	memberName, memberToken, memberAccount       string
+	poolAccount, fund, timebank                  string
 }
 
 type idJSON struct {
@@ -68,11 +76,50 @@ type idJSON struct {
 }
 
 func (d *demoLoader) post(ctx context.Context, path string, body any) (string, error) {
+	return d.postAs(ctx, d.c, path, body)
+}
+
+// postAs posts as the client c, which holds another member's token.
+func (d *demoLoader) postAs(ctx context.Context, c *apiClient, path string, body any) (string, error) {
 	var out idJSON
-	if err := d.c.do(ctx, http.MethodPost, path, body, &out); err != nil {
+	if err := c.do(ctx, http.MethodPost, path, body, &out); err != nil {
 		return "", fmt.Errorf("POST %s: %w", path, err)
 	}
 	return out.ID, nil
+}
+
+// as returns a client that acts with a member's token.
+func (d *demoLoader) as(token string) *apiClient {
+	c := *d.c
+	c.token = token
+	return &c
+}
+
+// admit admits a new member to an organization and returns them with the
+// account the organization's time-bank rules opened for them, if any.
+func (d *demoLoader) admit(ctx context.Context, org, name, role string) (member, account string, err error) {
+	var out struct {
+		ID        string `json:"id"`
+		AccountID string `json:"account_id"`
+	}
+	if err := d.c.do(ctx, http.MethodPost, "/v1/orgs/"+org+"/members", map[string]any{"name": name, "role": role}, &out); err != nil {
+		return "", "", fmt.Errorf("POST /v1/orgs/%s/members: %w", org, err)
+	}
+	d.members++
+	if out.AccountID != "" {
+		d.accounts++
+	}
+	return out.ID, out.AccountID, nil
+}
+
+// listing posts an offer or a need in org as the member c acts for.
+func (d *demoLoader) listing(ctx context.Context, c *apiClient, org, kind, title, category, quantity string, lat, lon float64) (string, error) {
+	d.listings++
+	return d.postAs(ctx, c, "/v1/listings", map[string]any{
+		"org_id": org, "kind": kind, "title": title, "category": category, "quantity": quantity,
+		"place": map[string]any{"lat": lat, "lon": lon}, "city": "Oaxaca", "neighborhood": "Jalatlaco",
+		"visibility": "org",
+	})
 }
 
 func (d *demoLoader) org(ctx context.Context, parent, name, kind, city, region string) (string, error) {
@@ -173,29 +220,44 @@ func (d *demoLoader) load(ctx context.Context) (err error) {
 		return err
 	}
 
-	// The time bank: a coordinator, members with hour accounts (10 h of
-	// credit, 40 h cap) and a community pool.
+	// The time bank: a coordinator sets its rules (10 h of credit, 40 h
+	// cap), which opens its community pool; every member admitted then gets
+	// an hour account with those bounds.
 	tb := must(d.org(ctx, oaxaca, demoTimeBank, "timebank", "Oaxaca", "mx-south"))
+	d.timebank = tb
 	d.coordName = "Rosa Hernández"
 	coord := must(d.member(ctx, tb, d.coordName, "coordinator"))
-	pool := must(d.account(ctx, map[string]string{"org": tb}, "", "HOUR", "pool", "community pool", "0", ""))
+	d.coordToken = must(d.token(ctx, coord, "demo"))
+	if err != nil {
+		return err
+	}
+	rosa := d.as(d.coordToken)
+	var rules struct {
+		PoolAccount string `json:"pool_account"`
+	}
+	if e := rosa.do(ctx, http.MethodPut, "/v1/orgs/"+tb+"/timebank", map[string]any{"unit": "HOUR", "credit_limit": "10", "cap": "40"}, &rules); e != nil {
+		return fmt.Errorf("PUT /v1/orgs/%s/timebank: %w", tb, e)
+	}
+	d.accounts++
+	pool := rules.PoolAccount
 	d.poolAccount = pool
 	names := []string{"Ana López", "Bruno García", "Carmen Ruiz", "Diego Martínez", "Elena Santos",
 		"Fernando Cruz", "Gabriela Mendoza", "Hugo Ramírez", "Inés Torres", "Joaquín Vargas"}
 	var hourAccounts []string
+	var neighbors []*apiClient // each member's client, with their own token
 	for i, n := range names {
-		m := must(d.member(ctx, tb, n, "member"))
-		acc := must(d.account(ctx, map[string]string{"member": m}, tb, "HOUR", "member", n+" — hours", "-10", "40"))
+		m, acc, e := d.admit(ctx, tb, n, "member")
+		must("", e)
+		tok := must(d.token(ctx, m, "demo"))
 		hourAccounts = append(hourAccounts, acc)
+		neighbors = append(neighbors, d.as(tok))
 		if i == 0 {
-			d.memberName, d.memberAccount = n, acc
-			d.memberToken = must(d.token(ctx, m, "demo"))
+			d.memberName, d.memberAccount, d.memberToken = n, acc, tok
 		}
 	}
 	if err != nil {
 		return err
 	}
-	d.coordToken = must(d.token(ctx, coord, "demo"))
 
 	// A neighborhood council in Montréal with a few members.
 	council := must(d.org(ctx, montreal, "Conseil de quartier du Plateau", "council", "Montréal", "ca-east"))
@@ -205,10 +267,13 @@ func (d *demoLoader) load(ctx context.Context) (err error) {
 		plateau = append(plateau, must(d.account(ctx, map[string]string{"member": m}, council, "HOUR", "member", n+" — heures", "-5", "")))
 	}
 
-	// Detroit: two co-ops and a municipal department, in USD and produce.
+	// Detroit: two co-ops and a municipal department, in USD and produce,
+	// each with a coordinator who acts for it.
 	food := must(d.org(ctx, detroit, "Eastside Food Co-op", "coop", "Detroit", "us-east"))
 	tools := must(d.org(ctx, detroit, "Detroit Tool Library & Kitchen Co-op", "coop", "Detroit", "us-east"))
 	city := must(d.org(ctx, detroit, "City of Detroit — Department of Neighborhoods", "municipality", "Detroit", "us-east"))
+	foodCoord := d.as(must(d.token(ctx, must(d.member(ctx, food, "Keisha Brown", "coordinator")), "demo")))
+	toolsCoord := d.as(must(d.token(ctx, must(d.member(ctx, tools, "Marcus Lee", "coordinator")), "demo")))
 	bank := must(d.account(ctx, map[string]string{"org": network}, "", "USD", "external", "bank (money in and out)", "", ""))
 	farms := must(d.account(ctx, map[string]string{"org": network}, "", "KG_PRODUCE", "external", "farms (produce grown)", "", ""))
 	foodUSD := must(d.account(ctx, map[string]string{"org": food}, "", "USD", "organization", "Eastside Food Co-op — USD", "0", ""))
@@ -216,6 +281,7 @@ func (d *demoLoader) load(ctx context.Context) (err error) {
 	toolsUSD := must(d.account(ctx, map[string]string{"org": tools}, "", "USD", "organization", "Tool Library — USD", "0", ""))
 	toolsKG := must(d.account(ctx, map[string]string{"org": tools}, "", "KG_PRODUCE", "organization", "Tool Library kitchen — produce", "0", ""))
 	cityUSD := must(d.account(ctx, map[string]string{"org": city}, "", "USD", "organization", "Neighborhoods grants budget", "0", ""))
+	cityKG := must(d.account(ctx, map[string]string{"org": city}, "", "KG_PRODUCE", "organization", "Urban farms — produce", "0", ""))
 	if err != nil {
 		return err
 	}
@@ -225,51 +291,92 @@ func (d *demoLoader) load(ctx context.Context) (err error) {
 	must(d.transfer(ctx, "members' share capital", false, leg{bank, foodUSD, "5000.00", "USD"}))
 	must(d.transfer(ctx, "members' share capital", false, leg{bank, toolsUSD, "3000.00", "USD"}))
 	must(d.transfer(ctx, "season's harvest", false, leg{farms, foodKG, "2000.000", "KG_PRODUCE"}))
+	must(d.transfer(ctx, "urban farms' harvest", false, leg{farms, cityKG, "500.000", "KG_PRODUCE"}))
 
 	// Time-bank exchanges: hours move from the one who received help to
 	// the one who gave it.
 	services := []string{"bike repair", "ride to the clinic", "childcare", "Spanish lesson", "garden work",
 		"fixing a laptop", "cooking for a neighbor", "elder care visit", "moving boxes", "sewing repairs"}
-	// try posts a transfer the accounts' limits may refuse (a member past
-	// her credit limit or at her cap): refused transfers are skipped, as
-	// they would be in real life; any other failure stops the demo.
-	try := func(memo string, pending bool, legs ...leg) {
-		_, e := d.transfer(ctx, memo, pending, legs...)
+	// try runs a request the accounts' limits may refuse (a member past her
+	// credit limit or at her cap): refused requests are skipped, as they
+	// would be in real life; any other failure stops the demo.
+	try := func(e error) bool {
 		var ae *apiError
 		if errors.As(e, &ae) && ae.Status == http.StatusUnprocessableEntity {
-			d.transfers--
-			return
+			return false
 		}
 		must("", e)
+		return e == nil
 	}
 	for i := 0; i < 200 && err == nil; i++ {
 		a := d.rng.IntN(len(hourAccounts))
 		b := (a + 1 + d.rng.IntN(len(hourAccounts)-1)) % len(hourAccounts)
-		try(services[d.rng.IntN(len(services))], false, leg{hourAccounts[a], hourAccounts[b], d.hours(), "HOUR"})
+		if _, e := d.transfer(ctx, services[d.rng.IntN(len(services))], false, leg{hourAccounts[a], hourAccounts[b], d.hours(), "HOUR"}); !try(e) {
+			d.transfers--
+		}
 	}
-	// Donations to the pool, and grants from it to those who cannot give back.
+	// Members donate hours to the pool; the coordinator grants hours from
+	// it to those who cannot give back.
 	for i := 0; i < 20 && err == nil; i++ {
-		try("donation to the community pool", false, leg{hourAccounts[d.rng.IntN(len(hourAccounts))], pool, "1.00", "HOUR"})
+		_, e := d.postAs(ctx, neighbors[d.rng.IntN(len(neighbors))], "/v1/orgs/"+tb+"/timebank/donations", map[string]any{"amount": "1.00", "memo": "for the community pool"})
+		if try(e) {
+			d.transfers++
+		}
 	}
 	for i := 0; i < 8 && err == nil; i++ {
-		try("grant from the community pool", false, leg{pool, hourAccounts[d.rng.IntN(len(hourAccounts))], "1.50", "HOUR"})
+		_, e := d.postAs(ctx, rosa, "/v1/orgs/"+tb+"/timebank/grants", map[string]any{
+			"member_id": must(d.memberOf(ctx, hourAccounts[d.rng.IntN(len(hourAccounts))])), "amount": "1.50", "memo": "help from the pool"})
+		if try(e) {
+			d.transfers++
+		}
 	}
-	// Agreed exchanges not yet done: holds reserve the hours.
-	for i := 0; i < 6 && err == nil; i++ {
-		try("agreed: help with the market stall", true, leg{hourAccounts[i], hourAccounts[i+1], "2.00", "HOUR"})
+
+	// Offers and needs, and agreements at every stage: completed (the hours
+	// moved), accepted (the hours held), proposed, cancelled.
+	for i := 0; i < 8 && err == nil; i++ {
+		giver, receiver := neighbors[i], neighbors[(i+1)%len(neighbors)]
+		service := services[i%len(services)]
+		offer := must(d.listing(ctx, giver, tb, "offer", "I can help with "+service, "repairs", "4.00", 17.066+0.001*float64(i), -96.72))
+		need := must(d.listing(ctx, receiver, tb, "need", "Looking for "+service, "repairs", "2.00", 17.067, -96.72+0.001*float64(i)))
+		if err != nil {
+			break
+		}
+		id := must(d.postAs(ctx, receiver, "/v1/agreements", map[string]any{"offer_id": offer, "need_id": need, "message": "Would Saturday morning work?"}))
+		d.agreements++
+		switch {
+		case i == 6:
+			continue // proposed, waiting for the giver
+		case i == 7:
+			must(d.postAs(ctx, receiver, "/v1/agreements/"+id+"/cancel", map[string]any{"reason": "a neighbor already helped"}))
+			continue
+		}
+		if _, e := d.postAs(ctx, giver, "/v1/agreements/"+id+"/accept", nil); !try(e) || i >= 4 {
+			continue // accepted: the receiver's hours are held until both confirm
+		}
+		must(d.postAs(ctx, receiver, "/v1/agreements/"+id+"/confirm", map[string]any{"quantity": "1.50"}))
+		must(d.postAs(ctx, giver, "/v1/agreements/"+id+"/confirm", map[string]any{"quantity": "1.50"}))
+		d.transfers++
 	}
 	// Plateau neighbors help each other.
 	for i := 0; i < 15 && err == nil; i++ {
 		must(d.transfer(ctx, "snow shovelling", false, leg{plateau[i%3], plateau[(i+1)%3], "1.00", "HOUR"}))
 	}
-	// Co-op trade: produce for money, in one transfer.
-	for i := 0; i < 30 && err == nil; i++ {
+	// Co-op trades: the food co-op proposes produce for money, the tool
+	// library's kitchen accepts, and both legs move in one transfer.
+	for i := 0; i < 15 && err == nil; i++ {
 		kg := 10 + d.rng.IntN(40)
-		must(d.transfer(ctx, "produce for the community kitchen", false,
-			leg{foodKG, toolsKG, fmt.Sprintf("%d.000", kg), "KG_PRODUCE"},
-			leg{toolsUSD, foodUSD, fmt.Sprintf("%d.00", 2*kg), "USD"}))
+		id := must(d.postAs(ctx, foodCoord, "/v1/trades", map[string]any{
+			"counterparty_org": tools, "memo": "produce for the community kitchen",
+			"legs": []map[string]string{
+				{"from_account": foodKG, "to_account": toolsKG, "amount": fmt.Sprintf("%d.000", kg), "unit": "KG_PRODUCE"},
+				{"from_account": toolsUSD, "to_account": foodUSD, "amount": fmt.Sprintf("%d.00", 2*kg), "unit": "USD"},
+			}}))
+		must(d.postAs(ctx, toolsCoord, "/v1/trades/"+id+"/accept", nil))
+		d.trades++
+		d.transfers++
 	}
-	// Municipal grants to the co-ops.
+	// Municipal grants to the co-ops, and in-kind support: produce from the
+	// urban farms to the community kitchen.
 	for i := 0; i < 10 && err == nil; i++ {
 		to := foodUSD
 		if i%2 == 1 {
@@ -277,5 +384,59 @@ func (d *demoLoader) load(ctx context.Context) (err error) {
 		}
 		must(d.transfer(ctx, "neighborhood grant", false, leg{cityUSD, to, fmt.Sprintf("%d.00", 500+100*d.rng.IntN(10)), "USD"}))
 	}
+	must(d.post(ctx, "/v1/transfers", map[string]any{
+		"postings": []map[string]string{{"from": cityKG, "to": toolsKG, "amount": "50.000", "unit": "KG_PRODUCE"}},
+		"memo":     "in-kind support: produce for the community kitchen",
+		"metadata": map[string]string{"kind": "in_kind", "description": "50 kg of vegetables from the city's urban farms"},
+	}))
+	d.transfers++
+	if err != nil {
+		return err
+	}
+	return d.loadFund(ctx, foodUSD, toolsCoord, tools, toolsUSD)
+}
+
+// loadFund creates the network's solidarity fund: money from outside and
+// from a co-op, a grant requested by the tool library, decided by a vote
+// and disbursed.
+func (d *demoLoader) loadFund(ctx context.Context, foodUSD string, toolsCoord *apiClient, tools, toolsUSD string) (err error) {
+	must := func(id string, e error) string {
+		if err == nil && e != nil {
+			err = e
+		}
+		return id
+	}
+	d.fund = must(d.post(ctx, "/v1/funds", map[string]any{"name": "Red Mutual solidarity fund", "unit": "USD"}))
+	d.accounts += 2
+	if err != nil {
+		return err
+	}
+	in := "/v1/funds/" + d.fund + "/contributions"
+	must(d.post(ctx, in, map[string]any{"source": "Great Lakes Community Foundation", "amount": "10000.00", "memo": "yearly gift"}))
+	must(d.post(ctx, in, map[string]any{"from_account": foodUSD, "amount": "250.00", "memo": "share of the season's surplus"}))
+	d.contributions += 2
+	d.transfers += 2
+	grant := must(d.postAs(ctx, toolsCoord, "/v1/funds/"+d.fund+"/grants", map[string]any{
+		"org_id": tools, "amount": "1500.00", "purpose": "A second oven for the community kitchen", "to_account": toolsUSD}))
+	if err != nil {
+		return err
+	}
+	must(d.post(ctx, "/v1/grants/"+grant+"/decision", map[string]any{
+		"decision": "approve", "note": "approved at the assembly of 12 November", "votes": map[string]int{"for": 9, "against": 1, "abstain": 2}}))
+	must(d.post(ctx, "/v1/grants/"+grant+"/disburse", nil))
+	d.transfers++
 	return err
+}
+
+// memberOf returns the member who owns an account.
+func (d *demoLoader) memberOf(ctx context.Context, account string) (string, error) {
+	var out struct {
+		Owner struct {
+			Member string `json:"member"`
+		} `json:"owner"`
+	}
+	if err := d.c.do(ctx, http.MethodGet, "/v1/accounts/"+account, nil, &out); err != nil {
+		return "", fmt.Errorf("GET /v1/accounts/%s: %w", account, err)
+	}
+	return out.Owner.Member, nil
 }

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"encoding/json"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -30,11 +32,29 @@ func TestDemoBenchAndVerify(t *testing.T) {
 		t.Fatalf("demo: %v\n%s", err, out)
 	}
 	m := regexp.MustCompile(`loaded the demo network: (\d+) organizations, (\d+) members, (\d+) accounts, (\d+) transfers`).FindStringSubmatch(out)
-	if m == nil || m[1] != "8" || m[2] != "14" || m[3] != "21" || len(m[4]) < 3 {
+	if m == nil || m[1] != "8" || m[2] != "16" || m[3] != "24" || len(m[4]) < 3 {
 		t.Fatalf("demo output:\n%s", out)
 	}
-	if !strings.Contains(out, "/v1/transfers") {
-		t.Errorf("demo shows no transfer to try:\n%s", out)
+	if !strings.Contains(out, "16 listings, 8 agreements, 15 trades, a fund with 2 contributions and a grant") ||
+		!strings.Contains(out, "/timebank/donations") {
+		t.Errorf("demo output:\n%s", out)
+	}
+	// The fund's report, read without a token, agrees with the ledger.
+	report := regexp.MustCompile(`curl (\S+/v1/funds/\S+/report)`).FindStringSubmatch(out)
+	if report == nil {
+		t.Fatalf("demo shows no fund report:\n%s", out)
+	}
+	resp, err := http.Get(report[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var body struct {
+		Reconciled bool `json:"reconciled"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&body)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != http.StatusOK || !body.Reconciled {
+		t.Errorf("fund report without a token: %d, reconciled %v, %v", resp.StatusCode, body.Reconciled, err)
 	}
 	again, _, err := runCmd(t, environ(), "demo", "--url", url, "--data-dir", dir)
 	if err != nil || !strings.Contains(again, "already loaded") {
