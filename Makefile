@@ -10,6 +10,8 @@ BENCHTIME ?= 20000x
 # times); the matching benchmarks are whole problems, run MATCHTIME times.
 BENCHPKGS ?= ./ledger/
 MATCHTIME ?= 3x
+# Agreements run whole, each four transactions: propose, accept, confirm twice.
+AGREETIME ?= 2000x
 # The PostgreSQL reference measurement run before the benchmarks when it exists
 # (it lives outside the repository); its figures are what the ledger's are compared to.
 CEILING  ?= ../shared/bench/ceiling.sh
@@ -86,6 +88,8 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -timeout 60m $(BENCHPKGS)
 	@echo "== matching benchmarks (-benchtime $(MATCHTIME))"
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(MATCHTIME) -timeout 30m ./exchange/matching/
+	@echo "== agreements from proposal to the hours moved (-benchtime $(AGREETIME))"
+	$(GO) test -run '^$$' -bench AgreementLifecycle -benchmem -benchtime $(AGREETIME) -timeout 30m ./exchange/
 	@echo "== HTTP load generator against a private server (scripts/loadtest.sh)"
 	bash scripts/loadtest.sh 20
 

@@ -215,7 +215,7 @@ func (s *Store) ProposeAgreement(ctx context.Context, p Principal, in NewAgreeme
 		in.ID = newID()
 	}
 	var a Agreement
-	err = s.db.Run(ctx, pgtx.Options{}, func(tx *pgtx.Tx) error {
+	err = s.led.Within(ctx, func(tx *pgtx.Tx, lt *ledger.Tx) error {
 		offer, need, err := s.proposalListings(ctx, tx, p, in, now)
 		if err != nil {
 			return err
@@ -228,7 +228,7 @@ func (s *Store) ProposeAgreement(ctx context.Context, p Principal, in NewAgreeme
 		if q.IsZero() {
 			q = decimal.Min(left[0], left[1])
 		}
-		if err := checkQuantity(ctx, tx, "quantity", q, offer.Unit); err != nil {
+		if err := checkQuantity(ctx, lt, "quantity", q, offer.Unit); err != nil {
 			return err
 		}
 		if err := checkCapacity(offer, need, left, q); err != nil {
@@ -338,17 +338,18 @@ func checkCapacity(offer, need Listing, left [2]decimal.Decimal, q decimal.Decim
 	return nil
 }
 
-// checkQuantity checks a positive quantity against the unit's scale.
-func checkQuantity(ctx context.Context, q *pgtx.Tx, field string, v decimal.Decimal, unit string) error {
+// checkQuantity checks a positive quantity against the unit's scale, which
+// it reads through lt's transaction (or its cache).
+func checkQuantity(ctx context.Context, lt *ledger.Tx, field string, v decimal.Decimal, unit string) error {
 	if v.Sign() <= 0 {
 		return invalid(field, "%s must be positive, not %s", field, v)
 	}
-	var scale int64
-	if err := q.QueryRow(ctx, `SELECT scale FROM units WHERE code = $1`, unit).Scan(&scale); err != nil {
+	u, err := lt.Unit(ctx, unit)
+	if err != nil {
 		return err
 	}
-	if !v.Equal(v.Truncate(int32(scale))) {
-		e := invalid(field, "%s %s has more decimals than unit %s allows (%d)", field, v, unit, scale)
+	if !v.Equal(v.Truncate(u.Scale)) {
+		e := invalid(field, "%s %s has more decimals than unit %s allows (%d)", field, v, unit, u.Scale)
 		e.Unit = unit
 		return e
 	}
@@ -543,9 +544,10 @@ type step struct {
 	// coordinates is set when p coordinates an organization of the
 	// agreement's listings (or is the admin).
 	coordinates bool
-	a           Agreement // locked; the step changes it
-	offer       Listing   // locked
-	need        Listing   // locked
+	a           Agreement       // locked; the step changes it
+	before      AgreementStatus // a's status when it was locked
+	offer       Listing         // locked
+	need        Listing         // locked
 	// noop is set by a step that finds its work already done (a repeated
 	// acceptance): nothing is written.
 	noop   bool
@@ -625,6 +627,7 @@ func (st *step) lock(id uuid.UUID) error {
 	if err != nil {
 		return err
 	}
+	st.before = st.a.Status
 	rows, err := st.tx.Query(st.ctx, `SELECT `+listingColumns+` FROM listings l WHERE l.id IN ($2, $3) ORDER BY l.id FOR UPDATE`,
 		st.now, st.a.OfferID, st.a.NeedID)
 	if err != nil {
@@ -669,15 +672,20 @@ WHERE id = $1`,
 		optDecimal(a.GiverConfirmed), optDecimal(a.ReceiverConfirmed), a.Reason, a.ClosedBy, a.DisputedBy,
 		a.UpdatedAt, a.AcceptedAt, a.CompletedAt)
 	n := 1
-	for _, l := range []*Listing{&st.offer, &st.need} {
-		to, err := st.listingStatus(l)
+	// The listings' statuses turn on which agreements take their quantity
+	// and which of those are still open: a step that changes neither (a
+	// first confirmation, a dispute) leaves them as they are.
+	if st.before.consumes() != a.Status.consumes() || st.before.open() != a.Status.open() {
+		to, err := st.listingStatuses()
 		if err != nil {
 			return err
 		}
-		if to != l.Status {
-			b.Queue(`UPDATE listings SET status = $2, updated_at = $3 WHERE id = $1`, l.ID, to, st.now)
-			l.Status = to
-			n++
+		for i, l := range []*Listing{&st.offer, &st.need} {
+			if to[i] != l.Status {
+				b.Queue(`UPDATE listings SET status = $2, updated_at = $3 WHERE id = $1`, l.ID, to[i], st.now)
+				l.Status = to[i]
+				n++
+			}
 		}
 	}
 	for _, nt := range st.notify {
@@ -698,44 +706,49 @@ WHERE id = $1`,
 	return nil
 }
 
-// listingStatus returns what a listing's status becomes once the step is
-// written: matched while its whole quantity is taken by agreements still
-// open, fulfilled once taken and none is open any more, open otherwise.
-// Withdrawn, expired and fulfilled listings keep their status.
-func (st *step) listingStatus(l *Listing) (ListingStatus, error) {
-	if l.Status != StatusOpen && l.Status != StatusMatched {
-		return l.Status, nil
-	}
-	col := "offer_id"
-	if l.Kind == Need {
-		col = "need_id"
-	}
-	var used decimal.Decimal
-	var open, completed int64
+// listingStatuses returns what the offer's and the need's statuses become
+// once the step is written: matched while the whole quantity is taken by
+// agreements still open, fulfilled once taken and none is open any more,
+// open otherwise. Withdrawn, expired and fulfilled listings keep their
+// status.
+func (st *step) listingStatuses() ([2]ListingStatus, error) {
+	var used [2]decimal.Decimal
+	var open, completed [2]int64
 	err := st.tx.QueryRow(st.ctx, `
-SELECT COALESCE(sum(quantity), 0),
-       count(*) FILTER (WHERE status IN ('accepted', 'disputed')),
-       count(*) FILTER (WHERE status = 'completed')
-FROM agreements WHERE `+col+` = $1 AND status IN ('accepted', 'disputed', 'completed') AND id <> $2`,
-		l.ID, st.a.ID).Scan(&used, &open, &completed)
+SELECT COALESCE(sum(quantity) FILTER (WHERE offer_id = $1), 0),
+       count(*) FILTER (WHERE offer_id = $1 AND status IN ('accepted', 'disputed')),
+       count(*) FILTER (WHERE offer_id = $1 AND status = 'completed'),
+       COALESCE(sum(quantity) FILTER (WHERE need_id = $2), 0),
+       count(*) FILTER (WHERE need_id = $2 AND status IN ('accepted', 'disputed')),
+       count(*) FILTER (WHERE need_id = $2 AND status = 'completed')
+FROM agreements
+WHERE (offer_id = $1 OR need_id = $2) AND status IN ('accepted', 'disputed', 'completed') AND id <> $3`,
+		st.offer.ID, st.need.ID, st.a.ID).Scan(&used[0], &open[0], &completed[0], &used[1], &open[1], &completed[1])
 	if err != nil {
-		return "", err
+		return [2]ListingStatus{}, err
 	}
-	if st.a.Status.consumes() {
-		used = used.Add(st.a.Quantity)
-		if st.a.Status.open() {
-			open++
-		} else {
-			completed++
+	var out [2]ListingStatus
+	for i, l := range []Listing{st.offer, st.need} {
+		if st.a.Status.consumes() {
+			used[i] = used[i].Add(st.a.Quantity)
+			if st.a.Status.open() {
+				open[i]++
+			} else {
+				completed[i]++
+			}
+		}
+		switch {
+		case l.Status != StatusOpen && l.Status != StatusMatched:
+			out[i] = l.Status
+		case used[i].LessThan(l.Quantity):
+			out[i] = StatusOpen
+		case open[i] == 0 && completed[i] > 0:
+			out[i] = StatusFulfilled
+		default:
+			out[i] = StatusMatched
 		}
 	}
-	switch {
-	case used.LessThan(l.Quantity):
-		return StatusOpen, nil
-	case open == 0 && completed > 0:
-		return StatusFulfilled, nil
-	}
-	return StatusMatched, nil
+	return out, nil
 }
 
 func (st *step) tell(kind, message string, to ...uuid.UUID) {
@@ -848,7 +861,7 @@ func (s *Store) ConfirmAgreement(ctx context.Context, p Principal, id uuid.UUID,
 		if a.Status != AgreementAccepted {
 			return agreementState(a, "confirmed")
 		}
-		if err := checkQuantity(st.ctx, st.tx, "quantity", quantity, a.Unit); err != nil {
+		if err := checkQuantity(st.ctx, st.lt, "quantity", quantity, a.Unit); err != nil {
 			return err
 		}
 		if quantity.GreaterThan(a.Quantity) {
@@ -1032,7 +1045,7 @@ func (s *Store) ResolveAgreement(ctx context.Context, p Principal, id uuid.UUID,
 			st.tell("agreement_resolved", "a coordinator resolved the dispute; nothing was recorded: "+note, a.Giver, a.Receiver)
 			return nil
 		}
-		if err := checkQuantity(st.ctx, st.tx, "quantity", quantity, a.Unit); err != nil {
+		if err := checkQuantity(st.ctx, st.lt, "quantity", quantity, a.Unit); err != nil {
 			return err
 		}
 		if quantity.GreaterThan(a.Quantity) {

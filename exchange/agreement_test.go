@@ -24,7 +24,7 @@ type agreementWorld struct {
 	hours                         map[uuid.UUID]uuid.UUID // member → HOUR account
 }
 
-func newAgreementWorld(t *testing.T) agreementWorld {
+func newAgreementWorld(t testing.TB) agreementWorld {
 	t.Helper()
 	w := agreementWorld{listingWorld: newListingWorld(t), hours: map[uuid.UUID]uuid.UUID{}}
 	w.tess, w.dan = w.member(t, "Tess"), w.member(t, "Dan")

@@ -26,7 +26,7 @@ type listingWorld struct {
 	ana, ben, cleo   exchange.Member
 }
 
-func newListingWorld(t *testing.T) listingWorld {
+func newListingWorld(t testing.TB) listingWorld {
 	t.Helper()
 	ctx := context.Background()
 	e := newEnv(t)
