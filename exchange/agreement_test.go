@@ -3,6 +3,7 @@ package exchange_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -85,6 +86,8 @@ func (w agreementWorld) listingStatus(t testing.TB, id uuid.UUID) exchange.Listi
 	return l.Status
 }
 
+// verify fails the test if an invariant of the ledger, or one that ties the
+// exchange's records to it, is broken.
 func (w agreementWorld) verify(t testing.TB) {
 	t.Helper()
 	v, err := w.led.Verify(context.Background())
@@ -93,6 +96,13 @@ func (w agreementWorld) verify(t testing.TB) {
 	}
 	for _, line := range v {
 		t.Error("ledger invariant broken: " + line)
+	}
+	v, err = w.ex.Verify(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range v {
+		t.Error("exchange invariant broken: " + line)
 	}
 }
 
@@ -627,3 +637,31 @@ func TestTwoAcceptOneOffer(t *testing.T) {
 }
 
 func errorsIs(err, target error) bool { return errors.Is(err, target) }
+
+// TestExchangeVerifyFindsABrokenAgreement breaks the tie between an
+// accepted agreement and its hold with raw SQL, around the store, and checks
+// that Verify reports it.
+func TestExchangeVerifyFindsABrokenAgreement(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	w := newAgreementWorld(t)
+	offer := w.listing(t, w.ben, exchange.Offer, "2")
+	need := w.listing(t, w.ana, exchange.Need, "2")
+	a, err := w.ex.ProposeAgreement(ctx, w.pBen, exchange.NewAgreement{OfferID: offer.ID, NeedID: need.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, err = w.ex.AcceptAgreement(ctx, w.pAna, a.ID, nil); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := w.ex.Verify(ctx); err != nil || len(v) != 0 {
+		t.Fatalf("Verify before = %v, %v", v, err)
+	}
+	if _, err := w.pool.Exec(ctx, `UPDATE transfers SET state = 'voided', resolved_at = now() WHERE id = $1`, *a.HoldID); err != nil {
+		t.Fatal(err)
+	}
+	v, err := w.ex.Verify(ctx)
+	if err != nil || len(v) != 1 || !strings.Contains(v[0], a.ID.String()) {
+		t.Errorf("Verify after voiding the hold around the store = %q, %v", v, err)
+	}
+}

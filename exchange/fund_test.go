@@ -104,6 +104,11 @@ func (w fundWorld) wantBalance(t *testing.T, what string, id uuid.UUID, want str
 func (w fundWorld) verify(t *testing.T) {
 	t.Helper()
 	problems, err := w.led.Verify(context.Background())
+	if more, merr := w.ex.Verify(context.Background()); merr == nil {
+		problems = append(problems, more...)
+	} else if err == nil {
+		err = merr
+	}
 	if err != nil || len(problems) > 0 {
 		t.Fatalf("ledger verify: %v %v", problems, err)
 	}

@@ -129,6 +129,11 @@ func (w *tradeWorld) wantBalance(t *testing.T, id uuid.UUID, want string) {
 func (w *tradeWorld) verify(t *testing.T) {
 	t.Helper()
 	problems, err := w.led.Verify(w.ctx)
+	if more, merr := w.ex.Verify(w.ctx); merr == nil {
+		problems = append(problems, more...)
+	} else if err == nil {
+		err = merr
+	}
 	if err != nil || len(problems) > 0 {
 		t.Fatalf("ledger verify: %v %v", problems, err)
 	}

@@ -92,6 +92,20 @@ func newEnvWith(t *testing.T, change func(*httpapi.Config)) *env {
 	}
 	srv := httptest.NewServer(httpapi.New(cfg))
 	t.Cleanup(srv.Close)
+	// Whatever a test did over HTTP, the books must be sound after it, and
+	// agreements, trades, funds and time banks must agree with them.
+	t.Cleanup(func() {
+		ctx := context.Background()
+		for what, verify := range map[string]func(context.Context) ([]string, error){"ledger": led.Verify, "exchange": ex.Verify} {
+			v, err := verify(ctx)
+			if err != nil {
+				t.Errorf("verifying the %s: %v", what, err)
+			}
+			for _, line := range v {
+				t.Errorf("%s invariant broken after the test: %s", what, line)
+			}
+		}
+	})
 	e := &env{t: t, srv: srv, ex: ex, led: led, db: db, clock: c, logs: logs}
 	e.client = &http.Client{Transport: &checkingTransport{t: t, spec: theSpec(t), next: http.DefaultTransport}}
 	network, admin, _, secret, created, err := ex.Bootstrap(ctx, "Network")

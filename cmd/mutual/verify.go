@@ -6,13 +6,16 @@ import (
 	"flag"
 	"fmt"
 
+	"github.com/mutual-ledger/mutual/exchange"
 	"github.com/mutual-ledger/mutual/ledger"
 	"github.com/mutual-ledger/mutual/schema"
 )
 
 const verifySummary = `Checks every invariant of the ledger over the whole database (every unit
 sums to zero, every account is inside its bounds, every balance is the sum of
-its entries, ...) and prints each violation found. It exits non-zero if there
+its entries, ...), and those that tie agreements, trades, funds and time
+banks to it (an accepted agreement's hold is pending, a fund's balance
+equals its book, ...), and prints each violation found. It exits non-zero if there
 is any. It reads everything: run it for audits, not on every request.`
 
 // verify implements `mutual verify`.
@@ -42,6 +45,11 @@ func verifyDatabase(ctx context.Context, e *env, db *database) error {
 	if err != nil {
 		return fmt.Errorf("verifying the ledger: %w", err)
 	}
+	more, err := exchange.NewStore(store.DB(), store, exchange.Config{}).Verify(ctx)
+	if err != nil {
+		return fmt.Errorf("verifying agreements, trades, funds and time banks against the ledger: %w", err)
+	}
+	violations = append(violations, more...)
 	if len(violations) > 0 {
 		for _, v := range violations {
 			fmt.Fprintln(e.stdout, v)
