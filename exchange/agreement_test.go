@@ -665,3 +665,39 @@ func TestExchangeVerifyFindsABrokenAgreement(t *testing.T) {
 		t.Errorf("Verify after voiding the hold around the store = %q, %v", v, err)
 	}
 }
+
+// TestFairness counts what each member received and was asked to give in
+// the window, and forgets what is older.
+func TestFairness(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	w := newAgreementWorld(t)
+	agree := func(accept bool) {
+		t.Helper()
+		offer := w.listing(t, w.ben, exchange.Offer, "1.5")
+		need := w.listing(t, w.ana, exchange.Need, "1.5")
+		a, err := w.ex.ProposeAgreement(ctx, w.pBen, exchange.NewAgreement{OfferID: offer.ID, NeedID: need.ID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if accept {
+			if _, err := w.ex.AcceptAgreement(ctx, w.pAna, a.ID, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	agree(true)
+	agree(false)
+	f, err := w.ex.Fairness(ctx, []uuid.UUID{w.ana.ID, w.ben.ID, w.dan.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ana, ben, dan := w.ana.ID.String(), w.ben.ID.String(), w.dan.ID.String()
+	if f.Received[ana] != 150 || f.Asked[ben] != 300 || f.Received[ben] != 0 || f.Asked[dan] != 0 {
+		t.Errorf("fairness = %+v; want Ana received 150 hundredths, Ben asked 300", f)
+	}
+	w.clock.Advance(exchange.FairnessWindow + time.Hour)
+	if f, err = w.ex.Fairness(ctx, []uuid.UUID{w.ana.ID, w.ben.ID}); err != nil || len(f.Received)+len(f.Asked) != 0 {
+		t.Errorf("fairness after the window = %+v, %v; want nothing", f, err)
+	}
+}

@@ -583,7 +583,11 @@ type ListingQuery struct {
 	// be zero (unbounded); a listing without a window is always available.
 	From, To time.Time
 	OrgID    uuid.UUID // uuid.Nil for any organization; otherwise that one only
-	Owner    uuid.UUID // uuid.Nil for anyone's
+	// Orgs, when not empty, narrows to listings posted in any of them.
+	Orgs []uuid.UUID
+	// City: listings in the city, spelled as they were posted.
+	City  string
+	Owner uuid.UUID // uuid.Nil for anyone's
 	// Statuses are the statuses wanted, as of the store's clock; none means
 	// open only. An open listing past its expiry is expired, never open.
 	Statuses []ListingStatus
@@ -648,6 +652,12 @@ func (s *Store) SearchListings(ctx context.Context, q ListingQuery, p Page) (ls 
 	}
 	if q.Owner != uuid.Nil {
 		where = append(where, "l.owner_member = "+arg(q.Owner))
+	}
+	if len(q.Orgs) > 0 {
+		where = append(where, "l.org_id = ANY("+arg(q.Orgs)+")")
+	}
+	if q.City != "" {
+		where = append(where, "l.city = "+arg(strings.TrimSpace(q.City)))
 	}
 	if len(q.Tags) > 0 {
 		tags, err := normalizeTags(q.Tags)

@@ -73,6 +73,10 @@ type Authority interface {
 	Listing(ctx context.Context, id uuid.UUID) (exchange.Listing, error)
 	UpdateListingStatus(ctx context.Context, id uuid.UUID, to exchange.ListingStatus) (exchange.Listing, error)
 	SearchListings(ctx context.Context, q exchange.ListingQuery, p exchange.Page) ([]exchange.Listing, uuid.UUID, error)
+	// Fairness is the members' recent history that matching weighs;
+	// Subtree an organization and those under it.
+	Fairness(ctx context.Context, members []uuid.UUID) (matching.Fairness, error)
+	Subtree(ctx context.Context, orgID uuid.UUID) ([]uuid.UUID, error)
 
 	// The agreements between an offer and a need, and the notifications
 	// they send. Each takes the principal and decides who may itself (see

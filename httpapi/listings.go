@@ -436,8 +436,9 @@ type matchJSON struct {
 // listingMatches ranks, for a listing the caller may see, the open listings
 // of the other kind they may also see, in its category, within the
 // matcher's distance and of its unit: best first, with the score's parts.
-// A listing that is not open has no matches. Fairness is not weighed yet
-// (every candidate's part is 1).
+// A listing that is not open has no matches. Fairness weighs the parties'
+// recent agreements (exchange.Store.Fairness): a receiver who got much help
+// lately, or a giver asked often, scores lower.
 func (a *api) listingMatches(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	limit := defaultMatches
@@ -481,7 +482,10 @@ func (a *api) listingMatches(w http.ResponseWriter, r *http.Request) error {
 		}
 		page.After = next
 	}
-	ranked := a.rank(l, cands, limit)
+	ranked, err := a.rank(ctx, l, cands, limit)
+	if err != nil {
+		return err
+	}
 	items := make([]matchJSON, len(ranked))
 	for i, c := range ranked {
 		b := c.Score
@@ -496,18 +500,24 @@ func (a *api) listingMatches(w http.ResponseWriter, r *http.Request) error {
 // matching.Rank over the offers; for an offer each need is scored with the
 // offer, and ties are broken as Rank breaks them, by the other listing's id.
 // A candidate's Offer is its position in cands either way.
-func (a *api) rank(l exchange.Listing, cands []exchange.Listing, limit int) []matching.Candidate {
+func (a *api) rank(ctx context.Context, l exchange.Listing, cands []exchange.Listing, limit int) ([]matching.Candidate, error) {
 	ml := exchange.ToMatching(l)
 	others := make([]matching.Listing, len(cands))
+	owners := []uuid.UUID{l.Owner}
 	for i, c := range cands {
 		others[i] = exchange.ToMatching(c)
+		owners = append(owners, c.Owner)
+	}
+	fair, err := a.auth.Fairness(ctx, owners)
+	if err != nil {
+		return nil, err
 	}
 	if l.Kind == exchange.Need {
-		return matching.Rank(ml, others, matching.Fairness{}, a.matching, limit)
+		return matching.Rank(ml, others, fair, a.matching, limit), nil
 	}
 	var out []matching.Candidate
 	for i, need := range others {
-		if b, ok := matching.Score(need, ml, matching.Fairness{}, a.matching); ok {
+		if b, ok := matching.Score(need, ml, fair, a.matching); ok {
 			out = append(out, matching.Candidate{Offer: i, OfferID: need.ID, Score: b})
 		}
 	}
@@ -517,5 +527,5 @@ func (a *api) rank(l exchange.Listing, cands []exchange.Listing, limit int) []ma
 		}
 		return cmp.Or(strings.Compare(x.OfferID, y.OfferID), cmp.Compare(x.Offer, y.Offer))
 	})
-	return out[:min(len(out), limit)]
+	return out[:min(len(out), limit)], nil
 }

@@ -31,10 +31,12 @@ const (
 	maxProposalOffers = 50_000
 )
 
-// proposalRequest asks for an assignment of offers to one organization's
-// open needs in one unit.
+// proposalRequest asks for an assignment of offers to the open needs in one
+// unit of an organization and the organizations under it (a city's
+// assembly and its groups), in one city if city is given.
 type proposalRequest struct {
 	OrgID             string `json:"org_id" validate:"required,uuid"`
+	City              string `json:"city" validate:"max=200"`
 	Unit              string `json:"unit" validate:"max=32"`
 	LimitNeeds        *int   `json:"limit_needs" validate:"omitempty,min=1,max=10000"`
 	CandidatesPerNeed *int   `json:"candidates_per_need" validate:"omitempty,min=1,max=50"`
@@ -58,7 +60,8 @@ type proposalJSON struct {
 }
 
 // proposeMatching proposes, for the open needs of an organization the caller
-// acts for (403 otherwise, 404 for an unknown organization), an assignment
+// acts for and of those under it, in city if given (403 otherwise, 404 for
+// an unknown organization), an assignment
 // of the open offers the caller may see in the same unit that maximizes the
 // total score, each need served wholly by at most one offer and no offer
 // beyond its quantity. Each need's candidates are its candidates_per_need
@@ -93,7 +96,11 @@ func (a *api) proposeMatching(w http.ResponseWriter, r *http.Request) error {
 	}
 
 	viewer := exchange.ViewerOf(p)
-	needs, err := a.openListings(ctx, exchange.ListingQuery{Viewer: viewer, Kind: exchange.Need, OrgID: org}, req.Unit, limitNeeds)
+	subtree, err := a.auth.Subtree(ctx, org)
+	if err != nil {
+		return err
+	}
+	needs, err := a.openListings(ctx, exchange.ListingQuery{Viewer: viewer, Kind: exchange.Need, Orgs: subtree, City: req.City}, req.Unit, limitNeeds)
 	if err != nil {
 		return err
 	}
@@ -102,8 +109,17 @@ func (a *api) proposeMatching(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	mOffers := make([]matching.Listing, len(offers))
+	owners := make([]uuid.UUID, 0, len(needs)+len(offers))
 	for i, o := range offers {
 		mOffers[i] = exchange.ToMatching(o)
+		owners = append(owners, o.Owner)
+	}
+	for _, n := range needs {
+		owners = append(owners, n.Owner)
+	}
+	fair, err := a.auth.Fairness(ctx, owners)
+	if err != nil {
+		return err
 	}
 	var mNeeds []matching.Listing
 	var cands [][]matching.Candidate
@@ -114,7 +130,7 @@ func (a *api) proposeMatching(w http.ResponseWriter, r *http.Request) error {
 			continue
 		}
 		mNeeds = append(mNeeds, mn)
-		cands = append(cands, ix.Rank(mn, matching.Fairness{}, perNeed))
+		cands = append(cands, ix.Rank(mn, fair, perNeed))
 	}
 	best, err := matching.Propose(mNeeds, mOffers, cands)
 	if err != nil {

@@ -119,12 +119,104 @@ func TestProposalRefuses(t *testing.T) {
 		{"too many candidates", map[string]any{"org_id": tb, "candidates_per_need": 51}, 422, "validation-failed", "candidates_per_need"},
 		{"unknown unit", map[string]any{"org_id": tb, "unit": "GOLD"}, 404, "not-found", "unit"},
 		{"unknown org", map[string]any{"org_id": "00000000-0000-4000-8000-000000000001"}, 404, "not-found", "org_id"},
-		{"unknown field", map[string]any{"org_id": tb, "city": "Riverside"}, 400, "malformed-request", "city"},
+		{"unknown field", map[string]any{"org_id": tb, "region": "Riverside"}, 400, "malformed-request", "region"},
 	}
 	for _, c := range cases {
 		p := w.problem(w.call("POST", "/v1/matching/proposals", w.admin.token, c.body), c.status, c.typ)
 		if !hasField(p, c.field) {
 			t.Errorf("%s: no field %s in %+v", c.name, c.field, p)
 		}
+	}
+}
+
+// TestProposalCoversACity: a proposal for a city's assembly takes the open
+// needs of every group under it, and city narrows them to one city.
+func TestProposalCoversACity(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	ctx := context.Background()
+	post := func(a actor, org exchange.Org, kind exchange.ListingKind, city string) exchange.Listing {
+		l, err := w.ex.CreateListing(ctx, exchange.NewListing{
+			OrgID: org.ID, Owner: a.id, Kind: kind, Title: string(kind) + " food", Category: "food", City: city,
+			Quantity: decimal.NewFromInt(1), Place: exchange.Point{Lat: 0, Lon: -3}, Visibility: exchange.VisibilityPublic,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+	tbNeed := post(w.ana, w.timebank, exchange.Need, "Riverside")
+	coopNeed := post(w.cam, w.coop, exchange.Need, "Riverside")
+	otherCity := post(w.ben, w.timebank, exchange.Need, "Hillview")
+	post(w.coordCoop, w.coop, exchange.Offer, "Riverside")
+	post(w.coordTB, w.timebank, exchange.Offer, "Riverside")
+	post(w.coordTB, w.timebank, exchange.Offer, "Riverside")
+
+	needsOf := func(body map[string]any) map[string]bool {
+		t.Helper()
+		var p proposal
+		r := w.call("POST", "/v1/matching/proposals", w.admin.token, body)
+		if r.status != 200 {
+			t.Fatalf("proposal: %s", r)
+		}
+		r.decode(t, &p)
+		out := map[string]bool{}
+		for _, a := range p.Assignments {
+			out[a.Need] = true
+		}
+		for _, n := range p.UnassignedNeeds {
+			out[n] = true
+		}
+		return out
+	}
+	all := needsOf(map[string]any{"org_id": w.local.ID.String()})
+	if !all[tbNeed.ID.String()] || !all[coopNeed.ID.String()] || !all[otherCity.ID.String()] || len(all) != 3 {
+		t.Errorf("the assembly's proposal covers %v, want the needs of both its groups", all)
+	}
+	riverside := needsOf(map[string]any{"org_id": w.local.ID.String(), "city": "Riverside"})
+	if !riverside[tbNeed.ID.String()] || !riverside[coopNeed.ID.String()] || len(riverside) != 2 {
+		t.Errorf("Riverside's proposal covers %v, want its two needs", riverside)
+	}
+	if tb := needsOf(map[string]any{"org_id": w.timebank.ID.String()}); tb[coopNeed.ID.String()] {
+		t.Errorf("the time bank's proposal took the co-op's need: %v", tb)
+	}
+}
+
+// TestMatchesWeighFairness: Ben and Carl offer the same help at the same
+// place, but Ben was asked for three agreements this month; Ana's need ranks
+// Carl's offer first, and Ben's score shows why.
+func TestMatchesWeighFairness(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	ctx := context.Background()
+	ben, err := w.ex.Authenticate(ctx, w.ben.token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		offer := w.placedListing(w.ben, w.timebank, exchange.Offer, 1)
+		need := w.placedListing(w.ana, w.timebank, exchange.Need, 1)
+		if _, err := w.ex.ProposeAgreement(ctx, ben, exchange.NewAgreement{OfferID: offer.ID, NeedID: need.ID}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	need := w.placedListing(w.ana, w.timebank, exchange.Need, 0)
+	benOffer := w.placedListing(w.ben, w.timebank, exchange.Offer, 0)
+	carlOffer := w.placedListing(w.coordCoop, w.coop, exchange.Offer, 0)
+
+	items := w.must(w.call("GET", "/v1/listings/"+need.ID.String()+"/matches", w.ana.token, nil), 200)["items"].([]any)
+	fairness := map[string]float64{}
+	var order []string
+	for _, it := range items {
+		m := it.(map[string]any)
+		id := m["listing"].(map[string]any)["id"].(string)
+		order = append(order, id)
+		fairness[id] = m["score"].(map[string]any)["fairness"].(float64)
+	}
+	if len(order) < 2 || order[0] != carlOffer.ID.String() {
+		t.Errorf("matches in order %v, want Carl's offer %s first", order, carlOffer.ID)
+	}
+	if f := fairness[benOffer.ID.String()]; !(f < fairness[carlOffer.ID.String()]) {
+		t.Errorf("Ben's fairness part %v, Carl's %v: Ben was asked three times this month", f, fairness[carlOffer.ID.String()])
 	}
 }
