@@ -227,6 +227,11 @@ func (s *Store) ProposeAgreement(ctx context.Context, p Principal, in NewAgreeme
 		q := in.Quantity
 		if q.IsZero() {
 			q = decimal.Min(left[0], left[1])
+			for i, l := range []Listing{offer, need} {
+				if left[i].Sign() <= 0 {
+					return newError(ErrNoCapacity.Code, ReasonNoCapacity, "%s %s has nothing left: other agreements took all of it", l.Kind, l.ID)
+				}
+			}
 		}
 		if err := checkQuantity(ctx, lt, "quantity", q, offer.Unit); err != nil {
 			return err

@@ -701,3 +701,24 @@ func TestFairness(t *testing.T) {
 		t.Errorf("fairness after the window = %+v, %v; want nothing", f, err)
 	}
 }
+
+// TestProposalOnATakenOffer: once an offer's hours are all agreed, a new
+// proposal without a quantity is refused for want of capacity, not for a
+// zero quantity.
+func TestProposalOnATakenOffer(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	w := newAgreementWorld(t)
+	offer := w.listing(t, w.ben, exchange.Offer, "1")
+	first := w.listing(t, w.ana, exchange.Need, "1")
+	a, err := w.ex.ProposeAgreement(ctx, w.pBen, exchange.NewAgreement{OfferID: offer.ID, NeedID: first.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.ex.AcceptAgreement(ctx, w.pAna, a.ID, nil); err != nil {
+		t.Fatal(err)
+	}
+	second := w.listing(t, w.dan, exchange.Need, "1")
+	_, err = w.ex.ProposeAgreement(ctx, w.pDn, exchange.NewAgreement{OfferID: offer.ID, NeedID: second.ID})
+	wantErr(t, "proposing on a taken offer", err, exchange.ErrNoCapacity)
+}
