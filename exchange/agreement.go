@@ -300,9 +300,7 @@ func (s *Store) proposalListings(ctx context.Context, tx *pgtx.Tx, p Principal, 
 	}
 	switch {
 	case p.MemberID != offer.Owner && p.MemberID != need.Owner:
-		e := forbidden()
-		e.Message = "only the owner of the offer or of the need may propose an agreement between them"
-		return offer, need, e
+		return offer, need, forbiddenBecause("only the owner of the offer or of the need may propose an agreement between them")
 	case offer.Owner == need.Owner:
 		return offer, need, invalid("need_id", "the offer and the need have the same owner")
 	case offer.Unit != need.Unit:
@@ -784,9 +782,7 @@ func (s *Store) AcceptAgreement(ctx context.Context, p Principal, id uuid.UUID, 
 	return s.change(ctx, p, id, func(st *step) error {
 		a := &st.a
 		if !a.party(st.p.MemberID) || a.ProposedBy == st.p.MemberID {
-			e := forbidden()
-			e.Message = "only the other party may accept the proposal"
-			return e
+			return forbiddenBecause("only the other party may accept the proposal")
 		}
 		if a.Status == AgreementAccepted || (a.Status == AgreementCompleted && a.AcceptedAt != nil) {
 			st.noop = true
@@ -851,9 +847,7 @@ func (s *Store) ConfirmAgreement(ctx context.Context, p Principal, id uuid.UUID,
 	return s.change(ctx, p, id, func(st *step) error {
 		a := &st.a
 		if !a.party(st.p.MemberID) {
-			e := forbidden()
-			e.Message = "only the giver and the receiver confirm an agreement"
-			return e
+			return forbiddenBecause("only the giver and the receiver confirm an agreement")
 		}
 		mine := &a.ReceiverConfirmed
 		if st.p.MemberID == a.Giver {
@@ -911,9 +905,7 @@ func (s *Store) CancelAgreement(ctx context.Context, p Principal, id uuid.UUID, 
 	return s.change(ctx, p, id, func(st *step) error {
 		a := &st.a
 		if !a.party(st.p.MemberID) {
-			e := forbidden()
-			e.Message = "only the giver and the receiver may cancel an agreement; a coordinator resolves disputes"
-			return e
+			return forbiddenBecause("only the giver and the receiver may cancel an agreement; a coordinator resolves disputes")
 		}
 		switch a.Status {
 		case AgreementCancelled:
@@ -961,22 +953,10 @@ func (s *Store) DisputeAgreement(ctx context.Context, p Principal, id uuid.UUID,
 	if err != nil {
 		return Agreement{}, err
 	}
-	// The coordinators to call are read before the transaction, off its
-	// connection (see change); who they are does not depend on its locks.
-	pre, err := s.Agreement(ctx, p, id)
-	if err != nil {
-		return Agreement{}, err
-	}
-	coordinators, err := s.coordinatorsOf(ctx, &pre)
-	if err != nil {
-		return Agreement{}, err
-	}
 	return s.change(ctx, p, id, func(st *step) error {
 		a := &st.a
 		if !a.party(st.p.MemberID) {
-			e := forbidden()
-			e.Message = "only the giver and the receiver may dispute an agreement"
-			return e
+			return forbiddenBecause("only the giver and the receiver may dispute an agreement")
 		}
 		if a.Status == AgreementDisputed {
 			st.noop = true
@@ -984,6 +964,10 @@ func (s *Store) DisputeAgreement(ctx context.Context, p Principal, id uuid.UUID,
 		}
 		if a.Status != AgreementAccepted {
 			return agreementState(a, "disputed")
+		}
+		coordinators, err := st.coordinatorsOf()
+		if err != nil {
+			return err
 		}
 		a.Status, a.Reason, a.DisputedBy = AgreementDisputed, reason, &st.p.MemberID
 		st.tell("agreement_disputed", "an agreement is disputed and waits for a coordinator: "+reason, coordinators...)
@@ -994,24 +978,17 @@ func (s *Store) DisputeAgreement(ctx context.Context, p Principal, id uuid.UUID,
 
 // coordinatorsOf returns the members who coordinate the organizations of
 // the agreement's need and offer (and the organizations above them), less
-// the parties themselves.
-func (s *Store) coordinatorsOf(ctx context.Context, a *Agreement) ([]uuid.UUID, error) {
-	orgs, err := s.agreementOrgs(ctx, a)
-	if err != nil {
-		return nil, err
-	}
-	var govs []uuid.UUID
-	for _, o := range orgs {
-		g, err := s.Governors(ctx, OrgOwner(o))
-		if err != nil {
-			return nil, err
-		}
-		govs = append(govs, g...)
-	}
-	rows, err := s.db.Pool.Query(ctx, `
-SELECT DISTINCT member_id FROM memberships
-WHERE org_id = ANY($1) AND role IN ('coordinator', 'admin') AND member_id NOT IN ($2, $3)
-ORDER BY member_id`, govs, a.Giver, a.Receiver)
+// the parties themselves: one query, in the step's transaction.
+func (st *step) coordinatorsOf() ([]uuid.UUID, error) {
+	rows, err := st.tx.Query(st.ctx, `
+WITH RECURSIVE up (id, parent_id, depth) AS (
+    SELECT o.id, o.parent_id, 0 FROM orgs o WHERE o.id IN (SELECT org_id FROM listings WHERE id IN ($1, $2))
+  UNION ALL
+    SELECT o.id, o.parent_id, up.depth + 1 FROM orgs o JOIN up ON o.id = up.parent_id WHERE up.depth < $5
+)
+SELECT DISTINCT m.member_id FROM memberships m
+WHERE m.org_id IN (SELECT id FROM up) AND m.role IN ('coordinator', 'admin') AND m.member_id NOT IN ($3, $4)
+ORDER BY m.member_id`, st.a.OfferID, st.a.NeedID, st.a.Giver, st.a.Receiver, maxDepth)
 	if err != nil {
 		return nil, err
 	}
@@ -1034,9 +1011,7 @@ func (s *Store) ResolveAgreement(ctx context.Context, p Principal, id uuid.UUID,
 	return s.change(ctx, p, id, func(st *step) error {
 		a := &st.a
 		if !st.coordinates || a.party(st.p.MemberID) {
-			e := forbidden()
-			e.Message = "a dispute is resolved by a coordinator of the organizations involved who is not a party to it"
-			return e
+			return forbiddenBecause("a dispute is resolved by a coordinator of the organizations involved who is not a party to it")
 		}
 		if a.Status != AgreementDisputed {
 			return agreementState(a, "resolved")

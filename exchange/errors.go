@@ -75,6 +75,13 @@ func forbidden() *ledger.Error  { e := *ErrForbidden; return &e }
 
 func unauthenticated() *ledger.Error { e := *ErrUnauthenticated; return &e }
 
+// forbiddenBecause is ErrForbidden saying why.
+func forbiddenBecause(why string) *ledger.Error {
+	e := forbidden()
+	e.Message = why
+	return e
+}
+
 // idTaken is the error for a create request whose ID is taken: ECONFLICT
 // with ledger.ReasonInvalidRequest, as the ledger reports a taken account id.
 func idTaken(what string, id uuid.UUID) *ledger.Error {

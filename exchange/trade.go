@@ -513,9 +513,7 @@ func (s *Store) Trades(ctx context.Context, p Principal, org uuid.UUID, page Pag
 	}
 	if err := p.MayReadTrades(org, gov); err != nil {
 		if errors.Is(err, ErrNotVisible) {
-			e := forbidden()
-			e.Message = fmt.Sprintf("you may not see the trades of organization %s: ask one of its coordinators", org)
-			return nil, uuid.Nil, e
+			return nil, uuid.Nil, forbiddenBecause(fmt.Sprintf("you may not see the trades of organization %s: ask one of its coordinators", org))
 		}
 		return nil, uuid.Nil, err
 	}
