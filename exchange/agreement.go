@@ -266,7 +266,7 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'proposed', $11, $12, $13, $13)
 			return err
 		}
 		return notify(ctx, tx, now, a.ID, "agreement_proposed",
-			fmt.Sprintf("%s of %q for %q was proposed to you", q, offer.Title, need.Title), a.other(p.MemberID))
+			fmt.Sprintf("%s %s of %q for %q was proposed to you", q, a.Unit, offer.Title, need.Title), a.other(p.MemberID))
 	})
 	if err != nil {
 		return Agreement{}, err
