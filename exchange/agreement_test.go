@@ -61,6 +61,26 @@ func (w agreementWorld) listing(t testing.TB, m exchange.Member, kind exchange.L
 	return w.post(t, in)
 }
 
+// agree posts an offer of Ben's and a need of Ana's of quantity hours and
+// returns Ben's proposal between them, expiring at expires (nil: the
+// default), accepted by Ana when asked.
+func (w agreementWorld) agree(t testing.TB, quantity string, accept bool, expires *time.Time) exchange.Agreement {
+	t.Helper()
+	ctx := context.Background()
+	offer := w.listing(t, w.ben, exchange.Offer, quantity)
+	need := w.listing(t, w.ana, exchange.Need, quantity)
+	a, err := w.ex.ProposeAgreement(ctx, w.pBen, exchange.NewAgreement{OfferID: offer.ID, NeedID: need.ID, ExpiresAt: expires})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if accept {
+		if a, err = w.ex.AcceptAgreement(ctx, w.pAna, a.ID, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return a
+}
+
 func (w agreementWorld) balances(t testing.TB, m exchange.Member) (posted, available string) {
 	t.Helper()
 	a, err := w.led.Account(context.Background(), w.hours[m.ID])
@@ -305,19 +325,14 @@ func TestAgreementAcceptRefusedByTheLedger(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	w := newAgreementWorld(t)
-	offer := w.listing(t, w.ben, exchange.Offer, "12")
-	need := w.listing(t, w.ana, exchange.Need, "12")
-	a, err := w.ex.ProposeAgreement(ctx, w.pBen, exchange.NewAgreement{OfferID: offer.ID, NeedID: need.ID})
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = w.ex.AcceptAgreement(ctx, w.pAna, a.ID, nil)
+	a := w.agree(t, "12", false, nil)
+	_, err := w.ex.AcceptAgreement(ctx, w.pAna, a.ID, nil)
 	wantErr(t, "accepting beyond the credit limit", err, ledger.ErrInsufficientFunds)
 	got, err := w.ex.Agreement(ctx, w.pAna, a.ID)
 	if err != nil || got.Status != exchange.AgreementProposed || got.HoldID != nil || got.ReceiverAccount != nil {
 		t.Errorf("after the refusal: %+v, %v", got, err)
 	}
-	if w.listingStatus(t, need.ID) != exchange.StatusOpen {
+	if w.listingStatus(t, a.NeedID) != exchange.StatusOpen {
 		t.Error("need changed status after a refused acceptance")
 	}
 	w.wantBalances(t, w.ana, "0", "0")
@@ -329,20 +344,8 @@ func TestAgreementExpiry(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	w := newAgreementWorld(t)
-	accepted := func() exchange.Agreement {
-		t.Helper()
-		offer := w.listing(t, w.ben, exchange.Offer, "1")
-		need := w.listing(t, w.ana, exchange.Need, "1")
-		a, err := w.ex.ProposeAgreement(ctx, w.pBen, exchange.NewAgreement{OfferID: offer.ID, NeedID: need.ID, ExpiresAt: ptr(w.clock.Now().Add(time.Hour))})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if a, err = w.ex.AcceptAgreement(ctx, w.pAna, a.ID, nil); err != nil {
-			t.Fatal(err)
-		}
-		return a
-	}
-	late, swept := accepted(), accepted()
+	inAnHour := ptr(w.clock.Now().Add(time.Hour))
+	late, swept := w.agree(t, "1", true, inAnHour), w.agree(t, "1", true, inAnHour)
 	w.wantBalances(t, w.ana, "0", "-2")
 	w.clock.Advance(2 * time.Hour)
 
@@ -375,16 +378,8 @@ func TestAgreementDispute(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	w := newAgreementWorld(t)
-	offer := w.listing(t, w.ben, exchange.Offer, "3")
-	need := w.listing(t, w.ana, exchange.Need, "3")
-	a, err := w.ex.ProposeAgreement(ctx, w.pBen, exchange.NewAgreement{OfferID: offer.ID, NeedID: need.ID, ExpiresAt: ptr(w.clock.Now().Add(time.Hour))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if a, err = w.ex.AcceptAgreement(ctx, w.pAna, a.ID, nil); err != nil {
-		t.Fatal(err)
-	}
-	_, err = w.ex.DisputeAgreement(ctx, w.pAna, a.ID, "")
+	a := w.agree(t, "3", true, ptr(w.clock.Now().Add(time.Hour)))
+	_, err := w.ex.DisputeAgreement(ctx, w.pAna, a.ID, "")
 	wantErr(t, "dispute without a reason", err, ledger.ErrInvalidRequest)
 	d, err := w.ex.DisputeAgreement(ctx, w.pAna, a.ID, "he came for one hour, not three")
 	if err != nil || d.Status != exchange.AgreementDisputed || *d.DisputedBy != w.ana.ID {
@@ -427,12 +422,7 @@ func TestAgreementSchemaRefusesInconsistentRows(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	w := newAgreementWorld(t)
-	offer := w.listing(t, w.ben, exchange.Offer, "2")
-	need := w.listing(t, w.ana, exchange.Need, "2")
-	a, err := w.ex.ProposeAgreement(ctx, w.pBen, exchange.NewAgreement{OfferID: offer.ID, NeedID: need.ID})
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := w.agree(t, "2", false, nil)
 	for _, sql := range []string{
 		`UPDATE agreements SET status = 'accepted' WHERE id = $1`,                                      // no hold
 		`UPDATE agreements SET status = 'completed', completed_at = now() WHERE id = $1`,               // no transfer
@@ -459,23 +449,8 @@ func TestAgreementRaceBothParties(t *testing.T) {
 	const rounds = 8
 	type pair struct{ accCancel, confConf, confDispute exchange.Agreement }
 	pairs := make([]pair, rounds)
-	propose := func(accept bool) exchange.Agreement {
-		t.Helper()
-		offer := w.listing(t, w.ben, exchange.Offer, "0.5")
-		need := w.listing(t, w.ana, exchange.Need, "0.5")
-		a, err := w.ex.ProposeAgreement(ctx, w.pBen, exchange.NewAgreement{OfferID: offer.ID, NeedID: need.ID})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if accept {
-			if a, err = w.ex.AcceptAgreement(ctx, w.pAna, a.ID, nil); err != nil {
-				t.Fatal(err)
-			}
-		}
-		return a
-	}
 	for i := range pairs {
-		pairs[i] = pair{propose(false), propose(true), propose(true)}
+		pairs[i] = pair{w.agree(t, "0.5", false, nil), w.agree(t, "0.5", true, nil), w.agree(t, "0.5", true, nil)}
 	}
 	var wg sync.WaitGroup
 	errs := make(chan error, rounds*6)
@@ -645,15 +620,7 @@ func TestExchangeVerifyFindsABrokenAgreement(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	w := newAgreementWorld(t)
-	offer := w.listing(t, w.ben, exchange.Offer, "2")
-	need := w.listing(t, w.ana, exchange.Need, "2")
-	a, err := w.ex.ProposeAgreement(ctx, w.pBen, exchange.NewAgreement{OfferID: offer.ID, NeedID: need.ID})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if a, err = w.ex.AcceptAgreement(ctx, w.pAna, a.ID, nil); err != nil {
-		t.Fatal(err)
-	}
+	a := w.agree(t, "2", true, nil)
 	if v, err := w.ex.Verify(ctx); err != nil || len(v) != 0 {
 		t.Fatalf("Verify before = %v, %v", v, err)
 	}
@@ -672,22 +639,8 @@ func TestFairness(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	w := newAgreementWorld(t)
-	agree := func(accept bool) {
-		t.Helper()
-		offer := w.listing(t, w.ben, exchange.Offer, "1.5")
-		need := w.listing(t, w.ana, exchange.Need, "1.5")
-		a, err := w.ex.ProposeAgreement(ctx, w.pBen, exchange.NewAgreement{OfferID: offer.ID, NeedID: need.ID})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if accept {
-			if _, err := w.ex.AcceptAgreement(ctx, w.pAna, a.ID, nil); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	agree(true)
-	agree(false)
+	w.agree(t, "1.5", true, nil)
+	w.agree(t, "1.5", false, nil)
 	f, err := w.ex.Fairness(ctx, []uuid.UUID{w.ana.ID, w.ben.ID, w.dan.ID})
 	if err != nil {
 		t.Fatal(err)
