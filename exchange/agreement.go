@@ -544,8 +544,8 @@ type step struct {
 	lt  *ledger.Tx
 	now time.Time
 	p   Principal
-	// coordinates is set when p coordinates an organization of the
-	// agreement's listings (or is the admin).
+	// coordinates is set when p sees the agreement as a coordinator of an
+	// organization of its listings (or as the admin), not as a party.
 	coordinates bool
 	a           Agreement       // locked; the step changes it
 	before      AgreementStatus // a's status when it was locked
@@ -575,19 +575,17 @@ var errExpired = errors.New("agreement expired")
 // after the other, and every acceptance locks the listings, so two
 // agreements on one offer cannot both take its last hour.
 func (s *Store) change(ctx context.Context, p Principal, id uuid.UUID, decide func(st *step) error) (Agreement, error) {
-	// Who may see the agreement and whether p coordinates it rest on rows
-	// that never change (its parties, its listings' organizations, the
-	// organization tree), so they are read before the transaction and off
-	// its connection: a transaction that waited for a second connection
-	// could wait for ever once the pool is spent.
+	// Who may see the agreement rests on rows that never change (its
+	// parties, its listings' organizations, the organization tree), so it
+	// is decided before the transaction and off its connection: a
+	// transaction that waited for a second connection could wait for ever
+	// once the pool is spent. Whoever may see it and is no party sees it
+	// as one of its coordinators or the admin.
 	pre, err := s.Agreement(ctx, p, id)
 	if err != nil {
 		return Agreement{}, err
 	}
-	coordinates, err := s.coordinates(ctx, p, &pre)
-	if err != nil {
-		return Agreement{}, err
-	}
+	coordinates := !pre.party(p.MemberID)
 	var a Agreement
 	err = s.led.Within(ctx, func(tx *pgtx.Tx, lt *ledger.Tx) error {
 		st := &step{s: s, ctx: ctx, tx: tx, lt: lt, now: s.clock(), p: p, coordinates: coordinates}
@@ -1010,7 +1008,7 @@ func (s *Store) ResolveAgreement(ctx context.Context, p Principal, id uuid.UUID,
 	}
 	return s.change(ctx, p, id, func(st *step) error {
 		a := &st.a
-		if !st.coordinates || a.party(st.p.MemberID) {
+		if !st.coordinates {
 			return forbiddenBecause("a dispute is resolved by a coordinator of the organizations involved who is not a party to it")
 		}
 		if a.Status != AgreementDisputed {
