@@ -2,15 +2,17 @@ package pglocal
 
 import "context"
 
-// ReleaseLock drops the folder lock without stopping the server, as if the
-// launcher had been killed and its postgres orphaned.
+// ReleaseLock ends the supervision and drops the folder lock without
+// stopping the server, as if the launcher had been killed and its postgres
+// orphaned.
 func ReleaseLock(s *Server) {
+	s.endSupervision()
 	unlockFolder(s.lock)
 }
 
-// PID returns the postmaster's process id.
+// PID returns the current postmaster's process id.
 func PID(s *Server) int {
-	return s.pid
+	return s.current().pid
 }
 
 // FindBinaries runs the binary search with the given PATH value and root

@@ -2,6 +2,7 @@ package pglocal
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -91,8 +92,9 @@ func clearStalePID(pgdata string, log *slog.Logger) error {
 }
 
 // isOurPostmaster reports whether pid is a live postgres whose working
-// directory is pgdata (the postmaster chdirs into its data directory). A PID
-// reused by any other process, or one we may not inspect, is not ours.
+// directory is pgdata (the postmaster, and every process it forks, chdirs
+// into its data directory). A PID reused by any other process, or one we may
+// not inspect, is not ours.
 func isOurPostmaster(pid int, pgdata string) bool {
 	if !alive(pid) {
 		return false
@@ -163,4 +165,68 @@ func stopPID(pid int) error {
 		}
 	}
 	return fmt.Errorf("pglocal: orphaned postgres %d still runs after SIGKILL", pid)
+}
+
+// orphanGrace is how long the processes of a postmaster that died get to
+// notice and exit by themselves (they usually do at once) before they are
+// sent SIGQUIT, then SIGKILL.
+const orphanGrace = time.Second
+
+// awaitOrphans waits until no process of a dead postmaster still serves
+// pgdata: its backends and auxiliary processes outlive it for a moment, and
+// PostgreSQL refuses to start while any is attached to the old shared
+// memory (which also keeps two servers from ever writing the same files).
+// Those that linger past orphanGrace get SIGQUIT (an immediate exit, as the
+// postmaster itself orders after a crash), then SIGKILL.
+func awaitOrphans(ctx context.Context, pgdata string, log *slog.Logger) error {
+	steps := []struct {
+		sig  syscall.Signal
+		wait time.Duration
+	}{{0, orphanGrace}, {syscall.SIGQUIT, immediateShutdownWait}, {syscall.SIGKILL, killWait}}
+	for _, step := range steps {
+		pids := orphans(pgdata)
+		if len(pids) == 0 {
+			return nil
+		}
+		if step.sig != 0 {
+			log.Warn("processes of the PostgreSQL that exited still run; signalling them", "pgdata", pgdata, "pids", pids, "signal", step.sig.String())
+			for _, pid := range pids {
+				syscall.Kill(pid, step.sig)
+			}
+		}
+		for deadline := time.Now().Add(step.wait); time.Now().Before(deadline); {
+			if len(orphans(pgdata)) == 0 {
+				return nil
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+	}
+	if pids := orphans(pgdata); len(pids) > 0 {
+		return fmt.Errorf("pglocal: processes %v of the PostgreSQL that exited still run after SIGKILL", pids)
+	}
+	return nil
+}
+
+// orphans returns the live postgres processes whose working directory is
+// pgdata (every process of a server chdirs into its data directory).
+func orphans(pgdata string) []int {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	var pids []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid <= 0 {
+			continue
+		}
+		if isOurPostmaster(pid, pgdata) {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
 }

@@ -1,6 +1,7 @@
 package pglocal_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -8,7 +9,11 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -147,12 +152,12 @@ func TestStartStopRestart(t *testing.T) {
 	stop(t, s)
 	stop(t, s) // idempotent
 
-	s2 := startWith(t, pglocal.Config{Dir: dir, Durable: true, Settings: map[string]string{"work_mem": "7MB", "max_connections": "50"}})
+	srv := startWith(t, pglocal.Config{Dir: dir, Durable: true, Settings: map[string]string{"work_mem": "7MB", "max_connections": "50"}})
 	again, err := os.ReadFile(filepath.Join(dir, "password"))
 	if err != nil || string(again) != string(password) {
 		t.Fatalf("password changed across restarts (%v)", err)
 	}
-	conn = connect(t, s2)
+	conn = connect(t, srv)
 	if n := count(t, conn, "kept"); n != 2 {
 		t.Fatalf("after restart, kept has %d rows, want 2", n)
 	}
@@ -162,7 +167,7 @@ func TestStartStopRestart(t *testing.T) {
 		}
 	}
 	conn.Close(context.Background())
-	stop(t, s2)
+	stop(t, srv)
 }
 
 func TestSecondStartIsInUse(t *testing.T) {
@@ -210,14 +215,14 @@ func TestOrphanedServerIsReplaced(t *testing.T) {
 	orphan := pglocal.PID(s)
 	pglocal.ReleaseLock(s) // the launcher "dies"; its postgres keeps running
 
-	s2 := start(t, dir)
-	if pglocal.PID(s2) == orphan {
+	srv := start(t, dir)
+	if pglocal.PID(srv) == orphan {
 		t.Fatal("the orphan was reused rather than replaced")
 	}
-	if n := count(t, connect(t, s2), "kept"); n != 1 {
+	if n := count(t, connect(t, srv), "kept"); n != 1 {
 		t.Fatalf("after replacing the orphan, kept has %d rows, want 1", n)
 	}
-	stop(t, s2)
+	stop(t, srv)
 }
 
 func TestFindBinariesWithoutPATH(t *testing.T) {
@@ -341,4 +346,229 @@ func TestFailedInitdbLeavesNoCluster(t *testing.T) {
 	s := start(t, dir)
 	exec(t, connect(t, s), "SELECT 1")
 	stop(t, s)
+}
+
+// killPostmaster kills the server's postmaster with SIGKILL, as the kernel's
+// OOM killer or a careless operator would, after checking that
+// postmaster.pid names it too.
+func killPostmaster(t *testing.T, s *pglocal.Server, dir string) int {
+	t.Helper()
+	pid := pglocal.PID(s)
+	b, err := os.ReadFile(filepath.Join(dir, "pgdata", "postmaster.pid"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first, _, _ := strings.Cut(string(b), "\n"); first != strconv.Itoa(pid) {
+		t.Fatalf("postmaster.pid names %s; the server's postmaster is %d", first, pid)
+	}
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	return pid
+}
+
+// waitServing waits until the server has a postmaster other than old and
+// accepts connections on its URL, and returns how long that took.
+func waitServing(t *testing.T, s *pglocal.Server, old int, within time.Duration) time.Duration {
+	t.Helper()
+	start := time.Now()
+	var last error
+	for time.Since(start) < within {
+		if pglocal.PID(s) != old {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			conn, err := pgx.Connect(ctx, s.URL("postgres"))
+			cancel()
+			if err == nil {
+				conn.Close(context.Background())
+				return time.Since(start)
+			}
+			last = err
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("the server was not serving again %v after its postmaster %d was killed (last error: %v; stats %+v)", within, old, last, s.Stats())
+	return 0
+}
+
+// refused reports whether nothing accepts connections on port.
+func refused(port int) bool {
+	c, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), time.Second)
+	if err == nil {
+		c.Close()
+		return false
+	}
+	return true
+}
+
+func TestKilledPostmasterIsRestarted(t *testing.T) {
+	t.Parallel()
+	dir := dataDir(t)
+	// Without Durable, commits are acknowledged before their WAL is written
+	// (synchronous_commit=off), and a killed server loses the last ones.
+	// fsync=off loses nothing here: the kernel keeps what was written.
+	s := startWith(t, pglocal.Config{Dir: dir, Settings: map[string]string{"synchronous_commit": "on"}})
+	port, url := s.Port(), s.URL("postgres")
+	conn := connect(t, s)
+	exec(t, conn, "CREATE TABLE kept (n BIGINT)")
+	exec(t, conn, "INSERT INTO kept VALUES (1), (2)")
+
+	old := killPostmaster(t, s, dir)
+	// The session of the dead postmaster ends; the server comes back on the
+	// same port, with what was committed, and takes writes.
+	took := waitServing(t, s, old, 30*time.Second)
+	t.Logf("serving again %v after SIGKILL of the postmaster", took)
+	if _, err := conn.Exec(context.Background(), "SELECT 1"); err == nil {
+		t.Error("a session of the killed server still answers")
+	}
+	if s.Port() != port || s.URL("postgres") != url {
+		t.Fatalf("restarted on port %d (URL changed: %v); want the same port %d", s.Port(), s.URL("postgres") != url, port)
+	}
+	conn = connect(t, s)
+	if n := count(t, conn, "kept"); n != 2 {
+		t.Fatalf("after the restart, kept has %d rows, want 2", n)
+	}
+	exec(t, conn, "INSERT INTO kept VALUES (3)")
+	if got, want := s.Stats(), (pglocal.Stats{Exits: 1, Restarts: 1}); got != want {
+		t.Errorf("stats %+v; want %+v", got, want)
+	}
+
+	// A second crash soon after is restarted too (after a short backoff).
+	old = killPostmaster(t, s, dir)
+	waitServing(t, s, old, 30*time.Second)
+	if n := count(t, connect(t, s), "kept"); n != 3 {
+		t.Fatalf("after the second restart, kept has %d rows, want 3", n)
+	}
+	if got, want := s.Stats(), (pglocal.Stats{Exits: 2, Restarts: 2}); got != want {
+		t.Errorf("stats %+v; want %+v", got, want)
+	}
+
+	// Stop after restarts stops the restarted server and starts nothing.
+	last := pglocal.PID(s)
+	stop(t, s)
+	time.Sleep(time.Second) // longer than the supervisor's backoff
+	if !refused(port) {
+		t.Error("something accepts connections on the port after Stop")
+	}
+	if err := syscall.Kill(last, 0); !errors.Is(err, syscall.ESRCH) {
+		t.Errorf("postmaster %d still exists after Stop (%v)", last, err)
+	}
+	if got, want := s.Stats(), (pglocal.Stats{Exits: 2, Restarts: 2}); got != want {
+		t.Errorf("after Stop, stats %+v; want %+v (a stop is not an exit to restart)", got, want)
+	}
+	// The folder is free again.
+	s = startWith(t, pglocal.Config{Dir: dir, Settings: map[string]string{"synchronous_commit": "on"}})
+	if n := count(t, connect(t, s), "kept"); n != 3 {
+		t.Fatalf("after Stop and Start, kept has %d rows, want 3", n)
+	}
+}
+
+// breakConfig makes the cluster refuse to start, with a setting PostgreSQL
+// does not know in postgresql.auto.conf (read only at start), and returns
+// the function that mends it.
+func breakConfig(t *testing.T, dir string) (mend func()) {
+	t.Helper()
+	path := filepath.Join(dir, "pgdata", "postgresql.auto.conf")
+	good, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, append(slices.Clone(good), "no_such_setting = 1\n"...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return func() {
+		t.Helper()
+		if err := os.WriteFile(path, good, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestBrokenClusterIsRetriedWithBackoff: a server that cannot start again is
+// retried with a growing wait, each failure logged with PostgreSQL's reason,
+// until it can.
+func TestBrokenClusterIsRetriedWithBackoff(t *testing.T) {
+	t.Parallel()
+	dir := dataDir(t)
+	logs := &syncBuffer{}
+	srv := startLogged(t, dir, logs)
+	mend := breakConfig(t, dir)
+
+	killed := time.Now()
+	old := killPostmaster(t, srv, dir)
+	for srv.Stats().FailedRestarts < 4 {
+		if time.Since(killed) > 30*time.Second {
+			t.Fatalf("30 s after the kill, stats %+v; want 4 failed restarts", srv.Stats())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// Attempts at 0, 0.1, 0.3 and 0.7 s: a hot loop would be far quicker.
+	if d := time.Since(killed); d < 700*time.Millisecond {
+		t.Errorf("4 failed restarts within %v of the kill; want a backoff of 0.1 s doubling", d)
+	}
+	for _, want := range []string{"PostgreSQL exited unexpectedly", "PostgreSQL did not restart", "no_such_setting"} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("the log does not say %q:\n%s", want, logs)
+		}
+	}
+
+	mend()
+	waitServing(t, srv, old, 30*time.Second) // the backoff is 5 s at most
+	if st := srv.Stats(); st.Exits != 1 || st.Restarts != 1 || st.FailedRestarts < 4 {
+		t.Errorf("stats %+v; want 1 exit, 1 restart, 4 or more failures", st)
+	}
+	exec(t, connect(t, srv), "SELECT 1")
+	stop(t, srv)
+}
+
+// TestStopWhileRestartsFail: Stop ends a supervisor that keeps failing to
+// start the server, promptly, and nothing runs after.
+func TestStopWhileRestartsFail(t *testing.T) {
+	t.Parallel()
+	dir := dataDir(t)
+	s := start(t, dir)
+	port := s.Port()
+	breakConfig(t, dir)
+	killPostmaster(t, s, dir)
+	for s.Stats().FailedRestarts < 2 {
+		time.Sleep(10 * time.Millisecond)
+	}
+	begun := time.Now()
+	stop(t, s)
+	if d := time.Since(begun); d > 2*time.Second {
+		t.Errorf("Stop took %v while restarts were failing", d)
+	}
+	failed := s.Stats().FailedRestarts
+	time.Sleep(time.Second)
+	if s.Stats().FailedRestarts != failed || !refused(port) {
+		t.Errorf("the supervisor still acts after Stop: stats %+v", s.Stats())
+	}
+}
+
+// syncBuffer collects a server's logs.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// startLogged starts a server on dir whose log goes to logs.
+func startLogged(t *testing.T, dir string, logs *syncBuffer) *pglocal.Server {
+	t.Helper()
+	s, err := pglocal.Start(context.Background(), pglocal.Config{Dir: dir, Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	if err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	t.Cleanup(func() { s.Stop(context.Background()) })
+	return s
 }

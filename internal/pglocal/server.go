@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -53,20 +54,55 @@ type Config struct {
 // a terminal's Ctrl-C reaches only the launcher, which is expected to call
 // Stop; if the launcher dies instead, the kernel sends the postmaster SIGINT
 // (a fast shutdown).
+//
+// Until Stop, the Server supervises the postmaster: if it exits on its own
+// (killed, or crashed), the Server logs it and starts it again on the same
+// port and data folder, waiting first for the old server's processes to go
+// (PostgreSQL refuses to start while any is attached to the old shared
+// memory) and letting PostgreSQL's crash recovery replay the WAL. A start
+// that fails is retried with a backoff growing from 0.1 s to 5 s, each
+// failure logged, until one succeeds or Stop is called. Stats counts it all.
 type Server struct {
 	dir      string
 	port     int
 	password string
-	proc     *os.Process
-	pid      int
 	log      *slog.Logger
+	// relaunch starts the postmaster again on the same port.
+	relaunch func(ctx context.Context) (*postmaster, error)
 
-	exited  chan struct{} // closed once the postmaster has exited and been reaped
-	waitErr error         // how it exited, set before exited is closed
+	mu sync.Mutex
+	pm *postmaster // the current postmaster
+
+	// supervise is cancelled by Stop; supervised is closed once the
+	// supervisor has returned (and will start nothing more).
+	supervise  context.Context
+	cancel     context.CancelFunc
+	supervised chan struct{}
+
+	exits, restarts, failures atomic.Int64
 
 	lock     *os.File
 	stopOnce sync.Once
 	stopErr  error
+}
+
+// postmaster is one run of the server process.
+type postmaster struct {
+	proc    *os.Process
+	pid     int
+	started time.Time
+	exited  chan struct{} // closed once the process has exited and been reaped
+	waitErr error         // how it exited, set before exited is closed
+}
+
+// Stats counts what the supervisor did since Start.
+type Stats struct {
+	// Exits is how many times the postmaster exited without Stop asking.
+	Exits int64
+	// Restarts is how many times it was then started again successfully.
+	Restarts int64
+	// FailedRestarts is how many attempts to start it again failed.
+	FailedRestarts int64
 }
 
 // Start initialises the cluster in cfg.Dir on first use (initdb), takes the
@@ -127,6 +163,8 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.lock = lock
+	s.supervise, s.cancel = context.WithCancel(context.Background())
+	go s.superviseLoop()
 	return s, nil
 }
 
@@ -167,12 +205,25 @@ func start(ctx context.Context, cfg Config, dir string, bin binaries, log *slog.
 		if err != nil {
 			return nil, err
 		}
-		s, err := launch(ctx, cfg, dir, bin, owner, port, password, log)
+		pm, err := launch(ctx, cfg, dir, bin, owner, port, password, log)
 		if errors.Is(err, errPortTaken) && attempt < attempts {
 			log.Info("port taken before PostgreSQL could bind it; trying another", "port", port)
 			continue
 		}
-		return s, err
+		if err != nil {
+			return nil, err
+		}
+		s := &Server{dir: dir, port: port, password: password, log: log, pm: pm, supervised: make(chan struct{})}
+		s.relaunch = func(ctx context.Context) (*postmaster, error) {
+			if err := awaitOrphans(ctx, pgdata, log); err != nil {
+				return nil, err
+			}
+			if err := clearStalePID(pgdata, log); err != nil {
+				return nil, err
+			}
+			return launch(ctx, cfg, dir, bin, owner, port, password, log)
+		}
+		return s, nil
 	}
 }
 
@@ -243,7 +294,7 @@ func serverArgs(cfg Config, pgdata string, port int) []string {
 const readyTimeout = 60 * time.Second
 
 // launch starts postgres on port and waits until it is ready.
-func launch(ctx context.Context, cfg Config, dir string, bin binaries, owner *runAs, port int, password string, log *slog.Logger) (*Server, error) {
+func launch(ctx context.Context, cfg Config, dir string, bin binaries, owner *runAs, port int, password string, log *slog.Logger) (*postmaster, error) {
 	logFile, logStart, err := openLog(dir, owner)
 	if err != nil {
 		return nil, err
@@ -259,47 +310,45 @@ func launch(ctx context.Context, cfg Config, dir string, bin binaries, owner *ru
 	if err != nil {
 		return nil, fmt.Errorf("pglocal: starting %s: %w", bin.postgres, err)
 	}
-	s := &Server{
-		dir:      dir,
-		port:     port,
-		password: password,
-		proc:     cmd.Process,
-		pid:      cmd.Process.Pid,
-		log:      log,
-		exited:   make(chan struct{}),
+	pm := &postmaster{
+		proc:    cmd.Process,
+		pid:     cmd.Process.Pid,
+		started: time.Now(),
+		exited:  make(chan struct{}),
 	}
 	go func() {
-		s.waitErr = cmd.Wait()
-		close(s.exited)
+		pm.waitErr = cmd.Wait()
+		close(pm.exited)
 	}()
 
-	if err := s.waitReady(ctx); err != nil {
-		s.halt(context.Background())
-		logTail := s.logSince(logStart)
+	if err := pm.waitReady(ctx, serverURL(port, password, "postgres"), dir); err != nil {
+		halt(context.Background(), pm, log)
+		logTail := logSince(dir, logStart)
 		if strings.Contains(logTail, "could not bind") || strings.Contains(logTail, "Address already in use") {
 			return nil, fmt.Errorf("pglocal: %w: %v", errPortTaken, err)
 		}
 		return nil, fmt.Errorf("pglocal: PostgreSQL did not start: %v; end of %s:\n%s", err, filepath.Join(dir, logName), logTail)
 	}
-	log.Info("PostgreSQL started", "dir", dir, "port", port, "pid", s.pid, "durable", cfg.Durable)
-	return s, nil
+	log.Info("PostgreSQL started", "dir", dir, "port", port, "pid", pm.pid, "durable", cfg.Durable)
+	return pm, nil
 }
 
-// waitReady tries to connect until the server accepts, the postmaster exits,
-// ctx ends or readyTimeout passes.
-func (s *Server) waitReady(ctx context.Context) error {
+// waitReady tries to connect to url until the server accepts, the
+// postmaster exits, ctx ends or readyTimeout passes. dir is the launcher's
+// folder, named in errors.
+func (pm *postmaster) waitReady(ctx context.Context, url, dir string) error {
 	ctx, cancel := context.WithTimeout(ctx, readyTimeout)
 	defer cancel()
 	// A connection attempt can hang on whatever else holds the port (ours
 	// then fails to bind and exits): abandon it as soon as ours exits.
 	go func() {
 		select {
-		case <-s.exited:
+		case <-pm.exited:
 			cancel()
 		case <-ctx.Done():
 		}
 	}()
-	cfg, err := pgconn.ParseConfig(s.URL("postgres"))
+	cfg, err := pgconn.ParseConfig(url)
 	if err != nil {
 		return err
 	}
@@ -312,8 +361,8 @@ func (s *Server) waitReady(ctx context.Context) error {
 		}
 		lastErr = err
 		select {
-		case <-s.exited:
-			return fmt.Errorf("postgres exited: %v", s.waitErr)
+		case <-pm.exited:
+			return fmt.Errorf("postgres exited: %v", pm.waitErr)
 		default:
 		}
 		var pgErr *pgconn.PgError
@@ -321,15 +370,15 @@ func (s *Server) waitReady(ctx context.Context) error {
 			// Someone else's server may have the port while ours failed to
 			// bind it: give ours a moment to exit before blaming the password.
 			select {
-			case <-s.exited:
-				return fmt.Errorf("postgres exited: %v", s.waitErr)
+			case <-pm.exited:
+				return fmt.Errorf("postgres exited: %v", pm.waitErr)
 			case <-time.After(time.Second):
 			}
-			return fmt.Errorf("the password in %s does not match the cluster: %w", filepath.Join(s.dir, passwordName), err)
+			return fmt.Errorf("the password in %s does not match the cluster: %w", filepath.Join(dir, passwordName), err)
 		}
 		select {
-		case <-s.exited:
-			return fmt.Errorf("postgres exited: %v", s.waitErr)
+		case <-pm.exited:
+			return fmt.Errorf("postgres exited: %v", pm.waitErr)
 		case <-ctx.Done():
 			return fmt.Errorf("%w (last connection error: %v)", ctx.Err(), lastErr)
 		case <-time.After(50 * time.Millisecond):
@@ -337,9 +386,9 @@ func (s *Server) waitReady(ctx context.Context) error {
 	}
 }
 
-// logSince returns the last lines the server logged after offset off.
-func (s *Server) logSince(off int64) string {
-	f, err := os.Open(filepath.Join(s.dir, logName))
+// logSince returns the last lines the server in dir logged after offset off.
+func logSince(dir string, off int64) string {
+	f, err := os.Open(filepath.Join(dir, logName))
 	if err != nil {
 		return err.Error()
 	}
@@ -357,12 +406,17 @@ func (s *Server) logSince(off int64) string {
 
 // URL returns a postgres:// URL for database on this server — host
 // 127.0.0.1, its port, the superuser and its password, sslmode=disable —
-// usable by pgxpool.New. The URL holds the password: do not log it.
+// usable by pgxpool.New. The URL holds the password: do not log it. It stays
+// valid across the supervisor's restarts, which keep the port.
 func (s *Server) URL(database string) string {
+	return serverURL(s.port, s.password, database)
+}
+
+func serverURL(port int, password, database string) string {
 	u := url.URL{
 		Scheme:   "postgres",
-		User:     url.UserPassword(superuser, s.password),
-		Host:     net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port)),
+		User:     url.UserPassword(superuser, password),
+		Host:     net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
 		Path:     "/" + database,
 		RawQuery: "sslmode=disable",
 	}
@@ -374,12 +428,114 @@ func (s *Server) Port() int {
 	return s.port
 }
 
-// Stop shuts the server down and releases the folder's lock. It asks for a
-// fast shutdown (SIGINT: sessions are ended, then a checkpoint) and waits for
-// the postmaster to exit; if that takes more than 10 s or ctx ends first, it
-// escalates to an immediate shutdown (SIGQUIT: crash recovery at the next
-// start) and, 5 s later, to SIGKILL. Pass a context that is not already canceled
-// (e.g. context.WithoutCancel of a signal context) to get a clean stop.
+// Stats returns how many times the postmaster exited on its own and how the
+// supervisor's attempts to start it again went.
+func (s *Server) Stats() Stats {
+	return Stats{Exits: s.exits.Load(), Restarts: s.restarts.Load(), FailedRestarts: s.failures.Load()}
+}
+
+func (s *Server) current() *postmaster {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.pm
+}
+
+// Restart backoff. The first attempt after an exit is immediate, unless the
+// server had run less than stableAfter since its last start (it keeps
+// crashing): then, as after each failed attempt, the wait doubles from
+// firstBackoff up to maxBackoff.
+const (
+	firstBackoff = 100 * time.Millisecond
+	maxBackoff   = 5 * time.Second
+	stableAfter  = 30 * time.Second
+)
+
+func nextBackoff(d time.Duration) time.Duration {
+	return min(max(2*d, firstBackoff), maxBackoff)
+}
+
+// superviseLoop waits for the postmaster to exit and starts it again, until
+// Stop cancels s.supervise.
+func (s *Server) superviseLoop() {
+	defer close(s.supervised)
+	ctx := s.supervise
+	var delay time.Duration
+	for {
+		pm := s.current()
+		select {
+		case <-ctx.Done():
+			return
+		case <-pm.exited:
+		}
+		if ctx.Err() != nil {
+			return // Stop came as it exited: nothing to restart
+		}
+		s.exits.Add(1)
+		ranFor := time.Since(pm.started)
+		if ranFor >= stableAfter {
+			delay = 0
+		}
+		s.log.Error("PostgreSQL exited unexpectedly; restarting it", "dir", s.dir, "pid", pm.pid,
+			"exit", exitStatus(pm.waitErr), "ran_for", ranFor.Round(time.Millisecond).String(), "retry_in", delay.String())
+		down := time.Now()
+		for attempt := 1; ; attempt++ {
+			if !sleep(ctx, delay) {
+				return
+			}
+			next, err := s.relaunch(ctx)
+			if err == nil {
+				s.mu.Lock()
+				s.pm = next
+				s.mu.Unlock()
+				s.restarts.Add(1)
+				s.log.Info("PostgreSQL restarted", "dir", s.dir, "port", s.port, "pid", next.pid,
+					"attempt", attempt, "down_for", time.Since(down).Round(time.Millisecond).String())
+				break
+			}
+			if ctx.Err() != nil {
+				return
+			}
+			s.failures.Add(1)
+			delay = nextBackoff(delay)
+			s.log.Error("PostgreSQL did not restart; trying again", "dir", s.dir, "port", s.port,
+				"attempt", attempt, "retry_in", delay.String(), "err", err.Error())
+		}
+		delay = nextBackoff(delay) // reset once the server has stayed up
+	}
+}
+
+// exitStatus says how a postmaster ended ("signal: killed").
+func exitStatus(err error) string {
+	if err == nil {
+		return "exit status 0"
+	}
+	return err.Error()
+}
+
+// sleep waits d, or less if ctx ends first, and reports whether ctx is still
+// live.
+func sleep(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// Stop shuts the server down and releases the folder's lock. It first ends
+// the supervision (a restart in progress is abandoned and nothing is started
+// again), then asks for a fast shutdown (SIGINT: sessions are ended, then a
+// checkpoint) and waits for the postmaster to exit; if that takes more than
+// 10 s or ctx ends first, it escalates to an immediate shutdown (SIGQUIT:
+// crash recovery at the next start) and, 5 s later, to SIGKILL. Pass a
+// context that is not already canceled (e.g. context.WithoutCancel of a
+// signal context) to get a clean stop.
 //
 // Stop is idempotent and safe for concurrent calls: every call waits for the
 // first to finish and returns its result. It returns an error only if the
@@ -387,34 +543,42 @@ func (s *Server) Port() int {
 // either way.
 func (s *Server) Stop(ctx context.Context) error {
 	s.stopOnce.Do(func() {
-		s.stopErr = s.halt(ctx)
+		s.endSupervision()
+		pm := s.current()
+		s.stopErr = halt(ctx, pm, s.log)
 		if s.lock != nil {
 			unlockFolder(s.lock)
 		}
 		if s.stopErr == nil {
-			s.log.Info("PostgreSQL stopped", "dir", s.dir, "pid", s.pid)
+			s.log.Info("PostgreSQL stopped", "dir", s.dir, "pid", pm.pid)
 		}
 	})
 	return s.stopErr
 }
 
+// endSupervision stops the supervisor and waits until it has returned.
+func (s *Server) endSupervision() {
+	s.cancel()
+	<-s.supervised
+}
+
 // halt stops the postmaster, escalating as Stop describes.
-func (s *Server) halt(ctx context.Context) error {
+func halt(ctx context.Context, pm *postmaster, log *slog.Logger) error {
 	steps := []struct {
 		sig  syscall.Signal
 		wait time.Duration
 	}{{syscall.SIGINT, fastShutdownWait}, {syscall.SIGQUIT, immediateShutdownWait}, {syscall.SIGKILL, killWait}}
 	for i, step := range steps {
 		select {
-		case <-s.exited:
+		case <-pm.exited:
 			return nil
 		default:
 		}
 		if i > 0 {
-			s.log.Warn("PostgreSQL did not stop in time; escalating", "pid", s.pid, "signal", step.sig.String())
+			log.Warn("PostgreSQL did not stop in time; escalating", "pid", pm.pid, "signal", step.sig.String())
 		}
-		if err := s.proc.Signal(step.sig); err != nil && !errors.Is(err, os.ErrProcessDone) {
-			return fmt.Errorf("pglocal: signalling postgres %d: %w", s.pid, err)
+		if err := pm.proc.Signal(step.sig); err != nil && !errors.Is(err, os.ErrProcessDone) {
+			return fmt.Errorf("pglocal: signalling postgres %d: %w", pm.pid, err)
 		}
 		timer := time.NewTimer(step.wait)
 		var done <-chan struct{}
@@ -422,7 +586,7 @@ func (s *Server) halt(ctx context.Context) error {
 			done = ctx.Done() // ctx only cuts the wait for a clean shutdown short
 		}
 		select {
-		case <-s.exited:
+		case <-pm.exited:
 			timer.Stop()
 			return nil
 		case <-timer.C:
@@ -430,5 +594,5 @@ func (s *Server) halt(ctx context.Context) error {
 			timer.Stop()
 		}
 	}
-	return fmt.Errorf("pglocal: postgres %d still runs after SIGKILL", s.pid)
+	return fmt.Errorf("pglocal: postgres %d still runs after SIGKILL", pm.pid)
 }
