@@ -472,7 +472,7 @@ func TestReadyzWhenTheDatabaseIsDown(t *testing.T) {
 	}
 	defer pool.Close()
 	// The stores are built without asking the database anything.
-	txdb := &pgtx.DB{Pool: pool}
+	txdb := pgtx.Open(pool)
 	store := ledger.NewStore(txdb, ledger.Config{})
 	h := newHandler(handlerDeps{
 		db: &database{pool: pool}, store: store, exchange: exchange.NewStore(txdb, store, exchange.Config{}),

@@ -56,7 +56,9 @@ type Attempt struct {
 
 // DB runs transactions on a pool. It is safe for concurrent use.
 type DB struct {
-	Pool *pgxpool.Pool
+	// Pool is the pool, for reads outside a transaction; its queries
+	// report an unreachable database as ErrUnavailable.
+	Pool *Pool
 
 	// MaxAttempts bounds the attempts of one transaction (default 100). The
 	// context's deadline bounds them too.
@@ -75,11 +77,19 @@ type DB struct {
 // New returns a DB on pool. It asks the server its version once to learn
 // whether it is CockroachDB, whose transactions are run by crdbpgxv5.
 func New(ctx context.Context, pool *pgxpool.Pool) (*DB, error) {
+	db := Open(pool)
 	var version string
-	if err := pool.QueryRow(ctx, `SELECT version()`).Scan(&version); err != nil {
+	if err := db.Pool.QueryRow(ctx, `SELECT version()`).Scan(&version); err != nil {
 		return nil, fmt.Errorf("pgtx: asking the server version: %w", err)
 	}
-	return &DB{Pool: pool, cockroach: strings.Contains(version, "CockroachDB")}, nil
+	db.cockroach = strings.Contains(version, "CockroachDB")
+	return db, nil
+}
+
+// Open returns a DB on pool without asking the server anything, taking it
+// for PostgreSQL; New finds out.
+func Open(pool *pgxpool.Pool) *DB {
+	return &DB{Pool: &Pool{Pool: pool}}
 }
 
 // CockroachDB reports whether the server is CockroachDB.
@@ -94,13 +104,19 @@ func (db *DB) Retries() int64 { return db.retries.Load() }
 // when COMMIT succeeded. It returns fn's error (after rollback) when that error
 // is not retryable; ErrAmbiguousCommit when the commit's outcome is unknown;
 // ErrRolledBack when the transaction had already failed; ErrTooManyRetries
-// when retryable failures persisted; or the context's error.
+// when retryable failures persisted; or the context's error. An error that
+// says the database could not be reached (fn's included) matches
+// ErrUnavailable; see Classify.
 //
 // On PostgreSQL it never uses crdbpgxv5.ExecuteTx: that retries with
 // ROLLBACK TO SAVEPOINT, which does not clear a serialization failure on
 // PostgreSQL, and ignores COMMIT's error, which there can acknowledge a
 // transaction that was rolled back.
 func (db *DB) Run(ctx context.Context, opts Options, fn func(*Tx) error) error {
+	return Classify(db.run(ctx, opts, fn))
+}
+
+func (db *DB) run(ctx context.Context, opts Options, fn func(*Tx) error) error {
 	txOpts := pgx.TxOptions{IsoLevel: opts.Isolation, AccessMode: pgx.ReadWrite}
 	if txOpts.IsoLevel == "" {
 		txOpts.IsoLevel = pgx.ReadCommitted
@@ -160,9 +176,11 @@ func (db *DB) attempt(ctx context.Context, txOpts pgx.TxOptions, fn func(*Tx) er
 	}()
 	tx := &Tx{conn: conn, begin: beginSQL(txOpts)}
 	if err := fn(tx); err != nil {
-		if !isPgError(err) && conn.IsClosed() && ctx.Err() == nil {
-			// The connection died before COMMIT was sent: nothing can
-			// have committed, so the whole transaction may run again.
+		if conn.IsClosed() && ctx.Err() == nil && (!isPgError(err) || unreachable(err)) {
+			// The connection died before COMMIT was sent (under the
+			// network, or ended by the server: an administrator's
+			// pg_terminate_backend, a shutdown): nothing can have
+			// committed, so the whole transaction may run again.
 			return false, &connLostError{err}
 		}
 		return false, err
@@ -231,15 +249,15 @@ func retryable(err error) bool {
 		return false
 	}
 	var again *retryError
-	if errors.As(err, &again) {
+	var lost *connLostError
+	if errors.As(err, &again) || errors.As(err, &lost) {
 		return true
 	}
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
 		return IsRetryableCode(pgErr.Code)
 	}
-	var lost *connLostError
-	return errors.As(err, &lost) || pgconn.SafeToRetry(err)
+	return pgconn.SafeToRetry(err)
 }
 
 // Retry wraps err so that Run rolls the attempt back and runs the whole

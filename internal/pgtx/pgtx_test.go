@@ -246,6 +246,9 @@ func TestConnectionLostDuringCommitIsAmbiguous(t *testing.T) {
 	if !errors.Is(err, pgtx.ErrAmbiguousCommit) || calls != 1 {
 		t.Fatalf("err = %v after %d calls; want ErrAmbiguousCommit after one", err, calls)
 	}
+	if errors.Is(err, pgtx.ErrUnavailable) {
+		t.Errorf("an ambiguous commit also matches ErrUnavailable, which says nothing was committed: %v", err)
+	}
 	var n int
 	if err := direct.QueryRow(ctx, `SELECT count(*) FROM notes`).Scan(&n); err != nil || n != 1 {
 		t.Errorf("notes = %d (%v): the server committed once", n, err)
@@ -270,11 +273,12 @@ func TestConnectionLostDuringCommitIsAmbiguous(t *testing.T) {
 
 // proxy forwards PostgreSQL connections and, when armed, forwards one simple
 // query containing cutAfter and then drops the connection before the answer
-// comes back.
+// comes back. While refuse is set it closes new connections at once.
 type proxy struct {
 	ln       net.Listener
 	target   string
 	cutAfter atomic.Value // string; "" when disarmed
+	refuse   atomic.Bool  // close every new connection at once, as a server that is down
 }
 
 func startProxy(t *testing.T, url string) *proxy {
@@ -321,6 +325,9 @@ func (p *proxy) pool(t *testing.T, url string) *pgxpool.Pool {
 
 func (p *proxy) serve(client net.Conn) {
 	defer client.Close()
+	if p.refuse.Load() {
+		return
+	}
 	server, err := net.Dial("tcp", p.target)
 	if err != nil {
 		return
