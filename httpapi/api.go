@@ -9,6 +9,7 @@ import (
 
 	"github.com/go-playground/validator/v10"
 	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/shopspring/decimal"
 
 	"github.com/mutual-ledger/mutual/exchange"
@@ -181,6 +182,10 @@ type Config struct {
 	// Matching scores the matches of a listing; a zero MaxKm means
 	// matching.DefaultConfig().
 	Matching matching.Config
+	// Collectors are more metrics for GET /metrics, from the program's other
+	// parts (the local PostgreSQL's restarts, say). New panics if one
+	// clashes with the API's own.
+	Collectors []prometheus.Collector
 }
 
 // DefaultMaxBodyBytes is the default Config.MaxBodyBytes.
@@ -246,7 +251,7 @@ func New(cfg Config) http.Handler {
 		pool := cfg.Ledger.DB().Pool
 		a.ready = func(ctx context.Context) error { return pool.Ping(ctx) }
 	}
-	a.metrics = newMetrics(cfg.Ledger.DB().Retries)
+	a.metrics = newMetrics(cfg.Ledger.DB().Retries, cfg.Collectors...)
 	rt := &router{}
 	a.register(rt)
 	a.routes = rt.routes

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/mutual-ledger/mutual/exchange"
 	"github.com/mutual-ledger/mutual/httpapi"
@@ -73,8 +74,13 @@ func newEnv(t *testing.T) *env {
 // newEnvWith is newEnv with a hook to change the API's Config.
 func newEnvWith(t *testing.T, change func(*httpapi.Config)) *env {
 	t.Helper()
+	return newEnvOn(t, dbtest.New(t), change)
+}
+
+// newEnvOn is newEnvWith on a pool of the caller's.
+func newEnvOn(t *testing.T, pool *pgxpool.Pool, change func(*httpapi.Config)) *env {
+	t.Helper()
 	ctx := context.Background()
-	pool := dbtest.New(t)
 	db, err := pgtx.New(ctx, pool)
 	if err != nil {
 		t.Fatal(err)

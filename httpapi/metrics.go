@@ -23,8 +23,8 @@ type metrics struct {
 }
 
 // newMetrics registers the metrics; retries reads the transaction retry
-// count (pgtx.DB.Retries).
-func newMetrics(retries func() int64) *metrics {
+// count (pgtx.DB.Retries); more are the caller's own collectors.
+func newMetrics(retries func() int64, more ...prometheus.Collector) *metrics {
 	m := &metrics{
 		reg: prometheus.NewRegistry(),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -49,6 +49,7 @@ func newMetrics(retries func() int64) *metrics {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
+	m.reg.MustRegister(more...)
 	m.handler = promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
 	return m
 }

@@ -79,6 +79,13 @@ var (
 	kindOutcomeUnknown   = problemKind{http.StatusServiceUnavailable, "outcome-unknown", "Outcome unknown"}
 )
 
+// retryAfter is the Retry-After (seconds) of every 503: the database is
+// away for a moment (a private PostgreSQL is restarted at once by its
+// supervisor, a pool reconnects by itself), or a commit's outcome is
+// unknown, and the same request, with the same Idempotency-Key, may be sent
+// again.
+const retryAfter = "1"
+
 // reasonKinds maps the domain's error reasons to problems. Reasons not here
 // (ledger.ReasonInvalidRequest among them, which comes with several codes)
 // are mapped by their code through codeKinds.
@@ -248,6 +255,9 @@ func (a *api) problem(r *http.Request, err error) (p Problem, header http.Header
 		kind = kindOutcomeUnknown
 		p.Detail = "the database connection failed while the change was committing; it may or may not have been made: retry with the same Idempotency-Key"
 		internal = true
+	case errors.Is(err, pgtx.ErrUnavailable):
+		kind = kindUnavailable
+		p.Detail = "the database is unavailable for a moment and nothing was changed; retry shortly"
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		kind, p.Detail = kindUnavailable, "the request was cancelled or ran out of time"
 	default:
@@ -256,6 +266,13 @@ func (a *api) problem(r *http.Request, err error) (p Problem, header http.Header
 	if internal && kind != kindOutcomeUnknown {
 		// Never the error's text: it may hold SQL or a stack.
 		kind, p.Detail, p.Errors = kindInternal, "internal error (request id "+infoFrom(ctx).id+")", nil
+	}
+	if kind.status == http.StatusServiceUnavailable {
+		header = header.Clone() // the header of a shared apiError must stay as it is
+		if header == nil {
+			header = http.Header{}
+		}
+		header.Set("Retry-After", retryAfter)
 	}
 	p.Type = ProblemTypeBase + kind.slug
 	p.Title = kind.title
@@ -272,8 +289,11 @@ func (a *api) problem(r *http.Request, err error) (p Problem, header http.Header
 // that are the server's fault.
 func (a *api) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	p, header, internal := a.problem(r, err)
-	if internal {
+	switch {
+	case internal:
 		a.log.Error("internal error", "request_id", p.RequestID, "method", r.Method, "path", r.URL.Path, "err", err.Error())
+	case errors.Is(err, pgtx.ErrUnavailable):
+		a.log.Warn("database unavailable", "request_id", p.RequestID, "method", r.Method, "path", r.URL.Path, "err", err.Error())
 	}
 	for k, vs := range header {
 		w.Header()[k] = vs
