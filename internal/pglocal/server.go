@@ -277,6 +277,13 @@ func serverArgs(cfg Config, pgdata string, port int) []string {
 	}
 	if !cfg.Durable {
 		args = append(args, "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off")
+	} else if clusterVersion(pgdata) >= 14 {
+		// Before replaying the WAL after a crash, PostgreSQL makes sure
+		// every file of the cluster is on disk. One syncfs() does that in
+		// a fraction of the time of an fsync() per file (measured here:
+		// about 1.4 s against 2.5-3.9 s from SIGKILL to serving again), so
+		// the supervisor's restarts are quicker. (Linux, PostgreSQL 14+.)
+		args = append(args, "-c", "recovery_init_sync_method=syncfs")
 	}
 	names := make([]string, 0, len(cfg.Settings))
 	for name := range cfg.Settings {
@@ -287,6 +294,20 @@ func serverArgs(cfg Config, pgdata string, port int) []string {
 		args = append(args, "-c", name+"="+cfg.Settings[name])
 	}
 	return args
+}
+
+// clusterVersion returns the major version in pgdata/PG_VERSION (the
+// server's too: it refuses to run a cluster of another version), or 0.
+func clusterVersion(pgdata string) int {
+	b, err := os.ReadFile(filepath.Join(pgdata, "PG_VERSION"))
+	if err != nil {
+		return 0
+	}
+	v, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		return 0
+	}
+	return v
 }
 
 // readyTimeout bounds the wait for a started server to accept connections
