@@ -13,6 +13,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/mutual-ledger/mutual/internal/pglocal"
 )
@@ -158,6 +159,27 @@ type redactedError struct {
 
 func (e *redactedError) Error() string { return strings.ReplaceAll(e.err.Error(), e.password, "xxxxx") }
 func (e *redactedError) Unwrap() error { return e.err }
+
+// collectors returns the metrics of the local PostgreSQL's supervision
+// (pglocal.Server.Stats) for /metrics; none when DATABASE_URL names the
+// database.
+func (d *database) collectors() []prometheus.Collector {
+	if d.server == nil {
+		return nil
+	}
+	counter := func(name, help string, stat func(pglocal.Stats) int64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help},
+			func() float64 { return float64(stat(d.server.Stats())) })
+	}
+	return []prometheus.Collector{
+		counter("mutual_local_postgres_exits_total", "Times the local PostgreSQL exited without being asked to (killed or crashed).",
+			func(s pglocal.Stats) int64 { return s.Exits }),
+		counter("mutual_local_postgres_restarts_total", "Times the local PostgreSQL was started again after such an exit.",
+			func(s pglocal.Stats) int64 { return s.Restarts }),
+		counter("mutual_local_postgres_restart_failures_total", "Attempts to start the local PostgreSQL again that failed (each is retried after a backoff of up to 5 s).",
+			func(s pglocal.Stats) int64 { return s.FailedRestarts }),
+	}
+}
 
 // Close closes the pool and, in local mode, stops the server. ctx cuts the
 // wait for a clean stop short, so pass one that is not cancelled (e.g.

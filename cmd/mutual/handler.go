@@ -29,5 +29,6 @@ func newHandler(d handlerDeps) http.Handler {
 			_, err := d.db.pool.Exec(ctx, "SELECT 1")
 			return err
 		},
+		Collectors: d.db.collectors(),
 	})
 }

@@ -1,0 +1,390 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/mutual-ledger/mutual/internal/pglocal"
+)
+
+// outcome is one transfer request of a load and what came back.
+type outcome struct {
+	sent, done time.Time
+	status     int
+	problem    string // the problem type's last segment, for a problem
+	retryAfter string
+	contentTyp string
+	transfer   string // the id of an acknowledged transfer
+	err        error  // a transport error (the server itself never stops)
+}
+
+// transferLoad posts transfers between accounts from workers goroutines
+// until stop is closed, and returns every outcome.
+func transferLoad(c *apiClient, accounts []string, workers int, stop <-chan struct{}) []outcome {
+	var mu sync.Mutex
+	var all []outcome
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			rng := rand.New(rand.NewPCG(uint64(w), 7))
+			for n := 0; ; n++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				a := rng.IntN(len(accounts))
+				b := (a + 1 + rng.IntN(len(accounts)-1)) % len(accounts)
+				body := map[string]any{"postings": []map[string]string{{
+					"from": accounts[a], "to": accounts[b], "amount": strconv.Itoa(1+rng.IntN(100)) + ".00", "unit": benchUnit,
+				}}}
+				o := postTransfer(c, body, fmt.Sprintf("load-%d-%d", w, n))
+				mu.Lock()
+				all = append(all, o)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	return all
+}
+
+// postTransfer posts one transfer, with a fresh Idempotency-Key, and notes
+// what came back.
+func postTransfer(c *apiClient, body any, key string) (o outcome) {
+	o.sent = time.Now()
+	defer func() { o.done = time.Now() }()
+	j, _ := json.Marshal(body)
+	req, err := http.NewRequest(http.MethodPost, c.base+"/v1/transfers", bytes.NewReader(j))
+	if err != nil {
+		o.err = err
+		return o
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	req.Header.Set("Idempotency-Key", key)
+	res, err := c.http.Do(req)
+	if err != nil {
+		o.err = err
+		return o
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	o.status, o.retryAfter, o.contentTyp, o.err = res.StatusCode, res.Header.Get("Retry-After"), res.Header.Get("Content-Type"), err
+	var v struct {
+		ID   string `json:"id"`
+		Type string `json:"type"`
+	}
+	json.Unmarshal(b, &v)
+	o.transfer = v.ID
+	o.problem = v.Type[strings.LastIndexByte(v.Type, '/')+1:]
+	if o.status != http.StatusCreated && o.problem == "" {
+		o.err = fmt.Errorf("status %d with body %q", o.status, b)
+	}
+	return o
+}
+
+// checkOutage checks every outcome of a load through an outage: each is a
+// success or a 503 problem+json with Retry-After (unavailable, or
+// outcome-unknown for a commit cut short), never a 500 nor anything else. It
+// returns the acknowledged transfers and the count of each kind of answer.
+func checkOutage(t *testing.T, all []outcome) (acked []string, kinds map[string]int) {
+	t.Helper()
+	kinds = map[string]int{}
+	bad := 0
+	for _, o := range all {
+		switch {
+		case o.err != nil:
+			t.Errorf("a transfer failed without an HTTP answer: %v", o.err)
+			bad++
+		case o.status == http.StatusCreated:
+			acked = append(acked, o.transfer)
+			kinds["201"]++
+		case o.status == http.StatusServiceUnavailable && o.contentTyp == "application/problem+json" && o.retryAfter != "" &&
+			(o.problem == "unavailable" || o.problem == "outcome-unknown"):
+			kinds["503 "+o.problem]++
+		default:
+			bad++
+			if bad <= 5 {
+				t.Errorf("during the outage: %d %s (problem %q, Retry-After %q); want 201, or 503 problem+json with Retry-After",
+					o.status, o.contentTyp, o.problem, o.retryAfter)
+			}
+		}
+	}
+	if bad > 5 {
+		t.Errorf("... and %d more wrong answers", bad-5)
+	}
+	return acked, kinds
+}
+
+// recovery returns how long after from the first success of a request sent
+// after the outage showed (the first 503 answered) came back, or false when
+// there was no outage or no success after it.
+func recovery(all []outcome, from time.Time) (time.Duration, bool) {
+	var down time.Time
+	for _, o := range all {
+		if o.status == http.StatusServiceUnavailable && (down.IsZero() || o.done.Before(down)) {
+			down = o.done
+		}
+	}
+	if down.IsZero() {
+		return 0, false
+	}
+	var up time.Time
+	for _, o := range all {
+		if o.status == http.StatusCreated && !o.sent.Before(down) && (up.IsZero() || o.done.Before(up)) {
+			up = o.done
+		}
+	}
+	if up.IsZero() {
+		return 0, false
+	}
+	return up.Sub(from), true
+}
+
+// checkBooks checks, over the API, that every acknowledged transfer is there
+// and that the accounts' balances sum to zero.
+func checkBooks(t *testing.T, c *apiClient, accounts, acked []string) {
+	t.Helper()
+	ctx := context.Background()
+	for _, id := range acked {
+		var tr struct {
+			ID string `json:"id"`
+		}
+		if err := c.do(ctx, http.MethodGet, "/v1/transfers/"+id, nil, &tr); err != nil || tr.ID != id {
+			t.Errorf("acknowledged transfer %s: %v (got %q); want it kept", id, err, tr.ID)
+		}
+	}
+	sum := decimal.Zero
+	for _, id := range accounts {
+		var a struct {
+			Balances struct {
+				Posted string `json:"posted"`
+			} `json:"balances"`
+		}
+		if err := c.do(ctx, http.MethodGet, "/v1/accounts/"+id, nil, &a); err != nil {
+			t.Fatalf("account %s: %v", id, err)
+		}
+		b, err := decimal.NewFromString(a.Balances.Posted)
+		if err != nil {
+			t.Fatalf("account %s balance %q: %v", id, a.Balances.Posted, err)
+		}
+		sum = sum.Add(b)
+	}
+	if !sum.IsZero() {
+		t.Errorf("the accounts' balances sum to %s; want 0", sum)
+	}
+}
+
+// metric returns the value of a metric without labels from /metrics.
+func metric(t *testing.T, s *server, name string) string {
+	t.Helper()
+	code, body := s.get(t, "/metrics")
+	if code != http.StatusOK {
+		t.Fatalf("GET /metrics = %d", code)
+	}
+	for line := range strings.Lines(body) {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	t.Fatalf("no %s in /metrics", name)
+	return ""
+}
+
+// TestLocalPostgresKilledUnderLoad kills the private PostgreSQL's postmaster
+// with SIGKILL while clients post transfers. Every answer must be a success
+// or a 503 with Retry-After; writes must succeed again within 10 s; no
+// acknowledged transfer may be lost, the books must balance, verify must
+// find them sound, and /metrics must count the restart.
+func TestLocalPostgresKilledUnderLoad(t *testing.T) {
+	t.Parallel()
+	dir := dataDir(t)
+	s := startServe(t, environ(), "--addr", "127.0.0.1:0", "--data-dir", dir)
+	token, err := os.ReadFile(filepath.Join(dir, adminTokenFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newAPIClient("http://"+s.addr, strings.TrimSpace(string(token)), 16)
+	accounts, err := benchAccounts(context.Background(), c, 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	stop := make(chan struct{})
+	loaded := make(chan []outcome, 1)
+	go func() { loaded <- transferLoad(c, accounts, 8, stop) }()
+	time.Sleep(time.Second)
+
+	pidFile := filepath.Join(dir, "postgres", "pgdata", "postmaster.pid")
+	b, err := os.ReadFile(pidFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, _, _ := strings.Cut(string(b), "\n")
+	pid, err := strconv.Atoi(first)
+	if err != nil {
+		t.Fatalf("postmaster.pid starts with %q", first)
+	}
+	killed := time.Now()
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	// Load on until writes have come back, and a while after.
+	deadline := killed.Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if strings.Contains(s.stderr.String(), "PostgreSQL restarted") {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(2 * time.Second)
+	close(stop)
+	all := <-loaded
+
+	acked, kinds := checkOutage(t, all)
+	t.Logf("%d transfers posted: %v", len(all), kinds)
+	took, ok := recovery(all, killed)
+	switch {
+	case !ok:
+		t.Fatalf("no outage seen, or no write succeeded after it: %v\nstderr:\n%s", kinds, s.stderr)
+	case took > 10*time.Second:
+		t.Errorf("writes succeeded again %v after the kill; want within 10 s", took)
+	default:
+		t.Logf("writes succeeded again %v after SIGKILL of the postmaster", took.Round(time.Millisecond))
+	}
+	s.wantOK(t, "/readyz", `{"status":"ready"}`)
+	for name, want := range map[string]string{
+		"mutual_local_postgres_exits_total":            "1",
+		"mutual_local_postgres_restarts_total":         "1",
+		"mutual_local_postgres_restart_failures_total": "0",
+	} {
+		if got := metric(t, s, name); got != want {
+			t.Errorf("%s = %s; want %s", name, got, want)
+		}
+	}
+	for line := range strings.Lines(s.stderr.String()) {
+		if strings.Contains(line, `"msg":"PostgreSQL`) || strings.Contains(line, "postmaster.pid") || strings.Contains(line, "still run") {
+			t.Log(strings.TrimSpace(line)) // the supervisor's account, with its timings
+		}
+	}
+	for _, want := range []string{"PostgreSQL exited unexpectedly", "PostgreSQL restarted"} {
+		if !strings.Contains(s.stderr.String(), want) {
+			t.Errorf("serve's log does not say %q", want)
+		}
+	}
+	if strings.Contains(s.stderr.String(), `"msg":"internal error"`) {
+		t.Errorf("serve logged internal errors during the outage")
+	}
+	checkBooks(t, c, accounts, acked)
+
+	s.stop(t)
+	out, _, err := runCmd(t, environ(), "verify", "--data-dir", dir)
+	if err != nil || !strings.HasPrefix(out, "ledger is sound") {
+		t.Errorf("verify after the outage: %q, %v; want sound", out, err)
+	}
+}
+
+// TestDatabaseURLServerRestarted: with DATABASE_URL naming a PostgreSQL
+// Mutual did not start, a server that shuts down (and for a while cannot
+// start again) gets every request answered 503 with Retry-After, readyz
+// 503, and once it is back the same serve works again without a restart.
+func TestDatabaseURLServerRestarted(t *testing.T) {
+	t.Parallel()
+	pgDir := dataDir(t)
+	// synchronous_commit=on: a test cluster otherwise acknowledges commits
+	// before writing them, and its shutdown below is not always clean.
+	db, err := pglocal.Start(context.Background(), pglocal.Config{Dir: pgDir, Settings: map[string]string{"synchronous_commit": "on"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Stop(context.Background()) })
+	dataDir := filepath.Join(filepath.Dir(pgDir), "mutual")
+	s := startServe(t, environ("DATABASE_URL", db.URL("postgres")), "--addr", "127.0.0.1:0", "--data-dir", dataDir)
+	token, err := os.ReadFile(filepath.Join(dataDir, adminTokenFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newAPIClient("http://"+s.addr, strings.TrimSpace(string(token)), 16)
+	accounts, err := benchAccounts(context.Background(), c, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	stop := make(chan struct{})
+	loaded := make(chan []outcome, 1)
+	go func() { loaded <- transferLoad(c, accounts, 4, stop) }()
+	time.Sleep(500 * time.Millisecond)
+
+	// The server shuts down (fast shutdown, as `pg_ctl stop` does) and,
+	// with a setting it does not know, cannot start again for now.
+	conf := filepath.Join(pgDir, "pgdata", "postgresql.auto.conf")
+	good, err := os.ReadFile(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(conf, append(bytes.Clone(good), "no_such_setting = 1\n"...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(pgDir, "pgdata", "postmaster.pid"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, _, _ := strings.Cut(string(b), "\n")
+	pid, _ := strconv.Atoi(first)
+	if err := syscall.Kill(pid, syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * time.Second)
+	if code, _ := s.get(t, "/readyz"); code != http.StatusServiceUnavailable {
+		t.Errorf("GET /readyz with the database down = %d; want 503", code)
+	}
+	ctx := context.Background()
+	err = c.do(ctx, http.MethodGet, "/v1/accounts/"+accounts[0], nil, nil)
+	if e, ok := err.(*apiError); !ok || e.Status != http.StatusServiceUnavailable || !strings.HasSuffix(e.Type, "/unavailable") {
+		t.Errorf("GET an account with the database down: %v; want 503 unavailable", err)
+	}
+
+	back := time.Now()
+	if err := os.WriteFile(conf, good, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := back.Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if code, _ := s.get(t, "/readyz"); code == http.StatusOK {
+			break
+		}
+	}
+	time.Sleep(time.Second)
+	close(stop)
+	all := <-loaded
+	acked, kinds := checkOutage(t, all)
+	t.Logf("%d transfers posted: %v", len(all), kinds)
+	if kinds["503 unavailable"] == 0 {
+		t.Errorf("no request was answered 503 unavailable while the database was down: %v", kinds)
+	}
+	if took, ok := recovery(all, back); !ok {
+		t.Errorf("no write succeeded once the database was back: %v", kinds)
+	} else {
+		t.Logf("writes succeeded again %v after the database could start again", took.Round(time.Millisecond))
+	}
+	s.wantOK(t, "/readyz", `{"status":"ready"}`)
+	checkBooks(t, c, accounts, acked)
+	if out, _, err := runCmd(t, environ("DATABASE_URL", db.URL("postgres")), "verify"); err != nil || !strings.HasPrefix(out, "ledger is sound") {
+		t.Errorf("verify after the outage: %q, %v; want sound", out, err)
+	}
+}
