@@ -120,7 +120,8 @@ type Stats struct {
 // folder, ErrNoPostgres when no server binaries are installed, and otherwise
 // an error that quotes the end of initdb's output or of the server's log.
 // When Start fails, nothing is left running and the lock is released. The
-// server outlives ctx: only Stop ends it.
+// server outlives ctx: only Stop ends it, and until then it is started again
+// whenever it exits (see Server).
 func Start(ctx context.Context, cfg Config) (*Server, error) {
 	log := cfg.Logger
 	if log == nil {
