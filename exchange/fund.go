@@ -72,8 +72,11 @@ type Fund struct {
 	// ExternalAccountID is the ledger account (kind external) that stands for
 	// the world outside the network: outside donations come from it.
 	ExternalAccountID uuid.UUID
-	CreatedBy         uuid.UUID
-	CreatedAt         time.Time
+	// Rules say what a decision's tally needs and when a disbursement
+	// needs a second governor; they are public.
+	Rules     FundRules
+	CreatedBy uuid.UUID
+	CreatedAt time.Time
 }
 
 // NewFund is a request to create a fund.
@@ -83,11 +86,14 @@ type NewFund struct {
 	Name      string    // 1 to 200 characters once trimmed
 	Unit      string    // an existing ledger unit, such as USD
 	CreatedBy uuid.UUID // the member creating it
+	// Rules are the fund's rules; nil means DefaultFundRules.
+	Rules *FundRules
 }
 
 // CreateFund creates a fund and opens its two ledger accounts, all in one
 // transaction: either the fund exists with both accounts or nothing was
-// written. It returns ledger.ErrInvalidRequest for a bad name,
+// written. It returns ledger.ErrInvalidRequest for a bad name or rules
+// (see FundRules; Field names the rule),
 // ErrUnknownOrg, ErrUnknownMember, ledger.ErrUnknownUnit, and an ECONFLICT
 // error when the ID is taken. Who may call it is decided by CanManageOrg on
 // OrgID.
@@ -102,7 +108,14 @@ func (s *Store) CreateFund(ctx context.Context, in NewFund) (Fund, error) {
 	if _, err := s.Org(ctx, in.OrgID); err != nil {
 		return Fund{}, withFieldName(err, "org_id")
 	}
-	f := Fund{ID: in.ID, OrgID: in.OrgID, Name: name, Unit: in.Unit, CreatedBy: in.CreatedBy, CreatedAt: s.clock()}
+	rules := DefaultFundRules()
+	if in.Rules != nil {
+		rules = *in.Rules
+		if err := s.checkRules(ctx, rules, in.Unit); err != nil {
+			return Fund{}, err
+		}
+	}
+	f := Fund{ID: in.ID, OrgID: in.OrgID, Name: name, Unit: in.Unit, Rules: rules, CreatedBy: in.CreatedBy, CreatedAt: s.clock()}
 	err = s.led.Within(ctx, func(tx *pgtx.Tx, lt *ledger.Tx) error {
 		acc, err := lt.CreateAccount(ctx, ledger.NewAccount{Unit: in.Unit, Owner: OrgOwner(in.OrgID), Kind: ledger.KindFund, Name: name})
 		if err != nil {
@@ -115,9 +128,10 @@ func (s *Store) CreateFund(ctx context.Context, in NewFund) (Fund, error) {
 		}
 		f.Unit, f.AccountID, f.ExternalAccountID = acc.Unit, acc.ID, ext.ID
 		_, err = tx.Exec(ctx, `
-INSERT INTO funds (id, org_id, name, unit, account_id, external_account_id, created_by, created_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-			f.ID, f.OrgID, f.Name, f.Unit, f.AccountID, f.ExternalAccountID, f.CreatedBy, f.CreatedAt)
+INSERT INTO funds (id, org_id, name, unit, account_id, external_account_id, created_by, created_at, quorum, majority, second_approval_above)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+			f.ID, f.OrgID, f.Name, f.Unit, f.AccountID, f.ExternalAccountID, f.CreatedBy, f.CreatedAt,
+			f.Rules.Quorum, f.Rules.Majority, optDecimal(f.Rules.SecondApprovalAbove))
 		switch pgCode(err) {
 		case uniqueViolation:
 			return idTaken("fund", f.ID)
@@ -154,12 +168,18 @@ func truncateRunes(s string, n int) string {
 	return string(r[:n])
 }
 
-const fundColumns = `f.id, f.org_id, f.name, f.unit, f.account_id, f.external_account_id, f.created_by, f.created_at`
+const fundColumns = `f.id, f.org_id, f.name, f.unit, f.account_id, f.external_account_id, f.created_by, f.created_at,
+f.quorum, f.majority, f.second_approval_above`
 
 func scanFund(r pgx.Row) (Fund, error) {
 	var f Fund
-	err := r.Scan(&f.ID, &f.OrgID, &f.Name, &f.Unit, &f.AccountID, &f.ExternalAccountID, &f.CreatedBy, &f.CreatedAt)
+	var above decimal.NullDecimal
+	err := r.Scan(&f.ID, &f.OrgID, &f.Name, &f.Unit, &f.AccountID, &f.ExternalAccountID, &f.CreatedBy, &f.CreatedAt,
+		&f.Rules.Quorum, &f.Rules.Majority, &above)
 	f.CreatedAt = f.CreatedAt.UTC()
+	if above.Valid {
+		f.Rules.SecondApprovalAbove = &above.Decimal
+	}
 	return f, err
 }
 

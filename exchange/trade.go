@@ -147,7 +147,10 @@ VALUES ($1, $2, $3, $4, 'proposed', $5, $6, $7, $7)`,
 		if err != nil {
 			return err
 		}
-		return insertLegs(ctx, tx, t)
+		if err := insertLegs(ctx, tx, t); err != nil {
+			return err
+		}
+		return tellTrade(ctx, tx, now, p, t, "trade_proposed")
 	})
 	if err != nil {
 		return Trade{}, err
@@ -610,9 +613,51 @@ WHERE id = $1 AND status = 'proposed'`, t.ID, tr.ID, p.MemberID, now)
 			return err
 		})
 		out = t
-		return nil
+		return tellTrade(ctx, tx, now, p, t, "trade_accepted")
 	})
 	return out, err
+}
+
+// tradeNews says what a trade's notification of each kind tells, and
+// whether it goes to the proposer's side (the counterparty acted) rather
+// than the counterparty's (the proposer acted).
+var tradeNews = map[string]struct {
+	toProposer bool
+	says       string
+}{
+	"trade_proposed":  {false, "%s proposes a trade to %s: accept or decline it"},
+	"trade_accepted":  {true, "%[2]s accepted the trade %[1]s proposed; its legs moved"},
+	"trade_declined":  {true, "%[2]s declined the trade %[1]s proposed; nothing moved"},
+	"trade_cancelled": {false, "%s cancelled the trade it proposed to %s"},
+}
+
+// tellTrade notifies the other side of a trade's step than the one that
+// took it: the coordinators of the counterparty when the proposer proposes
+// or cancels; those of the proposer, and the member who proposed, when the
+// counterparty accepts or declines. p, who acted, is not told.
+func tellTrade(ctx context.Context, tx *pgtx.Tx, now time.Time, p Principal, t Trade, kind string) error {
+	news := tradeNews[kind]
+	org := t.CounterpartyOrg
+	if news.toProposer {
+		org = t.ProposerOrg
+	}
+	to, err := governingMembers(ctx, tx, []uuid.UUID{org}, false, p.MemberID)
+	if err != nil {
+		return err
+	}
+	if news.toProposer {
+		to = without(append(to, t.ProposedBy), p.MemberID)
+	}
+	var proposer, counterparty string
+	if err := tx.QueryRow(ctx, `SELECT (SELECT name FROM orgs WHERE id = $1), (SELECT name FROM orgs WHERE id = $2)`,
+		t.ProposerOrg, t.CounterpartyOrg).Scan(&proposer, &counterparty); err != nil {
+		return err
+	}
+	msg := fmt.Sprintf(news.says, proposer, counterparty)
+	if t.Memo != "" {
+		msg += ": " + truncateRunes(t.Memo, 500)
+	}
+	return notify(ctx, tx, now, notice{Kind: kind, Trade: &t.ID, Message: msg}, to...)
 }
 
 // legErr names a refused posting of a trade's transfer as the trade's leg,
@@ -677,7 +722,7 @@ func (s *Store) closeTrade(ctx context.Context, p Principal, id uuid.UUID, to Tr
 		}
 		t.Status, t.DecidedBy, t.UpdatedAt = to, &p.MemberID, now
 		out = t
-		return nil
+		return tellTrade(ctx, tx, now, p, t, "trade_"+string(to))
 	})
 	return out, err
 }
