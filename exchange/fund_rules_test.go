@@ -468,3 +468,27 @@ func TestTwoGovernorsRacingPayOnce(t *testing.T) {
 	}
 	w.verify(t)
 }
+
+// TestVerifyFindsAnOutflowOfAGrantAwaitingItsSecondApproval breaks the
+// books behind the store's back: a grant awaiting its second approval that
+// has an outflow in the fund's book is reported.
+func TestVerifyFindsAnOutflowOfAGrantAwaitingItsSecondApproval(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	w := newFundWorld(t)
+	w.contribute(t, exchange.Contribution{Source: "Riverside Foundation", Amount: money("1000")})
+	paid := w.approved(t, w.riverside, w.riversideUSD, "10")
+	if _, _, err := w.ex.Disburse(ctx, w.niaP, paid.ID); err != nil {
+		t.Fatal(err)
+	}
+	w.verify(t)
+	// Rewind it to awaiting a second approval, its outflow left in place.
+	if _, err := w.pool.Exec(ctx, `UPDATE grant_requests SET status = 'awaiting_second_approval', transfer_id = NULL,
+    first_approved_by = $2, first_approved_at = decided_at, disbursed_by = NULL WHERE id = $1`, paid.ID, w.nia.ID); err != nil {
+		t.Fatal(err)
+	}
+	problems, err := w.ex.Verify(ctx)
+	if err != nil || len(problems) != 1 || !strings.Contains(problems[0], paid.ID.String()) || !strings.Contains(problems[0], "awaiting_second_approval") {
+		t.Errorf("Verify = %v, %v; want the grant's outflow reported", problems, err)
+	}
+}
