@@ -116,7 +116,12 @@ type PaidGrant struct {
 	DecidedAt    time.Time
 	DecisionNote string
 	Votes        *GrantVotes
-	PaidAt       time.Time
+	// FirstApprovedBy names the governor whose approval was the first of
+	// two, when the fund needed two; DisbursedBy who paid it ("" when not
+	// recorded). Both are public acts, like the decision.
+	FirstApprovedBy string
+	DisbursedBy     string
+	PaidAt          time.Time
 }
 
 // FundReportMovement is a movement with the name it is attributed to.
@@ -185,11 +190,14 @@ FROM accounts a WHERE a.id = $1`, r.Fund.AccountID, r.Fund.ID).Scan(&r.Balance, 
 func reportMovements(ctx context.Context, tx *pgtx.Tx, q ReportQuery) ([]FundReportMovement, map[uuid.UUID]PaidGrant, error) {
 	rows, err := tx.Query(ctx, `
 SELECT `+movementColumns+`, COALESCE(o.name, m.source),
-       g.purpose, g.decided_at, COALESCE(d.name, ''), g.decision_note, g.votes_for, g.votes_against, g.votes_abstain
+       g.purpose, g.decided_at, COALESCE(d.name, ''), g.decision_note, g.votes_for, g.votes_against, g.votes_abstain,
+       COALESCE(fa.name, ''), COALESCE(pb.name, '')
 FROM fund_movements m
 LEFT JOIN orgs o ON o.id = m.org_id
 LEFT JOIN grant_requests g ON g.id = m.grant_id
 LEFT JOIN members d ON d.id = g.decided_by
+LEFT JOIN members fa ON fa.id = g.first_approved_by
+LEFT JOIN members pb ON pb.id = g.disbursed_by
 WHERE m.fund_id = $1 AND ($2::TIMESTAMPTZ IS NULL OR m.at >= $2) AND ($3::TIMESTAMPTZ IS NULL OR m.at < $3)
 ORDER BY m.at, m.id
 LIMIT $4`, q.FundID, q.From, q.To, MaxReportMovements+1)
@@ -201,17 +209,17 @@ LIMIT $4`, q.FundID, q.From, q.To, MaxReportMovements+1)
 	paid := make(map[uuid.UUID]PaidGrant)
 	for rows.Next() {
 		var rm FundReportMovement
-		var purpose, decider, note *string
+		var purpose, decider, note, first, payer *string
 		var decidedAt *time.Time
 		var vf, va, vx *int64
-		rm.FundMovement, err = scanMovement(rows, &rm.Name, &purpose, &decidedAt, &decider, &note, &vf, &va, &vx)
+		rm.FundMovement, err = scanMovement(rows, &rm.Name, &purpose, &decidedAt, &decider, &note, &vf, &va, &vx, &first, &payer)
 		if err != nil {
 			return nil, nil, err
 		}
 		ms = append(ms, rm)
 		if rm.GrantID != nil && purpose != nil && decidedAt != nil {
 			pg := PaidGrant{GrantID: *rm.GrantID, TransferID: rm.TransferID, Purpose: *purpose, Amount: rm.Amount,
-				DecidedBy: *decider, DecidedAt: decidedAt.UTC(), DecisionNote: *note, PaidAt: rm.At}
+				DecidedBy: *decider, DecidedAt: decidedAt.UTC(), DecisionNote: *note, FirstApprovedBy: *first, DisbursedBy: *payer, PaidAt: rm.At}
 			if vf != nil && va != nil && vx != nil {
 				pg.Votes = &GrantVotes{For: *vf, Against: *va, Abstain: *vx}
 			}

@@ -144,6 +144,23 @@ func TestGrantSelfApprovalAndSecondApprovalOverHTTP(t *testing.T) {
 	if posted, _ := w.balance(w.timebankUSD); posted != "200.01" {
 		t.Errorf("the time bank holds %s, want 200.01", posted)
 	}
+	// The public report names both governors of the large grant.
+	bigID := big[len("/v1/grants/"):]
+	found := false
+	for _, o := range w.report("")["periods"].([]any)[0].(map[string]any)["outflows"].([]any) {
+		for _, pg := range o.(map[string]any)["grants"].([]any) {
+			pg := pg.(map[string]any)
+			if pg["grant_id"] == bigID {
+				found = true
+				if pg["first_approved_by"] != "Nia" || pg["disbursed_by"] != "admin" {
+					t.Errorf("the report's paid grant = %v", pg)
+				}
+			}
+		}
+	}
+	if !found {
+		t.Error("the report does not list the large grant")
+	}
 
 	// Two governors racing over HTTP pay once.
 	race := ask("300.00")

@@ -615,8 +615,11 @@ type (
 		DecidedAt    time.Time  `json:"decided_at"`
 		DecisionNote string     `json:"decision_note"`
 		Votes        *votesJSON `json:"votes"`
-		TransferID   uuid.UUID  `json:"transfer_id"`
-		PaidAt       time.Time  `json:"paid_at"`
+		// FirstApprovedBy and DisbursedBy are names ("" when none).
+		FirstApprovedBy string    `json:"first_approved_by"`
+		DisbursedBy     string    `json:"disbursed_by"`
+		TransferID      uuid.UUID `json:"transfer_id"`
+		PaidAt          time.Time `json:"paid_at"`
 	}
 	reportMovementJSON struct {
 		ID         uuid.UUID  `json:"id"`
@@ -682,6 +685,7 @@ func (a *api) toReportJSON(ctx context.Context, rep exchange.FundReport) reportJ
 				js[i].Grants = append(js[i].Grants, paidGrantJSON{
 					GrantID: g.GrantID, Purpose: g.Purpose, Amount: amt(g.Amount), DecidedBy: g.DecidedBy,
 					DecidedAt: g.DecidedAt.UTC(), DecisionNote: g.DecisionNote, Votes: toVotesJSON(g.Votes),
+					FirstApprovedBy: g.FirstApprovedBy, DisbursedBy: g.DisbursedBy,
 					TransferID: g.TransferID, PaidAt: g.PaidAt.UTC()})
 			}
 		}
