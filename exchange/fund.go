@@ -24,11 +24,12 @@ import (
 // transaction as the fund's own record of it (a movement), so the public
 // report (FundReport) lists every inflow and outflow by organization.
 //
-// Who may do what is decided by the callers with the Can* methods: creating
-// a fund, outside donations, decisions and disbursements need CanManageOrg
-// on the fund's organization; a contribution needs CanMoveFrom on the
-// account it comes from; a grant request and its withdrawal CanManageOrg on
-// the requesting organization.
+// Who may decide, disburse and see grants, and change a fund's rules, is
+// decided here: those methods take the acting Principal (see
+// fund_rules.go). For the others the callers ask: creating a fund needs
+// CanManageOrg on its organization, an outside donation CanGovernFund, a
+// contribution CanMoveFrom on the account it comes from, and a grant
+// request and its withdrawal CanManageOrg on the requesting organization.
 
 // The reasons of the fund errors.
 const (

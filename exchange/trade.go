@@ -117,7 +117,8 @@ type NewTrade struct {
 // ErrForbidden when p may see it but not act for its owner, or when p does
 // not act for the proposer_org given; ErrUnauthenticated for a zero
 // Principal; and an ECONFLICT error when the ID is taken. Nothing is written
-// when it fails.
+// when it fails. The counterparty's coordinators are notified in the same
+// transaction.
 func (s *Store) ProposeTrade(ctx context.Context, p Principal, in NewTrade) (Trade, error) {
 	if p.MemberID == uuid.Nil {
 		return Trade{}, unauthenticated()
@@ -561,7 +562,9 @@ func mayDecide(p Principal, party tradeParty, what string) error {
 // transaction it locks the trade, posts every leg as one atomic ledger
 // transfer (metadata {"trade": id}) and marks the trade accepted with that
 // transfer. When two decisions race (two accepts, an accept and a cancel),
-// the row lock orders them and the later one finds the trade decided.
+// the row lock orders them and the later one finds the trade decided. The
+// proposer's coordinators and the member who proposed are notified in the
+// same transaction.
 //
 // It returns ErrUnknownTrade (also for a trade p may not see); ErrForbidden
 // when p may see it but does not act for the counterparty;
@@ -676,7 +679,8 @@ func legErr(err error) error {
 }
 
 // DeclineTrade declines a proposed trade for its counterparty; nothing
-// moves. Its errors are AcceptTrade's, without the ledger's.
+// moves, and the proposer's side is notified as for AcceptTrade. Its errors
+// are AcceptTrade's, without the ledger's.
 func (s *Store) DeclineTrade(ctx context.Context, p Principal, id uuid.UUID) (Trade, error) {
 	_, _, cp, err := s.visibleTrade(ctx, p, id)
 	if err != nil {
@@ -688,7 +692,8 @@ func (s *Store) DeclineTrade(ctx context.Context, p Principal, id uuid.UUID) (Tr
 	return s.closeTrade(ctx, p, id, TradeDeclined)
 }
 
-// CancelTrade withdraws a proposed trade for its proposer; nothing moves. It
+// CancelTrade withdraws a proposed trade for its proposer; nothing moves,
+// and the counterparty's coordinators are notified. It
 // returns ErrUnknownTrade (also for a trade p may not see); ErrForbidden
 // when p may see it but does not act for the proposer; ErrTradeNotProposed
 // when it was already decided or has expired.

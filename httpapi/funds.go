@@ -14,9 +14,11 @@ import (
 )
 
 // The network's funds: contributions in, grant requests, decisions and
-// disbursements out, and the public report. A fund is governed by the
-// coordinators of its organization (and those above) and the admin: they
-// take outside donations, decide and disburse grants. The list of funds and
+// disbursements out, the funds' rules, and the public report. A fund is
+// governed by the coordinators of its organization (and those above) and
+// the admin: they take outside donations, decide and disburse grants, never
+// their own side's. Who may is decided by the exchange; these handlers
+// translate. Only the admin changes a fund's rules. The list of funds and
 // each fund's report need no token.
 func (a *api) registerFundRoutes(rt *router) {
 	rt.write("/v1/funds", a.createFund)
