@@ -397,6 +397,30 @@ ORDER BY m.member_id`, orgs, depth, except)
 	return pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
 }
 
+// nearestCoordinators returns the coordinators (and admins) of org itself
+// or, when it has none, of the nearest organization above it that has
+// some: those who act for it. Less except; in the caller's transaction.
+func nearestCoordinators(ctx context.Context, tx *pgtx.Tx, org uuid.UUID, except ...uuid.UUID) ([]uuid.UUID, error) {
+	if except == nil {
+		except = []uuid.UUID{}
+	}
+	rows, err := tx.Query(ctx, `
+WITH RECURSIVE up (id, parent_id, depth) AS (
+    SELECT o.id, o.parent_id, 0 FROM orgs o WHERE o.id = $1
+  UNION ALL
+    SELECT o.id, o.parent_id, up.depth + 1 FROM orgs o JOIN up ON o.id = up.parent_id WHERE up.depth < $2
+), c AS (
+    SELECT m.member_id, up.depth FROM memberships m JOIN up ON m.org_id = up.id WHERE m.role IN ('coordinator', 'admin')
+)
+SELECT DISTINCT member_id FROM c
+WHERE depth = (SELECT min(depth) FROM c) AND NOT (member_id = ANY($3))
+ORDER BY member_id`, org, maxDepth, except)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
+}
+
 // without returns ids less those in except, in order, each once.
 func without(ids []uuid.UUID, except ...uuid.UUID) []uuid.UUID {
 	var out []uuid.UUID

@@ -8,8 +8,10 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/shopspring/decimal"
 
 	"github.com/mutual-ledger/mutual/exchange"
+	"github.com/mutual-ledger/mutual/ledger"
 )
 
 // notified returns, sorted, the members a notification of kind about the
@@ -84,6 +86,19 @@ func TestTradeNotificationsReachTheOtherSide(t *testing.T) {
 	wantNotified(t, "an acceptance of the federation's proposal", w.notified(t, "trade_id", byLocal.ID, "trade_accepted"),
 		append(a, w.coordLocal.MemberID)...)
 
+	// A co-op without coordinators of its own is represented by the
+	// federation's.
+	d := w.org(t, &w.local, exchange.KindCoop, "Dairy co-op")
+	dUSD, err := w.led.CreateAccount(w.ctx, ledger.NewAccount{Unit: "USD", Owner: exchange.OrgOwner(d.ID), Kind: ledger.KindOrganization, LowerBound: ptr(decimal.Zero)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	toD, err := w.ex.ProposeTrade(w.ctx, w.coordA, exchange.NewTrade{CounterpartyOrg: d.ID, Legs: []exchange.TradeLeg{
+		{From: w.aUSD, To: dUSD.ID, Amount: num("1"), Unit: "USD"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantNotified(t, "a proposal to a co-op without coordinators", w.notified(t, "trade_id", toD.ID, "trade_proposed"), w.coordLocal.MemberID)
 	// A refused step tells no one.
 	before := w.count(t, "notifications")
 	if _, err := w.ex.AcceptTrade(w.ctx, w.coordB, declined.ID); err == nil {

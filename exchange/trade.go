@@ -637,14 +637,16 @@ var tradeNews = map[string]struct {
 // tellTrade notifies the other side of a trade's step than the one that
 // took it: the coordinators of the counterparty when the proposer proposes
 // or cancels; those of the proposer, and the member who proposed, when the
-// counterparty accepts or declines. p, who acted, is not told.
+// counterparty accepts or declines. An organization without coordinators
+// of its own is represented by those of the nearest organization above it
+// that has some. p, who acted, is not told.
 func tellTrade(ctx context.Context, tx *pgtx.Tx, now time.Time, p Principal, t Trade, kind string) error {
 	news := tradeNews[kind]
 	org := t.CounterpartyOrg
 	if news.toProposer {
 		org = t.ProposerOrg
 	}
-	to, err := governingMembers(ctx, tx, []uuid.UUID{org}, false, p.MemberID)
+	to, err := nearestCoordinators(ctx, tx, org, p.MemberID)
 	if err != nil {
 		return err
 	}
