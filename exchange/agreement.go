@@ -265,8 +265,8 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'proposed', $11, $12, $13, $13)
 		if err != nil {
 			return err
 		}
-		return notify(ctx, tx, now, a.ID, "agreement_proposed",
-			fmt.Sprintf("%s %s of %q for %q was proposed to you", q, a.Unit, offer.Title, need.Title), a.other(p.MemberID))
+		return notify(ctx, tx, now, notice{Kind: "agreement_proposed", Agreement: &a.ID,
+			Message: fmt.Sprintf("%s %s of %q for %q was proposed to you", q, a.Unit, offer.Title, need.Title)}, a.other(p.MemberID))
 	})
 	if err != nil {
 		return Agreement{}, err
@@ -1106,73 +1106,4 @@ func (s *Store) RunAgreementExpiry(ctx context.Context, interval time.Duration, 
 			}
 		}
 	}
-}
-
-// notify queues notifications in a transaction.
-func notify(ctx context.Context, tx *pgtx.Tx, now time.Time, agreement uuid.UUID, kind, message string, to ...uuid.UUID) error {
-	for _, m := range to {
-		if _, err := tx.Exec(ctx, `INSERT INTO notifications (id, member_id, kind, agreement_id, message, created_at) VALUES ($1, $2, $3, $4, $5, $6)`,
-			newID(), m, kind, agreement, message, now); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// Notification tells a member that something needs them.
-type Notification struct {
-	ID        uuid.UUID
-	Kind      string
-	Agreement *uuid.UUID
-	Message   string
-	CreatedAt time.Time
-	ReadAt    *time.Time
-}
-
-// Notifications returns p's notifications, oldest first, one page at a
-// time; unread only when asked.
-func (s *Store) Notifications(ctx context.Context, p Principal, unread bool, pg Page) (ns []Notification, next uuid.UUID, err error) {
-	if p.MemberID == uuid.Nil {
-		return nil, uuid.Nil, unauthenticated()
-	}
-	limit, err := pg.limit()
-	if err != nil {
-		return nil, uuid.Nil, err
-	}
-	rows, err := s.db.Pool.Query(ctx, `
-SELECT id, kind, agreement_id, message, created_at, read_at FROM notifications
-WHERE member_id = $1 AND id > $2 AND (NOT $3 OR read_at IS NULL)
-ORDER BY id LIMIT $4`, p.MemberID, pg.After, unread, limit+1)
-	if err != nil {
-		return nil, uuid.Nil, err
-	}
-	ns, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (Notification, error) {
-		var n Notification
-		err := r.Scan(&n.ID, &n.Kind, &n.Agreement, &n.Message, &n.CreatedAt, &n.ReadAt)
-		return n, err
-	})
-	if err != nil {
-		return nil, uuid.Nil, err
-	}
-	if len(ns) > limit {
-		ns = ns[:limit]
-		next = ns[limit-1].ID
-	}
-	return ns, next, nil
-}
-
-// MarkNotificationsRead marks p's notifications up to and including upTo
-// as read, and returns how many it marked.
-func (s *Store) MarkNotificationsRead(ctx context.Context, p Principal, upTo uuid.UUID) (int, error) {
-	if p.MemberID == uuid.Nil {
-		return 0, unauthenticated()
-	}
-	var n int64
-	err := s.db.Run(ctx, pgtx.Options{}, func(tx *pgtx.Tx) error {
-		tag, err := tx.Exec(ctx, `UPDATE notifications SET read_at = $3 WHERE member_id = $1 AND id <= $2 AND read_at IS NULL`,
-			p.MemberID, upTo, s.clock())
-		n = tag.RowsAffected()
-		return err
-	})
-	return int(n), err
 }

@@ -25,6 +25,7 @@ type fundWorld struct {
 	network, riverside, hilltop, coop exchange.Org
 	nia, rosa, hugo, ana              exchange.Member
 	fund                              exchange.Fund
+	niaP                              exchange.Principal // Nia, who governs the fund
 	coopUSD, anaUSD                   uuid.UUID
 	riversideUSD, hilltopUSD          uuid.UUID
 }
@@ -49,6 +50,7 @@ func newFundWorld(t *testing.T) fundWorld {
 	e.join(t, w.hilltop, w.hugo, exchange.RoleCoordinator)
 	e.join(t, w.coop, w.ana, exchange.RoleMember)
 
+	w.niaP = e.principal(t, w.nia)
 	var err error
 	w.fund, err = e.ex.CreateFund(ctx, exchange.NewFund{OrgID: w.network.ID, Name: "Solidarity fund", Unit: "USD", CreatedBy: w.nia.ID})
 	if err != nil {
@@ -132,7 +134,7 @@ func (w fundWorld) approved(t *testing.T, org exchange.Org, to uuid.UUID, amount
 	if err != nil {
 		t.Fatal(err)
 	}
-	g, err = w.ex.DecideGrant(ctx, exchange.GrantDecision{GrantID: g.ID, Approve: true, DecidedBy: w.nia.ID})
+	g, err = w.ex.DecideGrant(ctx, w.niaP, exchange.GrantDecision{GrantID: g.ID, Approve: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -296,18 +298,18 @@ func TestGrantFromRequestToReport(t *testing.T) {
 	if err != nil || g.Status != exchange.GrantRequested || g.DecidedBy != nil {
 		t.Fatalf("RequestGrant = %+v, %v", g, err)
 	}
-	_, _, err = w.ex.Disburse(ctx, g.ID)
+	_, _, err = w.ex.Disburse(ctx, w.niaP, g.ID)
 	wantErr(t, "disbursing a grant not yet approved", err, exchange.ErrGrantStatus)
 
 	w.clock.Advance(time.Hour)
 	decidedAt := w.clock.Now().UTC()
 	votes := exchange.GrantVotes{For: 7, Against: 2, Abstain: 1}
-	g, err = w.ex.DecideGrant(ctx, exchange.GrantDecision{GrantID: g.ID, Approve: true, DecidedBy: w.nia.ID, Note: "Assembly of March", Votes: &votes})
+	g, err = w.ex.DecideGrant(ctx, w.niaP, exchange.GrantDecision{GrantID: g.ID, Approve: true, Note: "Assembly of March", Votes: &votes})
 	if err != nil || g.Status != exchange.GrantApproved || g.DecidedBy == nil || *g.DecidedBy != w.nia.ID ||
 		g.DecidedAt == nil || !g.DecidedAt.Equal(decidedAt) || g.Votes == nil || *g.Votes != votes || g.DecisionNote != "Assembly of March" {
 		t.Fatalf("DecideGrant = %+v, %v", g, err)
 	}
-	_, err = w.ex.DecideGrant(ctx, exchange.GrantDecision{GrantID: g.ID, Approve: false, DecidedBy: w.nia.ID})
+	_, err = w.ex.DecideGrant(ctx, w.niaP, exchange.GrantDecision{GrantID: g.ID, Approve: false})
 	wantErr(t, "deciding twice", err, exchange.ErrGrantStatus)
 	_, err = w.ex.WithdrawGrant(ctx, g.ID)
 	wantErr(t, "withdrawing an approved grant", err, exchange.ErrGrantStatus)
@@ -315,17 +317,17 @@ func TestGrantFromRequestToReport(t *testing.T) {
 	// The fund holds 400: a grant of 350 is paid, but a second of 100 is
 	// refused by the ledger, and changes nothing.
 	big := w.approved(t, w.hilltop, w.hilltopUSD, "100")
-	g, out, err := w.ex.Disburse(ctx, g.ID)
+	g, out, err := w.ex.Disburse(ctx, w.niaP, g.ID)
 	if err != nil || g.Status != exchange.GrantDisbursed || g.TransferID == nil || *g.TransferID != out.TransferID ||
 		out.Direction != exchange.Outflow || out.OrgID == nil || *out.OrgID != w.riverside.ID || !out.Amount.Equal(money("350")) {
 		t.Fatalf("Disburse = %+v, %+v, %v", g, out, err)
 	}
-	_, _, err = w.ex.Disburse(ctx, g.ID)
+	_, _, err = w.ex.Disburse(ctx, w.niaP, g.ID)
 	wantErr(t, "disbursing twice", err, exchange.ErrGrantStatus)
 	movements := w.count(t, "fund_movements")
-	_, _, err = w.ex.Disburse(ctx, big.ID)
+	_, _, err = w.ex.Disburse(ctx, w.niaP, big.ID)
 	wantErr(t, "disbursing more than the fund holds", err, ledger.ErrInsufficientFunds)
-	if got, _ := w.ex.Grant(ctx, big.ID); got.Status != exchange.GrantApproved || got.TransferID != nil {
+	if got, _ := w.ex.Grant(ctx, w.niaP, big.ID); got.Status != exchange.GrantApproved || got.TransferID != nil {
 		t.Errorf("refused disbursement left the grant %s", got.Status)
 	}
 	if n := w.count(t, "fund_movements"); n != movements {
@@ -337,7 +339,7 @@ func TestGrantFromRequestToReport(t *testing.T) {
 
 	// A rejected and a withdrawn request.
 	rej, _ := w.ex.RequestGrant(ctx, exchange.NewGrant{FundID: w.fund.ID, OrgID: w.hilltop.ID, RequestedBy: w.hugo.ID, Amount: money("5"), Purpose: "Chairs", ToAccount: w.hilltopUSD})
-	if rej, err = w.ex.DecideGrant(ctx, exchange.GrantDecision{GrantID: rej.ID, DecidedBy: w.nia.ID}); err != nil || rej.Status != exchange.GrantRejected || rej.Votes != nil {
+	if rej, err = w.ex.DecideGrant(ctx, w.niaP, exchange.GrantDecision{GrantID: rej.ID}); err != nil || rej.Status != exchange.GrantRejected || rej.Votes != nil {
 		t.Fatalf("rejecting = %+v, %v", rej, err)
 	}
 	wd, _ := w.ex.RequestGrant(ctx, exchange.NewGrant{FundID: w.fund.ID, OrgID: w.hilltop.ID, RequestedBy: w.hugo.ID, Amount: money("5"), Purpose: "Tables", ToAccount: w.hilltopUSD})
@@ -394,12 +396,12 @@ func TestGrantFromRequestToReport(t *testing.T) {
 	wantErr(t, "an empty range", err, ledger.ErrInvalidRequest)
 
 	// The governors see every request; Hilltop's coordinator only Hilltop's.
-	all, _, err := w.ex.Grants(ctx, exchange.GrantQuery{FundID: w.fund.ID, All: true}, exchange.Page{})
+	all, _, err := w.ex.Grants(ctx, w.niaP, w.fund.ID, exchange.Page{})
 	if err != nil || len(all) != 4 {
 		t.Errorf("all grants = %d, %v", len(all), err)
 	}
 	hugo := w.principal(t, w.hugo)
-	mine, _, err := w.ex.Grants(ctx, exchange.GrantQuery{FundID: w.fund.ID, Governed: hugo.Coordinated(), Requester: hugo.MemberID}, exchange.Page{})
+	mine, _, err := w.ex.Grants(ctx, hugo, w.fund.ID, exchange.Page{})
 	if err != nil || len(mine) != 3 {
 		t.Errorf("Hilltop's grants = %d, %v; want 3", len(mine), err)
 	}
@@ -429,7 +431,7 @@ func TestConcurrentDisbursementsPayOnce(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			<-start
-			_, _, errs[i] = w.ex.Disburse(ctx, g.ID)
+			_, _, errs[i] = w.ex.Disburse(ctx, w.niaP, g.ID)
 		}()
 	}
 	close(start)
@@ -472,7 +474,7 @@ func TestFundConstraintsRefuseInconsistentRows(t *testing.T) {
 	}
 	ok := w.approved(t, w.riverside, w.riversideUSD, "20")
 	paid := w.approved(t, w.riverside, w.riversideUSD, "30")
-	if _, _, err := w.ex.Disburse(ctx, paid.ID); err != nil {
+	if _, _, err := w.ex.Disburse(ctx, w.niaP, paid.ID); err != nil {
 		t.Fatal(err)
 	}
 	for _, c := range []struct {

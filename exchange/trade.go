@@ -117,7 +117,8 @@ type NewTrade struct {
 // ErrForbidden when p may see it but not act for its owner, or when p does
 // not act for the proposer_org given; ErrUnauthenticated for a zero
 // Principal; and an ECONFLICT error when the ID is taken. Nothing is written
-// when it fails.
+// when it fails. The counterparty's coordinators are notified in the same
+// transaction.
 func (s *Store) ProposeTrade(ctx context.Context, p Principal, in NewTrade) (Trade, error) {
 	if p.MemberID == uuid.Nil {
 		return Trade{}, unauthenticated()
@@ -147,7 +148,10 @@ VALUES ($1, $2, $3, $4, 'proposed', $5, $6, $7, $7)`,
 		if err != nil {
 			return err
 		}
-		return insertLegs(ctx, tx, t)
+		if err := insertLegs(ctx, tx, t); err != nil {
+			return err
+		}
+		return tellTrade(ctx, tx, now, p, t, "trade_proposed")
 	})
 	if err != nil {
 		return Trade{}, err
@@ -558,7 +562,9 @@ func mayDecide(p Principal, party tradeParty, what string) error {
 // transaction it locks the trade, posts every leg as one atomic ledger
 // transfer (metadata {"trade": id}) and marks the trade accepted with that
 // transfer. When two decisions race (two accepts, an accept and a cancel),
-// the row lock orders them and the later one finds the trade decided.
+// the row lock orders them and the later one finds the trade decided. The
+// proposer's coordinators and the member who proposed are notified in the
+// same transaction.
 //
 // It returns ErrUnknownTrade (also for a trade p may not see); ErrForbidden
 // when p may see it but does not act for the counterparty;
@@ -610,9 +616,53 @@ WHERE id = $1 AND status = 'proposed'`, t.ID, tr.ID, p.MemberID, now)
 			return err
 		})
 		out = t
-		return nil
+		return tellTrade(ctx, tx, now, p, t, "trade_accepted")
 	})
 	return out, err
+}
+
+// tradeNews says what a trade's notification of each kind tells, and
+// whether it goes to the proposer's side (the counterparty acted) rather
+// than the counterparty's (the proposer acted).
+var tradeNews = map[string]struct {
+	toProposer bool
+	says       string
+}{
+	"trade_proposed":  {false, "%s proposes a trade to %s: accept or decline it"},
+	"trade_accepted":  {true, "%[2]s accepted the trade %[1]s proposed; its legs moved"},
+	"trade_declined":  {true, "%[2]s declined the trade %[1]s proposed; nothing moved"},
+	"trade_cancelled": {false, "%s cancelled the trade it proposed to %s"},
+}
+
+// tellTrade notifies the other side of a trade's step than the one that
+// took it: the coordinators of the counterparty when the proposer proposes
+// or cancels; those of the proposer, and the member who proposed, when the
+// counterparty accepts or declines. An organization without coordinators
+// of its own is represented by those of the nearest organization above it
+// that has some. p, who acted, is not told.
+func tellTrade(ctx context.Context, tx *pgtx.Tx, now time.Time, p Principal, t Trade, kind string) error {
+	news := tradeNews[kind]
+	org := t.CounterpartyOrg
+	if news.toProposer {
+		org = t.ProposerOrg
+	}
+	to, err := nearestCoordinators(ctx, tx, org, p.MemberID)
+	if err != nil {
+		return err
+	}
+	if news.toProposer {
+		to = without(append(to, t.ProposedBy), p.MemberID)
+	}
+	var proposer, counterparty string
+	if err := tx.QueryRow(ctx, `SELECT (SELECT name FROM orgs WHERE id = $1), (SELECT name FROM orgs WHERE id = $2)`,
+		t.ProposerOrg, t.CounterpartyOrg).Scan(&proposer, &counterparty); err != nil {
+		return err
+	}
+	msg := fmt.Sprintf(news.says, proposer, counterparty)
+	if t.Memo != "" {
+		msg += ": " + truncateRunes(t.Memo, 500)
+	}
+	return notify(ctx, tx, now, notice{Kind: kind, Trade: &t.ID, Message: msg}, to...)
 }
 
 // legErr names a refused posting of a trade's transfer as the trade's leg,
@@ -631,7 +681,8 @@ func legErr(err error) error {
 }
 
 // DeclineTrade declines a proposed trade for its counterparty; nothing
-// moves. Its errors are AcceptTrade's, without the ledger's.
+// moves, and the proposer's side is notified as for AcceptTrade. Its errors
+// are AcceptTrade's, without the ledger's.
 func (s *Store) DeclineTrade(ctx context.Context, p Principal, id uuid.UUID) (Trade, error) {
 	_, _, cp, err := s.visibleTrade(ctx, p, id)
 	if err != nil {
@@ -643,7 +694,8 @@ func (s *Store) DeclineTrade(ctx context.Context, p Principal, id uuid.UUID) (Tr
 	return s.closeTrade(ctx, p, id, TradeDeclined)
 }
 
-// CancelTrade withdraws a proposed trade for its proposer; nothing moves. It
+// CancelTrade withdraws a proposed trade for its proposer; nothing moves,
+// and the counterparty's coordinators are notified. It
 // returns ErrUnknownTrade (also for a trade p may not see); ErrForbidden
 // when p may see it but does not act for the proposer; ErrTradeNotProposed
 // when it was already decided or has expired.
@@ -677,7 +729,7 @@ func (s *Store) closeTrade(ctx context.Context, p Principal, id uuid.UUID, to Tr
 		}
 		t.Status, t.DecidedBy, t.UpdatedAt = to, &p.MemberID, now
 		out = t
-		return nil
+		return tellTrade(ctx, tx, now, p, t, "trade_"+string(to))
 	})
 	return out, err
 }

@@ -61,6 +61,10 @@ SELECT 'grant ' || g.id::text || ' is disbursed but the fund''s book has no outf
 FROM grant_requests g
 WHERE g.status = 'disbursed'
   AND NOT EXISTS (SELECT 1 FROM fund_movements m WHERE m.grant_id = g.id AND m.direction = 'out' AND m.transfer_id = g.transfer_id)`},
+	{"a grant not disbursed (awaiting its second approval among them) has moved nothing", `
+SELECT 'grant ' || g.id::text || ' is ' || g.status || ' but the fund''s book has outflow ' || m.id::text || ' for it'
+FROM grant_requests g JOIN fund_movements m ON m.grant_id = g.id
+WHERE g.status <> 'disbursed' OR m.transfer_id <> g.transfer_id`},
 	{"a time bank's pool is an account of the organization", `
 SELECT 'time bank ' || r.org_id::text || ' pool ' || a.id::text || ' is a ' || a.kind || ' account of ' || a.owner || ' in ' || a.unit
 FROM timebank_rules r JOIN accounts a ON a.id = r.pool_account

@@ -119,22 +119,28 @@ type Authority interface {
 	CancelTrade(ctx context.Context, p exchange.Principal, id uuid.UUID) (exchange.Trade, error)
 	Statement(ctx context.Context, p exchange.Principal, orgID uuid.UUID, from, to time.Time) (exchange.Statement, error)
 
-	// The funds, their grant requests and the public report (see the
-	// exchange's methods of the same names). Who may act is decided by the
-	// endpoints: CanManageOrg on the fund's organization for its governors,
-	// on the requesting organization for a grant request, and CanMoveFrom
-	// on the account a contribution comes from.
+	// The funds, their rules, grant requests and the public report (see
+	// the exchange's methods of the same names). The methods that take the
+	// principal decide who may themselves (a grant p may not see is
+	// exchange.ErrUnknownGrant, a step p may not take exchange.ErrForbidden);
+	// for the others the endpoints ask: CanGovernFund for money from
+	// outside, CanManageOrg on the fund's organization to create it and on
+	// the requesting organization for a grant request, and CanMoveFrom on
+	// the account a contribution comes from.
 	Network(ctx context.Context) (exchange.Org, error)
 	CreateFund(ctx context.Context, in exchange.NewFund) (exchange.Fund, error)
 	Fund(ctx context.Context, id uuid.UUID) (exchange.Fund, error)
 	Funds(ctx context.Context, p exchange.Page) ([]exchange.Fund, uuid.UUID, error)
 	Contribute(ctx context.Context, c exchange.Contribution) (exchange.FundMovement, error)
+	CanGovernFund(ctx context.Context, p exchange.Principal, fundID uuid.UUID, what string) error
+	SetFundRules(ctx context.Context, p exchange.Principal, fundID uuid.UUID, rules exchange.FundRules, reason string) (exchange.Fund, exchange.FundRuleChange, error)
+	FundRuleChanges(ctx context.Context, p exchange.Principal, fundID uuid.UUID, pg exchange.Page) ([]exchange.FundRuleChange, uuid.UUID, error)
 	RequestGrant(ctx context.Context, in exchange.NewGrant) (exchange.Grant, error)
-	Grant(ctx context.Context, id uuid.UUID) (exchange.Grant, error)
-	Grants(ctx context.Context, q exchange.GrantQuery, p exchange.Page) ([]exchange.Grant, uuid.UUID, error)
-	DecideGrant(ctx context.Context, d exchange.GrantDecision) (exchange.Grant, error)
+	Grant(ctx context.Context, p exchange.Principal, id uuid.UUID) (exchange.Grant, error)
+	Grants(ctx context.Context, p exchange.Principal, fundID uuid.UUID, pg exchange.Page) ([]exchange.Grant, uuid.UUID, error)
+	DecideGrant(ctx context.Context, p exchange.Principal, d exchange.GrantDecision) (exchange.Grant, error)
 	WithdrawGrant(ctx context.Context, id uuid.UUID) (exchange.Grant, error)
-	Disburse(ctx context.Context, grantID uuid.UUID) (exchange.Grant, exchange.FundMovement, error)
+	Disburse(ctx context.Context, p exchange.Principal, grantID uuid.UUID) (exchange.Grant, exchange.FundMovement, error)
 	FundReport(ctx context.Context, q exchange.ReportQuery) (exchange.FundReport, error)
 }
 

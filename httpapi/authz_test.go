@@ -240,6 +240,11 @@ func TestAuthorizationMatrix(t *testing.T) {
 		}, []int{401, 401, 403, 403, 403, 403, 403, 201}},
 		{"POST /v1/funds/{id}/grants", func(tk string) resp { return w.call("POST", funds.path("/grants"), tk, funds.grantBody()) },
 			[]int{401, 401, 403, 403, 403, 201, 403, 201}},
+		{"PUT /v1/funds/{id}/rules", func(tk string) resp {
+			return w.call("PUT", funds.path("/rules"), tk, map[string]any{"quorum": 0, "majority": "simple", "reason": "the assembly asked"})
+		}, []int{401, 401, 403, 403, 403, 403, 403, 200}},
+		{"GET /v1/funds/{id}/rules/changes", func(tk string) resp { return w.call("GET", funds.path("/rules/changes"), tk, nil) },
+			[]int{401, 401, 403, 403, 403, 403, 403, 200}},
 		{"GET /v1/funds/{id}/grants", func(tk string) resp { return w.call("GET", funds.path("/grants"), tk, nil) },
 			[]int{401, 401, 200, 200, 200, 200, 200, 200}},
 		{"GET /v1/funds/{id}/report", func(tk string) resp { return w.call("GET", funds.path("/report"), tk, nil) },

@@ -14,14 +14,18 @@ import (
 )
 
 // The network's funds: contributions in, grant requests, decisions and
-// disbursements out, and the public report. A fund is governed by the
-// coordinators of its organization (and those above) and the admin: they
-// take outside donations, decide and disburse grants. The list of funds and
+// disbursements out, the funds' rules, and the public report. A fund is
+// governed by the coordinators of its organization (and those above) and
+// the admin: they take outside donations, decide and disburse grants, never
+// their own side's. Who may is decided by the exchange; these handlers
+// translate. Only the admin changes a fund's rules. The list of funds and
 // each fund's report need no token.
 func (a *api) registerFundRoutes(rt *router) {
 	rt.write("/v1/funds", a.createFund)
 	rt.public(http.MethodGet, "/v1/funds", a.listFunds)
 	rt.read(http.MethodGet, "/v1/funds/{id}", a.getFund)
+	rt.put("/v1/funds/{id}/rules", a.putFundRules)
+	rt.read(http.MethodGet, "/v1/funds/{id}/rules/changes", a.listFundRuleChanges)
 	rt.write("/v1/funds/{id}/contributions", a.contribute)
 	rt.write("/v1/funds/{id}/grants", a.requestGrant)
 	rt.read(http.MethodGet, "/v1/funds/{id}/grants", a.listGrants)
@@ -40,20 +44,37 @@ func notFoundGrant(id string) error {
 	return &ledger.Error{Code: ledger.ENOTFOUND, Reason: exchange.ReasonUnknownGrant, Message: "unknown grant request " + id, Index: -1}
 }
 
-// fundJSON is a fund. Funds are public.
+// fundJSON is a fund with its rules. Funds are public.
 type fundJSON struct {
-	ID                uuid.UUID `json:"id"`
-	OrgID             uuid.UUID `json:"org_id"`
-	Name              string    `json:"name"`
-	Unit              string    `json:"unit"`
-	AccountID         uuid.UUID `json:"account_id"`
-	ExternalAccountID uuid.UUID `json:"external_account_id"`
-	CreatedAt         time.Time `json:"created_at"`
+	ID                uuid.UUID     `json:"id"`
+	OrgID             uuid.UUID     `json:"org_id"`
+	Name              string        `json:"name"`
+	Unit              string        `json:"unit"`
+	AccountID         uuid.UUID     `json:"account_id"`
+	ExternalAccountID uuid.UUID     `json:"external_account_id"`
+	Rules             fundRulesJSON `json:"rules"`
+	CreatedAt         time.Time     `json:"created_at"`
 }
 
-func toFundJSON(f exchange.Fund) fundJSON {
+// fundRulesJSON is a fund's rules; second_approval_above is null for none.
+type fundRulesJSON struct {
+	Quorum              int64   `json:"quorum"`
+	Majority            string  `json:"majority"`
+	SecondApprovalAbove *string `json:"second_approval_above"`
+}
+
+func (a *api) toFundRulesJSON(ctx context.Context, r exchange.FundRules, unit string) fundRulesJSON {
+	out := fundRulesJSON{Quorum: r.Quorum, Majority: string(r.Majority)}
+	if r.SecondApprovalAbove != nil {
+		v := a.amount(ctx, *r.SecondApprovalAbove, unit)
+		out.SecondApprovalAbove = &v
+	}
+	return out
+}
+
+func (a *api) toFundJSON(ctx context.Context, f exchange.Fund) fundJSON {
 	return fundJSON{ID: f.ID, OrgID: f.OrgID, Name: f.Name, Unit: f.Unit, AccountID: f.AccountID,
-		ExternalAccountID: f.ExternalAccountID, CreatedAt: f.CreatedAt.UTC()}
+		ExternalAccountID: f.ExternalAccountID, Rules: a.toFundRulesJSON(ctx, f.Rules, f.Unit), CreatedAt: f.CreatedAt.UTC()}
 }
 
 // movementJSON is a movement into or out of a fund. It names no member.
@@ -107,24 +128,54 @@ type grantJSON struct {
 	DecidedAt    *time.Time `json:"decided_at"`
 	DecisionNote string     `json:"decision_note"`
 	Votes        *votesJSON `json:"votes"`
-	TransferID   *uuid.UUID `json:"transfer_id"`
-	CreatedAt    time.Time  `json:"created_at"`
-	UpdatedAt    time.Time  `json:"updated_at"`
+	// FirstApprovedBy and FirstApprovedAt are the first of two governors'
+	// approval of a disbursement, when the fund asks for two.
+	FirstApprovedBy *uuid.UUID `json:"first_approved_by"`
+	FirstApprovedAt *time.Time `json:"first_approved_at"`
+	DisbursedBy     *uuid.UUID `json:"disbursed_by"`
+	TransferID      *uuid.UUID `json:"transfer_id"`
+	CreatedAt       time.Time  `json:"created_at"`
+	UpdatedAt       time.Time  `json:"updated_at"`
 }
 
 func (a *api) toGrantJSON(ctx context.Context, unit string, g exchange.Grant) grantJSON {
 	return grantJSON{
 		ID: g.ID, FundID: g.FundID, OrgID: g.OrgID, RequestedBy: g.RequestedBy, Amount: a.amount(ctx, g.Amount, unit),
 		Purpose: g.Purpose, ToAccount: g.ToAccount, Status: string(g.Status), DecidedBy: g.DecidedBy,
-		DecidedAt: utc(g.DecidedAt), DecisionNote: g.DecisionNote, Votes: toVotesJSON(g.Votes), TransferID: g.TransferID,
-		CreatedAt: g.CreatedAt.UTC(), UpdatedAt: g.UpdatedAt.UTC(),
+		DecidedAt: utc(g.DecidedAt), DecisionNote: g.DecisionNote, Votes: toVotesJSON(g.Votes),
+		FirstApprovedBy: g.FirstApprovedBy, FirstApprovedAt: utc(g.FirstApprovedAt), DisbursedBy: g.DisbursedBy,
+		TransferID: g.TransferID, CreatedAt: g.CreatedAt.UTC(), UpdatedAt: g.UpdatedAt.UTC(),
 	}
 }
 
 type createFundRequest struct {
-	OrgID string `json:"org_id" validate:"omitempty,uuid"`
-	Name  string `json:"name" validate:"required,max=200"`
-	Unit  string `json:"unit" validate:"required,max=32"`
+	OrgID string            `json:"org_id" validate:"omitempty,uuid"`
+	Name  string            `json:"name" validate:"required,max=200"`
+	Unit  string            `json:"unit" validate:"required,max=32"`
+	Rules *fundRulesRequest `json:"rules"`
+}
+
+// fundRulesRequest is a fund's rules as a request gives them: a rule left
+// out takes its default (quorum 0, a simple majority, no second approval).
+type fundRulesRequest struct {
+	Quorum              *int64        `json:"quorum" validate:"omitempty,min=0,max=1000000"`
+	Majority            string        `json:"majority" validate:"omitempty,oneof=simple two_thirds"`
+	SecondApprovalAbove decimalString `json:"second_approval_above" validate:"omitempty,decimal"`
+}
+
+func (r *fundRulesRequest) rules() exchange.FundRules {
+	out := exchange.DefaultFundRules()
+	if r == nil {
+		return out
+	}
+	if r.Quorum != nil {
+		out.Quorum = *r.Quorum
+	}
+	if r.Majority != "" {
+		out.Majority = exchange.Majority(r.Majority)
+	}
+	out.SecondApprovalAbove = r.SecondApprovalAbove.ptr()
+	return out
 }
 
 // createFund creates a fund of an organization (the network when org_id is
@@ -152,7 +203,8 @@ func (a *api) createFund(w http.ResponseWriter, r *http.Request) error {
 	if err := a.mayManageOrg(ctx, p, org, "org_id"); err != nil {
 		return err
 	}
-	in := exchange.NewFund{ID: keyedID(r, "fund"), OrgID: org, Name: req.Name, Unit: req.Unit, CreatedBy: p.MemberID}
+	rules := req.Rules.rules()
+	in := exchange.NewFund{ID: keyedID(r, "fund"), OrgID: org, Name: req.Name, Unit: req.Unit, CreatedBy: p.MemberID, Rules: &rules}
 	f, err := a.auth.CreateFund(ctx, in)
 	if err != nil {
 		// A retry of a creation that succeeded finds its fund.
@@ -163,7 +215,7 @@ func (a *api) createFund(w http.ResponseWriter, r *http.Request) error {
 		f = prev
 	}
 	w.Header().Set("Location", "/v1/funds/"+f.ID.String())
-	return writeJSON(w, http.StatusCreated, toFundJSON(f))
+	return writeJSON(w, http.StatusCreated, a.toFundJSON(ctx, f))
 }
 
 // idConflict reports whether err is a creation refused because its id is
@@ -185,7 +237,7 @@ func (a *api) listFunds(w http.ResponseWriter, r *http.Request) error {
 	}
 	items := make([]fundJSON, len(fs))
 	for i, f := range fs {
-		items[i] = toFundJSON(f)
+		items[i] = a.toFundJSON(r.Context(), f)
 	}
 	return writeJSON(w, http.StatusOK, newList(items, idCursor("funds", next)))
 }
@@ -204,32 +256,70 @@ func (a *api) getFund(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, toFundJSON(f))
+	return writeJSON(w, http.StatusOK, a.toFundJSON(r.Context(), f))
 }
 
-// governs reports whether the principal governs the fund: a coordinator of
-// its organization or above, or the admin.
-func (a *api) governs(ctx context.Context, p exchange.Principal, f exchange.Fund) (bool, error) {
-	err := a.auth.CanManageOrg(ctx, p, f.OrgID)
-	switch {
-	case err == nil:
-		return true, nil
-	case hidden(err) || isForbidden(err):
-		return false, nil
+type fundRulesChangeRequest struct {
+	Quorum              *int64        `json:"quorum" validate:"required,min=0,max=1000000"`
+	Majority            string        `json:"majority" validate:"required,oneof=simple two_thirds"`
+	SecondApprovalAbove decimalString `json:"second_approval_above" validate:"omitempty,decimal"`
+	Reason              string        `json:"reason" validate:"required,max=1000"`
+}
+
+// putFundRules replaces a fund's rules, for the network admin only, with a
+// reason; the change is recorded. Rules equal to the fund's record
+// nothing. Answered with the fund.
+func (a *api) putFundRules(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	var req fundRulesChangeRequest
+	if err := a.decode(r, &req, false); err != nil {
+		return err
 	}
-	return false, err
-}
-
-// mayGovern refuses a principal who does not govern the fund.
-func (a *api) mayGovern(ctx context.Context, p exchange.Principal, f exchange.Fund, what string) error {
-	ok, err := a.governs(ctx, p, f)
+	id, err := parseID(r, "id", notFoundFund)
 	if err != nil {
 		return err
 	}
-	if !ok {
-		return forbidden("only the coordinators of the fund's organization and the network admin may %s", what)
+	rules := exchange.FundRules{Quorum: *req.Quorum, Majority: exchange.Majority(req.Majority), SecondApprovalAbove: req.SecondApprovalAbove.ptr()}
+	f, _, err := a.auth.SetFundRules(ctx, principal(r), id, rules, req.Reason)
+	if err != nil {
+		return err
 	}
-	return nil
+	return writeJSON(w, http.StatusOK, a.toFundJSON(ctx, f))
+}
+
+// fundRuleChangeJSON is the record of a change of a fund's rules.
+type fundRuleChangeJSON struct {
+	ID        uuid.UUID     `json:"id"`
+	FundID    uuid.UUID     `json:"fund_id"`
+	ChangedBy uuid.UUID     `json:"changed_by"`
+	ChangedAt time.Time     `json:"changed_at"`
+	Reason    string        `json:"reason"`
+	Old       fundRulesJSON `json:"old"`
+	New       fundRulesJSON `json:"new"`
+}
+
+// listFundRuleChanges lists the changes of a fund's rules, oldest first,
+// for the fund's governors (403 for others).
+func (a *api) listFundRuleChanges(w http.ResponseWriter, r *http.Request) error {
+	ctx := r.Context()
+	page, err := idPage(r, "changes")
+	if err != nil {
+		return err
+	}
+	f, err := a.pathFund(r)
+	if err != nil {
+		return err
+	}
+	cs, next, err := a.auth.FundRuleChanges(ctx, principal(r), f.ID, page)
+	if err != nil {
+		return err
+	}
+	items := make([]fundRuleChangeJSON, len(cs))
+	for i, c := range cs {
+		items[i] = fundRuleChangeJSON{ID: c.ID, FundID: c.FundID, ChangedBy: c.ChangedBy, ChangedAt: c.ChangedAt.UTC(), Reason: c.Reason,
+			Old: a.toFundRulesJSON(ctx, c.Old, f.Unit), New: a.toFundRulesJSON(ctx, c.New, f.Unit)}
+	}
+	return writeJSON(w, http.StatusOK, newList(items, idCursor("changes", next)))
 }
 
 type contributionRequest struct {
@@ -267,7 +357,7 @@ func (a *api) contribute(w http.ResponseWriter, r *http.Request) error {
 		c.OrgID = uuid.MustParse(req.OrgID)
 	}
 	if req.Source != "" {
-		err = a.mayGovern(ctx, p, f, "record money from outside the network")
+		err = a.auth.CanGovernFund(ctx, p, f.ID, "record money from outside the network")
 	} else {
 		c.From = uuid.MustParse(req.FromAccount)
 		var accs map[uuid.UUID]ledger.Account
@@ -324,7 +414,7 @@ func (a *api) requestGrant(w http.ResponseWriter, r *http.Request) error {
 		Amount: req.Amount.value(), Purpose: req.Purpose, ToAccount: uuid.MustParse(req.ToAccount)}
 	g, err := a.auth.RequestGrant(ctx, in)
 	if err != nil {
-		prev, gerr := a.auth.Grant(ctx, in.ID)
+		prev, gerr := a.auth.Grant(ctx, p, in.ID)
 		if !idConflict(err) || gerr != nil || prev.RequestedBy != p.MemberID || prev.FundID != f.ID || prev.OrgID != org ||
 			!prev.Amount.Equal(in.Amount) {
 			return err
@@ -349,12 +439,7 @@ func (a *api) listGrants(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	all, err := a.governs(ctx, p, f)
-	if err != nil {
-		return err
-	}
-	q := exchange.GrantQuery{FundID: f.ID, All: all, Governed: p.Coordinated(), Requester: p.MemberID}
-	gs, next, err := a.auth.Grants(ctx, q, page)
+	gs, next, err := a.auth.Grants(ctx, p, f.ID, page)
 	if err != nil {
 		return err
 	}
@@ -365,39 +450,26 @@ func (a *api) listGrants(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, http.StatusOK, newList(items, idCursor("grants", next)))
 }
 
-// visibleGrant returns the grant the path names with its fund, if the
-// principal may see it: the fund's governors, whoever acts for the
-// requesting organization, and the member who asked. Anyone else gets 404,
-// as for a grant that does not exist. governs says the principal governs
-// the fund.
-func (a *api) visibleGrant(r *http.Request) (g exchange.Grant, f exchange.Fund, governs bool, err error) {
+// pathGrant returns the grant the path names with its fund, if the
+// principal may see it (the exchange decides: the fund's governors,
+// whoever acts for the requesting organization, and the member who asked);
+// anyone else gets 404, as for a grant that does not exist.
+func (a *api) pathGrant(r *http.Request) (exchange.Grant, exchange.Fund, error) {
 	ctx := r.Context()
-	p := principal(r)
 	id, err := parseID(r, "id", notFoundGrant)
 	if err != nil {
-		return g, f, false, err
+		return exchange.Grant{}, exchange.Fund{}, err
 	}
-	if g, err = a.auth.Grant(ctx, id); err != nil {
-		return g, f, false, err
+	g, err := a.auth.Grant(ctx, principal(r), id)
+	if err != nil {
+		return exchange.Grant{}, exchange.Fund{}, err
 	}
-	if f, err = a.auth.Fund(ctx, g.FundID); err != nil {
-		return g, f, false, err
-	}
-	if governs, err = a.governs(ctx, p, f); err != nil || governs || g.RequestedBy == p.MemberID {
-		return g, f, governs, err
-	}
-	switch err := a.auth.CanManageOrg(ctx, p, g.OrgID); {
-	case err == nil:
-		return g, f, false, nil
-	case hidden(err) || isForbidden(err):
-		return g, f, false, notFoundGrant(id.String())
-	default:
-		return g, f, false, err
-	}
+	f, err := a.auth.Fund(ctx, g.FundID)
+	return g, f, err
 }
 
 func (a *api) getGrant(w http.ResponseWriter, r *http.Request) error {
-	g, f, _, err := a.visibleGrant(r)
+	g, f, err := a.pathGrant(r)
 	if err != nil {
 		return err
 	}
@@ -417,54 +489,62 @@ type votesRequest struct {
 }
 
 // decideGrant records the fund's decision on a requested grant, by the
-// caller, now, with the tally when there was a vote: for the fund's
-// governors only (403 for others who may see the grant).
+// caller, now, with the tally when there was a vote. The exchange decides
+// who may (the fund's governors, never on their own side's request) and
+// whether the tally allows it (the fund's quorum and majority: 422).
 func (a *api) decideGrant(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
-	p := principal(r)
 	var req decisionRequest
 	if err := a.decode(r, &req, false); err != nil {
 		return err
 	}
-	g, f, governs, err := a.visibleGrant(r)
+	id, err := parseID(r, "id", notFoundGrant)
 	if err != nil {
 		return err
 	}
-	if !governs {
-		return forbidden("only the coordinators of the fund's organization and the network admin may decide its grants")
-	}
-	d := exchange.GrantDecision{GrantID: g.ID, Approve: req.Decision == "approve", DecidedBy: p.MemberID, Note: req.Note}
+	d := exchange.GrantDecision{GrantID: id, Approve: req.Decision == "approve", Note: req.Note}
 	if v := req.Votes; v != nil {
 		d.Votes = &exchange.GrantVotes{For: *v.For, Against: *v.Against, Abstain: *v.Abstain}
 	}
-	if g, err = a.auth.DecideGrant(ctx, d); err != nil {
+	g, err := a.auth.DecideGrant(ctx, principal(r), d)
+	if err != nil {
+		return err
+	}
+	f, err := a.auth.Fund(ctx, g.FundID)
+	if err != nil {
 		return err
 	}
 	return writeJSON(w, http.StatusOK, a.toGrantJSON(ctx, f.Unit, g))
 }
 
-// disburseGrant pays an approved grant from the fund, for the fund's
-// governors: one ledger transfer, answered with the grant (its transfer_id
-// set) and the transfer in Location. A grant is paid once: a second
-// disbursement is 409; a fund that holds too little is 422
-// insufficient-funds, and nothing changes.
+// disburseGrant is a governor's disbursement of an approved grant. When it
+// pays (one ledger transfer) it answers 200 with the grant (its
+// transfer_id set) and the transfer in Location. When the fund needs a
+// second governor for the amount and this is the first, it answers 202
+// with the grant awaiting_second_approval and moves nothing; the same
+// governor again is 403. A grant is paid once: 409 after; a fund that
+// holds too little is 422 insufficient-funds, and nothing changes.
 func (a *api) disburseGrant(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	var req struct{}
 	if err := a.decode(r, &req, true); err != nil {
 		return err
 	}
-	g, f, governs, err := a.visibleGrant(r)
+	id, err := parseID(r, "id", notFoundGrant)
 	if err != nil {
 		return err
 	}
-	if !governs {
-		return forbidden("only the coordinators of the fund's organization and the network admin may disburse its grants")
-	}
-	g, m, err := a.auth.Disburse(ctx, g.ID)
+	g, m, err := a.auth.Disburse(ctx, principal(r), id)
 	if err != nil {
 		// The postings are the fund's, not the request's: no field.
 		return renameField(renameField(err, "postings[0].from", ""), "postings[0].to", "")
+	}
+	f, err := a.auth.Fund(ctx, g.FundID)
+	if err != nil {
+		return err
+	}
+	if g.Status == exchange.GrantAwaitingSecondApproval {
+		return writeJSON(w, http.StatusAccepted, a.toGrantJSON(ctx, f.Unit, g))
 	}
 	a.countPosted(ledger.Transfer{ID: m.TransferID, State: ledger.StatePosted})
 	w.Header().Set("Location", "/v1/transfers/"+m.TransferID.String())
@@ -479,7 +559,7 @@ func (a *api) withdrawGrant(w http.ResponseWriter, r *http.Request) error {
 	if err := a.decode(r, &req, true); err != nil {
 		return err
 	}
-	g, f, _, err := a.visibleGrant(r)
+	g, f, err := a.pathGrant(r)
 	if err != nil {
 		return err
 	}
@@ -537,8 +617,11 @@ type (
 		DecidedAt    time.Time  `json:"decided_at"`
 		DecisionNote string     `json:"decision_note"`
 		Votes        *votesJSON `json:"votes"`
-		TransferID   uuid.UUID  `json:"transfer_id"`
-		PaidAt       time.Time  `json:"paid_at"`
+		// FirstApprovedBy and DisbursedBy are names ("" when none).
+		FirstApprovedBy string    `json:"first_approved_by"`
+		DisbursedBy     string    `json:"disbursed_by"`
+		TransferID      uuid.UUID `json:"transfer_id"`
+		PaidAt          time.Time `json:"paid_at"`
 	}
 	reportMovementJSON struct {
 		ID         uuid.UUID  `json:"id"`
@@ -591,7 +674,7 @@ func (a *api) fundReport(w http.ResponseWriter, r *http.Request) error {
 func (a *api) toReportJSON(ctx context.Context, rep exchange.FundReport) reportJSON {
 	amt := func(d decimal.Decimal) string { return a.amount(ctx, d, rep.Fund.Unit) }
 	out := reportJSON{
-		Fund: toFundJSON(rep.Fund), Period: string(rep.Period), From: utc(rep.From), To: utc(rep.To),
+		Fund: a.toFundJSON(ctx, rep.Fund), Period: string(rep.Period), From: utc(rep.From), To: utc(rep.To),
 		Balance: amt(rep.Balance), Recorded: amt(rep.Recorded), Reconciled: rep.Reconciled,
 		Totals:  flowTotalsJSON{In: amt(rep.In), Out: amt(rep.Out)},
 		Periods: make([]reportPeriodJSON, len(rep.Periods)), Movements: make([]reportMovementJSON, len(rep.Movements)),
@@ -604,6 +687,7 @@ func (a *api) toReportJSON(ctx context.Context, rep exchange.FundReport) reportJ
 				js[i].Grants = append(js[i].Grants, paidGrantJSON{
 					GrantID: g.GrantID, Purpose: g.Purpose, Amount: amt(g.Amount), DecidedBy: g.DecidedBy,
 					DecidedAt: g.DecidedAt.UTC(), DecisionNote: g.DecisionNote, Votes: toVotesJSON(g.Votes),
+					FirstApprovedBy: g.FirstApprovedBy, DisbursedBy: g.DisbursedBy,
 					TransferID: g.TransferID, PaidAt: g.PaidAt.UTC()})
 			}
 		}

@@ -137,6 +137,8 @@ var reasonKinds = map[ledger.Reason]problemKind{
 	exchange.ReasonUnknownFund:       kindNotFound,
 	exchange.ReasonUnknownGrant:      kindNotFound,
 	exchange.ReasonGrantStatus:       {http.StatusConflict, "grant-status", "The grant request's status does not allow this"},
+	exchange.ReasonQuorumNotReached:  {http.StatusUnprocessableEntity, "quorum-not-reached", "The decision lacks the fund's quorum"},
+	exchange.ReasonAgainstTally:      {http.StatusUnprocessableEntity, "decision-against-tally", "The decision contradicts its tally"},
 }
 
 // codeKinds maps error codes to problems, for reasons reasonKinds lacks.

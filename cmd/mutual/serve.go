@@ -165,6 +165,11 @@ func serveOn(ctx context.Context, e *env, ln net.Listener, db *database, opts se
 		})
 	})
 	sweeper.Go(func() { purgeIdempotency(sweepCtx, e, idempotency.New(store.DB(), idempotency.Config{})) })
+	sweeper.Go(func() {
+		ex.RunNotificationPurge(sweepCtx, time.Hour,
+			func(err error) { e.log.Error("purging read notifications", "err", err) },
+			func(n int) { e.log.Info("purged read notifications", "count", n) })
+	})
 	defer func() {
 		stopSweep()
 		sweeper.Wait() // before the caller closes the pool under it

@@ -1,0 +1,108 @@
+package schema_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/google/uuid"
+
+	"github.com/mutual-ledger/mutual/internal/dbtest"
+	"github.com/mutual-ledger/mutual/schema"
+)
+
+// TestFundRulesMigrationKeepsExistingFunds builds a database at version 9
+// with a fund and grants in every status that existed, then migrates it:
+// the rows stay, existing funds get the default rules (no quorum, a simple
+// majority, no second approval) and the grants their statuses.
+func TestFundRulesMigrationKeepsExistingFunds(t *testing.T) {
+	ctx := context.Background()
+	pool := dbtest.New(t)
+	if _, err := pool.Exec(ctx, `DROP SCHEMA public CASCADE; CREATE SCHEMA public`); err != nil {
+		t.Fatal(err)
+	}
+	ms, err := schema.Migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, `CREATE TABLE schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())`); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range ms {
+		if m.Version >= 10 {
+			break
+		}
+		if _, err := pool.Exec(ctx, m.SQL); err != nil {
+			t.Fatalf("migration %s: %v", m.Name, err)
+		}
+		if _, err := pool.Exec(ctx, `INSERT INTO schema_migrations (version, name) VALUES ($1, $2)`, m.Version, m.Name); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	org, local, member, fund, acc, ext, to, tr := uuid.New(), uuid.New(), uuid.New(), uuid.New(), uuid.New(), uuid.New(), uuid.New(), uuid.New()
+	grants := map[string]uuid.UUID{"requested": uuid.New(), "approved": uuid.New(), "rejected": uuid.New(), "disbursed": uuid.New(), "withdrawn": uuid.New()}
+	for _, q := range []struct {
+		sql  string
+		args []any
+	}{
+		{`INSERT INTO units (code, scale, created_at) VALUES ('USD', 2, now())`, nil},
+		{`INSERT INTO orgs (id, name, kind, created_at) VALUES ($1, 'Network', 'network', now())`, []any{org}},
+		{`INSERT INTO orgs (id, parent_id, name, kind, created_at) VALUES ($1, $2, 'Local', 'local', now())`, []any{local, org}},
+		{`INSERT INTO members (id, name, created_at) VALUES ($1, 'Nia', now())`, []any{member}},
+		{`INSERT INTO accounts (id, unit, owner, kind, lower_bound, balance, created_at) VALUES ($1, 'USD', 'org:' || $2::text, 'fund', 0, 0, now())`, []any{acc, org}},
+		{`INSERT INTO accounts (id, unit, owner, kind, created_at) VALUES ($1, 'USD', 'org:' || $2::text, 'external', now())`, []any{ext, org}},
+		{`INSERT INTO accounts (id, unit, owner, kind, lower_bound, created_at) VALUES ($1, 'USD', 'org:' || $2::text, 'organization', 0, now())`, []any{to, local}},
+		{`INSERT INTO transfers (id, state, postings, created_at) VALUES ($1, 'posted', '[]', now())`, []any{tr}},
+		{`INSERT INTO funds (id, org_id, name, unit, account_id, external_account_id, created_by, created_at) VALUES ($1, $2, 'Fund', 'USD', $3, $4, $5, now())`,
+			[]any{fund, org, acc, ext, member}},
+	} {
+		if _, err := pool.Exec(ctx, q.sql, q.args...); err != nil {
+			t.Fatalf("%s: %v", q.sql, err)
+		}
+	}
+	for status, id := range grants {
+		decided := status == "approved" || status == "rejected" || status == "disbursed"
+		var by, transfer any
+		if decided {
+			by = member
+		}
+		if status == "disbursed" {
+			transfer = tr
+		}
+		_, err := pool.Exec(ctx, `
+INSERT INTO grant_requests (id, fund_id, org_id, requested_by, amount, purpose, to_account, status, decided_by, decided_at,
+    votes_for, votes_against, votes_abstain, transfer_id, created_at, updated_at)
+VALUES ($1, $2, $3, $4, 10, 'Seeds', $5, $6, $7, CASE WHEN $8 THEN now() END, CASE WHEN $8 THEN 1 END, CASE WHEN $8 THEN 9 END,
+    CASE WHEN $8 THEN 0 END, $9, now(), now())`, id, fund, local, member, to, status, by, decided, transfer)
+		if err != nil {
+			t.Fatalf("a %s grant: %v", status, err)
+		}
+	}
+
+	applied, err := schema.Migrate(ctx, pool)
+	if err != nil {
+		t.Fatalf("migrating existing data: %v", err)
+	}
+	if len(applied) < 2 || applied[0] != 10 || applied[1] != 11 {
+		t.Errorf("applied %v, want 10, 11 and any after", applied)
+	}
+	var quorum int64
+	var majority string
+	var above *string
+	if err := pool.QueryRow(ctx, `SELECT quorum, majority, second_approval_above::text FROM funds WHERE id = $1`, fund).Scan(&quorum, &majority, &above); err != nil {
+		t.Fatal(err)
+	}
+	if quorum != 0 || majority != "simple" || above != nil {
+		t.Errorf("an existing fund's rules = %d, %s, %v; want 0, simple, none", quorum, majority, above)
+	}
+	for status, id := range grants {
+		var got string
+		var first, paidBy *uuid.UUID
+		if err := pool.QueryRow(ctx, `SELECT status, first_approved_by, disbursed_by FROM grant_requests WHERE id = $1`, id).Scan(&got, &first, &paidBy); err != nil {
+			t.Fatal(err)
+		}
+		if got != status || first != nil || paidBy != nil {
+			t.Errorf("a %s grant became %s, first approved by %v, paid by %v", status, got, first, paidBy)
+		}
+	}
+}
