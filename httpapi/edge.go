@@ -42,6 +42,16 @@ func (c *edgeConn) Close() error {
 	return err
 }
 
+// CloseWrite half-closes the connection: net/http does so after its 431,
+// then waits a moment, so that the client reads the answer before the
+// unread rest of its request makes the kernel reset the connection.
+func (c *edgeConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}
+
 // net/http's canned answers (Go's src/net/http/server.go, conn.serve): when
 // a request cannot be read it writes, in ONE write on the connection,
 //

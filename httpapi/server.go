@@ -42,11 +42,12 @@ type ServerConfig struct {
 	// MaxHeaderBytes bounds the request line and headers: a longer one is
 	// answered 431 (a problem) and the connection closed.
 	MaxHeaderBytes int
-	// MaxConns bounds the connections open at once. When they are all
+	// MaxConns bounds the connections served at once. When they are all
 	// taken, an idle kept-alive connection is closed to make room, and
-	// otherwise a new connection waits in the kernel's accept queue until
-	// one ends (a slow header sender ends within ReadHeaderTimeout): a
-	// client sees a delay, never a refusal.
+	// otherwise a new connection waits (in the kernel's accept queue)
+	// until one ends; a slow header sender ends within ReadHeaderTimeout.
+	// A client sees a delay, not a refusal, as long as the kernel's queue
+	// (net.core.somaxconn) has room.
 	MaxConns int
 	// ReadHeaderTimeout bounds the time to read a request's line and
 	// headers.
@@ -84,7 +85,7 @@ func NewServer(handler http.Handler, cfg ServerConfig) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{maxConns: cfg.MaxConns, log: cfg.Logger, idle: &idleSet{conns: make(map[net.Conn]struct{})}}
+	s := &Server{maxConns: cfg.MaxConns, log: cfg.Logger, idle: &idleSet{conns: make(map[net.Conn]struct{}), ready: make(chan struct{}, 1)}}
 	s.http = &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
@@ -120,10 +121,11 @@ func (s *Server) Shutdown(ctx context.Context) error { return s.http.Shutdown(ct
 // Close closes the listener and every connection at once.
 func (s *Server) Close() error { return s.http.Close() }
 
-// limitListener accepts at most max connections at once: Accept waits for
-// a connection to end before it takes another from the kernel's queue.
-// When every slot is taken it first closes one idle kept-alive connection,
-// so that clients sitting idle cannot keep others out.
+// limitListener hands the server at most cap(slots) connections at once:
+// past that, a new connection waits for one to end, and the ones after it
+// wait in the kernel's accept queue. When every slot is taken, one idle
+// kept-alive connection is closed to make room, so that clients sitting
+// idle cannot keep others out for the whole idle timeout.
 type limitListener struct {
 	net.Listener
 	slots          chan struct{} // one token per open connection
@@ -135,31 +137,49 @@ type limitListener struct {
 	lastWarn       time.Time // only Accept's goroutine touches it
 }
 
-// Accept waits for a free slot, then for a connection.
+// Accept takes the next connection from the kernel's queue, then waits for
+// a free slot for it. Taking it first means an idle connection is closed
+// only for a client that is really there; the one connection waiting here
+// holds a file and nothing else.
 func (l *limitListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
 	select {
 	case l.slots <- struct{}{}:
 	default:
-		// Full: make room by closing an idle connection, if there is
-		// one, then wait for a slot. Say so now and then, for the
-		// operator: a flood, or a limit set too low.
+		// Full. Say so now and then, for the operator: a flood, or a
+		// limit set too low.
 		if now := time.Now(); now.Sub(l.lastWarn) > time.Minute {
 			l.lastWarn = now
 			l.log.Warn("connection limit reached: new connections wait for one to end", "max_connections", cap(l.slots))
 		}
-		l.idle.closeOne()
-		select {
-		case l.slots <- struct{}{}:
-		case <-l.done:
-			return nil, net.ErrClosed
+		if err := l.wait(); err != nil {
+			c.Close()
+			return nil, err
 		}
 	}
-	c, err := l.Listener.Accept()
-	if err != nil {
-		<-l.slots
-		return nil, err
-	}
 	return &edgeConn{Conn: c, release: func() { <-l.slots }, log: l.log, maxHeaderBytes: l.maxHeaderBytes}, nil
+}
+
+// wait waits for a free slot, closing one idle connection to make one: the
+// first idle now, or the first to become idle while it waits (a client
+// that just got its answer is not idle yet).
+func (l *limitListener) wait() error {
+	evicted := false
+	for {
+		if !evicted {
+			evicted = l.idle.closeOne()
+		}
+		select {
+		case l.slots <- struct{}{}:
+			return nil
+		case <-l.idle.ready:
+		case <-l.done:
+			return net.ErrClosed
+		}
+	}
 }
 
 // Close closes the listener and ends an Accept waiting for a slot.
@@ -173,6 +193,7 @@ func (l *limitListener) Close() error {
 type idleSet struct {
 	mu    sync.Mutex
 	conns map[net.Conn]struct{}
+	ready chan struct{} // signalled (capacity 1) when a connection becomes idle
 }
 
 func (s *idleSet) track(c net.Conn, state http.ConnState) {
@@ -180,16 +201,20 @@ func (s *idleSet) track(c net.Conn, state http.ConnState) {
 	defer s.mu.Unlock()
 	if state == http.StateIdle {
 		s.conns[c] = struct{}{}
+		select {
+		case s.ready <- struct{}{}:
+		default:
+		}
 	} else {
 		delete(s.conns, c)
 	}
 }
 
-// closeOne closes one idle connection, if any. A client whose request
+// closeOne closes one idle connection, if any, and says whether it did. A client whose request
 // crosses the close sees its kept-alive connection end before any answer,
 // as at the idle timeout; HTTP clients retry such requests on a new
 // connection when they are idempotent.
-func (s *idleSet) closeOne() {
+func (s *idleSet) closeOne() bool {
 	s.mu.Lock()
 	var victim net.Conn
 	for c := range s.conns {
@@ -198,7 +223,9 @@ func (s *idleSet) closeOne() {
 		break
 	}
 	s.mu.Unlock()
-	if victim != nil {
-		victim.Close()
+	if victim == nil {
+		return false
 	}
+	victim.Close()
+	return true
 }
