@@ -201,6 +201,45 @@ func TestConnectionLimitWaitsForSlowSenders(t *testing.T) {
 	}
 }
 
+// TestConnectionLimitClosesStalledSenders: when the slots are held by
+// clients that have been sending their first header for over a second, a
+// new client gets one of them without waiting for ReadHeaderTimeout.
+func TestConnectionLimitClosesStalledSenders(t *testing.T) {
+	t.Parallel()
+	ed := newEdge(t, httpapi.ServerConfig{MaxConns: 2, ReadHeaderTimeout: 20 * time.Second})
+	var slow []net.Conn
+	for range 2 {
+		c, err := net.Dial("tcp", ed.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if _, err := io.WriteString(c, "GET /healthz HTTP/1.1\r\nHost: mutual.test\r\nX-Slow: "); err != nil {
+			t.Fatal(err)
+		}
+		slow = append(slow, c)
+	}
+	start := time.Now()
+	r, err := ed.raw("GET /healthz HTTP/1.1\r\nHost: mutual.test\r\nConnection: close\r\n\r\n")
+	took := time.Since(start)
+	if err != nil || r.status != http.StatusOK {
+		t.Fatalf("the third client: %v %v", err, r)
+	}
+	if took > 5*time.Second {
+		t.Errorf("the third client waited %v for a slot held by a stalled header sender", took)
+	}
+	closed := 0
+	for _, c := range slow {
+		c.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+		if _, err := c.Read(make([]byte, 1)); errors.Is(err, io.EOF) {
+			closed++
+		}
+	}
+	if closed != 1 {
+		t.Errorf("%d stalled senders were closed for one new client; want 1", closed)
+	}
+}
+
 // TestConnectionLimitClosesIdleConnections: when the slots are held by
 // kept-alive connections sitting idle, a new client gets one of them at
 // once (rather than after the two-minute idle timeout).

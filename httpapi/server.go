@@ -19,8 +19,10 @@ const (
 	// lets every unauthenticated connection pin a megabyte.
 	DefaultMaxHeaderBytes = 32 << 10
 	// DefaultMaxConns bounds the connections open at once. A connection
-	// still reading its header holds at most about MaxHeaderBytes plus
-	// Go's buffers (some 50 KiB in all), so 1024 of them stay near 50 MiB.
+	// stalled just under the header limit makes the server hold about
+	// 90 KiB (the header as read and as parsed, Go's buffers, its
+	// goroutine), so 1024 of them hold under 100 MiB: measured by
+	// cmd/mutual's TestHeaderFloodKeepsMemoryBounded.
 	DefaultMaxConns = 1024
 	// DefaultReadHeaderTimeout is how long a client has to send its whole
 	// request line and headers: a slow sender (Slowloris) is cut after it
@@ -43,10 +45,10 @@ type ServerConfig struct {
 	// answered 431 (a problem) and the connection closed.
 	MaxHeaderBytes int
 	// MaxConns bounds the connections served at once. When they are all
-	// taken, an idle kept-alive connection is closed to make room, and
-	// otherwise a new connection waits (in the kernel's accept queue)
-	// until one ends; a slow header sender ends within ReadHeaderTimeout.
-	// A client sees a delay, not a refusal, as long as the kernel's queue
+	// taken, a new connection waits (in the kernel's accept queue) until
+	// one ends or is closed to make room: an idle kept-alive one at once,
+	// or one still sending its first header after a second. A client sees
+	// a delay, not a refusal, as long as the kernel's queue
 	// (net.core.somaxconn) has room.
 	MaxConns int
 	// ReadHeaderTimeout bounds the time to read a request's line and
@@ -68,7 +70,7 @@ type Server struct {
 	http     *http.Server
 	maxConns int
 	log      *slog.Logger
-	idle     *idleSet
+	conns    *connSet
 }
 
 // NewServer returns a Server for handler; Serve starts it.
@@ -85,7 +87,7 @@ func NewServer(handler http.Handler, cfg ServerConfig) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{maxConns: cfg.MaxConns, log: cfg.Logger, idle: &idleSet{conns: make(map[net.Conn]struct{}), ready: make(chan struct{}, 1)}}
+	s := &Server{maxConns: cfg.MaxConns, log: cfg.Logger, conns: newConnSet()}
 	s.http = &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
@@ -93,7 +95,7 @@ func NewServer(handler http.Handler, cfg ServerConfig) *Server {
 		WriteTimeout:      writeTimeout,
 		IdleTimeout:       idleTimeout,
 		MaxHeaderBytes:    cfg.MaxHeaderBytes,
-		ConnState:         s.idle.track,
+		ConnState:         s.conns.track,
 		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
 	}
 	return s
@@ -106,7 +108,7 @@ func (s *Server) Serve(ln net.Listener) error {
 	return s.http.Serve(&limitListener{
 		Listener:       ln,
 		slots:          make(chan struct{}, s.maxConns),
-		idle:           s.idle,
+		conns:          s.conns,
 		log:            s.log,
 		maxHeaderBytes: s.http.MaxHeaderBytes,
 		done:           make(chan struct{}),
@@ -123,13 +125,15 @@ func (s *Server) Close() error { return s.http.Close() }
 
 // limitListener hands the server at most cap(slots) connections at once:
 // past that, a new connection waits for one to end, and the ones after it
-// wait in the kernel's accept queue. When every slot is taken, one idle
-// kept-alive connection is closed to make room, so that clients sitting
-// idle cannot keep others out for the whole idle timeout.
+// wait in the kernel's accept queue. To make room for a client that is
+// waiting, it closes a connection that holds a slot for nothing: one idle
+// between two requests, or else one that has been sending its first
+// header for over a second (see conns.evict), so that neither idle
+// clients nor slow header senders keep others out for a whole timeout.
 type limitListener struct {
 	net.Listener
 	slots          chan struct{} // one token per open connection
-	idle           *idleSet
+	conns          *connSet
 	log            *slog.Logger
 	maxHeaderBytes int           // for the 431 problem's detail
 	done           chan struct{} // closed by Close, to end a waiting Accept
@@ -138,9 +142,9 @@ type limitListener struct {
 }
 
 // Accept takes the next connection from the kernel's queue, then waits for
-// a free slot for it. Taking it first means an idle connection is closed
-// only for a client that is really there; the one connection waiting here
-// holds a file and nothing else.
+// a free slot for it. Taking it first means a connection is closed to make
+// room only for a client that is really there; the one connection waiting
+// here holds a file and nothing else.
 func (l *limitListener) Accept() (net.Conn, error) {
 	c, err := l.Listener.Accept()
 	if err != nil {
@@ -163,19 +167,22 @@ func (l *limitListener) Accept() (net.Conn, error) {
 	return &edgeConn{Conn: c, release: func() { <-l.slots }, log: l.log, maxHeaderBytes: l.maxHeaderBytes}, nil
 }
 
-// wait waits for a free slot, closing one idle connection to make one: the
-// first idle now, or the first to become idle while it waits (a client
-// that just got its answer is not idle yet).
+// wait waits for a free slot, closing one connection to make one as soon
+// as one may be closed: now, when a connection becomes idle, or when a
+// slow header sender has had its second.
 func (l *limitListener) wait() error {
+	tick := time.NewTicker(stalledAfter / 4)
+	defer tick.Stop()
 	evicted := false
 	for {
 		if !evicted {
-			evicted = l.idle.closeOne()
+			evicted = l.conns.evict(time.Now())
 		}
 		select {
 		case l.slots <- struct{}{}:
 			return nil
-		case <-l.idle.ready:
+		case <-l.conns.idled:
+		case <-tick.C:
 		case <-l.done:
 			return net.ErrClosed
 		}
@@ -188,39 +195,66 @@ func (l *limitListener) Close() error {
 	return l.Listener.Close()
 }
 
-// idleSet is the set of connections idle between two requests, kept from
-// the server's ConnState hook.
-type idleSet struct {
+// stalledAfter is how long a connection may take to send its first
+// request's header before, when the slots are full, it may be closed to
+// make room. A client's header, a few hundred bytes, takes milliseconds
+// even on a slow mobile link; a Slowloris sender trickles for the whole
+// ReadHeaderTimeout.
+const stalledAfter = time.Second
+
+// connSet follows the connections through the server's ConnState hook:
+// those still waiting for their first request (StateNew, with the time
+// they arrived) and those idle between two requests.
+type connSet struct {
 	mu    sync.Mutex
-	conns map[net.Conn]struct{}
-	ready chan struct{} // signalled (capacity 1) when a connection becomes idle
+	fresh map[net.Conn]time.Time
+	idle  map[net.Conn]struct{}
+	idled chan struct{} // signalled (capacity 1) when a connection becomes idle
 }
 
-func (s *idleSet) track(c net.Conn, state http.ConnState) {
+func newConnSet() *connSet {
+	return &connSet{fresh: make(map[net.Conn]time.Time), idle: make(map[net.Conn]struct{}), idled: make(chan struct{}, 1)}
+}
+
+func (s *connSet) track(c net.Conn, state http.ConnState) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if state == http.StateIdle {
-		s.conns[c] = struct{}{}
+	delete(s.fresh, c)
+	delete(s.idle, c)
+	switch state {
+	case http.StateNew:
+		s.fresh[c] = time.Now()
+	case http.StateIdle:
+		s.idle[c] = struct{}{}
 		select {
-		case s.ready <- struct{}{}:
+		case s.idled <- struct{}{}:
 		default:
 		}
-	} else {
-		delete(s.conns, c)
 	}
 }
 
-// closeOne closes one idle connection, if any, and says whether it did. A client whose request
-// crosses the close sees its kept-alive connection end before any answer,
-// as at the idle timeout; HTTP clients retry such requests on a new
-// connection when they are idempotent.
-func (s *idleSet) closeOne() bool {
+// evict closes one connection that holds a slot for nothing, and says
+// whether it did: an idle one, or else the oldest still sending its first
+// header after stalledAfter. A client whose next request crosses the close
+// of its idle connection sees it end before any answer, as at the idle
+// timeout; HTTP clients retry such requests on a new connection when they
+// are idempotent.
+func (s *connSet) evict(now time.Time) bool {
 	s.mu.Lock()
 	var victim net.Conn
-	for c := range s.conns {
+	for c := range s.idle {
 		victim = c
-		delete(s.conns, c)
+		delete(s.idle, c)
 		break
+	}
+	if victim == nil {
+		var oldest time.Time
+		for c, since := range s.fresh {
+			if now.Sub(since) >= stalledAfter && (victim == nil || since.Before(oldest)) {
+				victim, oldest = c, since
+			}
+		}
+		delete(s.fresh, victim)
 	}
 	s.mu.Unlock()
 	if victim == nil {

@@ -81,7 +81,7 @@ func serveDebug(ctx context.Context, e *env, addr string) error {
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: httpapi.DefaultReadHeaderTimeout}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: httpapi.DefaultReadHeaderTimeout, MaxHeaderBytes: httpapi.DefaultMaxHeaderBytes}
 	go srv.Serve(dl) //nolint:errcheck // ends with Close below
 	context.AfterFunc(ctx, func() { srv.Close() })
 	e.log.Info("serving the profiler", "addr", dl.Addr().String())
