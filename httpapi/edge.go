@@ -79,9 +79,12 @@ const (
 // cannedHeaders): that one is replaced by the equivalent problem, with the
 // same status and Connection: close.
 //
-// Impossible to rewrite: nothing. A request net/http drops without an
-// answer (the client closed, or timed out before its header was complete)
-// gets no answer to rewrite, as before.
+// Not rewritten, because net/http writes nothing: a connection whose
+// header did not come within ReadHeaderTimeout, or whose client closed,
+// is closed without an answer (a Slowloris sender deserves none, and a
+// 408 on a kept-alive connection confuses clients). "OPTIONS *" gets
+// net/http's empty 200, which is no error. net/http's answer to plain HTTP
+// on a TLS port cannot happen: this server has no TLS of its own.
 func (c *edgeConn) Write(p []byte) (int, error) {
 	if !bytes.HasPrefix(p, []byte("HTTP/1.")) {
 		return c.Conn.Write(p)

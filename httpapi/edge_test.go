@@ -136,11 +136,24 @@ func TestRefusedRequestsAreProblems(t *testing.T) {
 			if r.header.Get("X-Request-Id") != p.RequestID {
 				t.Errorf("X-Request-Id %q, problem's request_id %q", r.header.Get("X-Request-Id"), p.RequestID)
 			}
+			if !strings.Contains(ed.logs.String(), `"request_id":"`+p.RequestID+`"`) {
+				t.Errorf("no log line for request %s", p.RequestID)
+			}
 			if tt.status == 405 && r.header.Get("Allow") == "" {
 				t.Errorf("405 without Allow")
 			}
 			t.Logf("%d %s", r.status, p.Detail)
 		})
+	}
+}
+
+// TestNoRouteEndsInASlash: the mux redirects /x to /x/ when a pattern ends
+// in a slash; no route may, so that no API path is ever redirected.
+func TestNoRouteEndsInASlash(t *testing.T) {
+	for _, r := range httpapi.Routes() {
+		if strings.HasSuffix(r, "/") {
+			t.Errorf("route %q ends in a slash: the mux would redirect %s to it", r, strings.TrimSuffix(r, "/"))
+		}
 	}
 }
 

@@ -6,6 +6,9 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -62,5 +65,31 @@ func TestMaxConnectionsFlag(t *testing.T) {
 	}
 	if closed != 1 {
 		t.Errorf("%d idle connections were closed for the third client; want 1 (the limit is 2)", closed)
+	}
+}
+
+// TestServeFitsTheOpenFilesLimit runs the real binary under an open-files
+// limit of 400: without --max-connections it serves fewer connections at
+// once than the default and says so; with one the limit cannot hold, it
+// refuses to start and says which limit to raise.
+func TestServeFitsTheOpenFilesLimit(t *testing.T) {
+	t.Parallel()
+	bin := buildMutual(t)
+	const limited = `ulimit -n 400 && exec "$0" "$@"` // soft and hard limits both
+	c := startChild(t, "sh", []string{"DATABASE_URL=" + dbtest.URL(t)},
+		"-c", limited, bin, "serve", "--addr", "127.0.0.1:0", "--data-dir", filepath.Join(t.TempDir(), "data"))
+	if _, err := c.healthz(); err != nil {
+		t.Errorf("GET /healthz under a 400 open-files limit: %v", err)
+	}
+	if logs := c.stderr.String(); !strings.Contains(logs, `"max_connections":272`) || !strings.Contains(logs, `"open_files_limit":400`) {
+		t.Errorf("serve did not say it lowered its connection limit to 400 - %d files:\n%s", reservedFiles, logs)
+	}
+
+	cmd := exec.Command("sh", "-c", limited, bin, "serve", "--addr", "127.0.0.1:0", "--max-connections", "1000")
+	cmd.Env = append(os.Environ(), "DATABASE_URL=postgres://nobody@127.0.0.1:1/none")
+	out, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 2 || !strings.Contains(string(out), "open-files limit is 400") {
+		t.Errorf("serve --max-connections 1000 under a 400 open-files limit: %v\n%s\nwant exit status 2 and a message naming the limit", err, out)
 	}
 }
