@@ -84,7 +84,7 @@ func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case !canonical:
 		a.writeError(rec, r, &apiError{kind: kindNotFound,
-			detail: fmt.Sprintf("no route matches %s: a path has no empty, \".\" or \"..\" segment", r.URL.EscapedPath())})
+			detail: fmt.Sprintf("no route matches %s: paths have no empty, \".\" or \"..\" segments", r.URL.EscapedPath())})
 		return
 	case pattern == "":
 		a.unmatched(rec, r, h)
@@ -97,8 +97,8 @@ func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // as it is: it starts with "/" and has no empty, "." or ".." segment
 // ("//v1/units", "/v1/./units", "/v1/../v1/units"). The mux answers any
 // other path with a redirect to its cleaned form (307, text/html), which a
-// JSON API must not do: a client that built such a path has a bug, and a
-// redirect hides it (and drops a POST's body in many clients). A CONNECT
+// JSON API must not do: a client that built such a path has a bug (an
+// empty id, a relative path joined wrongly), and a redirect hides it. A CONNECT
 // request's path is never cleaned by the mux, and the request target "*"
 // (OPTIONS *) matches no route anyway.
 func canonicalPath(r *http.Request) bool {
