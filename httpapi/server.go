@@ -41,8 +41,9 @@ const (
 // ServerConfig is what a Server is built from; zero fields take the
 // defaults above.
 type ServerConfig struct {
-	// MaxHeaderBytes bounds the request line and headers: a longer one is
-	// answered 431 (a problem) and the connection closed.
+	// MaxHeaderBytes bounds the request line and headers (net/http lets
+	// them run 4 KiB over it): a longer one is answered 431 (a problem)
+	// and the connection closed.
 	MaxHeaderBytes int
 	// MaxConns bounds the connections served at once. When they are all
 	// taken, a new connection waits (in the kernel's accept queue) until
