@@ -267,22 +267,6 @@ func New(cfg Config) http.Handler {
 	return a
 }
 
-// NewServer returns an http.Server for handler on addr with the timeouts a
-// public server needs: ReadHeaderTimeout against clients that trickle
-// headers (Slowloris), and read, write and idle timeouts that bound a whole
-// exchange.
-func NewServer(addr string, handler http.Handler) *http.Server {
-	return &http.Server{
-		Addr:              addr,
-		Handler:           handler,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      60 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-	}
-}
-
 // handlerFunc is an endpoint: it writes its success response itself and
 // returns an error for everything else, which becomes a problem response.
 type handlerFunc func(w http.ResponseWriter, r *http.Request) error

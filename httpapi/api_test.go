@@ -3,10 +3,8 @@ package httpapi_test
 import (
 	"context"
 	"errors"
-	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/google/uuid"
 
@@ -219,15 +217,5 @@ func TestMetrics(t *testing.T) {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %q", want)
 		}
-	}
-}
-
-func TestNewServerSetsTimeouts(t *testing.T) {
-	s := httpapi.NewServer(":0", http.NotFoundHandler())
-	if s.ReadHeaderTimeout <= 0 || s.ReadTimeout <= 0 || s.WriteTimeout <= 0 || s.IdleTimeout <= 0 {
-		t.Errorf("timeouts not all set: %+v", s)
-	}
-	if s.ReadHeaderTimeout > 10*time.Second {
-		t.Errorf("ReadHeaderTimeout %v is too generous for Slowloris", s.ReadHeaderTimeout)
 	}
 }

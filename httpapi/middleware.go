@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"path"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -60,6 +61,12 @@ func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	r = r.WithContext(context.WithValue(r.Context(), infoKey{}, info))
 
 	h, pattern := a.mux.Handler(r)
+	canonical := canonicalPath(r)
+	if !canonical {
+		// The mux would redirect to the cleaned path; an API answers
+		// what was asked instead (see unmatched).
+		pattern = ""
+	}
 	route := routePath(pattern)
 	defer func() {
 		if v := recover(); v != nil {
@@ -74,11 +81,36 @@ func (a *api) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		a.observe(r, rec, route, start, info)
 	}()
-	if pattern == "" {
+	switch {
+	case !canonical:
+		a.writeError(rec, r, &apiError{kind: kindNotFound,
+			detail: fmt.Sprintf("no route matches %s: paths have no empty, \".\" or \"..\" segments", r.URL.EscapedPath())})
+		return
+	case pattern == "":
 		a.unmatched(rec, r, h)
 		return
 	}
 	a.mux.ServeHTTP(rec, r)
+}
+
+// canonicalPath reports whether the request's path is one the mux serves
+// as it is: it starts with "/" and has no empty, "." or ".." segment
+// ("//v1/units", "/v1/./units", "/v1/../v1/units"). The mux answers any
+// other path with a redirect to its cleaned form (307, text/html), which a
+// JSON API must not do: a client that built such a path has a bug (an
+// empty id, a relative path joined wrongly), and a redirect hides it. A CONNECT
+// request's path is never cleaned by the mux, and the request target "*"
+// (OPTIONS *) matches no route anyway.
+func canonicalPath(r *http.Request) bool {
+	p := r.URL.EscapedPath()
+	if r.Method == http.MethodConnect || p == "*" || p == "" {
+		return true
+	}
+	if p[0] != '/' {
+		return false
+	}
+	clean := path.Clean(p)
+	return clean == p || clean+"/" == p
 }
 
 // routePath is the path of a mux pattern ("POST /v1/transfers" →

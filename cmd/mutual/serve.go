@@ -5,7 +5,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/pprof"
@@ -14,19 +13,14 @@ import (
 	"time"
 
 	"github.com/mutual-ledger/mutual/exchange"
+	"github.com/mutual-ledger/mutual/httpapi"
 	"github.com/mutual-ledger/mutual/internal/idempotency"
 	"github.com/mutual-ledger/mutual/ledger"
 	"github.com/mutual-ledger/mutual/schema"
 )
 
-// HTTP server limits. ReadHeaderTimeout guards against clients that open a
-// connection and trickle (Slowloris); the others bound a whole exchange.
+// The HTTP server's timeouts and limits are httpapi.NewServer's.
 const (
-	readHeaderTimeout = 5 * time.Second
-	readTimeout       = 30 * time.Second
-	writeTimeout      = 60 * time.Second
-	idleTimeout       = 2 * time.Minute
-
 	// shutdownTimeout is how long in-flight requests get to finish once a
 	// signal asks the server to stop.
 	shutdownTimeout = 10 * time.Second
@@ -46,10 +40,15 @@ func serve(ctx context.Context, e *env, args []string) error {
 	dataDir := dataDirFlag(fs)
 	networkName := fs.String("network-name", "Mutual network", "the name of the network organization created on the first run")
 	debugAddr := fs.String("debug-addr", "", "also serve Go's profiler (net/http/pprof) on `HOST:PORT`; keep it on loopback")
+	maxConns := fs.Int("max-connections", 0, fmt.Sprintf("serve at most `N` HTTP connections at once; more wait for one to end (default %d, fewer if the open-files limit is lower)", httpapi.DefaultMaxConns))
 	if help, err := parseFlags(fs, e, serveSummary, args); help || err != nil {
 		return err
 	}
 
+	conns, err := connectionLimit(e, *maxConns)
+	if err != nil {
+		return err
+	}
 	// Listen first: a taken address is reported at once, before the
 	// database is started for nothing.
 	ln, err := listen(*addr)
@@ -67,7 +66,7 @@ func serve(ctx context.Context, e *env, args []string) error {
 			return errors.Join(err, db.Close(context.WithoutCancel(ctx)))
 		}
 	}
-	err = serveOn(ctx, e, ln, db, serveOptions{dataDir: *dataDir, networkName: *networkName})
+	err = serveOn(ctx, e, ln, db, serveOptions{dataDir: *dataDir, networkName: *networkName, maxConns: conns})
 	// A clean stop of the local PostgreSQL even though ctx is cancelled.
 	return errors.Join(err, db.Close(context.WithoutCancel(ctx)))
 }
@@ -82,7 +81,7 @@ func serveDebug(ctx context.Context, e *env, addr string) error {
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: readHeaderTimeout}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: httpapi.DefaultReadHeaderTimeout, MaxHeaderBytes: httpapi.DefaultMaxHeaderBytes}
 	go srv.Serve(dl) //nolint:errcheck // ends with Close below
 	context.AfterFunc(ctx, func() { srv.Close() })
 	e.log.Info("serving the profiler", "addr", dl.Addr().String())
@@ -130,6 +129,7 @@ func listen(addr string) (net.Listener, error) {
 type serveOptions struct {
 	dataDir     string // where the first run saves the admin token
 	networkName string
+	maxConns    int // HTTP connections open at once; 0 means httpapi's default
 }
 
 // serveOn migrates the database, creates the network and its admin on the
@@ -175,14 +175,8 @@ func serveOn(ctx context.Context, e *env, ln net.Listener, db *database, opts se
 		sweeper.Wait() // before the caller closes the pool under it
 	}()
 
-	srv := &http.Server{
-		Handler:           newHandler(handlerDeps{db: db, store: store, exchange: ex, log: e.log}),
-		ReadHeaderTimeout: readHeaderTimeout,
-		ReadTimeout:       readTimeout,
-		WriteTimeout:      writeTimeout,
-		IdleTimeout:       idleTimeout,
-		ErrorLog:          slog.NewLogLogger(e.log.Handler(), slog.LevelWarn),
-	}
+	srv := httpapi.NewServer(newHandler(handlerDeps{db: db, store: store, exchange: ex, log: e.log}),
+		httpapi.ServerConfig{MaxConns: opts.maxConns, Logger: e.log})
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	url := "http://" + ln.Addr().String()
