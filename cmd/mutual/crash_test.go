@@ -1,0 +1,364 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/shopspring/decimal"
+)
+
+// crashRecovery is the issue's target: after a crash and restart, every
+// retried Idempotency-Key gets its final answer within this long of the
+// server answering /readyz.
+const crashRecovery = 10 * time.Second
+
+// buildMutual builds this command into a temporary folder, for tests that
+// need a real process to kill.
+func buildMutual(t *testing.T) string {
+	t.Helper()
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
+	}
+	bin := filepath.Join(t.TempDir(), "mutual")
+	cmd := exec.Command(goBin, "build", "-o", bin, ".")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// child is a `mutual serve` running as a subprocess.
+type child struct {
+	cmd    *exec.Cmd
+	url    string
+	stderr *output
+	exited chan error // receives cmd.Wait's result once
+}
+
+// startChild runs `mutual serve` on dir in local mode and waits until it
+// announces its address.
+func startChild(t *testing.T, bin, dir string) *child {
+	t.Helper()
+	cmd := exec.Command(bin, "serve", "--addr", "127.0.0.1:0", "--data-dir", dir)
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "DATABASE_URL=") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	c := &child{cmd: cmd, stderr: newOutput(), exited: make(chan error, 1)}
+	stdout := newOutput()
+	cmd.Stdout, cmd.Stderr = stdout, c.stderr
+	cmd.WaitDelay = 5 * time.Second // do not wait on pipes a grandchild kept
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { c.exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-c.exited
+		c.exited <- nil
+	})
+	select {
+	case addr := <-stdout.listen:
+		c.url = "http://" + addr
+		return c
+	case err := <-c.exited:
+		c.exited <- err
+		t.Fatalf("serve exited before listening: %v\nstderr:\n%s", err, c.stderr)
+	case <-time.After(time.Minute):
+		t.Fatalf("serve did not listen within a minute\nstderr:\n%s", c.stderr)
+	}
+	return nil
+}
+
+// waitReady polls /readyz until it answers 200 and returns when it did.
+func (c *child) waitReady(t *testing.T) time.Time {
+	t.Helper()
+	client := &http.Client{Timeout: 2 * time.Second}
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		resp, err := client.Get(c.url + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return time.Now()
+			}
+		}
+	}
+	t.Fatalf("/readyz not ready within a minute\nstderr:\n%s", c.stderr)
+	return time.Time{}
+}
+
+// stop sends SIGTERM and checks serve exits cleanly.
+func (c *child) stop(t *testing.T) {
+	t.Helper()
+	c.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-c.exited:
+		c.exited <- err
+		if err != nil {
+			t.Fatalf("serve exited with %v after SIGTERM\nstderr:\n%s", err, c.stderr)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("serve still runs 30 s after SIGTERM")
+	}
+}
+
+// crashKey is one keyed transfer of the crash test's load.
+type crashKey struct {
+	key          string
+	from, to     int
+	amount       string
+	acknowledged string // the transfer id the client got before the crash
+	final        string // the transfer id of the final answer
+	tookAfter    time.Duration
+}
+
+// TestCrashedServerFreesItsKeys kills `mutual serve` with SIGKILL in the
+// middle of a load of keyed transfers, starts it again on the same data
+// folder and retries every key that had no answer: each gets its final
+// answer within crashRecovery of /readyz, and the books hold exactly one
+// transfer per key.
+func TestCrashedServerFreesItsKeys(t *testing.T) {
+	// Not parallel: it measures how soon keys are freed.
+	bin := buildMutual(t)
+	dir := dataDir(t)
+	first := startChild(t, bin, dir)
+	tok, err := os.ReadFile(filepath.Join(dir, adminTokenFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	token := strings.TrimSpace(string(tok))
+	ctx := context.Background()
+
+	// Accounts of the network, in a unit of the test's own.
+	c := newAPIClient(first.url, token, 32)
+	accounts, err := benchAccounts(ctx, c, 6)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// The load: workers post keyed transfers until the server dies under
+	// them. The memo names the key, so the books can be checked per key.
+	const workers = 12
+	var (
+		mu   sync.Mutex
+		keys []*crashKey
+		acks atomic.Int64
+	)
+	post := func(c *apiClient, k *crashKey) (string, error) {
+		var out struct {
+			ID string `json:"id"`
+		}
+		body := map[string]any{"memo": k.key, "postings": []map[string]string{{
+			"from": accounts[k.from], "to": accounts[k.to], "amount": k.amount, "unit": benchUnit,
+		}}}
+		err := c.do(ctx, http.MethodPost, "/v1/transfers", body, &out, "Idempotency-Key", k.key)
+		return out.ID, err
+	}
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			rng := rand.New(rand.NewPCG(uint64(w), 7))
+			for i := 0; ; i++ {
+				from := rng.IntN(len(accounts))
+				k := &crashKey{key: fmt.Sprintf("crash-%d-%d", w, i), from: from,
+					to: (from + 1 + rng.IntN(len(accounts)-1)) % len(accounts), amount: fmt.Sprintf("%d.%02d", 1+rng.IntN(50), rng.IntN(100))}
+				mu.Lock()
+				keys = append(keys, k)
+				mu.Unlock()
+				id, err := post(c, k)
+				if err != nil {
+					var ae *apiError
+					if errors.As(err, &ae) {
+						t.Errorf("key %s before the crash: %v", k.key, err)
+					}
+					return // the server is gone; the key has no answer
+				}
+				k.acknowledged = id
+				acks.Add(1)
+			}
+		})
+	}
+	// Let the load run, then kill the server and its PostgreSQL loses its
+	// parent mid-flight.
+	for start := time.Now(); acks.Load() < 150 && time.Since(start) < 20*time.Second; time.Sleep(10 * time.Millisecond) {
+	}
+	if err := first.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	killedAt := time.Now()
+	wg.Wait()
+	<-first.exited
+	first.exited <- nil
+
+	var unanswered []*crashKey
+	for _, k := range keys {
+		if k.acknowledged == "" {
+			unanswered = append(unanswered, k)
+		}
+	}
+	t.Logf("killed the server after %d acknowledged transfers; %d keys in flight had no answer", acks.Load(), len(unanswered))
+	if len(unanswered) == 0 {
+		t.Fatal("no request was in flight when the server was killed")
+	}
+
+	second := startChild(t, bin, dir)
+	readyAt := second.waitReady(t)
+	t.Logf("restarted: ready %v after the kill", readyAt.Sub(killedAt).Round(time.Millisecond))
+	logs := second.stderr.String()
+	switch {
+	case strings.Contains(logs, "stopping orphaned PostgreSQL"):
+		t.Log("the restart stopped the orphaned PostgreSQL of the killed server")
+	case strings.Contains(logs, "removing stale postmaster.pid"):
+		t.Log("the killed server's PostgreSQL had stopped; the restart removed its stale postmaster.pid")
+	}
+
+	// Retry every unanswered key as a client would, until its answer is
+	// final (not 409 in progress, not a server error).
+	c = newAPIClient(second.url, token, 32)
+	var rg sync.WaitGroup
+	for _, k := range unanswered {
+		rg.Go(func() {
+			for {
+				id, err := post(c, k)
+				if err == nil {
+					k.final, k.tookAfter = id, time.Since(readyAt)
+					return
+				}
+				var ae *apiError
+				if errors.As(err, &ae) && ae.Status < 500 && ae.Status != http.StatusConflict {
+					t.Errorf("key %s after the restart: %v", k.key, err)
+					return
+				}
+				if time.Since(readyAt) > 3*crashRecovery {
+					t.Errorf("key %s still has no final answer %v after ready: %v", k.key, time.Since(readyAt), err)
+					return
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+		})
+	}
+	rg.Wait()
+	var worst time.Duration
+	for _, k := range unanswered {
+		worst = max(worst, k.tookAfter)
+	}
+	t.Logf("worst time from /readyz ready to a retried key's final answer: %v (%d keys)", worst.Round(time.Millisecond), len(unanswered))
+	if worst > crashRecovery {
+		t.Errorf("a retried key took %v after /readyz to get its final answer; want at most %v", worst, crashRecovery)
+	}
+
+	// Nothing lost: every acknowledged key replays its transfer.
+	var pg sync.WaitGroup
+	sem := make(chan struct{}, 16)
+	for _, k := range keys {
+		if k.acknowledged == "" {
+			continue
+		}
+		sem <- struct{}{}
+		pg.Go(func() {
+			defer func() { <-sem }()
+			id, err := post(c, k)
+			if err != nil || id != k.acknowledged {
+				t.Errorf("key %s: acknowledged transfer %s, its retry after the crash gave %q, %v", k.key, k.acknowledged, id, err)
+			}
+			k.final = id
+		})
+	}
+	pg.Wait()
+
+	// Nothing doubled: the books hold exactly one transfer per key, the
+	// one its answers named, and each balance is what those transfers
+	// make it.
+	inBooks := map[string]string{} // transfer id -> memo
+	for _, acct := range accounts {
+		path := "/v1/transfers?limit=1000&account=" + acct
+		for {
+			var page struct {
+				Items []struct {
+					ID   string `json:"id"`
+					Memo string `json:"memo"`
+				} `json:"items"`
+				Next *string `json:"next"`
+			}
+			if err := c.do(ctx, http.MethodGet, path, nil, &page); err != nil {
+				t.Fatal(err)
+			}
+			for _, it := range page.Items {
+				inBooks[it.ID] = it.Memo
+			}
+			if page.Next == nil || *page.Next == "" {
+				break
+			}
+			path = "/v1/transfers?limit=1000&account=" + acct + "&after=" + url.QueryEscape(*page.Next)
+		}
+	}
+	perKey := map[string]int{}
+	for _, memo := range inBooks {
+		perKey[memo]++
+	}
+	want := make([]decimal.Decimal, len(accounts))
+	answered := 0
+	for _, k := range keys {
+		if k.final == "" {
+			continue // an error was reported above
+		}
+		answered++
+		if n := perKey[k.key]; n != 1 {
+			t.Errorf("key %s: %d transfers in the books; want 1", k.key, n)
+		}
+		if memo, ok := inBooks[k.final]; !ok || memo != k.key {
+			t.Errorf("key %s: its transfer %s is not in the books (memo %q)", k.key, k.final, memo)
+		}
+		amt := decimal.RequireFromString(k.amount)
+		want[k.from] = want[k.from].Sub(amt)
+		want[k.to] = want[k.to].Add(amt)
+	}
+	if len(inBooks) != answered {
+		t.Errorf("%d transfers in the books for %d keys", len(inBooks), answered)
+	}
+	sum := decimal.Zero
+	for i, acct := range accounts {
+		var a struct {
+			Balances struct {
+				Posted string `json:"posted"`
+			} `json:"balances"`
+		}
+		if err := c.do(ctx, http.MethodGet, "/v1/accounts/"+acct, nil, &a); err != nil {
+			t.Fatal(err)
+		}
+		got := decimal.RequireFromString(a.Balances.Posted)
+		if !got.Equal(want[i]) {
+			t.Errorf("account %s holds %s; its transfers make %s", acct, got, want[i])
+		}
+		sum = sum.Add(got)
+	}
+	if !sum.IsZero() {
+		t.Errorf("the %s balances sum to %s, not zero", benchUnit, sum)
+	}
+
+	second.stop(t)
+	out, _, err := runCmd(t, environ(), "verify", "--data-dir", dir)
+	if err != nil || !strings.HasPrefix(out, "ledger is sound") {
+		t.Errorf("verify after the crash: %v\n%s", err, out)
+	}
+	if slices.ContainsFunc(keys, func(k *crashKey) bool { return k.final == "" }) && !t.Failed() {
+		t.Error("a key has no final answer")
+	}
+}
