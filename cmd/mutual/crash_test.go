@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"github.com/shopspring/decimal"
+
+	"github.com/mutual-ledger/mutual/internal/dbtest"
 )
 
 // crashRecovery is the issue's target: after a crash and restart, every
@@ -51,15 +53,19 @@ type child struct {
 	exited chan error // receives cmd.Wait's result once
 }
 
-// startChild runs `mutual serve` on dir in local mode and waits until it
-// announces its address.
-func startChild(t *testing.T, bin, dir string) *child {
+// startChild runs `mutual serve` on dir and waits until it announces its
+// address. With databaseURL "" it runs in local mode (its own PostgreSQL in
+// dir); otherwise on that database.
+func startChild(t *testing.T, bin, dir, databaseURL string) *child {
 	t.Helper()
 	cmd := exec.Command(bin, "serve", "--addr", "127.0.0.1:0", "--data-dir", dir)
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "DATABASE_URL=") {
 			cmd.Env = append(cmd.Env, kv)
 		}
+	}
+	if databaseURL != "" {
+		cmd.Env = append(cmd.Env, "DATABASE_URL="+databaseURL)
 	}
 	c := &child{cmd: cmd, stderr: newOutput(), exited: make(chan error, 1)}
 	stdout := newOutput()
@@ -130,15 +136,23 @@ type crashKey struct {
 }
 
 // TestCrashedServerFreesItsKeys kills `mutual serve` with SIGKILL in the
-// middle of a load of keyed transfers, starts it again on the same data
-// folder and retries every key that had no answer: each gets its final
-// answer within crashRecovery of /readyz, and the books hold exactly one
-// transfer per key.
+// middle of a load of keyed transfers, starts it again and retries every
+// key that had no answer: each gets its final answer within crashRecovery
+// of /readyz, and the books hold exactly one transfer per key. In local
+// mode the server's own PostgreSQL loses its parent too, and the restart
+// knows every earlier instance is dead; on a shared database (DATABASE_URL)
+// the database lives on and the dead instance's keys are freed when its
+// heartbeat lapses.
 func TestCrashedServerFreesItsKeys(t *testing.T) {
 	// Not parallel: it measures how soon keys are freed.
 	bin := buildMutual(t)
+	t.Run("local", func(t *testing.T) { crashAndRecover(t, bin, "") })
+	t.Run("database_url", func(t *testing.T) { crashAndRecover(t, bin, dbtest.URL(t)) })
+}
+
+func crashAndRecover(t *testing.T, bin, databaseURL string) {
 	dir := dataDir(t)
-	first := startChild(t, bin, dir)
+	first := startChild(t, bin, dir, databaseURL)
 	tok, err := os.ReadFile(filepath.Join(dir, adminTokenFile))
 	if err != nil {
 		t.Fatal(err)
@@ -218,7 +232,7 @@ func TestCrashedServerFreesItsKeys(t *testing.T) {
 		t.Fatal("no request was in flight when the server was killed")
 	}
 
-	second := startChild(t, bin, dir)
+	second := startChild(t, bin, dir, databaseURL)
 	readyAt := second.waitReady(t)
 	t.Logf("restarted: ready %v after the kill", readyAt.Sub(killedAt).Round(time.Millisecond))
 	logs := second.stderr.String()
@@ -286,14 +300,16 @@ func TestCrashedServerFreesItsKeys(t *testing.T) {
 	// Nothing doubled: the books hold exactly one transfer per key, the
 	// one its answers named, and each balance is what those transfers
 	// make it.
-	inBooks := map[string]string{} // transfer id -> memo
+	inBooks := map[string]string{}   // transfer id -> memo
+	madeAt := map[string]time.Time{} // transfer id -> created_at
 	for _, acct := range accounts {
 		path := "/v1/transfers?limit=1000&account=" + acct
 		for {
 			var page struct {
 				Items []struct {
-					ID   string `json:"id"`
-					Memo string `json:"memo"`
+					ID        string    `json:"id"`
+					Memo      string    `json:"memo"`
+					CreatedAt time.Time `json:"created_at"`
 				} `json:"items"`
 				Next *string `json:"next"`
 			}
@@ -302,6 +318,7 @@ func TestCrashedServerFreesItsKeys(t *testing.T) {
 			}
 			for _, it := range page.Items {
 				inBooks[it.ID] = it.Memo
+				madeAt[it.ID] = it.CreatedAt
 			}
 			if page.Next == nil || *page.Next == "" {
 				break
@@ -330,6 +347,13 @@ func TestCrashedServerFreesItsKeys(t *testing.T) {
 		want[k.from] = want[k.from].Sub(amt)
 		want[k.to] = want[k.to].Add(amt)
 	}
+	committed := 0
+	for _, k := range unanswered {
+		if at, ok := madeAt[k.final]; ok && at.Before(killedAt) {
+			committed++
+		}
+	}
+	t.Logf("of the %d unanswered keys, %d had committed their transfer before the kill: their retry returned it", len(unanswered), committed)
 	if len(inBooks) != answered {
 		t.Errorf("%d transfers in the books for %d keys", len(inBooks), answered)
 	}
@@ -354,7 +378,7 @@ func TestCrashedServerFreesItsKeys(t *testing.T) {
 	}
 
 	second.stop(t)
-	out, _, err := runCmd(t, environ(), "verify", "--data-dir", dir)
+	out, _, err := runCmd(t, environ("DATABASE_URL", databaseURL), "verify", "--data-dir", dir)
 	if err != nil || !strings.HasPrefix(out, "ledger is sound") {
 		t.Errorf("verify after the crash: %v\n%s", err, out)
 	}

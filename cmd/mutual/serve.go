@@ -167,6 +167,18 @@ func serveOn(ctx context.Context, e *env, ln net.Listener, db *database, opts se
 	// name it, and a retry takes them over as soon as its heartbeat
 	// lapses (after a crash) or its row is deleted (at shutdown).
 	idem := idempotency.New(store.DB(), idempotency.Config{})
+	if db.server != nil {
+		// Local mode: the data folder's lock means no other server uses
+		// this database, so every instance registered before is a dead
+		// predecessor (killed, or crashed) and its keys are free now.
+		n, err := idem.ForgetInstances(ctx)
+		if err != nil {
+			return err
+		}
+		if n > 0 {
+			e.log.Info("freed the idempotency keys of server instances that did not shut down cleanly", "instances", n)
+		}
+	}
 	if err := idem.Register(ctx); err != nil {
 		return err
 	}

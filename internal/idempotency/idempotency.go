@@ -12,7 +12,9 @@
 // instance's heartbeat is older than Config.TTL (5 s by default), or whose
 // instance row is gone (Deregister, at a graceful shutdown), is taken over
 // at once by the same request. A server killed with SIGKILL thus blocks its
-// keys for at most the TTL, not for minutes.
+// keys for at most the TTL, not for minutes; and a server that knows it is
+// the database's only one (`mutual serve` in local mode) frees the keys of
+// every earlier instance as it starts (ForgetInstances).
 //
 // Two live requests must never run under one key. Three rules see to it:
 //

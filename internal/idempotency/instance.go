@@ -54,6 +54,8 @@ DELETE FROM server_instances
 WHERE id = $1 AND heartbeat < COALESCE($2::TIMESTAMPTZ, now()) - $3::BIGINT * INTERVAL '1 microsecond'`
 
 	deregisterInstance = `DELETE FROM server_instances WHERE id = $1`
+
+	forgetOthers = `DELETE FROM server_instances WHERE $1::UUID IS NULL OR id <> $1::UUID`
 )
 
 // instance is the server instance a Store holds reservations for, as this
@@ -152,6 +154,30 @@ func (s *Store) Register(ctx context.Context) error {
 		old.lose()
 	}
 	return nil
+}
+
+// ForgetInstances deletes every registered instance but the store's own,
+// which frees their reservations at once, and returns how many it deleted.
+// It is for a process that knows it is the only server on the database, so
+// that every other instance is a dead predecessor: `mutual serve` in local
+// mode, whose private PostgreSQL no other server reaches (the data folder's
+// lock keeps a second one out). It must never be called on a database that
+// servers share: their live requests would lose their keys.
+func (s *Store) ForgetInstances(ctx context.Context) (int64, error) {
+	var own any
+	if in := s.inst.Load(); in != nil {
+		own = in.id
+	}
+	var n int64
+	err := s.db.Run(ctx, pgtx.Options{}, func(tx *pgtx.Tx) error {
+		tag, err := tx.Exec(ctx, forgetOthers, own)
+		n = tag.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("idempotency: forgetting earlier instances: %w", err)
+	}
+	return n, nil
 }
 
 // Instance returns the id of the store's current instance (uuid.Nil when it

@@ -292,3 +292,34 @@ func TestInstanceLapsesOnTheDatabaseClock(t *testing.T) {
 		t.Errorf("a lost instance reserved: %v", err)
 	}
 }
+
+func TestForgetInstancesFreesEveryOtherInstancesKeys(t *testing.T) {
+	t.Parallel()
+	ss, _ := servers(t, 3)
+	ctx := context.Background()
+	member := uuid.New()
+	for i, s := range ss[:2] {
+		if _, reserved, _ := s.Begin(ctx, member, "k"+string(rune('0'+i)), []byte("h")); !reserved {
+			t.Fatal("no reservation")
+		}
+	}
+	// The third restarts alone on the database (local mode) and forgets
+	// the two before it.
+	alone := ss[2]
+	n, err := alone.ForgetInstances(ctx)
+	if err != nil || n != 2 {
+		t.Fatalf("forgot %d instances, %v; want the 2 others", n, err)
+	}
+	for i := range 2 {
+		if _, reserved, err := alone.Begin(ctx, member, "k"+string(rune('0'+i)), []byte("h")); err != nil || !reserved {
+			t.Errorf("key %d of a forgotten instance: reserved %v, %v", i, reserved, err)
+		}
+	}
+	// Its own instance stays registered; the forgotten ones are lost.
+	if err := alone.Heartbeat(ctx); err != nil {
+		t.Errorf("the remaining instance's heartbeat: %v", err)
+	}
+	if err := ss[0].Heartbeat(ctx); !errors.Is(err, idempotency.ErrInstanceLost) {
+		t.Errorf("a forgotten instance's heartbeat: %v; want ErrInstanceLost", err)
+	}
+}
