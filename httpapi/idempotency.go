@@ -112,7 +112,7 @@ func (a *api) serveIdempotent(w http.ResponseWriter, r *http.Request, rt route, 
 	settled := false
 	defer func() {
 		// A panic in the endpoint: free the key, so that it is not blocked
-		// until the reservation goes stale.
+		// until this server is found dead.
 		if !settled {
 			a.endReservation(r, rec, nil, rt.secret)
 		}
