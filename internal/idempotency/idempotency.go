@@ -210,7 +210,15 @@ WHERE member_id = $1 AND key = $2 AND state = 'pending' AND lease = $3`
 	abandon = `
 DELETE FROM idempotency_keys WHERE member_id = $1 AND key = $2 AND state = 'pending' AND lease = $3`
 
-	purge = `DELETE FROM idempotency_keys WHERE created_at < $1 AND state = 'done'`
+	// purge also deletes the pending reservations of dead instances, which
+	// no request will ever complete; those that name no instance cannot be
+	// told from a running request and stay.
+	purge = `
+DELETE FROM idempotency_keys
+WHERE created_at < $1 AND (state = 'done' OR (instance IS NOT NULL AND NOT EXISTS (
+    SELECT 1 FROM server_instances i
+    WHERE i.id = idempotency_keys.instance
+      AND i.heartbeat >= COALESCE($2::TIMESTAMPTZ, now()) - $3::BIGINT * INTERVAL '1 microsecond')))`
 )
 
 // errGone says the conflicting record changed between the insert and the
@@ -369,12 +377,13 @@ func (s *Store) endLease(ctx context.Context, sql string, args ...any) error {
 	return nil
 }
 
-// Purge deletes the completed records created before before, and returns how
+// Purge deletes the completed records created before before, and the
+// reservations taken before it by instances that are dead, and returns how
 // many it deleted. A key purged can be used again for another request.
 func (s *Store) Purge(ctx context.Context, before time.Time) (int64, error) {
 	var n int64
 	err := s.db.Run(ctx, pgtx.Options{}, func(tx *pgtx.Tx) error {
-		tag, err := tx.Exec(ctx, purge, before)
+		tag, err := tx.Exec(ctx, purge, before, s.clockArg(), s.ttl.Microseconds())
 		n = tag.RowsAffected()
 		return err
 	})

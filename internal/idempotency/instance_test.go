@@ -323,3 +323,29 @@ func TestForgetInstancesFreesEveryOtherInstancesKeys(t *testing.T) {
 		t.Errorf("a forgotten instance's heartbeat: %v; want ErrInstanceLost", err)
 	}
 }
+
+func TestPurgeForgetsTheReservationsOfDeadInstances(t *testing.T) {
+	t.Parallel()
+	ss, c := servers(t, 2)
+	dead, live := ss[0], ss[1]
+	ctx := context.Background()
+	member := uuid.New()
+	dead.Begin(ctx, member, "dead", []byte("h"))
+	live.Begin(ctx, member, "live", []byte("h"))
+	for range 3 { // two hours, the live instance renewing
+		c.Advance(40 * time.Minute)
+		if err := live.Heartbeat(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n, err := live.Purge(ctx, c.Now().Add(-time.Hour))
+	if err != nil || n != 1 {
+		t.Fatalf("purged %d, %v; want the dead instance's reservation", n, err)
+	}
+	if _, reserved, _ := live.Begin(ctx, member, "dead", []byte("other")); !reserved {
+		t.Error("the dead instance's key is not free after Purge")
+	}
+	if got, reserved, _ := live.Begin(ctx, member, "live", []byte("h")); reserved || got.State != idempotency.Pending {
+		t.Errorf("Purge dropped a live instance's reservation: %+v reserved %v", got, reserved)
+	}
+}
