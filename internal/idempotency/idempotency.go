@@ -39,11 +39,19 @@
 // maximum offset, which the margin covers). Tests pass Config.Now to stamp
 // and judge with a clock they move instead.
 //
-// Time-based leases cannot exclude a process paused longer than its margin
-// at the wrong instant (Kleppmann's fencing argument). What the work does is
+// A time-based lease cannot stop a process that is frozen (a long GC pause,
+// a stopped VM) between checking its lease and writing: it wakes up after
+// its key was taken over and writes anyway. What the work writes is
 // therefore fenced once more where it is written: the ledger's own
 // idempotency keys and the resources' keyed ids make a repeat write nothing
 // new, so a request run twice still moves value once.
+//
+// Why a heartbeat row: the shared dialect has no advisory locks, and tying
+// liveness to a lock held by an open transaction would tie it to one
+// connection (a half-open TCP connection keeps such a lock for minutes) and
+// keep a transaction open for the server's life, which CockroachDB handles
+// badly. A row renewed every second works the same on both databases, and
+// its cost does not grow with the load.
 //
 // A Store that never registers (tools, tests) takes reservations that name
 // no instance; like those made before instances existed, they are taken over
