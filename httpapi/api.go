@@ -155,6 +155,10 @@ type IdempotencyStore interface {
 	Complete(ctx context.Context, rec idempotency.Record, resp idempotency.Response) error
 	// Abandon releases the reservation rec holds, storing nothing.
 	Abandon(ctx context.Context, rec idempotency.Record) error
+	// LeaseContext returns ctx, also cancelled when the server instance
+	// holding rec's reservation loses its lease, so that the request stops
+	// before a retry may take the key over.
+	LeaseContext(ctx context.Context, rec idempotency.Record) (context.Context, context.CancelFunc)
 }
 
 // JournalExporter writes the ledger's journal for GET /v1/export/journal;

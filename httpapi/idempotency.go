@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -30,7 +31,9 @@ const recordTimeout = 5 * time.Second
 // path and body gets that response again, byte for byte, with
 // Idempotent-Replayed: true; another request with the key is refused (422
 // idempotency-key-reused); a retry while the first is still running is told
-// to wait (409 idempotency-key-in-progress, Retry-After: 1). Server errors
+// to wait (409 idempotency-key-in-progress, Retry-After: 1); once the server
+// that ran the first has died (see package idempotency: its heartbeat
+// lapsed, a few seconds), the retry runs it again instead. Server errors
 // (5xx) are not stored, so a client may retry them with the same key; the
 // ledger's own idempotency keys (see ledgerKey) keep such a retry from
 // moving value twice.
@@ -60,6 +63,15 @@ func (a *api) serveIdempotent(w http.ResponseWriter, r *http.Request, rt route, 
 
 	member := info.principal.MemberID
 	rec, reserved, err := a.idem.Begin(r.Context(), member, key, hash)
+	if errors.Is(err, idempotency.ErrInstanceLost) {
+		// This server could not renew its heartbeat in time (the
+		// database was out of reach); it registers again within a
+		// second.
+		a.writeError(w, r, &apiError{kind: kindUnavailable,
+			detail: "this server lost its registration with the database and is registering again; retry shortly",
+			header: http.Header{"Retry-After": {"1"}}})
+		return
+	}
 	if err != nil {
 		a.writeError(w, r, fmt.Errorf("reserving an idempotency key: %w", err))
 		return
@@ -90,11 +102,17 @@ func (a *api) serveIdempotent(w http.ResponseWriter, r *http.Request, rt route, 
 	}
 
 	info.key = key
+	// The request runs only while this server holds the reservation: if
+	// the server loses its lease (its heartbeat lapsed), a retry may take
+	// the key over, and this request stops instead of running beside it.
+	ctx, release := a.idem.LeaseContext(r.Context(), rec)
+	defer release()
+	r = r.WithContext(ctx)
 	buf := &bufferedResponse{header: make(http.Header)}
 	settled := false
 	defer func() {
 		// A panic in the endpoint: free the key, so that it is not blocked
-		// until the reservation goes stale.
+		// until this server is found dead.
 		if !settled {
 			a.endReservation(r, rec, nil, rt.secret)
 		}
@@ -125,8 +143,10 @@ func (a *api) endReservation(r *http.Request, rec idempotency.Record, buf *buffe
 		err = a.idem.Complete(ctx, rec, resp)
 	}
 	if err != nil {
-		// The response still goes out. The key stays reserved until it is
-		// stale; a retry then runs again, and the ledger's keys answer it.
+		// The response still goes out. The key stays reserved until its
+		// server is found dead (or, for a reservation that names no
+		// server, until it is stale); a retry then runs again, and the
+		// ledger's keys answer it.
 		a.log.Error("storing an idempotency record", "request_id", infoFrom(r.Context()).id, "err", err.Error())
 	}
 }

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/mutual-ledger/mutual/exchange"
 	"github.com/mutual-ledger/mutual/httpapi"
 	"github.com/mutual-ledger/mutual/internal/idempotency"
@@ -249,4 +251,124 @@ func TestRetryAfterALostRecordMovesValueOnce(t *testing.T) {
 	if r := w.call("POST", "/v1/transfers", w.ana.token, pay, "Idempotency-Key", "crash"); r.header.Get("Idempotent-Replayed") != "true" {
 		t.Errorf("third try not replayed: %d", r.status)
 	}
+}
+
+// failoverStore sends Begin to the current server instance's store, as a
+// load balancer sends a retry to whichever server is up; Complete, Abandon
+// and LeaseContext go to the store that began the reservation.
+type failoverStore struct {
+	mu  sync.Mutex
+	cur *idempotency.Store
+	by  map[uuid.UUID]*idempotency.Store // instance -> store
+}
+
+func (f *failoverStore) use(s *idempotency.Store) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.cur = s
+	f.by[s.Instance()] = s
+}
+
+func (f *failoverStore) store(rec idempotency.Record) *idempotency.Store {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if s, ok := f.by[rec.Instance]; ok {
+		return s
+	}
+	return f.cur
+}
+
+func (f *failoverStore) Begin(ctx context.Context, member uuid.UUID, key string, hash []byte) (idempotency.Record, bool, error) {
+	f.mu.Lock()
+	s := f.cur
+	f.mu.Unlock()
+	return s.Begin(ctx, member, key, hash)
+}
+
+func (f *failoverStore) Complete(ctx context.Context, rec idempotency.Record, resp idempotency.Response) error {
+	return f.store(rec).Complete(ctx, rec, resp)
+}
+
+func (f *failoverStore) Abandon(ctx context.Context, rec idempotency.Record) error {
+	return f.store(rec).Abandon(ctx, rec)
+}
+
+func (f *failoverStore) LeaseContext(ctx context.Context, rec idempotency.Record) (context.Context, context.CancelFunc) {
+	return f.store(rec).LeaseContext(ctx, rec)
+}
+
+// holdFirst holds the first CanMoveFrom until released and lets the
+// others through (gatedAuthority's sync.Once would hold them too).
+type holdFirst struct {
+	httpapi.Authority
+	calls            atomic.Int32
+	entered, release chan struct{}
+}
+
+func (h *holdFirst) CanMoveFrom(ctx context.Context, p exchange.Principal, a ledger.Account) error {
+	if h.calls.Add(1) == 1 {
+		close(h.entered)
+		<-h.release
+	}
+	return h.Authority.CanMoveFrom(ctx, p, a)
+}
+
+// TestKeyOfADeadServerIsFreeAtOnce: a request in flight on a server that
+// dies (its instance deregistered) no longer blocks its key; the retry runs
+// on another server at once, and the first request, if its process lives
+// on, stops instead of finishing beside it.
+func TestKeyOfADeadServerIsFreeAtOnce(t *testing.T) {
+	t.Parallel()
+	gate := &holdFirst{entered: make(chan struct{}), release: make(chan struct{})}
+	stores := &failoverStore{by: map[uuid.UUID]*idempotency.Store{}}
+	var a, b *idempotency.Store
+	w := newWorldWith(t, func(c *httpapi.Config) {
+		gate.Authority = c.Authority
+		c.Authority = gate
+		for _, s := range []**idempotency.Store{&a, &b} {
+			*s = idempotency.New(c.Ledger.DB(), idempotency.Config{Now: c.Now, TTL: time.Hour})
+			if err := (*s).Register(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		stores.use(a)
+		c.Idempotency = stores
+	})
+	pay := map[string]any{"postings": []any{posting(w.anaHours, w.benHours, "2", "HOUR")}}
+	done := make(chan resp, 1)
+	go func() {
+		r, err := w.do("POST", "/v1/transfers", w.ana.token, pay, "Idempotency-Key", "failover")
+		if err != nil {
+			t.Error(err)
+		}
+		done <- r
+	}()
+	<-gate.entered
+	// Its server is alive: the retry waits.
+	w.problem(w.call("POST", "/v1/transfers", w.ana.token, pay, "Idempotency-Key", "failover"), 409, "idempotency-key-in-progress")
+
+	// Server a is gone; the retry lands on b and runs at once.
+	if err := a.Deregister(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	stores.use(b)
+	again := w.must(w.call("POST", "/v1/transfers", w.ana.token, pay, "Idempotency-Key", "failover"), 201)
+
+	// a's request, released, finds its lease lost and does not succeed.
+	close(gate.release)
+	first := <-done
+	if first.status < 500 {
+		t.Errorf("the request of the dead server answered %d after its key was taken over; want a server error: %s", first.status, first.body)
+	}
+	if bal, _ := w.balance(w.anaHours); bal != "-2.00" {
+		t.Errorf("ana %s: want the 2 hours moved once", bal)
+	}
+	r := w.call("POST", "/v1/transfers", w.ana.token, pay, "Idempotency-Key", "failover")
+	if got := w.must(r, 201); got["id"] != again["id"] || r.header.Get("Idempotent-Replayed") != "true" {
+		t.Errorf("the next retry got %v (replayed %q); want b's transfer %v replayed", got["id"], r.header.Get("Idempotent-Replayed"), again["id"])
+	}
+
+	// a, still running but lost, refuses new keys until it registers again.
+	stores.use(a)
+	w.problem(w.call("POST", "/v1/transfers", w.ana.token, pay, "Idempotency-Key", "after"), 503, "unavailable")
 }

@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -165,60 +164,6 @@ func (c *child) healthz() (time.Duration, error) {
 		return 0, fmt.Errorf("status %d", res.StatusCode)
 	}
 	return time.Since(start), nil
-}
-
-// buildMutual builds this command into a temporary folder and returns the
-// binary's path. go test puts its own go first on PATH.
-func buildMutual(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "mutual")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
-	if err != nil {
-		t.Fatalf("building mutual: %v\n%s", err, out)
-	}
-	return bin
-}
-
-// child is a mutual process the test started.
-type child struct {
-	cmd    *exec.Cmd
-	addr   string
-	stderr *output
-}
-
-// startChild starts bin with args and the extra environment env and waits
-// for it to say where it listens. It is stopped with SIGTERM at cleanup.
-func startChild(t *testing.T, bin string, env []string, args ...string) *child {
-	t.Helper()
-	cmd := exec.Command(bin, args...)
-	cmd.Env = append(os.Environ(), env...)
-	stdout := newOutput()
-	c := &child{cmd: cmd, stderr: newOutput()}
-	cmd.Stdout, cmd.Stderr = stdout, c.stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting %s: %v", bin, err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(30 * time.Second):
-			cmd.Process.Kill()
-			t.Errorf("mutual did not stop within 30 s of SIGTERM")
-		}
-	})
-	select {
-	case c.addr = <-stdout.listen:
-		return c
-	case err := <-exited:
-		exited <- err
-		t.Fatalf("mutual exited before listening: %v\nstderr:\n%s", err, c.stderr)
-	case <-time.After(time.Minute):
-		t.Fatalf("mutual did not listen within a minute\nstderr:\n%s", c.stderr)
-	}
-	return nil
 }
 
 // memory is a process's resident memory now (VmRSS) and at its peak

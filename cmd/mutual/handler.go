@@ -7,6 +7,7 @@ import (
 
 	"github.com/mutual-ledger/mutual/exchange"
 	"github.com/mutual-ledger/mutual/httpapi"
+	"github.com/mutual-ledger/mutual/internal/idempotency"
 	"github.com/mutual-ledger/mutual/ledger"
 )
 
@@ -15,13 +16,14 @@ type handlerDeps struct {
 	db       *database
 	store    *ledger.Store
 	exchange *exchange.Store
+	idem     *idempotency.Store // nil: the API makes one that names no server instance
 	log      *slog.Logger
 }
 
 // newHandler returns the handler `mutual serve` serves: the HTTP API, with
 // its health checks, metrics and OpenAPI document.
 func newHandler(d handlerDeps) http.Handler {
-	return httpapi.New(httpapi.Config{
+	cfg := httpapi.Config{
 		Ledger:    d.store,
 		Authority: d.exchange,
 		Logger:    d.log,
@@ -30,5 +32,9 @@ func newHandler(d handlerDeps) http.Handler {
 			return err
 		},
 		Collectors: d.db.collectors(),
-	})
+	}
+	if d.idem != nil {
+		cfg.Idempotency = d.idem
+	}
+	return httpapi.New(cfg)
 }

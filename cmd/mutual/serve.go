@@ -26,12 +26,17 @@ const (
 	shutdownTimeout = 10 * time.Second
 	// expiryInterval is how often expired holds are released.
 	expiryInterval = time.Second
+	// deregisterTimeout bounds deleting the server instance's row at
+	// shutdown.
+	deregisterTimeout = 5 * time.Second
 )
 
 const serveSummary = `Runs the server: opens the database (the local PostgreSQL, or DATABASE_URL),
-applies the schema's migrations, releases expired holds every second and
-serves HTTP on --addr until SIGINT or SIGTERM, then shuts down gracefully
-and stops the local PostgreSQL.`
+applies the schema's migrations, registers itself as a server instance
+(renewing its heartbeat every second, so that after a crash retried
+Idempotency-Keys are free within seconds), releases expired holds every
+second and serves HTTP on --addr until SIGINT or SIGTERM, then shuts down
+gracefully and stops the local PostgreSQL.`
 
 // serve implements `mutual serve`.
 func serve(ctx context.Context, e *env, args []string) error {
@@ -133,9 +138,11 @@ type serveOptions struct {
 }
 
 // serveOn migrates the database, creates the network and its admin on the
-// first run, starts the hold and agreement sweepers and serves HTTP on ln until ctx is
-// cancelled; then it shuts the HTTP server down gracefully and stops the
-// sweeper. The caller closes db.
+// first run, registers this process as a server instance, starts its
+// heartbeat and the hold and agreement sweepers, and serves HTTP on ln until
+// ctx is cancelled; then it shuts the HTTP server down gracefully, stops the
+// sweepers and deletes the instance's row, which frees any key it still
+// reserves. The caller closes db.
 func serveOn(ctx context.Context, e *env, ln net.Listener, db *database, opts serveOptions) error {
 	applied, err := schema.Migrate(ctx, db.pool)
 	if err != nil {
@@ -156,15 +163,40 @@ func serveOn(ctx context.Context, e *env, ln net.Listener, db *database, opts se
 	if err != nil {
 		return err
 	}
+	// This process is one server instance: its idempotency reservations
+	// name it, and a retry takes them over as soon as its heartbeat
+	// lapses (after a crash) or its row is deleted (at shutdown).
+	idem := idempotency.New(store.DB(), idempotency.Config{})
+	if db.server != nil {
+		// Local mode: the data folder's lock means no other server uses
+		// this database, so every instance registered before is a dead
+		// predecessor (killed, or crashed) and its keys are free now.
+		n, err := idem.ForgetInstances(ctx)
+		if err != nil {
+			return err
+		}
+		if n > 0 {
+			e.log.Info("freed the idempotency keys of server instances that did not shut down cleanly", "instances", n)
+		}
+	}
+	if err := idem.Register(ctx); err != nil {
+		return err
+	}
+	e.log.Info("registered server instance", "instance", idem.Instance().String())
 	sweepCtx, stopSweep := context.WithCancel(ctx)
 	var sweeper sync.WaitGroup
+	sweeper.Go(func() {
+		idem.RunHeartbeat(sweepCtx, idempotency.DefaultHeartbeatInterval, func(err error) {
+			e.log.Error("renewing the server instance's heartbeat", "err", err)
+		})
+	})
 	sweeper.Go(func() { store.RunExpiry(sweepCtx, expiryInterval) })
 	sweeper.Go(func() {
 		ex.RunAgreementExpiry(sweepCtx, expiryInterval, func(err error) {
 			e.log.Error("expiring agreements", "err", err)
 		})
 	})
-	sweeper.Go(func() { purgeIdempotency(sweepCtx, e, idempotency.New(store.DB(), idempotency.Config{})) })
+	sweeper.Go(func() { purgeIdempotency(sweepCtx, e, idem) })
 	sweeper.Go(func() {
 		ex.RunNotificationPurge(sweepCtx, time.Hour,
 			func(err error) { e.log.Error("purging read notifications", "err", err) },
@@ -173,9 +205,16 @@ func serveOn(ctx context.Context, e *env, ln net.Listener, db *database, opts se
 	defer func() {
 		stopSweep()
 		sweeper.Wait() // before the caller closes the pool under it
+		// The HTTP server has stopped: free this instance's keys now
+		// rather than after its heartbeat lapses.
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), deregisterTimeout)
+		defer cancel()
+		if err := idem.Deregister(dctx); err != nil {
+			e.log.Warn("deregistering the server instance; its keys are free once its heartbeat lapses", "err", err)
+		}
 	}()
 
-	srv := httpapi.NewServer(newHandler(handlerDeps{db: db, store: store, exchange: ex, log: e.log}),
+	srv := httpapi.NewServer(newHandler(handlerDeps{db: db, store: store, exchange: ex, idem: idem, log: e.log}),
 		httpapi.ServerConfig{MaxConns: opts.maxConns, Logger: e.log})
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()

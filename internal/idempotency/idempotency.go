@@ -3,10 +3,59 @@
 // the key before it runs and stores its response when it is done, so that a
 // retry gets the first response instead of doing the work twice.
 //
-// A reservation is a lease: a server that dies while holding one leaves it
-// pending, and once it is older than Config.StaleAfter the same request may
-// take it over. The work behind the key must therefore be safe to run again
-// (the ledger makes transfers so by its own idempotency keys).
+// A reservation is a lease held by a server instance. Each `mutual serve`
+// process registers as an instance (Register) with a random id in the
+// server_instances table and renews a heartbeat there about every second
+// (RunHeartbeat): one small write per second per server, whatever the load.
+// A reservation records its instance, so a retry can tell a request that is
+// still running from one whose server died: a pending reservation whose
+// instance's heartbeat is older than Config.TTL (5 s by default), or whose
+// instance row is gone (Deregister, at a graceful shutdown), is taken over
+// at once by the same request. A server killed with SIGKILL thus blocks its
+// keys for at most the TTL, not for minutes; and a server that knows it is
+// the database's only one (`mutual serve` in local mode) frees the keys of
+// every earlier instance as it starts (ForgetInstances).
+//
+// Two live requests must never run under one key. Three rules see to it:
+//
+//   - A takeover deletes the lapsed instance's row in the transaction that
+//     takes the reservation, and a renewal only updates a row that exists
+//     and has not lapsed. The row is where the two meet, so either the
+//     renewal wins (the instance lives on and nothing was taken) or the
+//     takeover does (the instance can never renew that id again). An
+//     instance whose renewal failed or found its row gone registers anew.
+//   - An instance that could not renew for TTL minus a margin considers
+//     itself lost: it cancels the contexts of its requests (LeaseContext)
+//     and refuses new reservations (ErrInstanceLost). Its deadline runs on
+//     its own monotonic clock from before the renewal was sent, so it passes
+//     before any other server can see the heartbeat lapsed.
+//   - Complete and Abandon act only on the lease they hold: a holder that
+//     lost its reservation cannot overwrite the new holder's result
+//     (ErrLeaseLost).
+//
+// Heartbeats are stamped and judged by the database's clock (now()), so the
+// clocks of servers sharing a database need not agree: only the database's
+// own clock matters (on CockroachDB its nodes stay within the cluster's
+// maximum offset, which the margin covers). Tests pass Config.Now to stamp
+// and judge with a clock they move instead.
+//
+// A time-based lease cannot stop a process that is frozen (a long GC pause,
+// a stopped VM) between checking its lease and writing: it wakes up after
+// its key was taken over and writes anyway. What the work writes is
+// therefore fenced once more where it is written: the ledger's own
+// idempotency keys and the resources' keyed ids make a repeat write nothing
+// new, so a request run twice still moves value once.
+//
+// Why a heartbeat row: the shared dialect has no advisory locks, and tying
+// liveness to a lock held by an open transaction would tie it to one
+// connection (a half-open TCP connection keeps such a lock for minutes) and
+// keep a transaction open for the server's life, which CockroachDB handles
+// badly. A row renewed every second works the same on both databases, and
+// its cost does not grow with the load.
+//
+// A Store that never registers (tools, tests) takes reservations that name
+// no instance; like those made before instances existed, they are taken over
+// only once older than Config.StaleAfter.
 package idempotency
 
 import (
@@ -14,6 +63,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -50,6 +100,9 @@ type Record struct {
 	// Lease identifies the reservation: Complete and Abandon act only on
 	// the reservation whose lease they present.
 	Lease uuid.UUID
+	// Instance is the server instance holding a pending reservation;
+	// uuid.Nil when it names none.
+	Instance uuid.UUID
 }
 
 // Response is what Complete stores.
@@ -61,18 +114,24 @@ type Response struct {
 }
 
 // ErrLeaseLost is returned by Complete and Abandon when the reservation is no
-// longer the caller's: it was taken over after going stale, or is gone.
+// longer the caller's: it was taken over (its instance lapsed, or it went
+// stale), or is gone.
 var ErrLeaseLost = errors.New("idempotency: the reservation was taken over or removed")
 
 // Config configures a Store.
 type Config struct {
-	// Now is the clock; nil means time.Now.
+	// Now is the clock that stamps records and heartbeats and judges their
+	// age; nil means the database's clock (now()), which servers sharing the
+	// database agree on. Tests pass a clock they move.
 	Now func() time.Time
-	// StaleAfter is how old a pending reservation must be before another
-	// request with the same content may take it over; 0 means
-	// DefaultStaleAfter. It should exceed the longest a request may run
-	// (the HTTP server's write timeout).
+	// StaleAfter is how old a pending reservation that names no instance
+	// must be before another request with the same content may take it
+	// over; 0 means DefaultStaleAfter. It should exceed the longest a
+	// request may run (the HTTP server's write timeout).
 	StaleAfter time.Duration
+	// TTL is how long an instance's heartbeat stays valid without a
+	// renewal; 0 means DefaultTTL. Renew several times within it.
+	TTL time.Duration
 }
 
 // DefaultStaleAfter is the default Config.StaleAfter.
@@ -84,37 +143,73 @@ const MaxKeyLength = 255
 // Store keeps idempotency records. It is safe for concurrent use.
 type Store struct {
 	db    *pgtx.DB
-	now   func() time.Time
+	now   func() time.Time // nil: the database's clock
 	stale time.Duration
+	ttl   time.Duration
+	inst  atomic.Pointer[instance] // nil until Register
 }
 
 // New returns a Store that runs its transactions through db. The schema must
 // be migrated (schema.Migrate).
 func New(db *pgtx.DB, cfg Config) *Store {
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
 	if cfg.StaleAfter <= 0 {
 		cfg.StaleAfter = DefaultStaleAfter
 	}
-	return &Store{db: db, now: cfg.Now, stale: cfg.StaleAfter}
+	if cfg.TTL <= 0 {
+		cfg.TTL = DefaultTTL
+	}
+	return &Store{db: db, now: cfg.Now, stale: cfg.StaleAfter, ttl: cfg.TTL}
 }
 
-func (s *Store) clock() time.Time { return s.now().UTC().Truncate(time.Microsecond) }
+// clockArg is the time a statement stamps and judges with, as its argument:
+// nil (NULL) for the database's clock, which the statements then read with
+// COALESCE($n, now()).
+func (s *Store) clockArg() any {
+	if s.now == nil {
+		return nil
+	}
+	return s.now().UTC().Truncate(time.Microsecond)
+}
 
+// The statements take the clock as COALESCE($n::TIMESTAMPTZ, now()) (see
+// clockArg) and durations in microseconds.
 const (
+	// reserve inserts the reservation, unless the key exists or the
+	// reserving instance is not alive (registered and not lapsed).
 	reserve = `
-INSERT INTO idempotency_keys (member_id, key, request_hash, state, lease, created_at)
-VALUES ($1, $2, $3, 'pending', $5, $4)
-ON CONFLICT (member_id, key) DO NOTHING`
+INSERT INTO idempotency_keys (member_id, key, request_hash, state, lease, created_at, instance)
+SELECT $1::UUID, $2::TEXT, $3::BYTEA, 'pending', $5::UUID, COALESCE($4::TIMESTAMPTZ, now()), $6::UUID
+WHERE $6::UUID IS NULL OR EXISTS (
+    SELECT 1 FROM server_instances
+    WHERE id = $6::UUID AND heartbeat >= COALESCE($4::TIMESTAMPTZ, now()) - $7::BIGINT * INTERVAL '1 microsecond')
+ON CONFLICT (member_id, key) DO NOTHING
+RETURNING created_at`
 
+	// selectRecord reads the key's record and judges its holder: whether
+	// the holding instance is registered, whether its heartbeat lapsed,
+	// whether the reservation is older than StaleAfter (for one that names
+	// no instance), and whether the reading instance is itself alive.
 	selectRecord = `
-SELECT request_hash, state, COALESCE(status, 0), COALESCE(content_type, ''), COALESCE(location, ''), body, created_at, lease
-FROM idempotency_keys WHERE member_id = $1 AND key = $2`
+SELECT k.request_hash, k.state, COALESCE(k.status, 0), COALESCE(k.content_type, ''), COALESCE(k.location, ''), k.body,
+       k.created_at, k.lease, k.instance,
+       i.id IS NOT NULL,
+       COALESCE(i.heartbeat < COALESCE($3::TIMESTAMPTZ, now()) - $4::BIGINT * INTERVAL '1 microsecond', false),
+       k.created_at < COALESCE($3::TIMESTAMPTZ, now()) - $5::BIGINT * INTERVAL '1 microsecond',
+       $6::UUID IS NULL OR EXISTS (
+           SELECT 1 FROM server_instances
+           WHERE id = $6::UUID AND heartbeat >= COALESCE($3::TIMESTAMPTZ, now()) - $4::BIGINT * INTERVAL '1 microsecond')
+FROM idempotency_keys k LEFT JOIN server_instances i ON i.id = k.instance
+WHERE k.member_id = $1 AND k.key = $2`
+
+	ownAlive = `
+SELECT $1::UUID IS NULL OR EXISTS (
+    SELECT 1 FROM server_instances
+    WHERE id = $1::UUID AND heartbeat >= COALESCE($2::TIMESTAMPTZ, now()) - $3::BIGINT * INTERVAL '1 microsecond')`
 
 	takeOver = `
-UPDATE idempotency_keys SET created_at = $4, lease = $5
-WHERE member_id = $1 AND key = $2 AND state = 'pending' AND lease = $3`
+UPDATE idempotency_keys SET created_at = COALESCE($4::TIMESTAMPTZ, now()), lease = $5, instance = $6
+WHERE member_id = $1 AND key = $2 AND state = 'pending' AND lease = $3
+RETURNING created_at`
 
 	complete = `
 UPDATE idempotency_keys SET state = 'done', status = $4, content_type = $5, location = $6, body = $7
@@ -123,62 +218,130 @@ WHERE member_id = $1 AND key = $2 AND state = 'pending' AND lease = $3`
 	abandon = `
 DELETE FROM idempotency_keys WHERE member_id = $1 AND key = $2 AND state = 'pending' AND lease = $3`
 
-	purge = `DELETE FROM idempotency_keys WHERE created_at < $1 AND state = 'done'`
+	// purge also deletes the pending reservations of dead instances, which
+	// no request will ever complete; those that name no instance cannot be
+	// told from a running request and stay.
+	purge = `
+DELETE FROM idempotency_keys
+WHERE created_at < $1 AND (state = 'done' OR (instance IS NOT NULL AND NOT EXISTS (
+    SELECT 1 FROM server_instances i
+    WHERE i.id = idempotency_keys.instance
+      AND i.heartbeat >= COALESCE($2::TIMESTAMPTZ, now()) - $3::BIGINT * INTERVAL '1 microsecond')))`
 )
 
-// errGone says the conflicting record was deleted between the insert and the
-// read (its request failed and was abandoned): the transaction runs again.
-var errGone = errors.New("idempotency: the record went away")
+// errGone says the conflicting record changed between the insert and the
+// takeover (its request was abandoned, its instance renewed or was buried,
+// or another retry took it over first): the transaction runs again and sees
+// the outcome.
+var errGone = errors.New("idempotency: the record changed under the reservation")
+
+// errOwnGone says the reserving instance is not alive in the database.
+var errOwnGone = errors.New("idempotency: the reserving instance is not alive")
 
 // Begin reserves key for member, for a request whose content hashes to hash.
 // When reserved is true the caller holds the key and must end with Complete
 // or Abandon, presenting the returned record; this is also the case when a
-// stale reservation of the same request was taken over. Otherwise rec is the
-// key's existing record, pending or done, whose RequestHash the caller
-// compares with its own. It returns an error only when the database fails.
+// reservation of the same request was taken over, because its instance is
+// dead (heartbeat lapsed, or row gone) or, for one that names no instance,
+// because it is older than StaleAfter. Otherwise rec is the key's existing
+// record, pending or done, whose RequestHash the caller compares with its
+// own; a pending reservation of a live instance is never taken over.
+//
+// Begin returns ErrInstanceLost when the store registered an instance that
+// is no longer alive (see Heartbeat), and otherwise an error only when the
+// database fails.
 func (s *Store) Begin(ctx context.Context, member uuid.UUID, key string, hash []byte) (rec Record, reserved bool, err error) {
 	if key == "" || len(key) > MaxKeyLength {
 		return Record{}, false, fmt.Errorf("idempotency: key must be 1 to %d bytes", MaxKeyLength)
 	}
-	err = s.db.Run(ctx, pgtx.Options{}, func(tx *pgtx.Tx) error {
-		now, lease := s.clock(), uuid.New()
-		rec = Record{MemberID: member, Key: key, RequestHash: hash, State: Pending, CreatedAt: now, Lease: lease}
-		tag, err := tx.Exec(ctx, reserve, member, key, hash, now, lease)
-		if err != nil {
-			return err
+	in := s.inst.Load()
+	var own any // NULL: the reservation names no instance
+	ownID := uuid.Nil
+	if in != nil {
+		if !in.live() {
+			return Record{}, false, ErrInstanceLost
 		}
-		if tag.RowsAffected() == 1 {
+		own, ownID = in.id, in.id
+	}
+	ttl, staleAfter := s.ttl.Microseconds(), s.stale.Microseconds()
+	err = s.db.Run(ctx, pgtx.Options{}, func(tx *pgtx.Tx) error {
+		now, lease := s.clockArg(), uuid.New()
+		rec = Record{MemberID: member, Key: key, RequestHash: hash, State: Pending, Lease: lease, Instance: ownID}
+		err := tx.QueryRow(ctx, reserve, member, key, hash, now, lease, own, ttl).Scan(&rec.CreatedAt)
+		if err == nil {
 			reserved = true
 			return nil
 		}
-		// At READ COMMITTED the insert waited for a concurrent reservation
-		// of the key to commit or roll back; this read sees the outcome.
+		if !errors.Is(err, pgx.ErrNoRows) {
+			return err
+		}
+		// The key exists, or this instance is not alive. At READ
+		// COMMITTED the insert waited for a concurrent reservation of the
+		// key to commit or roll back; this read sees the outcome.
 		reserved = false
 		rec = Record{MemberID: member, Key: key}
-		var status int64
-		err = tx.QueryRow(ctx, selectRecord, member, key).
-			Scan(&rec.RequestHash, &rec.State, &status, &rec.ContentType, &rec.Location, &rec.Body, &rec.CreatedAt, &rec.Lease)
+		var (
+			status                               int64
+			holder                               *uuid.UUID
+			registered, lapsed, stale, ownIsLive bool
+		)
+		err = tx.QueryRow(ctx, selectRecord, member, key, now, ttl, staleAfter, own).
+			Scan(&rec.RequestHash, &rec.State, &status, &rec.ContentType, &rec.Location, &rec.Body, &rec.CreatedAt, &rec.Lease,
+				&holder, &registered, &lapsed, &stale, &ownIsLive)
 		if errors.Is(err, pgx.ErrNoRows) {
-			return pgtx.Retry(errGone)
+			if err := tx.QueryRow(ctx, ownAlive, own, now, ttl).Scan(&ownIsLive); err != nil {
+				return err
+			}
+			if !ownIsLive {
+				return errOwnGone
+			}
+			return pgtx.Retry(errGone) // abandoned between the insert and the read
 		}
 		if err != nil {
 			return err
+		}
+		if !ownIsLive {
+			return errOwnGone
 		}
 		rec.Status = int(status)
-		if rec.State != Pending || !bytes.Equal(rec.RequestHash, hash) || now.Sub(rec.CreatedAt) < s.stale {
+		if holder != nil {
+			rec.Instance = *holder
+		}
+		if rec.State != Pending || !bytes.Equal(rec.RequestHash, hash) {
 			return nil
 		}
-		// A stale reservation of the same request: its server died or
-		// gave up. Take the lease over, unless someone else just did.
-		tag, err = tx.Exec(ctx, takeOver, member, key, rec.Lease, now, lease)
+		switch {
+		case holder == nil && !stale:
+			return nil // an instance-less reservation, maybe still running
+		case holder == nil || !registered:
+			// Stale, or its instance deregistered or was buried: dead.
+		case lapsed:
+			// Bury the instance first: if it renewed meanwhile, nothing
+			// is deleted and the record is read again.
+			tag, err := tx.Exec(ctx, buryInstance, *holder, now, ttl)
+			if err != nil {
+				return err
+			}
+			if tag.RowsAffected() == 0 {
+				return pgtx.Retry(errGone)
+			}
+		default:
+			return nil // its instance is alive: the request is running
+		}
+		err = tx.QueryRow(ctx, takeOver, member, key, rec.Lease, now, lease, own).Scan(&rec.CreatedAt)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return pgtx.Retry(errGone) // completed, abandoned or taken over meanwhile
+		}
 		if err != nil {
 			return err
 		}
-		if tag.RowsAffected() == 1 {
-			rec.CreatedAt, rec.Lease, reserved = now, lease, true
-		}
+		rec.Lease, rec.Instance, reserved = lease, ownID, true
 		return nil
 	})
+	if errors.Is(err, errOwnGone) {
+		in.lose()
+		return Record{}, false, ErrInstanceLost
+	}
 	if err != nil {
 		return Record{}, false, err
 	}
@@ -222,12 +385,13 @@ func (s *Store) endLease(ctx context.Context, sql string, args ...any) error {
 	return nil
 }
 
-// Purge deletes the completed records created before before, and returns how
+// Purge deletes the completed records created before before, and the
+// reservations taken before it by instances that are dead, and returns how
 // many it deleted. A key purged can be used again for another request.
 func (s *Store) Purge(ctx context.Context, before time.Time) (int64, error) {
 	var n int64
 	err := s.db.Run(ctx, pgtx.Options{}, func(tx *pgtx.Tx) error {
-		tag, err := tx.Exec(ctx, purge, before)
+		tag, err := tx.Exec(ctx, purge, before, s.clockArg(), s.ttl.Microseconds())
 		n = tag.RowsAffected()
 		return err
 	})
