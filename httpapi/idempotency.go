@@ -127,12 +127,8 @@ func (a *api) serveIdempotent(w http.ResponseWriter, r *http.Request, rt route, 
 // the response is a server error (or there is none). The success of a
 // secret route is stored without its body.
 func (a *api) endReservation(r *http.Request, rec idempotency.Record, buf *bufferedResponse, secret bool) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), recordTimeout)
-	defer cancel()
-	var err error
-	if buf == nil || buf.status >= 500 {
-		err = a.idem.Abandon(ctx, rec)
-	} else {
+	end := func(ctx context.Context) error { return a.idem.Abandon(ctx, rec) }
+	if buf != nil && buf.status < 500 {
 		resp := idempotency.Response{
 			Status: buf.status, ContentType: buf.header.Get("Content-Type"),
 			Location: buf.header.Get("Location"), Body: buf.body.Bytes(),
@@ -140,14 +136,50 @@ func (a *api) endReservation(r *http.Request, rec idempotency.Record, buf *buffe
 		if secret && buf.status < 300 {
 			resp.ContentType, resp.Body = "", nil
 		}
-		err = a.idem.Complete(ctx, rec, resp)
+		end = func(ctx context.Context) error { return a.idem.Complete(ctx, rec, resp) }
 	}
-	if err != nil {
-		// The response still goes out. The key stays reserved until its
-		// server is found dead (or, for a reservation that names no
-		// server, until it is stale); a retry then runs again, and the
-		// ledger's keys answer it.
-		a.log.Error("storing an idempotency record", "request_id", infoFrom(r.Context()).id, "err", err.Error())
+	id := infoFrom(r.Context()).id
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), recordTimeout)
+	defer cancel()
+	err := end(ctx)
+	if err == nil || errors.Is(err, idempotency.ErrLeaseLost) {
+		return
+	}
+	// The response still goes out. The database failed us (it may be
+	// restarting): keep trying in the background, since this live server
+	// keeps the key reserved until its record is stored or released, and
+	// every retry of the request meanwhile is told it is in progress.
+	a.log.Error("storing an idempotency record; retrying in the background", "request_id", id, "err", err.Error())
+	go a.retryEnd(context.WithoutCancel(r.Context()), id, end)
+}
+
+// Retrying an idempotency record that could not be stored: the first retry
+// after endRetryFirst, doubling up to endRetryMax, for at most endRetryFor.
+// Past that the key is freed when this server stops or loses its lease.
+const (
+	endRetryFirst = 100 * time.Millisecond
+	endRetryMax   = 2 * time.Second
+	endRetryFor   = 2 * time.Minute
+)
+
+// retryEnd runs end until it succeeds, the lease is lost, or endRetryFor
+// has passed.
+func (a *api) retryEnd(ctx context.Context, requestID string, end func(context.Context) error) {
+	ctx, cancel := context.WithTimeout(ctx, endRetryFor)
+	defer cancel()
+	for wait := endRetryFirst; ; wait = min(2*wait, endRetryMax) {
+		select {
+		case <-ctx.Done():
+			a.log.Error("gave up storing an idempotency record; its key stays reserved until this server stops or loses its lease",
+				"request_id", requestID)
+			return
+		case <-time.After(wait):
+		}
+		err := end(ctx)
+		if err == nil || errors.Is(err, idempotency.ErrLeaseLost) {
+			a.log.Info("stored an idempotency record after retrying", "request_id", requestID)
+			return
+		}
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -15,6 +16,7 @@ import (
 	"github.com/mutual-ledger/mutual/exchange"
 	"github.com/mutual-ledger/mutual/httpapi"
 	"github.com/mutual-ledger/mutual/internal/idempotency"
+	"github.com/mutual-ledger/mutual/internal/pgtx"
 	"github.com/mutual-ledger/mutual/ledger"
 )
 
@@ -204,17 +206,73 @@ func TestServerErrorsAreNotStored(t *testing.T) {
 }
 
 // forgetfulStore fails to store responses while forget is set, as a server
-// that dies between the ledger's commit and the idempotency record would.
+// that dies between the ledger's commit and the idempotency record would: a
+// record it failed to store is never stored, however often the API retries.
 type forgetfulStore struct {
 	httpapi.IdempotencyStore
 	forget atomic.Bool
+	lost   sync.Map // lease -> true: the records of the "crashed" requests
 }
 
 func (f *forgetfulStore) Complete(ctx context.Context, rec idempotency.Record, resp idempotency.Response) error {
 	if f.forget.Load() {
+		f.lost.Store(rec.Lease, true)
+	}
+	if _, lost := f.lost.Load(rec.Lease); lost {
 		return errors.New("crashed before storing the response")
 	}
 	return f.IdempotencyStore.Complete(ctx, rec, resp)
+}
+
+// flakyStore fails the first failures calls to Complete, as a database that
+// restarts under the server does, then stores as usual.
+type flakyStore struct {
+	httpapi.IdempotencyStore
+	failures atomic.Int32
+}
+
+func (f *flakyStore) Complete(ctx context.Context, rec idempotency.Record, resp idempotency.Response) error {
+	if f.failures.Add(-1) >= 0 {
+		return fmt.Errorf("storing the response: %w", pgtx.ErrUnavailable)
+	}
+	return f.IdempotencyStore.Complete(ctx, rec, resp)
+}
+
+// TestRecordStoredAfterTheDatabaseComesBack: when the database fails as the
+// response is stored, the live server keeps trying, so the key does not
+// stay "in progress" for as long as the server lives; a retry soon gets the
+// first response, and value moves once.
+func TestRecordStoredAfterTheDatabaseComesBack(t *testing.T) {
+	t.Parallel()
+	store := &flakyStore{}
+	w := newWorldWith(t, func(c *httpapi.Config) {
+		store.IdempotencyStore = idempotency.New(c.Ledger.DB(), idempotency.Config{Now: c.Now})
+		c.Idempotency = store
+	})
+	store.failures.Store(3)
+	pay := map[string]any{"postings": []any{posting(w.anaHours, w.benHours, "4", "HOUR")}}
+	first := w.must(w.call("POST", "/v1/transfers", w.ana.token, pay, "Idempotency-Key", "flaky"), 201)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		r := w.call("POST", "/v1/transfers", w.ana.token, pay, "Idempotency-Key", "flaky")
+		if r.status == 201 {
+			if r.header.Get("Idempotent-Replayed") != "true" {
+				t.Errorf("the retry was not replayed")
+			}
+			if got := r.object(t)["id"]; got != first["id"] {
+				t.Errorf("the retry answered transfer %v, the first %v", got, first["id"])
+			}
+			break
+		}
+		w.problem(r, 409, "idempotency-key-in-progress")
+		if time.Now().After(deadline) {
+			t.Fatalf("5 s after the request, its key is still in progress")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if b, _ := w.balance(w.anaHours); b != "-4.00" {
+		t.Errorf("ana %s; want -4.00: value moved more than once", b)
+	}
 }
 
 func TestRetryAfterALostRecordMovesValueOnce(t *testing.T) {
