@@ -123,8 +123,8 @@ func (a *api) toGrantJSON(ctx context.Context, unit string, g exchange.Grant) gr
 
 type createFundRequest struct {
 	OrgID string `json:"org_id" validate:"omitempty,uuid"`
-	Name  string `json:"name" validate:"required,max=200"`
-	Unit  string `json:"unit" validate:"required,max=32"`
+	Name  string `json:"name" validate:"required,max=200,line"`
+	Unit  string `json:"unit" validate:"required,max=32,line"`
 }
 
 // createFund creates a fund of an organization (the network when org_id is
@@ -235,9 +235,9 @@ func (a *api) mayGovern(ctx context.Context, p exchange.Principal, f exchange.Fu
 type contributionRequest struct {
 	FromAccount string        `json:"from_account" validate:"omitempty,uuid"`
 	OrgID       string        `json:"org_id" validate:"omitempty,uuid"`
-	Source      string        `json:"source" validate:"max=200"`
+	Source      string        `json:"source" validate:"max=200,line"`
 	Amount      decimalString `json:"amount" validate:"required,decimal"`
-	Memo        string        `json:"memo" validate:"max=1000"`
+	Memo        string        `json:"memo" validate:"max=1000,text"`
 }
 
 // contribute puts money into a fund: from an account in the network
@@ -298,7 +298,7 @@ func fundField(err error) error {
 type grantRequest struct {
 	OrgID     string        `json:"org_id" validate:"required,uuid"`
 	Amount    decimalString `json:"amount" validate:"required,decimal"`
-	Purpose   string        `json:"purpose" validate:"required,max=1000"`
+	Purpose   string        `json:"purpose" validate:"required,max=1000,text"`
 	ToAccount string        `json:"to_account" validate:"required,uuid"`
 }
 
@@ -406,7 +406,7 @@ func (a *api) getGrant(w http.ResponseWriter, r *http.Request) error {
 
 type decisionRequest struct {
 	Decision string        `json:"decision" validate:"required,oneof=approve reject"`
-	Note     string        `json:"note" validate:"max=2000"`
+	Note     string        `json:"note" validate:"max=2000,text"`
 	Votes    *votesRequest `json:"votes"`
 }
 
