@@ -190,7 +190,7 @@ func TestHostileInputIsRefused(t *testing.T) {
 	for _, br := range []string{`\n`, `\r`, `\t`, `\u2028`} {
 		cases = append(cases,
 			hostile{"a line break " + br + " in a title", "POST", "/v1/listings", w.ana.token, listingJSON(`"Bike`+br+`repair"`, `""`), 422, "validation-failed", "title"},
-			hostile{"a line break " + br + " in an organization's name", "POST", "/v1/orgs", w.admin.token, org(`"North`+br+`side"`), 422, "validation-failed", "name"},
+			hostile{"a line break " + br + " in an organization's name", "POST", "/v1/orgs", w.admin.token, org(`"North` + br + `side"`), 422, "validation-failed", "name"},
 		)
 	}
 
