@@ -57,13 +57,17 @@ vet:
 # A failure leaves its input in the package's testdata/fuzz: commit it as a
 # regression seed with the fix.
 FUZZTIME    ?= 10m
+# How long the fuzzer may spend shrinking each new interesting input: Go's
+# default, 60s, stalls a run, and one that ends while shrinking fails with
+# "context deadline exceeded".
+FUZZMINIMIZE ?= 5s
 FUZZTARGETS ?= ./httpapi/:FuzzDecode ./httpapi/:FuzzParseDecimal ./httpapi/:FuzzCursor ./httpapi/:FuzzListQuery
 
 fuzz:
 	@set -e; for t in $(FUZZTARGETS); do \
 	  pkg=$${t%%:*}; name=$${t##*:}; \
 	  echo "== $$name ($$pkg) for $(FUZZTIME)"; \
-	  $(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg; \
+	  $(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) $$pkg; \
 	done
 
 # staticcheck comes from the Go module proxy at a pinned version.

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"bytes"
 	"net/http/httptest"
+	"reflect"
 	"testing"
 )
 
@@ -25,6 +26,21 @@ func BenchmarkDecodeTransfer(b *testing.B) {
 		r.Header.Set("Content-Type", "application/json")
 		var req transferRequest
 		if err := a.decode(r, &req, false); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkCheckJSON measures checkJSON alone on the same body: the part of
+// decode that refuses duplicate and miscased keys and bad strings.
+func BenchmarkCheckJSON(b *testing.B) {
+	var s shapes
+	body := []byte(typicalTransfer)
+	typ := reflect.TypeFor[*transferRequest]()
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := s.checkJSON(body, typ); err != nil {
 			b.Fatal(err)
 		}
 	}

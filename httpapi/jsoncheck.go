@@ -147,6 +147,7 @@ func addFields(s *shape, t reflect.Type, seen map[reflect.Type]*shape) {
 // checkJSON checks body for a value of type t (see above).
 func (c *shapes) checkJSON(body []byte, t reflect.Type) error {
 	s := &scanner{body: body}
+	s.path = s.pathBuf[:0]
 	s.skipSpace()
 	if s.pos == len(body) {
 		return nil // empty: the decoder says whether that will do
@@ -160,7 +161,9 @@ type scanner struct {
 	body []byte
 	pos  int
 	path []segment
-	buf  []byte // for keys with escapes
+	// pathBuf holds the path of bodies nested up to its size without
+	// allocating.
+	pathBuf [8]segment
 }
 
 // segment is one step of a JSON path: a key, or an index when key is nil.
