@@ -61,7 +61,7 @@ FUZZTIME    ?= 10m
 # default, 60s, stalls a run, and one that ends while shrinking fails with
 # "context deadline exceeded".
 FUZZMINIMIZE ?= 5s
-FUZZTARGETS ?= ./httpapi/:FuzzDecode ./httpapi/:FuzzParseDecimal ./httpapi/:FuzzCursor ./httpapi/:FuzzListQuery
+FUZZTARGETS ?= ./httpapi/:FuzzDecode ./httpapi/:FuzzParseDecimal ./httpapi/:FuzzCursor ./httpapi/:FuzzListQuery ./httpapi/:FuzzTransferBody
 
 fuzz:
 	@set -e; for t in $(FUZZTARGETS); do \

@@ -26,49 +26,8 @@ import (
 // everything, as the admin and as a member: no answer is a 5xx, every
 // refusal is a problem, and every answer matches the OpenAPI document.
 func FuzzListQuery(f *testing.F) {
-	ctx := context.Background()
-	pool := dbtest.New(f)
-	db, err := pgtx.New(ctx, pool)
-	if err != nil {
-		f.Fatal(err)
-	}
-	c := testclock.New(time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC))
-	led := ledger.NewStore(db, ledger.Config{Now: c.Now})
-	ex := exchange.NewStore(db, led, exchange.Config{Now: c.Now})
-	srv := httptest.NewServer(httpapi.New(httpapi.Config{Ledger: led, Authority: ex, Now: c.Now}))
-	f.Cleanup(srv.Close)
-	network, _, _, adminToken, _, err := ex.Bootstrap(ctx, "Network")
-	if err != nil {
-		f.Fatal(err)
-	}
-	tb, err := ex.CreateOrg(ctx, exchange.NewOrg{Name: "Time bank", Kind: exchange.KindTimebank, ParentID: &network.ID})
-	if err != nil {
-		f.Fatal(err)
-	}
-	ana, err := ex.CreateMember(ctx, exchange.NewMember{Name: "Ana"})
-	if err != nil {
-		f.Fatal(err)
-	}
-	if _, err := ex.AddMembership(ctx, tb.ID, ana.ID, exchange.RoleMember); err != nil {
-		f.Fatal(err)
-	}
-	_, anaToken, err := ex.CreateToken(ctx, ana.ID, "fuzz", nil)
-	if err != nil {
-		f.Fatal(err)
-	}
-	if _, err := led.CreateUnit(ctx, ledger.Unit{Code: "HOUR", Scale: 2, Name: "Hours"}); err != nil {
-		f.Fatal(err)
-	}
-	listing, err := ex.CreateListing(ctx, exchange.NewListing{OrgID: tb.ID, Owner: ana.ID, Kind: exchange.Offer, Title: "Bike repair",
-		Category: "repairs", Quantity: decimal.NewFromInt(2), Place: exchange.Point{Lat: 40, Lon: -3}, Visibility: exchange.VisibilityPublic})
-	if err != nil {
-		f.Fatal(err)
-	}
-	// An account with an entry, through the API as the admin.
-	acc := httpCall(f, srv.URL, "POST", "/v1/accounts", adminToken, `{"owner":{"member":"`+ana.ID.String()+`"},"unit":"HOUR","kind":"member","lower_bound":"-20"}`)
-	pool2 := httpCall(f, srv.URL, "POST", "/v1/accounts", adminToken, `{"owner":{"org":"`+tb.ID.String()+`"},"unit":"HOUR","kind":"pool"}`)
-	accID, poolID := jsonField(acc, "id"), jsonField(pool2, "id")
-	httpCall(f, srv.URL, "POST", "/v1/transfers", adminToken, `{"postings":[{"from":"`+accID+`","to":"`+poolID+`","amount":"1.5","unit":"HOUR"}],"memo":"fuzz"}`)
+	fx := newFuzzServer(f)
+	srv, adminToken, anaToken, tb, listing, accID := fx.srv, fx.adminToken, fx.anaToken, fx.tb, fx.listing, fx.accID
 
 	paths := []string{
 		"/v1/listings", "/v1/listings/" + listing.ID.String() + "/matches", "/v1/transfers", "/v1/agreements",
@@ -121,6 +80,107 @@ func FuzzListQuery(f *testing.F) {
 		}
 		if res.StatusCode >= 400 && res.Header.Get("Content-Type") != "application/problem+json" {
 			t.Fatalf("GET %s?%s: %d with %q: %s", path, query, res.StatusCode, res.Header.Get("Content-Type"), body)
+		}
+	})
+}
+
+// fuzzServer is the real server on a real database holding a little of
+// everything: a time bank with a member, Ana, an offer of hers, her hours
+// account, the time bank's pool, and a transfer between them.
+type fuzzServer struct {
+	srv                  *httptest.Server
+	adminToken, anaToken string
+	tb                   exchange.Org
+	listing              exchange.Listing
+	accID, poolID        string
+}
+
+func newFuzzServer(f *testing.F) *fuzzServer {
+	ctx := context.Background()
+	pool := dbtest.New(f)
+	db, err := pgtx.New(ctx, pool)
+	if err != nil {
+		f.Fatal(err)
+	}
+	c := testclock.New(time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC))
+	led := ledger.NewStore(db, ledger.Config{Now: c.Now})
+	ex := exchange.NewStore(db, led, exchange.Config{Now: c.Now})
+	srv := httptest.NewServer(httpapi.New(httpapi.Config{Ledger: led, Authority: ex, Now: c.Now}))
+	f.Cleanup(srv.Close)
+	network, _, _, adminToken, _, err := ex.Bootstrap(ctx, "Network")
+	if err != nil {
+		f.Fatal(err)
+	}
+	tb, err := ex.CreateOrg(ctx, exchange.NewOrg{Name: "Time bank", Kind: exchange.KindTimebank, ParentID: &network.ID})
+	if err != nil {
+		f.Fatal(err)
+	}
+	ana, err := ex.CreateMember(ctx, exchange.NewMember{Name: "Ana"})
+	if err != nil {
+		f.Fatal(err)
+	}
+	if _, err := ex.AddMembership(ctx, tb.ID, ana.ID, exchange.RoleMember); err != nil {
+		f.Fatal(err)
+	}
+	_, anaToken, err := ex.CreateToken(ctx, ana.ID, "fuzz", nil)
+	if err != nil {
+		f.Fatal(err)
+	}
+	if _, err := led.CreateUnit(ctx, ledger.Unit{Code: "HOUR", Scale: 2, Name: "Hours"}); err != nil {
+		f.Fatal(err)
+	}
+	listing, err := ex.CreateListing(ctx, exchange.NewListing{OrgID: tb.ID, Owner: ana.ID, Kind: exchange.Offer, Title: "Bike repair",
+		Category: "repairs", Quantity: decimal.NewFromInt(2), Place: exchange.Point{Lat: 40, Lon: -3}, Visibility: exchange.VisibilityPublic})
+	if err != nil {
+		f.Fatal(err)
+	}
+	// An account with an entry, through the API as the admin.
+	acc := httpCall(f, srv.URL, "POST", "/v1/accounts", adminToken, `{"owner":{"member":"`+ana.ID.String()+`"},"unit":"HOUR","kind":"member","lower_bound":"-20"}`)
+	pool2 := httpCall(f, srv.URL, "POST", "/v1/accounts", adminToken, `{"owner":{"org":"`+tb.ID.String()+`"},"unit":"HOUR","kind":"pool"}`)
+	accID, poolID := jsonField(acc, "id"), jsonField(pool2, "id")
+	httpCall(f, srv.URL, "POST", "/v1/transfers", adminToken, `{"postings":[{"from":"`+accID+`","to":"`+poolID+`","amount":"1.5","unit":"HOUR"}],"memo":"fuzz"}`)
+
+	return &fuzzServer{srv: srv, adminToken: adminToken, anaToken: anaToken, tb: tb, listing: listing, accID: accID, poolID: poolID}
+}
+
+// FuzzTransferBody posts arbitrary memos and metadata in a transfer that
+// is otherwise valid, and arbitrary bodies, to the real server: no answer
+// is a 5xx (text and JSON the database cannot store included), every
+// refusal is a problem, and every answer matches the OpenAPI document.
+func FuzzTransferBody(f *testing.F) {
+	fx := newFuzzServer(f)
+	for _, s := range []struct{ memo, metadata, raw string }{
+		{`"fuzz"`, `{"a":"b"}`, ""}, {`"a\u0000"`, `{}`, ""}, {`"ok"`, `{"n":1e1000000}`, ""},
+		{`"ok"`, `{"n":-1e-16384,"m":[0.5,{"x":null}]}`, ""}, {`"\u202e"`, `{"k":"\ud83d\ude00"}`, ""},
+		{`"ok"`, `[1]`, ""}, {`"ok"`, `"str"`, ""}, {`"ok"`, `{"a":1,"a":2}`, ""}, {"\"\xff\"", `{"\u0000":1}`, ""},
+		{"", "", `{"postings":[{"from":"x","to":"y","amount":"1e2","unit":"HOUR"}]}`},
+		{"", "", `{"postings":[{"from":"` + fx.accID + `","to":"` + fx.poolID + `","amount":"0.001","unit":"HOUR"}]}`},
+	} {
+		f.Add(s.memo, s.metadata, s.raw)
+	}
+	f.Fuzz(func(t *testing.T, memo, metadata, raw string) {
+		body := raw
+		if body == "" {
+			body = `{"postings":[{"from":"` + fx.accID + `","to":"` + fx.poolID + `","amount":"0.01","unit":"HOUR"}],"memo":` + memo + `,"metadata":` + metadata + `}`
+		}
+		req, err := http.NewRequest("POST", fx.srv.URL+"/v1/transfers", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+fx.adminToken)
+		req.Header.Set("Content-Type", "application/json")
+		client := &http.Client{Transport: &checkingTransport{t: t, spec: theSpec(t), next: http.DefaultTransport}}
+		res, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode >= 500 {
+			t.Fatalf("POST /v1/transfers %q: %d %s", body, res.StatusCode, got)
+		}
+		if res.StatusCode >= 400 && res.Header.Get("Content-Type") != "application/problem+json" {
+			t.Fatalf("POST /v1/transfers %q: %d with %q: %s", body, res.StatusCode, res.Header.Get("Content-Type"), got)
 		}
 	})
 }

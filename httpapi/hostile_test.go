@@ -151,6 +151,13 @@ func TestHostileInputIsRefused(t *testing.T) {
 			400, "malformed-request", "legs[0].amount"},
 	)
 
+	// Numbers in metadata, which is stored as given, beyond what JSONB and
+	// JSON readers take.
+	for _, n := range []string{"1e1000000", "-1e-16384", "1E+309", "0." + strings.Repeat("0", 1000) + "1"} {
+		cases = append(cases,
+			hostile{"the number " + n[:min(len(n), 12)] + " in metadata", "POST", "/v1/transfers", w.ana.token, transfer(`"m"`, `{"k":[0,`+n+`]}`), 422, "validation-failed", "metadata.k[1]"})
+	}
+
 	// Keys that match a field only when case is ignored.
 	cases = append(cases,
 		hostile{"an upper-case key at the top", "POST", "/v1/listings", w.ana.token,

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"reflect"
 	"strconv"
 	"strings"
@@ -23,8 +24,12 @@ import (
 //     (raw or as \u0000) or a lone UTF-16 surrogate escape: encoding/json
 //     would turn the invalid bytes and surrogates into U+FFFD and keep the
 //     NUL, which PostgreSQL then refuses;
-//   - in free-form JSON that is stored as given (metadata), keys and string
-//     values the text rule (text.go) refuses.
+//   - in free-form JSON (metadata), keys and string values the text rule
+//     (text.go) refuses, and, in JSON stored as given (json.RawMessage), a
+//     number beyond what every reader of it can hold: an exponent beyond
+//     ±308 (a float64's range, past which PostgreSQL's JSONB also fails
+//     with "value overflows numeric format") or more than 1000 digits after
+//     the point.
 //
 // The first three are 400 malformed-request, the last 422
 // validation-failed, each naming the JSON path at fault
@@ -51,7 +56,8 @@ const (
 	shapeStruct                  // a request struct: keys must be its fields' JSON names, exactly
 	shapeList                    // a slice or array of elem
 	shapeMap                     // a map of elem: any keys
-	shapeFree                    // json.RawMessage, an Unmarshaler, any: any JSON, its text checked by the text rule
+	shapeFree                    // an Unmarshaler, any: any JSON, its text checked by the text rule
+	shapeRaw                     // json.RawMessage: as shapeFree, and stored as given, so its numbers are bounded too
 )
 
 // shape is what checkJSON knows of a Go type.
@@ -62,6 +68,7 @@ type shape struct {
 }
 
 var freeShape = &shape{kind: shapeFree}
+var rawShape = &shape{kind: shapeRaw}
 var scalarShape = &shape{kind: shapeScalar}
 
 // shapes caches the shapes of request types; its zero value is ready.
@@ -88,7 +95,10 @@ func buildShape(t reflect.Type, seen map[reflect.Type]*shape) *shape {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
-	if t == rawMessageType || t.Kind() == reflect.Interface ||
+	if t == rawMessageType {
+		return rawShape
+	}
+	if t.Kind() == reflect.Interface ||
 		t.Implements(unmarshalerType) || reflect.PointerTo(t).Implements(unmarshalerType) {
 		return freeShape
 	}
@@ -217,7 +227,7 @@ func (s *scanner) value(sh *shape, depth int) error {
 		return s.array(sh, depth)
 	case '"':
 		mode := textNone
-		if sh.kind == shapeFree {
+		if sh.kind == shapeFree || sh.kind == shapeRaw {
 			mode = textMulti
 		}
 		_, err := s.str(mode, false)
@@ -238,6 +248,76 @@ func (s *scanner) value(sh *shape, depth int) error {
 	if s.pos == start {
 		return errSyntax
 	}
+	if sh.kind == shapeRaw {
+		return s.number(s.body[start:s.pos])
+	}
+	return nil
+}
+
+// Bounds of the numbers of JSON stored as given.
+const (
+	maxExponent = 308
+	maxFraction = 1000
+)
+
+// number checks a number of JSON stored as given (see checkJSON); lit is
+// the literal's text, true, false and null included, which pass.
+func (s *scanner) number(lit []byte) error {
+	if len(lit) == 0 || (lit[0] != '-' && (lit[0] < '0' || lit[0] > '9')) {
+		return nil
+	}
+	i := 0
+	if lit[i] == '-' {
+		i++
+	}
+	digits := func() int {
+		n := 0
+		for i < len(lit) && '0' <= lit[i] && lit[i] <= '9' {
+			i++
+			n++
+		}
+		return n
+	}
+	if digits() == 0 {
+		return errSyntax
+	}
+	frac := 0
+	if i < len(lit) && lit[i] == '.' {
+		i++
+		if frac = digits(); frac == 0 {
+			return errSyntax
+		}
+	}
+	exp := 0
+	if i < len(lit) && (lit[i] == 'e' || lit[i] == 'E') {
+		i++
+		neg := false
+		if i < len(lit) && (lit[i] == '+' || lit[i] == '-') {
+			neg = lit[i] == '-'
+			i++
+		}
+		start := i
+		if digits() == 0 {
+			return errSyntax
+		}
+		for _, c := range lit[start:i] {
+			exp = exp*10 + int(c-'0')
+			if exp > maxExponent {
+				break
+			}
+		}
+		if neg {
+			exp = -exp
+		}
+	}
+	if i != len(lit) {
+		return errSyntax
+	}
+	if exp > maxExponent || exp < -maxExponent || frac > maxFraction {
+		p := s.pathString()
+		msg := fmt.Sprintf("%s must be a number with an exponent from -%d to %d and at most %d digits after the point", p, maxExponent, maxExponent, maxFraction)
+		return &apiError{kind: kindValidation, detail: msg, fields: []FieldError{{Field: p, Message: msg}}}
+	}
 	return nil
 }
 
@@ -246,8 +326,8 @@ func (s *scanner) array(sh *shape, depth int) error {
 	switch sh.kind {
 	case shapeList:
 		elem = sh.elem
-	case shapeFree:
-		elem = freeShape
+	case shapeFree, shapeRaw:
+		elem = sh
 	}
 	s.pos++ // [
 	s.skipSpace()
@@ -290,7 +370,7 @@ func (s *scanner) object(sh *shape, depth int) error {
 		return nil
 	}
 	keyMode := textNone
-	if sh.kind == shapeFree {
+	if sh.kind == shapeFree || sh.kind == shapeRaw {
 		keyMode = textLine
 	}
 	var small [smallObject][]byte
@@ -343,8 +423,8 @@ func (s *scanner) object(sh *shape, depth int) error {
 			elem = f
 		case shapeMap:
 			elem = sh.elem
-		case shapeFree:
-			elem = freeShape
+		case shapeFree, shapeRaw:
+			elem = sh
 		}
 		s.skipSpace()
 		if s.pos >= len(s.body) || s.body[s.pos] != ':' {
