@@ -16,7 +16,7 @@ AGREETIME ?= 2000x
 # (it lives outside the repository); its figures are what the ledger's are compared to.
 CEILING  ?= ../shared/bench/ceiling.sh
 
-.PHONY: help run build test vet lint fmt deps bench demo loadtest clean
+.PHONY: help run build test vet lint fmt deps bench fuzz demo loadtest clean
 
 help:
 	@echo 'make run      start the server in local mode (data in ./.mutual; ARGS=... for flags)'
@@ -26,6 +26,7 @@ help:
 	@echo 'make demo     load a small realistic network into the running server (make run first)'
 	@echo 'make loadtest drive the running server with transfers for 20 s (ARGS=--hot, --workers 8, ...)'
 	@echo 'make bench    the PostgreSQL ceiling (if $(CEILING) exists), the Go benchmarks, then the HTTP load generator'
+	@echo 'make fuzz     run each fuzz target for FUZZTIME (default 10m), one after another'
 	@echo 'make fmt      gofmt -w the tree'
 	@echo 'make deps     check that packages import only inward'
 
@@ -50,6 +51,24 @@ test: vet
 
 vet:
 	$(GO) vet ./...
+
+# The fuzz targets, as package:name; `make test` runs their seed corpora
+# (f.Add and testdata/fuzz), `make fuzz` fuzzes each for FUZZTIME in turn.
+# A failure leaves its input in the package's testdata/fuzz: commit it as a
+# regression seed with the fix.
+FUZZTIME    ?= 10m
+# How long the fuzzer may spend shrinking each new interesting input: Go's
+# default, 60s, stalls a run, and one that ends while shrinking fails with
+# "context deadline exceeded".
+FUZZMINIMIZE ?= 5s
+FUZZTARGETS ?= ./httpapi/:FuzzDecode ./httpapi/:FuzzParseDecimal ./httpapi/:FuzzCursor ./httpapi/:FuzzListQuery ./httpapi/:FuzzTransferBody
+
+fuzz:
+	@set -e; for t in $(FUZZTARGETS); do \
+	  pkg=$${t%%:*}; name=$${t##*:}; \
+	  echo "== $$name ($$pkg) for $(FUZZTIME)"; \
+	  $(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) $$pkg; \
+	done
 
 # staticcheck comes from the Go module proxy at a pinned version.
 STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2

@@ -92,9 +92,9 @@ type ownerRequest struct {
 type createAccountRequest struct {
 	Owner      ownerRequest  `json:"owner" validate:"required"`
 	OrgID      string        `json:"org_id" validate:"omitempty,uuid"`
-	Unit       string        `json:"unit" validate:"required,max=32"`
+	Unit       string        `json:"unit" validate:"required,max=32,line"`
 	Kind       string        `json:"kind" validate:"required,oneof=member organization pool fund external"`
-	Name       string        `json:"name" validate:"max=200"`
+	Name       string        `json:"name" validate:"max=200,line"`
 	LowerBound decimalString `json:"lower_bound" validate:"omitempty,decimal"`
 	UpperBound decimalString `json:"upper_bound" validate:"omitempty,decimal"`
 }

@@ -108,7 +108,7 @@ type proposeAgreementRequest struct {
 	NeedID    string        `json:"need_id" validate:"required,uuid"`
 	Quantity  decimalString `json:"quantity" validate:"omitempty,decimal"`
 	AccountID string        `json:"account_id" validate:"omitempty,uuid"`
-	Message   string        `json:"message" validate:"max=2000"`
+	Message   string        `json:"message" validate:"max=2000,text"`
 	ExpiresAt string        `json:"expires_at" validate:"omitempty,rfc3339"`
 }
 
@@ -271,7 +271,7 @@ func (a *api) confirmAgreement(w http.ResponseWriter, r *http.Request) error {
 }
 
 type reasonRequest struct {
-	Reason string `json:"reason" validate:"max=2000"`
+	Reason string `json:"reason" validate:"max=2000,text"`
 }
 
 // cancelAgreement cancels a proposed or accepted agreement, by either
@@ -284,7 +284,7 @@ func (a *api) cancelAgreement(w http.ResponseWriter, r *http.Request) error {
 }
 
 type disputeRequest struct {
-	Reason string `json:"reason" validate:"required,max=2000"`
+	Reason string `json:"reason" validate:"required,max=2000,text"`
 }
 
 // disputeAgreement is a party's objection to an accepted agreement: the
@@ -298,7 +298,7 @@ func (a *api) disputeAgreement(w http.ResponseWriter, r *http.Request) error {
 
 type resolveRequest struct {
 	Quantity decimalString `json:"quantity" validate:"required,decimal"`
-	Note     string        `json:"note" validate:"required,max=2000"`
+	Note     string        `json:"note" validate:"required,max=2000,text"`
 }
 
 // resolveAgreement settles a dispute: a coordinator of the organizations

@@ -214,6 +214,7 @@ type api struct {
 	matching matching.Config
 	metrics  *metrics
 	validate *validator.Validate
+	shapes   shapes // of request bodies, for checkJSON
 	mux      *http.ServeMux
 	routes   []route
 }
@@ -345,7 +346,8 @@ func (a *api) register(rt *router) {
 }
 
 // routeHandler wraps a route's endpoint: authentication unless public, the
-// body size limit, idempotency when asked for, and errors as problems.
+// query string's check (checkQuery), the body size limit, idempotency when
+// asked for, and errors as problems.
 func (a *api) routeHandler(rt route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		info := infoFrom(r.Context())
@@ -356,6 +358,10 @@ func (a *api) routeHandler(rt route) http.Handler {
 				return
 			}
 			info.principal = &p
+		}
+		if err := checkQuery(r); err != nil {
+			a.writeError(w, r, err)
+			return
 		}
 		if r.Body != nil && r.Body != http.NoBody {
 			r.Body = http.MaxBytesReader(w, r.Body, a.maxBody)

@@ -20,11 +20,14 @@ import (
 )
 
 // decode reads a request's JSON body into v and validates it: unknown
-// fields, malformed JSON and a body that is not one JSON object are 400; a
-// body over the size limit is 413; a field of the wrong JSON type and every
-// failed validation rule are 422, each field named by its JSON path. An
-// empty body is 400 unless emptyOK, when v keeps its zero value (and is
-// still validated).
+// fields, keys that match a field only when case is ignored, a key given
+// twice in one object, malformed JSON, a string that is not valid UTF-8 or
+// holds NUL, and a body that is not one JSON object are 400 (see
+// checkJSON); a body over the size limit is 413; a field of the wrong JSON
+// type, free-form text (metadata) the text rule refuses, and every failed
+// validation rule are 422, each field named by its JSON path. An empty
+// body is 400 unless emptyOK, when v keeps its zero value (and is still
+// validated).
 func (a *api) decode(r *http.Request, v any, emptyOK bool) error {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
@@ -32,7 +35,27 @@ func (a *api) decode(r *http.Request, v any, emptyOK bool) error {
 			return &apiError{kind: kindMediaType, detail: fmt.Sprintf("send the body as application/json, not %q", ct)}
 		}
 	}
-	dec := json.NewDecoder(r.Body)
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return err
+		}
+		return malformed("", "the request body could not be read whole")
+	}
+	return a.decodeBody(body, v, emptyOK)
+}
+
+// decodeBody is decode's work on a body read whole.
+func (a *api) decodeBody(body []byte, v any, emptyOK bool) error {
+	// The checks encoding/json does not make come first, on the raw bytes:
+	// after decoding, a duplicate key or invalid UTF-8 is gone without a
+	// trace.
+	checked := a.shapes.checkJSON(body, reflect.TypeOf(v))
+	if checked != nil && checked != errSyntax {
+		return checked
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	err := dec.Decode(v)
 	switch {
@@ -42,12 +65,13 @@ func (a *api) decode(r *http.Request, v any, emptyOK bool) error {
 	default:
 		// One JSON value and nothing after it.
 		if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-			var mbe *http.MaxBytesError
-			if errors.As(err, &mbe) {
-				return err
-			}
 			return malformed("", "the body must be a single JSON object with nothing after it")
 		}
+	}
+	if checked == errSyntax {
+		// checkJSON found no JSON where the decoder did: never let a body
+		// through that was not checked whole.
+		return malformed("", "malformed JSON body")
 	}
 	return a.check(v)
 }
@@ -160,6 +184,8 @@ func ruleMessage(fe validator.FieldError) string {
 			return fmt.Sprintf("%s must have %s %s items", name, bound, fe.Param())
 		}
 		return fmt.Sprintf("%s must be %s %s", name, bound, fe.Param())
+	case "line", "text":
+		return textRuleMessage(name, fe.Tag())
 	case "excluded_with":
 		return fmt.Sprintf("%s must not be given together with %s", name, strings.ToLower(fe.Param()))
 	}
@@ -167,8 +193,9 @@ func ruleMessage(fe validator.FieldError) string {
 }
 
 // newValidator returns the validator of request bodies: fields are named by
-// their JSON names, and two rules are added: decimal (a JSON string holding
-// a plain decimal number) and rfc3339 (an RFC 3339 time).
+// their JSON names, and four rules are added: decimal (a JSON string
+// holding a plain decimal number), rfc3339 (an RFC 3339 time), and line and
+// text (the text rule of text.go, for one-line and multi-line text).
 func newValidator() *validator.Validate {
 	v := validator.New(validator.WithRequiredStructEnabled())
 	v.RegisterTagNameFunc(func(f reflect.StructField) string {
@@ -189,6 +216,13 @@ func newValidator() *validator.Validate {
 	v.RegisterValidation("decimal", func(fl validator.FieldLevel) bool {
 		_, ok := parseDecimalJSON(fl.Field().String())
 		return ok
+	})
+	// line and text are the text rule (text.go): one line, or several.
+	v.RegisterValidation("line", func(fl validator.FieldLevel) bool {
+		return safeText(fl.Field().String(), false)
+	})
+	v.RegisterValidation("text", func(fl validator.FieldLevel) bool {
+		return safeText(fl.Field().String(), true)
 	})
 	v.RegisterValidation("rfc3339", func(fl validator.FieldLevel) bool {
 		_, err := time.Parse(time.RFC3339Nano, fl.Field().String())

@@ -9,6 +9,16 @@
 // to (registerUnitRoutes, registerAccountRoutes, …); the mux, the OpenAPI
 // test and the authentication rules all read that table.
 //
+// Hostile input is refused at the edge, before any endpoint or the
+// database sees it: checkJSON (jsoncheck.go) reads every JSON body raw for
+// duplicate keys, keys that match a field only when case is ignored, NUL
+// and invalid UTF-8 (400 malformed-request, naming the JSON path);
+// checkQuery (text.go) refuses malformed query strings and parameters that
+// are not one line of valid text (400, naming the parameter); and the text
+// rule of text.go, applied to request fields by the validator tags line and
+// text, refuses control, bidirectional-override and invisible format
+// characters in what people read (422 validation-failed, naming the field).
+//
 // The package never touches the database itself: it drives ledger.Store,
 // asks an Authority (the exchange) who a request acts as and what it may do
 // and keeps organizations, members and tokens through it, and keeps

@@ -150,8 +150,8 @@ func (a *api) toGrantJSON(ctx context.Context, unit string, g exchange.Grant) gr
 
 type createFundRequest struct {
 	OrgID string            `json:"org_id" validate:"omitempty,uuid"`
-	Name  string            `json:"name" validate:"required,max=200"`
-	Unit  string            `json:"unit" validate:"required,max=32"`
+	Name  string            `json:"name" validate:"required,max=200,line"`
+	Unit  string            `json:"unit" validate:"required,max=32,line"`
 	Rules *fundRulesRequest `json:"rules"`
 }
 
@@ -263,7 +263,7 @@ type fundRulesChangeRequest struct {
 	Quorum              *int64        `json:"quorum" validate:"required,min=0,max=1000000"`
 	Majority            string        `json:"majority" validate:"required,oneof=simple two_thirds"`
 	SecondApprovalAbove decimalString `json:"second_approval_above" validate:"omitempty,decimal"`
-	Reason              string        `json:"reason" validate:"required,max=1000"`
+	Reason              string        `json:"reason" validate:"required,max=1000,text"`
 }
 
 // putFundRules replaces a fund's rules, for the network admin only, with a
@@ -325,9 +325,9 @@ func (a *api) listFundRuleChanges(w http.ResponseWriter, r *http.Request) error 
 type contributionRequest struct {
 	FromAccount string        `json:"from_account" validate:"omitempty,uuid"`
 	OrgID       string        `json:"org_id" validate:"omitempty,uuid"`
-	Source      string        `json:"source" validate:"max=200"`
+	Source      string        `json:"source" validate:"max=200,line"`
 	Amount      decimalString `json:"amount" validate:"required,decimal"`
-	Memo        string        `json:"memo" validate:"max=1000"`
+	Memo        string        `json:"memo" validate:"max=1000,text"`
 }
 
 // contribute puts money into a fund: from an account in the network
@@ -388,7 +388,7 @@ func fundField(err error) error {
 type grantRequest struct {
 	OrgID     string        `json:"org_id" validate:"required,uuid"`
 	Amount    decimalString `json:"amount" validate:"required,decimal"`
-	Purpose   string        `json:"purpose" validate:"required,max=1000"`
+	Purpose   string        `json:"purpose" validate:"required,max=1000,text"`
 	ToAccount string        `json:"to_account" validate:"required,uuid"`
 }
 
@@ -478,7 +478,7 @@ func (a *api) getGrant(w http.ResponseWriter, r *http.Request) error {
 
 type decisionRequest struct {
 	Decision string        `json:"decision" validate:"required,oneof=approve reject"`
-	Note     string        `json:"note" validate:"max=2000"`
+	Note     string        `json:"note" validate:"max=2000,text"`
 	Votes    *votesRequest `json:"votes"`
 }
 

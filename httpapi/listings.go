@@ -57,9 +57,9 @@ func toCategoryJSON(c exchange.Category) categoryJSON {
 }
 
 type createCategoryRequest struct {
-	Code   string  `json:"code" validate:"required,max=32"`
-	Name   string  `json:"name" validate:"required,max=200"`
-	Parent *string `json:"parent" validate:"omitempty,max=32"`
+	Code   string  `json:"code" validate:"required,max=32,line"`
+	Name   string  `json:"name" validate:"required,max=200,line"`
+	Parent *string `json:"parent" validate:"omitempty,max=32,line"`
 }
 
 // listCategories lists the whole taxonomy by code, for any member. It is
@@ -193,15 +193,15 @@ type windowRequest struct {
 type createListingRequest struct {
 	OrgID        string         `json:"org_id" validate:"required,uuid"`
 	Kind         string         `json:"kind" validate:"required,oneof=offer need"`
-	Title        string         `json:"title" validate:"required,max=200"`
-	Description  string         `json:"description" validate:"max=5000"`
-	Category     string         `json:"category" validate:"required,max=32"`
-	Tags         []string       `json:"tags" validate:"max=20"`
+	Title        string         `json:"title" validate:"required,max=200,line"`
+	Description  string         `json:"description" validate:"max=5000,text"`
+	Category     string         `json:"category" validate:"required,max=32,line"`
+	Tags         []string       `json:"tags" validate:"max=20,dive,line"`
 	Quantity     decimalString  `json:"quantity" validate:"required,decimal"`
-	Unit         string         `json:"unit" validate:"max=32"`
+	Unit         string         `json:"unit" validate:"max=32,line"`
 	Place        *placeRequest  `json:"place" validate:"required"`
-	City         string         `json:"city" validate:"max=200"`
-	Neighborhood string         `json:"neighborhood" validate:"max=200"`
+	City         string         `json:"city" validate:"max=200,line"`
+	Neighborhood string         `json:"neighborhood" validate:"max=200,line"`
 	Window       *windowRequest `json:"window"`
 	Urgency      int            `json:"urgency" validate:"min=0,max=3"`
 	Visibility   string         `json:"visibility" validate:"omitempty,oneof=public org"`

@@ -82,8 +82,8 @@ type orgMemberJSON struct {
 // (name, and email if known).
 type addMemberRequest struct {
 	MemberID string `json:"member_id" validate:"omitempty,uuid"`
-	Name     string `json:"name" validate:"max=200"`
-	Email    string `json:"email" validate:"max=254"`
+	Name     string `json:"name" validate:"max=200,line"`
+	Email    string `json:"email" validate:"max=254,line"`
 	Role     string `json:"role" validate:"required,oneof=member coordinator admin"`
 }
 

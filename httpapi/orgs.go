@@ -42,11 +42,11 @@ func toOrgJSON(o exchange.Org) orgJSON {
 // createOrgRequest names every kind, network included, so that asking for
 // a network gets its own explanation rather than a list of kinds.
 type createOrgRequest struct {
-	Name       string `json:"name" validate:"required,max=200"`
+	Name       string `json:"name" validate:"required,max=200,line"`
 	Kind       string `json:"kind" validate:"required,oneof=network local council timebank coop municipality"`
 	ParentID   string `json:"parent_id" validate:"required,uuid"`
-	City       string `json:"city" validate:"max=200"`
-	Region     string `json:"region" validate:"max=64"`
+	City       string `json:"city" validate:"max=200,line"`
+	Region     string `json:"region" validate:"max=64,line"`
 	Membership string `json:"membership" validate:"omitempty,oneof=member partner"`
 }
 

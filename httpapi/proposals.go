@@ -36,8 +36,8 @@ const (
 // assembly and its groups), in one city if city is given.
 type proposalRequest struct {
 	OrgID             string `json:"org_id" validate:"required,uuid"`
-	City              string `json:"city" validate:"max=200"`
-	Unit              string `json:"unit" validate:"max=32"`
+	City              string `json:"city" validate:"max=200,line"`
+	Unit              string `json:"unit" validate:"max=32,line"`
 	LimitNeeds        *int   `json:"limit_needs" validate:"omitempty,min=1,max=10000"`
 	CandidatesPerNeed *int   `json:"candidates_per_need" validate:"omitempty,min=1,max=50"`
 }

@@ -105,7 +105,7 @@ func (a *api) getTimebank(w http.ResponseWriter, r *http.Request) error {
 // timebankRulesRequest sets the rules. unit defaults to the time bank's
 // unit, or HOUR the first time; a cap left out or null means none.
 type timebankRulesRequest struct {
-	Unit        string        `json:"unit" validate:"max=32"`
+	Unit        string        `json:"unit" validate:"max=32,line"`
 	CreditLimit decimalString `json:"credit_limit" validate:"required,decimal"`
 	Cap         decimalString `json:"cap" validate:"omitempty,decimal"`
 }
@@ -146,7 +146,7 @@ func (a *api) putTimebank(w http.ResponseWriter, r *http.Request) error {
 // member's account when they have several in the time bank's unit.
 type donationRequest struct {
 	Amount    decimalString `json:"amount" validate:"required,decimal"`
-	Memo      string        `json:"memo" validate:"max=1000"`
+	Memo      string        `json:"memo" validate:"max=1000,text"`
 	AccountID string        `json:"account_id" validate:"omitempty,uuid"`
 }
 
@@ -154,7 +154,7 @@ type donationRequest struct {
 type hoursGrantRequest struct {
 	MemberID  string        `json:"member_id" validate:"required,uuid"`
 	Amount    decimalString `json:"amount" validate:"required,decimal"`
-	Memo      string        `json:"memo" validate:"max=1000"`
+	Memo      string        `json:"memo" validate:"max=1000,text"`
 	AccountID string        `json:"account_id" validate:"omitempty,uuid"`
 }
 

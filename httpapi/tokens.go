@@ -35,7 +35,7 @@ type createdTokenJSON struct {
 
 type createTokenRequest struct {
 	MemberID  string `json:"member_id" validate:"omitempty,uuid"`
-	Name      string `json:"name" validate:"required,max=200"`
+	Name      string `json:"name" validate:"required,max=200,line"`
 	ExpiresAt string `json:"expires_at" validate:"omitempty,rfc3339"`
 }
 

@@ -73,7 +73,7 @@ type tradeLegRequest struct {
 	FromAccount string        `json:"from_account" validate:"required,uuid"`
 	ToAccount   string        `json:"to_account" validate:"required,uuid"`
 	Amount      decimalString `json:"amount" validate:"required,decimal"`
-	Unit        string        `json:"unit" validate:"required,max=32"`
+	Unit        string        `json:"unit" validate:"required,max=32,line"`
 }
 
 // proposeTradeRequest proposes a trade. proposer_org is optional: the
@@ -83,7 +83,7 @@ type proposeTradeRequest struct {
 	ProposerOrg     string            `json:"proposer_org" validate:"omitempty,uuid"`
 	CounterpartyOrg string            `json:"counterparty_org" validate:"required,uuid"`
 	Legs            []tradeLegRequest `json:"legs" validate:"required,min=1,max=100,dive"`
-	Memo            string            `json:"memo" validate:"max=1000"`
+	Memo            string            `json:"memo" validate:"max=1000,text"`
 	ExpiresAt       string            `json:"expires_at" validate:"omitempty,rfc3339"`
 }
 

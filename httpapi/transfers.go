@@ -72,12 +72,12 @@ type postingRequest struct {
 	From   string        `json:"from" validate:"required,uuid"`
 	To     string        `json:"to" validate:"required,uuid"`
 	Amount decimalString `json:"amount" validate:"required,decimal"`
-	Unit   string        `json:"unit" validate:"required,max=32"`
+	Unit   string        `json:"unit" validate:"required,max=32,line"`
 }
 
 type transferRequest struct {
 	Postings  []postingRequest `json:"postings" validate:"required,min=1,max=100,dive"`
-	Memo      string           `json:"memo" validate:"max=1000"`
+	Memo      string           `json:"memo" validate:"max=1000,text"`
 	Metadata  json.RawMessage  `json:"metadata"`
 	Pending   bool             `json:"pending"`
 	ExpiresAt string           `json:"expires_at" validate:"omitempty,rfc3339"`
@@ -320,7 +320,7 @@ func (a *api) listTransfers(w http.ResponseWriter, r *http.Request) error {
 
 type postHoldRequest struct {
 	Amounts  []decimalString `json:"amounts" validate:"omitempty,max=100,dive,required,decimal"`
-	Memo     string          `json:"memo" validate:"max=1000"`
+	Memo     string          `json:"memo" validate:"max=1000,text"`
 	Metadata json.RawMessage `json:"metadata"`
 }
 
@@ -409,7 +409,7 @@ func (a *api) voidHold(w http.ResponseWriter, r *http.Request) error {
 }
 
 type reverseRequest struct {
-	Memo string `json:"memo" validate:"max=1000"`
+	Memo string `json:"memo" validate:"max=1000,text"`
 }
 
 // reverseTransfer writes the transfer that undoes a posted one. Since the

@@ -26,9 +26,9 @@ func toUnitJSON(u ledger.Unit) unitJSON {
 }
 
 type createUnitRequest struct {
-	Code  string `json:"code" validate:"required,max=32"`
+	Code  string `json:"code" validate:"required,max=32,line"`
 	Scale *int32 `json:"scale" validate:"required,min=0,max=18"`
-	Name  string `json:"name" validate:"max=200"`
+	Name  string `json:"name" validate:"max=200,line"`
 }
 
 // createUnit creates a unit: network admins only, since every organization
