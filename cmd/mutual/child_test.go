@@ -71,8 +71,8 @@ func startChild(t *testing.T, bin string, env []string, args ...string) *child {
 		return c
 	case <-c.done:
 		t.Fatalf("mutual exited before listening: %v\nstderr:\n%s", c.err, c.stderr)
-	case <-time.After(time.Minute):
-		t.Fatalf("mutual did not listen within a minute\nstderr:\n%s", c.stderr)
+	case <-time.After(startWithin):
+		t.Fatalf("mutual did not listen within %v\nstderr:\n%s", startWithin, c.stderr)
 	}
 	return nil
 }
