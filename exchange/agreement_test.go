@@ -449,8 +449,12 @@ func TestAgreementRaceBothParties(t *testing.T) {
 	const rounds = 8
 	type pair struct{ accCancel, confConf, confDispute exchange.Agreement }
 	pairs := make([]pair, rounds)
+	// 24 agreements of 0.4 h fit in Ana's credit of 10 h even when every
+	// acceptance wins its race before any cancellation voids a hold (at
+	// 0.5 h they did not, and SERIALIZABLE's retries made that order
+	// likely enough to refuse an acceptance for want of hours).
 	for i := range pairs {
-		pairs[i] = pair{w.agree(t, "0.5", false, nil), w.agree(t, "0.5", true, nil), w.agree(t, "0.5", true, nil)}
+		pairs[i] = pair{w.agree(t, "0.4", false, nil), w.agree(t, "0.4", true, nil), w.agree(t, "0.4", true, nil)}
 	}
 	var wg sync.WaitGroup
 	errs := make(chan error, rounds*6)
@@ -478,14 +482,14 @@ func TestAgreementRaceBothParties(t *testing.T) {
 			return err
 		})
 		race(func() error {
-			_, err := w.ex.ConfirmAgreement(ctx, w.pAna, p.confConf.ID, dec("0.5"))
+			_, err := w.ex.ConfirmAgreement(ctx, w.pAna, p.confConf.ID, dec("0.4"))
 			return err
 		}, func() error {
-			_, err := w.ex.ConfirmAgreement(ctx, w.pBen, p.confConf.ID, dec("0.5"))
+			_, err := w.ex.ConfirmAgreement(ctx, w.pBen, p.confConf.ID, dec("0.4"))
 			return err
 		})
 		race(func() error {
-			_, err := w.ex.ConfirmAgreement(ctx, w.pAna, p.confDispute.ID, dec("0.5"))
+			_, err := w.ex.ConfirmAgreement(ctx, w.pAna, p.confDispute.ID, dec("0.4"))
 			return tolerate(err, exchange.ErrAgreementState)
 		}, func() error {
 			_, err := w.ex.DisputeAgreement(ctx, w.pBen, p.confDispute.ID, "raced")

@@ -119,10 +119,10 @@ type injector struct {
 type commitFault int
 
 const (
-	commitNormally commitFault = iota
-	commitFails                // 40001 raised just before COMMIT, in its round trip
-	cutBeforeCommit            // the connection closed instead of sending COMMIT
-	cutAfterCommit             // the connection closed after COMMIT succeeded
+	commitNormally  commitFault = iota
+	commitFails                 // 40001 raised just before COMMIT, in its round trip
+	cutBeforeCommit             // the connection closed instead of sending COMMIT
+	cutAfterCommit              // the connection closed after COMMIT succeeded
 )
 
 // statement reports whether the next round trip fails.
