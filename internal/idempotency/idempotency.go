@@ -124,7 +124,37 @@ WHERE member_id = $1 AND key = $2 AND state = 'pending' AND lease = $3`
 DELETE FROM idempotency_keys WHERE member_id = $1 AND key = $2 AND state = 'pending' AND lease = $3`
 
 	purge = `DELETE FROM idempotency_keys WHERE created_at < $1 AND state = 'done'`
+
+	// Whether a reservation's change took effect, asked when the commit's
+	// answer was lost: the key is held with the lease written, completed
+	// under it, or no longer held under it.
+	isHeld      = `SELECT EXISTS (SELECT 1 FROM idempotency_keys WHERE member_id = $1 AND key = $2 AND lease = $3)`
+	isCompleted = `SELECT EXISTS (SELECT 1 FROM idempotency_keys WHERE member_id = $1 AND key = $2 AND lease = $3 AND state = 'done')`
+	isAbandoned = `SELECT NOT EXISTS (SELECT 1 FROM idempotency_keys WHERE member_id = $1 AND key = $2 AND lease = $3)`
 )
+
+// settle runs change and, while its commit's outcome is unknown
+// (pgtx.ErrAmbiguousCommit), asks the question took (isHeld, isCompleted or
+// isAbandoned) about the lease the attempt wrote: if the change took effect it
+// returns nil, and otherwise runs it again. A record carries its lease, so the
+// question has an exact answer; when the answer cannot be had, the ambiguous
+// error is returned. Without this a lost answer would leave a key pending
+// until it went stale, and a retried Complete would find its lease gone.
+func (s *Store) settle(ctx context.Context, change func() error, took string, member uuid.UUID, key string, lease *uuid.UUID) error {
+	for {
+		err := change()
+		if !errors.Is(err, pgtx.ErrAmbiguousCommit) {
+			return err
+		}
+		var done bool
+		if qerr := s.db.Pool.QueryRow(ctx, took, member, key, *lease).Scan(&done); qerr != nil {
+			return err
+		}
+		if done {
+			return nil
+		}
+	}
+}
 
 // errGone says the conflicting record was deleted between the insert and the
 // read (its request failed and was abandoned): the transaction runs again.
@@ -140,49 +170,64 @@ func (s *Store) Begin(ctx context.Context, member uuid.UUID, key string, hash []
 	if key == "" || len(key) > MaxKeyLength {
 		return Record{}, false, fmt.Errorf("idempotency: key must be 1 to %d bytes", MaxKeyLength)
 	}
-	err = s.db.Run(ctx, pgtx.Options{}, func(tx *pgtx.Tx) error {
-		now, lease := s.clock(), uuid.New()
-		rec = Record{MemberID: member, Key: key, RequestHash: hash, State: Pending, CreatedAt: now, Lease: lease}
-		tag, err := tx.Exec(ctx, reserve, member, key, hash, now, lease)
-		if err != nil {
-			return err
-		}
-		if tag.RowsAffected() == 1 {
-			reserved = true
-			return nil
-		}
-		// At READ COMMITTED the insert waited for a concurrent reservation
-		// of the key to commit or roll back; this read sees the outcome.
-		reserved = false
-		rec = Record{MemberID: member, Key: key}
-		var status int64
-		err = tx.QueryRow(ctx, selectRecord, member, key).
-			Scan(&rec.RequestHash, &rec.State, &status, &rec.ContentType, &rec.Location, &rec.Body, &rec.CreatedAt, &rec.Lease)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return pgtx.Retry(errGone)
-		}
-		if err != nil {
-			return err
-		}
-		rec.Status = int(status)
-		if rec.State != Pending || !bytes.Equal(rec.RequestHash, hash) || now.Sub(rec.CreatedAt) < s.stale {
-			return nil
-		}
-		// A stale reservation of the same request: its server died or
-		// gave up. Take the lease over, unless someone else just did.
-		tag, err = tx.Exec(ctx, takeOver, member, key, rec.Lease, now, lease)
-		if err != nil {
-			return err
-		}
-		if tag.RowsAffected() == 1 {
-			rec.CreatedAt, rec.Lease, reserved = now, lease, true
-		}
-		return nil
-	})
+	var lease uuid.UUID // the lease the last attempt wrote, if it reserved the key
+	err = s.settle(ctx, func() error {
+		return s.db.Run(ctx, pgtx.Options{}, func(tx *pgtx.Tx) error {
+			return s.begin(ctx, tx, member, key, hash, &lease, &rec, &reserved)
+		})
+	}, isHeld, member, key, &lease)
 	if err != nil {
 		return Record{}, false, err
 	}
 	return rec, reserved, nil
+}
+
+// begin is one attempt of Begin, setting its results; lease is the one it
+// writes (in rec, when it reserves the key).
+func (s *Store) begin(ctx context.Context, tx *pgtx.Tx, member uuid.UUID, key string, hash []byte, leaseOut *uuid.UUID, recOut *Record, reservedOut *bool) (err error) {
+	var (
+		rec      Record
+		reserved bool
+	)
+	defer func() { *recOut, *reservedOut = rec, reserved }()
+	now, lease := s.clock(), uuid.New()
+	*leaseOut = uuid.Nil
+	rec = Record{MemberID: member, Key: key, RequestHash: hash, State: Pending, CreatedAt: now, Lease: lease}
+	tag, err := tx.Exec(ctx, reserve, member, key, hash, now, lease)
+	if err != nil {
+		return err
+	}
+	if tag.RowsAffected() == 1 {
+		reserved, *leaseOut = true, lease
+		return nil
+	}
+	// At READ COMMITTED the insert waited for a concurrent reservation
+	// of the key to commit or roll back; this read sees the outcome.
+	reserved = false
+	rec = Record{MemberID: member, Key: key}
+	var status int64
+	err = tx.QueryRow(ctx, selectRecord, member, key).
+		Scan(&rec.RequestHash, &rec.State, &status, &rec.ContentType, &rec.Location, &rec.Body, &rec.CreatedAt, &rec.Lease)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return pgtx.Retry(errGone)
+	}
+	if err != nil {
+		return err
+	}
+	rec.Status = int(status)
+	if rec.State != Pending || !bytes.Equal(rec.RequestHash, hash) || now.Sub(rec.CreatedAt) < s.stale {
+		return nil
+	}
+	// A stale reservation of the same request: its server died or
+	// gave up. Take the lease over, unless someone else just did.
+	tag, err = tx.Exec(ctx, takeOver, member, key, rec.Lease, now, lease)
+	if err != nil {
+		return err
+	}
+	if tag.RowsAffected() == 1 {
+		rec.CreatedAt, rec.Lease, reserved, *leaseOut = now, lease, true, lease
+	}
+	return nil
 }
 
 // Complete stores the response of the request that holds rec's reservation.
@@ -196,23 +241,27 @@ func (s *Store) Complete(ctx context.Context, rec Record, resp Response) error {
 	if body == nil {
 		body = []byte{}
 	}
-	return s.endLease(ctx, complete, rec.MemberID, rec.Key, rec.Lease, resp.Status, resp.ContentType, resp.Location, body)
+	return s.endLease(ctx, complete, isCompleted, rec.MemberID, rec.Key, rec.Lease, resp.Status, resp.ContentType, resp.Location, body)
 }
 
 // Abandon deletes the reservation rec holds, so that the key can be used
 // again (after a server error, say). It returns ErrLeaseLost when the
 // reservation is no longer the caller's.
 func (s *Store) Abandon(ctx context.Context, rec Record) error {
-	return s.endLease(ctx, abandon, rec.MemberID, rec.Key, rec.Lease)
+	return s.endLease(ctx, abandon, isAbandoned, rec.MemberID, rec.Key, rec.Lease)
 }
 
-func (s *Store) endLease(ctx context.Context, sql string, args ...any) error {
+// endLease runs sql, whose arguments begin with the member, the key and the
+// lease, and took asks whether it took effect when the answer was lost.
+func (s *Store) endLease(ctx context.Context, sql, took string, member uuid.UUID, key string, lease uuid.UUID, more ...any) error {
 	var n int64
-	err := s.db.Run(ctx, pgtx.Options{}, func(tx *pgtx.Tx) error {
-		tag, err := tx.Exec(ctx, sql, args...)
-		n = tag.RowsAffected()
-		return err
-	})
+	err := s.settle(ctx, func() error {
+		return s.db.Run(ctx, pgtx.Options{}, func(tx *pgtx.Tx) error {
+			tag, err := tx.Exec(ctx, sql, append([]any{member, key, lease}, more...)...)
+			n = tag.RowsAffected()
+			return err
+		})
+	}, took, member, key, &lease)
 	if err != nil {
 		return err
 	}
