@@ -67,10 +67,10 @@ test-serializable:
 # of the retry helper and of the idempotency records that inject faults
 # themselves (at 0.5); the figures are on the "faults" and "Stats" lines.
 FAULTS ?= 0.2
-FAULTTESTS ?= TestBank$$|TestTradeDecisionsRace|TestAgreementRaceBothParties|TestInjectedFaults|TestLostCommitsAreSettled
+FAULTTESTS ?= TestBank$$|TestTradeDecisionsRace|TestAgreementRaceBothParties|TestIdempotencyKeysSettleLostCommits|TestInjectedFaults|TestLostCommitsAreSettled
 test-faults:
 	@log=$$(mktemp); \
-	MUTUAL_FAULTS=$(FAULTS) $(GO) test -count=1 -timeout 20m -v -run '$(FAULTTESTS)' ./ledger/ ./exchange/ ./internal/pgtx/ ./internal/idempotency/ >$$log 2>&1; \
+	MUTUAL_FAULTS=$(FAULTS) $(GO) test -count=1 -timeout 20m -v -run '$(FAULTTESTS)' ./ledger/ ./exchange/ ./httpapi/ ./internal/pgtx/ ./internal/idempotency/ >$$log 2>&1; \
 	status=$$?; grep -E '^(--- FAIL|FAIL|ok|panic)|faults |_test.go:[0-9]+: ' $$log; rm -f $$log; exit $$status
 
 # The suite on a real CockroachDB, started by cockroach-go's testserver from
