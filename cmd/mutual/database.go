@@ -48,7 +48,7 @@ type database struct {
 // isolation, and so runs every transaction SERIALIZABLE, as CockroachDB does
 // (internal/pgtx honours the default).
 func openDatabase(ctx context.Context, e *env, dataDir string) (*database, error) {
-	params, err := sessionParams(e.getenv(pgtx.EnvIsolation))
+	params, err := pgtx.IsolationSettings(e.getenv(pgtx.EnvIsolation))
 	if err != nil {
 		return nil, err
 	}
@@ -62,17 +62,6 @@ func openDatabase(ctx context.Context, e *env, dataDir string) (*database, error
 		return &database{pool: pool}, nil
 	}
 	return openLocal(ctx, e.log, dataDir, params)
-}
-
-// sessionParams returns the session settings MUTUAL_ISOLATION asks for.
-func sessionParams(isolation string) (map[string]string, error) {
-	switch strings.ToLower(strings.TrimSpace(isolation)) {
-	case "", "read committed":
-		return nil, nil
-	case "serializable":
-		return map[string]string{"default_transaction_isolation": "serializable"}, nil
-	}
-	return nil, fmt.Errorf(`%s=%q: want "serializable" or "read committed"`, pgtx.EnvIsolation, isolation)
 }
 
 // openLocal starts the private server in dataDir/postgres and opens a pool on

@@ -24,7 +24,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -75,7 +74,10 @@ func run(m *testing.M) int {
 		}
 		env.faults = rate
 	}
-	settings, err := isolationSettings(os.Getenv(pgtx.EnvIsolation))
+	// The setting is the server's, not the tests', so that it reaches
+	// every session: the pools of the stores, the servers that `run`
+	// starts on URL, and the tests' own queries.
+	settings, err := pgtx.IsolationSettings(os.Getenv(pgtx.EnvIsolation))
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "dbtest: %v\n", err)
 		return 1
@@ -129,26 +131,10 @@ func run(m *testing.M) int {
 	return m.Run()
 }
 
-// isolationSettings returns the server settings MUTUAL_ISOLATION asks for:
-// none for "" or "read committed" (PostgreSQL's default), and
-// default_transaction_isolation for "serializable". The setting is the
-// server's, not the tests', so that it reaches every session: the pools of
-// the stores, the servers that `run` starts on URL, and the tests' own
-// queries.
-func isolationSettings(v string) (map[string]string, error) {
-	switch strings.ToLower(strings.TrimSpace(v)) {
-	case "", "read committed":
-		return nil, nil
-	case "serializable":
-		return map[string]string{"default_transaction_isolation": "serializable"}, nil
-	}
-	return nil, fmt.Errorf(`%s=%q: want "serializable" or "read committed"`, pgtx.EnvIsolation, v)
-}
-
 // Serializable reports whether the tests run with every transaction
 // SERIALIZABLE (MUTUAL_ISOLATION=serializable, or CockroachDB).
 func Serializable() bool {
-	s, _ := isolationSettings(os.Getenv(pgtx.EnvIsolation))
+	s, _ := pgtx.IsolationSettings(os.Getenv(pgtx.EnvIsolation))
 	return s != nil || env.cockroach
 }
 

@@ -30,13 +30,6 @@ const faultSQL = `DO $$BEGIN RAISE EXCEPTION USING ERRCODE = 'serialization_fail
 // errInjectedCut is the cause of an injected ambiguous commit.
 var errInjectedCut = errors.New("pgtx: connection cut by fault injection while COMMIT was in flight")
 
-// EnvIsolation names the environment variable that, set to
-// "serializable", makes the programs and test targets that read it (mutual
-// serve, the tests' database server) run every transaction SERIALIZABLE, by
-// making it the sessions' default isolation, which New honours (see
-// DB.MinIsolation).
-const EnvIsolation = "MUTUAL_ISOLATION"
-
 // EnvFaults names the environment variable that holds the share of
 // injected failures for the programs and test targets that read it (mutual
 // serve, make test-faults); this package does not read the environment.

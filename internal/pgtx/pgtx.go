@@ -38,6 +38,27 @@ var ErrCommittedAnyway = errors.New("pgtx: a deferred check failed, but the tran
 // transaction still failed with a retryable error after MaxAttempts attempts.
 var ErrTooManyRetries = errors.New("pgtx: transaction retried too many times")
 
+// EnvIsolation names the environment variable that, set to
+// "serializable", makes the programs and test targets that read it (mutual
+// serve, the tests' database server) run every transaction SERIALIZABLE, by
+// making it the sessions' default isolation, which New honours (see
+// DB.MinIsolation).
+const EnvIsolation = "MUTUAL_ISOLATION"
+
+// IsolationSettings returns the session settings that the value v of
+// MUTUAL_ISOLATION asks for: none for "" or "read committed" (PostgreSQL's
+// default), default_transaction_isolation for "serializable", and an error
+// naming the variable for anything else.
+func IsolationSettings(v string) (map[string]string, error) {
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case "", "read committed":
+		return nil, nil
+	case "serializable":
+		return map[string]string{"default_transaction_isolation": "serializable"}, nil
+	}
+	return nil, fmt.Errorf(`%s=%q: want "serializable" or "read committed"`, EnvIsolation, v)
+}
+
 // Options set how one transaction runs.
 type Options struct {
 	// Isolation is the isolation level; the zero value is READ COMMITTED.
