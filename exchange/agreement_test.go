@@ -12,6 +12,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/mutual-ledger/mutual/exchange"
+	"github.com/mutual-ledger/mutual/internal/dbtest"
 	"github.com/mutual-ledger/mutual/ledger"
 )
 
@@ -449,9 +450,16 @@ func TestAgreementRaceBothParties(t *testing.T) {
 	const rounds = 8
 	type pair struct{ accCancel, confConf, confDispute exchange.Agreement }
 	pairs := make([]pair, rounds)
+	// 24 agreements of 0.4 h fit in Ana's credit of 10 h even when every
+	// acceptance wins its race before any cancellation voids a hold (at
+	// 0.5 h they did not, and SERIALIZABLE's retries made that order
+	// likely enough to refuse an acceptance for want of hours).
 	for i := range pairs {
-		pairs[i] = pair{w.agree(t, "0.5", false, nil), w.agree(t, "0.5", true, nil), w.agree(t, "0.5", true, nil)}
+		pairs[i] = pair{w.agree(t, "0.4", false, nil), w.agree(t, "0.4", true, nil), w.agree(t, "0.4", true, nil)}
 	}
+	// Under make test-faults, transactions fail on purpose from here on;
+	// every call goes through settle, as a client's retry would.
+	dbtest.InjectFaults(t, w.led.DB())
 	var wg sync.WaitGroup
 	errs := make(chan error, rounds*6)
 	race := func(f, g func() error) {
@@ -471,28 +479,37 @@ func TestAgreementRaceBothParties(t *testing.T) {
 	}
 	for _, p := range pairs {
 		race(func() error {
-			_, err := w.ex.AcceptAgreement(ctx, w.pAna, p.accCancel.ID, nil)
+			_, err := settle(func() (exchange.Agreement, error) { return w.ex.AcceptAgreement(ctx, w.pAna, p.accCancel.ID, nil) })
 			return tolerate(err, exchange.ErrAgreementState)
 		}, func() error {
-			_, err := w.ex.CancelAgreement(ctx, w.pBen, p.accCancel.ID, "raced")
+			_, err := settle(func() (exchange.Agreement, error) { return w.ex.CancelAgreement(ctx, w.pBen, p.accCancel.ID, "raced") })
 			return err
 		})
 		race(func() error {
-			_, err := w.ex.ConfirmAgreement(ctx, w.pAna, p.confConf.ID, dec("0.5"))
+			_, err := settle(func() (exchange.Agreement, error) {
+				return w.ex.ConfirmAgreement(ctx, w.pAna, p.confConf.ID, dec("0.4"))
+			})
 			return err
 		}, func() error {
-			_, err := w.ex.ConfirmAgreement(ctx, w.pBen, p.confConf.ID, dec("0.5"))
+			_, err := settle(func() (exchange.Agreement, error) {
+				return w.ex.ConfirmAgreement(ctx, w.pBen, p.confConf.ID, dec("0.4"))
+			})
 			return err
 		})
 		race(func() error {
-			_, err := w.ex.ConfirmAgreement(ctx, w.pAna, p.confDispute.ID, dec("0.5"))
+			_, err := settle(func() (exchange.Agreement, error) {
+				return w.ex.ConfirmAgreement(ctx, w.pAna, p.confDispute.ID, dec("0.4"))
+			})
 			return tolerate(err, exchange.ErrAgreementState)
 		}, func() error {
-			_, err := w.ex.DisputeAgreement(ctx, w.pBen, p.confDispute.ID, "raced")
+			_, err := settle(func() (exchange.Agreement, error) {
+				return w.ex.DisputeAgreement(ctx, w.pBen, p.confDispute.ID, "raced")
+			})
 			return tolerate(err, exchange.ErrAgreementState)
 		})
 	}
 	wg.Wait()
+	w.led.DB().InjectFaults(0)
 	close(errs)
 	for err := range errs {
 		if err != nil {

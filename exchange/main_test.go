@@ -112,3 +112,15 @@ func wantErr(t testing.TB, what string, err, want error) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// settle repeats op while its outcome is unknown (pgtx.ErrAmbiguousCommit:
+// the connection was lost with COMMIT in flight), as a client does. The
+// exchange's decisions may be repeated: the member who made one gets it back
+// unchanged. Tests that call dbtest.InjectFaults go through it.
+func settle[T any](op func() (T, error)) (T, error) {
+	v, err := op()
+	for errors.Is(err, pgtx.ErrAmbiguousCommit) {
+		v, err = op()
+	}
+	return v, err
+}

@@ -549,6 +549,14 @@ func notProposed(t Trade) *ledger.Error {
 		"trade %s is %s, not proposed: it can no longer be accepted, declined or cancelled", t.ID, t.Status)
 }
 
+// decidedAlready reports whether p's member already made decision to on t:
+// the same request sent again (its first answer lost with the connection,
+// say) gets the trade as it stands instead of ErrTradeNotProposed, which
+// would tell the member that someone else decided.
+func decidedAlready(t Trade, p Principal, to TradeStatus) bool {
+	return t.Status == to && t.DecidedBy != nil && *t.DecidedBy == p.MemberID
+}
+
 // mayDecide checks that p acts for the party that makes the decision.
 func mayDecide(p Principal, party tradeParty, what string) error {
 	err := p.MayManageOrg(party.governors)
@@ -568,8 +576,9 @@ func mayDecide(p Principal, party tradeParty, what string) error {
 //
 // It returns ErrUnknownTrade (also for a trade p may not see); ErrForbidden
 // when p may see it but does not act for the counterparty;
-// ErrTradeNotProposed when it was already decided or has expired; the
-// ledger's refusals (ledger.ErrInsufficientFunds, ledger.ErrAccountFrozen,
+// ErrTradeNotProposed when it was already decided (by another member) or has
+// expired; accepting a trade the same member accepted returns it unchanged;
+// the ledger's refusals (ledger.ErrInsufficientFunds, ledger.ErrAccountFrozen,
 // ...), with the trade left proposed and nothing moved.
 func (s *Store) AcceptTrade(ctx context.Context, p Principal, id uuid.UUID) (Trade, error) {
 	_, _, cp, err := s.visibleTrade(ctx, p, id)
@@ -585,6 +594,10 @@ func (s *Store) AcceptTrade(ctx context.Context, p Principal, id uuid.UUID) (Tra
 		t, err := s.trade(ctx, tx, id, true)
 		if err != nil {
 			return err
+		}
+		if decidedAlready(t, p, TradeAccepted) {
+			out = t
+			return nil
 		}
 		if t.Status != TradeProposed {
 			return notProposed(t)
@@ -698,7 +711,8 @@ func (s *Store) DeclineTrade(ctx context.Context, p Principal, id uuid.UUID) (Tr
 // and the counterparty's coordinators are notified. It
 // returns ErrUnknownTrade (also for a trade p may not see); ErrForbidden
 // when p may see it but does not act for the proposer; ErrTradeNotProposed
-// when it was already decided or has expired.
+// when it was already decided or has expired. Cancelling a trade the same
+// member cancelled returns it unchanged.
 func (s *Store) CancelTrade(ctx context.Context, p Principal, id uuid.UUID) (Trade, error) {
 	_, prop, _, err := s.visibleTrade(ctx, p, id)
 	if err != nil {
@@ -718,6 +732,10 @@ func (s *Store) closeTrade(ctx context.Context, p Principal, id uuid.UUID, to Tr
 		t, err := s.trade(ctx, tx, id, true)
 		if err != nil {
 			return err
+		}
+		if decidedAlready(t, p, to) {
+			out = t
+			return nil
 		}
 		if t.Status != TradeProposed {
 			return notProposed(t)

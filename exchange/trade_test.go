@@ -13,6 +13,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/mutual-ledger/mutual/exchange"
+	"github.com/mutual-ledger/mutual/internal/dbtest"
 	"github.com/mutual-ledger/mutual/ledger"
 )
 
@@ -269,9 +270,15 @@ func TestAcceptTradePostsOneTransfer(t *testing.T) {
 		t.Errorf("stored trade = %+v, %v", got, err)
 	}
 
-	// Decided once: nothing can decide it again.
-	_, err = w.ex.AcceptTrade(w.ctx, w.coordB, tr.ID)
-	wantErr(t, "accepting again", err, exchange.ErrTradeNotProposed)
+	// Decided once: the same member accepting again (a retry whose first
+	// answer was lost) gets the trade as it stands and nothing moves again;
+	// nobody can decide it otherwise.
+	again, err := w.ex.AcceptTrade(w.ctx, w.coordB, tr.ID)
+	if err != nil || again.Status != exchange.TradeAccepted || again.TransferID == nil || *again.TransferID != xfer.ID {
+		t.Errorf("accepting again: %+v, %v; want the accepted trade with its one transfer", again, err)
+	}
+	_, err = w.ex.AcceptTrade(w.ctx, w.admin, tr.ID)
+	wantErr(t, "accepting again by another member", err, exchange.ErrTradeNotProposed)
 	_, err = w.ex.CancelTrade(w.ctx, w.coordA, tr.ID)
 	wantErr(t, "cancelling an accepted trade", err, exchange.ErrTradeNotProposed)
 	w.wantBalance(t, w.aKG, "900")
@@ -360,14 +367,29 @@ func TestTradeDeclineCancelExpire(t *testing.T) {
 func TestTradeDecisionsRace(t *testing.T) {
 	t.Parallel()
 	w := newTradeWorld(t)
-	const rounds = 8
+	rounds := 8
 	accepted := 0
+	// Under make test-faults the decisions fail on purpose; each is
+	// repeated while its outcome is unknown, as a client would. More
+	// rounds then make lost commits likely (B's 500 USD pay for 25).
+	faults := dbtest.InjectFaults(t, w.led.DB())
+	if faults > 0 {
+		rounds = 20
+	}
 	for round := range rounds {
+		w.led.DB().InjectFaults(0) // proposing is the round's setup
 		tr := w.propose(t, w.produceForMoney("10", "20"))
+		w.led.DB().InjectFaults(faults)
 		decide := []func() (exchange.Trade, error){
-			func() (exchange.Trade, error) { return w.ex.AcceptTrade(w.ctx, w.coordB, tr.ID) },
-			func() (exchange.Trade, error) { return w.ex.AcceptTrade(w.ctx, w.admin, tr.ID) },
-			func() (exchange.Trade, error) { return w.ex.CancelTrade(w.ctx, w.coordA, tr.ID) },
+			func() (exchange.Trade, error) {
+				return settle(func() (exchange.Trade, error) { return w.ex.AcceptTrade(w.ctx, w.coordB, tr.ID) })
+			},
+			func() (exchange.Trade, error) {
+				return settle(func() (exchange.Trade, error) { return w.ex.AcceptTrade(w.ctx, w.admin, tr.ID) })
+			},
+			func() (exchange.Trade, error) {
+				return settle(func() (exchange.Trade, error) { return w.ex.CancelTrade(w.ctx, w.coordA, tr.ID) })
+			},
 		}
 		results := make([]exchange.Trade, len(decide))
 		errs := make([]error, len(decide))
@@ -381,6 +403,7 @@ func TestTradeDecisionsRace(t *testing.T) {
 		}
 		close(start)
 		wg.Wait()
+		w.led.DB().InjectFaults(0)
 		wins := 0
 		var winner exchange.Trade
 		for i, err := range errs {

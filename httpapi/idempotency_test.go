@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/shopspring/decimal"
 
 	"github.com/mutual-ledger/mutual/exchange"
 	"github.com/mutual-ledger/mutual/httpapi"
@@ -429,4 +430,77 @@ func TestKeyOfADeadServerIsFreeAtOnce(t *testing.T) {
 	// a, still running but lost, refuses new keys until it registers again.
 	stores.use(a)
 	w.problem(w.call("POST", "/v1/transfers", w.ana.token, pay, "Idempotency-Key", "after"), 503, "unavailable")
+}
+
+// TestIdempotencyKeysSettleLostCommits sends transfers over HTTP while a
+// fifth of the database's round trips and COMMITs fail on purpose, some of
+// them after the transfer committed (the server then answers 503
+// outcome-unknown). The clients do what that answer says: send the same
+// request again with the same Idempotency-Key until they get a final answer.
+// Every transfer must then be made exactly once, each key answered with one
+// transfer, and the balances what the acknowledged transfers make.
+// PostgreSQL only (fault injection).
+func TestIdempotencyKeysSettleLostCommits(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	anaBefore, _ := w.balance(w.anaHours)
+	const clients, each = 4, 12
+	w.db.InjectFaults(0.2)
+	ids := make(map[string]string) // key → transfer id
+	var mu sync.Mutex
+	var unknown, busy atomic.Int64
+	var wg sync.WaitGroup
+	for c := range clients {
+		wg.Go(func() {
+			for i := range each {
+				key := "lost-" + string(rune('a'+c)) + "-" + string(rune('a'+i))
+				pay := map[string]any{"postings": []any{posting(w.anaHours, w.benHours, "0.01", "HOUR")}, "memo": key}
+				for {
+					r, err := w.do("POST", "/v1/transfers", w.ana.token, pay, "Idempotency-Key", key)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					if r.status == 503 {
+						if bytes.Contains(r.body, []byte("outcome-unknown")) {
+							unknown.Add(1)
+						}
+						continue
+					}
+					if r.status == 409 && bytes.Contains(r.body, []byte("in-progress")) {
+						busy.Add(1)
+						time.Sleep(10 * time.Millisecond)
+						continue
+					}
+					if r.status != 201 {
+						t.Errorf("%s: %s", key, r)
+						return
+					}
+					mu.Lock()
+					ids[key] = r.object(t)["id"].(string)
+					mu.Unlock()
+					break
+				}
+			}
+		})
+	}
+	wg.Wait()
+	w.db.InjectFaults(0)
+	distinct := map[string]bool{}
+	for _, id := range ids {
+		distinct[id] = true
+	}
+	if len(ids) != clients*each || len(distinct) != clients*each {
+		t.Errorf("%d keys answered with %d distinct transfers; want %d of each", len(ids), len(distinct), clients*each)
+	}
+	before, _ := decimal.NewFromString(anaBefore)
+	want := before.Sub(decimal.New(clients*each, -2)).StringFixed(2)
+	if got, _ := w.balance(w.anaHours); got != want {
+		t.Errorf("ana's hours %s after %d transfers of 0.01 from %s; want %s", got, clients*each, anaBefore, want)
+	}
+	st := w.db.Stats()
+	t.Logf("%+v; %d answers outcome-unknown settled by the key, %d in progress", st, unknown.Load(), busy.Load())
+	if unknown.Load() == 0 && st.CutsCommitted > 0 {
+		t.Errorf("commits were cut but no client was told the outcome was unknown")
+	}
 }

@@ -11,13 +11,22 @@ import (
 	"github.com/google/uuid"
 	"github.com/shopspring/decimal"
 
+	"github.com/mutual-ledger/mutual/internal/dbtest"
+	"github.com/mutual-ledger/mutual/internal/pgtx"
 	"github.com/mutual-ledger/mutual/ledger"
 )
+
+// ambiguousResolved counts the requests whose outcome was unknown and that a
+// retry with the same idempotency key settled.
+const ambiguousResolved = "ambiguous outcome resolved by its key"
 
 // TestBank races goroutines posting random transfers, holds and duplicate
 // requests between accounts with credit limits, one of them a hot community
 // pool that half the transfers touch, and then checks the books against what
-// the clients were told.
+// the clients were told. With MUTUAL_FAULTS set (make test-faults), a share
+// of the transactions fail on purpose, with restarts and with commits whose
+// outcome is unknown; the clients then do what the API tells them to: retry
+// with the same idempotency key until the outcome is known.
 func TestBank(t *testing.T) {
 	const (
 		workers  = 16
@@ -49,6 +58,7 @@ func TestBank(t *testing.T) {
 		}
 	}
 	hot := ids[0]
+	faults := dbtest.InjectFaults(t, s.DB())
 
 	var (
 		mu       sync.Mutex
@@ -81,6 +91,26 @@ func TestBank(t *testing.T) {
 		mu.Lock()
 		outcomes[what]++
 		mu.Unlock()
+	}
+	// settle sends a request again, unchanged (so with the same idempotency
+	// key), while its outcome is unknown.
+	settle := func(do func() (ledger.Transfer, error)) (ledger.Transfer, error) {
+		tr, err := do()
+		for errors.Is(err, pgtx.ErrAmbiguousCommit) {
+			count(ambiguousResolved)
+			tr, err = do()
+		}
+		return tr, err
+	}
+	// settled is settle, also saying whether the outcome was ever unknown.
+	settled := func(do func() (ledger.Transfer, error)) (ledger.Transfer, bool, error) {
+		var unknown bool
+		tr, err := settle(func() (ledger.Transfer, error) {
+			tr, err := do()
+			unknown = unknown || errors.Is(err, pgtx.ErrAmbiguousCommit)
+			return tr, err
+		})
+		return tr, unknown, err
 	}
 
 	var wg sync.WaitGroup
@@ -115,7 +145,7 @@ func TestBank(t *testing.T) {
 				switch r := rng.IntN(20); {
 				case r < 2: // a hold, then posted in full or in part, or voided
 					req.Pending = true
-					hold, err := s.CreateTransfer(ctx, req)
+					hold, err := settle(func() (ledger.Transfer, error) { return s.CreateTransfer(ctx, req) })
 					if err != nil {
 						refuse(key, err)
 						continue
@@ -123,7 +153,9 @@ func TestBank(t *testing.T) {
 					ack(hold)
 					switch rng.IntN(3) {
 					case 0:
-						post, err := s.PostPending(ctx, hold.ID, ledger.PostRequest{IdempotencyKey: key + "-post"})
+						post, err := settle(func() (ledger.Transfer, error) {
+							return s.PostPending(ctx, hold.ID, ledger.PostRequest{IdempotencyKey: key + "-post"})
+						})
 						if err != nil {
 							t.Errorf("posting hold %s: %v", hold.ID, err)
 							continue
@@ -132,7 +164,9 @@ func TestBank(t *testing.T) {
 						count("hold posted")
 					case 1:
 						part := hold.Postings[0].Amount.Div(decimal.NewFromInt(2)).Truncate(2)
-						post, err := s.PostPending(ctx, hold.ID, ledger.PostRequest{IdempotencyKey: key + "-post", Amounts: []decimal.Decimal{part}})
+						post, err := settle(func() (ledger.Transfer, error) {
+							return s.PostPending(ctx, hold.ID, ledger.PostRequest{IdempotencyKey: key + "-post", Amounts: []decimal.Decimal{part}})
+						})
 						if err != nil {
 							t.Errorf("posting hold %s in part: %v", hold.ID, err)
 							continue
@@ -140,7 +174,7 @@ func TestBank(t *testing.T) {
 						ack(post)
 						count("hold posted in part")
 					default:
-						if _, err := s.VoidPending(ctx, hold.ID); err != nil {
+						if _, err := settle(func() (ledger.Transfer, error) { return s.VoidPending(ctx, hold.ID) }); err != nil {
 							t.Errorf("voiding hold %s: %v", hold.ID, err)
 						}
 						count("hold voided")
@@ -149,17 +183,22 @@ func TestBank(t *testing.T) {
 					var inner sync.WaitGroup
 					got := make([]ledger.Transfer, 2)
 					errs := make([]error, 2)
+					unknown := make([]bool, 2)
 					for k := range 2 {
 						inner.Add(1)
 						go func() {
 							defer inner.Done()
-							got[k], errs[k] = s.CreateTransfer(ctx, req)
+							got[k], unknown[k], errs[k] = settled(func() (ledger.Transfer, error) { return s.CreateTransfer(ctx, req) })
 						}()
 					}
 					inner.Wait()
+					// One request made the transfer and the other replayed
+					// it; or both replayed it, when one's commit succeeded
+					// but was reported as unknown.
+					bothReplayedAfterUnknown := got[0].Replayed && got[1].Replayed && (unknown[0] || unknown[1])
 					switch {
 					case errs[0] == nil && errs[1] == nil:
-						if got[0].ID != got[1].ID || got[0].Replayed == got[1].Replayed {
+						if got[0].ID != got[1].ID || (got[0].Replayed == got[1].Replayed && !bothReplayedAfterUnknown) {
 							t.Errorf("duplicate %s: %s (replayed %v) and %s (replayed %v)", key, got[0].ID, got[0].Replayed, got[1].ID, got[1].Replayed)
 						}
 						ack(got[0])
@@ -192,7 +231,7 @@ func TestBank(t *testing.T) {
 					}
 					fallthrough
 				default:
-					tr, err := s.CreateTransfer(ctx, req)
+					tr, err := settle(func() (ledger.Transfer, error) { return s.CreateTransfer(ctx, req) })
 					if err != nil {
 						refuse(key, err)
 						continue
@@ -204,9 +243,13 @@ func TestBank(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+	s.DB().InjectFaults(0) // the checks below read without faults
 	t.Logf("outcomes: %v", outcomes)
 	if outcomes["transfer"] < 2500 || outcomes[string(ledger.ReasonInsufficientFunds)] == 0 || outcomes["duplicate pair"] == 0 {
 		t.Errorf("the mix did not exercise the ledger: %v", outcomes)
+	}
+	if faults > 0 && (outcomes[ambiguousResolved] == 0 || s.DB().Stats().Retries == 0) {
+		t.Errorf("with %.2f of the round trips failing, no retry or no ambiguous outcome happened: %v, %+v", faults, outcomes, s.DB().Stats())
 	}
 
 	mustVerify(t, s)

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/mutual-ledger/mutual/internal/pglocal"
+	"github.com/mutual-ledger/mutual/internal/pgtx"
 )
 
 // localDatabase is the database mutual keeps its data in on the local
@@ -42,9 +43,17 @@ type database struct {
 // database answers before returning. Errors never quote a password.
 //
 // The caller must Close the database; on error nothing is left running.
+//
+// MUTUAL_ISOLATION=serializable makes SERIALIZABLE the sessions' default
+// isolation, and so runs every transaction SERIALIZABLE, as CockroachDB does
+// (internal/pgtx honours the default).
 func openDatabase(ctx context.Context, e *env, dataDir string) (*database, error) {
+	params, err := pgtx.IsolationSettings(e.getenv(pgtx.EnvIsolation))
+	if err != nil {
+		return nil, err
+	}
 	if url := e.getenv("DATABASE_URL"); url != "" {
-		pool, err := connect(ctx, url, "DATABASE_URL")
+		pool, err := connect(ctx, url, "DATABASE_URL", params)
 		if err != nil {
 			return nil, err
 		}
@@ -52,12 +61,12 @@ func openDatabase(ctx context.Context, e *env, dataDir string) (*database, error
 		e.log.Info("using the database named by DATABASE_URL", "host", c.Host, "port", c.Port, "database", c.Database, "user", c.User)
 		return &database{pool: pool}, nil
 	}
-	return openLocal(ctx, e.log, dataDir)
+	return openLocal(ctx, e.log, dataDir, params)
 }
 
 // openLocal starts the private server in dataDir/postgres and opens a pool on
 // its database "mutual".
-func openLocal(ctx context.Context, log *slog.Logger, dataDir string) (*database, error) {
+func openLocal(ctx context.Context, log *slog.Logger, dataDir string, params map[string]string) (*database, error) {
 	dir, err := filepath.Abs(dataDir)
 	if err != nil {
 		return nil, fmt.Errorf("data folder %s: %w", dataDir, err)
@@ -77,7 +86,7 @@ func openLocal(ctx context.Context, log *slog.Logger, dataDir string) (*database
 	if err := ensureLocalDatabase(ctx, srv); err != nil {
 		return nil, errors.Join(err, srv.Stop(stopCtx))
 	}
-	pool, err := connect(ctx, srv.URL(localDatabase), "the local PostgreSQL")
+	pool, err := connect(ctx, srv.URL(localDatabase), "the local PostgreSQL", params)
 	if err != nil {
 		return nil, errors.Join(err, srv.Stop(stopCtx))
 	}
@@ -112,8 +121,9 @@ func ensureLocalDatabase(ctx context.Context, srv *pglocal.Server) error {
 
 // connect opens a pool on connString and checks that the database answers.
 // what names the database in errors ("DATABASE_URL"); neither connString nor
-// its password appears in them.
-func connect(ctx context.Context, connString, what string) (*pgxpool.Pool, error) {
+// its password appears in them. params are session settings for every
+// connection.
+func connect(ctx context.Context, connString, what string, params map[string]string) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(connString)
 	if err != nil {
 		// The parser's message may quote the string, password and all.
@@ -121,6 +131,9 @@ func connect(ctx context.Context, connString, what string) (*pgxpool.Pool, error
 	}
 	if cfg.ConnConfig.ConnectTimeout == 0 {
 		cfg.ConnConfig.ConnectTimeout = connectTimeout
+	}
+	for k, v := range params {
+		cfg.ConnConfig.RuntimeParams[k] = v
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {

@@ -546,3 +546,18 @@ func latestVersion(t *testing.T) int64 {
 	}
 	return ms[len(ms)-1].Version
 }
+
+// TestIsolationSetting: MUTUAL_ISOLATION=serializable is accepted by the
+// commands that open the database, and a value it does not know is refused
+// with a message naming the variable, before anything is touched.
+func TestIsolationSetting(t *testing.T) {
+	t.Parallel()
+	url := dbtest.URL(t)
+	if _, _, err := runCmd(t, environ("DATABASE_URL", url, "MUTUAL_ISOLATION", "serializable"), "migrate"); err != nil {
+		t.Fatalf("migrate with MUTUAL_ISOLATION=serializable: %v", err)
+	}
+	_, _, err := runCmd(t, environ("DATABASE_URL", url, "MUTUAL_ISOLATION", "snapshot"), "verify")
+	if err == nil || !strings.Contains(err.Error(), "MUTUAL_ISOLATION") {
+		t.Errorf("verify with MUTUAL_ISOLATION=snapshot: %v; want an error naming the variable", err)
+	}
+}

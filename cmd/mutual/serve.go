@@ -12,9 +12,12 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/mutual-ledger/mutual/exchange"
 	"github.com/mutual-ledger/mutual/httpapi"
 	"github.com/mutual-ledger/mutual/internal/idempotency"
+	"github.com/mutual-ledger/mutual/internal/pgtx"
 	"github.com/mutual-ledger/mutual/ledger"
 	"github.com/mutual-ledger/mutual/schema"
 )
@@ -183,6 +186,19 @@ func serveOn(ctx context.Context, e *env, ln net.Listener, db *database, opts se
 		return err
 	}
 	e.log.Info("registered server instance", "instance", idem.Instance().String())
+	if store.DB().MinIsolation == pgx.Serializable {
+		e.log.Info("every transaction runs SERIALIZABLE (the sessions' default isolation)")
+	}
+	// Injected faults start after the first run's setup, which has no
+	// client to retry it.
+	if v := e.getenv(pgtx.EnvFaults); v != "" {
+		rate, err := pgtx.ParseFaultRate(v)
+		if err != nil {
+			return fmt.Errorf("%s=%q: %w", pgtx.EnvFaults, v, err)
+		}
+		store.DB().InjectFaults(rate)
+		e.log.Warn("fault injection is on: transactions fail on purpose (40001, connections cut during COMMIT), for testing clients' retries; never in production", "rate", rate)
+	}
 	sweepCtx, stopSweep := context.WithCancel(ctx)
 	var sweeper sync.WaitGroup
 	sweeper.Go(func() {

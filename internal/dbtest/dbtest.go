@@ -2,6 +2,18 @@
 // package's TestMain calls Main, which starts one private server (pglocal) for
 // the test binary and migrates a template database; New and URL then copy the
 // template for each test, which takes milliseconds.
+//
+// The environment can make the tests run as they would on CockroachDB:
+//
+//   - MUTUAL_ISOLATION=serializable makes SERIALIZABLE the server's default
+//     isolation, so that every statement outside a transaction, and every
+//     transaction run by internal/pgtx (whose New honours that default), runs
+//     SERIALIZABLE (make test-serializable).
+//   - MUTUAL_FAULTS=0.2 is the share of injected failures InjectFaults turns
+//     on in the tests that call it (make test-faults).
+//   - MUTUAL_TEST_DB=cockroach, with COCKROACH_BINARY naming a cockroach
+//     binary, runs the tests on a CockroachDB started by cockroach-go's
+//     testserver instead (make test-cockroach).
 package dbtest
 
 import (
@@ -20,6 +32,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/mutual-ledger/mutual/internal/pglocal"
+	"github.com/mutual-ledger/mutual/internal/pgtx"
 	"github.com/mutual-ledger/mutual/schema"
 )
 
@@ -30,9 +43,14 @@ const templateName = "mutual_template"
 // take only a testing.TB, as test helpers do, and Main sets it before any
 // test runs.
 var env struct {
-	srv   *pglocal.Server
-	admin *pgxpool.Pool // on the "postgres" database, for CREATE/DROP DATABASE
+	url   func(database string) string // the URL of a database on the server
+	admin *pgxpool.Pool                // on the "postgres" database, for CREATE/DROP DATABASE
 	seq   atomic.Int64
+	// cockroach says the server is CockroachDB, which has no template
+	// databases: each database is migrated when it is made.
+	cockroach bool
+	// faults is the share of injected failures MUTUAL_FAULTS asks for.
+	faults float64
 }
 
 // Main runs a test binary's tests against a private PostgreSQL: it starts a
@@ -47,6 +65,30 @@ func Main(m *testing.M) {
 }
 
 func run(m *testing.M) int {
+	flag.Parse()
+	if v := os.Getenv(pgtx.EnvFaults); v != "" {
+		rate, err := pgtx.ParseFaultRate(v)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "dbtest: %s=%q: %v\n", pgtx.EnvFaults, v, err)
+			return 1
+		}
+		env.faults = rate
+	}
+	// The setting is the server's, not the tests', so that it reaches
+	// every session: the pools of the stores, the servers that `run`
+	// starts on URL, and the tests' own queries.
+	settings, err := pgtx.IsolationSettings(os.Getenv(pgtx.EnvIsolation))
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "dbtest: %v\n", err)
+		return 1
+	}
+	if db := os.Getenv("MUTUAL_TEST_DB"); db != "" {
+		if db != "cockroach" {
+			fmt.Fprintf(os.Stderr, "dbtest: MUTUAL_TEST_DB=%q: the only other server the tests run on is \"cockroach\"\n", db)
+			return 1
+		}
+		return runCockroach(m)
+	}
 	base, err := tempBase()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "dbtest: %v\n", err)
@@ -63,12 +105,11 @@ func run(m *testing.M) int {
 	defer cancel()
 	// Tests run without fsync; benchmarks run with PostgreSQL's default
 	// durability, as production and the reference pgbench figures do.
-	flag.Parse()
 	durable := false
 	if f := flag.Lookup("test.bench"); f != nil && f.Value.String() != "" {
 		durable = true
 	}
-	srv, err := pglocal.Start(ctx, pglocal.Config{Dir: dir, Durable: durable})
+	srv, err := pglocal.Start(ctx, pglocal.Config{Dir: dir, Durable: durable, Settings: settings})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "dbtest: cannot start the test PostgreSQL server: %v\n", err)
 		return 1
@@ -85,9 +126,45 @@ func run(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "dbtest: building the template database: %v\n", err)
 		return 1
 	}
-	env.srv, env.admin = srv, admin
+	env.url, env.admin = srv.URL, admin
 	cancel() // the server and the pool outlive the setup's deadline
 	return m.Run()
+}
+
+// Serializable reports whether the tests run with every transaction
+// SERIALIZABLE (MUTUAL_ISOLATION=serializable, or CockroachDB).
+func Serializable() bool {
+	s, _ := pgtx.IsolationSettings(os.Getenv(pgtx.EnvIsolation))
+	return s != nil || env.cockroach
+}
+
+// CockroachDB reports whether the tests run on CockroachDB
+// (MUTUAL_TEST_DB=cockroach).
+func CockroachDB() bool { return env.cockroach }
+
+// InjectFaults turns on, on db, the injected failures MUTUAL_FAULTS asks for
+// (pgtx.DB.InjectFaults), and at the end of the test logs what they did; it
+// returns the rate, 0 when MUTUAL_FAULTS is unset, and then does nothing. A
+// test calls it once its setup is done, and from then on must resolve every
+// ambiguous outcome as a client would: by retrying with the same
+// idempotency key.
+func InjectFaults(t testing.TB, db *pgtx.DB) float64 {
+	t.Helper()
+	if env.faults == 0 {
+		return 0
+	}
+	before := db.Stats()
+	start := time.Now()
+	db.InjectFaults(env.faults)
+	t.Cleanup(func() {
+		db.InjectFaults(0)
+		s := db.Stats()
+		t.Logf("faults %s: rate %.2f, %d transactions, %d injected failures (%d cut connections, %d of them after a commit), %d retries, %d ambiguous outcomes, in %v",
+			t.Name(), env.faults, s.Transactions-before.Transactions, s.Injected-before.Injected,
+			s.InjectedCuts-before.InjectedCuts, s.CutsCommitted-before.CutsCommitted,
+			s.Retries-before.Retries, s.Ambiguous-before.Ambiguous, time.Since(start).Round(time.Millisecond))
+	})
+	return env.faults
 }
 
 // tempBase returns the folder to make the server's folder in: the system's
@@ -161,8 +238,11 @@ func New(t testing.TB) *pgxpool.Pool {
 // connected to it.
 func URL(t testing.TB) string {
 	t.Helper()
-	if env.srv == nil {
+	if env.url == nil {
 		t.Fatal("dbtest: no test database server: call dbtest.Main(m) from the package's TestMain")
+	}
+	if env.cockroach {
+		return cockroachURL(t)
 	}
 	name, err := newName()
 	if err != nil {
@@ -184,7 +264,7 @@ func URL(t testing.TB) string {
 			t.Errorf("dbtest: dropping database %s: %v", name, err)
 		}
 	})
-	return env.srv.URL(name)
+	return env.url(name)
 }
 
 // newName returns a database name unique within the server: a counter, and a

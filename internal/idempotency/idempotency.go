@@ -227,6 +227,13 @@ WHERE created_at < $1 AND (state = 'done' OR (instance IS NOT NULL AND NOT EXIST
     SELECT 1 FROM server_instances i
     WHERE i.id = idempotency_keys.instance
       AND i.heartbeat >= COALESCE($2::TIMESTAMPTZ, now()) - $3::BIGINT * INTERVAL '1 microsecond')))`
+
+	// Whether a change took effect, asked when its commit's answer was
+	// lost: the key is held with the lease written, completed under it,
+	// or no longer held under it.
+	isHeld      = `SELECT EXISTS (SELECT 1 FROM idempotency_keys WHERE member_id = $1 AND key = $2 AND lease = $3)`
+	isCompleted = `SELECT EXISTS (SELECT 1 FROM idempotency_keys WHERE member_id = $1 AND key = $2 AND lease = $3 AND state = 'done')`
+	isAbandoned = `SELECT NOT EXISTS (SELECT 1 FROM idempotency_keys WHERE member_id = $1 AND key = $2 AND lease = $3)`
 )
 
 // errGone says the conflicting record changed between the insert and the
@@ -234,6 +241,30 @@ WHERE created_at < $1 AND (state = 'done' OR (instance IS NOT NULL AND NOT EXIST
 // or another retry took it over first): the transaction runs again and sees
 // the outcome.
 var errGone = errors.New("idempotency: the record changed under the reservation")
+
+// settle runs change and, while its commit's outcome is unknown
+// (pgtx.ErrAmbiguousCommit), asks the question took (isHeld, isCompleted or
+// isAbandoned) about the lease the attempt wrote: if the change took effect it
+// returns nil, and otherwise runs it again. A record carries its lease, so the
+// question has an exact answer; when the answer cannot be had, the ambiguous
+// error is returned. Without this a lost answer would leave a key pending
+// (held by a live instance, for as long as it lives), and a retried Complete
+// would find its lease gone.
+func (s *Store) settle(ctx context.Context, change func() error, took string, member uuid.UUID, key string, lease *uuid.UUID) error {
+	for {
+		err := change()
+		if !errors.Is(err, pgtx.ErrAmbiguousCommit) {
+			return err
+		}
+		var done bool
+		if qerr := s.db.Pool.QueryRow(ctx, took, member, key, *lease).Scan(&done); qerr != nil {
+			return err
+		}
+		if done {
+			return nil
+		}
+	}
+}
 
 // errOwnGone says the reserving instance is not alive in the database.
 var errOwnGone = errors.New("idempotency: the reserving instance is not alive")
@@ -264,80 +295,84 @@ func (s *Store) Begin(ctx context.Context, member uuid.UUID, key string, hash []
 		own, ownID = in.id, in.id
 	}
 	ttl, staleAfter := s.ttl.Microseconds(), s.stale.Microseconds()
-	err = s.db.Run(ctx, pgtx.Options{}, func(tx *pgtx.Tx) error {
-		now, lease := s.clockArg(), uuid.New()
-		rec = Record{MemberID: member, Key: key, RequestHash: hash, State: Pending, Lease: lease, Instance: ownID}
-		err := tx.QueryRow(ctx, reserve, member, key, hash, now, lease, own, ttl).Scan(&rec.CreatedAt)
-		if err == nil {
-			reserved = true
-			return nil
-		}
-		if !errors.Is(err, pgx.ErrNoRows) {
-			return err
-		}
-		// The key exists, or this instance is not alive. At READ
-		// COMMITTED the insert waited for a concurrent reservation of the
-		// key to commit or roll back; this read sees the outcome.
-		reserved = false
-		rec = Record{MemberID: member, Key: key}
-		var (
-			status                               int64
-			holder                               *uuid.UUID
-			registered, lapsed, stale, ownIsLive bool
-		)
-		err = tx.QueryRow(ctx, selectRecord, member, key, now, ttl, staleAfter, own).
-			Scan(&rec.RequestHash, &rec.State, &status, &rec.ContentType, &rec.Location, &rec.Body, &rec.CreatedAt, &rec.Lease,
-				&holder, &registered, &lapsed, &stale, &ownIsLive)
-		if errors.Is(err, pgx.ErrNoRows) {
-			if err := tx.QueryRow(ctx, ownAlive, own, now, ttl).Scan(&ownIsLive); err != nil {
+	var written uuid.UUID // the lease the last attempt wrote, if it reserved the key
+	err = s.settle(ctx, func() error {
+		return s.db.Run(ctx, pgtx.Options{}, func(tx *pgtx.Tx) error {
+			now, lease := s.clockArg(), uuid.New()
+			written = uuid.Nil
+			rec = Record{MemberID: member, Key: key, RequestHash: hash, State: Pending, Lease: lease, Instance: ownID}
+			err := tx.QueryRow(ctx, reserve, member, key, hash, now, lease, own, ttl).Scan(&rec.CreatedAt)
+			if err == nil {
+				reserved, written = true, lease
+				return nil
+			}
+			if !errors.Is(err, pgx.ErrNoRows) {
+				return err
+			}
+			// The key exists, or this instance is not alive. At READ
+			// COMMITTED the insert waited for a concurrent reservation of the
+			// key to commit or roll back; this read sees the outcome.
+			reserved = false
+			rec = Record{MemberID: member, Key: key}
+			var (
+				status                               int64
+				holder                               *uuid.UUID
+				registered, lapsed, stale, ownIsLive bool
+			)
+			err = tx.QueryRow(ctx, selectRecord, member, key, now, ttl, staleAfter, own).
+				Scan(&rec.RequestHash, &rec.State, &status, &rec.ContentType, &rec.Location, &rec.Body, &rec.CreatedAt, &rec.Lease,
+					&holder, &registered, &lapsed, &stale, &ownIsLive)
+			if errors.Is(err, pgx.ErrNoRows) {
+				if err := tx.QueryRow(ctx, ownAlive, own, now, ttl).Scan(&ownIsLive); err != nil {
+					return err
+				}
+				if !ownIsLive {
+					return errOwnGone
+				}
+				return pgtx.Retry(errGone) // abandoned between the insert and the read
+			}
+			if err != nil {
 				return err
 			}
 			if !ownIsLive {
 				return errOwnGone
 			}
-			return pgtx.Retry(errGone) // abandoned between the insert and the read
-		}
-		if err != nil {
-			return err
-		}
-		if !ownIsLive {
-			return errOwnGone
-		}
-		rec.Status = int(status)
-		if holder != nil {
-			rec.Instance = *holder
-		}
-		if rec.State != Pending || !bytes.Equal(rec.RequestHash, hash) {
-			return nil
-		}
-		switch {
-		case holder == nil && !stale:
-			return nil // an instance-less reservation, maybe still running
-		case holder == nil || !registered:
-			// Stale, or its instance deregistered or was buried: dead.
-		case lapsed:
-			// Bury the instance first: if it renewed meanwhile, nothing
-			// is deleted and the record is read again.
-			tag, err := tx.Exec(ctx, buryInstance, *holder, now, ttl)
+			rec.Status = int(status)
+			if holder != nil {
+				rec.Instance = *holder
+			}
+			if rec.State != Pending || !bytes.Equal(rec.RequestHash, hash) {
+				return nil
+			}
+			switch {
+			case holder == nil && !stale:
+				return nil // an instance-less reservation, maybe still running
+			case holder == nil || !registered:
+				// Stale, or its instance deregistered or was buried: dead.
+			case lapsed:
+				// Bury the instance first: if it renewed meanwhile, nothing
+				// is deleted and the record is read again.
+				tag, err := tx.Exec(ctx, buryInstance, *holder, now, ttl)
+				if err != nil {
+					return err
+				}
+				if tag.RowsAffected() == 0 {
+					return pgtx.Retry(errGone)
+				}
+			default:
+				return nil // its instance is alive: the request is running
+			}
+			err = tx.QueryRow(ctx, takeOver, member, key, rec.Lease, now, lease, own).Scan(&rec.CreatedAt)
+			if errors.Is(err, pgx.ErrNoRows) {
+				return pgtx.Retry(errGone) // completed, abandoned or taken over meanwhile
+			}
 			if err != nil {
 				return err
 			}
-			if tag.RowsAffected() == 0 {
-				return pgtx.Retry(errGone)
-			}
-		default:
-			return nil // its instance is alive: the request is running
-		}
-		err = tx.QueryRow(ctx, takeOver, member, key, rec.Lease, now, lease, own).Scan(&rec.CreatedAt)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return pgtx.Retry(errGone) // completed, abandoned or taken over meanwhile
-		}
-		if err != nil {
-			return err
-		}
-		rec.Lease, rec.Instance, reserved = lease, ownID, true
-		return nil
-	})
+			rec.Lease, rec.Instance, reserved, written = lease, ownID, true, lease
+			return nil
+		})
+	}, isHeld, member, key, &written)
 	if errors.Is(err, errOwnGone) {
 		in.lose()
 		return Record{}, false, ErrInstanceLost
@@ -359,23 +394,27 @@ func (s *Store) Complete(ctx context.Context, rec Record, resp Response) error {
 	if body == nil {
 		body = []byte{}
 	}
-	return s.endLease(ctx, complete, rec.MemberID, rec.Key, rec.Lease, resp.Status, resp.ContentType, resp.Location, body)
+	return s.endLease(ctx, complete, isCompleted, rec.MemberID, rec.Key, rec.Lease, resp.Status, resp.ContentType, resp.Location, body)
 }
 
 // Abandon deletes the reservation rec holds, so that the key can be used
 // again (after a server error, say). It returns ErrLeaseLost when the
 // reservation is no longer the caller's.
 func (s *Store) Abandon(ctx context.Context, rec Record) error {
-	return s.endLease(ctx, abandon, rec.MemberID, rec.Key, rec.Lease)
+	return s.endLease(ctx, abandon, isAbandoned, rec.MemberID, rec.Key, rec.Lease)
 }
 
-func (s *Store) endLease(ctx context.Context, sql string, args ...any) error {
+// endLease runs sql, whose arguments begin with the member, the key and the
+// lease, and took asks whether it took effect when the answer was lost.
+func (s *Store) endLease(ctx context.Context, sql, took string, member uuid.UUID, key string, lease uuid.UUID, more ...any) error {
 	var n int64
-	err := s.db.Run(ctx, pgtx.Options{}, func(tx *pgtx.Tx) error {
-		tag, err := tx.Exec(ctx, sql, args...)
-		n = tag.RowsAffected()
-		return err
-	})
+	err := s.settle(ctx, func() error {
+		return s.db.Run(ctx, pgtx.Options{}, func(tx *pgtx.Tx) error {
+			tag, err := tx.Exec(ctx, sql, append([]any{member, key, lease}, more...)...)
+			n = tag.RowsAffected()
+			return err
+		})
+	}, took, member, key, &lease)
 	if err != nil {
 		return err
 	}

@@ -159,3 +159,50 @@ func TestPurge(t *testing.T) {
 		t.Error("a purged key is not free")
 	}
 }
+
+// TestLostCommitsAreSettled: with half of the round trips and COMMITs
+// failing on purpose, some of them after the change committed, every Begin of
+// a new key still reserves it, every Complete and Abandon of a held lease
+// still succeeds, and what was stored is what a retry finds. Before Begin,
+// Complete and Abandon asked whether a change whose answer was lost had taken
+// effect, such a Begin left the key pending (a retry got "in progress" until
+// the reservation went stale) and such a Complete reported ErrLeaseLost.
+// PostgreSQL only (fault injection).
+func TestLostCommitsAreSettled(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, err := pgtx.New(ctx, dbtest.New(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := idempotency.New(db, idempotency.Config{})
+	db.InjectFaults(0.5)
+	member := uuid.New()
+	for i := range 60 {
+		key, hash := "k"+string(rune('A'+i%26))+uuid.NewString(), []byte("h")
+		rec, reserved, err := s.Begin(ctx, member, key, hash)
+		if err != nil || !reserved {
+			t.Fatalf("Begin of a new key: reserved %v, %v", reserved, err)
+		}
+		if i%3 == 0 {
+			if err := s.Abandon(ctx, rec); err != nil {
+				t.Fatalf("Abandon: %v", err)
+			}
+			if _, reserved, err := s.Begin(ctx, member, key, hash); err != nil || !reserved {
+				t.Fatalf("Begin after Abandon: reserved %v, %v", reserved, err)
+			}
+			continue
+		}
+		if err := s.Complete(ctx, rec, idempotency.Response{Status: 201, Body: []byte(key)}); err != nil {
+			t.Fatalf("Complete: %v", err)
+		}
+		got, reserved, err := s.Begin(ctx, member, key, hash)
+		if err != nil || reserved || got.State != idempotency.Done || string(got.Body) != key {
+			t.Fatalf("Begin after Complete: %+v reserved %v, %v", got, reserved, err)
+		}
+	}
+	db.InjectFaults(0)
+	if st := db.Stats(); st.Ambiguous == 0 || st.CutsCommitted == 0 {
+		t.Errorf("%+v: no lost commit was settled", st)
+	}
+}

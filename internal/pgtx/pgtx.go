@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/cockroachdb/cockroach-go/v2/crdb"
@@ -38,6 +37,27 @@ var ErrCommittedAnyway = errors.New("pgtx: a deferred check failed, but the tran
 // ErrTooManyRetries is returned, wrapping the last failure, when a
 // transaction still failed with a retryable error after MaxAttempts attempts.
 var ErrTooManyRetries = errors.New("pgtx: transaction retried too many times")
+
+// EnvIsolation names the environment variable that, set to
+// "serializable", makes the programs and test targets that read it (mutual
+// serve, the tests' database server) run every transaction SERIALIZABLE, by
+// making it the sessions' default isolation, which New honours (see
+// DB.MinIsolation).
+const EnvIsolation = "MUTUAL_ISOLATION"
+
+// IsolationSettings returns the session settings that the value v of
+// MUTUAL_ISOLATION asks for: none for "" or "read committed" (PostgreSQL's
+// default), default_transaction_isolation for "serializable", and an error
+// naming the variable for anything else.
+func IsolationSettings(v string) (map[string]string, error) {
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case "", "read committed":
+		return nil, nil
+	case "serializable":
+		return map[string]string{"default_transaction_isolation": "serializable"}, nil
+	}
+	return nil, fmt.Errorf(`%s=%q: want "serializable" or "read committed"`, EnvIsolation, v)
+}
 
 // Options set how one transaction runs.
 type Options struct {
@@ -69,25 +89,40 @@ type DB struct {
 	// OnRetry, if set, is called after each attempt that failed with a
 	// retryable error and will be tried again.
 	OnRetry func(Attempt)
+	// MinIsolation, if set, is the weakest isolation any transaction runs
+	// at: a transaction that asks for less runs at MinIsolation instead.
+	// New sets it to SERIALIZABLE when the server's
+	// default_transaction_isolation is SERIALIZABLE, so that a database
+	// (or a role) configured that way runs every transaction as
+	// CockroachDB does; the code must be correct either way.
+	MinIsolation pgx.TxIsoLevel
 
 	cockroach bool
-	retries   atomic.Int64
+	faults    faults
+	stats     counters
 }
 
-// New returns a DB on pool. It asks the server its version once to learn
-// whether it is CockroachDB, whose transactions are run by crdbpgxv5.
+// New returns a DB on pool. It asks the server once for its version, to learn
+// whether it is CockroachDB, whose transactions are run by crdbpgxv5, and for
+// the sessions' default isolation: when that is SERIALIZABLE (set on the
+// database, the role or the server, or in the connection string's options),
+// every transaction runs SERIALIZABLE (see MinIsolation).
 func New(ctx context.Context, pool *pgxpool.Pool) (*DB, error) {
 	db := Open(pool)
-	var version string
-	if err := db.Pool.QueryRow(ctx, `SELECT version()`).Scan(&version); err != nil {
+	var version, isolation string
+	err := db.Pool.QueryRow(ctx, `SELECT version(), current_setting('default_transaction_isolation')`).Scan(&version, &isolation)
+	if err != nil {
 		return nil, fmt.Errorf("pgtx: asking the server version: %w", err)
 	}
 	db.cockroach = strings.Contains(version, "CockroachDB")
+	if strings.EqualFold(isolation, "serializable") {
+		db.MinIsolation = pgx.Serializable
+	}
 	return db, nil
 }
 
 // Open returns a DB on pool without asking the server anything, taking it
-// for PostgreSQL; New finds out.
+// for PostgreSQL with READ COMMITTED sessions; New finds out.
 func Open(pool *pgxpool.Pool) *DB {
 	return &DB{Pool: &Pool{Pool: pool}}
 }
@@ -96,7 +131,7 @@ func Open(pool *pgxpool.Pool) *DB {
 func (db *DB) CockroachDB() bool { return db.cockroach }
 
 // Retries returns how many attempts have been retried since the DB was made.
-func (db *DB) Retries() int64 { return db.retries.Load() }
+func (db *DB) Retries() int64 { return db.stats.retries.Load() }
 
 // Run runs fn in a transaction and commits it. fn may be called several
 // times, each time in a fresh transaction, so it must not have effects outside
@@ -112,15 +147,20 @@ func (db *DB) Retries() int64 { return db.retries.Load() }
 // ROLLBACK TO SAVEPOINT, which does not clear a serialization failure on
 // PostgreSQL, and ignores COMMIT's error, which there can acknowledge a
 // transaction that was rolled back.
+//
+// A read-only transaction whose COMMIT is lost is run again rather than
+// reported as ambiguous: it wrote nothing, so its outcome is not in doubt.
 func (db *DB) Run(ctx context.Context, opts Options, fn func(*Tx) error) error {
-	return Classify(db.run(ctx, opts, fn))
+	db.stats.transactions.Add(1)
+	err := db.run(ctx, opts, fn)
+	if errors.Is(err, ErrAmbiguousCommit) {
+		db.stats.ambiguous.Add(1)
+	}
+	return Classify(err)
 }
 
 func (db *DB) run(ctx context.Context, opts Options, fn func(*Tx) error) error {
-	txOpts := pgx.TxOptions{IsoLevel: opts.Isolation, AccessMode: pgx.ReadWrite}
-	if txOpts.IsoLevel == "" {
-		txOpts.IsoLevel = pgx.ReadCommitted
-	}
+	txOpts := pgx.TxOptions{IsoLevel: stronger(opts.Isolation, db.MinIsolation), AccessMode: pgx.ReadWrite}
 	if opts.ReadOnly {
 		txOpts.AccessMode = pgx.ReadOnly
 	}
@@ -137,14 +177,14 @@ func (db *DB) run(ctx context.Context, opts Options, fn func(*Tx) error) error {
 		if err == nil {
 			return nil
 		}
-		if !retryable(err) {
+		if !retryable(err) && !(opts.ReadOnly && errors.Is(err, ErrAmbiguousCommit)) {
 			return err
 		}
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
 		last = err
-		db.retries.Add(1)
+		db.stats.retries.Add(1)
 		if db.OnRetry != nil {
 			db.OnRetry(Attempt{N: n, Err: err, AtCommit: atCommit})
 		}
@@ -174,7 +214,7 @@ func (db *DB) attempt(ctx context.Context, txOpts pgx.TxOptions, fn func(*Tx) er
 		}
 		pc.Release()
 	}()
-	tx := &Tx{conn: conn, begin: beginSQL(txOpts)}
+	tx := &Tx{conn: conn, begin: beginSQL(txOpts), faults: db.faults.injector(&db.stats)}
 	if err := fn(tx); err != nil {
 		if conn.IsClosed() && ctx.Err() == nil && (!isPgError(err) || unreachable(err)) {
 			// The connection died before COMMIT was sent (under the
@@ -220,6 +260,29 @@ func (db *DB) runCockroach(ctx context.Context, txOpts pgx.TxOptions, fn func(*T
 		return fmt.Errorf("%w: %w", ErrAmbiguousCommit, err)
 	}
 	return err
+}
+
+// stronger returns the stronger of two isolation levels; the empty level is
+// READ COMMITTED, PostgreSQL's default.
+func stronger(a, b pgx.TxIsoLevel) pgx.TxIsoLevel {
+	rank := func(l pgx.TxIsoLevel) int {
+		switch l {
+		case pgx.Serializable:
+			return 3
+		case pgx.RepeatableRead:
+			return 2
+		case pgx.ReadUncommitted:
+			return 0
+		}
+		return 1
+	}
+	if a == "" {
+		a = pgx.ReadCommitted
+	}
+	if rank(b) > rank(a) {
+		return b
+	}
+	return a
 }
 
 func (db *DB) backoff(n int) time.Duration {

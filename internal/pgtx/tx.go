@@ -17,6 +17,8 @@ type Tx struct {
 	ptx   pgx.Tx    // CockroachDB: the transaction crdbpgxv5 runs
 	begin string    // the BEGIN statement, until it is sent
 	final []deferred
+	// faults, when not nil, makes round trips fail on purpose (faults.go).
+	faults *injector
 }
 
 type deferred struct {
@@ -29,12 +31,19 @@ func (tx *Tx) Exec(ctx context.Context, sql string, args ...any) (pgconn.Command
 	if tx.ptx != nil {
 		return tx.ptx.Exec(ctx, sql, args...)
 	}
+	if tx.faults.statement() {
+		return pgconn.CommandTag{}, tx.fail(ctx)
+	}
+	return tx.exec(ctx, sql, args...)
+}
+
+func (tx *Tx) exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
 	if tx.begin == "" {
 		return tx.conn.Exec(ctx, sql, args...)
 	}
 	b := &pgx.Batch{}
 	b.Queue(sql, args...)
-	br := tx.SendBatch(ctx, b)
+	br := tx.sendBatch(ctx, b)
 	tag, err := br.Exec()
 	if cerr := br.Close(); err == nil {
 		err = cerr
@@ -48,12 +57,15 @@ func (tx *Tx) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, err
 	if tx.ptx != nil {
 		return tx.ptx.Query(ctx, sql, args...)
 	}
+	if tx.faults.statement() {
+		return nil, tx.fail(ctx)
+	}
 	if tx.begin == "" {
 		return tx.conn.Query(ctx, sql, args...)
 	}
 	b := &pgx.Batch{}
 	b.Queue(sql, args...)
-	br := tx.SendBatch(ctx, b)
+	br := tx.sendBatch(ctx, b)
 	rows, err := br.Query()
 	if err != nil {
 		br.Close()
@@ -74,6 +86,13 @@ func (tx *Tx) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
 	if tx.ptx != nil {
 		return tx.ptx.SendBatch(ctx, b)
 	}
+	if tx.faults.statement() {
+		return &failedBatch{err: tx.fail(ctx)}
+	}
+	return tx.sendBatch(ctx, b)
+}
+
+func (tx *Tx) sendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
 	if tx.begin == "" {
 		return tx.conn.SendBatch(ctx, b)
 	}
@@ -107,21 +126,36 @@ func (tx *Tx) commit(ctx context.Context) (sent bool, err error) {
 	if tx.begin != "" && len(tx.final) == 0 {
 		return false, nil // nothing was ever sent: there is nothing to commit
 	}
+	fault := tx.faults.commit()
+	if fault == cutBeforeCommit {
+		// The connection dies with COMMIT on its way: the server rolls
+		// the transaction back when the connection closes.
+		tx.conn.Close(ctx)
+		return true, errInjectedCut
+	}
 	b := &pgx.Batch{}
 	for _, d := range tx.final {
 		b.QueuedQueries = append(b.QueuedQueries, d.b.QueuedQueries...)
+	}
+	if fault == commitFails {
+		b.Queue(faultSQL)
 	}
 	var commitTag pgconn.CommandTag
 	b.Queue("COMMIT").Exec(func(ct pgconn.CommandTag) error {
 		commitTag = ct
 		return nil
 	})
-	br := tx.SendBatch(ctx, b)
+	br := tx.sendBatch(ctx, b)
 	var checkErr error
 	for _, d := range tx.final {
 		if checkErr = d.check(br); checkErr != nil {
 			break
 		}
+	}
+	if fault == commitFails && checkErr == nil {
+		// The injected 40001, from the server, after the deferred
+		// writes succeeded; COMMIT then answers ROLLBACK.
+		_, checkErr = br.Exec()
 	}
 	// Close reads what is left, COMMIT's answer among it (through the
 	// callback above, which runs only if the server executed COMMIT).
@@ -136,6 +170,11 @@ func (tx *Tx) commit(ctx context.Context) (sent bool, err error) {
 	case !committed:
 		// COMMIT in a failed transaction answers ROLLBACK, with no error.
 		return true, ErrRolledBack
+	case fault == cutAfterCommit:
+		// Committed, but the answer is lost with the connection.
+		tx.faults.stats.cutsCommitted.Add(1)
+		tx.conn.Close(ctx)
+		return true, errInjectedCut
 	}
 	return true, nil
 }
