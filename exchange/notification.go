@@ -33,9 +33,9 @@ type Notification struct {
 	Grant       *uuid.UUID
 	Obligation  *uuid.UUID
 	ClearingRun *uuid.UUID
-	Message   string
-	CreatedAt time.Time
-	ReadAt    *time.Time
+	Message     string
+	CreatedAt   time.Time
+	ReadAt      *time.Time
 }
 
 // notice is one notification to write, to several members.

@@ -278,7 +278,6 @@ func TestClearingRaces(t *testing.T) {
 	w.verify(t)
 }
 
-
 // settleAll disputes nothing and pays every open obligation among the
 // co-ops in full, from the debtor's USD account topped up by the bank.
 func (w *tradeWorld) settleAll(t *testing.T) {
