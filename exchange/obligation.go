@@ -109,7 +109,7 @@ type ObligationPayment struct {
 // field, an account that is not an organization's or is a fund's, or a
 // debtor that is the creditor; ledger.ErrTooManyDecimals and
 // ledger.ErrNonPositiveAmount for a bad amount; ledger.ErrUnknownAccount
-// or ErrNotVisible for an account p may not see; ErrUnknownOrg for an
+// for an account that does not exist or p may not see; ErrUnknownOrg for an
 // unknown debtor; ErrForbidden when p does not act for the creditor;
 // ErrUnauthenticated for a zero Principal; an ECONFLICT error when the ID
 // is taken.
@@ -153,6 +153,15 @@ func (s *Store) RecordObligation(ctx context.Context, p Principal, in NewObligat
 	}
 	gov, err := s.Governors(ctx, OrgOwner(creditor))
 	if err != nil {
+		return Obligation{}, err
+	}
+	// An account p may not see is unknown to p, as everywhere else.
+	if err := p.MayReadAccount(acc.Owner, gov); err != nil {
+		if e, ok := err.(*ledger.Error); ok && e.Code == ledger.ENOTFOUND {
+			e = newError(ledger.ErrUnknownAccount.Code, ledger.ReasonUnknownAccount, "unknown account %s", acc.ID)
+			e.Field, e.Account = "creditor_account", acc.ID
+			return Obligation{}, e
+		}
 		return Obligation{}, err
 	}
 	if err := p.MayManageOrg(gov); err != nil {

@@ -317,14 +317,16 @@ func (a *api) resolveAgreement(w http.ResponseWriter, r *http.Request) error {
 // notificationJSON is something that needs the caller's attention. Exactly
 // one of agreement_id, trade_id and grant_id is set, as the kind says.
 type notificationJSON struct {
-	ID        uuid.UUID  `json:"id"`
-	Kind      string     `json:"kind"`
-	Agreement *uuid.UUID `json:"agreement_id"`
-	Trade     *uuid.UUID `json:"trade_id"`
-	Grant     *uuid.UUID `json:"grant_id"`
-	Message   string     `json:"message"`
-	CreatedAt time.Time  `json:"created_at"`
-	ReadAt    *time.Time `json:"read_at"`
+	ID          uuid.UUID  `json:"id"`
+	Kind        string     `json:"kind"`
+	Agreement   *uuid.UUID `json:"agreement_id"`
+	Trade       *uuid.UUID `json:"trade_id"`
+	Grant       *uuid.UUID `json:"grant_id"`
+	Obligation  *uuid.UUID `json:"obligation_id"`
+	ClearingRun *uuid.UUID `json:"clearing_run_id"`
+	Message     string     `json:"message"`
+	CreatedAt   time.Time  `json:"created_at"`
+	ReadAt      *time.Time `json:"read_at"`
 }
 
 // listNotifications lists the caller's notifications, oldest first;
@@ -349,7 +351,7 @@ func (a *api) listNotifications(w http.ResponseWriter, r *http.Request) error {
 	items := make([]notificationJSON, len(ns))
 	for i, n := range ns {
 		items[i] = notificationJSON{ID: n.ID, Kind: n.Kind, Agreement: n.Agreement, Trade: n.Trade, Grant: n.Grant,
-			Message: n.Message, CreatedAt: n.CreatedAt.UTC()}
+			Obligation: n.Obligation, ClearingRun: n.ClearingRun, Message: n.Message, CreatedAt: n.CreatedAt.UTC()}
 		if n.ReadAt != nil {
 			t := n.ReadAt.UTC()
 			items[i].ReadAt = &t
