@@ -56,18 +56,20 @@ func TestObligationLifecycle(t *testing.T) {
 		in   exchange.NewObligation
 		want error
 	}{
-		"not the creditor's coordinator": {w.coordB, exchange.NewObligation{DebtorOrg: w.a.ID, CreditorAccount: w.cUSD, Amount: num("1"), DueDate: due, Reference: "x"}, exchange.ErrForbidden},
-		"owes itself":                    {w.coordC, exchange.NewObligation{DebtorOrg: w.c.ID, CreditorAccount: w.cUSD, Amount: num("1"), DueDate: due, Reference: "x"}, ledger.ErrInvalidRequest},
-		"too many decimals":              {w.coordC, exchange.NewObligation{DebtorOrg: w.b.ID, CreditorAccount: w.cUSD, Amount: num("1.001"), DueDate: due, Reference: "x"}, ledger.ErrTooManyDecimals},
-		"no reference":                   {w.coordC, exchange.NewObligation{DebtorOrg: w.b.ID, CreditorAccount: w.cUSD, Amount: num("1"), DueDate: due}, ledger.ErrInvalidRequest},
-		"unknown debtor":                 {w.coordC, exchange.NewObligation{DebtorOrg: uuid.New(), CreditorAccount: w.cUSD, Amount: num("1"), DueDate: due, Reference: "x"}, exchange.ErrUnknownOrg},
-		"a fund's account":               {w.coordB, exchange.NewObligation{DebtorOrg: w.a.ID, CreditorAccount: w.bFund, Amount: num("1"), DueDate: due, Reference: "x"}, ledger.ErrInvalidRequest},
+		"not the creditor's coordinator":             {w.coordB, exchange.NewObligation{DebtorOrg: w.a.ID, CreditorAccount: w.cUSD, Amount: num("1"), DueDate: due, Reference: "x"}, ledger.ErrUnknownAccount},
+		"a plain member of the creditor":             {w.memberB, exchange.NewObligation{DebtorOrg: w.a.ID, CreditorAccount: w.bUSD, Amount: num("1"), DueDate: due, Reference: "x"}, ledger.ErrUnknownAccount},
+		"the federation's coordinator for the co-op": {w.coordLocal, exchange.NewObligation{DebtorOrg: w.a.ID, CreditorAccount: w.cUSD, Amount: num("1"), DueDate: due, Reference: "x"}, nil},
+		"owes itself":       {w.coordC, exchange.NewObligation{DebtorOrg: w.c.ID, CreditorAccount: w.cUSD, Amount: num("1"), DueDate: due, Reference: "x"}, ledger.ErrInvalidRequest},
+		"too many decimals": {w.coordC, exchange.NewObligation{DebtorOrg: w.b.ID, CreditorAccount: w.cUSD, Amount: num("1.001"), DueDate: due, Reference: "x"}, ledger.ErrTooManyDecimals},
+		"no reference":      {w.coordC, exchange.NewObligation{DebtorOrg: w.b.ID, CreditorAccount: w.cUSD, Amount: num("1"), DueDate: due}, ledger.ErrInvalidRequest},
+		"unknown debtor":    {w.coordC, exchange.NewObligation{DebtorOrg: uuid.New(), CreditorAccount: w.cUSD, Amount: num("1"), DueDate: due, Reference: "x"}, exchange.ErrUnknownOrg},
+		"a fund's account":  {w.coordB, exchange.NewObligation{DebtorOrg: w.a.ID, CreditorAccount: w.bFund, Amount: num("1"), DueDate: due, Reference: "x"}, ledger.ErrInvalidRequest},
 	} {
 		_, err := w.ex.RecordObligation(w.ctx, c.p, c.in)
 		wantErr(t, name, err, c.want)
 	}
-	if n := w.count(t, "obligations"); n != 1 {
-		t.Fatalf("%d obligations after refusals, want 1", n)
+	if n := w.count(t, "obligations"); n != 2 {
+		t.Fatalf("%d obligations after refusals and one recorded by the federation, want 2", n)
 	}
 	// Nobody pays a pending obligation, and the creditor cannot confirm it.
 	_, err = w.ex.PayObligation(w.ctx, w.coordB, o.ID, w.bUSD, num("10"))
@@ -112,7 +114,8 @@ func TestObligationLifecycle(t *testing.T) {
 	wantErr(t, "paying a disputed obligation", err, exchange.ErrObligationNotOpen)
 	// The creditors' coordinators heard of each step.
 	ns, _, err := w.ex.Notifications(w.ctx, w.coordA, false, exchange.Page{})
-	if err != nil || len(ns) != 1 || ns[0].Kind != "obligation_disputed" || !strings.Contains(ns[0].Message, "never delivered") {
+	// (The first tells A of the obligation the federation recorded.)
+	if err != nil || len(ns) != 2 || ns[1].Kind != "obligation_disputed" || !strings.Contains(ns[1].Message, "never delivered") {
 		t.Fatalf("A's notifications: %+v %v", ns, err)
 	}
 	ns, _, err = w.ex.Notifications(w.ctx, w.coordB, false, exchange.Page{})

@@ -1,10 +1,19 @@
 package httpapi_test
 
 import (
+	"bytes"
+	"encoding/csv"
+	"os/exec"
+	"strings"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/shopspring/decimal"
 
 	"github.com/mutual-ledger/mutual/exchange"
+	"github.com/mutual-ledger/mutual/internal/journal"
 )
 
 // clearingWorld adds a third organization, a mill, to the world, and a USD
@@ -102,6 +111,7 @@ func TestObligationsAndClearing(t *testing.T) {
 	if o := w.obligation(cm); o["outstanding"] != "60.00" {
 		t.Fatalf("the dry run changed C->M: %v", o)
 	}
+	w.clock.Advance(time.Hour) // so that a statement can close between the payment and the run
 	applied := w.must(w.call("POST", "/v1/clearing/runs", w.admin.token, run), 201)
 	if applied["id"] == nil || applied["cleared"] != "180.00" || applied["participants"].(float64) != 3 {
 		t.Fatalf("run: %v", applied)
@@ -121,6 +131,23 @@ func TestObligationsAndClearing(t *testing.T) {
 	list := w.must(w.call("GET", "/v1/obligations?org="+w.coop.ID.String(), w.cam.token, nil), 200)["items"].([]any)
 	if len(list) != 3 {
 		t.Fatalf("the co-op has %d obligations, want 3", len(list))
+	}
+	// The co-op's statement shows what it is owed and owes now: the
+	// time bank's 30 left; the mill's invoice is cleared, the disputed one
+	// counts for nothing.
+	st := w.must(w.call("GET", "/v1/orgs/"+w.coop.ID.String()+"/statement", w.coordCoop.token, nil), 200)
+	obls := st["obligations"].([]any)
+	if len(obls) != 1 {
+		t.Fatalf("the co-op's statement lists %d obligations, want 1: %v", len(obls), obls)
+	}
+	if so := obls[0].(map[string]any); so["id"] != tc || so["direction"] != "receivable" || so["outstanding"] != "30.00" || so["counterparty_name"] != "Riverside time bank" {
+		t.Errorf("the co-op's statement: %v", so)
+	}
+	// A statement closing before the run shows what was owed then.
+	before := applied["created_at"].(string)
+	st = w.must(w.call("GET", "/v1/orgs/"+w.coop.ID.String()+"/statement?to="+before, w.coordCoop.token, nil), 200)
+	if obls := st["obligations"].([]any); len(obls) != 2 || obls[0].(map[string]any)["outstanding"] != "90.00" || obls[1].(map[string]any)["outstanding"] != "60.00" {
+		t.Errorf("the co-op's statement before the run: %v", obls)
 	}
 	again := w.must(w.call("POST", "/v1/clearing/runs", w.admin.token, run), 201)
 	if again["cleared"] != "0.00" {
@@ -185,3 +212,78 @@ func TestPaymentRacesClearing(t *testing.T) {
 	}
 	t.Logf("payment first in %d rounds, clearing first in %d", paidFirst, clearedFirst)
 }
+
+// TestJournalShowsObligations exports the journal after a payment and a
+// clearing run and reads it with hledger: the payment's transfer carries
+// the obligation's tag, so hledger finds exactly what was paid on it (the
+// amount less what is outstanding less what the run cancelled, as the API
+// says), its balances are still the ledger's, and the open obligations and
+// the run close the journal as comments.
+func TestJournalShowsObligations(t *testing.T) {
+	t.Parallel()
+	hledger, err := exec.LookPath("hledger")
+	if err != nil {
+		t.Fatal("hledger is not installed, and this test checks the journal export with it: " +
+			"install it (Debian/Ubuntu: apt-get install -y hledger) and run the tests again")
+	}
+	w := newClearingWorld(t)
+	tc := w.owes(w.coordCoop, w.coopUSD, w.timebank, w.coordTB, "100.00", "C-1")
+	w.owes(w.coordMill, w.millUSD, w.coop, w.coordCoop, "60.00", "M-1")
+	w.owes(w.coordTB, w.tbUSD, w.mill, w.coordMill, "80.00", "T-1")
+	w.must(w.transfer(w.coordCoop.token, "", posting(w.bankUSD, w.tbUSD, "50", "USD")), 201)
+	w.must(w.call("POST", "/v1/obligations/"+tc+"/payments", w.coordTB.token, map[string]any{"from_account": w.tbUSD, "amount": "10.00"}), 201)
+	run := w.must(w.call("POST", "/v1/clearing/runs", w.admin.token, map[string]any{"org_id": w.local.ID.String(), "unit": "USD"}), 201)
+	var cleared string
+	for _, r := range run["reductions"].([]any) {
+		if r := r.(map[string]any); r["obligation_id"] == tc {
+			cleared = r["amount"].(string)
+		}
+	}
+	o := w.obligation(tc)
+	paid := decimal.RequireFromString(o["amount"].(string)).Sub(decimal.RequireFromString(o["outstanding"].(string))).Sub(decimal.RequireFromString(cleared))
+
+	r := w.call("GET", "/v1/export/journal?format=hledger", w.admin.token, nil)
+	if r.status != 200 {
+		t.Fatalf("export: %d", r.status)
+	}
+	hl := func(args ...string) string {
+		t.Helper()
+		cmd := exec.Command(hledger, append([]string{"-f", "-"}, args...)...)
+		cmd.Stdin = bytes.NewReader(r.body)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("hledger %v: %v\n%s\n%s", args, err, stderr.String(), r.body)
+		}
+		return string(out)
+	}
+	hl("check", "--strict")
+	coopName := journal.AccountName(orgOwner2(w.coop), "USD", uuid.MustParse(w.coopUSD))
+	tbName := journal.AccountName(orgOwner2(w.timebank), "USD", uuid.MustParse(w.tbUSD))
+	out := hl("balance", "--flat", "--no-total", "--layout=bare", "-O", "csv", "tag:obligation="+tc, coopName)
+	rows, err := csv.NewReader(strings.NewReader(out)).ReadAll()
+	if err != nil || len(rows) != 2 || !decimal.RequireFromString(rows[1][2]).Equal(paid) {
+		t.Fatalf("hledger's payments of %s into the co-op: %q (%v); the API says %s were paid", tc, out, err, paid)
+	}
+	for _, acc := range []struct{ id, name string }{{w.coopUSD, coopName}, {w.tbUSD, tbName}} {
+		posted, _ := w.balance(acc.id)
+		out := hl("balance", "--flat", "--no-total", "--layout=bare", "-O", "csv", acc.name)
+		rows, err := csv.NewReader(strings.NewReader(out)).ReadAll()
+		if err != nil || len(rows) != 2 || !decimal.RequireFromString(rows[1][2]).Equal(decimal.RequireFromString(posted)) {
+			t.Errorf("hledger's balance of %s: %q; the API says %s", acc.name, out, posted)
+		}
+	}
+	body := string(r.body)
+	for _, want := range []string{
+		"; obligation:" + tc + "  Riverside time bank owes Bread co-op  30.00 USD outstanding of 100.00, due 2026-04-30, invoice C-1, confirmed",
+		"clearing_run:" + run["id"].(string) + "  group Riverside assembly: 180.00 USD cancelled of 230.00 over 3 obligations",
+		"obligation:" + tc + "\n",
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("the journal lacks %q:\n%s", want, body)
+		}
+	}
+}
+
+func orgOwner2(o exchange.Org) string { return "org:" + o.ID.String() }
