@@ -146,12 +146,12 @@ func TestClearingRun(t *testing.T) {
 	w := newTradeWorld(t)
 	ab, bc, ca := w.triangle(t)
 	w.owes(t, w.coordB, w.bUSD, w.c, exchange.Principal{}, "999", "pending C->B") // would close another cycle
-	_, err := w.ex.RunClearing(w.ctx, w.coordA, w.local.ID, "USD", false)
+	_, err := w.ex.RunClearing(w.ctx, w.coordA, exchange.ClearingRequest{Group: w.local.ID, Unit: "USD", DryRun: false})
 	wantErr(t, "a co-op's coordinator clearing the federation", err, exchange.ErrForbidden)
-	_, err = w.ex.RunClearing(w.ctx, w.coordLocal, w.local.ID, "EUR", false)
+	_, err = w.ex.RunClearing(w.ctx, w.coordLocal, exchange.ClearingRequest{Group: w.local.ID, Unit: "EUR", DryRun: false})
 	wantErr(t, "an unknown unit", err, ledger.ErrUnknownUnit)
 
-	dry, err := w.ex.RunClearing(w.ctx, w.coordLocal, w.local.ID, "USD", true)
+	dry, err := w.ex.RunClearing(w.ctx, w.coordLocal, exchange.ClearingRequest{Group: w.local.ID, Unit: "USD", DryRun: true})
 	if err != nil || dry.ID != uuid.Nil || !dry.Cleared.Equal(num("150")) || !dry.TotalDebt.Equal(num("230")) || dry.Obligations != 3 || len(dry.Reductions) != 3 {
 		t.Fatalf("dry run: %+v %v", dry, err)
 	}
@@ -162,7 +162,7 @@ func TestClearingRun(t *testing.T) {
 		t.Fatalf("a dry run changed A->B to %s", out)
 	}
 
-	run, err := w.ex.RunClearing(w.ctx, w.coordLocal, w.local.ID, "USD", false)
+	run, err := w.ex.RunClearing(w.ctx, w.coordLocal, exchange.ClearingRequest{Group: w.local.ID, Unit: "USD", DryRun: false})
 	if err != nil || run.ID == uuid.Nil || !run.Cleared.Equal(num("150")) || run.Participants != 3 {
 		t.Fatalf("run: %+v %v", run, err)
 	}
@@ -188,12 +188,12 @@ func TestClearingRun(t *testing.T) {
 		!strings.Contains(last.Message, "50 from Orchard co-op (invoice AB)") {
 		t.Fatalf("B's notice: %+v", last)
 	}
-	again, err := w.ex.RunClearing(w.ctx, w.coordLocal, w.local.ID, "USD", false)
+	again, err := w.ex.RunClearing(w.ctx, w.coordLocal, exchange.ClearingRequest{Group: w.local.ID, Unit: "USD", DryRun: false})
 	if err != nil || !again.Cleared.IsZero() || again.Obligations != 2 {
 		t.Fatalf("second run: %+v %v", again, err)
 	}
 	// A group of one co-op has no obligation between its members.
-	solo, err := w.ex.RunClearing(w.ctx, w.coordA, w.a.ID, "USD", true)
+	solo, err := w.ex.RunClearing(w.ctx, w.coordA, exchange.ClearingRequest{Group: w.a.ID, Unit: "USD", DryRun: true})
 	if err != nil || solo.Obligations != 0 {
 		t.Fatalf("A alone: %+v %v", solo, err)
 	}
@@ -223,7 +223,7 @@ func TestClearingRaces(t *testing.T) {
 		}()
 		go func() {
 			defer wg.Done()
-			run, runErr = w.ex.RunClearing(w.ctx, w.coordLocal, w.local.ID, "USD", false)
+			run, runErr = w.ex.RunClearing(w.ctx, w.coordLocal, exchange.ClearingRequest{Group: w.local.ID, Unit: "USD", DryRun: false})
 		}()
 		wg.Wait()
 		if runErr != nil {
@@ -265,7 +265,7 @@ func TestClearingRaces(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				runs[i], errs[i] = w.ex.RunClearing(w.ctx, w.coordLocal, w.local.ID, "USD", false)
+				runs[i], errs[i] = w.ex.RunClearing(w.ctx, w.coordLocal, exchange.ClearingRequest{Group: w.local.ID, Unit: "USD", DryRun: false})
 			}()
 		}
 		wg.Wait()
@@ -302,4 +302,64 @@ func (w *tradeWorld) settleAll(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestClearingWithCredit: A owes B 70 and B owes C 40, a chain set-off
+// alone cannot touch. A and C agreed to clear through their accounts (A's
+// with a credit limit of 100): a run with credit has A pay C 40 through
+// the ledger and cancels 40 of each debt, leaving every position (counting
+// the accounts) unchanged.
+func TestClearingWithCredit(t *testing.T) {
+	t.Parallel()
+	w := newTradeWorld(t)
+	aCredit, err := w.led.CreateAccount(w.ctx, ledger.NewAccount{Unit: "USD", Owner: exchange.OrgOwner(w.a.ID), Kind: ledger.KindOrganization,
+		Name: "mutual credit", LowerBound: ptr(num("-100"))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ab := w.owes(t, w.coordB, w.bUSD, w.a, w.coordA, "70", "AB")
+	bc := w.owes(t, w.coordC, w.cUSD, w.b, w.coordB, "40", "BC")
+	req := exchange.ClearingRequest{Group: w.local.ID, Unit: "USD", UseCredit: true}
+
+	_, err = w.ex.SetClearingCreditLine(w.ctx, w.coordB, w.a.ID, aCredit.ID)
+	wantErr(t, "B consenting for A", err, exchange.ErrForbidden)
+	_, err = w.ex.SetClearingCreditLine(w.ctx, w.coordA, w.a.ID, w.cUSD)
+	wantErr(t, "A consenting with C's account", err, ledger.ErrInvalidRequest)
+	_, err = w.ex.SetClearingCreditLine(w.ctx, w.coordB, w.b.ID, w.bFund)
+	wantErr(t, "a fund's account", err, ledger.ErrInvalidRequest)
+
+	// Without consent, credit changes nothing.
+	if dry, err := w.ex.RunClearing(w.ctx, w.coordLocal, exchange.ClearingRequest{Group: w.local.ID, Unit: "USD", UseCredit: true, DryRun: true}); err != nil || !dry.Cleared.IsZero() {
+		t.Fatalf("dry run before consent: %+v %v", dry, err)
+	}
+	if _, err := w.ex.SetClearingCreditLine(w.ctx, w.coordA, w.a.ID, aCredit.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.ex.SetClearingCreditLine(w.ctx, w.coordC, w.c.ID, w.cUSD); err != nil {
+		t.Fatal(err)
+	}
+	req.DryRun = true
+	dry, err := w.ex.RunClearing(w.ctx, w.coordLocal, req)
+	if err != nil || !dry.Cleared.Equal(num("80")) || !dry.ThroughLedger.Equal(num("40")) || dry.TransferID != nil {
+		t.Fatalf("dry run with credit: %+v %v", dry, err)
+	}
+	w.wantBalance(t, aCredit.ID, "0")
+	req.DryRun = false
+	run, err := w.ex.RunClearing(w.ctx, w.coordLocal, req)
+	if err != nil || !run.Cleared.Equal(num("80")) || run.TransferID == nil || len(run.LedgerPayments) != 2 {
+		t.Fatalf("run with credit: %+v %v", run, err)
+	}
+	w.wantBalance(t, aCredit.ID, "-40")
+	w.wantBalance(t, w.cUSD, "40")
+	if out, _ := w.outstanding(t, ab.ID); !out.Equal(num("30")) {
+		t.Errorf("A->B left %s, want 30", out)
+	}
+	if out, st := w.outstanding(t, bc.ID); !out.IsZero() || st != exchange.ObligationSettled {
+		t.Errorf("B->C left %s %s, want settled", out, st)
+	}
+	ns, _, err := w.ex.Notifications(w.ctx, w.coordA, true, exchange.Page{Limit: 100})
+	if err != nil || !strings.Contains(ns[len(ns)-1].Message, "it paid 40 USD through its account") {
+		t.Fatalf("A's notice: %+v %v", ns[len(ns)-1], err)
+	}
+	w.verify(t)
 }

@@ -257,6 +257,9 @@ func TestAuthorizationMatrix(t *testing.T) {
 		{"POST /v1/obligations/{id}/payments", func(tk string) resp {
 			return w.call("POST", "/v1/obligations/"+obligation(true)+"/payments", tk, map[string]any{"from_account": tbUSD, "amount": "0.01"})
 		}, []int{401, 401, 404, 404, 404, 201, 404, 201}},
+		{"PUT /v1/orgs/{id}/clearing-credit", func(tk string) resp {
+			return w.call("PUT", timebank+"/clearing-credit", tk, map[string]any{"account_id": tbUSD})
+		}, []int{401, 401, 403, 403, 403, 200, 403, 200}},
 		{"POST /v1/clearing/runs", func(tk string) resp {
 			return w.call("POST", "/v1/clearing/runs", tk, map[string]any{"org_id": w.timebank.ID.String(), "unit": "USD"})
 		}, []int{401, 401, 403, 403, 403, 201, 403, 201}},

@@ -22,8 +22,12 @@ type clearingAuthority interface {
 	ConfirmObligation(ctx context.Context, p exchange.Principal, id uuid.UUID) (exchange.Obligation, error)
 	DisputeObligation(ctx context.Context, p exchange.Principal, id uuid.UUID, reason string) (exchange.Obligation, error)
 	PayObligation(ctx context.Context, p exchange.Principal, id, from uuid.UUID, amount decimal.Decimal) (exchange.ObligationPayment, error)
-	RunClearing(ctx context.Context, p exchange.Principal, group uuid.UUID, unit string, dryRun bool) (exchange.ClearingRun, error)
+	RunClearing(ctx context.Context, p exchange.Principal, req exchange.ClearingRequest) (exchange.ClearingRun, error)
+	SetClearingCreditLine(ctx context.Context, p exchange.Principal, org, account uuid.UUID) (exchange.ClearingCreditLine, error)
 }
+
+// The exchange's Store is what the routes are written for.
+var _ clearingAuthority = (*exchange.Store)(nil)
 
 // registerClearingRoutes adds obligations between organizations and the
 // clearing runs that cancel chains of them. They need an Authority that is
@@ -47,6 +51,7 @@ func (a *api) registerClearingRoutes(rt *router) {
 	rt.write("/v1/obligations/{id}/dispute", with(clearingHandlers.dispute))
 	rt.write("/v1/obligations/{id}/payments", with(clearingHandlers.pay))
 	rt.write("/v1/clearing/runs", with(clearingHandlers.run))
+	rt.put("/v1/orgs/{id}/clearing-credit", with(clearingHandlers.setCreditLine))
 }
 
 type clearingHandlers struct {
@@ -247,9 +252,16 @@ func (h clearingHandlers) pay(w http.ResponseWriter, r *http.Request) error {
 }
 
 type clearingRunRequest struct {
-	OrgID  string `json:"org_id" validate:"required,uuid"`
-	Unit   string `json:"unit" validate:"required,max=32"`
-	DryRun bool   `json:"dry_run"`
+	OrgID     string `json:"org_id" validate:"required,uuid"`
+	Unit      string `json:"unit" validate:"required,max=32"`
+	DryRun    bool   `json:"dry_run"`
+	UseCredit bool   `json:"use_credit"`
+}
+
+type ledgerPaymentJSON struct {
+	OrgID     uuid.UUID `json:"org_id"`
+	AccountID uuid.UUID `json:"account_id"`
+	Amount    string    `json:"amount"`
 }
 
 type reductionJSON struct {
@@ -272,7 +284,12 @@ type clearingRunJSON struct {
 	TotalDebt    string          `json:"total_debt"`
 	Cleared      string          `json:"cleared"`
 	Reductions   []reductionJSON `json:"reductions"`
-	CreatedAt    time.Time       `json:"created_at"`
+	UseCredit    bool            `json:"use_credit"`
+	// LedgerPayments: positive out of the account, negative into it.
+	LedgerPayments []ledgerPaymentJSON `json:"ledger_payments"`
+	ThroughLedger  string              `json:"through_ledger"`
+	TransferID     *uuid.UUID          `json:"transfer_id"`
+	CreatedAt      time.Time           `json:"created_at"`
 }
 
 // run clears the confirmed open obligations in unit among org_id and the
@@ -285,7 +302,8 @@ func (h clearingHandlers) run(w http.ResponseWriter, r *http.Request) error {
 	if err := h.api.decode(r, &req, false); err != nil {
 		return err
 	}
-	run, err := h.auth.RunClearing(ctx, principal(r), uuid.MustParse(req.OrgID), req.Unit, req.DryRun)
+	run, err := h.auth.RunClearing(ctx, principal(r), exchange.ClearingRequest{
+		Group: uuid.MustParse(req.OrgID), Unit: req.Unit, DryRun: req.DryRun, UseCredit: req.UseCredit})
 	if err != nil {
 		return err
 	}
@@ -294,6 +312,11 @@ func (h clearingHandlers) run(w http.ResponseWriter, r *http.Request) error {
 		Obligations: run.Obligations, Participants: run.Participants,
 		TotalDebt: h.api.amount(ctx, run.TotalDebt, run.Unit), Cleared: h.api.amount(ctx, run.Cleared, run.Unit),
 		Reductions: make([]reductionJSON, len(run.Reductions)), CreatedAt: run.CreatedAt.UTC(),
+		UseCredit: run.UseCredit, LedgerPayments: make([]ledgerPaymentJSON, len(run.LedgerPayments)),
+		ThroughLedger: h.api.amount(ctx, run.ThroughLedger, run.Unit), TransferID: run.TransferID,
+	}
+	for i, x := range run.LedgerPayments {
+		out.LedgerPayments[i] = ledgerPaymentJSON{OrgID: x.Org, AccountID: x.Account, Amount: h.api.amount(ctx, x.Amount, run.Unit)}
 	}
 	for i, c := range run.Reductions {
 		out.Reductions[i] = reductionJSON{ObligationID: c.ObligationID, DebtorOrg: c.DebtorOrg, CreditorOrg: c.CreditorOrg,
@@ -304,4 +327,36 @@ func (h clearingHandlers) run(w http.ResponseWriter, r *http.Request) error {
 	}
 	out.ID = &run.ID
 	return writeJSON(w, http.StatusCreated, out)
+}
+
+type creditLineRequest struct {
+	AccountID string `json:"account_id" validate:"required,uuid"`
+}
+
+type creditLineJSON struct {
+	OrgID     uuid.UUID `json:"org_id"`
+	Unit      string    `json:"unit"`
+	AccountID uuid.UUID `json:"account_id"`
+	AgreedBy  uuid.UUID `json:"agreed_by"`
+	AgreedAt  time.Time `json:"agreed_at"`
+}
+
+// setCreditLine records, for a coordinator of the organization, that
+// clearing runs that ask for credit may move value into and out of one of
+// its organization accounts, in that account's unit and within its bounds:
+// 200 with the consent, which replaces an earlier one in that unit.
+func (h clearingHandlers) setCreditLine(w http.ResponseWriter, r *http.Request) error {
+	id, err := parseID(r, "id", notFoundOrgPath)
+	if err != nil {
+		return err
+	}
+	var req creditLineRequest
+	if err := h.api.decode(r, &req, false); err != nil {
+		return err
+	}
+	l, err := h.auth.SetClearingCreditLine(r.Context(), principal(r), id, uuid.MustParse(req.AccountID))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, creditLineJSON{OrgID: l.Org, Unit: l.Unit, AccountID: l.Account, AgreedBy: l.AgreedBy, AgreedAt: l.AgreedAt.UTC()})
 }

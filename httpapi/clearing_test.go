@@ -286,4 +286,36 @@ func TestJournalShowsObligations(t *testing.T) {
 	}
 }
 
+// TestClearingWithCreditOverHTTP: the time bank owes the co-op 70 and the
+// co-op owes the mill 40, a chain set-off alone cannot touch. Once the time
+// bank and the mill agree to clear through their accounts (the time bank's
+// with a credit limit of 100), a run with credit has the time bank pay the
+// mill 40 through the ledger and cancels 80; that transfer, like a
+// payment's, cannot be reversed by hand.
+func TestClearingWithCreditOverHTTP(t *testing.T) {
+	t.Parallel()
+	w := newClearingWorld(t)
+	credit := w.account(orgOwner(w.timebank), "USD", "organization", "-100")
+	w.owes(w.coordCoop, w.coopUSD, w.timebank, w.coordTB, "70.00", "C-1")
+	w.owes(w.coordMill, w.millUSD, w.coop, w.coordCoop, "40.00", "M-1")
+	run := map[string]any{"org_id": w.local.ID.String(), "unit": "USD", "use_credit": true}
+	w.problem(w.call("PUT", "/v1/orgs/"+w.timebank.ID.String()+"/clearing-credit", w.coordTB.token, map[string]any{"account_id": w.coopUSD}), 422, "invalid-request")
+	w.problem(w.call("PUT", "/v1/orgs/"+w.mill.ID.String()+"/clearing-credit", w.coordTB.token, map[string]any{"account_id": w.millUSD}), 403, "forbidden")
+	if l := w.must(w.call("PUT", "/v1/orgs/"+w.timebank.ID.String()+"/clearing-credit", w.coordTB.token, map[string]any{"account_id": credit}), 200); l["unit"] != "USD" {
+		t.Fatalf("consent: %v", l)
+	}
+	w.must(w.call("PUT", "/v1/orgs/"+w.mill.ID.String()+"/clearing-credit", w.coordMill.token, map[string]any{"account_id": w.millUSD}), 200)
+	got := w.must(w.call("POST", "/v1/clearing/runs", w.admin.token, run), 201)
+	if got["cleared"] != "80.00" || got["through_ledger"] != "40.00" || got["transfer_id"] == nil || len(got["ledger_payments"].([]any)) != 2 {
+		t.Fatalf("run with credit: %v", got)
+	}
+	if posted, _ := w.balance(credit); posted != "-40.00" {
+		t.Errorf("the time bank's credit account holds %s, want -40.00", posted)
+	}
+	if posted, _ := w.balance(w.millUSD); posted != "40.00" {
+		t.Errorf("the mill holds %s, want 40.00", posted)
+	}
+	w.problem(w.call("POST", "/v1/transfers/"+got["transfer_id"].(string)+"/reverse", w.admin.token, nil), 409, "managed-transfer")
+}
+
 func orgOwner2(o exchange.Org) string { return "org:" + o.ID.String() }

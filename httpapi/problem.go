@@ -122,7 +122,7 @@ var reasonKinds = map[ledger.Reason]problemKind{
 	exchange.ReasonUnknownCategory:    kindNotFound,
 	exchange.ReasonCategoryExists:     {http.StatusConflict, "category-exists", "Category already exists"},
 	exchange.ReasonStatusTransition:   {http.StatusConflict, "status-transition", "The listing's status does not allow this"},
-	reasonManagedTransfer:             {http.StatusConflict, "managed-transfer", "The transfer belongs to an agreement, a trade or a fund"},
+	reasonManagedTransfer:             {http.StatusConflict, "managed-transfer", "The transfer belongs to an agreement, a trade, a fund, an obligation or a clearing run"},
 	exchange.ReasonUnknownAgreement:   kindNotFound,
 	exchange.ReasonAgreementState:     {http.StatusConflict, "agreement-state", "The agreement's status does not allow this"},
 	exchange.ReasonAgreementExpired:   {http.StatusConflict, "agreement-expired", "Agreement expired"},

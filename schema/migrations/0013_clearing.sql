@@ -58,9 +58,29 @@ CREATE TABLE clearing_runs (
     participants BIGINT      NOT NULL,
     total_debt   NUMERIC     NOT NULL,
     cleared      NUMERIC     NOT NULL,
+    -- With credit lines: the one ledger transfer that moved value between
+    -- the participants' accounts, and how much it moved in all.
+    use_credit   BOOLEAN     NOT NULL DEFAULT FALSE,
+    transfer_id  UUID        REFERENCES transfers (id),
+    through_ledger NUMERIC   NOT NULL DEFAULT 0,
     created_at   TIMESTAMPTZ NOT NULL,
     CONSTRAINT clearing_runs_counts CHECK (obligations >= 0 AND participants >= 0),
-    CONSTRAINT clearing_runs_cleared_bounds CHECK (cleared >= 0 AND cleared <= total_debt)
+    CONSTRAINT clearing_runs_cleared_bounds CHECK (cleared >= 0 AND cleared <= total_debt),
+    CONSTRAINT clearing_runs_transfer CHECK ((transfer_id IS NOT NULL) = (through_ledger > 0) AND (use_credit OR through_ledger = 0))
+);
+CREATE UNIQUE INDEX clearing_runs_transfer ON clearing_runs (transfer_id) WHERE transfer_id IS NOT NULL;
+
+-- clearing_credit_lines: an organization's consent that clearing runs in
+-- unit (those that ask for credit) may move value into and out of one of
+-- its accounts, within that account's bounds (its credit limit below, its
+-- cap above), to cancel chains of debt set-off alone cannot.
+CREATE TABLE clearing_credit_lines (
+    org_id     UUID        NOT NULL REFERENCES orgs (id),
+    unit       TEXT        NOT NULL REFERENCES units (code),
+    account_id UUID        NOT NULL REFERENCES accounts (id),
+    agreed_by  UUID        NOT NULL REFERENCES members (id),
+    agreed_at  TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (org_id, unit)
 );
 CREATE INDEX clearing_runs_group ON clearing_runs (group_org, id);
 
