@@ -119,10 +119,15 @@ func Clear(p Problem) (Result, error) {
 			m++
 		}
 	}
+	// Obligations between the same debtor and creditor are one arc: they
+	// have the same cost, so any split of the arc's clearing among them is
+	// as good, and the certificate holds for each (they share a reduced
+	// cost). In a trade network that is a third fewer arcs.
+	merged, sums := mergeParallel(n, p.Obligations)
 	g := newGraph(nodes, m)
-	obl := make([]int32, len(p.Obligations)) // arc of each obligation
-	for k, o := range p.Obligations {
-		obl[k] = g.add(o.Debtor, o.Creditor, o.Amount, 1)
+	arcs := make([]int32, len(sums)) // edge of each merged pair
+	for j, e := range sums {
+		arcs[j] = g.add(e.Debtor, e.Creditor, e.Amount, 1)
 	}
 	pays := make([][2]int32, len(p.Lines)) // arcs i→L and L→i
 	for k, l := range p.Lines {
@@ -143,12 +148,18 @@ func Clear(p Problem) (Result, error) {
 	phases := g.minCostFlow(s, t, supply)
 
 	r := Result{Cleared: make([]int64, len(p.Obligations)), Potential: make([]int64, n+1), Phases: phases}
+	// An arc carries r; its residual capacity a − r is what is cleared,
+	// shared out among its obligations in order.
+	left := make([]int64, len(sums))
+	for j := range sums {
+		left[j] = g.cap[g.pos[arcs[j]]]
+	}
 	for k, o := range p.Obligations {
-		// The arc carries r; its residual capacity a − r is what is cleared.
-		c := g.cap[g.pos[obl[k]]]
+		j := merged[k]
+		c := min(left[j], o.Amount)
+		left[j] -= c
 		r.Cleared[k] = c
 		r.Total += c
-		_ = o
 	}
 	if len(p.Lines) > 0 {
 		r.Pay = make([]int64, n)
@@ -164,6 +175,45 @@ func Clear(p Problem) (Result, error) {
 		r.Potential[i] = g.pi[i] - g.pi[ledger]
 	}
 	return r, nil
+}
+
+// mergeParallel returns, for each obligation, the index of its (debtor,
+// creditor) pair, and each pair with its amounts summed, in linear time.
+func mergeParallel(n int, obls []Obligation) ([]int32, []Obligation) {
+	start := make([]int32, n+1)
+	for _, o := range obls {
+		start[o.Debtor+1]++
+	}
+	for v := range n {
+		start[v+1] += start[v]
+	}
+	byDebtor := make([]int32, len(obls))
+	fill := append([]int32(nil), start[:n]...)
+	for k, o := range obls {
+		byDebtor[fill[o.Debtor]] = int32(k)
+		fill[o.Debtor]++
+	}
+	merged := make([]int32, len(obls))
+	var sums []Obligation
+	last := make([]int32, n) // creditor → its pair's index for the current debtor, if ≥ first
+	for v := range last {
+		last[v] = -1
+	}
+	for u := range n {
+		first := int32(len(sums))
+		for _, k := range byDebtor[start[u]:start[u+1]] {
+			o := obls[k]
+			if j := last[o.Creditor]; j >= first {
+				sums[j].Amount += o.Amount // no overflow: validate bounded the total
+				merged[k] = j
+				continue
+			}
+			last[o.Creditor] = int32(len(sums))
+			merged[k] = int32(len(sums))
+			sums = append(sums, o)
+		}
+	}
+	return merged, sums
 }
 
 // Check verifies that r is a feasible and optimal clearing of p: bounds,
