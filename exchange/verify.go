@@ -86,6 +86,11 @@ SELECT 'clearing run ' || r.id::text || ' cleared ' || r.cleared::text || ' but 
 FROM clearing_runs r LEFT JOIN obligation_settlements s ON s.clearing_run_id = r.id
 GROUP BY r.id, r.cleared
 HAVING r.cleared <> COALESCE(sum(s.amount), 0)`},
+	{"a clearing run's ledger transfer moved what the run says went through the ledger", `
+SELECT 'clearing run ' || r.id::text || ' says ' || r.through_ledger::text || ' went through the ledger but transfer '
+    || COALESCE(r.transfer_id::text, 'none') || ' moved ' || COALESCE((SELECT sum(e.amount) FROM entries e WHERE e.transfer_id = r.transfer_id AND e.amount > 0), 0)::text
+FROM clearing_runs r
+WHERE r.through_ledger <> COALESCE((SELECT sum(e.amount) FROM entries e WHERE e.transfer_id = r.transfer_id AND e.amount > 0), 0)`},
 }
 
 // Verify checks the invariants that tie agreements, trades, funds and time
