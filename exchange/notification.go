@@ -26,16 +26,17 @@ const NotificationRetention = 90 * 24 * time.Hour
 // Agreement, Trade, Grant, Obligation and ClearingRun is set, as the kind's
 // prefix says.
 type Notification struct {
-	ID          uuid.UUID
-	Kind        string // agreement_*, trade_*, grant_*, obligation_* or clearing_*
-	Agreement   *uuid.UUID
-	Trade       *uuid.UUID
-	Grant       *uuid.UUID
+	ID        uuid.UUID
+	Kind      string // agreement_*, trade_*, grant_*, obligation_* or clearing_*
+	Agreement *uuid.UUID
+	Trade     *uuid.UUID
+	Grant     *uuid.UUID
+	Message   string
+	CreatedAt time.Time
+	ReadAt    *time.Time
+
 	Obligation  *uuid.UUID
 	ClearingRun *uuid.UUID
-	Message     string
-	CreatedAt   time.Time
-	ReadAt      *time.Time
 }
 
 // notice is one notification to write, to several members.
