@@ -138,6 +138,8 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -timeout 60m $(BENCHPKGS)
 	@echo "== matching benchmarks (-benchtime $(MATCHTIME))"
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(MATCHTIME) -timeout 30m ./exchange/matching/
+	@echo "== clearing 50,000 firms and 1,000,000 obligations on one core (one iteration is a whole clearing)"
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime 1x -cpu 1 -timeout 30m ./exchange/clearing/
 	@echo "== agreements from proposal to the hours moved (-benchtime $(AGREETIME))"
 	$(GO) test -run '^$$' -bench AgreementLifecycle -benchmem -benchtime $(AGREETIME) -timeout 30m ./exchange/
 	@echo "== HTTP load generator against a private server (scripts/loadtest.sh)"

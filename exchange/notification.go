@@ -23,22 +23,27 @@ import (
 const NotificationRetention = 90 * 24 * time.Hour
 
 // Notification tells a member that something needs them. Exactly one of
-// Agreement, Trade and Grant is set, as the kind's prefix says.
+// Agreement, Trade, Grant, Obligation and ClearingRun is set, as the kind's
+// prefix says.
 type Notification struct {
 	ID        uuid.UUID
-	Kind      string // agreement_*, trade_* or grant_*
+	Kind      string // agreement_*, trade_*, grant_*, obligation_* or clearing_*
 	Agreement *uuid.UUID
 	Trade     *uuid.UUID
 	Grant     *uuid.UUID
 	Message   string
 	CreatedAt time.Time
 	ReadAt    *time.Time
+
+	Obligation  *uuid.UUID
+	ClearingRun *uuid.UUID
 }
 
 // notice is one notification to write, to several members.
 type notice struct {
 	Kind                    string
 	Agreement, Trade, Grant *uuid.UUID
+	Obligation, ClearingRun *uuid.UUID
 	Message                 string
 }
 
@@ -54,10 +59,10 @@ func notify(ctx context.Context, tx *pgtx.Tx, now time.Time, n notice, to ...uui
 		ids[i] = newID()
 	}
 	_, err := tx.Exec(ctx, `
-INSERT INTO notifications (id, member_id, kind, agreement_id, trade_id, grant_id, message, created_at)
-SELECT r.id, r.member_id, $3, $4, $5, $6, $7, $8
+INSERT INTO notifications (id, member_id, kind, agreement_id, trade_id, grant_id, obligation_id, clearing_run_id, message, created_at)
+SELECT r.id, r.member_id, $3, $4, $5, $6, $7, $8, $9, $10
 FROM unnest($1::UUID[], $2::UUID[]) AS r (id, member_id)`,
-		ids, to, n.Kind, n.Agreement, n.Trade, n.Grant, n.Message, now)
+		ids, to, n.Kind, n.Agreement, n.Trade, n.Grant, n.Obligation, n.ClearingRun, n.Message, now)
 	return err
 }
 
@@ -72,7 +77,7 @@ func (s *Store) Notifications(ctx context.Context, p Principal, unread bool, pg 
 		return nil, uuid.Nil, err
 	}
 	rows, err := s.db.Pool.Query(ctx, `
-SELECT id, kind, agreement_id, trade_id, grant_id, message, created_at, read_at FROM notifications
+SELECT id, kind, agreement_id, trade_id, grant_id, obligation_id, clearing_run_id, message, created_at, read_at FROM notifications
 WHERE member_id = $1 AND id > $2 AND (NOT $3 OR read_at IS NULL)
 ORDER BY id LIMIT $4`, p.MemberID, pg.After, unread, limit+1)
 	if err != nil {
@@ -80,7 +85,7 @@ ORDER BY id LIMIT $4`, p.MemberID, pg.After, unread, limit+1)
 	}
 	ns, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (Notification, error) {
 		var n Notification
-		err := r.Scan(&n.ID, &n.Kind, &n.Agreement, &n.Trade, &n.Grant, &n.Message, &n.CreatedAt, &n.ReadAt)
+		err := r.Scan(&n.ID, &n.Kind, &n.Agreement, &n.Trade, &n.Grant, &n.Obligation, &n.ClearingRun, &n.Message, &n.CreatedAt, &n.ReadAt)
 		return n, err
 	})
 	if err != nil {

@@ -36,6 +36,27 @@ type Statement struct {
 	Org      Org
 	From, To time.Time // From is zero for a statement from the beginning
 	Accounts []StatementAccount
+	// Obligations are what the organization was owed and owed at To, off
+	// the ledger: the obligations recorded before To and not disputed,
+	// with what was outstanding at To (their amount less the payments and
+	// clearings made before it), those with nothing outstanding left out;
+	// by unit, then due date.
+	Obligations []StatementObligation
+}
+
+// StatementObligation is one open obligation of a statement, seen from the
+// organization: Receivable when it is the creditor, payable otherwise.
+type StatementObligation struct {
+	ID               uuid.UUID
+	Receivable       bool
+	Counterparty     uuid.UUID // the other organization
+	CounterpartyName string
+	Unit             string
+	Amount           decimal.Decimal
+	Outstanding      decimal.Decimal // at the statement's To
+	DueDate          time.Time
+	Reference        string
+	Status           ObligationStatus // now
 }
 
 // StatementAccount is one account of a statement. Closing is Opening plus
@@ -111,8 +132,11 @@ func (s *Store) Statement(ctx context.Context, p Principal, orgID uuid.UUID, fro
 	// One snapshot for the balances and the entries, so that every
 	// account's closing balance is its opening plus its entries.
 	err = s.db.Run(ctx, pgtx.Options{Isolation: pgx.RepeatableRead, ReadOnly: true}, func(tx *pgtx.Tx) error {
-		st.Accounts = nil
-		return readStatement(ctx, tx, &st)
+		st.Accounts, st.Obligations = nil, nil
+		if err := readStatement(ctx, tx, &st); err != nil {
+			return err
+		}
+		return readStatementObligations(ctx, tx, &st)
 	})
 	if err != nil {
 		return Statement{}, err
@@ -199,6 +223,38 @@ func readStatement(ctx context.Context, tx *pgtx.Tx, st *Statement) error {
 		x.entry.Counterparty = parties[x.entry.Counterparty.AccountID]
 		a := &st.Accounts[at[x.account]]
 		a.Entries = append(a.Entries, x.entry)
+	}
+	return nil
+}
+
+// readStatementObligations reads the obligations open at st.To.
+func readStatementObligations(ctx context.Context, tx *pgtx.Tx, st *Statement) error {
+	rows, err := tx.Query(ctx, `
+SELECT o.id, o.creditor_org = $1, CASE WHEN o.creditor_org = $1 THEN o.debtor_org ELSE o.creditor_org END,
+    (SELECT name FROM orgs WHERE id = CASE WHEN o.creditor_org = $1 THEN o.debtor_org ELSE o.creditor_org END),
+    o.unit, o.amount,
+    o.amount - COALESCE((SELECT sum(x.amount) FROM obligation_settlements x WHERE x.obligation_id = o.id AND x.created_at < $2), 0),
+    o.due_date, o.reference, o.status
+FROM obligations o
+WHERE (o.creditor_org = $1 OR o.debtor_org = $1) AND o.created_at < $2 AND o.status <> 'disputed'
+ORDER BY o.unit, o.due_date, o.id`, st.Org.ID, st.To)
+	if err != nil {
+		return err
+	}
+	all, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (StatementObligation, error) {
+		var o StatementObligation
+		err := r.Scan(&o.ID, &o.Receivable, &o.Counterparty, &o.CounterpartyName, &o.Unit, &o.Amount, &o.Outstanding,
+			&o.DueDate, &o.Reference, &o.Status)
+		o.DueDate = o.DueDate.UTC()
+		return o, err
+	})
+	if err != nil {
+		return err
+	}
+	for _, o := range all {
+		if o.Outstanding.Sign() > 0 {
+			st.Obligations = append(st.Obligations, o)
+		}
 	}
 	return nil
 }

@@ -69,6 +69,28 @@ WHERE g.status <> 'disbursed' OR m.transfer_id <> g.transfer_id`},
 SELECT 'time bank ' || r.org_id::text || ' pool ' || a.id::text || ' is a ' || a.kind || ' account of ' || a.owner || ' in ' || a.unit
 FROM timebank_rules r JOIN accounts a ON a.id = r.pool_account
 WHERE a.kind <> 'pool' OR a.owner <> 'org:' || r.org_id::text OR a.unit <> r.unit`},
+	{"an obligation's outstanding amount is its amount less its payments and clearings", `
+SELECT 'obligation ' || o.id::text || ' has ' || o.outstanding::text || ' outstanding of ' || o.amount::text
+    || ' but settlements of ' || COALESCE(sum(s.amount), 0)::text
+FROM obligations o LEFT JOIN obligation_settlements s ON s.obligation_id = o.id
+GROUP BY o.id, o.outstanding, o.amount
+HAVING o.outstanding <> o.amount - COALESCE(sum(s.amount), 0)`},
+	{"an obligation's payment is a transfer of its amount from the debtor to the creditor's account", `
+SELECT 'payment ' || s.id::text || ' of obligation ' || o.id::text || ' does not match transfer ' || s.transfer_id::text
+FROM obligation_settlements s JOIN obligations o ON o.id = s.obligation_id
+WHERE s.kind = 'payment' AND NOT EXISTS (
+    SELECT 1 FROM entries e
+    WHERE e.transfer_id = s.transfer_id AND e.account_id = o.creditor_account AND e.amount = s.amount)`},
+	{"a clearing run's cleared amount is the sum of its reductions", `
+SELECT 'clearing run ' || r.id::text || ' cleared ' || r.cleared::text || ' but its reductions sum to ' || COALESCE(sum(s.amount), 0)::text
+FROM clearing_runs r LEFT JOIN obligation_settlements s ON s.clearing_run_id = r.id
+GROUP BY r.id, r.cleared
+HAVING r.cleared <> COALESCE(sum(s.amount), 0)`},
+	{"a clearing run's ledger transfer moved what the run says went through the ledger", `
+SELECT 'clearing run ' || r.id::text || ' says ' || r.through_ledger::text || ' went through the ledger but transfer '
+    || COALESCE(r.transfer_id::text, 'none') || ' moved ' || COALESCE((SELECT sum(e.amount) FROM entries e WHERE e.transfer_id = r.transfer_id AND e.amount > 0), 0)::text
+FROM clearing_runs r
+WHERE r.through_ledger <> COALESCE((SELECT sum(e.amount) FROM entries e WHERE e.transfer_id = r.transfer_id AND e.amount > 0), 0)`},
 }
 
 // Verify checks the invariants that tie agreements, trades, funds and time

@@ -315,7 +315,8 @@ func (a *api) resolveAgreement(w http.ResponseWriter, r *http.Request) error {
 }
 
 // notificationJSON is something that needs the caller's attention. Exactly
-// one of agreement_id, trade_id and grant_id is set, as the kind says.
+// one of agreement_id, trade_id, grant_id, obligation_id and clearing_run_id
+// is set, as the kind says.
 type notificationJSON struct {
 	ID        uuid.UUID  `json:"id"`
 	Kind      string     `json:"kind"`
@@ -325,6 +326,10 @@ type notificationJSON struct {
 	Message   string     `json:"message"`
 	CreatedAt time.Time  `json:"created_at"`
 	ReadAt    *time.Time `json:"read_at"`
+
+	// An obligation's or a clearing run's notification names it here.
+	Obligation  *uuid.UUID `json:"obligation_id"`
+	ClearingRun *uuid.UUID `json:"clearing_run_id"`
 }
 
 // listNotifications lists the caller's notifications, oldest first;
@@ -349,7 +354,7 @@ func (a *api) listNotifications(w http.ResponseWriter, r *http.Request) error {
 	items := make([]notificationJSON, len(ns))
 	for i, n := range ns {
 		items[i] = notificationJSON{ID: n.ID, Kind: n.Kind, Agreement: n.Agreement, Trade: n.Trade, Grant: n.Grant,
-			Message: n.Message, CreatedAt: n.CreatedAt.UTC()}
+			Message: n.Message, CreatedAt: n.CreatedAt.UTC(), Obligation: n.Obligation, ClearingRun: n.ClearingRun}
 		if n.ReadAt != nil {
 			t := n.ReadAt.UTC()
 			items[i].ReadAt = &t

@@ -343,6 +343,7 @@ func (a *api) register(rt *router) {
 	a.registerTimebankRoutes(rt)
 	a.registerTradeRoutes(rt)
 	a.registerFundRoutes(rt)
+	a.registerClearingRoutes(rt)
 }
 
 // routeHandler wraps a route's endpoint: authentication unless public, the

@@ -74,6 +74,18 @@ func TestAuthorizationMatrix(t *testing.T) {
 		return id
 	}
 	funds := w.fundFixtures()
+	// Obligations: the co-op says the time bank owes it a cent; the time
+	// bank has dollars to pay with.
+	tbUSD := w.account(orgOwner(w.timebank), "USD", "organization", "")
+	w.must(w.transfer(w.coordCoop.token, "", posting(w.bankUSD, tbUSD, "100", "USD")), 201)
+	obligation := func(confirmed bool) string {
+		id := w.must(w.call("POST", "/v1/obligations", w.coordCoop.token, map[string]any{"debtor_org": w.timebank.ID.String(),
+			"creditor_account": w.coopUSD, "amount": "0.01", "due_date": "2026-04-30", "reference": "INV-1"}), 201)["id"].(string)
+		if confirmed {
+			w.must(w.call("POST", "/v1/obligations/"+id+"/confirm", w.coordTB.token, nil), 200)
+		}
+		return id
+	}
 	type row struct {
 		route string
 		call  func(token string) resp
@@ -226,6 +238,31 @@ func TestAuthorizationMatrix(t *testing.T) {
 			[]int{401, 401, 403, 403, 403, 403, 200, 200}},
 		{"GET /v1/orgs/{id}/statement", func(tk string) resp { return w.call("GET", timebank+"/statement", tk, nil) },
 			[]int{401, 401, 404, 404, 404, 200, 404, 200}},
+		{"POST /v1/obligations", func(tk string) resp {
+			return w.call("POST", "/v1/obligations", tk, map[string]any{"debtor_org": w.timebank.ID.String(),
+				"creditor_account": w.coopUSD, "amount": "0.01", "due_date": "2026-04-30", "reference": "INV-2"})
+		}, []int{401, 401, 404, 404, 404, 404, 201, 201}},
+		{"GET /v1/obligations", func(tk string) resp { return w.call("GET", "/v1/obligations?org="+w.timebank.ID.String(), tk, nil) },
+			[]int{401, 401, 200, 200, 403, 200, 403, 200}},
+		func() row {
+			id := obligation(false)
+			return row{"GET /v1/obligations/{id}", func(tk string) resp { return w.call("GET", "/v1/obligations/"+id, tk, nil) },
+				[]int{401, 401, 200, 200, 200, 200, 200, 200}}
+		}(),
+		{"POST /v1/obligations/{id}/confirm", func(tk string) resp { return w.call("POST", "/v1/obligations/"+obligation(false)+"/confirm", tk, nil) },
+			[]int{401, 401, 403, 403, 403, 200, 403, 200}},
+		{"POST /v1/obligations/{id}/dispute", func(tk string) resp {
+			return w.call("POST", "/v1/obligations/"+obligation(false)+"/dispute", tk, map[string]any{"reason": "no invoice"})
+		}, []int{401, 401, 403, 403, 403, 200, 403, 200}},
+		{"POST /v1/obligations/{id}/payments", func(tk string) resp {
+			return w.call("POST", "/v1/obligations/"+obligation(true)+"/payments", tk, map[string]any{"from_account": tbUSD, "amount": "0.01"})
+		}, []int{401, 401, 404, 404, 404, 201, 404, 201}},
+		{"PUT /v1/orgs/{id}/clearing-credit", func(tk string) resp {
+			return w.call("PUT", timebank+"/clearing-credit", tk, map[string]any{"account_id": tbUSD})
+		}, []int{401, 401, 403, 403, 403, 200, 403, 200}},
+		{"POST /v1/clearing/runs", func(tk string) resp {
+			return w.call("POST", "/v1/clearing/runs", tk, map[string]any{"org_id": w.timebank.ID.String(), "unit": "USD"})
+		}, []int{401, 401, 403, 403, 403, 201, 403, 201}},
 		{"POST /v1/funds", func(tk string) resp {
 			return w.call("POST", "/v1/funds", tk, map[string]any{"name": "Another fund", "unit": "USD"})
 		},

@@ -122,7 +122,7 @@ var reasonKinds = map[ledger.Reason]problemKind{
 	exchange.ReasonUnknownCategory:   kindNotFound,
 	exchange.ReasonCategoryExists:    {http.StatusConflict, "category-exists", "Category already exists"},
 	exchange.ReasonStatusTransition:  {http.StatusConflict, "status-transition", "The listing's status does not allow this"},
-	reasonManagedTransfer:            {http.StatusConflict, "managed-transfer", "The transfer belongs to an agreement, a trade or a fund"},
+	reasonManagedTransfer:            {http.StatusConflict, "managed-transfer", "The transfer belongs to an agreement, a trade, a fund, an obligation or a clearing run"},
 	exchange.ReasonUnknownAgreement:  kindNotFound,
 	exchange.ReasonAgreementState:    {http.StatusConflict, "agreement-state", "The agreement's status does not allow this"},
 	exchange.ReasonAgreementExpired:  {http.StatusConflict, "agreement-expired", "Agreement expired"},
@@ -139,6 +139,12 @@ var reasonKinds = map[ledger.Reason]problemKind{
 	exchange.ReasonGrantStatus:       {http.StatusConflict, "grant-status", "The grant request's status does not allow this"},
 	exchange.ReasonQuorumNotReached:  {http.StatusUnprocessableEntity, "quorum-not-reached", "The decision lacks the fund's quorum"},
 	exchange.ReasonAgainstTally:      {http.StatusUnprocessableEntity, "decision-against-tally", "The decision contradicts its tally"},
+
+	// Obligations and clearing runs.
+	exchange.ReasonUnknownObligation:  kindNotFound,
+	exchange.ReasonObligationNotOpen:  {http.StatusConflict, "obligation-not-open", "The obligation's status does not allow this"},
+	exchange.ReasonOverpaysObligation: {http.StatusUnprocessableEntity, "overpays-obligation", "More than the obligation's outstanding amount"},
+	exchange.ReasonClearingTooLarge:   {http.StatusUnprocessableEntity, "clearing-too-large", "The group's debts are too large to clear exactly"},
 }
 
 // codeKinds maps error codes to problems, for reasons reasonKinds lacks.

@@ -19,6 +19,23 @@ type statementJSON struct {
 	From     *time.Time             `json:"from"`
 	To       time.Time              `json:"to"`
 	Accounts []statementAccountJSON `json:"accounts"`
+	// Obligations are what the organization was owed and owed at to.
+	Obligations []statementObligationJSON `json:"obligations"`
+}
+
+// statementObligationJSON is one open obligation at the statement's end:
+// direction receivable (the organization is owed) or payable (it owes).
+type statementObligationJSON struct {
+	ID               uuid.UUID `json:"id"`
+	Direction        string    `json:"direction"`
+	Counterparty     uuid.UUID `json:"counterparty_org"`
+	CounterpartyName string    `json:"counterparty_name"`
+	Unit             string    `json:"unit"`
+	Amount           string    `json:"amount"`
+	Outstanding      string    `json:"outstanding"`
+	DueDate          string    `json:"due_date"`
+	Reference        string    `json:"reference"`
+	Status           string    `json:"status"`
 }
 
 // statementAccountJSON is one account of a statement: closing_balance is
@@ -115,6 +132,17 @@ func (a *api) toStatementJSON(ctx context.Context, st exchange.Statement) statem
 			}
 		}
 		out.Accounts[i] = j
+	}
+	out.Obligations = make([]statementObligationJSON, len(st.Obligations))
+	for i, o := range st.Obligations {
+		dir := "payable"
+		if o.Receivable {
+			dir = "receivable"
+		}
+		out.Obligations[i] = statementObligationJSON{ID: o.ID, Direction: dir, Counterparty: o.Counterparty,
+			CounterpartyName: o.CounterpartyName, Unit: o.Unit, Amount: a.amount(ctx, o.Amount, o.Unit),
+			Outstanding: a.amount(ctx, o.Outstanding, o.Unit), DueDate: o.DueDate.Format(time.DateOnly),
+			Reference: o.Reference, Status: string(o.Status)}
 	}
 	return out
 }

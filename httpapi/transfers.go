@@ -436,7 +436,8 @@ func (a *api) reverseTransfer(w http.ResponseWriter, r *http.Request) error {
 }
 
 // managed refuses to post, void or reverse by hand a transfer that an
-// agreement, a trade or a fund made (its metadata names it): the hold of an
+// agreement, a trade, a fund, an obligation's payment or a clearing run made
+// (its metadata names it): the hold of an
 // accepted agreement is posted by the parties' confirmations and voided by
 // its cancellation, and a fund's movements are written in its book. Changing
 // them here would leave the agreement or the book saying otherwise (409).
@@ -452,6 +453,8 @@ func managed(t ledger.Transfer) error {
 		{"agreement", "through /v1/agreements/%v (confirm, cancel, dispute)"},
 		{"trade", "through /v1/trades/%v"},
 		{"fund", "through the fund /v1/funds/%v"},
+		{"obligation", "by paying obligation /v1/obligations/%v"},
+		{"clearing_run", "with a new clearing run (this one is %v)"},
 	} {
 		if id, ok := meta[k.key]; ok {
 			return &ledger.Error{Code: ledger.ECONFLICT, Reason: reasonManagedTransfer,

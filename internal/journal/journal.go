@@ -54,10 +54,30 @@ type posting struct {
 }
 
 type transaction struct {
-	id       uuid.UUID
-	postedAt time.Time
-	memo     string
-	postings []posting
+	id         uuid.UUID
+	postedAt   time.Time
+	memo       string
+	postings   []posting
+	obligation string // the obligation the transfer pays, from its metadata
+}
+
+// obligation is an obligation open at the export, off the ledger.
+type obligation struct {
+	id                  uuid.UUID
+	debtor, creditor    string // the organizations' names
+	unit                string
+	amount, outstanding decimal.Decimal
+	dueDate             time.Time
+	reference, status   string
+}
+
+// clearingRun is a clearing run, for the record.
+type clearingRun struct {
+	id                 uuid.UUID
+	at                 time.Time
+	group, unit        string
+	totalDebt, cleared decimal.Decimal
+	obligations        int64
 }
 
 // book is what the export knows before the first transaction.
@@ -84,9 +104,18 @@ const (
 	selectUnits     = `SELECT code, scale FROM units ORDER BY code`
 	selectAccounts  = `SELECT id, unit, owner, kind, name FROM accounts ORDER BY created_at, id`
 	selectTransfers = `
-SELECT id, created_at, memo, postings FROM transfers
+SELECT id, created_at, memo, postings, COALESCE(metadata ->> 'obligation', '') FROM transfers
 WHERE state = 'posted' AND resolved_at IS NULL
 ORDER BY created_at, id`
+	selectObligations = `
+SELECT o.id, d.name, c.name, o.unit, o.amount, o.outstanding, o.due_date, o.reference, o.status
+FROM obligations o JOIN orgs d ON d.id = o.debtor_org JOIN orgs c ON c.id = o.creditor_org
+WHERE o.status IN ('pending', 'confirmed')
+ORDER BY o.unit, o.due_date, o.id`
+	selectClearingRuns = `
+SELECT r.id, r.created_at, g.name, r.unit, r.total_debt, r.cleared, r.obligations
+FROM clearing_runs r JOIN orgs g ON g.id = r.group_org
+ORDER BY r.created_at, r.id`
 )
 
 // errRetried stops an export whose read transaction would run a second time
@@ -96,6 +125,13 @@ var errRetried = errors.New("journal: the export's read was interrupted after ou
 // read reads the books in one read-only snapshot: start gets the units and
 // accounts, then each gets every posted transfer in order.
 func (x *Exporter) read(ctx context.Context, start func(*book) error, each func(*book, transaction) error) error {
+	return x.readAll(ctx, start, each, nil)
+}
+
+// readAll is read, then finish with the open obligations and the clearing
+// runs, in the same snapshot.
+func (x *Exporter) readAll(ctx context.Context, start func(*book) error, each func(*book, transaction) error,
+	finish func(*book, []obligation, []clearingRun) error) error {
 	began := false
 	return x.db.Run(ctx, pgtx.Options{Isolation: pgx.RepeatableRead, ReadOnly: true}, func(tx *pgtx.Tx) error {
 		if began {
@@ -149,7 +185,7 @@ func (x *Exporter) read(ctx context.Context, start func(*book) error, each func(
 		for rows.Next() {
 			var t transaction
 			var raw []byte
-			if err := rows.Scan(&t.id, &t.postedAt, &t.memo, &raw); err != nil {
+			if err := rows.Scan(&t.id, &t.postedAt, &t.memo, &raw, &t.obligation); err != nil {
 				return err
 			}
 			if err := json.Unmarshal(raw, &t.postings); err != nil {
@@ -159,7 +195,35 @@ func (x *Exporter) read(ctx context.Context, start func(*book) error, each func(
 				return err
 			}
 		}
-		return rows.Err()
+		rows.Close()
+		if err := rows.Err(); err != nil || finish == nil {
+			return err
+		}
+		rows, err = tx.Query(ctx, selectObligations)
+		if err != nil {
+			return err
+		}
+		obls, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (obligation, error) {
+			var o obligation
+			err := r.Scan(&o.id, &o.debtor, &o.creditor, &o.unit, &o.amount, &o.outstanding, &o.dueDate, &o.reference, &o.status)
+			return o, err
+		})
+		if err != nil {
+			return err
+		}
+		rows, err = tx.Query(ctx, selectClearingRuns)
+		if err != nil {
+			return err
+		}
+		runs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (clearingRun, error) {
+			var c clearingRun
+			err := r.Scan(&c.id, &c.at, &c.group, &c.unit, &c.totalDebt, &c.cleared, &c.obligations)
+			return c, err
+		})
+		if err != nil {
+			return err
+		}
+		return finish(b, obls, runs)
 	})
 }
 
@@ -173,12 +237,20 @@ func (x *Exporter) read(ctx context.Context, start func(*book) error, each func(
 //	    member:0193…:HOUR:0193…  -2.00 HOUR
 //	    member:0194…:HOUR:0194…  2.00 HOUR
 //
+// A transfer that pays an obligation carries its id as a tag
+// (obligation:0195…), so that `hledger reg tag:obligation=0195…` lists its
+// payments. Obligations themselves are not movements of the ledger: what is
+// still owed between organizations (pending or confirmed, with what is
+// outstanding) and each clearing run that cancelled some of it close the
+// journal as comments, which no balance includes, so that hledger's
+// balances stay the ledger's.
+//
 // Each posting gives two lines, the debit then the credit. Account names are
 // AccountName's; amounts have their unit's scale, so that hledger's balances
 // are the ledger's digit for digit.
 func (x *Exporter) WriteHledger(ctx context.Context, w io.Writer) error {
 	bw := bufio.NewWriterSize(w, 64<<10)
-	err := x.read(ctx, func(b *book) error {
+	err := x.readAll(ctx, func(b *book) error {
 		fmt.Fprintf(bw, "; Mutual journal: every posted transfer, exported %s.\n", x.now().UTC().Format(time.RFC3339))
 		fmt.Fprintf(bw, "; Accounts are named OWNER:UNIT:ACCOUNT_ID; amounts carry each unit's scale.\n\n")
 		fmt.Fprintf(bw, "decimal-mark .\n\n")
@@ -198,7 +270,11 @@ func (x *Exporter) WriteHledger(ctx context.Context, w io.Writer) error {
 		return nil
 	}, func(b *book, t transaction) error {
 		desc := description(t.memo)
-		fmt.Fprintf(bw, "\n%s * %s  ; id:%s, posted_at:%s\n", t.postedAt.UTC().Format("2006-01-02"), desc, t.id, t.postedAt.UTC().Format(time.RFC3339Nano))
+		tags := ""
+		if t.obligation != "" {
+			tags = ", obligation:" + tagValue(t.obligation)
+		}
+		fmt.Fprintf(bw, "\n%s * %s  ; id:%s, posted_at:%s%s\n", t.postedAt.UTC().Format("2006-01-02"), desc, t.id, t.postedAt.UTC().Format(time.RFC3339Nano), tags)
 		for _, p := range t.postings {
 			amt, err := b.amount(p)
 			if err != nil {
@@ -212,6 +288,24 @@ func (x *Exporter) WriteHledger(ctx context.Context, w io.Writer) error {
 			sym := Commodity(p.Unit)
 			fmt.Fprintf(bw, "    %s  %s %s\n", AccountName(from.owner, from.unit, from.id), b.format(amt.Neg(), p.Unit), sym)
 			fmt.Fprintf(bw, "    %s  %s %s\n", AccountName(to.owner, to.unit, to.id), b.format(amt, p.Unit), sym)
+		}
+		return nil
+	}, func(b *book, obls []obligation, runs []clearingRun) error {
+		if len(obls) > 0 {
+			bw.WriteString("\n; Obligations open at the export: owed between organizations, off the ledger\n; (in no balance above). Outstanding is what is left after payments and clearings.\n")
+			for _, o := range obls {
+				fmt.Fprintf(bw, "; obligation:%s  %s owes %s  %s %s outstanding of %s, due %s, invoice %s, %s\n",
+					o.id, oneLine(o.debtor), oneLine(o.creditor), b.format(o.outstanding, o.unit), Commodity(o.unit),
+					b.format(o.amount, o.unit), o.dueDate.Format("2006-01-02"), oneLine(o.reference), o.status)
+			}
+		}
+		if len(runs) > 0 {
+			bw.WriteString("\n; Clearing runs: debts cancelled by multilateral set-off; no value moved.\n")
+			for _, c := range runs {
+				fmt.Fprintf(bw, "; %s clearing_run:%s  group %s: %s %s cancelled of %s over %d obligations\n",
+					c.at.UTC().Format("2006-01-02"), c.id, oneLine(c.group), b.format(c.cleared, c.unit), Commodity(c.unit),
+					b.format(c.totalDebt, c.unit), c.obligations)
+			}
 		}
 		return nil
 	})
