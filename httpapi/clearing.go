@@ -98,9 +98,9 @@ type recordObligationRequest struct {
 	DebtorOrg       string        `json:"debtor_org" validate:"required,uuid"`
 	CreditorAccount string        `json:"creditor_account" validate:"required,uuid"`
 	Amount          decimalString `json:"amount" validate:"required,decimal"`
-	DueDate         string        `json:"due_date" validate:"required,max=10"`
-	Reference       string        `json:"reference" validate:"required,max=200"`
-	Memo            string        `json:"memo" validate:"max=1000"`
+	DueDate         string        `json:"due_date" validate:"required,max=10,line"`
+	Reference       string        `json:"reference" validate:"required,max=200,line"`
+	Memo            string        `json:"memo" validate:"max=1000,text"`
 }
 
 // record records, for a coordinator of the creditor (the organization that
@@ -195,7 +195,7 @@ func (h clearingHandlers) confirm(w http.ResponseWriter, r *http.Request) error 
 }
 
 type disputeObligationRequest struct {
-	Reason string `json:"reason" validate:"required,max=1000"`
+	Reason string `json:"reason" validate:"required,max=1000,text"`
 }
 
 // dispute disputes a pending obligation for a coordinator of the debtor,
@@ -253,7 +253,7 @@ func (h clearingHandlers) pay(w http.ResponseWriter, r *http.Request) error {
 
 type clearingRunRequest struct {
 	OrgID     string `json:"org_id" validate:"required,uuid"`
-	Unit      string `json:"unit" validate:"required,max=32"`
+	Unit      string `json:"unit" validate:"required,max=32,line"`
 	DryRun    bool   `json:"dry_run"`
 	UseCredit bool   `json:"use_credit"`
 }

@@ -42,6 +42,7 @@ var textColumns = []struct {
 	{"agreements", "reason", true}, {"trades", "memo", true}, {"grant_requests", "purpose", true},
 	{"grant_requests", "decision_note", true}, {"fund_movements", "memo", true},
 	{"fund_rule_changes", "reason", true},
+	{"obligations", "reference", false}, {"obligations", "memo", true}, {"obligations", "dispute_reason", true},
 }
 
 // TestTextConstraintsRefuseControls inserts rows with raw SQL: into the

@@ -136,3 +136,9 @@ ALTER TABLE notifications ADD CONSTRAINT notifications_reference CHECK (
             AND grant_id IS NULL AND obligation_id IS NULL
         ELSE FALSE
     END);
+
+-- The text rule of 0012_text.sql on the obligations' text.
+ALTER TABLE obligations
+    ADD CONSTRAINT obligations_reference_text CHECK (reference !~ E'[\u0001-\u001f\u007f-\u009f\u200b\u2028-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb]'),
+    ADD CONSTRAINT obligations_memo_text CHECK (memo !~ E'[\u0001-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\u200b\u2028-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb]'),
+    ADD CONSTRAINT obligations_dispute_reason_text CHECK (dispute_reason !~ E'[\u0001-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\u200b\u2028-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb]');
