@@ -25,12 +25,17 @@ FROM accounts a
 LEFT JOIN (SELECT account_id, sum(amount) AS total, count(*) AS n, max(seq) AS last FROM entries GROUP BY account_id) x
        ON x.account_id = a.id
 WHERE a.balance <> COALESCE(x.total, 0) OR a.entry_seq <> COALESCE(x.n, 0) OR a.entry_seq <> COALESCE(x.last, 0)`},
-	{"each entry's balance follows from the one before", `
-SELECT 'account ' || account_id::text || ' entry ' || seq::text || ' balance_after ' || balance_after::text || ' expected ' || (COALESCE(prev, 0) + amount)::text
-FROM (SELECT account_id, seq, amount, balance_after,
-             lag(balance_after) OVER (PARTITION BY account_id ORDER BY seq) AS prev
-      FROM entries) e
-WHERE balance_after <> COALESCE(prev, 0) + amount`},
+	// One pass over the journal in its primary key's order checks both the
+	// running balances and the time order BalanceAt's binary search rests on.
+	{"each entry's balance follows from the one before, no earlier than it", `
+SELECT 'account ' || account_id::text || ' entry ' || seq::text ||
+       CASE WHEN balance_after <> COALESCE(prev, 0) + amount
+            THEN ' balance_after ' || balance_after::text || ' expected ' || (COALESCE(prev, 0) + amount)::text
+            ELSE ' posted at ' || posted_at::text || ', before the entry ahead of it (' || prev_at::text || ')' END
+FROM (SELECT account_id, seq, amount, balance_after, posted_at,
+             lag(balance_after) OVER w AS prev, lag(posted_at) OVER w AS prev_at
+      FROM entries WINDOW w AS (PARTITION BY account_id ORDER BY seq)) e
+WHERE balance_after <> COALESCE(prev, 0) + amount OR posted_at < prev_at`},
 	{"pending amounts are the sum of open reservations", `
 SELECT 'account ' || a.id::text || ' pending ' || a.pending_debits::text || '/' || a.pending_credits::text
        || ' but reservations ' || COALESCE(r.d, 0)::text || '/' || COALESCE(r.c, 0)::text
