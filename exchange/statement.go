@@ -152,21 +152,24 @@ func readStatement(ctx context.Context, tx *pgtx.Tx, st *Statement) error {
 	// Each account's balance just before from and before to, and the seqs
 	// of its entries there, by a binary search of its entries each: the
 	// period's entries are those between the two seqs.
-	lo := make([]int64, len(st.Accounts))
-	hi := make([]int64, len(st.Accounts))
-	for i := range st.Accounts {
-		a := &st.Accounts[i]
-		if lo[i], a.Opening, err = ledger.EntryBefore(ctx, tx, a.ID, st.From); err != nil {
-			return err
-		}
-		if hi[i], a.Closing, err = ledger.EntryBefore(ctx, tx, a.ID, st.To); err != nil {
-			return err
-		}
-	}
 	ids := make([]uuid.UUID, len(st.Accounts))
+	for i, a := range st.Accounts {
+		ids[i] = a.ID
+	}
+	lo, opening, err := ledger.EntriesBefore(ctx, tx, ids, st.From)
+	if err != nil {
+		return err
+	}
+	hi, closing, err := ledger.EntriesBefore(ctx, tx, ids, st.To)
+	if err != nil {
+		return err
+	}
+	for i := range st.Accounts {
+		st.Accounts[i].Opening, st.Accounts[i].Closing = opening[i], closing[i]
+	}
 	at := make(map[uuid.UUID]int, len(st.Accounts))
 	for i, a := range st.Accounts {
-		ids[i], at[a.ID] = a.ID, i
+		at[a.ID] = i
 	}
 	rows, err = tx.Query(ctx, statementEntries, ids, lo, hi, MaxStatementEntries+1)
 	if err != nil {

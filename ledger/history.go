@@ -144,6 +144,38 @@ func EntryBefore(ctx context.Context, q RowQuerier, account uuid.UUID, t time.Ti
 	return seq, balance, err
 }
 
+// BatchSender is what EntriesBefore reads through: a transaction
+// (*pgtx.Tx).
+type BatchSender interface {
+	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
+}
+
+// EntriesBefore is EntryBefore for many accounts at once, in one round trip:
+// seqs[i] and balances[i] are accounts[i]'s. It returns ErrUnknownAccount if
+// any account does not exist.
+func EntriesBefore(ctx context.Context, q BatchSender, accounts []uuid.UUID, t time.Time) (seqs []int64, balances []decimal.Decimal, err error) {
+	if len(accounts) == 0 {
+		return nil, nil, nil
+	}
+	b := &pgx.Batch{}
+	for _, id := range accounts {
+		b.Queue(entryBefore, id, t)
+	}
+	br := q.SendBatch(ctx, b)
+	defer br.Close()
+	seqs, balances = make([]int64, len(accounts)), make([]decimal.Decimal, len(accounts))
+	for i, id := range accounts {
+		err := br.QueryRow().Scan(&seqs[i], &balances[i])
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil, nil, unknownAccount(id)
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+	}
+	return seqs, balances, br.Close()
+}
+
 func accountExists(ctx context.Context, tx *pgtx.Tx, id uuid.UUID) error {
 	var one int
 	err := tx.QueryRow(ctx, `SELECT 1 FROM accounts WHERE id = $1`, id).Scan(&one)

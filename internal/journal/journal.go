@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -250,33 +251,39 @@ func readAccounts(ctx context.Context, tx *pgtx.Tx, b *book) error {
 		return nil
 	}
 	// Each account's balance just before From, and its last seq before From
-	// and before To: a binary search of its entries each (ledger.EntryBefore).
-	b.ranges = make(map[uuid.UUID][2]int64, len(b.order))
-	for _, id := range b.order {
-		r := [2]int64{0, 1 << 62}
-		if !b.scope.From.IsZero() {
-			seq, bal, err := ledger.EntryBefore(ctx, tx, id, b.scope.From)
-			if err != nil {
-				return err
-			}
-			r[0] = seq
+	// and before To: a binary search of its entries each, all in one round
+	// trip (ledger.EntriesBefore).
+	ids := slices.Clone(b.order)
+	lo, hi := make([]int64, len(ids)), make([]int64, len(ids))
+	for i := range hi {
+		hi[i] = 1 << 62
+	}
+	if !b.scope.From.IsZero() {
+		var bals []decimal.Decimal
+		var err error
+		if lo, bals, err = ledger.EntriesBefore(ctx, tx, ids, b.scope.From); err != nil {
+			return err
+		}
+		for i, bal := range bals {
 			if !bal.IsZero() {
-				b.opening = append(b.opening, balance{id, bal})
+				b.opening = append(b.opening, balance{ids[i], bal})
 			}
 		}
-		if !b.scope.To.IsZero() && b.scope.Owner != "" {
-			seq, _, err := ledger.EntryBefore(ctx, tx, id, b.scope.To)
-			if err != nil {
-				return err
-			}
-			r[1] = seq
+	}
+	if !b.scope.To.IsZero() && b.scope.Owner != "" {
+		var err error
+		if hi, _, err = ledger.EntriesBefore(ctx, tx, ids, b.scope.To); err != nil {
+			return err
 		}
-		b.ranges[id] = r
+	}
+	b.ranges = make(map[uuid.UUID][2]int64, len(ids))
+	for i, id := range ids {
+		b.ranges[id] = [2]int64{lo[i], hi[i]}
 	}
 	if b.scope.Owner == "" {
 		return nil
 	}
-	ids, lo, hi := b.seqRanges()
+	ids, lo, hi = b.seqRanges()
 	return scanAccounts(ctx, tx, b, true, selectCounterparties, ids, lo, hi, b.scope.Owner)
 }
 
