@@ -17,9 +17,9 @@ func TestVerifyFindsTampering(t *testing.T) {
 		name, sql, want string
 	}{
 		{"running balance", `UPDATE entries SET balance_after = balance_after + 1 WHERE seq = 2 AND amount > 0`,
-			"each entry's balance follows from the one before"},
+			"each entry's balance follows from the one before: account"},
 		{"entry out of time order", `UPDATE entries SET posted_at = posted_at - interval '1 hour' WHERE seq = 3 AND amount > 0`,
-			"before the entry ahead of it"},
+			"is the first posted before the entry ahead of it"},
 		{"account balance", `UPDATE accounts SET balance = balance + 5, lower_bound = lower_bound - 10 WHERE id = (SELECT account_id FROM entries WHERE amount > 0 LIMIT 1)`,
 			"each balance is the sum of its entries"},
 		{"unit not zero", `UPDATE accounts SET balance = balance + 5, lower_bound = lower_bound - 10 WHERE id = (SELECT account_id FROM entries WHERE amount > 0 LIMIT 1)`,
@@ -27,7 +27,9 @@ func TestVerifyFindsTampering(t *testing.T) {
 		{"posting amount", `UPDATE transfers SET postings = jsonb_set(postings, '{0,amount}', '"9"') WHERE id = (SELECT transfer_id FROM entries WHERE seq = 4 LIMIT 1)`,
 			"each entry belongs to its transfer's accounts and unit"},
 		{"lost entry", `DELETE FROM entries WHERE (account_id, seq) = (SELECT account_id, max(seq) FROM entries WHERE amount < 0 GROUP BY account_id LIMIT 1)`,
-			"posted transfers have two entries per posting"},
+			"not one of each"},
+		{"lost transfer's entries", `DELETE FROM entries WHERE transfer_id = (SELECT transfer_id FROM entries WHERE seq = 10 LIMIT 1)`,
+			"posted transfers have two entries per posting, others none: transfer"},
 		{"lost reservation", `DELETE FROM reservations WHERE transfer_id = (SELECT id FROM transfers WHERE state = 'pending')`,
 			"only pending holds reserve"},
 		{"pending sum", `UPDATE accounts SET pending_debits = pending_debits + 1 WHERE id = (SELECT account_id FROM reservations WHERE debit > 0 LIMIT 1)`,
