@@ -14,10 +14,16 @@ import (
 // aggregates that stream: the journal once in each account's order (running
 // balances, time order and the sums that must equal each balance) and once
 // joined to its transfers (each entry matches a side of its transfer's
-// posting), so that its time grows with the books and not faster. Checks
-// that would have to name every transfer (which posted transfer lacks its
-// entries) compare totals instead, and look for the culprits only when the
-// totals disagree (see followUp).
+// posting). Checks that would have to name every transfer (which posted
+// transfer lacks its entries) compare totals instead, and look for the
+// culprits only when the totals disagree (see followUp).
+//
+// Measured against the checks it replaced, alternating on the same books on
+// a loaded 2-core machine, this is no faster yet: 3.1 s against 2.9-5.0 s at
+// 100,000 transfers, 32-50 s against 38-40 s at 1,000,000, both growing
+// about 13 times for 10 times the books. The join of the journal to its
+// transfers (2 entries per transfer against transfers keyed by random UUIDs)
+// is what remains to make linear.
 type check struct {
 	name string
 	sql  string
@@ -148,9 +154,8 @@ type VerifyProgress func(i, n int, name string)
 
 // Verify checks every invariant of the ledger against the whole database in
 // one snapshot and returns the violations found, each as a sentence; none
-// means the books are sound. It reads every table once or twice, so its
-// time grows in proportion to the books; it is for tests, audits and
-// `mutual verify`, not for the request path. Each check reports at most a
+// means the books are sound. It reads every table once or twice; it is for
+// tests, audits and `mutual verify`, not for the request path. Each check reports at most a
 // thousand violations, then says how many more it left out.
 func (s *Store) Verify(ctx context.Context) ([]string, error) {
 	return s.VerifyWithProgress(ctx, nil)
