@@ -12,6 +12,9 @@ BENCHPKGS ?= ./ledger/
 MATCHTIME ?= 3x
 # Agreements run whole, each four transactions: propose, accept, confirm twice.
 AGREETIME ?= 2000x
+# The growth benchmark loads 10,000 and then 1,000,000 transfers and measures
+# reads and verify on them; one iteration is a whole measurement.
+GROWTHTIME ?= 1x
 # The PostgreSQL reference measurement run before the benchmarks when it exists
 # (it lives outside the repository); its figures are what the ledger's are compared to.
 CEILING  ?= ../shared/bench/ceiling.sh
@@ -142,6 +145,8 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 1x -cpu 1 -timeout 30m ./exchange/clearing/
 	@echo "== agreements from proposal to the hours moved (-benchtime $(AGREETIME))"
 	$(GO) test -run '^$$' -bench AgreementLifecycle -benchmem -benchtime $(AGREETIME) -timeout 30m ./exchange/
+	@echo "== growth: balance at an instant, history, statements, verify and throughput at 10,000 and 1,000,000 transfers (-benchtime $(GROWTHTIME))"
+	$(GO) test -run '^$$' -bench Growth -benchtime $(GROWTHTIME) -timeout 60m ./cmd/mutual/
 	@echo "== HTTP load generator against a private server (scripts/loadtest.sh)"
 	bash scripts/loadtest.sh 20
 

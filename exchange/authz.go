@@ -220,6 +220,17 @@ func (s *Store) CanManageOrg(ctx context.Context, p Principal, orgID uuid.UUID) 
 	return p.MayManageOrg(gov)
 }
 
+// CanExportOrg reports whether p may export an organization's books (its
+// accounts and every entry touching them, with the counterparties'
+// accounts): its coordinators, those of an organization above it, and the
+// admin may, as for CanManageOrg. It returns nil or ErrForbidden (a plain
+// member, or anyone else: organizations are public, so refusing hides
+// nothing); ErrUnknownOrg when the organization does not exist;
+// ErrUnauthenticated for a zero Principal; or a database error.
+func (s *Store) CanExportOrg(ctx context.Context, p Principal, orgID uuid.UUID) error {
+	return s.CanManageOrg(ctx, p, orgID)
+}
+
 // CanReadMember reports whether p may see a member, as
 // Principal.MayReadMember decides: nil or ErrNotVisible (also for a member
 // that does not exist), ErrUnauthenticated for a zero Principal, or a

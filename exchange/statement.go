@@ -144,42 +144,58 @@ func (s *Store) Statement(ctx context.Context, p Principal, orgID uuid.UUID, fro
 	return st, nil
 }
 
-// statementAccounts selects the organization's accounts with their balance
-// after the last entry before from ($2) and before to ($3): the walk back
-// along each account's primary key that ledger.BalanceAt makes.
+// statementAccounts selects the organization's accounts.
 const statementAccounts = `
-SELECT a.id, a.unit, a.kind, a.name, a.status,
-    COALESCE((SELECT e.balance_after FROM entries e WHERE e.account_id = a.id AND e.posted_at < $2 ORDER BY e.seq DESC LIMIT 1), 0),
-    COALESCE((SELECT e.balance_after FROM entries e WHERE e.account_id = a.id AND e.posted_at < $3 ORDER BY e.seq DESC LIMIT 1), 0)
+SELECT a.id, a.unit, a.kind, a.name, a.status
 FROM accounts a WHERE a.owner = $1 ORDER BY a.unit, a.name, a.id`
 
 // statementEntries selects the entries of the period with their transfers'
-// memo, metadata and postings, the postings naming the other side.
+// memo, metadata and postings, the postings naming the other side: for each
+// account $1, those after seq $2 up to seq $3, along the journal's primary
+// key.
 const statementEntries = `
 SELECT e.account_id, e.transfer_id, e.posting, e.amount, e.balance_after, e.posted_at, t.memo, t.metadata, t.postings
-FROM entries e JOIN transfers t ON t.id = e.transfer_id
-WHERE e.account_id = ANY($1) AND e.posted_at >= $2 AND e.posted_at < $3
+FROM unnest($1::UUID[], $2::BIGINT[], $3::BIGINT[]) AS r(account_id, lo, hi)
+JOIN entries e ON e.account_id = r.account_id AND e.seq > r.lo AND e.seq <= r.hi
+JOIN transfers t ON t.id = e.transfer_id
 ORDER BY e.account_id, e.seq LIMIT $4`
 
 func readStatement(ctx context.Context, tx *pgtx.Tx, st *Statement) error {
-	rows, err := tx.Query(ctx, statementAccounts, OrgOwner(st.Org.ID), st.From, st.To)
+	rows, err := tx.Query(ctx, statementAccounts, OrgOwner(st.Org.ID))
 	if err != nil {
 		return err
 	}
 	st.Accounts, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (StatementAccount, error) {
 		var a StatementAccount
-		err := r.Scan(&a.ID, &a.Unit, &a.Kind, &a.Name, &a.Status, &a.Opening, &a.Closing)
+		err := r.Scan(&a.ID, &a.Unit, &a.Kind, &a.Name, &a.Status)
 		return a, err
 	})
 	if err != nil || len(st.Accounts) == 0 {
 		return err
 	}
+	// Each account's balance just before from and before to, and the seqs
+	// of its entries there, by a binary search of its entries each: the
+	// period's entries are those between the two seqs.
 	ids := make([]uuid.UUID, len(st.Accounts))
+	for i, a := range st.Accounts {
+		ids[i] = a.ID
+	}
+	lo, opening, err := ledger.EntriesBefore(ctx, tx, ids, st.From)
+	if err != nil {
+		return err
+	}
+	hi, closing, err := ledger.EntriesBefore(ctx, tx, ids, st.To)
+	if err != nil {
+		return err
+	}
+	for i := range st.Accounts {
+		st.Accounts[i].Opening, st.Accounts[i].Closing = opening[i], closing[i]
+	}
 	at := make(map[uuid.UUID]int, len(st.Accounts))
 	for i, a := range st.Accounts {
-		ids[i], at[a.ID] = a.ID, i
+		at[a.ID] = i
 	}
-	rows, err = tx.Query(ctx, statementEntries, ids, st.From, st.To, MaxStatementEntries+1)
+	rows, err = tx.Query(ctx, statementEntries, ids, lo, hi, MaxStatementEntries+1)
 	if err != nil {
 		return err
 	}

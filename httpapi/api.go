@@ -118,6 +118,9 @@ type Authority interface {
 	DeclineTrade(ctx context.Context, p exchange.Principal, id uuid.UUID) (exchange.Trade, error)
 	CancelTrade(ctx context.Context, p exchange.Principal, id uuid.UUID) (exchange.Trade, error)
 	Statement(ctx context.Context, p exchange.Principal, orgID uuid.UUID, from, to time.Time) (exchange.Statement, error)
+	// CanExportOrg reports whether p may export an organization's books:
+	// nil, exchange.ErrForbidden (403) or exchange.ErrUnknownOrg (404).
+	CanExportOrg(ctx context.Context, p exchange.Principal, orgID uuid.UUID) error
 
 	// The funds, their rules, grant requests and the public report (see
 	// the exchange's methods of the same names). The methods that take the
@@ -164,8 +167,8 @@ type IdempotencyStore interface {
 // JournalExporter writes the ledger's journal for GET /v1/export/journal;
 // *journal.Exporter implements it.
 type JournalExporter interface {
-	WriteHledger(ctx context.Context, w io.Writer) error
-	WriteCSV(ctx context.Context, w io.Writer) error
+	WriteHledger(ctx context.Context, w io.Writer, scope journal.Scope) error
+	WriteCSV(ctx context.Context, w io.Writer, scope journal.Scope) error
 }
 
 // Config is what the API is built from. Ledger and Authority are required.

@@ -130,6 +130,9 @@ func TestAuthorizationMatrix(t *testing.T) {
 			[]int{401, 401, 403, 201, 404, 403, 404, 201}},
 		{"GET /v1/export/journal", func(tk string) resp { return w.call("GET", "/v1/export/journal", tk, nil) },
 			[]int{401, 401, 403, 403, 403, 403, 403, 200}},
+		{"GET /v1/export/journal", func(tk string) resp { // the time bank's books, for a period
+			return w.call("GET", "/v1/export/journal?org="+w.timebank.ID.String()+"&from=2020-01-01T00:00:00Z", tk, nil)
+		}, []int{401, 401, 403, 403, 403, 200, 403, 200}},
 		{"POST /v1/orgs", func(tk string) resp {
 			orgs++
 			return w.call("POST", "/v1/orgs", tk, map[string]any{"name": fmt.Sprintf("Street council %d", orgs), "kind": "council", "parent_id": w.timebank.ID.String()})

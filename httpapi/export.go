@@ -5,6 +5,11 @@ import (
 	"io"
 	"net/http"
 	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/mutual-ledger/mutual/exchange"
+	"github.com/mutual-ledger/mutual/internal/journal"
 )
 
 // exportWriteTimeout is how long an export may take to send, past the
@@ -15,18 +20,49 @@ func (a *api) registerExportRoutes(rt *router) {
 	rt.read(http.MethodGet, "/v1/export/journal", a.exportJournal)
 }
 
-// exportJournal sends the whole journal of posted transfers (network admins
-// only): ?format=hledger (the default), a plain-text accounting journal
-// that hledger and ledger-cli read, or ?format=csv, one row per account
-// movement. It streams: an error once output has begun cuts the response
-// off (the client sees a broken transfer, never a short journal that looks
-// whole) and is logged.
+// exportJournal sends the journal of posted transfers: ?format=hledger (the
+// default), a plain-text accounting journal that hledger and ledger-cli
+// read, or ?format=csv, one row per account movement. ?from= and ?to= (RFC
+// 3339) limit it to the transfers posted in [from, to), the hledger journal
+// then opening with each account's balance just before from, asserted.
+// ?org= limits it to that organization's books: its accounts, the postings
+// touching them and, named, the accounts on their other side. The admin may
+// export everything; an organization's books also its coordinators and
+// those of organizations above it (exchange.CanExportOrg). It streams: an
+// error once output has begun cuts the response off (the client sees a
+// broken transfer, never a short journal that looks whole) and is logged.
 func (a *api) exportJournal(w http.ResponseWriter, r *http.Request) error {
-	if err := requireAdmin(principal(r), "export the journal"); err != nil {
+	q := r.URL.Query()
+	var scope journal.Scope
+	for _, t := range []struct {
+		name string
+		t    *time.Time
+	}{{"from", &scope.From}, {"to", &scope.To}} {
+		if s := q.Get(t.name); s != "" {
+			v, err := time.Parse(time.RFC3339Nano, s)
+			if err != nil {
+				return malformed(t.name, `%s must be an RFC 3339 time, such as "2026-01-01T00:00:00Z"`, t.name)
+			}
+			*t.t = v.UTC()
+		}
+	}
+	if !scope.From.IsZero() && !scope.To.IsZero() && !scope.From.Before(scope.To) {
+		return malformed("to", "to must be after from")
+	}
+	if s := q.Get("org"); s != "" {
+		org, err := uuid.Parse(s)
+		if err != nil {
+			return malformed("org", "org must be an organization's id (a UUID), not %q", s)
+		}
+		if err := a.auth.CanExportOrg(r.Context(), principal(r), org); err != nil {
+			return err
+		}
+		scope.Owner = exchange.OrgOwner(org)
+	} else if err := requireAdmin(principal(r), "export the whole journal"); err != nil {
 		return err
 	}
-	format := r.URL.Query().Get("format")
-	var write func(context.Context, io.Writer) error
+	format := q.Get("format")
+	var write func(context.Context, io.Writer, journal.Scope) error
 	var contentType, filename string
 	switch format {
 	case "", "hledger":
@@ -41,7 +77,7 @@ func (a *api) exportJournal(w http.ResponseWriter, r *http.Request) error {
 	w.Header().Set("Content-Disposition", `attachment; filename="`+filename+`"`)
 	w.Header().Set("Cache-Control", "no-store")
 	out := &countingWriter{w: w}
-	if err := write(r.Context(), out); err != nil {
+	if err := write(r.Context(), out, scope); err != nil {
 		if out.n == 0 {
 			w.Header().Del("Content-Disposition")
 			return err

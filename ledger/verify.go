@@ -5,91 +5,250 @@ import (
 	"fmt"
 
 	"github.com/mutual-ledger/mutual/internal/pgtx"
-
-	"github.com/jackc/pgx/v5"
 )
 
-// invariantChecks are queries that return one text row per violation of an
-// invariant of the ledger; a sound ledger returns no rows from any of them.
-var invariantChecks = []struct{ name, sql string }{
-	{"every unit's balances sum to zero", `
-SELECT 'unit ' || unit || ' balances sum to ' || sum(balance)::text
-FROM accounts GROUP BY unit HAVING sum(balance) <> 0`},
-	{"every unit's entries sum to zero", `
-SELECT 'unit ' || a.unit || ' entries sum to ' || sum(e.amount)::text
-FROM entries e JOIN accounts a ON a.id = e.account_id GROUP BY a.unit HAVING sum(e.amount) <> 0`},
-	{"each balance is the sum of its entries", `
-SELECT 'account ' || a.id::text || ' balance ' || a.balance::text || ' but entries sum to ' || COALESCE(x.total, 0)::text
-       || ' over ' || COALESCE(x.n, 0)::text || ' entries, last seq ' || COALESCE(x.last, 0)::text || ' (entry_seq ' || a.entry_seq::text || ')'
-FROM accounts a
-LEFT JOIN (SELECT account_id, sum(amount) AS total, count(*) AS n, max(seq) AS last FROM entries GROUP BY account_id) x
-       ON x.account_id = a.id
-WHERE a.balance <> COALESCE(x.total, 0) OR a.entry_seq <> COALESCE(x.n, 0) OR a.entry_seq <> COALESCE(x.last, 0)`},
-	{"each entry's balance follows from the one before", `
-SELECT 'account ' || account_id::text || ' entry ' || seq::text || ' balance_after ' || balance_after::text || ' expected ' || (COALESCE(prev, 0) + amount)::text
-FROM (SELECT account_id, seq, amount, balance_after,
-             lag(balance_after) OVER (PARTITION BY account_id ORDER BY seq) AS prev
-      FROM entries) e
-WHERE balance_after <> COALESCE(prev, 0) + amount`},
-	{"pending amounts are the sum of open reservations", `
-SELECT 'account ' || a.id::text || ' pending ' || a.pending_debits::text || '/' || a.pending_credits::text
-       || ' but reservations ' || COALESCE(r.d, 0)::text || '/' || COALESCE(r.c, 0)::text
-FROM accounts a
-LEFT JOIN (SELECT account_id, sum(debit) AS d, sum(credit) AS c FROM reservations GROUP BY account_id) r
-       ON r.account_id = a.id
-WHERE a.pending_debits <> COALESCE(r.d, 0) OR a.pending_credits <> COALESCE(r.c, 0)`},
-	{"no account is outside its bounds", `
-SELECT 'account ' || id::text || ' available ' || (balance - pending_debits)::text || ' outside [' ||
+// A check is one statement that returns one sentence per violation of the
+// invariants it covers; a sound ledger returns no rows from any of them.
+//
+// Verify reads every table once or twice, whatever its size, with set-based
+// aggregates that stream: the journal once in each account's order (running
+// balances, time order and the sums that must equal each balance) and once
+// joined to its transfers (each entry matches a side of its transfer's
+// posting). Checks that would have to name every transfer (which posted
+// transfer lacks its entries) compare totals instead, and look for the
+// culprits only when the totals disagree (see followUp).
+//
+// Measured against the checks it replaced, alternating on the same books on
+// a loaded 2-core machine, this is no faster yet: 3.1 s against 2.9-5.0 s at
+// 100,000 transfers, 32-50 s against 38-40 s at 1,000,000, both growing
+// about 13 times for 10 times the books. The join of the journal to its
+// transfers (2 entries per transfer against transfers keyed by random UUIDs)
+// is what remains to make linear.
+type check struct {
+	name string
+	sql  string
+	// followUp, when the check found something, lists the details.
+	followUp map[string]string
+}
+
+// maxViolations is the most violations one check reports: past it, the books
+// are broken beyond what a list helps with, and memory stays bounded.
+const maxViolations = 1000
+
+var invariantChecks = []check{
+	{name: "accounts", sql: `
+SELECT 'every unit''s balances sum to zero: unit ' || unit || ' balances sum to ' || sum(balance)::text
+FROM accounts GROUP BY unit HAVING sum(balance) <> 0
+UNION ALL
+SELECT 'no account is outside its bounds: account ' || id::text || ' available ' || (balance - pending_debits)::text || ' outside [' ||
        COALESCE(lower_bound::text, '-inf') || ', ' || COALESCE(upper_bound::text, 'inf') || ']'
 FROM accounts
 WHERE (lower_bound IS NOT NULL AND balance - pending_debits < lower_bound)
    OR (upper_bound IS NOT NULL AND balance + pending_credits > upper_bound)`},
-	{"posted transfers have two entries per posting, others none", `
-SELECT 'transfer ' || t.id::text || ' (' || t.state || ') has ' || COALESCE(x.n, 0)::text || ' entries for '
-       || jsonb_array_length(t.postings)::text || ' postings'
+
+	// One pass over the journal in each account's order: each entry's
+	// running balance follows from the one before, its time is no earlier
+	// than the one before (BalanceAt's binary search rests on it), and per
+	// account the entries sum to the balance and number 1..entry_seq (with
+	// the primary key, count = max = entry_seq means no gap).
+	{name: "the journal, account by account", sql: `
+WITH per AS (
+    SELECT account_id, sum(amount) AS total, count(*) AS n, max(seq) AS last,
+           min(seq) FILTER (WHERE balance_after <> COALESCE(prev, 0) + amount) AS bad_balance,
+           min(seq) FILTER (WHERE posted_at < prev_at) AS bad_time
+    FROM (SELECT account_id, seq, amount, balance_after, posted_at,
+                 lag(balance_after) OVER w AS prev, lag(posted_at) OVER w AS prev_at
+          FROM entries WINDOW w AS (PARTITION BY account_id ORDER BY seq)) e
+    GROUP BY account_id
+), acct AS (
+    SELECT a.id, a.unit, a.balance, a.entry_seq, COALESCE(p.total, 0) AS total, COALESCE(p.n, 0) AS n,
+           COALESCE(p.last, 0) AS last, p.bad_balance, p.bad_time
+    FROM accounts a LEFT JOIN per p ON p.account_id = a.id
+)
+SELECT 'each balance is the sum of its entries: account ' || id::text || ' balance ' || balance::text
+       || ' but entries sum to ' || total::text || ' over ' || n::text || ' entries, last seq ' || last::text
+       || ' (entry_seq ' || entry_seq::text || ')'
+FROM acct WHERE balance <> total OR entry_seq <> n OR entry_seq <> last
+UNION ALL
+SELECT 'each entry''s balance follows from the one before: account ' || id::text || ' entry ' || bad_balance::text
+       || ' is the first whose balance_after is not the balance before it plus its amount'
+FROM acct WHERE bad_balance IS NOT NULL
+UNION ALL
+SELECT 'each entry is posted no earlier than the one before: account ' || id::text || ' entry ' || bad_time::text
+       || ' is the first posted before the entry ahead of it'
+FROM acct WHERE bad_time IS NOT NULL
+UNION ALL
+SELECT 'every unit''s entries sum to zero: unit ' || unit || ' entries sum to ' || sum(total)::text
+FROM acct GROUP BY unit HAVING sum(total) <> 0`},
+
+	// One pass over the journal joined to its transfers, grouped by
+	// posting: each entry is a side of its posting (account, unit,
+	// direction, amount) of a transfer that is posted and not itself
+	// resolved by another (a posted hold's entries are its posting
+	// transfer's), and each posting that has entries has exactly one debit
+	// and one credit: with the match, one entry per side. Then the postings with entries must
+	// number as many as the postings of posted transfers: with the above,
+	// equal totals mean no posting lacks its entries, without a group per
+	// transfer.
+	{name: "the journal, transfer by transfer", sql: `
+WITH sides AS (
+    SELECT e.transfer_id, e.posting, e.amount,
+           t.state = 'posted' AND t.resolved_at IS NULL AND p.v->>'unit' = a.unit
+           AND CASE WHEN e.amount < 0
+                    THEN (p.v->>'from')::UUID = e.account_id AND (p.v->>'amount')::NUMERIC = -e.amount
+                    ELSE (p.v->>'to')::UUID = e.account_id AND (p.v->>'amount')::NUMERIC = e.amount END AS matched
+    FROM entries e
+    JOIN transfers t ON t.id = e.transfer_id
+    JOIN accounts a ON a.id = e.account_id
+    CROSS JOIN LATERAL (SELECT t.postings -> e.posting::INT4 AS v) p
+), slots AS (
+    SELECT transfer_id, posting, count(*) FILTER (WHERE amount < 0) AS debits,
+           count(*) FILTER (WHERE amount > 0) AS credits, bool_and(matched) AS matched
+    FROM sides GROUP BY transfer_id, posting
+)
+SELECT 'each entry belongs to its transfer''s accounts and unit: transfer ' || transfer_id::text || ' posting ' || posting::text
+       || CASE WHEN matched THEN ' has ' || debits::text || ' debits and ' || credits::text || ' credits, not one of each'
+               ELSE ' has an entry that is not a side of it, or the transfer is not posted' END
+FROM slots WHERE NOT matched OR debits <> 1 OR credits <> 1
+UNION ALL
+SELECT 'posted transfers have two entries per posting, others none: ' || (want - have)::text
+       || ' postings of posted transfers have no entries'
+FROM (SELECT (SELECT count(*) FROM slots) AS have,
+             (SELECT COALESCE(sum(jsonb_array_length(postings)), 0) FROM transfers
+              WHERE state = 'posted' AND resolved_at IS NULL) AS want) c
+WHERE have <> want`,
+		followUp: map[string]string{
+			"posted transfers have two entries per posting, others none: ": `
+SELECT 'posted transfers have two entries per posting, others none: transfer ' || t.id::text || ' (' || t.state || ') has '
+       || COALESCE(x.n, 0)::text || ' entries for ' || jsonb_array_length(t.postings)::text || ' postings'
 FROM transfers t
 LEFT JOIN (SELECT transfer_id, count(*) AS n FROM entries GROUP BY transfer_id) x ON x.transfer_id = t.id
-WHERE COALESCE(x.n, 0) <> CASE WHEN t.state = 'posted' AND t.resolved_at IS NULL THEN 2 * jsonb_array_length(t.postings) ELSE 0 END`},
-	{"only pending holds reserve, and every pending hold does", `
-SELECT 'transfer ' || t.id::text || ' is ' || t.state || ' with ' || count(r.transfer_id)::text || ' reservations'
-FROM transfers t LEFT JOIN reservations r ON r.transfer_id = t.id
-GROUP BY t.id, t.state
-HAVING (t.state = 'pending') <> (count(r.transfer_id) > 0)`},
-	{"each entry belongs to its transfer's accounts and unit", `
-SELECT 'entry ' || e.account_id::text || '/' || e.seq::text || ' does not match posting ' || e.posting::text || ' of ' || e.transfer_id::text
-FROM entries e
-JOIN transfers t ON t.id = e.transfer_id
-JOIN accounts a ON a.id = e.account_id
-WHERE NOT EXISTS (
-    SELECT 1 FROM jsonb_array_elements(t.postings) WITH ORDINALITY AS p(v, i)
-    WHERE p.i - 1 = e.posting
-      AND p.v->>'unit' = a.unit
-      AND ((e.amount < 0 AND (p.v->>'from')::uuid = e.account_id AND (p.v->>'amount')::numeric = -e.amount)
-        OR (e.amount > 0 AND (p.v->>'to')::uuid = e.account_id AND (p.v->>'amount')::numeric = e.amount)))`},
+WHERE COALESCE(x.n, 0) <> CASE WHEN t.state = 'posted' AND t.resolved_at IS NULL THEN 2 * jsonb_array_length(t.postings) ELSE 0 END`,
+		}},
+
+	// Holds: only the open reservations and the pending transfers are read,
+	// not every transfer.
+	{name: "holds", sql: `
+SELECT 'pending amounts are the sum of open reservations: account ' || a.id::text || ' pending '
+       || a.pending_debits::text || '/' || a.pending_credits::text
+       || ' but reservations ' || COALESCE(r.d, 0)::text || '/' || COALESCE(r.c, 0)::text
+FROM accounts a
+LEFT JOIN (SELECT account_id, sum(debit) AS d, sum(credit) AS c FROM reservations GROUP BY account_id) r
+       ON r.account_id = a.id
+WHERE a.pending_debits <> COALESCE(r.d, 0) OR a.pending_credits <> COALESCE(r.c, 0)
+UNION ALL
+SELECT 'only pending holds reserve, and every pending hold does: transfer ' || t.id::text || ' is pending with no reservations'
+FROM transfers t
+WHERE t.state = 'pending' AND NOT EXISTS (SELECT 1 FROM reservations r WHERE r.transfer_id = t.id)
+UNION ALL
+SELECT 'only pending holds reserve, and every pending hold does: transfer ' || t.id::text || ' is ' || t.state
+       || ' with ' || count(*)::text || ' reservations'
+FROM reservations r JOIN transfers t ON t.id = r.transfer_id
+WHERE t.state <> 'pending'
+GROUP BY t.id, t.state`},
 }
+
+// VerifyProgress, if set, is told as Verify starts each of its checks (i of
+// n, from 0) and once more when it is done (i = n, name empty).
+type VerifyProgress func(i, n int, name string)
 
 // Verify checks every invariant of the ledger against the whole database in
 // one snapshot and returns the violations found, each as a sentence; none
-// means the books are sound. It reads everything, so it is for tests, audits
-// and `mutual verify`, not for the request path.
+// means the books are sound. It reads every table once or twice; it is for
+// tests, audits and `mutual verify`, not for the request path. Each check reports at most a
+// thousand violations, then says how many more it left out.
 func (s *Store) Verify(ctx context.Context) ([]string, error) {
+	return s.VerifyWithProgress(ctx, nil)
+}
+
+// VerifyWithProgress is Verify, telling progress (if not nil) what it is
+// checking.
+func (s *Store) VerifyWithProgress(ctx context.Context, progress VerifyProgress) ([]string, error) {
 	var out []string
 	err := s.read(ctx, func(tx *pgtx.Tx) error {
 		out = out[:0]
-		for _, c := range invariantChecks {
-			rows, err := tx.Query(ctx, c.sql)
+		if err := s.verifySettings(ctx, tx); err != nil {
+			return err
+		}
+		for i, c := range invariantChecks {
+			if progress != nil {
+				progress(i, len(invariantChecks), c.name)
+			}
+			found, err := collectViolations(ctx, tx, c.sql)
 			if err != nil {
 				return fmt.Errorf("ledger: verify %q: %w", c.name, err)
 			}
-			found, err := pgx.CollectRows(rows, pgx.RowTo[string])
-			if err != nil {
-				return fmt.Errorf("ledger: verify %q: %w", c.name, err)
-			}
+			out = append(out, found...)
 			for _, f := range found {
-				out = append(out, c.name+": "+f)
+				sql, ok := c.followUp[prefixOf(f)]
+				if !ok {
+					continue
+				}
+				more, err := collectViolations(ctx, tx, sql)
+				if err != nil {
+					return fmt.Errorf("ledger: verify %q: %w", c.name, err)
+				}
+				out = append(out, more...)
 			}
+		}
+		if progress != nil {
+			progress(len(invariantChecks), len(invariantChecks), "")
 		}
 		return nil
 	})
 	return out, err
+}
+
+// verifySettings tunes PostgreSQL for the few large statements of Verify,
+// for this transaction only. JIT compilation is turned off: past a cost
+// threshold PostgreSQL compiles each of these statements with LLVM, which
+// took 16 of the 32 seconds of one check at a million transfers (inlining
+// and optimization grow with the plan's cost, so they made verify grow
+// faster than the books); these queries are dominated by scans, sorts and
+// hashing, which JIT does not speed up. work_mem is raised so that the
+// grouping of the journal by posting sorts or hashes in memory rather than
+// on disk; it bounds each sort or hash. CockroachDB has neither setting.
+func (s *Store) verifySettings(ctx context.Context, tx *pgtx.Tx) error {
+	if s.db.CockroachDB() {
+		return nil
+	}
+	_, err := tx.Exec(ctx, `SELECT set_config('jit', 'off', true), set_config('work_mem', '64MB', true)`)
+	return err
+}
+
+// prefixOf returns the invariant's name of a violation, up to ": ".
+func prefixOf(v string) string {
+	for i := 0; i+1 < len(v); i++ {
+		if v[i] == ':' && v[i+1] == ' ' {
+			return v[:i+2]
+		}
+	}
+	return ""
+}
+
+// collectViolations runs one check and returns its rows, at most
+// maxViolations of them and then a line saying how many more there were.
+func collectViolations(ctx context.Context, tx *pgtx.Tx, sql string) ([]string, error) {
+	rows, err := tx.Query(ctx, sql)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	var more int
+	for rows.Next() {
+		if len(out) == maxViolations {
+			more++
+			continue
+		}
+		var v string
+		if err := rows.Scan(&v); err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	if more > 0 {
+		out = append(out, fmt.Sprintf("... and %d more violations of the same check", more))
+	}
+	return out, rows.Err()
 }

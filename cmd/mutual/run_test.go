@@ -561,3 +561,36 @@ func TestIsolationSetting(t *testing.T) {
 		t.Errorf("verify with MUTUAL_ISOLATION=snapshot: %v; want an error naming the variable", err)
 	}
 }
+
+// TestVerifyProgressLines checks that a verify that runs long says, every
+// interval, what it is checking, and falls silent once done.
+func TestVerifyProgressLines(t *testing.T) {
+	var mu sync.Mutex
+	var buf bytes.Buffer
+	w := writerFunc(func(p []byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return buf.Write(p)
+	})
+	p := verifyProgress(w, time.Now(), 10*time.Millisecond)
+	p.ledger(1, 4, "the journal, account by account")
+	time.Sleep(60 * time.Millisecond)
+	p.done()
+	mu.Lock()
+	out := buf.String()
+	mu.Unlock()
+	if !strings.Contains(out, "checking the ledger: the journal, account by account (2 of 4)") {
+		t.Errorf("progress printed %q", out)
+	}
+	time.Sleep(30 * time.Millisecond)
+	mu.Lock()
+	after := buf.String()
+	mu.Unlock()
+	if after != out {
+		t.Errorf("progress printed after done: %q", after[len(out):])
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }

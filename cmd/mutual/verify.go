@@ -5,6 +5,9 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
+	"sync"
+	"time"
 
 	"github.com/mutual-ledger/mutual/exchange"
 	"github.com/mutual-ledger/mutual/ledger"
@@ -41,11 +44,16 @@ func verifyDatabase(ctx context.Context, e *env, db *database) error {
 	if err != nil {
 		return fmt.Errorf("opening the ledger: %w", err)
 	}
-	violations, err := store.Verify(ctx)
+	start := time.Now()
+	prog := verifyProgress(e.stderr, start, 3*time.Second)
+	violations, err := store.VerifyWithProgress(ctx, prog.ledger)
 	if err != nil {
+		prog.done()
 		return fmt.Errorf("verifying the ledger: %w", err)
 	}
+	prog.set("agreements, trades, funds and time banks")
 	more, err := exchange.NewStore(store.DB(), store, exchange.Config{}).Verify(ctx)
+	prog.done()
 	if err != nil {
 		return fmt.Errorf("verifying agreements, trades, funds and time banks against the ledger: %w", err)
 	}
@@ -58,6 +66,60 @@ func verifyDatabase(ctx context.Context, e *env, db *database) error {
 	}
 	fmt.Fprintln(e.stdout, "ledger is sound: no invariant of the ledger, or of the agreements, trades, funds and time banks it records, is violated")
 	return nil
+}
+
+// progress prints, every interval while verify runs, a line on w saying
+// what it is checking and for how long, so that a long run on large books is
+// seen to be alive. A short run prints nothing.
+type progress struct {
+	mu    sync.Mutex
+	what  string
+	quit  chan struct{}
+	ended chan struct{}
+}
+
+func verifyProgress(w io.Writer, start time.Time, interval time.Duration) *progress {
+	p := &progress{quit: make(chan struct{}), ended: make(chan struct{})}
+	go func() {
+		defer close(p.ended)
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-p.quit:
+				return
+			case <-t.C:
+				p.mu.Lock()
+				what := p.what
+				p.mu.Unlock()
+				fmt.Fprintf(w, "verify: %s elapsed, checking %s\n", time.Since(start).Round(time.Second), what)
+			}
+		}
+	}()
+	return p
+}
+
+func (p *progress) set(what string) {
+	p.mu.Lock()
+	p.what = what
+	p.mu.Unlock()
+}
+
+// ledger is the ledger's progress callback.
+func (p *progress) ledger(i, n int, name string) {
+	if i < n {
+		p.set(fmt.Sprintf("the ledger: %s (%d of %d)", name, i+1, n))
+	}
+}
+
+// done stops the progress lines; it may be called more than once.
+func (p *progress) done() {
+	select {
+	case <-p.quit:
+	default:
+		close(p.quit)
+	}
+	<-p.ended
 }
 
 // checkSchema refuses a database whose schema is older than this mutual's:
