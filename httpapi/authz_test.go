@@ -262,6 +262,9 @@ func TestAuthorizationMatrix(t *testing.T) {
 		{"POST /v1/grants/{id}/withdraw", func(tk string) resp { return w.call("POST", funds.grant(false)+"/withdraw", tk, nil) },
 			[]int{401, 401, 404, 404, 404, 200, 404, 200}},
 	}
+	for _, r := range w.identityRows() {
+		rows = append(rows, row(r))
+	}
 	covered := map[string]bool{}
 	for _, r := range rows {
 		covered[r.route] = true
