@@ -59,6 +59,9 @@ var requestBodies = map[string]func() any{
 	"postHoldRequest":         func() any { return new(postHoldRequest) },
 	"reverseRequest":          func() any { return new(reverseRequest) },
 	"createUnitRequest":       func() any { return new(createUnitRequest) },
+	"inviteRequest":           func() any { return new(inviteRequest) },
+	"acceptInvitationRequest": func() any { return new(acceptInvitationRequest) },
+	"signinCodeRequest":       func() any { return new(signinCodeRequest) },
 	"emptyRequest":            func() any { return new(struct{}) }, // the bodies of void, withdraw, disburse, decide
 }
 
