@@ -134,12 +134,15 @@ func (s *Store) AuthenticateSession(ctx context.Context, secret string) (Princip
 		if next.After(max) {
 			next = max
 		}
-		// Not through the retry helper: a lost touch only shortens the
-		// session's idle life by a minute, and the request goes on.
-		// The condition keeps a concurrent sign-out from being undone.
-		if _, err := s.db.Pool.Exec(ctx, `
+		// The condition keeps a concurrent sign-out from being undone, and
+		// two requests at once from both writing.
+		err := s.db.Run(ctx, pgtx.Options{}, func(tx *pgtx.Tx) error {
+			_, err := tx.Exec(ctx, `
 UPDATE sessions SET last_seen_at = $2, idle_expires_at = $3 WHERE id = $1 AND revoked_at IS NULL AND last_seen_at < $2`,
-			p.CredentialID, now, next); err != nil {
+				p.CredentialID, now, next)
+			return err
+		})
+		if err != nil {
 			return Principal{}, err
 		}
 	}
