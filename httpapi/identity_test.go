@@ -124,6 +124,12 @@ func TestJoinByInvitation(t *testing.T) {
 	if me["id"] != rosa || me["name"] != "Rosa" || len(me["memberships"].([]any)) != 1 {
 		t.Fatalf("me: %v", me)
 	}
+	if c := me["credential"].(map[string]any); c["kind"] != "session" || c["id"] != joined["session"].(map[string]any)["id"] {
+		t.Fatalf("me's credential: %v", me)
+	}
+	if c := w.must(w.call("GET", "/v1/me", w.ana.token, nil), 200)["credential"].(map[string]any); c["kind"] != "token" {
+		t.Fatalf("a token's credential: %v", c)
+	}
 	acc := w.must(w.asSession("GET", "/v1/accounts/"+account, session, nil), 200)
 	if acc["lower_bound"] != "-10.00" {
 		t.Fatalf("the time-bank account does not follow the rules: %v", acc)
