@@ -116,11 +116,27 @@ func (p Principal) MayReadMember(memberID uuid.UUID, governors []uuid.UUID) erro
 	return notVisible()
 }
 
-// MayManageTokens decides whether p may create or revoke the tokens of a
-// member, given the member's governors. A token acts as its member, so only
-// the member and the admin may; a coordinator who may see the member gets
-// ErrForbidden, anyone else ErrNotVisible.
-func (p Principal) MayManageTokens(memberID uuid.UUID, governors []uuid.UUID) error {
+// Standing is a role above member that a member holds in an organization,
+// with the organizations that govern it (it and its ancestors, nearest
+// first): what a credential of theirs would let its holder do there.
+type Standing struct {
+	OrgID     uuid.UUID
+	Role      Role
+	Governors []uuid.UUID
+}
+
+// MayManageTokens decides whether p may act on the credentials of a member
+// (create or revoke their tokens, issue them a sign-in code, list or end
+// their sessions), given the member's governors and standings. A token or
+// a session acts as its member, so: the member and the admin may; a
+// coordinator of any of the member's governors (one of the organizations
+// the member belongs to, or one above it) may, unless the member holds a
+// role the coordinator does not govern (admin anywhere, or coordinator of
+// an organization outside the coordinator's subtree), which would let the
+// coordinator act beyond their own reach: that is ErrForbidden, as for
+// anyone else who may see the member; anyone who may not see the member
+// gets ErrNotVisible.
+func (p Principal) MayManageTokens(memberID uuid.UUID, governors []uuid.UUID, standings []Standing) error {
 	if p.MemberID == uuid.Nil {
 		return unauthenticated()
 	}
@@ -130,7 +146,15 @@ func (p Principal) MayManageTokens(memberID uuid.UUID, governors []uuid.UUID) er
 	if err := p.MayReadMember(memberID, governors); err != nil {
 		return err
 	}
-	return forbidden()
+	for _, st := range standings {
+		if st.Role == RoleAdmin {
+			return forbiddenBecause("the member is a network admin: only they and another admin may act on their credentials")
+		}
+		if st.Role.governs() && !p.governs(st.Governors) {
+			return forbiddenBecause("the member coordinates an organization you do not: only its coordinators (or those above) and the admin may act on their credentials")
+		}
+	}
+	return nil
 }
 
 // governorsOf walks up from the organizations that start it: the owner
@@ -243,16 +267,47 @@ func (s *Store) CanReadMember(ctx context.Context, p Principal, memberID uuid.UU
 	return p.MayReadMember(memberID, gov)
 }
 
-// CanManageTokens reports whether p may create or revoke a member's tokens,
-// as Principal.MayManageTokens decides: nil, ErrForbidden or ErrNotVisible
-// (also for a member that does not exist), ErrUnauthenticated for a zero
-// Principal, or a database error. To revoke, pass the token's MemberID.
+// CanManageTokens reports whether p may act on a member's credentials
+// (tokens, sign-in codes, sessions), as Principal.MayManageTokens decides:
+// nil, ErrForbidden or ErrNotVisible (also for a member that does not
+// exist), ErrUnauthenticated for a zero Principal, or a database error. To
+// revoke a token, pass the token's MemberID.
 func (s *Store) CanManageTokens(ctx context.Context, p Principal, memberID uuid.UUID) error {
 	gov, err := s.governorsFor(ctx, p, MemberOwner(memberID))
 	if err != nil {
 		return err
 	}
-	return p.MayManageTokens(memberID, gov)
+	var standings []Standing
+	if len(gov) > 0 && !p.Admin && p.MemberID != memberID {
+		if standings, err = s.standings(ctx, memberID); err != nil {
+			return err
+		}
+	}
+	return p.MayManageTokens(memberID, gov, standings)
+}
+
+// standings loads a member's roles above member, with each organization's
+// governors.
+func (s *Store) standings(ctx context.Context, memberID uuid.UUID) ([]Standing, error) {
+	rows, err := s.db.Pool.Query(ctx, `
+SELECT org_id, role FROM memberships WHERE member_id = $1 AND role <> 'member' ORDER BY org_id`, memberID)
+	if err != nil {
+		return nil, err
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Standing, error) {
+		var st Standing
+		err := r.Scan(&st.OrgID, &st.Role)
+		return st, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	for i := range out {
+		if out[i].Governors, err = s.Governors(ctx, OrgOwner(out[i].OrgID)); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 func withAccount(err error, id uuid.UUID) error {

@@ -43,7 +43,21 @@ type Principal struct {
 	Admin bool
 	// Roles maps each organization the member belongs to to their role there.
 	Roles map[uuid.UUID]Role
+	// Credential says what the request authenticated with, and CredentialID
+	// which one: a token (CredentialID is then TokenID) or a browser
+	// session. Both act alike; the audit log records which.
+	Credential   CredentialKind
+	CredentialID uuid.UUID
 }
+
+// CredentialKind is the kind of credential a principal authenticated with.
+type CredentialKind string
+
+// The kinds of credential.
+const (
+	CredentialToken   CredentialKind = "token"
+	CredentialSession CredentialKind = "session"
+)
 
 // CreateToken makes a token for a member and returns it with its secret:
 // SecretPrefix followed by 32 random bytes in base64url. The secret is
@@ -193,6 +207,7 @@ func (s *Store) Authenticate(ctx context.Context, secret string) (Principal, err
 	if !found {
 		return Principal{}, unauthenticated()
 	}
+	p.Credential, p.CredentialID = CredentialToken, p.TokenID
 	s.auth.put(hash, p, now, expires)
 	return p, nil
 }

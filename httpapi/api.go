@@ -195,6 +195,11 @@ type Config struct {
 	// Matching scores the matches of a listing; a zero MaxKm means
 	// matching.DefaultConfig().
 	Matching matching.Config
+	// BehindTLSProxy says that a proxy in front terminates TLS: session
+	// cookies are then Secure with the __Host- prefix (as for a request
+	// that came over TLS itself), and the client address that wrong
+	// sign-in codes count against is the last X-Forwarded-For entry.
+	BehindTLSProxy bool
 	// Collectors are more metrics for GET /metrics, from the program's other
 	// parts (the local PostgreSQL's restarts, say). New panics if one
 	// clashes with the API's own.
@@ -220,6 +225,10 @@ type api struct {
 	shapes   shapes // of request bodies, for checkJSON
 	mux      *http.ServeMux
 	routes   []route
+	// behindTLSProxy: see Config.BehindTLSProxy. cop refuses cross-site
+	// requests that carry the session cookie (sessions.go).
+	behindTLSProxy bool
+	cop            *http.CrossOriginProtection
 }
 
 // New returns the HTTP API as a handler: every route of the route table,
@@ -242,6 +251,9 @@ func New(cfg Config) http.Handler {
 		matching: cfg.Matching,
 		validate: newValidator(),
 		mux:      http.NewServeMux(),
+
+		behindTLSProxy: cfg.BehindTLSProxy,
+		cop:            http.NewCrossOriginProtection(),
 	}
 	if a.now == nil {
 		a.now = time.Now
@@ -347,6 +359,9 @@ func (a *api) register(rt *router) {
 	a.registerTradeRoutes(rt)
 	a.registerFundRoutes(rt)
 	a.registerClearingRoutes(rt)
+	a.registerSessionRoutes(rt)
+	a.registerSigninRoutes(rt)
+	a.registerInvitationRoutes(rt)
 }
 
 // routeHandler wraps a route's endpoint: authentication unless public, the

@@ -65,6 +65,9 @@ var requestBodies = map[string]func() any{
 	"reverseRequest":           func() any { return new(reverseRequest) },
 	"createUnitRequest":        func() any { return new(createUnitRequest) },
 	"emptyRequest":             func() any { return new(struct{}) }, // the bodies of void, withdraw, disburse, decide
+	"inviteRequest":            func() any { return new(inviteRequest) },
+	"acceptInvitationRequest":  func() any { return new(acceptInvitationRequest) },
+	"signinCodeRequest":        func() any { return new(signinCodeRequest) },
 }
 
 // bodyNames is requestBodies' names in order, so that a fuzz input's

@@ -62,11 +62,19 @@ func toAdmittedJSON(m exchange.Member, account uuid.UUID) admittedJSON {
 }
 
 // meJSON is the caller's own member record, with whether they are a network
-// admin and the id of the token they called with (to revoke it on sign-out).
+// admin and the id of the token they called with (to revoke it on sign-out;
+// the nil UUID for a session), and the credential they called with.
 type meJSON struct {
 	memberJSON
-	Admin   bool      `json:"admin"`
-	TokenID uuid.UUID `json:"token_id"`
+	Admin      bool           `json:"admin"`
+	TokenID    uuid.UUID      `json:"token_id"`
+	Credential credentialJSON `json:"credential"`
+}
+
+// credentialJSON names the credential a request authenticated with.
+type credentialJSON struct {
+	Kind string    `json:"kind"` // "token" or "session"
+	ID   uuid.UUID `json:"id"`
 }
 
 // orgMemberJSON is one line of an organization's roster.
@@ -258,5 +266,6 @@ func (a *api) getMe(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, meJSON{memberJSON: toMemberJSON(m), Admin: p.Admin, TokenID: p.TokenID})
+	return writeJSON(w, http.StatusOK, meJSON{memberJSON: toMemberJSON(m), Admin: p.Admin, TokenID: p.TokenID,
+		Credential: credentialJSON{Kind: string(p.Credential), ID: p.CredentialID}})
 }

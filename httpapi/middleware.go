@@ -179,10 +179,14 @@ func requestID(given string) string {
 }
 
 // authenticate reads the request's bearer token and asks the Authority
-// whose it is.
+// whose it is; without an Authorization header, it takes the session
+// cookie instead (see authenticateSession).
 func (a *api) authenticate(r *http.Request) (exchange.Principal, error) {
 	h := r.Header.Get("Authorization")
 	if h == "" {
+		if c := a.sessionCookieValue(r); c != "" {
+			return a.authenticateSession(r, c)
+		}
 		return exchange.Principal{}, errNoToken
 	}
 	scheme, token, ok := strings.Cut(h, " ")

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"strconv"
 
@@ -74,6 +75,8 @@ var (
 	kindInvalid          = problemKind{http.StatusUnprocessableEntity, "invalid-request", "Invalid request"}
 	kindRefused          = problemKind{http.StatusUnprocessableEntity, "refused", "Refused"}
 	kindKeyReused        = problemKind{http.StatusUnprocessableEntity, "idempotency-key-reused", "Idempotency key reused for another request"}
+	kindCrossOrigin      = problemKind{http.StatusForbidden, "cross-origin", "Cross-origin request refused"}
+	kindTooManyRequests  = problemKind{http.StatusTooManyRequests, "too-many-attempts", "Too many attempts"}
 	kindInternal         = problemKind{http.StatusInternalServerError, "internal", "Internal error"}
 	kindUnavailable      = problemKind{http.StatusServiceUnavailable, "unavailable", "Service unavailable"}
 	kindOutcomeUnknown   = problemKind{http.StatusServiceUnavailable, "outcome-unknown", "Outcome unknown"}
@@ -145,6 +148,15 @@ var reasonKinds = map[ledger.Reason]problemKind{
 	exchange.ReasonObligationNotOpen:  {http.StatusConflict, "obligation-not-open", "The obligation's status does not allow this"},
 	exchange.ReasonOverpaysObligation: {http.StatusUnprocessableEntity, "overpays-obligation", "More than the obligation's outstanding amount"},
 	exchange.ReasonClearingTooLarge:   {http.StatusUnprocessableEntity, "clearing-too-large", "The group's debts are too large to clear exactly"},
+	exchange.ReasonUnknownSession:     kindNotFound,
+	exchange.ReasonSigninFailed:       {http.StatusUnauthorized, "signin-failed", "Sign-in failed"},
+	exchange.ReasonSigninCodeLocked:   {http.StatusTooManyRequests, "signin-code-locked", "Sign-in code locked"},
+	exchange.ReasonTooManyAttempts:    kindTooManyRequests,
+	exchange.ReasonUnknownInvitation:  {http.StatusNotFound, "unknown-invitation", "Unknown invitation"},
+	exchange.ReasonInvitationExpired:  {http.StatusGone, "invitation-expired", "Invitation expired"},
+	exchange.ReasonInvitationRevoked:  {http.StatusGone, "invitation-revoked", "Invitation revoked"},
+	exchange.ReasonInvitationUsed:     {http.StatusConflict, "invitation-used", "Invitation already used"},
+	exchange.ReasonAlreadyAMember:     {http.StatusConflict, "already-a-member", "Already a member of the organization"},
 }
 
 // codeKinds maps error codes to problems, for reasons reasonKinds lacks.
@@ -254,8 +266,12 @@ func (a *api) problem(r *http.Request, err error) (p Problem, header http.Header
 		if le.Index >= 0 && index < 0 {
 			index = le.Index
 		}
-		if kind == kindUnauthenticated {
+		if kind.status == http.StatusUnauthorized {
 			header = errBadToken.header
+		}
+		var later *exchange.RetryLater
+		if errors.As(err, &later) {
+			header = http.Header{"Retry-After": {strconv.Itoa(int(math.Ceil(later.After.Seconds())))}}
 		}
 	case errors.As(err, &mbe):
 		kind, p.Detail = kindTooLarge, fmt.Sprintf("the request body is larger than %d bytes", mbe.Limit)

@@ -3,11 +3,13 @@ package httpapi
 import (
 	"errors"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/mutual-ledger/mutual/exchange"
+	"github.com/mutual-ledger/mutual/ledger"
 )
 
 func (a *api) registerTokenRoutes(rt *router) {
@@ -40,9 +42,10 @@ type createTokenRequest struct {
 }
 
 // createToken makes an API token for member_id (the caller when absent)
-// and shows its secret, once. A token acts as its member, so only the
-// member and the network admin may make one: a coordinator who may see the
-// member gets 403, anyone else 404.
+// and shows its secret, once. A token acts as its member, so the member, a
+// coordinator of the member's subtree and the network admin may make one
+// (exchange.Principal.MayManageTokens): a coordinator gets 403 for a member
+// who holds a role the coordinator does not govern, anyone else 404.
 //
 // The route is a secret one (see serveIdempotent): with an Idempotency-Key
 // a repeat is refused with 409 rather than replayed, so that the secret is
@@ -64,7 +67,7 @@ func (a *api) createToken(w http.ResponseWriter, r *http.Request) error {
 		case hidden(err):
 			return notFoundMember(member.String(), field)
 		case isForbidden(err):
-			return tokensForbidden("create a token for member %s", member, field)
+			return tokensForbidden(err, field)
 		}
 		return err
 	}
@@ -89,9 +92,14 @@ func toTokenJSON(t exchange.Token) tokenJSON {
 }
 
 // tokensForbidden is the 403 of a coordinator who may see the member but
-// not act as them.
-func tokensForbidden(what string, member uuid.UUID, field string) error {
-	e := forbidden("a token acts as its member: only the member and a network admin may "+what, member)
+// not act as them (the member holds a role the coordinator does not
+// govern): err says why.
+func tokensForbidden(err error, field string) error {
+	e := forbidden("%s", strings.TrimPrefix(err.Error(), "forbidden: "))
+	var le *ledger.Error
+	if errors.As(err, &le) && le.Message != "" {
+		e.detail = le.Message
+	}
 	if field != "" {
 		e.fields = []FieldError{{Field: field, Message: e.detail}}
 	}
@@ -100,8 +108,9 @@ func tokensForbidden(what string, member uuid.UUID, field string) error {
 
 // revokeToken revokes a token for good (204): its next request gets 401.
 // Revoking a revoked token is no error. The member may revoke their tokens
-// (the one they call with included) and the admin anyone's; a coordinator
-// who may see the member gets 403, anyone else 404, as for a token that
+// (the one they call with included), a coordinator those of the members of
+// their subtree (403 for one holding a role the coordinator does not
+// govern), the admin anyone's; anyone else gets 404, as for a token that
 // does not exist.
 func (a *api) revokeToken(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
@@ -121,7 +130,7 @@ func (a *api) revokeToken(w http.ResponseWriter, r *http.Request) error {
 		case hidden(err):
 			return notFoundToken(id.String())
 		case isForbidden(err):
-			return tokensForbidden("revoke the tokens of member %s", t.MemberID, "")
+			return tokensForbidden(err, "")
 		}
 		return err
 	}

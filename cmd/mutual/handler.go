@@ -18,6 +18,8 @@ type handlerDeps struct {
 	exchange *exchange.Store
 	idem     *idempotency.Store // nil: the API makes one that names no server instance
 	log      *slog.Logger
+	// behindTLSProxy: see httpapi.Config.BehindTLSProxy.
+	behindTLSProxy bool
 }
 
 // newHandler returns the handler `mutual serve` serves: the HTTP API, with
@@ -31,7 +33,8 @@ func newHandler(d handlerDeps) http.Handler {
 			_, err := d.db.pool.Exec(ctx, "SELECT 1")
 			return err
 		},
-		Collectors: d.db.collectors(),
+		Collectors:     d.db.collectors(),
+		BehindTLSProxy: d.behindTLSProxy,
 	}
 	if d.idem != nil {
 		cfg.Idempotency = d.idem

@@ -49,6 +49,7 @@ func serve(ctx context.Context, e *env, args []string) error {
 	networkName := fs.String("network-name", "Mutual network", "the name of the network organization created on the first run")
 	debugAddr := fs.String("debug-addr", "", "also serve Go's profiler (net/http/pprof) on `HOST:PORT`; keep it on loopback")
 	maxConns := fs.Int("max-connections", 0, fmt.Sprintf("serve at most `N` HTTP connections at once; more wait for one to end (default %d, fewer if the open-files limit is lower)", httpapi.DefaultMaxConns))
+	behindTLSProxy := fs.Bool("behind-tls-proxy", false, "a proxy in front terminates TLS: session cookies are Secure with the __Host- prefix, and wrong sign-in codes count against the last X-Forwarded-For address")
 	if help, err := parseFlags(fs, e, serveSummary, args); help || err != nil {
 		return err
 	}
@@ -74,7 +75,7 @@ func serve(ctx context.Context, e *env, args []string) error {
 			return errors.Join(err, db.Close(context.WithoutCancel(ctx)))
 		}
 	}
-	err = serveOn(ctx, e, ln, db, serveOptions{dataDir: *dataDir, networkName: *networkName, maxConns: conns})
+	err = serveOn(ctx, e, ln, db, serveOptions{dataDir: *dataDir, networkName: *networkName, maxConns: conns, behindTLSProxy: *behindTLSProxy})
 	// A clean stop of the local PostgreSQL even though ctx is cancelled.
 	return errors.Join(err, db.Close(context.WithoutCancel(ctx)))
 }
@@ -121,6 +122,23 @@ func purgeIdempotency(ctx context.Context, e *env, st *idempotency.Store) {
 	}
 }
 
+// purgeSigninFailures deletes, hourly, the wrong sign-in tries too old to
+// count against any limit, until ctx ends.
+func purgeSigninFailures(ctx context.Context, e *env, ex *exchange.Store) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		if _, err := ex.PurgeSigninFailures(ctx); err != nil && ctx.Err() == nil {
+			e.log.Error("purging old sign-in failures", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
 // listen binds addr, saying clearly when it is taken.
 func listen(addr string) (net.Listener, error) {
 	ln, err := net.Listen("tcp", addr)
@@ -138,6 +156,8 @@ type serveOptions struct {
 	dataDir     string // where the first run saves the admin token
 	networkName string
 	maxConns    int // HTTP connections open at once; 0 means httpapi's default
+	// behindTLSProxy: see httpapi.Config.BehindTLSProxy.
+	behindTLSProxy bool
 }
 
 // serveOn migrates the database, creates the network and its admin on the
@@ -213,6 +233,7 @@ func serveOn(ctx context.Context, e *env, ln net.Listener, db *database, opts se
 		})
 	})
 	sweeper.Go(func() { purgeIdempotency(sweepCtx, e, idem) })
+	sweeper.Go(func() { purgeSigninFailures(sweepCtx, e, ex) })
 	sweeper.Go(func() {
 		ex.RunNotificationPurge(sweepCtx, time.Hour,
 			func(err error) { e.log.Error("purging read notifications", "err", err) },
@@ -230,7 +251,7 @@ func serveOn(ctx context.Context, e *env, ln net.Listener, db *database, opts se
 		}
 	}()
 
-	srv := httpapi.NewServer(newHandler(handlerDeps{db: db, store: store, exchange: ex, idem: idem, log: e.log}),
+	srv := httpapi.NewServer(newHandler(handlerDeps{db: db, store: store, exchange: ex, idem: idem, log: e.log, behindTLSProxy: opts.behindTLSProxy}),
 		httpapi.ServerConfig{MaxConns: opts.maxConns, Logger: e.log})
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()

@@ -1,0 +1,263 @@
+package exchange
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/mutual-ledger/mutual/internal/pgtx"
+	"github.com/mutual-ledger/mutual/ledger"
+)
+
+// Browser sessions. A person who joins by invitation or signs in with a
+// one-time code gets a session: a random 256-bit id that the browser keeps
+// in a cookie, of which only the SHA-256 is stored. A session authenticates
+// exactly as a token does (the same Principal, with Credential
+// CredentialSession), slides forward with use (SessionIdle) up to an
+// absolute cap (SessionMax), and ends when its member signs out, signs out
+// everywhere, or a coordinator ends it. Sessions are not cached in the
+// process, unlike tokens: ending one takes effect at the next request, on
+// every server.
+
+// Session lifetimes.
+const (
+	// SessionIdle is how long a session lasts unused; each use moves its
+	// end forward to SessionIdle from then, never past SessionMax.
+	SessionIdle = 30 * 24 * time.Hour
+	// SessionMax is how long a session lasts at most, however often used.
+	SessionMax = 90 * 24 * time.Hour
+	// sessionTouchEvery bounds how often a session's use is written: a
+	// busy browser costs one write a minute, not one per request.
+	sessionTouchEvery = time.Minute
+)
+
+// How a session began.
+const (
+	SessionByInvitation = "invitation"
+	SessionBySigninCode = "signin_code"
+)
+
+// Session is a browser session, never its secret.
+type Session struct {
+	ID            uuid.UUID
+	MemberID      uuid.UUID
+	Method        string // SessionByInvitation or SessionBySigninCode
+	CreatedAt     time.Time
+	LastSeenAt    time.Time
+	IdleExpiresAt time.Time // when it ends unless used before
+	ExpiresAt     time.Time // when it ends however used
+	RevokedAt     *time.Time
+}
+
+// sessionSecretLen is the length of a session secret: 32 random bytes in
+// unpadded base64url.
+var sessionSecretLen = base64.RawURLEncoding.EncodedLen(32)
+
+// The reasons of session errors.
+const ReasonUnknownSession ledger.Reason = "unknown_session"
+
+// ErrUnknownSession: no session has the id, or the principal may not see it.
+var ErrUnknownSession = &ledger.Error{Code: ledger.ENOTFOUND, Reason: ReasonUnknownSession, Index: -1}
+
+// insertSession opens a session for member inside tx and returns it with
+// its secret.
+func insertSession(ctx context.Context, tx *pgtx.Tx, memberID uuid.UUID, method string, now time.Time) (Session, string, error) {
+	secret := newSecret()[len(SecretPrefix):] // 32 random bytes, without the token prefix
+	ss := Session{ID: newID(), MemberID: memberID, Method: method, CreatedAt: now, LastSeenAt: now,
+		IdleExpiresAt: now.Add(SessionIdle), ExpiresAt: now.Add(SessionMax)}
+	_, err := tx.Exec(ctx, `
+INSERT INTO sessions (id, member_id, hash, method, created_at, last_seen_at, idle_expires_at, expires_at)
+VALUES ($1, $2, $3, $4, $5, $5, $6, $7)`,
+		ss.ID, ss.MemberID, hashSecret(secret), method, now, ss.IdleExpiresAt, ss.ExpiresAt)
+	if pgCode(err) == foreignKeyViolation {
+		return Session{}, "", unknownMember(memberID)
+	}
+	if err != nil {
+		return Session{}, "", err
+	}
+	return ss, secret, nil
+}
+
+const authenticateSession = `
+SELECT s.id, s.member_id, s.last_seen_at, s.idle_expires_at, s.expires_at, m.org_id, m.role
+FROM sessions s
+LEFT JOIN memberships m ON m.member_id = s.member_id
+WHERE s.hash = $1 AND s.revoked_at IS NULL AND s.idle_expires_at > $2 AND s.expires_at > $2`
+
+// AuthenticateSession returns the principal a session secret (the cookie's
+// value) stands for, and slides the session's idle expiry forward. It
+// returns ErrUnauthenticated, and never says why, when the secret is
+// malformed, unknown, ended or expired.
+func (s *Store) AuthenticateSession(ctx context.Context, secret string) (Principal, error) {
+	if len(secret) != sessionSecretLen {
+		return Principal{}, unauthenticated()
+	}
+	hash := sha256.Sum256([]byte(secret))
+	now := s.clock()
+	rows, err := s.db.Pool.Query(ctx, authenticateSession, hash[:], now)
+	if err != nil {
+		return Principal{}, err
+	}
+	defer rows.Close()
+	var p Principal
+	var lastSeen, idle, max time.Time
+	found := false
+	for rows.Next() {
+		var org *uuid.UUID
+		var role *Role
+		if err := rows.Scan(&p.CredentialID, &p.MemberID, &lastSeen, &idle, &max, &org, &role); err != nil {
+			return Principal{}, err
+		}
+		found = true
+		if p.Roles == nil {
+			p.Roles = make(map[uuid.UUID]Role)
+		}
+		if org != nil && role != nil {
+			p.Roles[*org] = *role
+			p.Admin = p.Admin || *role == RoleAdmin
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return Principal{}, err
+	}
+	if !found {
+		return Principal{}, unauthenticated()
+	}
+	p.Credential = CredentialSession
+	if now.Sub(lastSeen) >= sessionTouchEvery {
+		next := now.Add(SessionIdle)
+		if next.After(max) {
+			next = max
+		}
+		// The condition keeps a concurrent sign-out from being undone, and
+		// two requests at once from both writing.
+		err := s.db.Run(ctx, pgtx.Options{}, func(tx *pgtx.Tx) error {
+			_, err := tx.Exec(ctx, `
+UPDATE sessions SET last_seen_at = $2, idle_expires_at = $3 WHERE id = $1 AND revoked_at IS NULL AND last_seen_at < $2`,
+				p.CredentialID, now, next)
+			return err
+		})
+		if err != nil {
+			return Principal{}, err
+		}
+	}
+	return p, nil
+}
+
+const sessionColumns = `id, member_id, method, created_at, last_seen_at, idle_expires_at, expires_at, revoked_at`
+
+func scanSession(r pgx.Row, ss *Session) error {
+	return r.Scan(&ss.ID, &ss.MemberID, &ss.Method, &ss.CreatedAt, &ss.LastSeenAt, &ss.IdleExpiresAt, &ss.ExpiresAt, &ss.RevokedAt)
+}
+
+// EndSession ends one session at once: the session p called with (sign
+// out), or, when id is another, one p may manage (CanManageTokens on its
+// member). Ending an ended session changes nothing and is no error. It
+// returns ErrUnknownSession for a session that does not exist or p may not
+// see, ErrForbidden when p may see its member but not manage their
+// credentials.
+func (s *Store) EndSession(ctx context.Context, p Principal, id uuid.UUID) (Session, error) {
+	var ss Session
+	err := scanSession(s.db.Pool.QueryRow(ctx, `SELECT `+sessionColumns+` FROM sessions WHERE id = $1`, id), &ss)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Session{}, unknownSession(id)
+	}
+	if err != nil {
+		return Session{}, err
+	}
+	if err := s.CanManageTokens(ctx, p, ss.MemberID); err != nil {
+		if errors.Is(err, ErrNotVisible) {
+			return Session{}, unknownSession(id)
+		}
+		return Session{}, err
+	}
+	now := s.clock()
+	err = s.db.Run(ctx, pgtx.Options{}, func(tx *pgtx.Tx) error {
+		return scanSession(tx.QueryRow(ctx, `
+UPDATE sessions SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1 RETURNING `+sessionColumns, id, now), &ss)
+	})
+	if err != nil {
+		return Session{}, err
+	}
+	return ss, nil
+}
+
+// EndSessions ends every open session of a member at once (sign out
+// everywhere, or a coordinator ending them) and returns how many it ended.
+// Tokens are not touched. It returns what CanManageTokens returns when p
+// may not.
+func (s *Store) EndSessions(ctx context.Context, p Principal, memberID uuid.UUID) (int, error) {
+	if err := s.CanManageTokens(ctx, p, memberID); err != nil {
+		return 0, err
+	}
+	now := s.clock()
+	var n int
+	err := s.db.Run(ctx, pgtx.Options{}, func(tx *pgtx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE sessions SET revoked_at = $2 WHERE member_id = $1 AND revoked_at IS NULL AND expires_at > $2`, memberID, now)
+		n = int(tag.RowsAffected())
+		return err
+	})
+	if err != nil {
+		return 0, err
+	}
+	return n, nil
+}
+
+// Sessions lists a member's sessions still open (not ended, not expired),
+// newest first, never their secrets. It returns what CanManageTokens
+// returns when p may not see them.
+func (s *Store) Sessions(ctx context.Context, p Principal, memberID uuid.UUID) ([]Session, error) {
+	if err := s.CanManageTokens(ctx, p, memberID); err != nil {
+		return nil, err
+	}
+	rows, err := s.db.Pool.Query(ctx, `
+SELECT `+sessionColumns+` FROM sessions
+WHERE member_id = $1 AND revoked_at IS NULL AND idle_expires_at > $2 AND expires_at > $2
+ORDER BY created_at DESC, id LIMIT $3`, memberID, s.clock(), MaxLimit)
+	if err != nil {
+		return nil, err
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Session, error) {
+		var ss Session
+		err := scanSession(r, &ss)
+		return ss, err
+	})
+	if out == nil && err == nil {
+		out = []Session{}
+	}
+	return out, err
+}
+
+// Tokens lists a member's tokens that still authenticate (not revoked, not
+// expired), newest first, never their secrets. It returns what
+// CanManageTokens returns when p may not see them.
+func (s *Store) Tokens(ctx context.Context, p Principal, memberID uuid.UUID) ([]Token, error) {
+	if err := s.CanManageTokens(ctx, p, memberID); err != nil {
+		return nil, err
+	}
+	rows, err := s.db.Pool.Query(ctx, `
+SELECT `+tokenColumns+` FROM tokens
+WHERE member_id = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $2)
+ORDER BY created_at DESC, id LIMIT $3`, memberID, s.clock(), MaxLimit)
+	if err != nil {
+		return nil, err
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Token, error) {
+		var t Token
+		err := scanToken(r, &t)
+		return t, err
+	})
+	if out == nil && err == nil {
+		out = []Token{}
+	}
+	return out, err
+}
+
+func unknownSession(id uuid.UUID) error {
+	return newError(ErrUnknownSession.Code, ReasonUnknownSession, "unknown session %s", id)
+}
