@@ -278,7 +278,6 @@ func (a *api) problem(r *http.Request, err error) (p Problem, header http.Header
 	case errors.Is(err, pgtx.ErrAmbiguousCommit):
 		kind = kindOutcomeUnknown
 		p.Detail = "the database connection failed while the change was committing; it may or may not have been made: retry with the same Idempotency-Key"
-		internal = true
 	case errors.Is(err, pgtx.ErrUnavailable):
 		kind = kindUnavailable
 		p.Detail = "the database is unavailable for a moment and nothing was changed; retry shortly"
@@ -287,7 +286,7 @@ func (a *api) problem(r *http.Request, err error) (p Problem, header http.Header
 	default:
 		internal = true
 	}
-	if internal && kind != kindOutcomeUnknown {
+	if internal {
 		// Never the error's text: it may hold SQL or a stack.
 		kind, p.Detail, p.Errors = kindInternal, "internal error (request id "+infoFrom(ctx).id+")", nil
 	}
@@ -316,6 +315,10 @@ func (a *api) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
 	case internal:
 		a.log.Error("internal error", "request_id", p.RequestID, "method", r.Method, "path", r.URL.Path, "err", err.Error())
+	case errors.Is(err, pgtx.ErrAmbiguousCommit):
+		// The database went away during COMMIT: an outage, not a fault of
+		// the server's; the client is told to retry with its key.
+		a.log.Warn("commit outcome unknown", "request_id", p.RequestID, "method", r.Method, "path", r.URL.Path, "err", err.Error())
 	case errors.Is(err, pgtx.ErrUnavailable):
 		a.log.Warn("database unavailable", "request_id", p.RequestID, "method", r.Method, "path", r.URL.Path, "err", err.Error())
 	}

@@ -288,8 +288,10 @@ func TestLocalPostgresKilledUnderLoad(t *testing.T) {
 			t.Errorf("serve's log does not say %q", want)
 		}
 	}
-	if strings.Contains(s.stderr.String(), `"msg":"internal error"`) {
-		t.Errorf("serve logged internal errors during the outage")
+	for line := range strings.Lines(s.stderr.String()) {
+		if strings.Contains(line, `"msg":"internal error"`) {
+			t.Errorf("serve logged an internal error during the outage: %s", strings.TrimSpace(line))
+		}
 	}
 	checkBooks(t, c, accounts, acked)
 
