@@ -24,6 +24,10 @@ import (
 // *exchange.Store implements it. Each Can* method returns nil when the
 // action is allowed.
 type Authority interface {
+	transferService
+	accountService
+	unitService
+
 	// Authenticate returns the principal a bearer token stands for, or an
 	// error matching exchange.ErrUnauthenticated (401).
 	Authenticate(ctx context.Context, secret string) (exchange.Principal, error)
@@ -203,20 +207,23 @@ const DefaultMaxBodyBytes = 1 << 20
 
 // api is the HTTP API's state: its dependencies and its mux.
 type api struct {
-	ledger   *ledger.Store
-	auth     Authority
-	idem     IdempotencyStore
-	journal  JournalExporter
-	ready    func(context.Context) error
-	log      *slog.Logger
-	now      func() time.Time
-	maxBody  int64
-	matching matching.Config
-	metrics  *metrics
-	validate *validator.Validate
-	shapes   shapes // of request bodies, for checkJSON
-	mux      *http.ServeMux
-	routes   []route
+	ledger    *ledger.Store
+	auth      Authority
+	transfers transferService
+	accounts  accountService
+	units     unitService
+	idem      IdempotencyStore
+	journal   JournalExporter
+	ready     func(context.Context) error
+	log       *slog.Logger
+	now       func() time.Time
+	maxBody   int64
+	matching  matching.Config
+	metrics   *metrics
+	validate  *validator.Validate
+	shapes    shapes // of request bodies, for checkJSON
+	mux       *http.ServeMux
+	routes    []route
 }
 
 // New returns the HTTP API as a handler: every route of the route table,
@@ -228,17 +235,20 @@ func New(cfg Config) http.Handler {
 		panic("httpapi.New: Config.Ledger and Config.Authority are required")
 	}
 	a := &api{
-		ledger:   cfg.Ledger,
-		auth:     cfg.Authority,
-		idem:     cfg.Idempotency,
-		journal:  cfg.Journal,
-		ready:    cfg.Ready,
-		log:      cfg.Logger,
-		now:      cfg.Now,
-		maxBody:  cfg.MaxBodyBytes,
-		matching: cfg.Matching,
-		validate: newValidator(),
-		mux:      http.NewServeMux(),
+		ledger:    cfg.Ledger,
+		auth:      cfg.Authority,
+		transfers: cfg.Authority,
+		accounts:  cfg.Authority,
+		units:     cfg.Authority,
+		idem:      cfg.Idempotency,
+		journal:   cfg.Journal,
+		ready:     cfg.Ready,
+		log:       cfg.Logger,
+		now:       cfg.Now,
+		maxBody:   cfg.MaxBodyBytes,
+		matching:  cfg.Matching,
+		validate:  newValidator(),
+		mux:       http.NewServeMux(),
 	}
 	if a.now == nil {
 		a.now = time.Now

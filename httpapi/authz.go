@@ -67,25 +67,6 @@ func isForbidden(err error) bool {
 	return errors.Is(err, exchange.ErrForbidden) || (errors.As(err, &le) && le.Code == exchange.EFORBIDDEN)
 }
 
-// readableAccount returns an account the principal may read, or the
-// not-found error of an account that does not exist.
-func (a *api) readableAccount(ctx context.Context, p exchange.Principal, id uuid.UUID) (ledger.Account, error) {
-	acc, err := a.ledger.Account(ctx, id)
-	if errors.Is(err, ledger.ErrUnknownAccount) {
-		return ledger.Account{}, notFoundAccount(id.String(), "")
-	}
-	if err != nil {
-		return ledger.Account{}, err
-	}
-	if err := a.auth.CanReadAccount(ctx, p, acc); err != nil {
-		if hidden(err) {
-			return ledger.Account{}, notFoundAccount(id.String(), "")
-		}
-		return ledger.Account{}, err
-	}
-	return acc, nil
-}
-
 // loadAccounts returns the accounts with the given ids that exist, by id,
 // for authorization: only what never changes about them is filled in (id,
 // unit, owner, kind), from the ledger's in-process cache, not their balances.
@@ -126,37 +107,6 @@ func (a *api) mayMoveFrom(ctx context.Context, p exchange.Principal, accs map[uu
 		return err
 	}
 	return nil
-}
-
-// readableTransfer returns a transfer the principal may see (one that
-// touches an account it may read) with the accounts it touches, or the
-// not-found error of a transfer that does not exist.
-func (a *api) readableTransfer(ctx context.Context, p exchange.Principal, id uuid.UUID) (ledger.Transfer, map[uuid.UUID]ledger.Account, error) {
-	t, err := a.ledger.Transfer(ctx, id)
-	if errors.Is(err, ledger.ErrUnknownTransfer) {
-		return ledger.Transfer{}, nil, notFoundTransfer(id.String())
-	}
-	if err != nil {
-		return ledger.Transfer{}, nil, err
-	}
-	var ids []uuid.UUID
-	for _, ps := range t.Postings {
-		ids = append(ids, ps.From, ps.To)
-	}
-	accs, err := a.loadAccounts(ctx, ids)
-	if err != nil {
-		return ledger.Transfer{}, nil, err
-	}
-	for _, acc := range accs {
-		err := a.auth.CanReadAccount(ctx, p, acc)
-		if err == nil {
-			return t, accs, nil
-		}
-		if !hidden(err) {
-			return ledger.Transfer{}, nil, err
-		}
-	}
-	return ledger.Transfer{}, nil, notFoundTransfer(id.String())
 }
 
 // requireAdmin refuses a principal who is not a network admin.
