@@ -132,18 +132,18 @@ type Authority interface {
 	// the requesting organization for a grant request, and CanMoveFrom on
 	// the account a contribution comes from.
 	Network(ctx context.Context) (exchange.Org, error)
-	CreateFund(ctx context.Context, in exchange.NewFund) (exchange.Fund, error)
+	CreateFund(ctx context.Context, p exchange.Principal, in exchange.NewFund) (exchange.Fund, error)
 	Fund(ctx context.Context, id uuid.UUID) (exchange.Fund, error)
 	Funds(ctx context.Context, p exchange.Page) ([]exchange.Fund, uuid.UUID, error)
-	Contribute(ctx context.Context, c exchange.Contribution) (exchange.FundMovement, error)
+	Contribute(ctx context.Context, p exchange.Principal, c exchange.Contribution) (exchange.FundMovement, error)
 	CanGovernFund(ctx context.Context, p exchange.Principal, fundID uuid.UUID, what string) error
 	SetFundRules(ctx context.Context, p exchange.Principal, fundID uuid.UUID, rules exchange.FundRules, reason string) (exchange.Fund, exchange.FundRuleChange, error)
 	FundRuleChanges(ctx context.Context, p exchange.Principal, fundID uuid.UUID, pg exchange.Page) ([]exchange.FundRuleChange, uuid.UUID, error)
-	RequestGrant(ctx context.Context, in exchange.NewGrant) (exchange.Grant, error)
+	RequestGrant(ctx context.Context, p exchange.Principal, in exchange.NewGrant) (exchange.Grant, error)
 	Grant(ctx context.Context, p exchange.Principal, id uuid.UUID) (exchange.Grant, error)
 	Grants(ctx context.Context, p exchange.Principal, fundID uuid.UUID, pg exchange.Page) ([]exchange.Grant, uuid.UUID, error)
 	DecideGrant(ctx context.Context, p exchange.Principal, d exchange.GrantDecision) (exchange.Grant, error)
-	WithdrawGrant(ctx context.Context, id uuid.UUID) (exchange.Grant, error)
+	WithdrawGrant(ctx context.Context, p exchange.Principal, id uuid.UUID) (exchange.Grant, error)
 	Disburse(ctx context.Context, p exchange.Principal, grantID uuid.UUID) (exchange.Grant, exchange.FundMovement, error)
 	FundReport(ctx context.Context, q exchange.ReportQuery) (exchange.FundReport, error)
 }

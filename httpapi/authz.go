@@ -67,48 +67,6 @@ func isForbidden(err error) bool {
 	return errors.Is(err, exchange.ErrForbidden) || (errors.As(err, &le) && le.Code == exchange.EFORBIDDEN)
 }
 
-// loadAccounts returns the accounts with the given ids that exist, by id,
-// for authorization: only what never changes about them is filled in (id,
-// unit, owner, kind), from the ledger's in-process cache, not their balances.
-func (a *api) loadAccounts(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]ledger.Account, error) {
-	refs, err := a.ledger.AccountRefs(ctx, ids)
-	if err != nil {
-		return nil, err
-	}
-	out := make(map[uuid.UUID]ledger.Account, len(refs))
-	for id, r := range refs {
-		out[id] = ledger.Account{ID: r.ID, Unit: r.Unit, Owner: r.Owner, Kind: r.Kind}
-	}
-	return out, nil
-}
-
-// mayMoveFrom checks that the principal may move value out of the account
-// (found in accs): 404, as for an account that does not exist, when it may
-// not even see it; 403 when it may see it but not move from it. shown says
-// that the principal was shown the account already (it is in a transfer it
-// may read), so that 403 is the answer either way. field names the request
-// field that named the account.
-func (a *api) mayMoveFrom(ctx context.Context, p exchange.Principal, accs map[uuid.UUID]ledger.Account, id uuid.UUID, field string, shown bool) error {
-	acc, ok := accs[id]
-	if !ok {
-		return notFoundAccount(id.String(), field)
-	}
-	if err := a.auth.CanMoveFrom(ctx, p, acc); err != nil {
-		if hidden(err) && !shown {
-			return notFoundAccount(id.String(), field)
-		}
-		if hidden(err) || isForbidden(err) {
-			e := forbidden("you may not move value out of account %s", id)
-			if field != "" {
-				e.fields = []FieldError{{Field: field, Message: e.detail}}
-			}
-			return e
-		}
-		return err
-	}
-	return nil
-}
-
 // requireAdmin refuses a principal who is not a network admin.
 func requireAdmin(p exchange.Principal, what string) error {
 	if !p.Admin {
