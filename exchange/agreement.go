@@ -344,19 +344,11 @@ func checkCapacity(offer, need Listing, left [2]decimal.Decimal, q decimal.Decim
 // checkQuantity checks a positive quantity against the unit's scale, which
 // it reads through lt's transaction (or its cache).
 func checkQuantity(ctx context.Context, lt *ledger.Tx, field string, v decimal.Decimal, unit string) error {
-	if v.Sign() <= 0 {
-		return invalid(field, "%s must be positive, not %s", field, v)
-	}
 	u, err := lt.Unit(ctx, unit)
 	if err != nil {
 		return err
 	}
-	if !v.Equal(v.Truncate(u.Scale)) {
-		e := invalid(field, "%s %s has more decimals than unit %s allows (%d)", field, v, unit, u.Scale)
-		e.Unit = unit
-		return e
-	}
-	return nil
+	return u.CheckAmount(v, field)
 }
 
 // memberAccount returns the member's open account in unit: the one named,

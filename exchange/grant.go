@@ -155,23 +155,14 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
 	return g, nil
 }
 
-// checkAmount checks that amount is positive and fits unit's scale.
+// checkAmount checks that amount is positive and fits unit's scale, as
+// ledger.Unit.CheckAmount decides (Field "amount").
 func (s *Store) checkAmount(ctx context.Context, amount decimal.Decimal, unit string) error {
 	u, err := s.led.Unit(ctx, unit)
 	if err != nil {
 		return err
 	}
-	if amount.Sign() <= 0 {
-		e := newError(ledger.ErrNonPositiveAmount.Code, ledger.ReasonNonPositiveAmount, "amount must be positive, not %s", amount)
-		e.Field = "amount"
-		return e
-	}
-	if !amount.Equal(amount.Truncate(u.Scale)) {
-		e := newError(ledger.ErrTooManyDecimals.Code, ledger.ReasonTooManyDecimals, "amount %s has more decimals than %s allows (%d)", amount, unit, u.Scale)
-		e.Field, e.Unit = "amount", unit
-		return e
-	}
-	return nil
+	return u.CheckAmount(amount, "amount")
 }
 
 const grantColumns = `g.id, g.fund_id, g.org_id, g.requested_by, g.amount, g.purpose, g.to_account, g.status,

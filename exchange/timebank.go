@@ -171,10 +171,8 @@ func timebankUnit(ctx context.Context, lt *ledger.Tx, code string, old TimebankR
 // checkHours checks that a limit fits the unit: no more decimals than its
 // scale (never rounded), and within the ledger's range.
 func checkHours(u ledger.Unit, field string, d decimal.Decimal) error {
-	if -d.Exponent() > u.Scale && !d.Equal(d.Truncate(u.Scale)) {
-		e := newError(ledger.EINVALID, ledger.ReasonTooManyDecimals, "%s %s has more than %d decimal places, the scale of %s", field, d, u.Scale, u.Code)
-		e.Field, e.Unit = field, u.Code
-		return e
+	if err := u.CheckFits(d, field); err != nil {
+		return err
 	}
 	if d.Abs().GreaterThan(maxHours) {
 		return invalid(field, "%s %s is out of range", field, d)
@@ -353,10 +351,8 @@ func (s *Store) moveHours(ctx context.Context, m TimebankMove, kind string) (led
 // checkMoveAmount checks an amount of hours to move: positive, and no finer
 // than the unit's scale.
 func checkMoveAmount(u ledger.Unit, d decimal.Decimal) error {
-	if d.Sign() <= 0 {
-		e := newError(ledger.EINVALID, ledger.ReasonNonPositiveAmount, "amount must be positive, not %s", d)
-		e.Field, e.Unit = "amount", u.Code
-		return e
+	if err := u.CheckAmount(d, "amount"); err != nil {
+		return err
 	}
 	return checkHours(u, "amount", d)
 }

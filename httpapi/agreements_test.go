@@ -193,7 +193,7 @@ func TestAgreementValidation(t *testing.T) {
 		{map[string]any{"need_id": need}, "validation-failed", "offer_id"},
 		{map[string]any{"offer_id": "x", "need_id": need}, "validation-failed", "offer_id"},
 		{map[string]any{"offer_id": offer, "need_id": need, "quantity": "-1"}, "validation-failed", "quantity"},
-		{map[string]any{"offer_id": offer, "need_id": need, "quantity": "1.005"}, "invalid-request", "quantity"},
+		{map[string]any{"offer_id": offer, "need_id": need, "quantity": "1.005"}, "too-many-decimals", "quantity"},
 		{map[string]any{"offer_id": offer, "need_id": need, "expires_at": "tomorrow"}, "validation-failed", "expires_at"},
 	} {
 		p := w.problem(w.call("POST", "/v1/agreements", w.ana.token, c.body), 422, c.typ)
