@@ -131,7 +131,6 @@ var reasonKinds = map[ledger.Reason]problemKind{
 	exchange.ReasonListingClosed:     {http.StatusConflict, "listing-closed", "Listing no longer open"},
 	exchange.ReasonNoAccount:         {http.StatusUnprocessableEntity, "no-account", "No account to use in the unit"},
 	exchange.ReasonNoTimebank:        kindNotFound,
-	exchange.ReasonNoTimebankAccount: {http.StatusUnprocessableEntity, "no-timebank-account", "No account in the time bank's unit"},
 	exchange.ReasonUnknownTrade:      kindNotFound,
 	exchange.ReasonTradeNotProposed:  {http.StatusConflict, "trade-not-proposed", "The trade is no longer proposed"},
 	exchange.ReasonStatementTooLarge: {http.StatusUnprocessableEntity, "statement-too-large", "Too many entries in the statement's period"},
