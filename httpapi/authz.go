@@ -11,6 +11,16 @@ import (
 	"github.com/mutual-ledger/mutual/ledger"
 )
 
+// orgAuthority decides who acts for an organization, for the handlers that ask.
+// *exchange.Store implements it; see its methods of the same names for
+// the errors.
+type orgAuthority interface {
+	// CanManageOrg reports whether p acts for the organization: nil, or an
+	// error matching exchange.ErrForbidden or exchange.ErrNotVisible, or
+	// exchange.ErrUnknownOrg.
+	CanManageOrg(ctx context.Context, p exchange.Principal, orgID uuid.UUID) error
+}
+
 // Whatever a principal may not see is answered exactly as what does not
 // exist: the same status, type and detail, so that a 404 never says which.
 
@@ -79,7 +89,7 @@ func requireAdmin(p exchange.Principal, what string) error {
 // otherwise; 404 when the organization does not exist. field names the
 // request field that named the organization ("" for the path).
 func (a *api) mayManageOrg(ctx context.Context, p exchange.Principal, org uuid.UUID, field string) error {
-	err := a.auth.CanManageOrg(ctx, p, org)
+	err := a.orgAuth.CanManageOrg(ctx, p, org)
 	switch {
 	case err == nil:
 		return nil
