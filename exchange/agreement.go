@@ -244,7 +244,7 @@ func (s *Store) ProposeAgreement(ctx context.Context, p Principal, in NewAgreeme
 			ProposedBy: p.MemberID, Quantity: q, Unit: offer.Unit, Status: AgreementProposed,
 			Message: msg, ExpiresAt: expires, CreatedAt: now, UpdatedAt: now,
 		}
-		acct, err := memberAccount(ctx, tx, p.MemberID, a.Unit, in.Account)
+		acct, err := payingAccount(ctx, tx, p.MemberID, a.Unit, in.Account)
 		if err != nil {
 			return err
 		}
@@ -344,65 +344,11 @@ func checkCapacity(offer, need Listing, left [2]decimal.Decimal, q decimal.Decim
 // checkQuantity checks a positive quantity against the unit's scale, which
 // it reads through lt's transaction (or its cache).
 func checkQuantity(ctx context.Context, lt *ledger.Tx, field string, v decimal.Decimal, unit string) error {
-	if v.Sign() <= 0 {
-		return invalid(field, "%s must be positive, not %s", field, v)
-	}
 	u, err := lt.Unit(ctx, unit)
 	if err != nil {
 		return err
 	}
-	if !v.Equal(v.Truncate(u.Scale)) {
-		e := invalid(field, "%s %s has more decimals than unit %s allows (%d)", field, v, unit, u.Scale)
-		e.Unit = unit
-		return e
-	}
-	return nil
-}
-
-// memberAccount returns the member's open account in unit: the one named,
-// which must be theirs, or else their only one.
-func memberAccount(ctx context.Context, q *pgtx.Tx, member uuid.UUID, unit string, named *uuid.UUID) (uuid.UUID, error) {
-	owner := MemberOwner(member)
-	if named != nil {
-		var gotOwner, gotUnit, status string
-		err := q.QueryRow(ctx, `SELECT owner, unit, status FROM accounts WHERE id = $1`, *named).Scan(&gotOwner, &gotUnit, &status)
-		switch {
-		case errors.Is(err, pgx.ErrNoRows) || (err == nil && gotOwner != owner):
-			e := newError(ledger.ErrUnknownAccount.Code, ledger.ReasonUnknownAccount, "you have no account %s", *named)
-			e.Field, e.Account = "account_id", *named
-			return uuid.Nil, e
-		case err != nil:
-			return uuid.Nil, err
-		case gotUnit != unit:
-			e := newError(ErrNoAccount.Code, ReasonNoAccount, "account %s is in %s, not %s", *named, gotUnit, unit)
-			e.Field, e.Account = "account_id", *named
-			return uuid.Nil, e
-		case status != string(ledger.StatusOpen):
-			e := newError(ErrNoAccount.Code, ReasonNoAccount, "account %s is %s", *named, status)
-			e.Field, e.Account = "account_id", *named
-			return uuid.Nil, e
-		}
-		return *named, nil
-	}
-	rows, err := q.Query(ctx, `SELECT id FROM accounts WHERE owner = $1 AND unit = $2 AND status = 'open' AND kind = 'member' ORDER BY id LIMIT 2`, owner, unit)
-	if err != nil {
-		return uuid.Nil, err
-	}
-	ids, err := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
-	if err != nil {
-		return uuid.Nil, err
-	}
-	switch len(ids) {
-	case 0:
-		e := newError(ErrNoAccount.Code, ReasonNoAccount, "member %s has no open %s account; a coordinator of their organization can open one", member, unit)
-		e.Field = "account_id"
-		return uuid.Nil, e
-	case 1:
-		return ids[0], nil
-	}
-	e := newError(ErrNoAccount.Code, ReasonNoAccount, "member %s has several open %s accounts; name one with account_id", member, unit)
-	e.Field = "account_id"
-	return uuid.Nil, e
+	return u.CheckAmount(v, field)
 }
 
 // Agreement returns an agreement p may see: a party's, or one whose
@@ -799,7 +745,7 @@ func (s *Store) AcceptAgreement(ctx context.Context, p Principal, id uuid.UUID, 
 		if err := checkCapacity(st.offer, st.need, left, a.Quantity); err != nil {
 			return err
 		}
-		acct, err := memberAccount(st.ctx, st.tx, st.p.MemberID, a.Unit, account)
+		acct, err := payingAccount(st.ctx, st.tx, st.p.MemberID, a.Unit, account)
 		if err != nil {
 			return err
 		}

@@ -194,7 +194,7 @@ func TestAgreementLifecycle(t *testing.T) {
 	_, err = w.ex.ConfirmAgreement(ctx, w.pBen, a.ID, dec("2.5"))
 	wantErr(t, "confirming more than agreed", err, ledger.ErrInvalidRequest)
 	_, err = w.ex.ConfirmAgreement(ctx, w.pBen, a.ID, dec("1.555"))
-	wantErr(t, "confirming thousandths of an hour", err, ledger.ErrInvalidRequest)
+	wantErr(t, "confirming thousandths of an hour", err, ledger.ErrTooManyDecimals)
 	w.wantBalances(t, w.ana, "0", "-2")
 	a, err = w.ex.ConfirmAgreement(ctx, w.pBen, a.ID, dec("1.5"))
 	if err != nil || a.Status != exchange.AgreementCompleted || a.TransferID == nil || a.CompletedAt == nil {
@@ -256,7 +256,7 @@ func TestAgreementProposalRefusals(t *testing.T) {
 		{"need as offer", w.pAna, exchange.NewAgreement{OfferID: need.ID, NeedID: need.ID}, ledger.ErrInvalidRequest},
 		{"own offer and need", w.pAna, exchange.NewAgreement{OfferID: anaOffer.ID, NeedID: need.ID}, ledger.ErrInvalidRequest},
 		{"more than the need", w.pBen, exchange.NewAgreement{OfferID: offer.ID, NeedID: need.ID, Quantity: dec("2.5")}, exchange.ErrNoCapacity},
-		{"too fine", w.pBen, exchange.NewAgreement{OfferID: offer.ID, NeedID: need.ID, Quantity: dec("0.001")}, ledger.ErrInvalidRequest},
+		{"too fine", w.pBen, exchange.NewAgreement{OfferID: offer.ID, NeedID: need.ID, Quantity: dec("0.001")}, ledger.ErrTooManyDecimals},
 		{"negative", w.pBen, exchange.NewAgreement{OfferID: offer.ID, NeedID: need.ID, Quantity: dec("-1")}, ledger.ErrInvalidRequest},
 		{"unknown need", w.pBen, exchange.NewAgreement{OfferID: offer.ID, NeedID: uuid.New()}, exchange.ErrUnknownListing},
 		{"need it may not see", w.pCleo, exchange.NewAgreement{OfferID: offer.ID, NeedID: danNeed.ID}, exchange.ErrUnknownListing},

@@ -3,6 +3,7 @@ package exchange_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/google/uuid"
@@ -229,5 +230,163 @@ func TestSentinelsAreNotShared(t *testing.T) {
 	}
 	if le.Code != ledger.ENOTFOUND || exchange.ErrForbidden.Code != exchange.EFORBIDDEN || exchange.ErrUnauthenticated.Code != exchange.EUNAUTHORIZED {
 		t.Error("codes: not visible must be ENOTFOUND, forbidden EFORBIDDEN, unauthenticated EUNAUTHORIZED")
+	}
+}
+
+// TestMethodAuthorization is the matrix of principals × exchange methods:
+// the methods that the JSON API (and later the pages) call, each deciding
+// itself who may. ok means the call succeeds; otherwise the error it must
+// match. A stranger is a member of no organization; a member of another
+// organization belongs to the co-op. What p may not see is answered as what
+// does not exist (ledger.ErrUnknownAccount, ledger.ErrUnknownTransfer).
+func TestMethodAuthorization(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	w := newWorld(t, e)
+	stranger := e.principal(t, e.member(t, "Stranger"))
+	outsider := e.member(t, "Member of the coop")
+	e.join(t, w.coop, outsider, exchange.RoleMember)
+	coopMember := e.principal(t, outsider)
+
+	// Hours for the member's and the time bank's accounts, from outside.
+	for _, to := range []uuid.UUID{w.memberAcct.ID, w.orgAcct.ID} {
+		if _, err := e.led.CreateTransfer(ctx, ledger.TransferRequest{Postings: []ledger.Posting{
+			{From: w.externalAcct.ID, To: to, Amount: money("1000"), Unit: "HOUR"}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fund, err := e.ex.CreateFund(ctx, w.admin, exchange.NewFund{OrgID: w.local.ID, Name: "Hours fund", Unit: "HOUR"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pay := func(from, to uuid.UUID, pending bool) ledger.TransferRequest {
+		return ledger.TransferRequest{Postings: []ledger.Posting{{From: from, To: to, Amount: money("0.01"), Unit: "HOUR"}}, Pending: pending}
+	}
+	// hold is a fresh hold of the member's, for each principal to post.
+	hold := func() uuid.UUID {
+		h, err := e.ex.Transfer(ctx, w.owner, pay(w.memberAcct.ID, w.orgAcct.ID, true))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return h.ID
+	}
+	unknownAccount, unknownTransfer := ledger.ErrUnknownAccount, ledger.ErrUnknownTransfer
+
+	type call func(p exchange.Principal) error
+	calls := []struct {
+		name string
+		do   call
+	}{
+		{"Transfer out of a member's account", func(p exchange.Principal) error {
+			_, err := e.ex.Transfer(ctx, p, pay(w.memberAcct.ID, w.orgAcct.ID, false))
+			return err
+		}},
+		{"Transfer out of the time bank's account", func(p exchange.Principal) error {
+			_, err := e.ex.Transfer(ctx, p, pay(w.orgAcct.ID, w.localAcct.ID, false))
+			return err
+		}},
+		{"Account of a member", func(p exchange.Principal) error {
+			_, err := e.ex.Account(ctx, p, w.memberAcct.ID)
+			return err
+		}},
+		{"PostHold of a member's hold", func(p exchange.Principal) error {
+			_, err := e.ex.PostHold(ctx, p, hold(), ledger.PostRequest{})
+			return err
+		}},
+		{"CreateUnit", func(p exchange.Principal) error {
+			_, err := e.ex.CreateUnit(ctx, p, ledger.Unit{Code: "U" + strings.ToUpper(uuid.NewString()[:8]), Scale: 0})
+			return err
+		}},
+		{"OpenAccount of the time bank", func(p exchange.Principal) error {
+			_, err := e.ex.OpenAccount(ctx, p, ledger.NewAccount{Unit: "HOUR", Owner: exchange.OrgOwner(w.timebank.ID), Kind: ledger.KindOrganization}, uuid.Nil)
+			return err
+		}},
+		{"OpenAccount external", func(p exchange.Principal) error {
+			_, err := e.ex.OpenAccount(ctx, p, ledger.NewAccount{Unit: "HOUR", Owner: exchange.OrgOwner(w.timebank.ID), Kind: ledger.KindExternal}, uuid.Nil)
+			return err
+		}},
+		{"CreateFund of the local", func(p exchange.Principal) error {
+			_, err := e.ex.CreateFund(ctx, p, exchange.NewFund{OrgID: w.local.ID, Name: "Fund", Unit: "HOUR"})
+			return err
+		}},
+		{"RequestGrant for the time bank", func(p exchange.Principal) error {
+			_, err := e.ex.RequestGrant(ctx, p, exchange.NewGrant{FundID: fund.ID, OrgID: w.timebank.ID, Amount: money("1"), Purpose: "Tools", ToAccount: w.orgAcct.ID})
+			return err
+		}},
+		{"Contribute from the time bank's account", func(p exchange.Principal) error {
+			_, err := e.ex.Contribute(ctx, p, exchange.Contribution{FundID: fund.ID, From: w.orgAcct.ID, OrgID: w.timebank.ID, Amount: money("0.01")})
+			return err
+		}},
+		{"Contribute from outside", func(p exchange.Principal) error {
+			_, err := e.ex.Contribute(ctx, p, exchange.Contribution{FundID: fund.ID, Source: "A neighbor", Amount: money("0.01")})
+			return err
+		}},
+	}
+	principals := []struct {
+		name string
+		p    exchange.Principal
+		want []error // one per call, in order
+	}{
+		{"admin", w.admin, []error{nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil}},
+		{"coordinator of the org", w.coordOwn,
+			[]error{forbidden, nil, nil, forbidden, forbidden, nil, forbidden, forbidden, nil, nil, forbidden}},
+		{"coordinator of the parent org", w.coordAnc,
+			[]error{forbidden, nil, nil, forbidden, forbidden, nil, forbidden, nil, nil, nil, nil}},
+		{"coordinator of another org", w.coordOther,
+			[]error{unknownAccount, unknownAccount, unknownAccount, unknownTransfer, forbidden, forbidden, forbidden, forbidden, forbidden, unknownAccount, forbidden}},
+		{"member, owner of the account", w.owner,
+			[]error{nil, unknownAccount, nil, nil, forbidden, forbidden, forbidden, forbidden, forbidden, unknownAccount, forbidden}},
+		{"member of the same org", w.other,
+			[]error{unknownAccount, unknownAccount, unknownAccount, unknownTransfer, forbidden, forbidden, forbidden, forbidden, forbidden, unknownAccount, forbidden}},
+		{"member of another org", coopMember,
+			[]error{unknownAccount, unknownAccount, unknownAccount, unknownTransfer, forbidden, forbidden, forbidden, forbidden, forbidden, unknownAccount, forbidden}},
+		{"stranger", stranger,
+			[]error{unknownAccount, unknownAccount, unknownAccount, unknownTransfer, forbidden, forbidden, forbidden, forbidden, forbidden, unknownAccount, forbidden}},
+		{"no one", exchange.Principal{},
+			[]error{exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated,
+				exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated}},
+	}
+	for _, pr := range principals {
+		for i, c := range calls {
+			err := c.do(pr.p)
+			want := pr.want[i]
+			if want == nil && err != nil || want != nil && !errors.Is(err, want) {
+				t.Errorf("%s: %s = %v, want %v", pr.name, c.name, err, want)
+			}
+		}
+	}
+}
+
+// TestManagedTransfersAreReadFromTheTables: a transfer a fund made is
+// refused to hand changes, even the admin's; a hold whose metadata merely
+// names a trade, an agreement or a fund is not.
+func TestManagedTransfersAreReadFromTheTables(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	w := newWorld(t, e)
+	if _, err := e.led.CreateTransfer(ctx, ledger.TransferRequest{Postings: []ledger.Posting{
+		{From: w.externalAcct.ID, To: w.memberAcct.ID, Amount: money("10"), Unit: "HOUR"}}}); err != nil {
+		t.Fatal(err)
+	}
+	fund, err := e.ex.CreateFund(ctx, w.admin, exchange.NewFund{OrgID: w.local.ID, Name: "Hours fund", Unit: "HOUR"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := e.ex.Contribute(ctx, w.admin, exchange.Contribution{FundID: fund.ID, Source: "A neighbor", Amount: money("5")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.ex.Reverse(ctx, w.admin, m.TransferID, ledger.ReverseRequest{})
+	wantErr(t, "reversing a fund's movement", err, exchange.ErrManagedTransfer)
+
+	for _, meta := range []string{`{"trade": "x"}`, `{"agreement": "` + uuid.NewString() + `"}`, `{"fund": "` + fund.ID.String() + `"}`} {
+		h, err := e.ex.Transfer(ctx, w.owner, ledger.TransferRequest{Postings: []ledger.Posting{
+			{From: w.memberAcct.ID, To: w.orgAcct.ID, Amount: money("1"), Unit: "HOUR"}}, Pending: true, Metadata: []byte(meta)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v, err := e.ex.VoidHold(ctx, w.owner, h.ID); err != nil || v.State != ledger.StateVoided {
+			t.Errorf("voiding a hold labelled %s: %v, %v", meta, v.State, err)
+		}
 	}
 }

@@ -82,11 +82,10 @@ type Fund struct {
 
 // NewFund is a request to create a fund.
 type NewFund struct {
-	ID        uuid.UUID // optional; a new one is made when zero
-	OrgID     uuid.UUID // the owning organization
-	Name      string    // 1 to 200 characters once trimmed
-	Unit      string    // an existing ledger unit, such as USD
-	CreatedBy uuid.UUID // the member creating it
+	ID    uuid.UUID // optional; a new one is made when zero
+	OrgID uuid.UUID // the owning organization
+	Name  string    // 1 to 200 characters once trimmed
+	Unit  string    // an existing ledger unit, such as USD
 	// Rules are the fund's rules; nil means DefaultFundRules.
 	Rules *FundRules
 }
@@ -96,9 +95,20 @@ type NewFund struct {
 // written. It returns ledger.ErrInvalidRequest for a bad name or rules
 // (see FundRules; Field names the rule),
 // ErrUnknownOrg, ErrUnknownMember, ledger.ErrUnknownUnit, and an ECONFLICT
-// error when the ID is taken. Who may call it is decided by CanManageOrg on
-// OrgID.
-func (s *Store) CreateFund(ctx context.Context, in NewFund) (Fund, error) {
+// error when the ID is taken. p must act for the fund's organization
+// (in.OrgID, or the network when it is uuid.Nil): ErrForbidden (Field
+// org_id) otherwise. The fund is recorded as created by p's member.
+func (s *Store) CreateFund(ctx context.Context, p Principal, in NewFund) (Fund, error) {
+	if in.OrgID == uuid.Nil {
+		n, err := s.Network(ctx)
+		if err != nil {
+			return Fund{}, err
+		}
+		in.OrgID = n.ID
+	}
+	if err := s.mayManageOrgAt(ctx, p, in.OrgID, "org_id"); err != nil {
+		return Fund{}, err
+	}
 	name, err := checkText("name", in.Name, 1, 200)
 	if err != nil {
 		return Fund{}, err
@@ -116,7 +126,7 @@ func (s *Store) CreateFund(ctx context.Context, in NewFund) (Fund, error) {
 			return Fund{}, err
 		}
 	}
-	f := Fund{ID: in.ID, OrgID: in.OrgID, Name: name, Unit: in.Unit, Rules: rules, CreatedBy: in.CreatedBy, CreatedAt: s.clock()}
+	f := Fund{ID: in.ID, OrgID: in.OrgID, Name: name, Unit: in.Unit, Rules: rules, CreatedBy: p.MemberID, CreatedAt: s.clock()}
 	err = s.led.Within(ctx, func(tx *pgtx.Tx, lt *ledger.Tx) error {
 		acc, err := lt.CreateAccount(ctx, ledger.NewAccount{Unit: in.Unit, Owner: OrgOwner(in.OrgID), Kind: ledger.KindFund, Name: name})
 		if err != nil {
@@ -273,10 +283,24 @@ type Contribution struct {
 // ledger.ErrUnitMismatch, ledger.ErrTooManyDecimals,
 // ledger.ErrNonPositiveAmount, ledger.ErrInsufficientFunds,
 // ledger.ErrLimitExceeded, ledger.ErrIdempotencyConflict, …). A refused
-// contribution changes nothing. Who may call it is decided by CanMoveFrom on
-// From, or for Source by CanManageOrg on the fund's organization.
-func (s *Store) Contribute(ctx context.Context, c Contribution) (FundMovement, error) {
+// contribution changes nothing. p must govern the fund to record money
+// from outside (Source; see CanGovernFund), and may give only from an
+// account p may move value out of (From; see Transfer's rule 1): otherwise
+// ErrForbidden, or ledger.ErrUnknownAccount (Field from_account) for an
+// account p may not see.
+func (s *Store) Contribute(ctx context.Context, p Principal, c Contribution) (FundMovement, error) {
 	f, err := s.Fund(ctx, c.FundID)
+	if err != nil {
+		return FundMovement{}, err
+	}
+	if c.Source != "" {
+		err = s.CanGovernFund(ctx, p, f.ID, "record money from outside the network")
+	} else if c.From != uuid.Nil {
+		var accs map[uuid.UUID]ledger.Account
+		if accs, err = s.accountRefs(ctx, []uuid.UUID{c.From}); err == nil {
+			err = s.mayMoveFrom(ctx, p, accs, c.From, "from_account", false)
+		}
+	}
 	if err != nil {
 		return FundMovement{}, err
 	}

@@ -59,7 +59,7 @@ func wantField(t *testing.T, what string, err error, field string) {
 // request asks the fund for a grant for org, by the member of p.
 func (w fundWorld) request(t *testing.T, by exchange.Member, org exchange.Org, to uuid.UUID, amount string) exchange.Grant {
 	t.Helper()
-	g, err := w.ex.RequestGrant(context.Background(), exchange.NewGrant{FundID: w.fund.ID, OrgID: org.ID, RequestedBy: by.ID,
+	g, err := w.ex.RequestGrant(context.Background(), w.principal(t, by), exchange.NewGrant{FundID: w.fund.ID, OrgID: org.ID,
 		Amount: money(amount), Purpose: "Community kitchen", ToAccount: to})
 	if err != nil {
 		t.Fatal(err)
@@ -70,7 +70,7 @@ func (w fundWorld) request(t *testing.T, by exchange.Member, org exchange.Org, t
 // fundWith creates another USD fund of the network with rules.
 func (w fundWorld) fundWith(t *testing.T, rules exchange.FundRules) exchange.Fund {
 	t.Helper()
-	f, err := w.ex.CreateFund(context.Background(), exchange.NewFund{OrgID: w.network.ID, Name: "Ruled fund", Unit: "USD", CreatedBy: w.nia.ID, Rules: &rules})
+	f, err := w.ex.CreateFund(context.Background(), w.niaP, exchange.NewFund{OrgID: w.network.ID, Name: "Ruled fund", Unit: "USD", Rules: &rules})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +132,7 @@ func TestFundRulesAreSetWithTheFundAndChecked(t *testing.T) {
 		{"zero second-approval amount", exchange.FundRules{Majority: exchange.MajoritySimple, SecondApprovalAbove: ptr(money("0"))}, "second_approval_above"},
 		{"second-approval amount finer than cents", exchange.FundRules{Majority: exchange.MajoritySimple, SecondApprovalAbove: ptr(money("1.001"))}, "second_approval_above"},
 	} {
-		_, err := w.ex.CreateFund(ctx, exchange.NewFund{OrgID: w.network.ID, Name: "Bad", Unit: "USD", CreatedBy: w.nia.ID, Rules: &c.rules})
+		_, err := w.ex.CreateFund(ctx, w.niaP, exchange.NewFund{OrgID: w.network.ID, Name: "Bad", Unit: "USD", Rules: &c.rules})
 		wantField(t, c.name, err, c.field)
 	}
 	w.wantUnchanged(t, "refused funds", before)

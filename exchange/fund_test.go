@@ -52,7 +52,7 @@ func newFundWorld(t *testing.T) fundWorld {
 
 	w.niaP = e.principal(t, w.nia)
 	var err error
-	w.fund, err = e.ex.CreateFund(ctx, exchange.NewFund{OrgID: w.network.ID, Name: "Solidarity fund", Unit: "USD", CreatedBy: w.nia.ID})
+	w.fund, err = e.ex.CreateFund(ctx, w.niaP, exchange.NewFund{OrgID: w.network.ID, Name: "Solidarity fund", Unit: "USD"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,10 +116,19 @@ func (w fundWorld) verify(t *testing.T) {
 	}
 }
 
+// giver is who gives a contribution: Ana from her own account, Nia (who
+// governs the fund and coordinates the network) otherwise.
+func (w fundWorld) giver(t *testing.T, c exchange.Contribution) exchange.Principal {
+	if c.From == w.anaUSD {
+		return w.principal(t, w.ana)
+	}
+	return w.niaP
+}
+
 func (w fundWorld) contribute(t *testing.T, c exchange.Contribution) exchange.FundMovement {
 	t.Helper()
 	c.FundID = w.fund.ID
-	m, err := w.ex.Contribute(context.Background(), c)
+	m, err := w.ex.Contribute(context.Background(), w.giver(t, c), c)
 	if err != nil {
 		t.Fatalf("contributing %s: %v", c.Amount, err)
 	}
@@ -129,7 +138,11 @@ func (w fundWorld) contribute(t *testing.T, c exchange.Contribution) exchange.Fu
 func (w fundWorld) approved(t *testing.T, org exchange.Org, to uuid.UUID, amount string) exchange.Grant {
 	t.Helper()
 	ctx := context.Background()
-	g, err := w.ex.RequestGrant(ctx, exchange.NewGrant{FundID: w.fund.ID, OrgID: org.ID, RequestedBy: w.rosa.ID,
+	by := w.rosa // who coordinates org
+	if org.ID == w.hilltop.ID {
+		by = w.hugo
+	}
+	g, err := w.ex.RequestGrant(ctx, w.principal(t, by), exchange.NewGrant{FundID: w.fund.ID, OrgID: org.ID,
 		Amount: money(amount), Purpose: "Community kitchen", ToAccount: to})
 	if err != nil {
 		t.Fatal(err)
@@ -163,13 +176,19 @@ func TestFundOpensItsAccountsWithTheFund(t *testing.T) {
 	// A refused fund leaves no account behind.
 	accounts, funds := w.count(t, "accounts"), w.count(t, "funds")
 	for _, in := range []exchange.NewFund{
-		{OrgID: w.network.ID, Name: "Fund", Unit: "EUR", CreatedBy: w.nia.ID},           // unknown unit
-		{OrgID: uuid.New(), Name: "Fund", Unit: "USD", CreatedBy: w.nia.ID},             // unknown org
-		{OrgID: w.network.ID, Name: "  ", Unit: "USD", CreatedBy: w.nia.ID},             // no name
-		{OrgID: w.network.ID, Name: "Fund", Unit: "USD", CreatedBy: uuid.New()},         // unknown member
-		{ID: f.ID, OrgID: w.network.ID, Name: "Fund", Unit: "USD", CreatedBy: w.nia.ID}, // id taken
+		{OrgID: w.network.ID, Name: "Fund", Unit: "EUR"},           // unknown unit
+		{OrgID: uuid.New(), Name: "Fund", Unit: "USD"},             // unknown org
+		{OrgID: w.network.ID, Name: "  ", Unit: "USD"},             // no name
+		{ID: f.ID, OrgID: w.network.ID, Name: "Fund", Unit: "USD"}, // id taken
 	} {
-		if _, err := w.ex.CreateFund(ctx, in); err == nil {
+		if _, err := w.ex.CreateFund(ctx, w.niaP, in); err == nil {
+			t.Errorf("CreateFund(%+v) succeeded", in)
+		}
+	}
+	// A member that does not exist (an admin's token outliving its member).
+	ghost := exchange.Principal{MemberID: uuid.New(), Admin: true}
+	for _, in := range []exchange.NewFund{{OrgID: w.network.ID, Name: "Fund", Unit: "USD"}} {
+		if _, err := w.ex.CreateFund(ctx, ghost, in); err == nil {
 			t.Errorf("CreateFund(%+v) succeeded", in)
 		}
 	}
@@ -244,10 +263,10 @@ func TestContributionsAreCreditedToOrganizations(t *testing.T) {
 		{"same key, other request", exchange.Contribution{From: w.coopUSD, Amount: money("11"), IdempotencyKey: "coop-march"}, ledger.ErrIdempotencyConflict},
 	} {
 		c.in.FundID = w.fund.ID
-		_, err := w.ex.Contribute(ctx, c.in)
+		_, err := w.ex.Contribute(ctx, w.giver(t, c.in), c.in)
 		wantErr(t, c.name, err, c.want)
 	}
-	_, err = w.ex.Contribute(ctx, exchange.Contribution{FundID: uuid.New(), Source: "X", Amount: money("1")})
+	_, err = w.ex.Contribute(ctx, w.niaP, exchange.Contribution{FundID: uuid.New(), Source: "X", Amount: money("1")})
 	wantErr(t, "unknown fund", err, exchange.ErrUnknownFund)
 	if m, n := w.count(t, "fund_movements"), w.count(t, "transfers"); m != movements || n != transfers {
 		t.Errorf("refused contributions wrote movements %d→%d, transfers %d→%d", movements, m, transfers, n)
@@ -269,7 +288,8 @@ func TestGrantFromRequestToReport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	good := exchange.NewGrant{FundID: w.fund.ID, OrgID: w.riverside.ID, RequestedBy: w.rosa.ID, Amount: money("350"), Purpose: "Community kitchen", ToAccount: w.riversideUSD}
+	rosa := w.principal(t, w.rosa)
+	good := exchange.NewGrant{FundID: w.fund.ID, OrgID: w.riverside.ID, Amount: money("350"), Purpose: "Community kitchen", ToAccount: w.riversideUSD}
 	for _, c := range []struct {
 		name   string
 		change func(*exchange.NewGrant)
@@ -287,14 +307,16 @@ func TestGrantFromRequestToReport(t *testing.T) {
 	} {
 		in := good
 		c.change(&in)
-		_, err := w.ex.RequestGrant(ctx, in)
+		// Nia, who acts for every organization, so that the refusals are
+		// the request's, not hers.
+		_, err := w.ex.RequestGrant(ctx, w.niaP, in)
 		wantErr(t, c.name, err, c.want)
 	}
 	if n := w.count(t, "grant_requests"); n != 0 {
 		t.Fatalf("refused requests wrote %d grants", n)
 	}
 
-	g, err := w.ex.RequestGrant(ctx, good)
+	g, err := w.ex.RequestGrant(ctx, rosa, good)
 	if err != nil || g.Status != exchange.GrantRequested || g.DecidedBy != nil {
 		t.Fatalf("RequestGrant = %+v, %v", g, err)
 	}
@@ -311,7 +333,7 @@ func TestGrantFromRequestToReport(t *testing.T) {
 	}
 	_, err = w.ex.DecideGrant(ctx, w.niaP, exchange.GrantDecision{GrantID: g.ID, Approve: false})
 	wantErr(t, "deciding twice", err, exchange.ErrGrantStatus)
-	_, err = w.ex.WithdrawGrant(ctx, g.ID)
+	_, err = w.ex.WithdrawGrant(ctx, rosa, g.ID)
 	wantErr(t, "withdrawing an approved grant", err, exchange.ErrGrantStatus)
 
 	// The fund holds 400: a grant of 350 is paid, but a second of 100 is
@@ -338,12 +360,13 @@ func TestGrantFromRequestToReport(t *testing.T) {
 	w.wantBalance(t, "Hilltop", w.hilltopUSD, "0")
 
 	// A rejected and a withdrawn request.
-	rej, _ := w.ex.RequestGrant(ctx, exchange.NewGrant{FundID: w.fund.ID, OrgID: w.hilltop.ID, RequestedBy: w.hugo.ID, Amount: money("5"), Purpose: "Chairs", ToAccount: w.hilltopUSD})
+	hugo := w.principal(t, w.hugo)
+	rej, _ := w.ex.RequestGrant(ctx, hugo, exchange.NewGrant{FundID: w.fund.ID, OrgID: w.hilltop.ID, Amount: money("5"), Purpose: "Chairs", ToAccount: w.hilltopUSD})
 	if rej, err = w.ex.DecideGrant(ctx, w.niaP, exchange.GrantDecision{GrantID: rej.ID}); err != nil || rej.Status != exchange.GrantRejected || rej.Votes != nil {
 		t.Fatalf("rejecting = %+v, %v", rej, err)
 	}
-	wd, _ := w.ex.RequestGrant(ctx, exchange.NewGrant{FundID: w.fund.ID, OrgID: w.hilltop.ID, RequestedBy: w.hugo.ID, Amount: money("5"), Purpose: "Tables", ToAccount: w.hilltopUSD})
-	if wd, err = w.ex.WithdrawGrant(ctx, wd.ID); err != nil || wd.Status != exchange.GrantWithdrawn {
+	wd, _ := w.ex.RequestGrant(ctx, hugo, exchange.NewGrant{FundID: w.fund.ID, OrgID: w.hilltop.ID, Amount: money("5"), Purpose: "Tables", ToAccount: w.hilltopUSD})
+	if wd, err = w.ex.WithdrawGrant(ctx, hugo, wd.ID); err != nil || wd.Status != exchange.GrantWithdrawn {
 		t.Fatalf("withdrawing = %+v, %v", wd, err)
 	}
 
@@ -400,7 +423,7 @@ func TestGrantFromRequestToReport(t *testing.T) {
 	if err != nil || len(all) != 4 {
 		t.Errorf("all grants = %d, %v", len(all), err)
 	}
-	hugo := w.principal(t, w.hugo)
+	hugo = w.principal(t, w.hugo)
 	mine, _, err := w.ex.Grants(ctx, hugo, w.fund.ID, exchange.Page{})
 	if err != nil || len(mine) != 3 {
 		t.Errorf("Hilltop's grants = %d, %v; want 3", len(mine), err)
@@ -468,7 +491,7 @@ func TestFundConstraintsRefuseInconsistentRows(t *testing.T) {
 	ctx := context.Background()
 	w := newFundWorld(t)
 	in := w.contribute(t, exchange.Contribution{Source: "Riverside Foundation", Amount: money("1000")})
-	req, err := w.ex.RequestGrant(ctx, exchange.NewGrant{FundID: w.fund.ID, OrgID: w.riverside.ID, RequestedBy: w.rosa.ID, Amount: money("10"), Purpose: "Seeds", ToAccount: w.riversideUSD})
+	req, err := w.ex.RequestGrant(ctx, w.principal(t, w.rosa), exchange.NewGrant{FundID: w.fund.ID, OrgID: w.riverside.ID, Amount: money("10"), Purpose: "Seeds", ToAccount: w.riversideUSD})
 	if err != nil {
 		t.Fatal(err)
 	}

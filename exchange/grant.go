@@ -75,13 +75,12 @@ type Grant struct {
 
 // NewGrant is a request for a grant.
 type NewGrant struct {
-	ID          uuid.UUID // optional; a new one is made when zero
-	FundID      uuid.UUID
-	OrgID       uuid.UUID // the requesting organization, not the fund's own
-	RequestedBy uuid.UUID
-	Amount      decimal.Decimal // > 0, within the unit's scale
-	Purpose     string          // 1 to 1000 characters once trimmed
-	ToAccount   uuid.UUID       // an account of OrgID in the fund's unit
+	ID        uuid.UUID // optional; a new one is made when zero
+	FundID    uuid.UUID
+	OrgID     uuid.UUID       // the requesting organization, not the fund's own
+	Amount    decimal.Decimal // > 0, within the unit's scale
+	Purpose   string          // 1 to 1000 characters once trimmed
+	ToAccount uuid.UUID       // an account of OrgID in the fund's unit
 }
 
 // RequestGrant records a grant request and notifies the fund's governors
@@ -90,11 +89,15 @@ type NewGrant struct {
 // ledger.ErrInvalidRequest for a bad purpose, a request of the fund's own
 // organization or an account not the organization's,
 // ledger.ErrNonPositiveAmount, ledger.ErrTooManyDecimals,
-// ledger.ErrUnitMismatch, and an ECONFLICT error when the ID is taken. Who
-// may call it is decided by CanManageOrg on OrgID.
-func (s *Store) RequestGrant(ctx context.Context, in NewGrant) (Grant, error) {
+// ledger.ErrUnitMismatch, and an ECONFLICT error when the ID is taken. p
+// must act for OrgID: ErrForbidden (Field org_id) otherwise. The request
+// is recorded as p's member's.
+func (s *Store) RequestGrant(ctx context.Context, p Principal, in NewGrant) (Grant, error) {
 	f, err := s.Fund(ctx, in.FundID)
 	if err != nil {
+		return Grant{}, err
+	}
+	if err := s.mayManageOrgAt(ctx, p, in.OrgID, "org_id"); err != nil {
 		return Grant{}, err
 	}
 	purpose, err := checkText("purpose", in.Purpose, 1, 1000)
@@ -127,7 +130,7 @@ func (s *Store) RequestGrant(ctx context.Context, in NewGrant) (Grant, error) {
 		in.ID = newID()
 	}
 	now := s.clock()
-	g := Grant{ID: in.ID, FundID: f.ID, OrgID: in.OrgID, RequestedBy: in.RequestedBy, Amount: in.Amount, Purpose: purpose,
+	g := Grant{ID: in.ID, FundID: f.ID, OrgID: in.OrgID, RequestedBy: p.MemberID, Amount: in.Amount, Purpose: purpose,
 		ToAccount: acc.ID, Status: GrantRequested, CreatedAt: now, UpdatedAt: now}
 	err = s.db.Run(ctx, pgtx.Options{}, func(tx *pgtx.Tx) error {
 		_, err := tx.Exec(ctx, `
@@ -152,23 +155,14 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
 	return g, nil
 }
 
-// checkAmount checks that amount is positive and fits unit's scale.
+// checkAmount checks that amount is positive and fits unit's scale, as
+// ledger.Unit.CheckAmount decides (Field "amount").
 func (s *Store) checkAmount(ctx context.Context, amount decimal.Decimal, unit string) error {
 	u, err := s.led.Unit(ctx, unit)
 	if err != nil {
 		return err
 	}
-	if amount.Sign() <= 0 {
-		e := newError(ledger.ErrNonPositiveAmount.Code, ledger.ReasonNonPositiveAmount, "amount must be positive, not %s", amount)
-		e.Field = "amount"
-		return e
-	}
-	if !amount.Equal(amount.Truncate(u.Scale)) {
-		e := newError(ledger.ErrTooManyDecimals.Code, ledger.ReasonTooManyDecimals, "amount %s has more decimals than %s allows (%d)", amount, unit, u.Scale)
-		e.Field, e.Unit = "amount", unit
-		return e
-	}
-	return nil
+	return u.CheckAmount(amount, "amount")
 }
 
 const grantColumns = `g.id, g.fund_id, g.org_id, g.requested_by, g.amount, g.purpose, g.to_account, g.status,
@@ -394,13 +388,23 @@ func lockGrant(ctx context.Context, tx *pgtx.Tx, id uuid.UUID) (Grant, error) {
 	return g, err
 }
 
-// WithdrawGrant withdraws a grant request that is still requested. It
-// returns ErrUnknownGrant and ErrGrantStatus. Who may call it is decided by
-// CanManageOrg on the requesting organization.
-func (s *Store) WithdrawGrant(ctx context.Context, id uuid.UUID) (Grant, error) {
+// WithdrawGrant withdraws a grant request that is still requested, for
+// whoever acts for the requesting organization (the admin among them). It
+// returns ErrUnknownGrant for a grant p may not see (see Grant),
+// ErrForbidden for one p may see but not withdraw, and ErrGrantStatus.
+func (s *Store) WithdrawGrant(ctx context.Context, p Principal, id uuid.UUID) (Grant, error) {
+	g, err := s.Grant(ctx, p, id)
+	if err != nil {
+		return Grant{}, err
+	}
+	switch err := s.CanManageOrg(ctx, p, g.OrgID); {
+	case hidden(err) || isForbidden(err):
+		return Grant{}, forbiddenBecause("only those who act for the requesting organization may withdraw its grant request")
+	case err != nil:
+		return Grant{}, err
+	}
 	now := s.clock()
-	var g Grant
-	err := s.db.Run(ctx, pgtx.Options{}, func(tx *pgtx.Tx) error {
+	err = s.db.Run(ctx, pgtx.Options{}, func(tx *pgtx.Tx) error {
 		var err error
 		if g, err = lockGrant(ctx, tx, id); err != nil {
 			return err

@@ -372,12 +372,7 @@ SELECT EXISTS (SELECT 1 FROM orgs WHERE id = $1),
 	}
 	// Never rounded: a listing should not promise what the ledger cannot
 	// record.
-	if !l.Quantity.Equal(l.Quantity.Truncate(int32(*scale))) {
-		e := invalid("quantity", "quantity %s has more decimals than unit %s allows (%d)", l.Quantity, l.Unit, *scale)
-		e.Unit = l.Unit
-		return e
-	}
-	return nil
+	return ledger.Unit{Code: l.Unit, Scale: int32(*scale)}.CheckFits(l.Quantity, "quantity")
 }
 
 // searchText is what text search looks in: the lower-cased title,

@@ -28,18 +28,11 @@ import (
 const DefaultTimebankUnit = "HOUR"
 
 // The reasons of time-bank errors.
-const (
-	ReasonNoTimebank        ledger.Reason = "no_timebank"
-	ReasonNoTimebankAccount ledger.Reason = "no_timebank_account"
-)
+const ReasonNoTimebank ledger.Reason = "no_timebank"
 
-var (
-	// ErrNoTimebank: the organization has no time-bank rules yet.
-	ErrNoTimebank = &ledger.Error{Code: ledger.ENOTFOUND, Reason: ReasonNoTimebank, Index: -1}
-	// ErrNoTimebankAccount: the member has no account (or several, and did
-	// not say which) in the time bank's unit to give from or receive into.
-	ErrNoTimebankAccount = &ledger.Error{Code: ledger.EINVALID, Reason: ReasonNoTimebankAccount, Index: -1}
-)
+// ErrNoTimebank is returned when the organization has no time-bank rules
+// yet.
+var ErrNoTimebank = &ledger.Error{Code: ledger.ENOTFOUND, Reason: ReasonNoTimebank, Index: -1}
 
 // TimebankRules are an organization's time-bank rules as stored.
 type TimebankRules struct {
@@ -171,10 +164,8 @@ func timebankUnit(ctx context.Context, lt *ledger.Tx, code string, old TimebankR
 // checkHours checks that a limit fits the unit: no more decimals than its
 // scale (never rounded), and within the ledger's range.
 func checkHours(u ledger.Unit, field string, d decimal.Decimal) error {
-	if -d.Exponent() > u.Scale && !d.Equal(d.Truncate(u.Scale)) {
-		e := newError(ledger.EINVALID, ledger.ReasonTooManyDecimals, "%s %s has more than %d decimal places, the scale of %s", field, d, u.Scale, u.Code)
-		e.Field, e.Unit = field, u.Code
-		return e
+	if err := u.CheckFits(d, field); err != nil {
+		return err
 	}
 	if d.Abs().GreaterThan(maxHours) {
 		return invalid(field, "%s %s is out of range", field, d)
@@ -293,9 +284,10 @@ const (
 // ledger transfer with metadata {"timebank": org, "kind": "donation"}.
 //
 // It returns ErrNoTimebank; ErrNotAMember when the donor does not belong to
-// the organization; ErrNoTimebankAccount (Field "account_id") when the
-// member has no open account in the unit, several and did not say which, or
-// named one that is not theirs in the unit; ledger.ErrNonPositiveAmount and
+// the organization; ErrNoAccount (Field "account_id") when the member has
+// no open account in the unit, or several and did not say which, or named
+// one in another unit or not open; ledger.ErrUnknownAccount (Field
+// "account_id") for a named account that is not theirs (see payingAccount); ledger.ErrNonPositiveAmount and
 // ledger.ErrTooManyDecimals (Field "amount"); and the ledger's refusals,
 // ledger.ErrInsufficientFunds (with what is available) among them. Who may
 // call it is decided by CanTimebank with TimebankDonate.
@@ -330,7 +322,11 @@ func (s *Store) moveHours(ctx context.Context, m TimebankMove, kind string) (led
 	if err := s.checkBelongs(ctx, m.OrgID, m.MemberID, kind); err != nil {
 		return ledger.Transfer{}, err
 	}
-	acc, err := s.hoursAccount(ctx, m.MemberID, rules.Unit, m.Account)
+	var named *uuid.UUID
+	if m.Account != uuid.Nil {
+		named = &m.Account
+	}
+	acc, err := payingAccount(ctx, s.db.Pool, m.MemberID, rules.Unit, named)
 	if err != nil {
 		return ledger.Transfer{}, err
 	}
@@ -353,10 +349,8 @@ func (s *Store) moveHours(ctx context.Context, m TimebankMove, kind string) (led
 // checkMoveAmount checks an amount of hours to move: positive, and no finer
 // than the unit's scale.
 func checkMoveAmount(u ledger.Unit, d decimal.Decimal) error {
-	if d.Sign() <= 0 {
-		e := newError(ledger.EINVALID, ledger.ReasonNonPositiveAmount, "amount must be positive, not %s", d)
-		e.Field, e.Unit = "amount", u.Code
-		return e
+	if err := u.CheckAmount(d, "amount"); err != nil {
+		return err
 	}
 	return checkHours(u, "amount", d)
 }
@@ -376,46 +370,6 @@ func (s *Store) checkBelongs(ctx context.Context, orgID, memberID uuid.UUID, kin
 	} else {
 		e.Message += "; only its members donate to its pool"
 	}
-	return e
-}
-
-// hoursAccount returns the member's account in unit to move hours with: the
-// one named, which must be a member account of theirs in the unit, or their
-// only one not closed.
-func (s *Store) hoursAccount(ctx context.Context, memberID uuid.UUID, unit string, named uuid.UUID) (uuid.UUID, error) {
-	owner := MemberOwner(memberID)
-	if named != uuid.Nil {
-		var ok bool
-		err := s.db.Pool.QueryRow(ctx, `
-SELECT EXISTS (SELECT 1 FROM accounts WHERE id = $1 AND owner = $2 AND unit = $3 AND kind = 'member')`,
-			named, owner, unit).Scan(&ok)
-		if err != nil || ok {
-			return named, err
-		}
-		return uuid.Nil, noHoursAccount("account %s is not an account of member %s in %s", named, memberID, unit)
-	}
-	// The accounts_owner index (owner, unit) serves the lookup.
-	rows, err := s.db.Pool.Query(ctx, `
-SELECT id FROM accounts WHERE owner = $1 AND unit = $2 AND kind = 'member' AND status <> 'closed' ORDER BY id LIMIT 2`,
-		owner, unit)
-	if err != nil {
-		return uuid.Nil, err
-	}
-	ids, err := pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
-	switch {
-	case err != nil:
-		return uuid.Nil, err
-	case len(ids) == 0:
-		return uuid.Nil, noHoursAccount("member %s has no open account in %s; a coordinator opens one", memberID, unit)
-	case len(ids) > 1:
-		return uuid.Nil, noHoursAccount("member %s has several accounts in %s; say which with account_id", memberID, unit)
-	}
-	return ids[0], nil
-}
-
-func noHoursAccount(format string, args ...any) error {
-	e := newError(ErrNoTimebankAccount.Code, ReasonNoTimebankAccount, format, args...)
-	e.Field = "account_id"
 	return e
 }
 

@@ -310,9 +310,9 @@ func TestDonateAndGrant(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = e.ex.DonateHours(ctx, exchange.TimebankMove{OrgID: tb.ID, MemberID: ana.ID, Amount: hours("1")})
-	wantErr(t, "several accounts", err, exchange.ErrNoTimebankAccount)
+	wantErr(t, "several accounts", err, exchange.ErrNoAccount)
 	_, err = e.ex.DonateHours(ctx, exchange.TimebankMove{OrgID: tb.ID, MemberID: ana.ID, Account: rules.PoolAccount, Amount: hours("1")})
-	wantErr(t, "someone else's account", err, exchange.ErrNoTimebankAccount)
+	wantErr(t, "someone else's account", err, ledger.ErrUnknownAccount)
 	g, err := e.ex.GrantHours(ctx, exchange.TimebankMove{OrgID: tb.ID, MemberID: ana.ID, Account: anaAcc, Amount: hours("2")})
 	if err != nil || g.Postings[0].From != rules.PoolAccount || g.Postings[0].To != anaAcc {
 		t.Fatalf("grant: %+v, %v", g, err)

@@ -344,13 +344,7 @@ func (s *Store) checkLegUnit(ctx context.Context, field string, l TradeLeg, from
 	if err != nil {
 		return err
 	}
-	if !l.Amount.Equal(l.Amount.Truncate(u.Scale)) {
-		e := newError(ledger.ErrTooManyDecimals.Code, ledger.ReasonTooManyDecimals,
-			"%s.amount %s has more decimals than unit %s allows (%d)", field, l.Amount, l.Unit, u.Scale)
-		e.Field, e.Unit = field+".amount", l.Unit
-		return e
-	}
-	return nil
+	return u.CheckAmount(l.Amount, field+".amount")
 }
 
 func insertLegs(ctx context.Context, tx *pgtx.Tx, t Trade) error {

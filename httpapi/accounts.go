@@ -2,8 +2,6 @@ package httpapi
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"net/http"
 	"strconv"
 	"time"
@@ -14,6 +12,17 @@ import (
 	"github.com/mutual-ledger/mutual/exchange"
 	"github.com/mutual-ledger/mutual/ledger"
 )
+
+// accountService opens accounts and reads them for a principal, deciding
+// itself who may; *exchange.Store implements it (see its methods of the
+// same names for the errors).
+type accountService interface {
+	OpenAccount(ctx context.Context, p exchange.Principal, in ledger.NewAccount, orgID uuid.UUID) (ledger.Account, error)
+	Account(ctx context.Context, p exchange.Principal, id uuid.UUID) (ledger.Account, error)
+	Entries(ctx context.Context, p exchange.Principal, id uuid.UUID, pg ledger.Page) (ledger.Account, []ledger.Entry, int64, error)
+	AccountTransfers(ctx context.Context, p exchange.Principal, id uuid.UUID, pg ledger.Page) ([]ledger.Transfer, int64, error)
+	BalanceAt(ctx context.Context, p exchange.Principal, id uuid.UUID, at time.Time) (ledger.Account, decimal.Decimal, error)
+}
 
 func (a *api) registerAccountRoutes(rt *router) {
 	rt.write("/v1/accounts", a.createAccount)
@@ -122,123 +131,40 @@ func (a *api) createAccount(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	var owner string
+	var orgID uuid.UUID
 	switch {
 	case (req.Owner.Member == "") == (req.Owner.Org == ""):
 		return invalidField("owner", "owner must name exactly one of member or org")
 	case req.Owner.Org != "":
-		org := uuid.MustParse(req.Owner.Org)
 		switch {
 		case req.Kind == string(ledger.KindMember):
 			return invalidField("kind", "an organization's account cannot be of kind member")
 		case req.OrgID != "":
 			return invalidField("org_id", "org_id is only for a member's account; owner.org names the organization")
-		case req.Kind == string(ledger.KindExternal):
-			if err := requireAdmin(p, "open external accounts"); err != nil {
-				return err
-			}
 		}
-		if err := a.mayManageOrg(ctx, p, org, "owner.org"); err != nil {
-			return err
-		}
-		owner = exchange.OrgOwner(org)
+		owner = exchange.OrgOwner(uuid.MustParse(req.Owner.Org))
 	default:
-		member := uuid.MustParse(req.Owner.Member)
 		if req.Kind != string(ledger.KindMember) {
 			return invalidField("kind", "a member's account is of kind member")
 		}
 		if req.OrgID == "" && !p.Admin {
 			return invalidField("org_id", "org_id is required: the organization, which you coordinate, that the member belongs to")
 		}
-		if err := a.checkMembership(ctx, p, member, req.OrgID); err != nil {
-			return err
+		if req.OrgID != "" {
+			orgID = uuid.MustParse(req.OrgID)
 		}
-		owner = exchange.MemberOwner(member)
+		owner = exchange.MemberOwner(uuid.MustParse(req.Owner.Member))
 	}
-
 	in := ledger.NewAccount{
 		ID: keyedID(r, "account"), Unit: req.Unit, Owner: owner, Kind: ledger.AccountKind(req.Kind), Name: req.Name,
 		LowerBound: req.LowerBound.ptr(), UpperBound: req.UpperBound.ptr(),
 	}
-	if err := a.timebankBounds(ctx, &in, req.OrgID); err != nil {
-		return err
-	}
-	acc, err := a.ledger.CreateAccount(ctx, in)
-	if errors.Is(err, ledger.ErrUnknownUnit) {
-		return &ledger.Error{Code: ledger.ENOTFOUND, Reason: ledger.ReasonUnknownUnit,
-			Message: fmt.Sprintf("unknown unit %q", req.Unit), Field: "unit", Unit: req.Unit, Index: -1}
-	}
+	acc, err := a.accounts.OpenAccount(ctx, p, in, orgID)
 	if err != nil {
-		acc, err = a.sameAccount(ctx, in, err)
-		if err != nil {
-			return err
-		}
+		return err
 	}
 	w.Header().Set("Location", "/v1/accounts/"+acc.ID.String())
 	return writeJSON(w, http.StatusCreated, a.toAccountJSON(ctx, acc))
-}
-
-// timebankBounds gives a member's account that names its organization
-// (org, "" for none) and no bounds the bounds of the organization's
-// time-bank rules, when they count the account's unit.
-func (a *api) timebankBounds(ctx context.Context, in *ledger.NewAccount, org string) error {
-	if org == "" || in.Kind != ledger.KindMember || in.LowerBound != nil || in.UpperBound != nil {
-		return nil
-	}
-	rules, err := a.auth.TimebankRules(ctx, uuid.MustParse(org))
-	if errors.Is(err, exchange.ErrNoTimebank) {
-		return nil
-	}
-	if err != nil || rules.Unit != in.Unit {
-		return err
-	}
-	in.LowerBound, in.UpperBound = rules.Bounds()
-	return nil
-}
-
-// checkMembership checks that the principal may open an account for the
-// member: the member exists and, when org is given, belongs to it and the
-// principal acts for it.
-func (a *api) checkMembership(ctx context.Context, p exchange.Principal, member uuid.UUID, org string) error {
-	var orgID uuid.UUID
-	if org != "" {
-		orgID = uuid.MustParse(org)
-		if err := a.mayManageOrg(ctx, p, orgID, "org_id"); err != nil {
-			return err
-		}
-	}
-	ms, err := a.auth.Memberships(ctx, member)
-	if errors.Is(err, exchange.ErrUnknownMember) {
-		return &ledger.Error{Code: ledger.ENOTFOUND, Reason: exchange.ReasonUnknownMember,
-			Message: fmt.Sprintf("unknown member %s", member), Field: "owner.member", Index: -1}
-	}
-	if err != nil {
-		return err
-	}
-	if org == "" {
-		return nil
-	}
-	for _, m := range ms {
-		if m.OrgID == orgID {
-			return nil
-		}
-	}
-	return &ledger.Error{Code: ledger.EINVALID, Reason: exchange.ReasonNotAMember,
-		Message: fmt.Sprintf("member %s does not belong to organization %s", member, orgID), Field: "org_id", Index: -1}
-}
-
-// sameAccount answers a creation that failed because the (keyed) id is
-// taken: when the account there is the one asked for, an earlier attempt of
-// this request made it, and it is returned; otherwise the error stands.
-func (a *api) sameAccount(ctx context.Context, in ledger.NewAccount, err error) (ledger.Account, error) {
-	var le *ledger.Error
-	if !errors.As(err, &le) || le.Code != ledger.ECONFLICT {
-		return ledger.Account{}, err
-	}
-	acc, gerr := a.ledger.Account(ctx, in.ID)
-	if gerr != nil || acc.Owner != in.Owner || acc.Unit != in.Unit || acc.Kind != in.Kind || acc.Name != in.Name {
-		return ledger.Account{}, err
-	}
-	return acc, nil
 }
 
 func invalidField(field, msg string) error {
@@ -251,7 +177,7 @@ func (a *api) getAccount(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	acc, err := a.readableAccount(r.Context(), principal(r), id)
+	acc, err := a.accounts.Account(r.Context(), principal(r), id)
 	if err != nil {
 		return err
 	}
@@ -277,11 +203,11 @@ func (a *api) listEntries(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	acc, err := a.readableAccount(ctx, principal(r), id)
+	pg, err := entriesQuery(r, "entries")
 	if err != nil {
 		return err
 	}
-	entries, next, err := a.entriesPage(r, id, "entries")
+	acc, entries, next, err := a.accounts.Entries(ctx, principal(r), id, pg)
 	if err != nil {
 		return err
 	}
@@ -293,36 +219,33 @@ func (a *api) listEntries(w http.ResponseWriter, r *http.Request) error {
 			PostedAt: e.PostedAt.UTC(),
 		}
 	}
-	return writeJSON(w, http.StatusOK, newList(items, next))
+	return writeJSON(w, http.StatusOK, newList(items, entriesCursor("entries", next)))
 }
 
-// entriesPage reads the page of an account's entries that ?limit= and
-// ?after= ask for, and the cursor of the next; kind names the list the
-// cursors are for.
-func (a *api) entriesPage(r *http.Request, id uuid.UUID, kind string) ([]ledger.Entry, string, error) {
+// entriesQuery reads the page of an account's entries that ?limit= and
+// ?after= ask for; kind names the list the cursors are for.
+func entriesQuery(r *http.Request, kind string) (ledger.Page, error) {
 	limit, after, err := pageQuery(r, kind)
 	if err != nil {
-		return nil, "", err
+		return ledger.Page{}, err
 	}
 	var before int64
 	if after != "" {
 		before, err = strconv.ParseInt(after, 10, 64)
 		if err != nil || before <= 0 {
-			return nil, "", malformed("after", "after is not a cursor of this list; pass the next value of the previous page")
+			return ledger.Page{}, malformed("after", "after is not a cursor of this list; pass the next value of the previous page")
 		}
 	}
-	entries, next, err := a.ledger.Entries(r.Context(), id, ledger.Page{Limit: limit, Before: before})
-	if errors.Is(err, ledger.ErrUnknownAccount) {
-		return nil, "", notFoundAccount(id.String(), "")
+	return ledger.Page{Limit: limit, Before: before}, nil
+}
+
+// entriesCursor is the cursor of the next page of a list of kind paged by
+// an account's entries, or "" for none.
+func entriesCursor(kind string, next int64) string {
+	if next <= 0 {
+		return ""
 	}
-	if err != nil {
-		return nil, "", err
-	}
-	nextCursor := ""
-	if next > 0 {
-		nextCursor = cursor(kind, strconv.FormatInt(next, 10))
-	}
-	return entries, nextCursor, nil
+	return cursor(kind, strconv.FormatInt(next, 10))
 }
 
 type balanceJSON struct {
@@ -348,11 +271,7 @@ func (a *api) getBalance(w http.ResponseWriter, r *http.Request) error {
 		}
 		at = t.UTC()
 	}
-	acc, err := a.readableAccount(ctx, principal(r), id)
-	if err != nil {
-		return err
-	}
-	bal, err := a.ledger.BalanceAt(ctx, id, at)
+	acc, bal, err := a.accounts.BalanceAt(ctx, principal(r), id, at)
 	if err != nil {
 		return err
 	}

@@ -13,6 +13,22 @@ import (
 	"github.com/mutual-ledger/mutual/ledger"
 )
 
+// agreementService takes the steps of agreements and keeps their notifications, deciding itself who may.
+// *exchange.Store implements it; see its methods of the same names for
+// the errors.
+type agreementService interface {
+	AcceptAgreement(ctx context.Context, p exchange.Principal, id uuid.UUID, account *uuid.UUID) (exchange.Agreement, error)
+	Agreement(ctx context.Context, p exchange.Principal, id uuid.UUID) (exchange.Agreement, error)
+	Agreements(ctx context.Context, p exchange.Principal, f exchange.AgreementFilter, pg exchange.Page) ([]exchange.Agreement, uuid.UUID, error)
+	CancelAgreement(ctx context.Context, p exchange.Principal, id uuid.UUID, reason string) (exchange.Agreement, error)
+	ConfirmAgreement(ctx context.Context, p exchange.Principal, id uuid.UUID, quantity decimal.Decimal) (exchange.Agreement, error)
+	DisputeAgreement(ctx context.Context, p exchange.Principal, id uuid.UUID, reason string) (exchange.Agreement, error)
+	MarkNotificationsRead(ctx context.Context, p exchange.Principal, upTo uuid.UUID) (int, error)
+	Notifications(ctx context.Context, p exchange.Principal, unread bool, pg exchange.Page) ([]exchange.Notification, uuid.UUID, error)
+	ProposeAgreement(ctx context.Context, p exchange.Principal, in exchange.NewAgreement) (exchange.Agreement, error)
+	ResolveAgreement(ctx context.Context, p exchange.Principal, id uuid.UUID, quantity decimal.Decimal, note string) (exchange.Agreement, error)
+}
+
 func (a *api) registerAgreementRoutes(rt *router) {
 	rt.write("/v1/agreements", a.proposeAgreement)
 	rt.read(http.MethodGet, "/v1/agreements", a.listAgreements)
@@ -135,7 +151,7 @@ func (a *api) proposeAgreement(w http.ResponseWriter, r *http.Request) error {
 		t, _ := time.Parse(time.RFC3339Nano, req.ExpiresAt)
 		in.ExpiresAt = &t
 	}
-	g, err := a.auth.ProposeAgreement(ctx, principal(r), in)
+	g, err := a.agreements.ProposeAgreement(ctx, principal(r), in)
 	if err != nil {
 		if g, err = a.sameAgreement(r, in, err); err != nil {
 			return err
@@ -154,7 +170,7 @@ func (a *api) sameAgreement(r *http.Request, in exchange.NewAgreement, err error
 		return exchange.Agreement{}, err
 	}
 	p := principal(r)
-	g, gerr := a.auth.Agreement(r.Context(), p, in.ID)
+	g, gerr := a.agreements.Agreement(r.Context(), p, in.ID)
 	if gerr != nil || g.ProposedBy != p.MemberID || g.OfferID != in.OfferID || g.NeedID != in.NeedID {
 		return exchange.Agreement{}, err
 	}
@@ -196,7 +212,7 @@ func (a *api) listAgreements(w http.ResponseWriter, r *http.Request) error {
 		}
 		f.Org = id
 	}
-	gs, next, err := a.auth.Agreements(ctx, principal(r), f, pg)
+	gs, next, err := a.agreements.Agreements(ctx, principal(r), f, pg)
 	if err != nil {
 		return err
 	}
@@ -214,7 +230,7 @@ func (a *api) getAgreement(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	g, err := a.auth.Agreement(r.Context(), principal(r), id)
+	g, err := a.agreements.Agreement(r.Context(), principal(r), id)
 	if err != nil {
 		return err
 	}
@@ -252,7 +268,7 @@ type acceptAgreementRequest struct {
 func (a *api) acceptAgreement(w http.ResponseWriter, r *http.Request) error {
 	var req acceptAgreementRequest
 	return a.agreementStep(w, r, &req, true, func(ctx context.Context, p exchange.Principal, id uuid.UUID) (exchange.Agreement, error) {
-		return a.auth.AcceptAgreement(ctx, p, id, optID(req.AccountID))
+		return a.agreements.AcceptAgreement(ctx, p, id, optID(req.AccountID))
 	})
 }
 
@@ -266,7 +282,7 @@ type quantityRequest struct {
 func (a *api) confirmAgreement(w http.ResponseWriter, r *http.Request) error {
 	var req quantityRequest
 	return a.agreementStep(w, r, &req, false, func(ctx context.Context, p exchange.Principal, id uuid.UUID) (exchange.Agreement, error) {
-		return a.auth.ConfirmAgreement(ctx, p, id, req.Quantity.value())
+		return a.agreements.ConfirmAgreement(ctx, p, id, req.Quantity.value())
 	})
 }
 
@@ -279,7 +295,7 @@ type reasonRequest struct {
 func (a *api) cancelAgreement(w http.ResponseWriter, r *http.Request) error {
 	var req reasonRequest
 	return a.agreementStep(w, r, &req, true, func(ctx context.Context, p exchange.Principal, id uuid.UUID) (exchange.Agreement, error) {
-		return a.auth.CancelAgreement(ctx, p, id, req.Reason)
+		return a.agreements.CancelAgreement(ctx, p, id, req.Reason)
 	})
 }
 
@@ -292,7 +308,7 @@ type disputeRequest struct {
 func (a *api) disputeAgreement(w http.ResponseWriter, r *http.Request) error {
 	var req disputeRequest
 	return a.agreementStep(w, r, &req, false, func(ctx context.Context, p exchange.Principal, id uuid.UUID) (exchange.Agreement, error) {
-		return a.auth.DisputeAgreement(ctx, p, id, req.Reason)
+		return a.agreements.DisputeAgreement(ctx, p, id, req.Reason)
 	})
 }
 
@@ -310,7 +326,7 @@ func (a *api) resolveAgreement(w http.ResponseWriter, r *http.Request) error {
 		if q.Sign() < 0 {
 			return exchange.Agreement{}, invalidField("quantity", "quantity must be zero (nothing was given) or positive")
 		}
-		return a.auth.ResolveAgreement(ctx, p, id, q, req.Note)
+		return a.agreements.ResolveAgreement(ctx, p, id, q, req.Note)
 	})
 }
 
@@ -347,7 +363,7 @@ func (a *api) listNotifications(w http.ResponseWriter, r *http.Request) error {
 	default:
 		return malformed("unread", "unread must be true or false")
 	}
-	ns, next, err := a.auth.Notifications(r.Context(), principal(r), unread, pg)
+	ns, next, err := a.agreements.Notifications(r.Context(), principal(r), unread, pg)
 	if err != nil {
 		return err
 	}
@@ -378,7 +394,7 @@ func (a *api) markNotificationsRead(w http.ResponseWriter, r *http.Request) erro
 	if err := a.decode(r, &req, false); err != nil {
 		return err
 	}
-	n, err := a.auth.MarkNotificationsRead(r.Context(), principal(r), uuid.MustParse(req.UpTo))
+	n, err := a.agreements.MarkNotificationsRead(r.Context(), principal(r), uuid.MustParse(req.UpTo))
 	if err != nil {
 		return err
 	}

@@ -2,6 +2,8 @@ package httpapi_test
 
 import (
 	"testing"
+
+	"github.com/google/uuid"
 )
 
 // postListing posts a listing over HTTP as a, in the time bank, and returns
@@ -191,7 +193,7 @@ func TestAgreementValidation(t *testing.T) {
 		{map[string]any{"need_id": need}, "validation-failed", "offer_id"},
 		{map[string]any{"offer_id": "x", "need_id": need}, "validation-failed", "offer_id"},
 		{map[string]any{"offer_id": offer, "need_id": need, "quantity": "-1"}, "validation-failed", "quantity"},
-		{map[string]any{"offer_id": offer, "need_id": need, "quantity": "1.005"}, "invalid-request", "quantity"},
+		{map[string]any{"offer_id": offer, "need_id": need, "quantity": "1.005"}, "too-many-decimals", "quantity"},
 		{map[string]any{"offer_id": offer, "need_id": need, "expires_at": "tomorrow"}, "validation-failed", "expires_at"},
 	} {
 		p := w.problem(w.call("POST", "/v1/agreements", w.ana.token, c.body), 422, c.typ)
@@ -233,7 +235,9 @@ func TestManagedTransfersAreNotChangedByHand(t *testing.T) {
 
 	// Into or out of the fund's account, a plain transfer is refused, even
 	// for the admin; the fund's book and its balance stay equal.
-	w.must(w.call("POST", w.path("/contributions"), w.admin.token, map[string]any{"source": "A neighbor", "amount": "10.00"}), 201)
+	gift := w.must(w.call("POST", w.path("/contributions"), w.admin.token, map[string]any{"source": "A neighbor", "amount": "10.00"}), 201)
+	// The fund's movement is not reversed by hand either, even by the admin.
+	w.problem(w.call("POST", "/v1/transfers/"+gift["transfer_id"].(string)+"/reverse", w.admin.token, nil), 409, "managed-transfer")
 	p := w.problem(w.transfer(w.coordCoop.token, "", posting(w.coopUSD, w.fundAccount, "5.00", "USD")), 422, "validation-failed")
 	if !hasField(p, "postings[0].to") {
 		t.Errorf("problem %+v does not name postings[0].to", p)
@@ -241,5 +245,35 @@ func TestManagedTransfersAreNotChangedByHand(t *testing.T) {
 	w.problem(w.transfer(w.admin.token, "", posting(w.fundAccount, w.coopUSD, "5.00", "USD")), 422, "validation-failed")
 	if r := w.report(""); r["reconciled"] != true {
 		t.Errorf("the fund's report is not reconciled after refused plain transfers: %v", r)
+	}
+}
+
+// TestMetadataDoesNotMakeATransferManaged: whether a transfer belongs to an
+// agreement, a trade or a fund is read from what they recorded, never from
+// the metadata a client wrote. A member who labels her own hold with
+// {"trade": ...}, {"agreement": ...} or {"fund": ...} may still post, void
+// and reverse it as any other.
+func TestMetadataDoesNotMakeATransferManaged(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	hold := func(meta map[string]any) string {
+		t.Helper()
+		return w.must(w.call("POST", "/v1/transfers", w.ana.token, map[string]any{
+			"postings": []any{posting(w.anaHours, w.benHours, "1", "HOUR")}, "pending": true, "metadata": meta}), 201)["id"].(string)
+	}
+	fake := uuid.NewString()
+	posted := w.must(w.call("POST", "/v1/transfers/"+hold(map[string]any{"trade": "x"})+"/post", w.ana.token, nil), 201)
+	if posted["state"] != "posted" {
+		t.Errorf("posting a hold labelled as a trade's: %v", posted)
+	}
+	if v := w.must(w.call("POST", "/v1/transfers/"+hold(map[string]any{"agreement": fake})+"/void", w.ana.token, nil), 200); v["state"] != "voided" {
+		t.Errorf("voiding a hold labelled as an agreement's: %v", v)
+	}
+	labelled := w.must(w.call("POST", "/v1/transfers", w.ana.token, map[string]any{
+		"postings": []any{posting(w.anaHours, w.benHours, "2", "HOUR")}, "metadata": map[string]any{"fund": fake}}), 201)["id"].(string)
+	// Reversing moves the value back out of Ben's account: Ben may.
+	w.must(w.call("POST", "/v1/transfers/"+labelled+"/reverse", w.ben.token, nil), 201)
+	if p, _ := w.balance(w.anaHours); p != "-1.00" {
+		t.Errorf("Ana's hours after a posted hour and a reversed transfer: %s, want -1.00", p)
 	}
 }

@@ -10,141 +10,38 @@ import (
 	"github.com/go-playground/validator/v10"
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/shopspring/decimal"
 
-	"github.com/mutual-ledger/mutual/exchange"
 	"github.com/mutual-ledger/mutual/exchange/matching"
 	"github.com/mutual-ledger/mutual/internal/idempotency"
 	"github.com/mutual-ledger/mutual/internal/journal"
 	"github.com/mutual-ledger/mutual/ledger"
 )
 
-// Authority says who a request acts as and what it may do, and keeps the
-// organizations, members and tokens those decisions rest on;
-// *exchange.Store implements it. Each Can* method returns nil when the
-// action is allowed.
+// Authority is everything the API asks of the exchange: the small
+// interfaces each handler file declares for what it uses, in one, so that
+// Config takes one value (*exchange.Store implements it) while each
+// handler depends only on its own resource's methods. The methods of
+// transfers, holds, accounts, units, agreements, trades, statements and
+// funds take the principal and decide themselves who may; organizations,
+// members, tokens, listings and time banks are still decided by the Can*
+// methods their handlers call first.
 type Authority interface {
-	// Authenticate returns the principal a bearer token stands for, or an
-	// error matching exchange.ErrUnauthenticated (401).
-	Authenticate(ctx context.Context, secret string) (exchange.Principal, error)
-	// CanMoveFrom reports whether p may move value out of a: nil, or an
-	// error matching exchange.ErrForbidden (403) or exchange.ErrNotVisible
-	// (404).
-	CanMoveFrom(ctx context.Context, p exchange.Principal, a ledger.Account) error
-	// CanReadAccount reports whether p may see a, its balances and its
-	// history: nil, or an error matching exchange.ErrNotVisible (answered
-	// exactly as for an account that does not exist).
-	CanReadAccount(ctx context.Context, p exchange.Principal, a ledger.Account) error
-	// CanManageOrg reports whether p acts for the organization: nil, or an
-	// error matching exchange.ErrForbidden or exchange.ErrNotVisible, or
-	// exchange.ErrUnknownOrg.
-	CanManageOrg(ctx context.Context, p exchange.Principal, orgID uuid.UUID) error
-	// CanReadMember reports whether p may see a member's private data (email,
-	// memberships): nil, or an error matching exchange.ErrNotVisible, also
-	// for a member that does not exist.
-	CanReadMember(ctx context.Context, p exchange.Principal, memberID uuid.UUID) error
-	// CanManageTokens reports whether p may create or revoke a member's
-	// tokens: nil, or an error matching exchange.ErrForbidden or
-	// exchange.ErrNotVisible (also for a member that does not exist).
-	CanManageTokens(ctx context.Context, p exchange.Principal, memberID uuid.UUID) error
-	// Memberships returns a member's organizations and roles, or an error
-	// matching exchange.ErrUnknownMember. Opening a member's account checks
-	// with it that the member belongs to the organization named.
-	Memberships(ctx context.Context, memberID uuid.UUID) ([]exchange.Membership, error)
-
-	// The identities, read and changed by the endpoints after the Can*
-	// check each documents. Their errors are the exchange's: see its
-	// methods of the same names.
-	CreateOrg(ctx context.Context, in exchange.NewOrg) (exchange.Org, error)
-	Org(ctx context.Context, id uuid.UUID) (exchange.Org, error)
-	Orgs(ctx context.Context, p exchange.Page) ([]exchange.Org, uuid.UUID, error)
-	OrgMembers(ctx context.Context, orgID uuid.UUID, p exchange.Page) ([]exchange.OrgMember, uuid.UUID, error)
-	AdmitNewMember(ctx context.Context, orgID uuid.UUID, in exchange.NewMember, role exchange.Role) (exchange.Member, error)
-	AddMembership(ctx context.Context, orgID, memberID uuid.UUID, role exchange.Role) (exchange.Membership, error)
-	Member(ctx context.Context, id uuid.UUID) (exchange.Member, error)
-	CreateToken(ctx context.Context, memberID uuid.UUID, name string, expiresAt *time.Time) (exchange.Token, string, error)
-	Token(ctx context.Context, id uuid.UUID) (exchange.Token, error)
-	RevokeToken(ctx context.Context, id uuid.UUID) (exchange.Token, error)
-
-	// The categories and listings. Who may see a listing is decided by
-	// exchange.Viewer; who may change one by the endpoints.
-	Categories(ctx context.Context) ([]exchange.Category, error)
-	CreateCategory(ctx context.Context, in exchange.Category) (exchange.Category, error)
-	CreateListing(ctx context.Context, in exchange.NewListing) (exchange.Listing, error)
-	Listing(ctx context.Context, id uuid.UUID) (exchange.Listing, error)
-	UpdateListingStatus(ctx context.Context, id uuid.UUID, to exchange.ListingStatus) (exchange.Listing, error)
-	SearchListings(ctx context.Context, q exchange.ListingQuery, p exchange.Page) ([]exchange.Listing, uuid.UUID, error)
-	// Fairness is the members' recent history that matching weighs;
-	// Subtree an organization and those under it.
-	Fairness(ctx context.Context, members []uuid.UUID) (matching.Fairness, error)
-	Subtree(ctx context.Context, orgID uuid.UUID) ([]uuid.UUID, error)
-
-	// The agreements between an offer and a need, and the notifications
-	// they send. Each takes the principal and decides who may itself (see
-	// the exchange's methods of the same names): an agreement p may not see
-	// is exchange.ErrUnknownAgreement, a step p may not take
-	// exchange.ErrForbidden.
-	ProposeAgreement(ctx context.Context, p exchange.Principal, in exchange.NewAgreement) (exchange.Agreement, error)
-	Agreement(ctx context.Context, p exchange.Principal, id uuid.UUID) (exchange.Agreement, error)
-	Agreements(ctx context.Context, p exchange.Principal, f exchange.AgreementFilter, pg exchange.Page) ([]exchange.Agreement, uuid.UUID, error)
-	AcceptAgreement(ctx context.Context, p exchange.Principal, id uuid.UUID, account *uuid.UUID) (exchange.Agreement, error)
-	ConfirmAgreement(ctx context.Context, p exchange.Principal, id uuid.UUID, quantity decimal.Decimal) (exchange.Agreement, error)
-	CancelAgreement(ctx context.Context, p exchange.Principal, id uuid.UUID, reason string) (exchange.Agreement, error)
-	DisputeAgreement(ctx context.Context, p exchange.Principal, id uuid.UUID, reason string) (exchange.Agreement, error)
-	ResolveAgreement(ctx context.Context, p exchange.Principal, id uuid.UUID, quantity decimal.Decimal, note string) (exchange.Agreement, error)
-	Notifications(ctx context.Context, p exchange.Principal, unread bool, pg exchange.Page) ([]exchange.Notification, uuid.UUID, error)
-	MarkNotificationsRead(ctx context.Context, p exchange.Principal, upTo uuid.UUID) (int, error)
-
-	// The time banks: an organization's rules, its pool, donations to it
-	// and grants from it. CanTimebank decides who may do what (nil, or an
-	// error matching exchange.ErrForbidden, exchange.ErrNotVisible or
-	// exchange.ErrUnknownOrg); the others' errors are the exchange's.
-	CanTimebank(ctx context.Context, p exchange.Principal, orgID uuid.UUID, action exchange.TimebankAction) error
-	TimebankRules(ctx context.Context, orgID uuid.UUID) (exchange.TimebankRules, error)
-	SetTimebankRules(ctx context.Context, orgID uuid.UUID, in exchange.TimebankSettings, by uuid.UUID) (exchange.TimebankRules, bool, error)
-	DonateHours(ctx context.Context, m exchange.TimebankMove) (ledger.Transfer, error)
-	GrantHours(ctx context.Context, m exchange.TimebankMove) (ledger.Transfer, error)
-
-	// The trades between organizations and the organizations' statements.
-	// Each takes the principal and decides who may itself (see the
-	// exchange's methods of the same names): a trade p may not see is
-	// exchange.ErrUnknownTrade, a statement p may not read
-	// exchange.ErrNotVisible, an action p may see but not take
-	// exchange.ErrForbidden.
-	ProposeTrade(ctx context.Context, p exchange.Principal, in exchange.NewTrade) (exchange.Trade, error)
-	Trade(ctx context.Context, p exchange.Principal, id uuid.UUID) (exchange.Trade, error)
-	Trades(ctx context.Context, p exchange.Principal, orgID uuid.UUID, page exchange.Page) ([]exchange.Trade, uuid.UUID, error)
-	AcceptTrade(ctx context.Context, p exchange.Principal, id uuid.UUID) (exchange.Trade, error)
-	DeclineTrade(ctx context.Context, p exchange.Principal, id uuid.UUID) (exchange.Trade, error)
-	CancelTrade(ctx context.Context, p exchange.Principal, id uuid.UUID) (exchange.Trade, error)
-	Statement(ctx context.Context, p exchange.Principal, orgID uuid.UUID, from, to time.Time) (exchange.Statement, error)
-	// CanExportOrg reports whether p may export an organization's books:
-	// nil, exchange.ErrForbidden (403) or exchange.ErrUnknownOrg (404).
-	CanExportOrg(ctx context.Context, p exchange.Principal, orgID uuid.UUID) error
-
-	// The funds, their rules, grant requests and the public report (see
-	// the exchange's methods of the same names). The methods that take the
-	// principal decide who may themselves (a grant p may not see is
-	// exchange.ErrUnknownGrant, a step p may not take exchange.ErrForbidden);
-	// for the others the endpoints ask: CanGovernFund for money from
-	// outside, CanManageOrg on the fund's organization to create it and on
-	// the requesting organization for a grant request, and CanMoveFrom on
-	// the account a contribution comes from.
-	Network(ctx context.Context) (exchange.Org, error)
-	CreateFund(ctx context.Context, in exchange.NewFund) (exchange.Fund, error)
-	Fund(ctx context.Context, id uuid.UUID) (exchange.Fund, error)
-	Funds(ctx context.Context, p exchange.Page) ([]exchange.Fund, uuid.UUID, error)
-	Contribute(ctx context.Context, c exchange.Contribution) (exchange.FundMovement, error)
-	CanGovernFund(ctx context.Context, p exchange.Principal, fundID uuid.UUID, what string) error
-	SetFundRules(ctx context.Context, p exchange.Principal, fundID uuid.UUID, rules exchange.FundRules, reason string) (exchange.Fund, exchange.FundRuleChange, error)
-	FundRuleChanges(ctx context.Context, p exchange.Principal, fundID uuid.UUID, pg exchange.Page) ([]exchange.FundRuleChange, uuid.UUID, error)
-	RequestGrant(ctx context.Context, in exchange.NewGrant) (exchange.Grant, error)
-	Grant(ctx context.Context, p exchange.Principal, id uuid.UUID) (exchange.Grant, error)
-	Grants(ctx context.Context, p exchange.Principal, fundID uuid.UUID, pg exchange.Page) ([]exchange.Grant, uuid.UUID, error)
-	DecideGrant(ctx context.Context, p exchange.Principal, d exchange.GrantDecision) (exchange.Grant, error)
-	WithdrawGrant(ctx context.Context, id uuid.UUID) (exchange.Grant, error)
-	Disburse(ctx context.Context, p exchange.Principal, grantID uuid.UUID) (exchange.Grant, exchange.FundMovement, error)
-	FundReport(ctx context.Context, q exchange.ReportQuery) (exchange.FundReport, error)
+	authenticator
+	orgAuthority
+	orgService
+	memberService
+	tokenService
+	unitService
+	accountService
+	transferService
+	listingService
+	proposalService
+	agreementService
+	timebankService
+	tradeService
+	statementService
+	exportService
+	fundService
 }
 
 // IdempotencyStore keeps the records behind the Idempotency-Key header;
@@ -211,20 +108,35 @@ const DefaultMaxBodyBytes = 1 << 20
 
 // api is the HTTP API's state: its dependencies and its mux.
 type api struct {
-	ledger   *ledger.Store
-	auth     Authority
-	idem     IdempotencyStore
-	journal  JournalExporter
-	ready    func(context.Context) error
-	log      *slog.Logger
-	now      func() time.Time
-	maxBody  int64
-	matching matching.Config
-	metrics  *metrics
-	validate *validator.Validate
-	shapes   shapes // of request bodies, for checkJSON
-	mux      *http.ServeMux
-	routes   []route
+	ledger     *ledger.Store
+	auth       authenticator
+	orgAuth    orgAuthority
+	orgs       orgService
+	members    memberService
+	tokens     tokenService
+	listings   listingService
+	proposals  proposalService
+	agreements agreementService
+	timebanks  timebankService
+	trades     tradeService
+	statements statementService
+	exports    exportService
+	funds      fundService
+	transfers  transferService
+	accounts   accountService
+	units      unitService
+	idem       IdempotencyStore
+	journal    JournalExporter
+	ready      func(context.Context) error
+	log        *slog.Logger
+	now        func() time.Time
+	maxBody    int64
+	matching   matching.Config
+	metrics    *metrics
+	validate   *validator.Validate
+	shapes     shapes // of request bodies, for checkJSON
+	mux        *http.ServeMux
+	routes     []route
 	// behindTLSProxy: see Config.BehindTLSProxy. cop refuses cross-site
 	// requests that carry the session cookie (sessions.go).
 	behindTLSProxy bool
@@ -240,17 +152,32 @@ func New(cfg Config) http.Handler {
 		panic("httpapi.New: Config.Ledger and Config.Authority are required")
 	}
 	a := &api{
-		ledger:   cfg.Ledger,
-		auth:     cfg.Authority,
-		idem:     cfg.Idempotency,
-		journal:  cfg.Journal,
-		ready:    cfg.Ready,
-		log:      cfg.Logger,
-		now:      cfg.Now,
-		maxBody:  cfg.MaxBodyBytes,
-		matching: cfg.Matching,
-		validate: newValidator(),
-		mux:      http.NewServeMux(),
+		ledger:     cfg.Ledger,
+		auth:       cfg.Authority,
+		orgAuth:    cfg.Authority,
+		orgs:       cfg.Authority,
+		members:    cfg.Authority,
+		tokens:     cfg.Authority,
+		listings:   cfg.Authority,
+		proposals:  cfg.Authority,
+		agreements: cfg.Authority,
+		timebanks:  cfg.Authority,
+		trades:     cfg.Authority,
+		statements: cfg.Authority,
+		exports:    cfg.Authority,
+		funds:      cfg.Authority,
+		transfers:  cfg.Authority,
+		accounts:   cfg.Authority,
+		units:      cfg.Authority,
+		idem:       cfg.Idempotency,
+		journal:    cfg.Journal,
+		ready:      cfg.Ready,
+		log:        cfg.Logger,
+		now:        cfg.Now,
+		maxBody:    cfg.MaxBodyBytes,
+		matching:   cfg.Matching,
+		validate:   newValidator(),
+		mux:        http.NewServeMux(),
 
 		behindTLSProxy: cfg.BehindTLSProxy,
 		cop:            http.NewCrossOriginProtection(),

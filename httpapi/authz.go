@@ -11,6 +11,16 @@ import (
 	"github.com/mutual-ledger/mutual/ledger"
 )
 
+// orgAuthority decides who acts for an organization, for the handlers that ask.
+// *exchange.Store implements it; see its methods of the same names for
+// the errors.
+type orgAuthority interface {
+	// CanManageOrg reports whether p acts for the organization: nil, or an
+	// error matching exchange.ErrForbidden or exchange.ErrNotVisible, or
+	// exchange.ErrUnknownOrg.
+	CanManageOrg(ctx context.Context, p exchange.Principal, orgID uuid.UUID) error
+}
+
 // Whatever a principal may not see is answered exactly as what does not
 // exist: the same status, type and detail, so that a 404 never says which.
 
@@ -67,98 +77,6 @@ func isForbidden(err error) bool {
 	return errors.Is(err, exchange.ErrForbidden) || (errors.As(err, &le) && le.Code == exchange.EFORBIDDEN)
 }
 
-// readableAccount returns an account the principal may read, or the
-// not-found error of an account that does not exist.
-func (a *api) readableAccount(ctx context.Context, p exchange.Principal, id uuid.UUID) (ledger.Account, error) {
-	acc, err := a.ledger.Account(ctx, id)
-	if errors.Is(err, ledger.ErrUnknownAccount) {
-		return ledger.Account{}, notFoundAccount(id.String(), "")
-	}
-	if err != nil {
-		return ledger.Account{}, err
-	}
-	if err := a.auth.CanReadAccount(ctx, p, acc); err != nil {
-		if hidden(err) {
-			return ledger.Account{}, notFoundAccount(id.String(), "")
-		}
-		return ledger.Account{}, err
-	}
-	return acc, nil
-}
-
-// loadAccounts returns the accounts with the given ids that exist, by id,
-// for authorization: only what never changes about them is filled in (id,
-// unit, owner, kind), from the ledger's in-process cache, not their balances.
-func (a *api) loadAccounts(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]ledger.Account, error) {
-	refs, err := a.ledger.AccountRefs(ctx, ids)
-	if err != nil {
-		return nil, err
-	}
-	out := make(map[uuid.UUID]ledger.Account, len(refs))
-	for id, r := range refs {
-		out[id] = ledger.Account{ID: r.ID, Unit: r.Unit, Owner: r.Owner, Kind: r.Kind}
-	}
-	return out, nil
-}
-
-// mayMoveFrom checks that the principal may move value out of the account
-// (found in accs): 404, as for an account that does not exist, when it may
-// not even see it; 403 when it may see it but not move from it. shown says
-// that the principal was shown the account already (it is in a transfer it
-// may read), so that 403 is the answer either way. field names the request
-// field that named the account.
-func (a *api) mayMoveFrom(ctx context.Context, p exchange.Principal, accs map[uuid.UUID]ledger.Account, id uuid.UUID, field string, shown bool) error {
-	acc, ok := accs[id]
-	if !ok {
-		return notFoundAccount(id.String(), field)
-	}
-	if err := a.auth.CanMoveFrom(ctx, p, acc); err != nil {
-		if hidden(err) && !shown {
-			return notFoundAccount(id.String(), field)
-		}
-		if hidden(err) || isForbidden(err) {
-			e := forbidden("you may not move value out of account %s", id)
-			if field != "" {
-				e.fields = []FieldError{{Field: field, Message: e.detail}}
-			}
-			return e
-		}
-		return err
-	}
-	return nil
-}
-
-// readableTransfer returns a transfer the principal may see (one that
-// touches an account it may read) with the accounts it touches, or the
-// not-found error of a transfer that does not exist.
-func (a *api) readableTransfer(ctx context.Context, p exchange.Principal, id uuid.UUID) (ledger.Transfer, map[uuid.UUID]ledger.Account, error) {
-	t, err := a.ledger.Transfer(ctx, id)
-	if errors.Is(err, ledger.ErrUnknownTransfer) {
-		return ledger.Transfer{}, nil, notFoundTransfer(id.String())
-	}
-	if err != nil {
-		return ledger.Transfer{}, nil, err
-	}
-	var ids []uuid.UUID
-	for _, ps := range t.Postings {
-		ids = append(ids, ps.From, ps.To)
-	}
-	accs, err := a.loadAccounts(ctx, ids)
-	if err != nil {
-		return ledger.Transfer{}, nil, err
-	}
-	for _, acc := range accs {
-		err := a.auth.CanReadAccount(ctx, p, acc)
-		if err == nil {
-			return t, accs, nil
-		}
-		if !hidden(err) {
-			return ledger.Transfer{}, nil, err
-		}
-	}
-	return ledger.Transfer{}, nil, notFoundTransfer(id.String())
-}
-
 // requireAdmin refuses a principal who is not a network admin.
 func requireAdmin(p exchange.Principal, what string) error {
 	if !p.Admin {
@@ -171,7 +89,7 @@ func requireAdmin(p exchange.Principal, what string) error {
 // otherwise; 404 when the organization does not exist. field names the
 // request field that named the organization ("" for the path).
 func (a *api) mayManageOrg(ctx context.Context, p exchange.Principal, org uuid.UUID, field string) error {
-	err := a.auth.CanManageOrg(ctx, p, org)
+	err := a.orgAuth.CanManageOrg(ctx, p, org)
 	switch {
 	case err == nil:
 		return nil

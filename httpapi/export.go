@@ -12,6 +12,13 @@ import (
 	"github.com/mutual-ledger/mutual/internal/journal"
 )
 
+// exportService is what the journal export asks of the exchange.
+type exportService interface {
+	// CanExportOrg reports whether p may export an organization's books:
+	// nil, exchange.ErrForbidden (403) or exchange.ErrUnknownOrg (404).
+	CanExportOrg(ctx context.Context, p exchange.Principal, orgID uuid.UUID) error
+}
+
 // exportWriteTimeout is how long an export may take to send, past the
 // server's usual write timeout: a large journal takes a while.
 const exportWriteTimeout = 10 * time.Minute
@@ -54,7 +61,7 @@ func (a *api) exportJournal(w http.ResponseWriter, r *http.Request) error {
 		if err != nil {
 			return malformed("org", "org must be an organization's id (a UUID), not %q", s)
 		}
-		if err := a.auth.CanExportOrg(r.Context(), principal(r), org); err != nil {
+		if err := a.exports.CanExportOrg(r.Context(), principal(r), org); err != nil {
 			return err
 		}
 		scope.Owner = exchange.OrgOwner(org)

@@ -13,6 +13,25 @@ import (
 	"github.com/mutual-ledger/mutual/ledger"
 )
 
+// fundService keeps the funds, their rules, grants and report, deciding itself who may.
+// *exchange.Store implements it; see its methods of the same names for
+// the errors.
+type fundService interface {
+	Contribute(ctx context.Context, p exchange.Principal, c exchange.Contribution) (exchange.FundMovement, error)
+	CreateFund(ctx context.Context, p exchange.Principal, in exchange.NewFund) (exchange.Fund, error)
+	DecideGrant(ctx context.Context, p exchange.Principal, d exchange.GrantDecision) (exchange.Grant, error)
+	Disburse(ctx context.Context, p exchange.Principal, grantID uuid.UUID) (exchange.Grant, exchange.FundMovement, error)
+	Fund(ctx context.Context, id uuid.UUID) (exchange.Fund, error)
+	FundReport(ctx context.Context, q exchange.ReportQuery) (exchange.FundReport, error)
+	FundRuleChanges(ctx context.Context, p exchange.Principal, fundID uuid.UUID, pg exchange.Page) ([]exchange.FundRuleChange, uuid.UUID, error)
+	Funds(ctx context.Context, p exchange.Page) ([]exchange.Fund, uuid.UUID, error)
+	Grant(ctx context.Context, p exchange.Principal, id uuid.UUID) (exchange.Grant, error)
+	Grants(ctx context.Context, p exchange.Principal, fundID uuid.UUID, pg exchange.Page) ([]exchange.Grant, uuid.UUID, error)
+	RequestGrant(ctx context.Context, p exchange.Principal, in exchange.NewGrant) (exchange.Grant, error)
+	SetFundRules(ctx context.Context, p exchange.Principal, fundID uuid.UUID, rules exchange.FundRules, reason string) (exchange.Fund, exchange.FundRuleChange, error)
+	WithdrawGrant(ctx context.Context, p exchange.Principal, id uuid.UUID) (exchange.Grant, error)
+}
+
 // The network's funds: contributions in, grant requests, decisions and
 // disbursements out, the funds' rules, and the public report. A fund is
 // governed by the coordinators of its organization (and those above) and
@@ -190,26 +209,17 @@ func (a *api) createFund(w http.ResponseWriter, r *http.Request) error {
 	if err := a.decode(r, &req, false); err != nil {
 		return err
 	}
-	var org uuid.UUID
+	var org uuid.UUID // uuid.Nil: the network's
 	if req.OrgID != "" {
 		org = uuid.MustParse(req.OrgID)
-	} else {
-		n, err := a.auth.Network(ctx)
-		if err != nil {
-			return err
-		}
-		org = n.ID
-	}
-	if err := a.mayManageOrg(ctx, p, org, "org_id"); err != nil {
-		return err
 	}
 	rules := req.Rules.rules()
-	in := exchange.NewFund{ID: keyedID(r, "fund"), OrgID: org, Name: req.Name, Unit: req.Unit, CreatedBy: p.MemberID, Rules: &rules}
-	f, err := a.auth.CreateFund(ctx, in)
+	in := exchange.NewFund{ID: keyedID(r, "fund"), OrgID: org, Name: req.Name, Unit: req.Unit, Rules: &rules}
+	f, err := a.funds.CreateFund(ctx, p, in)
 	if err != nil {
 		// A retry of a creation that succeeded finds its fund.
-		prev, gerr := a.auth.Fund(ctx, in.ID)
-		if !idConflict(err) || gerr != nil || prev.CreatedBy != p.MemberID || prev.OrgID != org || prev.Unit != req.Unit {
+		prev, gerr := a.funds.Fund(ctx, in.ID)
+		if !idConflict(err) || gerr != nil || prev.CreatedBy != p.MemberID || (org != uuid.Nil && prev.OrgID != org) || prev.Unit != req.Unit {
 			return err
 		}
 		f = prev
@@ -231,7 +241,7 @@ func (a *api) listFunds(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	fs, next, err := a.auth.Funds(r.Context(), page)
+	fs, next, err := a.funds.Funds(r.Context(), page)
 	if err != nil {
 		return err
 	}
@@ -248,7 +258,7 @@ func (a *api) pathFund(r *http.Request) (exchange.Fund, error) {
 	if err != nil {
 		return exchange.Fund{}, err
 	}
-	return a.auth.Fund(r.Context(), id)
+	return a.funds.Fund(r.Context(), id)
 }
 
 func (a *api) getFund(w http.ResponseWriter, r *http.Request) error {
@@ -280,7 +290,7 @@ func (a *api) putFundRules(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	rules := exchange.FundRules{Quorum: *req.Quorum, Majority: exchange.Majority(req.Majority), SecondApprovalAbove: req.SecondApprovalAbove.ptr()}
-	f, _, err := a.auth.SetFundRules(ctx, principal(r), id, rules, req.Reason)
+	f, _, err := a.funds.SetFundRules(ctx, principal(r), id, rules, req.Reason)
 	if err != nil {
 		return err
 	}
@@ -310,7 +320,7 @@ func (a *api) listFundRuleChanges(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	cs, next, err := a.auth.FundRuleChanges(ctx, principal(r), f.ID, page)
+	cs, next, err := a.funds.FundRuleChanges(ctx, principal(r), f.ID, page)
 	if err != nil {
 		return err
 	}
@@ -356,19 +366,10 @@ func (a *api) contribute(w http.ResponseWriter, r *http.Request) error {
 	if req.OrgID != "" {
 		c.OrgID = uuid.MustParse(req.OrgID)
 	}
-	if req.Source != "" {
-		err = a.auth.CanGovernFund(ctx, p, f.ID, "record money from outside the network")
-	} else {
+	if req.FromAccount != "" {
 		c.From = uuid.MustParse(req.FromAccount)
-		var accs map[uuid.UUID]ledger.Account
-		if accs, err = a.loadAccounts(ctx, []uuid.UUID{c.From}); err == nil {
-			err = a.mayMoveFrom(ctx, p, accs, c.From, "from_account", false)
-		}
 	}
-	if err != nil {
-		return err
-	}
-	m, err := a.auth.Contribute(ctx, c)
+	m, err := a.funds.Contribute(ctx, p, c)
 	if err != nil {
 		return fundField(err)
 	}
@@ -407,14 +408,11 @@ func (a *api) requestGrant(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	org := uuid.MustParse(req.OrgID)
-	if err := a.mayManageOrg(ctx, p, org, "org_id"); err != nil {
-		return err
-	}
-	in := exchange.NewGrant{ID: keyedID(r, "grant"), FundID: f.ID, OrgID: org, RequestedBy: p.MemberID,
+	in := exchange.NewGrant{ID: keyedID(r, "grant"), FundID: f.ID, OrgID: org,
 		Amount: req.Amount.value(), Purpose: req.Purpose, ToAccount: uuid.MustParse(req.ToAccount)}
-	g, err := a.auth.RequestGrant(ctx, in)
+	g, err := a.funds.RequestGrant(ctx, p, in)
 	if err != nil {
-		prev, gerr := a.auth.Grant(ctx, p, in.ID)
+		prev, gerr := a.funds.Grant(ctx, p, in.ID)
 		if !idConflict(err) || gerr != nil || prev.RequestedBy != p.MemberID || prev.FundID != f.ID || prev.OrgID != org ||
 			!prev.Amount.Equal(in.Amount) {
 			return err
@@ -439,7 +437,7 @@ func (a *api) listGrants(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	gs, next, err := a.auth.Grants(ctx, p, f.ID, page)
+	gs, next, err := a.funds.Grants(ctx, p, f.ID, page)
 	if err != nil {
 		return err
 	}
@@ -460,11 +458,11 @@ func (a *api) pathGrant(r *http.Request) (exchange.Grant, exchange.Fund, error) 
 	if err != nil {
 		return exchange.Grant{}, exchange.Fund{}, err
 	}
-	g, err := a.auth.Grant(ctx, principal(r), id)
+	g, err := a.funds.Grant(ctx, principal(r), id)
 	if err != nil {
 		return exchange.Grant{}, exchange.Fund{}, err
 	}
-	f, err := a.auth.Fund(ctx, g.FundID)
+	f, err := a.funds.Fund(ctx, g.FundID)
 	return g, f, err
 }
 
@@ -506,11 +504,11 @@ func (a *api) decideGrant(w http.ResponseWriter, r *http.Request) error {
 	if v := req.Votes; v != nil {
 		d.Votes = &exchange.GrantVotes{For: *v.For, Against: *v.Against, Abstain: *v.Abstain}
 	}
-	g, err := a.auth.DecideGrant(ctx, principal(r), d)
+	g, err := a.funds.DecideGrant(ctx, principal(r), d)
 	if err != nil {
 		return err
 	}
-	f, err := a.auth.Fund(ctx, g.FundID)
+	f, err := a.funds.Fund(ctx, g.FundID)
 	if err != nil {
 		return err
 	}
@@ -534,12 +532,12 @@ func (a *api) disburseGrant(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	g, m, err := a.auth.Disburse(ctx, principal(r), id)
+	g, m, err := a.funds.Disburse(ctx, principal(r), id)
 	if err != nil {
 		// The postings are the fund's, not the request's: no field.
 		return renameField(renameField(err, "postings[0].from", ""), "postings[0].to", "")
 	}
-	f, err := a.auth.Fund(ctx, g.FundID)
+	f, err := a.funds.Fund(ctx, g.FundID)
 	if err != nil {
 		return err
 	}
@@ -563,13 +561,7 @@ func (a *api) withdrawGrant(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	switch err := a.auth.CanManageOrg(ctx, principal(r), g.OrgID); {
-	case hidden(err) || isForbidden(err):
-		return forbidden("only those who act for the requesting organization may withdraw its grant request")
-	case err != nil:
-		return err
-	}
-	if g, err = a.auth.WithdrawGrant(ctx, g.ID); err != nil {
+	if g, err = a.funds.WithdrawGrant(ctx, principal(r), g.ID); err != nil {
 		return err
 	}
 	return writeJSON(w, http.StatusOK, a.toGrantJSON(ctx, f.Unit, g))
@@ -664,7 +656,7 @@ func (a *api) fundReport(w http.ResponseWriter, r *http.Request) error {
 			*b.to = &t
 		}
 	}
-	rep, err := a.auth.FundReport(ctx, q)
+	rep, err := a.funds.FundReport(ctx, q)
 	if err != nil {
 		return err
 	}

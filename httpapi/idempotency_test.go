@@ -96,7 +96,7 @@ func TestIdempotentReplay(t *testing.T) {
 	w.problem(w.call("POST", "/v1/transfers", w.ana.token, pay, "Idempotency-Key", "a", "Idempotency-Key", "b"), 400, "malformed-request")
 }
 
-// gatedAuthority holds the first CanMoveFrom until released, so a test can
+// gatedAuthority holds the first Transfer until released, so a test can
 // send a second request while the first is in flight; or fails it once.
 type gatedAuthority struct {
 	httpapi.Authority
@@ -105,9 +105,9 @@ type gatedAuthority struct {
 	once             sync.Once
 }
 
-func (g *gatedAuthority) CanMoveFrom(ctx context.Context, p exchange.Principal, a ledger.Account) error {
+func (g *gatedAuthority) Transfer(ctx context.Context, p exchange.Principal, req ledger.TransferRequest) (ledger.Transfer, error) {
 	if g.failOnce.CompareAndSwap(true, false) {
-		return errors.New("the database went away")
+		return ledger.Transfer{}, errors.New("the database went away")
 	}
 	if g.entered != nil {
 		g.once.Do(func() {
@@ -115,7 +115,7 @@ func (g *gatedAuthority) CanMoveFrom(ctx context.Context, p exchange.Principal, 
 			<-g.release
 		})
 	}
-	return g.Authority.CanMoveFrom(ctx, p, a)
+	return g.Authority.Transfer(ctx, p, req)
 }
 
 func TestIdempotencyKeyInProgress(t *testing.T) {
@@ -356,7 +356,7 @@ func (f *failoverStore) LeaseContext(ctx context.Context, rec idempotency.Record
 	return f.store(rec).LeaseContext(ctx, rec)
 }
 
-// holdFirst holds the first CanMoveFrom until released and lets the
+// holdFirst holds the first Transfer until released and lets the
 // others through (gatedAuthority's sync.Once would hold them too).
 type holdFirst struct {
 	httpapi.Authority
@@ -364,12 +364,12 @@ type holdFirst struct {
 	entered, release chan struct{}
 }
 
-func (h *holdFirst) CanMoveFrom(ctx context.Context, p exchange.Principal, a ledger.Account) error {
+func (h *holdFirst) Transfer(ctx context.Context, p exchange.Principal, req ledger.TransferRequest) (ledger.Transfer, error) {
 	if h.calls.Add(1) == 1 {
 		close(h.entered)
 		<-h.release
 	}
-	return h.Authority.CanMoveFrom(ctx, p, a)
+	return h.Authority.Transfer(ctx, p, req)
 }
 
 // TestKeyOfADeadServerIsFreeAtOnce: a request in flight on a server that

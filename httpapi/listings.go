@@ -17,6 +17,23 @@ import (
 	"github.com/mutual-ledger/mutual/ledger"
 )
 
+// listingService keeps the categories and the listings.
+// *exchange.Store implements it; see its methods of the same names for
+// the errors.
+type listingService interface {
+	// CanManageOrg reports whether p acts for the organization: nil, or an
+	// error matching exchange.ErrForbidden or exchange.ErrNotVisible, or
+	// exchange.ErrUnknownOrg.
+	CanManageOrg(ctx context.Context, p exchange.Principal, orgID uuid.UUID) error
+	Categories(ctx context.Context) ([]exchange.Category, error)
+	CreateCategory(ctx context.Context, in exchange.Category) (exchange.Category, error)
+	CreateListing(ctx context.Context, in exchange.NewListing) (exchange.Listing, error)
+	Fairness(ctx context.Context, members []uuid.UUID) (matching.Fairness, error)
+	Listing(ctx context.Context, id uuid.UUID) (exchange.Listing, error)
+	SearchListings(ctx context.Context, q exchange.ListingQuery, p exchange.Page) ([]exchange.Listing, uuid.UUID, error)
+	UpdateListingStatus(ctx context.Context, id uuid.UUID, to exchange.ListingStatus) (exchange.Listing, error)
+}
+
 func (a *api) registerListingRoutes(rt *router) {
 	rt.read(http.MethodGet, "/v1/categories", a.listCategories)
 	rt.write("/v1/categories", a.createCategory)
@@ -65,7 +82,7 @@ type createCategoryRequest struct {
 // listCategories lists the whole taxonomy by code, for any member. It is
 // small, so it comes in one page.
 func (a *api) listCategories(w http.ResponseWriter, r *http.Request) error {
-	cs, err := a.auth.Categories(r.Context())
+	cs, err := a.listings.Categories(r.Context())
 	if err != nil {
 		return err
 	}
@@ -86,7 +103,7 @@ func (a *api) createCategory(w http.ResponseWriter, r *http.Request) error {
 	if err := a.decode(r, &req, false); err != nil {
 		return err
 	}
-	c, err := a.auth.CreateCategory(r.Context(), exchange.Category{Code: req.Code, Name: req.Name, Parent: req.Parent})
+	c, err := a.listings.CreateCategory(r.Context(), exchange.Category{Code: req.Code, Name: req.Name, Parent: req.Parent})
 	if err != nil {
 		return err
 	}
@@ -234,7 +251,7 @@ func (a *api) createListing(w http.ResponseWriter, r *http.Request) error {
 		t, _ := time.Parse(time.RFC3339Nano, req.ExpiresAt)
 		in.ExpiresAt = &t
 	}
-	l, err := a.auth.CreateListing(ctx, in)
+	l, err := a.listings.CreateListing(ctx, in)
 	if err != nil {
 		if l, err = a.sameListing(ctx, in, err); err != nil {
 			// The owner is the caller: a membership they lack is
@@ -255,7 +272,7 @@ func (a *api) sameListing(ctx context.Context, in exchange.NewListing, err error
 	if !errors.As(err, &le) || le.Code != ledger.ECONFLICT {
 		return exchange.Listing{}, err
 	}
-	l, gerr := a.auth.Listing(ctx, in.ID)
+	l, gerr := a.listings.Listing(ctx, in.ID)
 	if gerr != nil || l.Owner != in.Owner || l.OrgID != in.OrgID || l.Kind != in.Kind ||
 		l.Title != strings.TrimSpace(in.Title) || !l.Quantity.Equal(in.Quantity) {
 		return exchange.Listing{}, err
@@ -282,7 +299,7 @@ func (a *api) visibleListing(r *http.Request) (exchange.Listing, error) {
 	if err != nil {
 		return exchange.Listing{}, err
 	}
-	l, err := a.auth.Listing(r.Context(), id)
+	l, err := a.listings.Listing(r.Context(), id)
 	if errors.Is(err, exchange.ErrUnknownListing) {
 		return exchange.Listing{}, notFoundListing(id.String())
 	}
@@ -351,7 +368,7 @@ func (a *api) searchListings(w http.ResponseWriter, r *http.Request) error {
 			return malformed("org", "org must be an organization's UUID")
 		}
 	}
-	ls, next, err := a.auth.SearchListings(ctx, q, page)
+	ls, next, err := a.listings.SearchListings(ctx, q, page)
 	if err != nil {
 		for _, f := range [][2]string{{"near.lat", "lat"}, {"near.lon", "lon"}, {"text", "q"}} {
 			err = renameField(err, f[0], f[1])
@@ -400,7 +417,7 @@ func (a *api) withdrawListing(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if l.Owner != p.MemberID {
-		err := a.auth.CanManageOrg(ctx, p, l.OrgID)
+		err := a.listings.CanManageOrg(ctx, p, l.OrgID)
 		switch {
 		case hidden(err) || isForbidden(err):
 			return forbidden("only the listing's owner or a coordinator of its organization may withdraw it")
@@ -408,7 +425,7 @@ func (a *api) withdrawListing(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
-	l, err = a.auth.UpdateListingStatus(ctx, l.ID, exchange.StatusWithdrawn)
+	l, err = a.listings.UpdateListingStatus(ctx, l.ID, exchange.StatusWithdrawn)
 	if err != nil {
 		return err
 	}
@@ -468,7 +485,7 @@ func (a *api) listingMatches(w http.ResponseWriter, r *http.Request) error {
 	var cands []exchange.Listing
 	page := exchange.Page{Limit: exchange.MaxLimit}
 	for len(cands) < maxMatchCandidates {
-		ls, next, err := a.auth.SearchListings(ctx, q, page)
+		ls, next, err := a.listings.SearchListings(ctx, q, page)
 		if err != nil {
 			return err
 		}
@@ -508,7 +525,7 @@ func (a *api) rank(ctx context.Context, l exchange.Listing, cands []exchange.Lis
 		others[i] = exchange.ToMatching(c)
 		owners = append(owners, c.Owner)
 	}
-	fair, err := a.auth.Fairness(ctx, owners)
+	fair, err := a.listings.Fairness(ctx, owners)
 	if err != nil {
 		return nil, err
 	}

@@ -101,7 +101,7 @@ func TestCreateListingValidation(t *testing.T) {
 		{"quantity number", func(b map[string]any) { b["quantity"] = 2 }, 422, "validation-failed", []string{"quantity"}},
 		{"latitude", func(b map[string]any) { b["place"] = map[string]any{"lat": 91.0, "lon": 0.0} }, 422, "validation-failed", []string{"place.lat"}},
 		{"window", func(b map[string]any) { b["window"] = map[string]any{"start": "yesterday"} }, 422, "validation-failed", []string{"window.start", "window.end"}},
-		{"too many decimals", func(b map[string]any) { b["quantity"] = "1.234" }, 422, "invalid-request", []string{"quantity"}},
+		{"too many decimals", func(b map[string]any) { b["quantity"] = "1.234" }, 422, "too-many-decimals", []string{"quantity"}},
 		{"non-positive", func(b map[string]any) { b["quantity"] = "0" }, 422, "invalid-request", []string{"quantity"}},
 		{"urgent offer", func(b map[string]any) { b["urgency"] = 2 }, 422, "invalid-request", []string{"urgency"}},
 		{"window order", func(b map[string]any) {

@@ -13,6 +13,20 @@ import (
 	"github.com/mutual-ledger/mutual/ledger"
 )
 
+// memberService admits members and reads them.
+// *exchange.Store implements it; see its methods of the same names for
+// the errors.
+type memberService interface {
+	AddMembership(ctx context.Context, orgID, memberID uuid.UUID, role exchange.Role) (exchange.Membership, error)
+	AdmitNewMember(ctx context.Context, orgID uuid.UUID, in exchange.NewMember, role exchange.Role) (exchange.Member, error)
+	// CanReadMember reports whether p may see a member's private data: nil,
+	// or an error matching exchange.ErrNotVisible, also for a member that
+	// does not exist.
+	CanReadMember(ctx context.Context, p exchange.Principal, memberID uuid.UUID) error
+	Member(ctx context.Context, id uuid.UUID) (exchange.Member, error)
+	OrgMembers(ctx context.Context, orgID uuid.UUID, p exchange.Page) ([]exchange.OrgMember, uuid.UUID, error)
+}
+
 func (a *api) registerMemberRoutes(rt *router) {
 	rt.write("/v1/orgs/{id}/members", a.addOrgMember)
 	rt.read(http.MethodGet, "/v1/orgs/{id}/members", a.listOrgMembers)
@@ -141,7 +155,7 @@ func (a *api) addOrgMember(w http.ResponseWriter, r *http.Request) error {
 
 	if req.MemberID == "" {
 		in := exchange.NewMember{ID: keyedID(r, "member"), Name: req.Name, Email: req.Email}
-		m, err := a.auth.AdmitNewMember(ctx, orgID, in, role)
+		m, err := a.members.AdmitNewMember(ctx, orgID, in, role)
 		var account uuid.UUID
 		if err == nil {
 			account = m.Memberships[0].Account
@@ -167,11 +181,11 @@ func (a *api) addOrgMember(w http.ResponseWriter, r *http.Request) error {
 			return forbidden("only a network admin may change an admin's role")
 		}
 	}
-	ms, err := a.auth.AddMembership(ctx, orgID, id, role)
+	ms, err := a.members.AddMembership(ctx, orgID, id, role)
 	if err != nil {
 		return err
 	}
-	if m, err = a.auth.Member(ctx, id); err != nil {
+	if m, err = a.members.Member(ctx, id); err != nil {
 		return err
 	}
 	w.Header().Set("Location", "/v1/members/"+m.ID.String())
@@ -187,27 +201,27 @@ func (a *api) sameMember(ctx context.Context, orgID uuid.UUID, in exchange.NewMe
 	if !errors.As(err, &le) || le.Code != ledger.ECONFLICT {
 		return exchange.Member{}, err
 	}
-	m, gerr := a.auth.Member(ctx, in.ID)
+	m, gerr := a.members.Member(ctx, in.ID)
 	if gerr != nil || m.Name != strings.TrimSpace(in.Name) || m.Email != strings.TrimSpace(in.Email) {
 		return exchange.Member{}, err
 	}
-	if _, err := a.auth.AddMembership(ctx, orgID, in.ID, role); err != nil {
+	if _, err := a.members.AddMembership(ctx, orgID, in.ID, role); err != nil {
 		return exchange.Member{}, err
 	}
-	return a.auth.Member(ctx, in.ID)
+	return a.members.Member(ctx, in.ID)
 }
 
 // readableMember returns a member the principal may read, or the not-found
 // error of a member that does not exist; field names the request field that
 // named the member, if any.
 func (a *api) readableMember(ctx context.Context, p exchange.Principal, id uuid.UUID, field string) (exchange.Member, error) {
-	if err := a.auth.CanReadMember(ctx, p, id); err != nil {
+	if err := a.members.CanReadMember(ctx, p, id); err != nil {
 		if hidden(err) {
 			return exchange.Member{}, notFoundMember(id.String(), field)
 		}
 		return exchange.Member{}, err
 	}
-	m, err := a.auth.Member(ctx, id)
+	m, err := a.members.Member(ctx, id)
 	if errors.Is(err, exchange.ErrUnknownMember) {
 		return exchange.Member{}, notFoundMember(id.String(), field)
 	}
@@ -229,7 +243,7 @@ func (a *api) listOrgMembers(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	members, next, err := a.auth.OrgMembers(ctx, orgID, page)
+	members, next, err := a.members.OrgMembers(ctx, orgID, page)
 	if errors.Is(err, exchange.ErrUnknownOrg) {
 		return notFoundOrg(orgID.String(), "")
 	}
@@ -262,7 +276,7 @@ func (a *api) getMember(w http.ResponseWriter, r *http.Request) error {
 // getMe shows the caller their own member record.
 func (a *api) getMe(w http.ResponseWriter, r *http.Request) error {
 	p := principal(r)
-	m, err := a.auth.Member(r.Context(), p.MemberID)
+	m, err := a.members.Member(r.Context(), p.MemberID)
 	if err != nil {
 		return err
 	}

@@ -16,6 +16,15 @@ import (
 	"github.com/mutual-ledger/mutual/exchange"
 )
 
+// authenticator authenticates the bearer token of a request.
+// *exchange.Store implements it; see its methods of the same names for
+// the errors.
+type authenticator interface {
+	// Authenticate returns the principal a bearer token stands for, or an
+	// error matching exchange.ErrUnauthenticated (401).
+	Authenticate(ctx context.Context, secret string) (exchange.Principal, error)
+}
+
 // The headers the API reads or sets.
 const (
 	headerRequestID      = "X-Request-Id"

@@ -13,6 +13,15 @@ import (
 	"github.com/mutual-ledger/mutual/ledger"
 )
 
+// orgService creates and reads organizations.
+// *exchange.Store implements it; see its methods of the same names for
+// the errors.
+type orgService interface {
+	CreateOrg(ctx context.Context, in exchange.NewOrg) (exchange.Org, error)
+	Org(ctx context.Context, id uuid.UUID) (exchange.Org, error)
+	Orgs(ctx context.Context, p exchange.Page) ([]exchange.Org, uuid.UUID, error)
+}
+
 func (a *api) registerOrgRoutes(rt *router) {
 	rt.write("/v1/orgs", a.createOrg)
 	rt.read(http.MethodGet, "/v1/orgs", a.listOrgs)
@@ -73,7 +82,7 @@ func (a *api) createOrg(w http.ResponseWriter, r *http.Request) error {
 		ID: keyedID(r, "org"), ParentID: &parent, Name: req.Name, Kind: exchange.Kind(req.Kind),
 		City: req.City, Region: req.Region, Membership: exchange.MembershipType(req.Membership),
 	}
-	o, err := a.auth.CreateOrg(ctx, in)
+	o, err := a.orgs.CreateOrg(ctx, in)
 	if err != nil {
 		if o, err = a.sameOrg(ctx, in, err); err != nil {
 			return err
@@ -91,7 +100,7 @@ func (a *api) sameOrg(ctx context.Context, in exchange.NewOrg, err error) (excha
 	if !errors.As(err, &le) || le.Code != ledger.ECONFLICT {
 		return exchange.Org{}, err
 	}
-	o, gerr := a.auth.Org(ctx, in.ID)
+	o, gerr := a.orgs.Org(ctx, in.ID)
 	membership := in.Membership
 	if membership == "" {
 		membership = exchange.MemberOrganization
@@ -111,7 +120,7 @@ func (a *api) listOrgs(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	orgs, next, err := a.auth.Orgs(r.Context(), page)
+	orgs, next, err := a.orgs.Orgs(r.Context(), page)
 	if err != nil {
 		return err
 	}
@@ -128,7 +137,7 @@ func (a *api) getOrg(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	o, err := a.auth.Org(r.Context(), id)
+	o, err := a.orgs.Org(r.Context(), id)
 	if errors.Is(err, exchange.ErrUnknownOrg) {
 		return notFoundOrg(id.String(), "")
 	}

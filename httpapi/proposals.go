@@ -13,6 +13,15 @@ import (
 	"github.com/mutual-ledger/mutual/ledger"
 )
 
+// proposalService reads what matching proposes over.
+// *exchange.Store implements it; see its methods of the same names for
+// the errors.
+type proposalService interface {
+	Fairness(ctx context.Context, members []uuid.UUID) (matching.Fairness, error)
+	SearchListings(ctx context.Context, q exchange.ListingQuery, p exchange.Page) ([]exchange.Listing, uuid.UUID, error)
+	Subtree(ctx context.Context, orgID uuid.UUID) ([]uuid.UUID, error)
+}
+
 // A proposal is a computation over open listings: it writes nothing, so it
 // is registered as a read (a POST only because its input is a body) and
 // takes no Idempotency-Key.
@@ -96,7 +105,7 @@ func (a *api) proposeMatching(w http.ResponseWriter, r *http.Request) error {
 	}
 
 	viewer := exchange.ViewerOf(p)
-	subtree, err := a.auth.Subtree(ctx, org)
+	subtree, err := a.proposals.Subtree(ctx, org)
 	if err != nil {
 		return err
 	}
@@ -117,7 +126,7 @@ func (a *api) proposeMatching(w http.ResponseWriter, r *http.Request) error {
 	for _, n := range needs {
 		owners = append(owners, n.Owner)
 	}
-	fair, err := a.auth.Fairness(ctx, owners)
+	fair, err := a.proposals.Fairness(ctx, owners)
 	if err != nil {
 		return err
 	}
@@ -168,7 +177,7 @@ func (a *api) openListings(ctx context.Context, q exchange.ListingQuery, unit st
 	var out []exchange.Listing
 	page := exchange.Page{Limit: exchange.MaxLimit}
 	for len(out) < limit {
-		ls, next, err := a.auth.SearchListings(ctx, q, page)
+		ls, next, err := a.proposals.SearchListings(ctx, q, page)
 		if err != nil {
 			return nil, err
 		}

@@ -12,6 +12,13 @@ import (
 	"github.com/mutual-ledger/mutual/exchange"
 )
 
+// statementService reads organizations' statements, deciding itself who may.
+// *exchange.Store implements it; see its methods of the same names for
+// the errors.
+type statementService interface {
+	Statement(ctx context.Context, p exchange.Principal, orgID uuid.UUID, from, to time.Time) (exchange.Statement, error)
+}
+
 // statementJSON is an organization's statement over [from, to): from is
 // null for a statement from the beginning.
 type statementJSON struct {
@@ -100,7 +107,7 @@ func (a *api) getStatement(w http.ResponseWriter, r *http.Request) error {
 			*q.t = t
 		}
 	}
-	st, err := a.auth.Statement(ctx, principal(r), id, from, to)
+	st, err := a.statements.Statement(ctx, principal(r), id, from, to)
 	if err != nil {
 		return err
 	}

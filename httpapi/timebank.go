@@ -12,6 +12,20 @@ import (
 	"github.com/mutual-ledger/mutual/ledger"
 )
 
+// timebankService keeps the time banks' rules and moves hours to and from their pools.
+// *exchange.Store implements it; see its methods of the same names for
+// the errors.
+type timebankService interface {
+	// CanTimebank decides who may do what to a time bank: nil, or an error
+	// matching exchange.ErrForbidden, exchange.ErrNotVisible or
+	// exchange.ErrUnknownOrg.
+	CanTimebank(ctx context.Context, p exchange.Principal, orgID uuid.UUID, action exchange.TimebankAction) error
+	DonateHours(ctx context.Context, m exchange.TimebankMove) (ledger.Transfer, error)
+	GrantHours(ctx context.Context, m exchange.TimebankMove) (ledger.Transfer, error)
+	SetTimebankRules(ctx context.Context, orgID uuid.UUID, in exchange.TimebankSettings, by uuid.UUID) (exchange.TimebankRules, bool, error)
+	TimebankRules(ctx context.Context, orgID uuid.UUID) (exchange.TimebankRules, error)
+}
+
 func (a *api) registerTimebankRoutes(rt *router) {
 	rt.read(http.MethodGet, "/v1/orgs/{id}/timebank", a.getTimebank)
 	rt.put("/v1/orgs/{id}/timebank", a.putTimebank)
@@ -69,7 +83,7 @@ func (a *api) mayTimebank(r *http.Request, action exchange.TimebankAction, what 
 	if err != nil {
 		return uuid.Nil, err
 	}
-	err = a.auth.CanTimebank(r.Context(), principal(r), org, action)
+	err = a.timebanks.CanTimebank(r.Context(), principal(r), org, action)
 	switch {
 	case err == nil:
 		return org, nil
@@ -91,7 +105,7 @@ func (a *api) getTimebank(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	rules, err := a.auth.TimebankRules(ctx, org)
+	rules, err := a.timebanks.TimebankRules(ctx, org)
 	if err != nil {
 		return err
 	}
@@ -126,7 +140,7 @@ func (a *api) putTimebank(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	in := exchange.TimebankSettings{Unit: req.Unit, CreditLimit: req.CreditLimit.value(), Cap: req.Cap.ptr()}
-	rules, created, err := a.auth.SetTimebankRules(ctx, org, in, principal(r).MemberID)
+	rules, created, err := a.timebanks.SetTimebankRules(ctx, org, in, principal(r).MemberID)
 	if err != nil {
 		return err
 	}
@@ -178,7 +192,7 @@ func (a *api) donateHours(w http.ResponseWriter, r *http.Request) error {
 	if err := a.decode(r, &req, false); err != nil {
 		return err
 	}
-	t, err := a.auth.DonateHours(r.Context(), hoursMove(org, principal(r).MemberID, req.Amount, req.Memo, req.AccountID, timebankKey(r, "donation")))
+	t, err := a.timebanks.DonateHours(r.Context(), hoursMove(org, principal(r).MemberID, req.Amount, req.Memo, req.AccountID, timebankKey(r, "donation")))
 	return a.writeHours(w, r, t, err)
 }
 
@@ -193,7 +207,7 @@ func (a *api) grantHours(w http.ResponseWriter, r *http.Request) error {
 	if err := a.decode(r, &req, false); err != nil {
 		return err
 	}
-	t, err := a.auth.GrantHours(r.Context(), hoursMove(org, uuid.MustParse(req.MemberID), req.Amount, req.Memo, req.AccountID, timebankKey(r, "grant")))
+	t, err := a.timebanks.GrantHours(r.Context(), hoursMove(org, uuid.MustParse(req.MemberID), req.Amount, req.Memo, req.AccountID, timebankKey(r, "grant")))
 	return a.writeHours(w, r, t, err)
 }
 

@@ -137,12 +137,12 @@ func TestTimebankOverHTTP(t *testing.T) {
 	if second["lower_bound"] != "-10.00" || second["upper_bound"] != "40.00" {
 		t.Errorf("an account opened without bounds did not get the rules': %v", second)
 	}
-	p = w.problem(w.call("POST", tb+"/donations", erin.token, map[string]any{"amount": "1"}), 422, "no-timebank-account")
+	p = w.problem(w.call("POST", tb+"/donations", erin.token, map[string]any{"amount": "1"}), 422, "no-account")
 	if !hasField(p, "account_id") {
 		t.Errorf("the ambiguity names no account_id: %+v", p)
 	}
 	w.must(w.call("POST", tb+"/donations", erin.token, map[string]any{"amount": "1", "account_id": erinHours}), 201)
-	w.problem(w.call("POST", tb+"/donations", erin.token, map[string]any{"amount": "1", "account_id": w.anaHours}), 422, "no-timebank-account")
+	w.problem(w.call("POST", tb+"/donations", erin.token, map[string]any{"amount": "1", "account_id": w.anaHours}), 404, "not-found")
 	w.wantHours("the pool", pool, "2.00")
 
 	// New limits apply to accounts opened from now on.

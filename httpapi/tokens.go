@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"strings"
@@ -11,6 +12,19 @@ import (
 	"github.com/mutual-ledger/mutual/exchange"
 	"github.com/mutual-ledger/mutual/ledger"
 )
+
+// tokenService makes, reads and revokes API tokens.
+// *exchange.Store implements it; see its methods of the same names for
+// the errors.
+type tokenService interface {
+	// CanManageTokens reports whether p may create or revoke a member's
+	// tokens: nil, or an error matching exchange.ErrForbidden or
+	// exchange.ErrNotVisible (also for a member that does not exist).
+	CanManageTokens(ctx context.Context, p exchange.Principal, memberID uuid.UUID) error
+	CreateToken(ctx context.Context, memberID uuid.UUID, name string, expiresAt *time.Time) (exchange.Token, string, error)
+	RevokeToken(ctx context.Context, id uuid.UUID) (exchange.Token, error)
+	Token(ctx context.Context, id uuid.UUID) (exchange.Token, error)
+}
 
 func (a *api) registerTokenRoutes(rt *router) {
 	rt.writeSecret("/v1/tokens", a.createToken)
@@ -62,7 +76,7 @@ func (a *api) createToken(w http.ResponseWriter, r *http.Request) error {
 	if req.MemberID != "" {
 		member, field = uuid.MustParse(req.MemberID), "member_id"
 	}
-	if err := a.auth.CanManageTokens(ctx, p, member); err != nil {
+	if err := a.tokens.CanManageTokens(ctx, p, member); err != nil {
 		switch {
 		case hidden(err):
 			return notFoundMember(member.String(), field)
@@ -76,7 +90,7 @@ func (a *api) createToken(w http.ResponseWriter, r *http.Request) error {
 		t, _ := time.Parse(time.RFC3339Nano, req.ExpiresAt) // validated
 		expires = &t
 	}
-	t, secret, err := a.auth.CreateToken(ctx, member, req.Name, expires)
+	t, secret, err := a.tokens.CreateToken(ctx, member, req.Name, expires)
 	if errors.Is(err, exchange.ErrUnknownMember) {
 		return notFoundMember(member.String(), field)
 	}
@@ -118,14 +132,14 @@ func (a *api) revokeToken(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	t, err := a.auth.Token(ctx, id)
+	t, err := a.tokens.Token(ctx, id)
 	if errors.Is(err, exchange.ErrUnknownToken) {
 		return notFoundToken(id.String())
 	}
 	if err != nil {
 		return err
 	}
-	if err := a.auth.CanManageTokens(ctx, principal(r), t.MemberID); err != nil {
+	if err := a.tokens.CanManageTokens(ctx, principal(r), t.MemberID); err != nil {
 		switch {
 		case hidden(err):
 			return notFoundToken(id.String())
@@ -134,7 +148,7 @@ func (a *api) revokeToken(w http.ResponseWriter, r *http.Request) error {
 		}
 		return err
 	}
-	if _, err := a.auth.RevokeToken(ctx, id); err != nil {
+	if _, err := a.tokens.RevokeToken(ctx, id); err != nil {
 		return err
 	}
 	w.Header().Set("Cache-Control", "no-store")

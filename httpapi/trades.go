@@ -12,6 +12,18 @@ import (
 	"github.com/mutual-ledger/mutual/ledger"
 )
 
+// tradeService takes the steps of trades between organizations, deciding itself who may.
+// *exchange.Store implements it; see its methods of the same names for
+// the errors.
+type tradeService interface {
+	AcceptTrade(ctx context.Context, p exchange.Principal, id uuid.UUID) (exchange.Trade, error)
+	CancelTrade(ctx context.Context, p exchange.Principal, id uuid.UUID) (exchange.Trade, error)
+	DeclineTrade(ctx context.Context, p exchange.Principal, id uuid.UUID) (exchange.Trade, error)
+	ProposeTrade(ctx context.Context, p exchange.Principal, in exchange.NewTrade) (exchange.Trade, error)
+	Trade(ctx context.Context, p exchange.Principal, id uuid.UUID) (exchange.Trade, error)
+	Trades(ctx context.Context, p exchange.Principal, orgID uuid.UUID, page exchange.Page) ([]exchange.Trade, uuid.UUID, error)
+}
+
 // registerTradeRoutes adds the trades between organizations and the
 // organizations' statements, where trades (and in-kind support, a plain
 // transfer) show on both sides.
@@ -112,7 +124,7 @@ func (a *api) proposeTrade(w http.ResponseWriter, r *http.Request) error {
 	for i, l := range req.Legs {
 		in.Legs[i] = exchange.TradeLeg{From: uuid.MustParse(l.FromAccount), To: uuid.MustParse(l.ToAccount), Amount: l.Amount.value(), Unit: l.Unit}
 	}
-	t, err := a.auth.ProposeTrade(ctx, p, in)
+	t, err := a.trades.ProposeTrade(ctx, p, in)
 	if err != nil {
 		if t, err = a.sameTrade(ctx, p, in, err); err != nil {
 			return err
@@ -131,7 +143,7 @@ func (a *api) sameTrade(ctx context.Context, p exchange.Principal, in exchange.N
 	if !errors.As(err, &le) || le.Code != ledger.ECONFLICT {
 		return exchange.Trade{}, err
 	}
-	t, gerr := a.auth.Trade(ctx, p, in.ID)
+	t, gerr := a.trades.Trade(ctx, p, in.ID)
 	if gerr != nil || t.ProposedBy != p.MemberID || t.CounterpartyOrg != in.CounterpartyOrg || len(t.Legs) != len(in.Legs) {
 		return exchange.Trade{}, err
 	}
@@ -145,7 +157,7 @@ func (a *api) getTrade(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	t, err := a.auth.Trade(r.Context(), principal(r), id)
+	t, err := a.trades.Trade(r.Context(), principal(r), id)
 	if err != nil {
 		return err
 	}
@@ -169,7 +181,7 @@ func (a *api) listTrades(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	trades, next, err := a.auth.Trades(ctx, principal(r), org, page)
+	trades, next, err := a.trades.Trades(ctx, principal(r), org, page)
 	if err != nil {
 		return err
 	}
@@ -186,19 +198,19 @@ func (a *api) listTrades(w http.ResponseWriter, r *http.Request) error {
 // refuses (insufficient funds) is 422 and the trade stays proposed; a trade
 // already decided is 409.
 func (a *api) acceptTrade(w http.ResponseWriter, r *http.Request) error {
-	return a.decideTrade(w, r, a.auth.AcceptTrade, true)
+	return a.decideTrade(w, r, a.trades.AcceptTrade, true)
 }
 
 // declineTrade declines a proposed trade for a coordinator of the
 // counterparty (or the admin).
 func (a *api) declineTrade(w http.ResponseWriter, r *http.Request) error {
-	return a.decideTrade(w, r, a.auth.DeclineTrade, false)
+	return a.decideTrade(w, r, a.trades.DeclineTrade, false)
 }
 
 // cancelTrade withdraws a proposed trade for a coordinator of the proposer
 // (or the admin).
 func (a *api) cancelTrade(w http.ResponseWriter, r *http.Request) error {
-	return a.decideTrade(w, r, a.auth.CancelTrade, false)
+	return a.decideTrade(w, r, a.trades.CancelTrade, false)
 }
 
 // decideTrade runs a decision on the trade the path names; posts says that

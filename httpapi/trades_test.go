@@ -158,6 +158,9 @@ func TestCoopTradeInTwoUnits(t *testing.T) {
 		t.Fatalf("the trade's transfer: %v", xfer)
 	}
 	c.wantBalances(map[string]string{c.orchardKG: "900.0", c.kitchenKG: "100.0", c.orchardUSD: "200.00", c.kitchenUSD: "300.00"})
+	// The trade's transfer is undone by no one by hand, not even the admin:
+	// the trade would still say accepted.
+	c.problem(c.call("POST", "/v1/transfers/"+transferID+"/reverse", c.admin.token, nil), 409, "managed-transfer")
 	listed := c.must(c.call("GET", "/v1/trades?org="+c.kitchen.ID.String(), c.bea.token, nil), 200)["items"].([]any)
 	if len(listed) != 1 || listed[0].(map[string]any)["status"] != "accepted" {
 		t.Errorf("the kitchen's trades: %v", listed)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 	"time"
 
@@ -14,6 +13,18 @@ import (
 	"github.com/mutual-ledger/mutual/exchange"
 	"github.com/mutual-ledger/mutual/ledger"
 )
+
+// transferService writes and reads transfers and holds for a principal,
+// deciding itself who may; *exchange.Store implements it (see its methods
+// of the same names for the errors).
+type transferService interface {
+	Transfer(ctx context.Context, p exchange.Principal, req ledger.TransferRequest) (ledger.Transfer, error)
+	Transfers(ctx context.Context, p exchange.Principal, reqs []ledger.TransferRequest, atomic bool) ([]ledger.Result, error)
+	TransferFor(ctx context.Context, p exchange.Principal, id uuid.UUID) (ledger.Transfer, error)
+	PostHold(ctx context.Context, p exchange.Principal, id uuid.UUID, r ledger.PostRequest) (ledger.Transfer, error)
+	VoidHold(ctx context.Context, p exchange.Principal, id uuid.UUID) (ledger.Transfer, error)
+	Reverse(ctx context.Context, p exchange.Principal, id uuid.UUID, r ledger.ReverseRequest) (ledger.Transfer, error)
+}
 
 func (a *api) registerTransferRoutes(rt *router) {
 	rt.write("/v1/transfers", a.createTransfer)
@@ -100,37 +111,6 @@ func (req transferRequest) toLedger(key string) ledger.TransferRequest {
 	}
 }
 
-// mayMoveAll checks that the principal may move value out of every posting's
-// from account: 404 for one it may not see, 403 for one it may see but not
-// move from. A fund's account takes no plain transfer either way (422): its
-// money moves only by the fund's contributions and disbursements, which
-// write the fund's book in the same transaction.
-func (a *api) mayMoveAll(ctx context.Context, p exchange.Principal, accs map[uuid.UUID]ledger.Account, ps []ledger.Posting) error {
-	for i, ps := range ps {
-		if err := a.mayMoveFrom(ctx, p, accs, ps.From, fmt.Sprintf("postings[%d].from", i), false); err != nil {
-			return err
-		}
-		for side, id := range map[string]uuid.UUID{"from": ps.From, "to": ps.To} {
-			if acc, ok := accs[id]; ok && acc.Kind == ledger.KindFund {
-				return invalidField(fmt.Sprintf("postings[%d].%s", i, side),
-					fmt.Sprintf("account %s is a fund's: money moves in and out of a fund only by POST /v1/funds/{id}/contributions and grant disbursements", id))
-			}
-		}
-	}
-	return nil
-}
-
-// postingAccounts returns the accounts the requests' postings touch.
-func postingAccounts(reqs ...ledger.TransferRequest) []uuid.UUID {
-	var ids []uuid.UUID
-	for _, r := range reqs {
-		for _, p := range r.Postings {
-			ids = append(ids, p.From, p.To)
-		}
-	}
-	return ids
-}
-
 // createTransfer writes one transfer, or a hold when pending is true.
 func (a *api) createTransfer(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
@@ -138,15 +118,7 @@ func (a *api) createTransfer(w http.ResponseWriter, r *http.Request) error {
 	if err := a.decode(r, &req, false); err != nil {
 		return err
 	}
-	lr := req.toLedger(ledgerKey(r, -1))
-	accs, err := a.loadAccounts(ctx, postingAccounts(lr))
-	if err != nil {
-		return err
-	}
-	if err := a.mayMoveAll(ctx, principal(r), accs, lr.Postings); err != nil {
-		return err
-	}
-	t, err := a.ledger.CreateTransfer(ctx, lr)
+	t, err := a.transfers.Transfer(ctx, principal(r), req.toLedger(ledgerKey(r, -1)))
 	if err != nil {
 		return err
 	}
@@ -200,17 +172,8 @@ func (a *api) createBatch(w http.ResponseWriter, r *http.Request) error {
 	for i, t := range req.Transfers {
 		reqs[i] = t.toLedger(ledgerKey(r, i))
 	}
-	accs, err := a.loadAccounts(ctx, postingAccounts(reqs...))
-	if err != nil {
-		return err
-	}
+	res, err := a.transfers.Transfers(ctx, p, reqs, *req.Atomic)
 	if *req.Atomic {
-		for i, lr := range reqs {
-			if err := a.mayMoveAll(ctx, p, accs, lr.Postings); err != nil {
-				return &itemError{index: i, err: err}
-			}
-		}
-		res, err := a.ledger.CreateTransfers(ctx, reqs, true)
 		if err != nil {
 			if le := (*ledger.Error)(nil); errors.As(err, &le) && le.Index >= 0 {
 				return &itemError{index: le.Index, err: err}
@@ -224,37 +187,20 @@ func (a *api) createBatch(w http.ResponseWriter, r *http.Request) error {
 		}
 		return writeJSON(w, http.StatusCreated, out)
 	}
-
-	results := make([]batchResultJSON, len(reqs))
-	var allowed []ledger.TransferRequest
-	var positions []int // positions[j] is the index in the batch of allowed[j]
-	for i, lr := range reqs {
-		if err := a.mayMoveAll(ctx, p, accs, lr.Postings); err != nil {
-			if results[i], err = a.itemProblem(r, i, err); err != nil {
+	if err != nil {
+		return err
+	}
+	results := make([]batchResultJSON, len(res))
+	for i, x := range res {
+		if x.Err != nil {
+			if results[i], err = a.itemProblem(r, i, x.Err); err != nil {
 				return err
 			}
 			continue
 		}
-		allowed = append(allowed, lr)
-		positions = append(positions, i)
-	}
-	if len(allowed) > 0 {
-		res, err := a.ledger.CreateTransfers(ctx, allowed, false)
-		if err != nil {
-			return err
-		}
-		for j, x := range res {
-			i := positions[j]
-			if x.Err != nil {
-				if results[i], err = a.itemProblem(r, i, x.Err); err != nil {
-					return err
-				}
-				continue
-			}
-			a.countPosted(x.Transfer)
-			t := a.toTransferJSON(ctx, x.Transfer)
-			results[i] = batchResultJSON{Status: http.StatusCreated, Transfer: &t}
-		}
+		a.countPosted(x.Transfer)
+		t := a.toTransferJSON(ctx, x.Transfer)
+		results[i] = batchResultJSON{Status: http.StatusCreated, Transfer: &t}
 	}
 	return writeJSON(w, http.StatusOK, batchResultsJSON{Results: results})
 }
@@ -275,7 +221,7 @@ func (a *api) getTransfer(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	t, _, err := a.readableTransfer(r.Context(), principal(r), id)
+	t, err := a.transfers.TransferFor(r.Context(), principal(r), id)
 	if err != nil {
 		return err
 	}
@@ -295,61 +241,25 @@ func (a *api) listTransfers(w http.ResponseWriter, r *http.Request) error {
 	if err != nil || len(raw) != 36 {
 		return notFoundAccount(raw, "account")
 	}
-	if _, err := a.readableAccount(ctx, principal(r), id); err != nil {
-		return err
-	}
-	entries, next, err := a.entriesPage(r, id, "transfers")
+	pg, err := entriesQuery(r, "transfers")
 	if err != nil {
 		return err
 	}
-	items := []transferJSON{}
-	seen := make(map[uuid.UUID]bool)
-	for _, e := range entries {
-		if seen[e.TransferID] {
-			continue // a transfer with several postings on the account
-		}
-		seen[e.TransferID] = true
-		t, err := a.ledger.Transfer(ctx, e.TransferID)
-		if err != nil {
-			return err
-		}
-		items = append(items, a.toTransferJSON(ctx, t))
+	ts, next, err := a.accounts.AccountTransfers(ctx, principal(r), id, pg)
+	if err != nil {
+		return err
 	}
-	return writeJSON(w, http.StatusOK, newList(items, next))
+	items := make([]transferJSON, len(ts))
+	for i, t := range ts {
+		items[i] = a.toTransferJSON(ctx, t)
+	}
+	return writeJSON(w, http.StatusOK, newList(items, entriesCursor("transfers", next)))
 }
 
 type postHoldRequest struct {
 	Amounts  []decimalString `json:"amounts" validate:"omitempty,max=100,dive,required,decimal"`
 	Memo     string          `json:"memo" validate:"max=1000,text"`
 	Metadata json.RawMessage `json:"metadata"`
-}
-
-// holdFor loads a transfer the principal may see and checks that it may move
-// value out of each of the accounts the side names ("from" or "to").
-func (a *api) holdFor(r *http.Request, side string) (ledger.Transfer, error) {
-	ctx := r.Context()
-	p := principal(r)
-	id, err := parseID(r, "id", notFoundTransferPath)
-	if err != nil {
-		return ledger.Transfer{}, err
-	}
-	t, accs, err := a.readableTransfer(ctx, p, id)
-	if err != nil {
-		return ledger.Transfer{}, err
-	}
-	if err := managed(t); err != nil {
-		return ledger.Transfer{}, err
-	}
-	for _, ps := range t.Postings {
-		acc := ps.From
-		if side == "to" {
-			acc = ps.To
-		}
-		if err := a.mayMoveFrom(ctx, p, accs, acc, "", true); err != nil {
-			return ledger.Transfer{}, err
-		}
-	}
-	return t, nil
 }
 
 // postHold posts a hold, in full or (amounts, one per posting) in part: 201
@@ -362,7 +272,7 @@ func (a *api) postHold(w http.ResponseWriter, r *http.Request) error {
 	if err := a.decode(r, &req, true); err != nil {
 		return err
 	}
-	hold, err := a.holdFor(r, "from")
+	id, err := parseID(r, "id", notFoundTransferPath)
 	if err != nil {
 		return err
 	}
@@ -373,16 +283,11 @@ func (a *api) postHold(w http.ResponseWriter, r *http.Request) error {
 			pr.Amounts[i] = d.value()
 		}
 	}
-	t, err := a.ledger.PostPending(ctx, hold.ID, pr)
+	t, err := a.transfers.PostHold(ctx, principal(r), id, pr)
 	if err != nil {
 		return err
 	}
-	if t.ID == hold.ID {
-		// Nothing posted: the hold is voided. The ledger returns the hold as
-		// it was before, so read it again.
-		if t, err = a.ledger.Transfer(ctx, hold.ID); err != nil {
-			return err
-		}
+	if t.ID == id { // nothing posted: the hold is voided
 		return writeJSON(w, http.StatusOK, a.toTransferJSON(ctx, t))
 	}
 	a.countPosted(t)
@@ -397,11 +302,11 @@ func (a *api) voidHold(w http.ResponseWriter, r *http.Request) error {
 	if err := a.decode(r, &req, true); err != nil {
 		return err
 	}
-	hold, err := a.holdFor(r, "from")
+	id, err := parseID(r, "id", notFoundTransferPath)
 	if err != nil {
 		return err
 	}
-	t, err := a.ledger.VoidPending(r.Context(), hold.ID)
+	t, err := a.transfers.VoidHold(r.Context(), principal(r), id)
 	if err != nil {
 		return err
 	}
@@ -422,11 +327,11 @@ func (a *api) reverseTransfer(w http.ResponseWriter, r *http.Request) error {
 	if err := a.decode(r, &req, true); err != nil {
 		return err
 	}
-	orig, err := a.holdFor(r, "to")
+	id, err := parseID(r, "id", notFoundTransferPath)
 	if err != nil {
 		return err
 	}
-	t, err := a.ledger.Reverse(ctx, orig.ID, ledger.ReverseRequest{IdempotencyKey: ledgerKey(r, -1), Memo: req.Memo})
+	t, err := a.transfers.Reverse(ctx, principal(r), id, ledger.ReverseRequest{IdempotencyKey: ledgerKey(r, -1), Memo: req.Memo})
 	if err != nil {
 		return err
 	}
@@ -434,36 +339,3 @@ func (a *api) reverseTransfer(w http.ResponseWriter, r *http.Request) error {
 	w.Header().Set("Location", "/v1/transfers/"+t.ID.String())
 	return writeJSON(w, http.StatusCreated, a.toTransferJSON(ctx, t))
 }
-
-// managed refuses to post, void or reverse by hand a transfer that an
-// agreement, a trade, a fund, an obligation's payment or a clearing run made
-// (its metadata names it): the hold of an
-// accepted agreement is posted by the parties' confirmations and voided by
-// its cancellation, and a fund's movements are written in its book. Changing
-// them here would leave the agreement or the book saying otherwise (409).
-func managed(t ledger.Transfer) error {
-	if len(t.Metadata) == 0 {
-		return nil
-	}
-	var meta map[string]any
-	if json.Unmarshal(t.Metadata, &meta) != nil {
-		return nil
-	}
-	for _, k := range []struct{ key, how string }{
-		{"agreement", "through /v1/agreements/%v (confirm, cancel, dispute)"},
-		{"trade", "through /v1/trades/%v"},
-		{"fund", "through the fund /v1/funds/%v"},
-		{"obligation", "by paying obligation /v1/obligations/%v"},
-		{"clearing_run", "with a new clearing run (this one is %v)"},
-	} {
-		if id, ok := meta[k.key]; ok {
-			return &ledger.Error{Code: ledger.ECONFLICT, Reason: reasonManagedTransfer,
-				Message: fmt.Sprintf("transfer %s belongs to a %s; change it "+k.how, t.ID, k.key, id), Index: -1}
-		}
-	}
-	return nil
-}
-
-// reasonManagedTransfer is the reason of the refusal to change by hand a
-// transfer that an agreement, a trade or a fund made.
-const reasonManagedTransfer ledger.Reason = "managed_transfer"

@@ -115,20 +115,47 @@ func (s *Store) cacheUnit(u Unit) {
 	s.mu.Unlock()
 }
 
-// checkAmount checks that amount is positive and fits the unit's scale. It
-// never rounds: an amount with more decimals than the unit allows is refused.
+// CheckAmount is the one check that an amount fits its unit, for the
+// ledger and for everything that moves or promises value (agreements,
+// trades, grants, time banks, listings): it returns ErrNonPositiveAmount
+// for an amount of zero or less, ErrTooManyDecimals for one with more
+// decimals than the unit's scale (never rounded), and ErrInvalidRequest for
+// one out of the range the ledger holds exactly; each with Field and Unit
+// set. It returns nil for an amount that fits.
+func (u Unit) CheckAmount(amount decimal.Decimal, field string) error {
+	if e := checkAmount(u, amount, field); e != nil {
+		return e
+	}
+	return nil
+}
+
+// CheckFits is CheckAmount for a value that may be zero or negative (a
+// bound, a credit limit): ErrTooManyDecimals or ErrInvalidRequest, or nil.
+func (u Unit) CheckFits(d decimal.Decimal, field string) error {
+	if e := checkScale(u, d, field); e != nil {
+		return e
+	}
+	return nil
+}
+
+// checkAmount is CheckAmount, with the ledger's own error type.
 func checkAmount(u Unit, amount decimal.Decimal, field string) *Error {
 	if amount.Sign() <= 0 {
 		e := newError(EINVALID, ReasonNonPositiveAmount, "%s must be positive, not %s", field, amount)
 		e.Field, e.Unit = field, u.Code
 		return e
 	}
+	return checkScale(u, amount, field)
+}
+
+// checkScale is CheckFits, with the ledger's own error type.
+func checkScale(u Unit, amount decimal.Decimal, field string) *Error {
 	if -amount.Exponent() > u.Scale && !amount.Equal(amount.Truncate(u.Scale)) {
 		e := newError(EINVALID, ReasonTooManyDecimals, "%s %s has more than %d decimal places, the scale of %s", field, amount, u.Scale, u.Code)
 		e.Field, e.Unit = field, u.Code
 		return e
 	}
-	if amount.Exponent() < -MaxScale*2 || amount.GreaterThan(maxAmount) {
+	if amount.Exponent() < -MaxScale*2 || amount.Abs().GreaterThan(maxAmount) {
 		return invalid(field, "%s %s is out of range", field, amount)
 	}
 	return nil
