@@ -64,7 +64,7 @@ func verifyDatabase(ctx context.Context, e *env, db *database) error {
 		}
 		return fmt.Errorf("the ledger is NOT sound: %d invariant violations", len(violations))
 	}
-	fmt.Fprintln(e.stdout, "ledger is sound: no invariant of the ledger, or of the agreements, trades, funds and time banks it records, is violated")
+	fmt.Fprintln(e.stdout, "ledger is sound: no invariant of the ledger, or of the agreements, trades, funds, obligations and time banks it records, is violated")
 	return nil
 }
 
