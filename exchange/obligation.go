@@ -292,17 +292,7 @@ func (s *Store) Obligations(ctx context.Context, p Principal, org uuid.UUID, pag
 	if err != nil {
 		return nil, uuid.Nil, err
 	}
-	gov, err := s.Governors(ctx, OrgOwner(org))
-	if err != nil {
-		return nil, uuid.Nil, err
-	}
-	if len(gov) == 0 {
-		return nil, uuid.Nil, unknownOrg(org)
-	}
-	if err := p.MayReadTrades(org, gov); err != nil {
-		if errors.Is(err, ErrNotVisible) {
-			return nil, uuid.Nil, forbiddenBecause(fmt.Sprintf("you may not see the obligations of organization %s: ask one of its coordinators", org))
-		}
+	if err := s.mayReadDealings(ctx, p, org, "obligations"); err != nil {
 		return nil, uuid.Nil, err
 	}
 	rows, err := s.db.Pool.Query(ctx, `

@@ -483,6 +483,27 @@ func (s *Store) visibleTrade(ctx context.Context, p Principal, id uuid.UUID) (Tr
 	return t, prop, cp, nil
 }
 
+// mayReadDealings decides whether p may list what an organization deals with
+// other organizations (its trades, its obligations; what names them): nil,
+// ErrUnknownOrg, or ErrForbidden by MayReadTrades' rule (organizations are
+// public, so the refusal hides nothing).
+func (s *Store) mayReadDealings(ctx context.Context, p Principal, org uuid.UUID, what string) error {
+	gov, err := s.Governors(ctx, OrgOwner(org))
+	if err != nil {
+		return err
+	}
+	if len(gov) == 0 {
+		return unknownOrg(org)
+	}
+	if err := p.MayReadTrades(org, gov); err != nil {
+		if errors.Is(err, ErrNotVisible) {
+			return forbiddenBecause(fmt.Sprintf("you may not see the %s of organization %s: ask one of its coordinators", what, org))
+		}
+		return err
+	}
+	return nil
+}
+
 // Trade returns a trade p may see: ErrUnknownTrade for one that does not
 // exist or that p may not see (see MayReadTrades: a member or coordinator
 // of either party, or the admin), ErrUnauthenticated for a zero Principal.
@@ -502,17 +523,7 @@ func (s *Store) Trades(ctx context.Context, p Principal, org uuid.UUID, page Pag
 	if err != nil {
 		return nil, uuid.Nil, err
 	}
-	gov, err := s.Governors(ctx, OrgOwner(org))
-	if err != nil {
-		return nil, uuid.Nil, err
-	}
-	if len(gov) == 0 {
-		return nil, uuid.Nil, unknownOrg(org)
-	}
-	if err := p.MayReadTrades(org, gov); err != nil {
-		if errors.Is(err, ErrNotVisible) {
-			return nil, uuid.Nil, forbiddenBecause(fmt.Sprintf("you may not see the trades of organization %s: ask one of its coordinators", org))
-		}
+	if err := s.mayReadDealings(ctx, p, org, "trades"); err != nil {
 		return nil, uuid.Nil, err
 	}
 	rows, err := s.db.Pool.Query(ctx, `
