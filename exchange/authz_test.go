@@ -271,6 +271,14 @@ func TestMethodAuthorization(t *testing.T) {
 		return h.ID
 	}
 	unknownAccount, unknownTransfer := ledger.ErrUnknownAccount, ledger.ErrUnknownTransfer
+	// The time bank has rules, and its pool an hour to grant from.
+	if _, _, err := e.ex.SetTimebankRules(ctx, w.admin, w.timebank.ID, exchange.TimebankSettings{CreditLimit: money("10")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.ex.DonateHours(ctx, w.owner, exchange.TimebankMove{OrgID: w.timebank.ID, Account: w.memberAcct.ID, Amount: money("1")}); err != nil {
+		t.Fatal(err)
+	}
+	noTimebank, noAccount := exchange.ErrNoTimebank, exchange.ErrNoAccount
 
 	type call func(p exchange.Principal) error
 	calls := []struct {
@@ -321,30 +329,47 @@ func TestMethodAuthorization(t *testing.T) {
 			_, err := e.ex.Contribute(ctx, p, exchange.Contribution{FundID: fund.ID, Source: "A neighbor", Amount: money("0.01")})
 			return err
 		}},
+		{"TimebankRules of the time bank", func(p exchange.Principal) error {
+			_, err := e.ex.TimebankRules(ctx, p, w.timebank.ID)
+			return err
+		}},
+		{"SetTimebankRules of the time bank", func(p exchange.Principal) error {
+			_, _, err := e.ex.SetTimebankRules(ctx, p, w.timebank.ID, exchange.TimebankSettings{CreditLimit: money("10")})
+			return err
+		}},
+		{"DonateHours to the time bank (own HOUR account)", func(p exchange.Principal) error {
+			_, err := e.ex.DonateHours(ctx, p, exchange.TimebankMove{OrgID: w.timebank.ID, Amount: money("0.01")})
+			return err
+		}},
+		{"GrantHours to the member", func(p exchange.Principal) error {
+			_, err := e.ex.GrantHours(ctx, p, exchange.TimebankMove{OrgID: w.timebank.ID, MemberID: w.owner.MemberID, Amount: money("0.01")})
+			return err
+		}},
 	}
 	principals := []struct {
 		name string
 		p    exchange.Principal
 		want []error // one per call, in order
 	}{
-		{"admin", w.admin, []error{nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil}},
+		{"admin", w.admin, []error{nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, forbidden, nil}},
 		{"coordinator of the org", w.coordOwn,
-			[]error{forbidden, nil, nil, forbidden, forbidden, nil, forbidden, forbidden, nil, nil, forbidden}},
+			[]error{forbidden, nil, nil, forbidden, forbidden, nil, forbidden, forbidden, nil, nil, forbidden, nil, nil, noAccount, nil}},
 		{"coordinator of the parent org", w.coordAnc,
-			[]error{forbidden, nil, nil, forbidden, forbidden, nil, forbidden, nil, nil, nil, nil}},
+			[]error{forbidden, nil, nil, forbidden, forbidden, nil, forbidden, nil, nil, nil, nil, nil, nil, forbidden, nil}},
 		{"coordinator of another org", w.coordOther,
-			[]error{unknownAccount, unknownAccount, unknownAccount, unknownTransfer, forbidden, forbidden, forbidden, forbidden, forbidden, unknownAccount, forbidden}},
+			[]error{unknownAccount, unknownAccount, unknownAccount, unknownTransfer, forbidden, forbidden, forbidden, forbidden, forbidden, unknownAccount, forbidden, noTimebank, noTimebank, noTimebank, noTimebank}},
 		{"member, owner of the account", w.owner,
-			[]error{nil, unknownAccount, nil, nil, forbidden, forbidden, forbidden, forbidden, forbidden, unknownAccount, forbidden}},
+			[]error{nil, unknownAccount, nil, nil, forbidden, forbidden, forbidden, forbidden, forbidden, unknownAccount, forbidden, nil, forbidden, nil, forbidden}},
 		{"member of the same org", w.other,
-			[]error{unknownAccount, unknownAccount, unknownAccount, unknownTransfer, forbidden, forbidden, forbidden, forbidden, forbidden, unknownAccount, forbidden}},
+			[]error{unknownAccount, unknownAccount, unknownAccount, unknownTransfer, forbidden, forbidden, forbidden, forbidden, forbidden, unknownAccount, forbidden, nil, forbidden, noAccount, forbidden}},
 		{"member of another org", coopMember,
-			[]error{unknownAccount, unknownAccount, unknownAccount, unknownTransfer, forbidden, forbidden, forbidden, forbidden, forbidden, unknownAccount, forbidden}},
+			[]error{unknownAccount, unknownAccount, unknownAccount, unknownTransfer, forbidden, forbidden, forbidden, forbidden, forbidden, unknownAccount, forbidden, noTimebank, noTimebank, noTimebank, noTimebank}},
 		{"stranger", stranger,
-			[]error{unknownAccount, unknownAccount, unknownAccount, unknownTransfer, forbidden, forbidden, forbidden, forbidden, forbidden, unknownAccount, forbidden}},
+			[]error{unknownAccount, unknownAccount, unknownAccount, unknownTransfer, forbidden, forbidden, forbidden, forbidden, forbidden, unknownAccount, forbidden, noTimebank, noTimebank, noTimebank, noTimebank}},
 		{"no one", exchange.Principal{},
 			[]error{exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated,
-				exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated}},
+				exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated,
+				exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated}},
 	}
 	for _, pr := range principals {
 		for i, c := range calls {
