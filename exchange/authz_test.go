@@ -279,6 +279,7 @@ func TestMethodAuthorization(t *testing.T) {
 		t.Fatal(err)
 	}
 	noTimebank, noAccount := exchange.ErrNoTimebank, exchange.ErrNoAccount
+	unknownMember, unknownToken := exchange.ErrUnknownMember, exchange.ErrUnknownToken
 
 	type call func(p exchange.Principal) error
 	calls := []struct {
@@ -345,33 +346,61 @@ func TestMethodAuthorization(t *testing.T) {
 			_, err := e.ex.GrantHours(ctx, p, exchange.TimebankMove{OrgID: w.timebank.ID, MemberID: w.owner.MemberID, Amount: money("0.01")})
 			return err
 		}},
+		{"CreateToken for the member", func(p exchange.Principal) error {
+			_, _, err := e.ex.CreateToken(ctx, p, w.owner.MemberID, "phone", nil)
+			return err
+		}},
+		{"CreateToken for the time bank's coordinator", func(p exchange.Principal) error {
+			_, _, err := e.ex.CreateToken(ctx, p, w.coordOwn.MemberID, "phone", nil)
+			return err
+		}},
+		{"RevokeToken of the member's token", func(p exchange.Principal) error {
+			tok, _, err := e.ex.CreateToken(ctx, w.owner, w.owner.MemberID, "to revoke", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = e.ex.RevokeToken(ctx, p, tok.ID)
+			return err
+		}},
 	}
 	principals := []struct {
 		name string
 		p    exchange.Principal
 		want []error // one per call, in order
 	}{
-		{"admin", w.admin, []error{nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, forbidden, nil}},
+		{"admin", w.admin, []error{nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, forbidden, nil,
+			nil, nil, nil}},
 		{"coordinator of the org", w.coordOwn,
-			[]error{forbidden, nil, nil, forbidden, forbidden, nil, forbidden, forbidden, nil, nil, forbidden, nil, nil, noAccount, nil}},
+			[]error{forbidden, nil, nil, forbidden, forbidden, nil, forbidden, forbidden, nil, nil, forbidden, nil, nil, noAccount, nil,
+				nil, nil, nil}},
 		{"coordinator of the parent org", w.coordAnc,
-			[]error{forbidden, nil, nil, forbidden, forbidden, nil, forbidden, nil, nil, nil, nil, nil, nil, forbidden, nil}},
+			[]error{forbidden, nil, nil, forbidden, forbidden, nil, forbidden, nil, nil, nil, nil, nil, nil, forbidden, nil,
+				nil, nil, nil}},
 		{"coordinator of another org", w.coordOther,
-			[]error{unknownAccount, unknownAccount, unknownAccount, unknownTransfer, forbidden, forbidden, forbidden, forbidden, forbidden, unknownAccount, forbidden, noTimebank, noTimebank, noTimebank, noTimebank}},
+			[]error{unknownAccount, unknownAccount, unknownAccount, unknownTransfer, forbidden, forbidden, forbidden, forbidden, forbidden, unknownAccount, forbidden, noTimebank, noTimebank, noTimebank, noTimebank,
+				unknownMember, unknownMember, unknownToken}},
 		{"member, owner of the account", w.owner,
-			[]error{nil, unknownAccount, nil, nil, forbidden, forbidden, forbidden, forbidden, forbidden, unknownAccount, forbidden, nil, forbidden, nil, forbidden}},
+			[]error{nil, unknownAccount, nil, nil, forbidden, forbidden, forbidden, forbidden, forbidden, unknownAccount, forbidden, nil, forbidden, nil, forbidden,
+				nil, unknownMember, nil}},
 		{"member of the same org", w.other,
-			[]error{unknownAccount, unknownAccount, unknownAccount, unknownTransfer, forbidden, forbidden, forbidden, forbidden, forbidden, unknownAccount, forbidden, nil, forbidden, noAccount, forbidden}},
+			[]error{unknownAccount, unknownAccount, unknownAccount, unknownTransfer, forbidden, forbidden, forbidden, forbidden, forbidden, unknownAccount, forbidden, nil, forbidden, noAccount, forbidden,
+				unknownMember, unknownMember, unknownToken}},
 		{"member of another org", coopMember,
-			[]error{unknownAccount, unknownAccount, unknownAccount, unknownTransfer, forbidden, forbidden, forbidden, forbidden, forbidden, unknownAccount, forbidden, noTimebank, noTimebank, noTimebank, noTimebank}},
+			[]error{unknownAccount, unknownAccount, unknownAccount, unknownTransfer, forbidden, forbidden, forbidden, forbidden, forbidden, unknownAccount, forbidden, noTimebank, noTimebank, noTimebank, noTimebank,
+				unknownMember, unknownMember, unknownToken}},
 		{"stranger", stranger,
-			[]error{unknownAccount, unknownAccount, unknownAccount, unknownTransfer, forbidden, forbidden, forbidden, forbidden, forbidden, unknownAccount, forbidden, noTimebank, noTimebank, noTimebank, noTimebank}},
+			[]error{unknownAccount, unknownAccount, unknownAccount, unknownTransfer, forbidden, forbidden, forbidden, forbidden, forbidden, unknownAccount, forbidden, noTimebank, noTimebank, noTimebank, noTimebank,
+				unknownMember, unknownMember, unknownToken}},
 		{"no one", exchange.Principal{},
 			[]error{exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated,
 				exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated,
-				exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated}},
+				exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated,
+				exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated}},
 	}
 	for _, pr := range principals {
+		if len(pr.want) != len(calls) {
+			t.Fatalf("%s: %d outcomes for %d calls", pr.name, len(pr.want), len(calls))
+		}
 		for i, c := range calls {
 			err := c.do(pr.p)
 			want := pr.want[i]
