@@ -362,6 +362,22 @@ func TestMethodAuthorization(t *testing.T) {
 			_, err = e.ex.RevokeToken(ctx, p, tok.ID)
 			return err
 		}},
+		{"Member: the member", func(p exchange.Principal) error {
+			_, err := e.ex.Member(ctx, p, w.owner.MemberID)
+			return err
+		}},
+		{"OrgMembers of the time bank", func(p exchange.Principal) error {
+			_, _, err := e.ex.OrgMembers(ctx, p, w.timebank.ID, exchange.Page{})
+			return err
+		}},
+		{"Admit the member to the time bank again", func(p exchange.Principal) error {
+			_, _, _, err := e.ex.Admit(ctx, p, w.timebank.ID, exchange.Admission{MemberID: w.owner.MemberID, Role: exchange.RoleMember})
+			return err
+		}},
+		{"Admit a new member to the time bank", func(p exchange.Principal) error {
+			_, _, _, err := e.ex.Admit(ctx, p, w.timebank.ID, exchange.Admission{New: exchange.NewMember{Name: "Newcomer"}, Role: exchange.RoleMember})
+			return err
+		}},
 	}
 	principals := []struct {
 		name string
@@ -369,33 +385,42 @@ func TestMethodAuthorization(t *testing.T) {
 		want []error // one per call, in order
 	}{
 		{"admin", w.admin, []error{nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, forbidden, nil,
-			nil, nil, nil}},
+			nil, nil, nil,
+			nil, nil, nil, nil}},
 		{"coordinator of the org", w.coordOwn,
 			[]error{forbidden, nil, nil, forbidden, forbidden, nil, forbidden, forbidden, nil, nil, forbidden, nil, nil, noAccount, nil,
-				nil, nil, nil}},
+				nil, nil, nil,
+				nil, nil, nil, nil}},
 		{"coordinator of the parent org", w.coordAnc,
 			[]error{forbidden, nil, nil, forbidden, forbidden, nil, forbidden, nil, nil, nil, nil, nil, nil, forbidden, nil,
-				nil, nil, nil}},
+				nil, nil, nil,
+				nil, nil, nil, nil}},
 		{"coordinator of another org", w.coordOther,
 			[]error{unknownAccount, unknownAccount, unknownAccount, unknownTransfer, forbidden, forbidden, forbidden, forbidden, forbidden, unknownAccount, forbidden, noTimebank, noTimebank, noTimebank, noTimebank,
-				unknownMember, unknownMember, unknownToken}},
+				unknownMember, unknownMember, unknownToken,
+				unknownMember, forbidden, forbidden, forbidden}},
 		{"member, owner of the account", w.owner,
 			[]error{nil, unknownAccount, nil, nil, forbidden, forbidden, forbidden, forbidden, forbidden, unknownAccount, forbidden, nil, forbidden, nil, forbidden,
-				nil, unknownMember, nil}},
+				nil, unknownMember, nil,
+				nil, forbidden, forbidden, forbidden}},
 		{"member of the same org", w.other,
 			[]error{unknownAccount, unknownAccount, unknownAccount, unknownTransfer, forbidden, forbidden, forbidden, forbidden, forbidden, unknownAccount, forbidden, nil, forbidden, noAccount, forbidden,
-				unknownMember, unknownMember, unknownToken}},
+				unknownMember, unknownMember, unknownToken,
+				unknownMember, forbidden, forbidden, forbidden}},
 		{"member of another org", coopMember,
 			[]error{unknownAccount, unknownAccount, unknownAccount, unknownTransfer, forbidden, forbidden, forbidden, forbidden, forbidden, unknownAccount, forbidden, noTimebank, noTimebank, noTimebank, noTimebank,
-				unknownMember, unknownMember, unknownToken}},
+				unknownMember, unknownMember, unknownToken,
+				unknownMember, forbidden, forbidden, forbidden}},
 		{"stranger", stranger,
 			[]error{unknownAccount, unknownAccount, unknownAccount, unknownTransfer, forbidden, forbidden, forbidden, forbidden, forbidden, unknownAccount, forbidden, noTimebank, noTimebank, noTimebank, noTimebank,
-				unknownMember, unknownMember, unknownToken}},
+				unknownMember, unknownMember, unknownToken,
+				unknownMember, forbidden, forbidden, forbidden}},
 		{"no one", exchange.Principal{},
 			[]error{exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated,
 				exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated,
 				exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated,
-				exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated}},
+				exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated,
+				exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated}},
 	}
 	for _, pr := range principals {
 		if len(pr.want) != len(calls) {

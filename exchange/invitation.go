@@ -415,7 +415,7 @@ func (s *Store) AcceptInvitation(ctx context.Context, in Acceptance) (Accepted, 
 	if refusal != nil {
 		return Accepted{}, refusal
 	}
-	member, err := s.Member(ctx, out.Member.ID)
+	member, err := s.member(ctx, out.Member.ID)
 	if err != nil {
 		return Accepted{}, err
 	}
