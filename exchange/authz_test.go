@@ -378,6 +378,18 @@ func TestMethodAuthorization(t *testing.T) {
 			_, _, _, err := e.ex.Admit(ctx, p, w.timebank.ID, exchange.Admission{New: exchange.NewMember{Name: "Newcomer"}, Role: exchange.RoleMember})
 			return err
 		}},
+		{"Org: the time bank", func(p exchange.Principal) error {
+			_, err := e.ex.Org(ctx, p, w.timebank.ID)
+			return err
+		}},
+		{"Orgs", func(p exchange.Principal) error {
+			_, _, err := e.ex.Orgs(ctx, p, exchange.Page{})
+			return err
+		}},
+		{"AddOrg under the time bank", func(p exchange.Principal) error {
+			_, err := e.ex.AddOrg(ctx, p, exchange.NewOrg{ParentID: &w.timebank.ID, Name: "Garden " + uuid.NewString()[:8], Kind: exchange.KindCouncil})
+			return err
+		}},
 	}
 	principals := []struct {
 		name string
@@ -386,41 +398,50 @@ func TestMethodAuthorization(t *testing.T) {
 	}{
 		{"admin", w.admin, []error{nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, forbidden, nil,
 			nil, nil, nil,
-			nil, nil, nil, nil}},
+			nil, nil, nil, nil,
+			nil, nil, nil}},
 		{"coordinator of the org", w.coordOwn,
 			[]error{forbidden, nil, nil, forbidden, forbidden, nil, forbidden, forbidden, nil, nil, forbidden, nil, nil, noAccount, nil,
 				nil, nil, nil,
-				nil, nil, nil, nil}},
+				nil, nil, nil, nil,
+				nil, nil, nil}},
 		{"coordinator of the parent org", w.coordAnc,
 			[]error{forbidden, nil, nil, forbidden, forbidden, nil, forbidden, nil, nil, nil, nil, nil, nil, forbidden, nil,
 				nil, nil, nil,
-				nil, nil, nil, nil}},
+				nil, nil, nil, nil,
+				nil, nil, nil}},
 		{"coordinator of another org", w.coordOther,
 			[]error{unknownAccount, unknownAccount, unknownAccount, unknownTransfer, forbidden, forbidden, forbidden, forbidden, forbidden, unknownAccount, forbidden, noTimebank, noTimebank, noTimebank, noTimebank,
 				unknownMember, unknownMember, unknownToken,
-				unknownMember, forbidden, forbidden, forbidden}},
+				unknownMember, forbidden, forbidden, forbidden,
+				nil, nil, forbidden}},
 		{"member, owner of the account", w.owner,
 			[]error{nil, unknownAccount, nil, nil, forbidden, forbidden, forbidden, forbidden, forbidden, unknownAccount, forbidden, nil, forbidden, nil, forbidden,
 				nil, unknownMember, nil,
-				nil, forbidden, forbidden, forbidden}},
+				nil, forbidden, forbidden, forbidden,
+				nil, nil, forbidden}},
 		{"member of the same org", w.other,
 			[]error{unknownAccount, unknownAccount, unknownAccount, unknownTransfer, forbidden, forbidden, forbidden, forbidden, forbidden, unknownAccount, forbidden, nil, forbidden, noAccount, forbidden,
 				unknownMember, unknownMember, unknownToken,
-				unknownMember, forbidden, forbidden, forbidden}},
+				unknownMember, forbidden, forbidden, forbidden,
+				nil, nil, forbidden}},
 		{"member of another org", coopMember,
 			[]error{unknownAccount, unknownAccount, unknownAccount, unknownTransfer, forbidden, forbidden, forbidden, forbidden, forbidden, unknownAccount, forbidden, noTimebank, noTimebank, noTimebank, noTimebank,
 				unknownMember, unknownMember, unknownToken,
-				unknownMember, forbidden, forbidden, forbidden}},
+				unknownMember, forbidden, forbidden, forbidden,
+				nil, nil, forbidden}},
 		{"stranger", stranger,
 			[]error{unknownAccount, unknownAccount, unknownAccount, unknownTransfer, forbidden, forbidden, forbidden, forbidden, forbidden, unknownAccount, forbidden, noTimebank, noTimebank, noTimebank, noTimebank,
 				unknownMember, unknownMember, unknownToken,
-				unknownMember, forbidden, forbidden, forbidden}},
+				unknownMember, forbidden, forbidden, forbidden,
+				nil, nil, forbidden}},
 		{"no one", exchange.Principal{},
 			[]error{exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated,
 				exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated,
 				exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated,
 				exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated,
-				exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated}},
+				exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated,
+				exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated}},
 	}
 	for _, pr := range principals {
 		if len(pr.want) != len(calls) {

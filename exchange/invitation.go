@@ -144,7 +144,7 @@ func (s *Store) Invite(ctx context.Context, p Principal, in NewInvitation) (inv 
 		inv.ExpiresAt = e
 	}
 	if in.Role == RoleAdmin {
-		org, err := s.Org(ctx, in.OrgID)
+		org, err := s.org(ctx, in.OrgID)
 		if err != nil {
 			return Invitation{}, "", "", err
 		}
