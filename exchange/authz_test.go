@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -390,6 +391,21 @@ func TestMethodAuthorization(t *testing.T) {
 			_, err := e.ex.AddOrg(ctx, p, exchange.NewOrg{ParentID: &w.timebank.ID, Name: "Garden " + uuid.NewString()[:8], Kind: exchange.KindCouncil})
 			return err
 		}},
+		{"CreateCategory", func(p exchange.Principal) error {
+			_, err := e.ex.CreateCategory(ctx, p, exchange.Category{Code: "c" + strings.ReplaceAll(uuid.NewString()[:8], "-", ""), Name: "Some category"})
+			return err
+		}},
+		{"WithdrawListing of the member's public listing", func(p exchange.Principal) error {
+			start := e.clock.Now().Add(24 * time.Hour)
+			l, err := e.ex.CreateListing(ctx, exchange.NewListing{OrgID: w.timebank.ID, Owner: w.owner.MemberID, Kind: exchange.Need,
+				Title: "Ride to the clinic", Category: "transport", Quantity: money("1"), Start: start, End: start.Add(time.Hour),
+				Visibility: exchange.VisibilityPublic})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = e.ex.WithdrawListing(ctx, p, l.ID)
+			return err
+		}},
 	}
 	principals := []struct {
 		name string
@@ -399,49 +415,58 @@ func TestMethodAuthorization(t *testing.T) {
 		{"admin", w.admin, []error{nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, forbidden, nil,
 			nil, nil, nil,
 			nil, nil, nil, nil,
-			nil, nil, nil}},
+			nil, nil, nil,
+			nil, nil}},
 		{"coordinator of the org", w.coordOwn,
 			[]error{forbidden, nil, nil, forbidden, forbidden, nil, forbidden, forbidden, nil, nil, forbidden, nil, nil, noAccount, nil,
 				nil, nil, nil,
 				nil, nil, nil, nil,
-				nil, nil, nil}},
+				nil, nil, nil,
+				forbidden, nil}},
 		{"coordinator of the parent org", w.coordAnc,
 			[]error{forbidden, nil, nil, forbidden, forbidden, nil, forbidden, nil, nil, nil, nil, nil, nil, forbidden, nil,
 				nil, nil, nil,
 				nil, nil, nil, nil,
-				nil, nil, nil}},
+				nil, nil, nil,
+				forbidden, nil}},
 		{"coordinator of another org", w.coordOther,
 			[]error{unknownAccount, unknownAccount, unknownAccount, unknownTransfer, forbidden, forbidden, forbidden, forbidden, forbidden, unknownAccount, forbidden, noTimebank, noTimebank, noTimebank, noTimebank,
 				unknownMember, unknownMember, unknownToken,
 				unknownMember, forbidden, forbidden, forbidden,
-				nil, nil, forbidden}},
+				nil, nil, forbidden,
+				forbidden, forbidden}},
 		{"member, owner of the account", w.owner,
 			[]error{nil, unknownAccount, nil, nil, forbidden, forbidden, forbidden, forbidden, forbidden, unknownAccount, forbidden, nil, forbidden, nil, forbidden,
 				nil, unknownMember, nil,
 				nil, forbidden, forbidden, forbidden,
-				nil, nil, forbidden}},
+				nil, nil, forbidden,
+				forbidden, nil}},
 		{"member of the same org", w.other,
 			[]error{unknownAccount, unknownAccount, unknownAccount, unknownTransfer, forbidden, forbidden, forbidden, forbidden, forbidden, unknownAccount, forbidden, nil, forbidden, noAccount, forbidden,
 				unknownMember, unknownMember, unknownToken,
 				unknownMember, forbidden, forbidden, forbidden,
-				nil, nil, forbidden}},
+				nil, nil, forbidden,
+				forbidden, forbidden}},
 		{"member of another org", coopMember,
 			[]error{unknownAccount, unknownAccount, unknownAccount, unknownTransfer, forbidden, forbidden, forbidden, forbidden, forbidden, unknownAccount, forbidden, noTimebank, noTimebank, noTimebank, noTimebank,
 				unknownMember, unknownMember, unknownToken,
 				unknownMember, forbidden, forbidden, forbidden,
-				nil, nil, forbidden}},
+				nil, nil, forbidden,
+				forbidden, forbidden}},
 		{"stranger", stranger,
 			[]error{unknownAccount, unknownAccount, unknownAccount, unknownTransfer, forbidden, forbidden, forbidden, forbidden, forbidden, unknownAccount, forbidden, noTimebank, noTimebank, noTimebank, noTimebank,
 				unknownMember, unknownMember, unknownToken,
 				unknownMember, forbidden, forbidden, forbidden,
-				nil, nil, forbidden}},
+				nil, nil, forbidden,
+				forbidden, forbidden}},
 		{"no one", exchange.Principal{},
 			[]error{exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated,
 				exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated,
 				exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated,
 				exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated,
 				exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated,
-				exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated}},
+				exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated,
+				exchange.ErrUnauthenticated, exchange.ErrUnauthenticated}},
 	}
 	for _, pr := range principals {
 		if len(pr.want) != len(calls) {

@@ -196,19 +196,20 @@ func TestCategories(t *testing.T) {
 		}
 	}
 
-	c, err := w.ex.CreateCategory(ctx, exchange.Category{Code: "bike_repair", Name: " Bike repair ", Parent: ptr("repairs")})
+	admin := exchange.Principal{MemberID: uuid.New(), Admin: true} // the network admin, as the rules see them
+	c, err := w.ex.CreateCategory(ctx, admin, exchange.Category{Code: "bike_repair", Name: " Bike repair ", Parent: ptr("repairs")})
 	if err != nil || c.Name != "Bike repair" || *c.Parent != "repairs" {
 		t.Fatalf("CreateCategory = %+v, %v", c, err)
 	}
-	_, err = w.ex.CreateCategory(ctx, exchange.Category{Code: "bike_repair", Name: "Again"})
+	_, err = w.ex.CreateCategory(ctx, admin, exchange.Category{Code: "bike_repair", Name: "Again"})
 	wantErr(t, "duplicate", err, exchange.ErrCategoryExists)
-	_, err = w.ex.CreateCategory(ctx, exchange.Category{Code: "Bikes", Name: "Bikes"})
+	_, err = w.ex.CreateCategory(ctx, admin, exchange.Category{Code: "Bikes", Name: "Bikes"})
 	wantErr(t, "bad code", err, ledger.ErrInvalidRequest)
-	_, err = w.ex.CreateCategory(ctx, exchange.Category{Code: "bikes", Name: ""})
+	_, err = w.ex.CreateCategory(ctx, admin, exchange.Category{Code: "bikes", Name: ""})
 	wantErr(t, "no name", err, ledger.ErrInvalidRequest)
-	_, err = w.ex.CreateCategory(ctx, exchange.Category{Code: "bikes", Name: "Bikes", Parent: ptr("vehicles")})
+	_, err = w.ex.CreateCategory(ctx, admin, exchange.Category{Code: "bikes", Name: "Bikes", Parent: ptr("vehicles")})
 	wantErr(t, "unknown parent", err, exchange.ErrUnknownCategory)
-	_, err = w.ex.CreateCategory(ctx, exchange.Category{Code: "bikes", Name: "Bikes", Parent: ptr("bikes")})
+	_, err = w.ex.CreateCategory(ctx, admin, exchange.Category{Code: "bikes", Name: "Bikes", Parent: ptr("bikes")})
 	wantErr(t, "own parent", err, ledger.ErrInvalidRequest)
 	if n := w.count(t, "categories"); n != len(cats)+1 {
 		t.Errorf("%d categories, want %d", n, len(cats)+1)
