@@ -410,6 +410,10 @@ func TestMethodAuthorization(t *testing.T) {
 			_, err := e.ex.Subtree(ctx, p, w.timebank.ID)
 			return err
 		}},
+		{"Invitations of the time bank", func(p exchange.Principal) error {
+			_, _, err := e.ex.Invitations(ctx, p, w.timebank.ID, exchange.Page{})
+			return err
+		}},
 	}
 	principals := []struct {
 		name string
@@ -421,6 +425,7 @@ func TestMethodAuthorization(t *testing.T) {
 			nil, nil, nil, nil,
 			nil, nil, nil,
 			nil, nil,
+			nil,
 			nil}},
 		{"coordinator of the org", w.coordOwn,
 			[]error{forbidden, nil, nil, forbidden, forbidden, nil, forbidden, forbidden, nil, nil, forbidden, nil, nil, noAccount, nil,
@@ -428,6 +433,7 @@ func TestMethodAuthorization(t *testing.T) {
 				nil, nil, nil, nil,
 				nil, nil, nil,
 				forbidden, nil,
+				nil,
 				nil}},
 		{"coordinator of the parent org", w.coordAnc,
 			[]error{forbidden, nil, nil, forbidden, forbidden, nil, forbidden, nil, nil, nil, nil, nil, nil, forbidden, nil,
@@ -435,6 +441,7 @@ func TestMethodAuthorization(t *testing.T) {
 				nil, nil, nil, nil,
 				nil, nil, nil,
 				forbidden, nil,
+				nil,
 				nil}},
 		{"coordinator of another org", w.coordOther,
 			[]error{unknownAccount, unknownAccount, unknownAccount, unknownTransfer, forbidden, forbidden, forbidden, forbidden, forbidden, unknownAccount, forbidden, noTimebank, noTimebank, noTimebank, noTimebank,
@@ -442,6 +449,7 @@ func TestMethodAuthorization(t *testing.T) {
 				unknownMember, forbidden, forbidden, forbidden,
 				nil, nil, forbidden,
 				forbidden, forbidden,
+				forbidden,
 				forbidden}},
 		{"member, owner of the account", w.owner,
 			[]error{nil, unknownAccount, nil, nil, forbidden, forbidden, forbidden, forbidden, forbidden, unknownAccount, forbidden, nil, forbidden, nil, forbidden,
@@ -449,6 +457,7 @@ func TestMethodAuthorization(t *testing.T) {
 				nil, forbidden, forbidden, forbidden,
 				nil, nil, forbidden,
 				forbidden, nil,
+				forbidden,
 				forbidden}},
 		{"member of the same org", w.other,
 			[]error{unknownAccount, unknownAccount, unknownAccount, unknownTransfer, forbidden, forbidden, forbidden, forbidden, forbidden, unknownAccount, forbidden, nil, forbidden, noAccount, forbidden,
@@ -456,6 +465,7 @@ func TestMethodAuthorization(t *testing.T) {
 				unknownMember, forbidden, forbidden, forbidden,
 				nil, nil, forbidden,
 				forbidden, forbidden,
+				forbidden,
 				forbidden}},
 		{"member of another org", coopMember,
 			[]error{unknownAccount, unknownAccount, unknownAccount, unknownTransfer, forbidden, forbidden, forbidden, forbidden, forbidden, unknownAccount, forbidden, noTimebank, noTimebank, noTimebank, noTimebank,
@@ -463,6 +473,7 @@ func TestMethodAuthorization(t *testing.T) {
 				unknownMember, forbidden, forbidden, forbidden,
 				nil, nil, forbidden,
 				forbidden, forbidden,
+				forbidden,
 				forbidden}},
 		{"stranger", stranger,
 			[]error{unknownAccount, unknownAccount, unknownAccount, unknownTransfer, forbidden, forbidden, forbidden, forbidden, forbidden, unknownAccount, forbidden, noTimebank, noTimebank, noTimebank, noTimebank,
@@ -470,6 +481,7 @@ func TestMethodAuthorization(t *testing.T) {
 				unknownMember, forbidden, forbidden, forbidden,
 				nil, nil, forbidden,
 				forbidden, forbidden,
+				forbidden,
 				forbidden}},
 		{"no one", exchange.Principal{},
 			[]error{exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated,
@@ -479,6 +491,7 @@ func TestMethodAuthorization(t *testing.T) {
 				exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated,
 				exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated,
 				exchange.ErrUnauthenticated, exchange.ErrUnauthenticated,
+				exchange.ErrUnauthenticated,
 				exchange.ErrUnauthenticated}},
 	}
 	for _, pr := range principals {

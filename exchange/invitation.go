@@ -114,7 +114,7 @@ const InvitationLinkPath = "/join/"
 // and ledger.ErrInvalidRequest (Field set) for a bad role, name, email,
 // phone or expiry.
 func (s *Store) Invite(ctx context.Context, p Principal, in NewInvitation) (inv Invitation, secret, code string, err error) {
-	if err := s.CanManageOrg(ctx, p, in.OrgID); err != nil {
+	if err := s.mayManageOrgAt(ctx, p, in.OrgID, ""); err != nil {
 		return Invitation{}, "", "", err
 	}
 	if !in.Role.valid() {
@@ -208,7 +208,7 @@ func scanInvitation(r pgx.Row, i *Invitation) error {
 // ErrForbidden, ErrUnknownOrg, and ledger.ErrInvalidRequest for a bad
 // limit.
 func (s *Store) Invitations(ctx context.Context, p Principal, orgID uuid.UUID, pg Page) ([]Invitation, uuid.UUID, error) {
-	if err := s.CanManageOrg(ctx, p, orgID); err != nil {
+	if err := s.mayManageOrgAt(ctx, p, orgID, ""); err != nil {
 		return nil, uuid.Nil, err
 	}
 	limit, err := pg.limit()
@@ -245,7 +245,7 @@ SELECT `+invitationColumns+` FROM invitations WHERE org_id = $1 AND id > $2 ORDE
 // ErrUnknownInvitation when the organization has no such invitation, and
 // ErrInvitationUsed when it was accepted already.
 func (s *Store) RevokeInvitation(ctx context.Context, p Principal, orgID, id uuid.UUID) (Invitation, error) {
-	if err := s.CanManageOrg(ctx, p, orgID); err != nil {
+	if err := s.mayManageOrgAt(ctx, p, orgID, ""); err != nil {
 		return Invitation{}, err
 	}
 	now := s.clock()
