@@ -281,6 +281,13 @@ func TestMethodAuthorization(t *testing.T) {
 	}
 	noTimebank, noAccount := exchange.ErrNoTimebank, exchange.ErrNoAccount
 	unknownMember, unknownToken := exchange.ErrUnknownMember, exchange.ErrUnknownToken
+	soon := e.clock.Now().Add(24 * time.Hour)
+	orgListing, err := e.ex.CreateListing(ctx, exchange.NewListing{OrgID: w.timebank.ID, Owner: w.owner.MemberID, Kind: exchange.Offer,
+		Title: "Soup for the week", Category: "food", Quantity: money("1"), Start: soon, End: soon.Add(time.Hour),
+		Visibility: exchange.VisibilityOrg})
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	type call func(p exchange.Principal) error
 	calls := []struct {
@@ -414,6 +421,10 @@ func TestMethodAuthorization(t *testing.T) {
 			_, _, err := e.ex.Invitations(ctx, p, w.timebank.ID, exchange.Page{})
 			return err
 		}},
+		{"Listing: the member's listing for the time bank only", func(p exchange.Principal) error {
+			_, err := e.ex.Listing(ctx, p, orgListing.ID)
+			return err
+		}},
 	}
 	principals := []struct {
 		name string
@@ -426,6 +437,7 @@ func TestMethodAuthorization(t *testing.T) {
 			nil, nil, nil,
 			nil, nil,
 			nil,
+			nil,
 			nil}},
 		{"coordinator of the org", w.coordOwn,
 			[]error{forbidden, nil, nil, forbidden, forbidden, nil, forbidden, forbidden, nil, nil, forbidden, nil, nil, noAccount, nil,
@@ -433,6 +445,7 @@ func TestMethodAuthorization(t *testing.T) {
 				nil, nil, nil, nil,
 				nil, nil, nil,
 				forbidden, nil,
+				nil,
 				nil,
 				nil}},
 		{"coordinator of the parent org", w.coordAnc,
@@ -442,7 +455,8 @@ func TestMethodAuthorization(t *testing.T) {
 				nil, nil, nil,
 				forbidden, nil,
 				nil,
-				nil}},
+				nil,
+				exchange.ErrUnknownListing}},
 		{"coordinator of another org", w.coordOther,
 			[]error{unknownAccount, unknownAccount, unknownAccount, unknownTransfer, forbidden, forbidden, forbidden, forbidden, forbidden, unknownAccount, forbidden, noTimebank, noTimebank, noTimebank, noTimebank,
 				unknownMember, unknownMember, unknownToken,
@@ -450,7 +464,8 @@ func TestMethodAuthorization(t *testing.T) {
 				nil, nil, forbidden,
 				forbidden, forbidden,
 				forbidden,
-				forbidden}},
+				forbidden,
+				exchange.ErrUnknownListing}},
 		{"member, owner of the account", w.owner,
 			[]error{nil, unknownAccount, nil, nil, forbidden, forbidden, forbidden, forbidden, forbidden, unknownAccount, forbidden, nil, forbidden, nil, forbidden,
 				nil, unknownMember, nil,
@@ -458,7 +473,8 @@ func TestMethodAuthorization(t *testing.T) {
 				nil, nil, forbidden,
 				forbidden, nil,
 				forbidden,
-				forbidden}},
+				forbidden,
+				nil}},
 		{"member of the same org", w.other,
 			[]error{unknownAccount, unknownAccount, unknownAccount, unknownTransfer, forbidden, forbidden, forbidden, forbidden, forbidden, unknownAccount, forbidden, nil, forbidden, noAccount, forbidden,
 				unknownMember, unknownMember, unknownToken,
@@ -466,7 +482,8 @@ func TestMethodAuthorization(t *testing.T) {
 				nil, nil, forbidden,
 				forbidden, forbidden,
 				forbidden,
-				forbidden}},
+				forbidden,
+				nil}},
 		{"member of another org", coopMember,
 			[]error{unknownAccount, unknownAccount, unknownAccount, unknownTransfer, forbidden, forbidden, forbidden, forbidden, forbidden, unknownAccount, forbidden, noTimebank, noTimebank, noTimebank, noTimebank,
 				unknownMember, unknownMember, unknownToken,
@@ -474,7 +491,8 @@ func TestMethodAuthorization(t *testing.T) {
 				nil, nil, forbidden,
 				forbidden, forbidden,
 				forbidden,
-				forbidden}},
+				forbidden,
+				exchange.ErrUnknownListing}},
 		{"stranger", stranger,
 			[]error{unknownAccount, unknownAccount, unknownAccount, unknownTransfer, forbidden, forbidden, forbidden, forbidden, forbidden, unknownAccount, forbidden, noTimebank, noTimebank, noTimebank, noTimebank,
 				unknownMember, unknownMember, unknownToken,
@@ -482,7 +500,8 @@ func TestMethodAuthorization(t *testing.T) {
 				nil, nil, forbidden,
 				forbidden, forbidden,
 				forbidden,
-				forbidden}},
+				forbidden,
+				exchange.ErrUnknownListing}},
 		{"no one", exchange.Principal{},
 			[]error{exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated,
 				exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated,
@@ -492,7 +511,8 @@ func TestMethodAuthorization(t *testing.T) {
 				exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated,
 				exchange.ErrUnauthenticated, exchange.ErrUnauthenticated,
 				exchange.ErrUnauthenticated,
-				exchange.ErrUnauthenticated}},
+				exchange.ErrUnauthenticated,
+				exchange.ErrUnknownListing /* a zero Principal sees public listings only */}},
 	}
 	for _, pr := range principals {
 		if len(pr.want) != len(calls) {

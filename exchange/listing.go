@@ -441,10 +441,25 @@ func loadTags(ctx context.Context, q querier, ls []Listing) error {
 	return err
 }
 
-// Listing returns a listing, with its status as of the store's clock (an
-// open listing past its expiry is reported expired), or ErrUnknownListing.
-// Who may see it is decided by Viewer.MaySee.
-func (s *Store) Listing(ctx context.Context, id uuid.UUID) (Listing, error) {
+// Listing returns a listing to those who may see it (Viewer.MaySee: anyone
+// for a public listing; the members of its organization, its owner and the
+// admin for the others), with its status as of the store's clock (an open
+// listing past its expiry is reported expired). It returns
+// ErrUnknownListing when there is no such listing or p may not see it; a
+// zero Principal sees public listings only.
+func (s *Store) Listing(ctx context.Context, p Principal, id uuid.UUID) (Listing, error) {
+	l, err := s.listing(ctx, id)
+	if err != nil {
+		return Listing{}, err
+	}
+	if !ViewerOf(p).MaySee(l) {
+		return Listing{}, unknownListing(id)
+	}
+	return l, nil
+}
+
+// listing is Listing, for anyone.
+func (s *Store) listing(ctx context.Context, id uuid.UUID) (Listing, error) {
 	l, err := scanListing(s.db.Pool.QueryRow(ctx, `SELECT `+listingColumns+` FROM listings l WHERE l.id = $2`, s.clock(), id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Listing{}, unknownListing(id)
@@ -469,12 +484,9 @@ func (s *Store) WithdrawListing(ctx context.Context, p Principal, id uuid.UUID) 
 	if err := requireMember(p); err != nil {
 		return Listing{}, err
 	}
-	l, err := s.Listing(ctx, id)
+	l, err := s.Listing(ctx, p, id)
 	if err != nil {
 		return Listing{}, err
-	}
-	if !ViewerOf(p).MaySee(l) {
-		return Listing{}, unknownListing(id)
 	}
 	if l.Owner != p.MemberID {
 		switch err := s.CanManageOrg(ctx, p, l.OrgID); {
