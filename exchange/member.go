@@ -121,7 +121,8 @@ func insertMember(ctx context.Context, tx *pgtx.Tx, m Member) error {
 // there, with the rules' bounds, in the same transaction. It returns
 // ledger.ErrInvalidRequest for an unknown role or for RoleAdmin on an
 // organization other than the network, ErrUnknownOrg and ErrUnknownMember.
-// Who may call it is decided by CanManageOrg.
+// It decides nobody's permission: it is the step Admit takes for a
+// principal, and invitations, Bootstrap and setup take themselves.
 func (s *Store) AddMembership(ctx context.Context, orgID, memberID uuid.UUID, role Role) (Membership, error) {
 	if !role.valid() {
 		return Membership{}, invalid("role", "role must be member, coordinator or admin, not %q", role)
@@ -146,8 +147,8 @@ func (s *Store) AddMembership(ctx context.Context, orgID, memberID uuid.UUID, ro
 // in one transaction: either both are made or neither (with the time-bank
 // account AddMembership opens). It returns what
 // CreateMember and AddMembership return for a bad member or role,
-// ErrUnknownOrg, and an ECONFLICT error when the member's ID is taken. Who
-// may call it is decided by CanManageOrg.
+// ErrUnknownOrg, and an ECONFLICT error when the member's ID is taken. It
+// decides nobody's permission: Admit decides for a principal.
 func (s *Store) AdmitNewMember(ctx context.Context, orgID uuid.UUID, in NewMember, role Role) (Member, error) {
 	m, err := checkNewMember(in)
 	if err != nil {
