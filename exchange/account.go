@@ -170,7 +170,7 @@ func (s *Store) timebankBounds(ctx context.Context, in *ledger.NewAccount, org u
 	if org == uuid.Nil || in.Kind != ledger.KindMember || in.LowerBound != nil || in.UpperBound != nil {
 		return nil
 	}
-	rules, err := s.TimebankRules(ctx, org)
+	rules, err := s.timebankRulesOf(ctx, org)
 	if errors.Is(err, ErrNoTimebank) {
 		return nil
 	}

@@ -17,7 +17,7 @@ func TestAuthenticationCache(t *testing.T) {
 	e := newEnv(t)
 	network := e.org(t, nil, exchange.KindNetwork, "Network")
 	m := e.member(t, "Ana")
-	tok, secret, err := e.ex.CreateToken(ctx, m.ID, "laptop", nil)
+	tok, secret, err := e.ex.CreateToken(ctx, exchange.Principal{MemberID: m.ID}, m.ID, "laptop", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,14 +39,14 @@ func TestAuthenticationCache(t *testing.T) {
 	}
 
 	// Through the Store, a revocation is immediate.
-	tok2, secret2, err := e.ex.CreateToken(ctx, m.ID, "phone", nil)
+	tok2, secret2, err := e.ex.CreateToken(ctx, exchange.Principal{MemberID: m.ID}, m.ID, "phone", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := e.ex.Authenticate(ctx, secret2); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.ex.RevokeToken(ctx, tok2.ID); err != nil {
+	if _, err := e.ex.RevokeToken(ctx, exchange.Principal{MemberID: tok2.MemberID}, tok2.ID); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := e.ex.Authenticate(ctx, secret2); !errors.Is(err, exchange.ErrUnauthenticated) {
@@ -54,7 +54,7 @@ func TestAuthenticationCache(t *testing.T) {
 	}
 
 	// So is a role change.
-	_, secret3, err := e.ex.CreateToken(ctx, m.ID, "tablet", nil)
+	_, secret3, err := e.ex.CreateToken(ctx, exchange.Principal{MemberID: m.ID}, m.ID, "tablet", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +70,7 @@ func TestAuthenticationCache(t *testing.T) {
 
 	// A cached token never outlives its expiry.
 	exp := e.clock.Now().Add(time.Second)
-	_, secret4, err := e.ex.CreateToken(ctx, m.ID, "short", &exp)
+	_, secret4, err := e.ex.CreateToken(ctx, exchange.Principal{MemberID: m.ID}, m.ID, "short", &exp)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -271,6 +272,22 @@ func TestMethodAuthorization(t *testing.T) {
 		return h.ID
 	}
 	unknownAccount, unknownTransfer := ledger.ErrUnknownAccount, ledger.ErrUnknownTransfer
+	// The time bank has rules, and its pool an hour to grant from.
+	if _, _, err := e.ex.SetTimebankRules(ctx, w.admin, w.timebank.ID, exchange.TimebankSettings{CreditLimit: money("10")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.ex.DonateHours(ctx, w.owner, exchange.TimebankMove{OrgID: w.timebank.ID, Account: w.memberAcct.ID, Amount: money("1")}); err != nil {
+		t.Fatal(err)
+	}
+	noTimebank, noAccount := exchange.ErrNoTimebank, exchange.ErrNoAccount
+	unknownMember, unknownToken := exchange.ErrUnknownMember, exchange.ErrUnknownToken
+	soon := e.clock.Now().Add(24 * time.Hour)
+	orgListing, err := e.ex.CreateListing(ctx, exchange.NewListing{OrgID: w.timebank.ID, Owner: w.owner.MemberID, Kind: exchange.Offer,
+		Title: "Soup for the week", Category: "food", Quantity: money("1"), Start: soon, End: soon.Add(time.Hour),
+		Visibility: exchange.VisibilityOrg})
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	type call func(p exchange.Principal) error
 	calls := []struct {
@@ -321,32 +338,186 @@ func TestMethodAuthorization(t *testing.T) {
 			_, err := e.ex.Contribute(ctx, p, exchange.Contribution{FundID: fund.ID, Source: "A neighbor", Amount: money("0.01")})
 			return err
 		}},
+		{"TimebankRules of the time bank", func(p exchange.Principal) error {
+			_, err := e.ex.TimebankRules(ctx, p, w.timebank.ID)
+			return err
+		}},
+		{"SetTimebankRules of the time bank", func(p exchange.Principal) error {
+			_, _, err := e.ex.SetTimebankRules(ctx, p, w.timebank.ID, exchange.TimebankSettings{CreditLimit: money("10")})
+			return err
+		}},
+		{"DonateHours to the time bank (own HOUR account)", func(p exchange.Principal) error {
+			_, err := e.ex.DonateHours(ctx, p, exchange.TimebankMove{OrgID: w.timebank.ID, Amount: money("0.01")})
+			return err
+		}},
+		{"GrantHours to the member", func(p exchange.Principal) error {
+			_, err := e.ex.GrantHours(ctx, p, exchange.TimebankMove{OrgID: w.timebank.ID, MemberID: w.owner.MemberID, Amount: money("0.01")})
+			return err
+		}},
+		{"CreateToken for the member", func(p exchange.Principal) error {
+			_, _, err := e.ex.CreateToken(ctx, p, w.owner.MemberID, "phone", nil)
+			return err
+		}},
+		{"CreateToken for the time bank's coordinator", func(p exchange.Principal) error {
+			_, _, err := e.ex.CreateToken(ctx, p, w.coordOwn.MemberID, "phone", nil)
+			return err
+		}},
+		{"RevokeToken of the member's token", func(p exchange.Principal) error {
+			tok, _, err := e.ex.CreateToken(ctx, w.owner, w.owner.MemberID, "to revoke", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = e.ex.RevokeToken(ctx, p, tok.ID)
+			return err
+		}},
+		{"Member: the member", func(p exchange.Principal) error {
+			_, err := e.ex.Member(ctx, p, w.owner.MemberID)
+			return err
+		}},
+		{"OrgMembers of the time bank", func(p exchange.Principal) error {
+			_, _, err := e.ex.OrgMembers(ctx, p, w.timebank.ID, exchange.Page{})
+			return err
+		}},
+		{"Admit the member to the time bank again", func(p exchange.Principal) error {
+			_, _, _, err := e.ex.Admit(ctx, p, w.timebank.ID, exchange.Admission{MemberID: w.owner.MemberID, Role: exchange.RoleMember})
+			return err
+		}},
+		{"Admit a new member to the time bank", func(p exchange.Principal) error {
+			_, _, _, err := e.ex.Admit(ctx, p, w.timebank.ID, exchange.Admission{New: exchange.NewMember{Name: "Newcomer"}, Role: exchange.RoleMember})
+			return err
+		}},
+		{"Org: the time bank", func(p exchange.Principal) error {
+			_, err := e.ex.Org(ctx, p, w.timebank.ID)
+			return err
+		}},
+		{"Orgs", func(p exchange.Principal) error {
+			_, _, err := e.ex.Orgs(ctx, p, exchange.Page{})
+			return err
+		}},
+		{"AddOrg under the time bank", func(p exchange.Principal) error {
+			_, err := e.ex.AddOrg(ctx, p, exchange.NewOrg{ParentID: &w.timebank.ID, Name: "Garden " + uuid.NewString()[:8], Kind: exchange.KindCouncil})
+			return err
+		}},
+		{"CreateCategory", func(p exchange.Principal) error {
+			_, err := e.ex.CreateCategory(ctx, p, exchange.Category{Code: "c" + strings.ReplaceAll(uuid.NewString()[:8], "-", ""), Name: "Some category"})
+			return err
+		}},
+		{"WithdrawListing of the member's public listing", func(p exchange.Principal) error {
+			start := e.clock.Now().Add(24 * time.Hour)
+			l, err := e.ex.CreateListing(ctx, exchange.NewListing{OrgID: w.timebank.ID, Owner: w.owner.MemberID, Kind: exchange.Need,
+				Title: "Ride to the clinic", Category: "transport", Quantity: money("1"), Start: start, End: start.Add(time.Hour),
+				Visibility: exchange.VisibilityPublic})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = e.ex.WithdrawListing(ctx, p, l.ID)
+			return err
+		}},
+		{"Subtree of the time bank (to propose matches)", func(p exchange.Principal) error {
+			_, err := e.ex.Subtree(ctx, p, w.timebank.ID)
+			return err
+		}},
+		{"Invitations of the time bank", func(p exchange.Principal) error {
+			_, _, err := e.ex.Invitations(ctx, p, w.timebank.ID, exchange.Page{})
+			return err
+		}},
+		{"Listing: the member's listing for the time bank only", func(p exchange.Principal) error {
+			_, err := e.ex.Listing(ctx, p, orgListing.ID)
+			return err
+		}},
 	}
 	principals := []struct {
 		name string
 		p    exchange.Principal
 		want []error // one per call, in order
 	}{
-		{"admin", w.admin, []error{nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil}},
+		{"admin", w.admin, []error{nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, nil, forbidden, nil,
+			nil, nil, nil,
+			nil, nil, nil, nil,
+			nil, nil, nil,
+			nil, nil,
+			nil,
+			nil,
+			nil}},
 		{"coordinator of the org", w.coordOwn,
-			[]error{forbidden, nil, nil, forbidden, forbidden, nil, forbidden, forbidden, nil, nil, forbidden}},
+			[]error{forbidden, nil, nil, forbidden, forbidden, nil, forbidden, forbidden, nil, nil, forbidden, nil, nil, noAccount, nil,
+				nil, nil, nil,
+				nil, nil, nil, nil,
+				nil, nil, nil,
+				forbidden, nil,
+				nil,
+				nil,
+				nil}},
 		{"coordinator of the parent org", w.coordAnc,
-			[]error{forbidden, nil, nil, forbidden, forbidden, nil, forbidden, nil, nil, nil, nil}},
+			[]error{forbidden, nil, nil, forbidden, forbidden, nil, forbidden, nil, nil, nil, nil, nil, nil, forbidden, nil,
+				nil, nil, nil,
+				nil, nil, nil, nil,
+				nil, nil, nil,
+				forbidden, nil,
+				nil,
+				nil,
+				exchange.ErrUnknownListing}},
 		{"coordinator of another org", w.coordOther,
-			[]error{unknownAccount, unknownAccount, unknownAccount, unknownTransfer, forbidden, forbidden, forbidden, forbidden, forbidden, unknownAccount, forbidden}},
+			[]error{unknownAccount, unknownAccount, unknownAccount, unknownTransfer, forbidden, forbidden, forbidden, forbidden, forbidden, unknownAccount, forbidden, noTimebank, noTimebank, noTimebank, noTimebank,
+				unknownMember, unknownMember, unknownToken,
+				unknownMember, forbidden, forbidden, forbidden,
+				nil, nil, forbidden,
+				forbidden, forbidden,
+				forbidden,
+				forbidden,
+				exchange.ErrUnknownListing}},
 		{"member, owner of the account", w.owner,
-			[]error{nil, unknownAccount, nil, nil, forbidden, forbidden, forbidden, forbidden, forbidden, unknownAccount, forbidden}},
+			[]error{nil, unknownAccount, nil, nil, forbidden, forbidden, forbidden, forbidden, forbidden, unknownAccount, forbidden, nil, forbidden, nil, forbidden,
+				nil, unknownMember, nil,
+				nil, forbidden, forbidden, forbidden,
+				nil, nil, forbidden,
+				forbidden, nil,
+				forbidden,
+				forbidden,
+				nil}},
 		{"member of the same org", w.other,
-			[]error{unknownAccount, unknownAccount, unknownAccount, unknownTransfer, forbidden, forbidden, forbidden, forbidden, forbidden, unknownAccount, forbidden}},
+			[]error{unknownAccount, unknownAccount, unknownAccount, unknownTransfer, forbidden, forbidden, forbidden, forbidden, forbidden, unknownAccount, forbidden, nil, forbidden, noAccount, forbidden,
+				unknownMember, unknownMember, unknownToken,
+				unknownMember, forbidden, forbidden, forbidden,
+				nil, nil, forbidden,
+				forbidden, forbidden,
+				forbidden,
+				forbidden,
+				nil}},
 		{"member of another org", coopMember,
-			[]error{unknownAccount, unknownAccount, unknownAccount, unknownTransfer, forbidden, forbidden, forbidden, forbidden, forbidden, unknownAccount, forbidden}},
+			[]error{unknownAccount, unknownAccount, unknownAccount, unknownTransfer, forbidden, forbidden, forbidden, forbidden, forbidden, unknownAccount, forbidden, noTimebank, noTimebank, noTimebank, noTimebank,
+				unknownMember, unknownMember, unknownToken,
+				unknownMember, forbidden, forbidden, forbidden,
+				nil, nil, forbidden,
+				forbidden, forbidden,
+				forbidden,
+				forbidden,
+				exchange.ErrUnknownListing}},
 		{"stranger", stranger,
-			[]error{unknownAccount, unknownAccount, unknownAccount, unknownTransfer, forbidden, forbidden, forbidden, forbidden, forbidden, unknownAccount, forbidden}},
+			[]error{unknownAccount, unknownAccount, unknownAccount, unknownTransfer, forbidden, forbidden, forbidden, forbidden, forbidden, unknownAccount, forbidden, noTimebank, noTimebank, noTimebank, noTimebank,
+				unknownMember, unknownMember, unknownToken,
+				unknownMember, forbidden, forbidden, forbidden,
+				nil, nil, forbidden,
+				forbidden, forbidden,
+				forbidden,
+				forbidden,
+				exchange.ErrUnknownListing}},
 		{"no one", exchange.Principal{},
 			[]error{exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated,
-				exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated}},
+				exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated,
+				exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated,
+				exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated,
+				exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated,
+				exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated,
+				exchange.ErrUnauthenticated, exchange.ErrUnauthenticated,
+				exchange.ErrUnauthenticated,
+				exchange.ErrUnauthenticated,
+				exchange.ErrUnknownListing /* a zero Principal sees public listings only */}},
 	}
 	for _, pr := range principals {
+		if len(pr.want) != len(calls) {
+			t.Fatalf("%s: %d outcomes for %d calls", pr.name, len(pr.want), len(calls))
+		}
 		for i, c := range calls {
 			err := c.do(pr.p)
 			want := pr.want[i]

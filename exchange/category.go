@@ -26,9 +26,14 @@ var categoryCode = regexp.MustCompile(`^[a-z][a-z0-9_]{0,31}$`)
 // ledger.ErrInvalidRequest (with Field set) for a code that is not 1 to 32
 // lower-case letters, digits or underscores starting with a letter, or a name
 // that is not 1 to 200 characters; ErrUnknownCategory when the parent does
-// not exist; and ErrCategoryExists when the code is taken. Who may call it
-// (the network admin) is decided by the caller.
-func (s *Store) CreateCategory(ctx context.Context, in Category) (Category, error) {
+// not exist; and ErrCategoryExists when the code is taken. Every
+// organization shares the taxonomy, so only the network admin may extend
+// it: ErrForbidden for anyone else, ErrUnauthenticated for a zero Principal,
+// decided before anything else.
+func (s *Store) CreateCategory(ctx context.Context, p Principal, in Category) (Category, error) {
+	if err := requireAdmin(p, "create categories"); err != nil {
+		return Category{}, err
+	}
 	if !categoryCode.MatchString(in.Code) {
 		return Category{}, invalid("code", "category code %q must be 1-32 lower-case letters, digits or underscores, starting with a letter", in.Code)
 	}

@@ -235,7 +235,7 @@ func (s *Store) RunClearing(ctx context.Context, p Principal, req ClearingReques
 		}
 		return ClearingRun{}, err
 	}
-	members, err := s.Subtree(ctx, group)
+	members, err := s.subtree(ctx, group)
 	if err != nil {
 		return ClearingRun{}, err
 	}

@@ -54,9 +54,20 @@ GROUP BY giver`, members, since)
 	return f, err
 }
 
-// Subtree returns an organization and every organization under it: the
-// groups of a city's assembly, say.
-func (s *Store) Subtree(ctx context.Context, orgID uuid.UUID) ([]uuid.UUID, error) {
+// Subtree returns an organization and every organization under it (the
+// groups of a city's assembly, say) to whoever acts for it (CanManageOrg):
+// what matching proposes over. It returns ErrForbidden (Field "org_id")
+// for anyone else, ErrUnknownOrg (Field "org_id") for an organization that
+// does not exist, ErrUnauthenticated for a zero Principal.
+func (s *Store) Subtree(ctx context.Context, p Principal, orgID uuid.UUID) ([]uuid.UUID, error) {
+	if err := s.mayManageOrgAt(ctx, p, orgID, "org_id"); err != nil {
+		return nil, err
+	}
+	return s.subtree(ctx, orgID)
+}
+
+// subtree is Subtree, for anyone.
+func (s *Store) subtree(ctx context.Context, orgID uuid.UUID) ([]uuid.UUID, error) {
 	rows, err := s.db.Pool.Query(ctx, `
 WITH RECURSIVE down (id, depth) AS (
     SELECT id, 0 FROM orgs WHERE id = $1

@@ -116,7 +116,7 @@ func (s *Store) CreateFund(ctx context.Context, p Principal, in NewFund) (Fund, 
 	if in.ID == uuid.Nil {
 		in.ID = newID()
 	}
-	if _, err := s.Org(ctx, in.OrgID); err != nil {
+	if _, err := s.org(ctx, in.OrgID); err != nil {
 		return Fund{}, withFieldName(err, "org_id")
 	}
 	rules := DefaultFundRules()
@@ -365,7 +365,7 @@ func (s *Store) creditedOrg(ctx context.Context, f Fund, c Contribution) (uuid.U
 	case c.OrgID == uuid.Nil:
 		return uuid.Nil, invalid("org_id", "a contribution from a member's account is credited to an organization they belong to: give org_id")
 	}
-	if _, err := s.Org(ctx, c.OrgID); err != nil {
+	if _, err := s.org(ctx, c.OrgID); err != nil {
 		return uuid.Nil, withFieldName(err, "org_id")
 	}
 	var member bool

@@ -107,7 +107,7 @@ func (s *Store) RequestGrant(ctx context.Context, p Principal, in NewGrant) (Gra
 	if in.OrgID == f.OrgID {
 		return Grant{}, invalid("org_id", "organization %s owns the fund; grants go to the organizations under it", in.OrgID)
 	}
-	org, err := s.Org(ctx, in.OrgID)
+	org, err := s.org(ctx, in.OrgID)
 	if err != nil {
 		return Grant{}, withFieldName(err, "org_id")
 	}

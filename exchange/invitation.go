@@ -114,7 +114,7 @@ const InvitationLinkPath = "/join/"
 // and ledger.ErrInvalidRequest (Field set) for a bad role, name, email,
 // phone or expiry.
 func (s *Store) Invite(ctx context.Context, p Principal, in NewInvitation) (inv Invitation, secret, code string, err error) {
-	if err := s.CanManageOrg(ctx, p, in.OrgID); err != nil {
+	if err := s.mayManageOrgAt(ctx, p, in.OrgID, ""); err != nil {
 		return Invitation{}, "", "", err
 	}
 	if !in.Role.valid() {
@@ -144,7 +144,7 @@ func (s *Store) Invite(ctx context.Context, p Principal, in NewInvitation) (inv 
 		inv.ExpiresAt = e
 	}
 	if in.Role == RoleAdmin {
-		org, err := s.Org(ctx, in.OrgID)
+		org, err := s.org(ctx, in.OrgID)
 		if err != nil {
 			return Invitation{}, "", "", err
 		}
@@ -208,7 +208,7 @@ func scanInvitation(r pgx.Row, i *Invitation) error {
 // ErrForbidden, ErrUnknownOrg, and ledger.ErrInvalidRequest for a bad
 // limit.
 func (s *Store) Invitations(ctx context.Context, p Principal, orgID uuid.UUID, pg Page) ([]Invitation, uuid.UUID, error) {
-	if err := s.CanManageOrg(ctx, p, orgID); err != nil {
+	if err := s.mayManageOrgAt(ctx, p, orgID, ""); err != nil {
 		return nil, uuid.Nil, err
 	}
 	limit, err := pg.limit()
@@ -245,7 +245,7 @@ SELECT `+invitationColumns+` FROM invitations WHERE org_id = $1 AND id > $2 ORDE
 // ErrUnknownInvitation when the organization has no such invitation, and
 // ErrInvitationUsed when it was accepted already.
 func (s *Store) RevokeInvitation(ctx context.Context, p Principal, orgID, id uuid.UUID) (Invitation, error) {
-	if err := s.CanManageOrg(ctx, p, orgID); err != nil {
+	if err := s.mayManageOrgAt(ctx, p, orgID, ""); err != nil {
 		return Invitation{}, err
 	}
 	now := s.clock()
@@ -415,7 +415,7 @@ func (s *Store) AcceptInvitation(ctx context.Context, in Acceptance) (Accepted, 
 	if refusal != nil {
 		return Accepted{}, refusal
 	}
-	member, err := s.Member(ctx, out.Member.ID)
+	member, err := s.member(ctx, out.Member.ID)
 	if err != nil {
 		return Accepted{}, err
 	}

@@ -441,10 +441,25 @@ func loadTags(ctx context.Context, q querier, ls []Listing) error {
 	return err
 }
 
-// Listing returns a listing, with its status as of the store's clock (an
-// open listing past its expiry is reported expired), or ErrUnknownListing.
-// Who may see it is decided by Viewer.MaySee.
-func (s *Store) Listing(ctx context.Context, id uuid.UUID) (Listing, error) {
+// Listing returns a listing to those who may see it (Viewer.MaySee: anyone
+// for a public listing; the members of its organization, its owner and the
+// admin for the others), with its status as of the store's clock (an open
+// listing past its expiry is reported expired). It returns
+// ErrUnknownListing when there is no such listing or p may not see it; a
+// zero Principal sees public listings only.
+func (s *Store) Listing(ctx context.Context, p Principal, id uuid.UUID) (Listing, error) {
+	l, err := s.listing(ctx, id)
+	if err != nil {
+		return Listing{}, err
+	}
+	if !ViewerOf(p).MaySee(l) {
+		return Listing{}, unknownListing(id)
+	}
+	return l, nil
+}
+
+// listing is Listing, for anyone.
+func (s *Store) listing(ctx context.Context, id uuid.UUID) (Listing, error) {
 	l, err := scanListing(s.db.Pool.QueryRow(ctx, `SELECT `+listingColumns+` FROM listings l WHERE l.id = $2`, s.clock(), id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Listing{}, unknownListing(id)
@@ -459,6 +474,31 @@ func (s *Store) Listing(ctx context.Context, id uuid.UUID) (Listing, error) {
 	return ls[0], nil
 }
 
+// WithdrawListing withdraws a listing on behalf of p: its owner, or whoever
+// acts for its organization (its coordinators, those above, the admin). It
+// returns ErrUnknownListing when there is no such listing or p may not see
+// it (Viewer.MaySee), ErrForbidden when p may see it but is neither,
+// ErrUnauthenticated for a zero Principal, and what UpdateListingStatus
+// returns (ErrStatusTransition for a listing no longer open or matched).
+func (s *Store) WithdrawListing(ctx context.Context, p Principal, id uuid.UUID) (Listing, error) {
+	if err := requireMember(p); err != nil {
+		return Listing{}, err
+	}
+	l, err := s.Listing(ctx, p, id)
+	if err != nil {
+		return Listing{}, err
+	}
+	if l.Owner != p.MemberID {
+		switch err := s.CanManageOrg(ctx, p, l.OrgID); {
+		case hidden(err) || isForbidden(err):
+			return Listing{}, forbiddenBecause("only the listing's owner or a coordinator of its organization may withdraw it")
+		case err != nil:
+			return Listing{}, err
+		}
+	}
+	return s.UpdateListingStatus(ctx, l.ID, StatusWithdrawn)
+}
+
 // UpdateListingStatus moves a listing to status to, along the transitions
 // documented at ListingStatus, and returns it. It locks the listing's row
 // first, so two concurrent changes are decided one after the other. An open
@@ -466,8 +506,9 @@ func (s *Store) Listing(ctx context.Context, id uuid.UUID) (Listing, error) {
 // commits it) and is then judged from expired. It returns
 // ledger.ErrInvalidRequest for an unknown status, ErrUnknownListing, and
 // ErrStatusTransition (with the listing's current status in the message) for
-// a transition the table does not allow, including to the same status. Who
-// may change a listing is decided by the caller.
+// a transition the table does not allow, including to the same status. It
+// decides nobody's permission: it is the step agreements and trades take,
+// and WithdrawListing takes for a principal.
 func (s *Store) UpdateListingStatus(ctx context.Context, id uuid.UUID, to ListingStatus) (Listing, error) {
 	if !to.valid() {
 		return Listing{}, invalid("status", "status must be open, matched, fulfilled, withdrawn or expired, not %q", to)

@@ -71,7 +71,7 @@ func (e env) join(t testing.TB, o exchange.Org, m exchange.Member, role exchange
 func (e env) principal(t testing.TB, m exchange.Member) exchange.Principal {
 	t.Helper()
 	ctx := context.Background()
-	_, secret, err := e.ex.CreateToken(ctx, m.ID, "test", nil)
+	_, secret, err := e.ex.CreateToken(ctx, exchange.Principal{MemberID: m.ID}, m.ID, "test", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/mail"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -120,7 +121,8 @@ func insertMember(ctx context.Context, tx *pgtx.Tx, m Member) error {
 // there, with the rules' bounds, in the same transaction. It returns
 // ledger.ErrInvalidRequest for an unknown role or for RoleAdmin on an
 // organization other than the network, ErrUnknownOrg and ErrUnknownMember.
-// Who may call it is decided by CanManageOrg.
+// It decides nobody's permission: it is the step Admit takes for a
+// principal, and invitations, Bootstrap and setup take themselves.
 func (s *Store) AddMembership(ctx context.Context, orgID, memberID uuid.UUID, role Role) (Membership, error) {
 	if !role.valid() {
 		return Membership{}, invalid("role", "role must be member, coordinator or admin, not %q", role)
@@ -145,8 +147,8 @@ func (s *Store) AddMembership(ctx context.Context, orgID, memberID uuid.UUID, ro
 // in one transaction: either both are made or neither (with the time-bank
 // account AddMembership opens). It returns what
 // CreateMember and AddMembership return for a bad member or role,
-// ErrUnknownOrg, and an ECONFLICT error when the member's ID is taken. Who
-// may call it is decided by CanManageOrg.
+// ErrUnknownOrg, and an ECONFLICT error when the member's ID is taken. It
+// decides nobody's permission: Admit decides for a principal.
 func (s *Store) AdmitNewMember(ctx context.Context, orgID uuid.UUID, in NewMember, role Role) (Member, error) {
 	m, err := checkNewMember(in)
 	if err != nil {
@@ -168,6 +170,92 @@ func (s *Store) AdmitNewMember(ctx context.Context, orgID uuid.UUID, in NewMembe
 		return Member{}, err
 	}
 	return m, nil
+}
+
+// Admission asks to give a member a role in an organization: an existing
+// member (MemberID set) or a new one (New, when MemberID is uuid.Nil).
+type Admission struct {
+	MemberID uuid.UUID
+	New      NewMember
+	Role     Role
+}
+
+// Admit gives a member a role in an organization on behalf of p, who must
+// act for it (CanManageOrg): a new member is created into it; an existing
+// one is admitted or, when already there, given the role (created is then
+// false). It returns the member with all their memberships, and the
+// account opened for them when the organization has time-bank rules and
+// the member is new to it.
+//
+// Beyond acting for the organization: an existing member must be one p may
+// already see (Principal.MayReadMember), since admitting someone makes p
+// one of their coordinators: anyone else is ErrUnknownMember (Field
+// "member_id"), as for a member that does not exist; the admin role, and
+// any change to an admin's role, is for the admin alone (ErrForbidden).
+//
+// A new member whose ID is taken by the same member (same name and email),
+// made by an earlier attempt of the same request, is given the role again
+// and returned. Otherwise it returns ErrForbidden and ErrUnknownOrg for the
+// organization, ErrUnauthenticated for a zero Principal, and what
+// AdmitNewMember and AddMembership return.
+func (s *Store) Admit(ctx context.Context, p Principal, orgID uuid.UUID, in Admission) (m Member, account uuid.UUID, created bool, err error) {
+	if err := s.mayManageOrgAt(ctx, p, orgID, ""); err != nil {
+		return Member{}, uuid.Nil, false, err
+	}
+	if in.Role == RoleAdmin && !p.Admin {
+		return Member{}, uuid.Nil, false, forbiddenBecause("only a network admin may make admins")
+	}
+	if in.MemberID == uuid.Nil {
+		m, err := s.AdmitNewMember(ctx, orgID, in.New, in.Role)
+		if err == nil {
+			return m, m.Memberships[0].Account, true, nil
+		}
+		if m, err = s.sameMember(ctx, orgID, in.New, in.Role, err); err != nil {
+			return Member{}, uuid.Nil, false, err
+		}
+		return m, uuid.Nil, true, nil
+	}
+	m, err = s.readableMember(ctx, p, in.MemberID, "member_id")
+	if err != nil {
+		return Member{}, uuid.Nil, false, err
+	}
+	created = true
+	for _, ms := range m.Memberships {
+		if ms.OrgID != orgID {
+			continue
+		}
+		created = false
+		if ms.Role == RoleAdmin && !p.Admin {
+			return Member{}, uuid.Nil, false, forbiddenBecause("only a network admin may change an admin's role")
+		}
+	}
+	ms, err := s.AddMembership(ctx, orgID, in.MemberID, in.Role)
+	if err != nil {
+		return Member{}, uuid.Nil, false, err
+	}
+	if m, err = s.member(ctx, in.MemberID); err != nil {
+		return Member{}, uuid.Nil, false, err
+	}
+	return m, ms.Account, created, nil
+}
+
+// sameMember answers an admission that failed because the (keyed) member id
+// is taken: when the member there is the one asked for, an earlier attempt
+// of this request made it; the role is given again (which changes nothing
+// if it was) and the member returned. Otherwise the error stands.
+func (s *Store) sameMember(ctx context.Context, orgID uuid.UUID, in NewMember, role Role, err error) (Member, error) {
+	var le *ledger.Error
+	if !errors.As(err, &le) || le.Code != ledger.ECONFLICT {
+		return Member{}, err
+	}
+	m, gerr := s.member(ctx, in.ID)
+	if gerr != nil || m.Name != strings.TrimSpace(in.Name) || m.Email != strings.TrimSpace(in.Email) {
+		return Member{}, err
+	}
+	if _, err := s.AddMembership(ctx, orgID, in.ID, role); err != nil {
+		return Member{}, err
+	}
+	return s.member(ctx, in.ID)
 }
 
 // addMembership is AddMembership inside tx, for a valid role.
@@ -215,9 +303,34 @@ RETURNING created_at`, orgID, memberID, role, now).Scan(&ms.CreatedAt)
 	return ms, nil
 }
 
-// Member returns a member with their memberships, or ErrUnknownMember. Who
-// may call it is decided by CanReadMember.
-func (s *Store) Member(ctx context.Context, id uuid.UUID) (Member, error) {
+// Member returns a member with their memberships to those who may read
+// them (Principal.MayReadMember: the member, coordinators of their
+// organizations and of those above, the admin): ErrUnknownMember when there
+// is no such member or p may not see them, ErrUnauthenticated for a zero
+// Principal.
+func (s *Store) Member(ctx context.Context, p Principal, id uuid.UUID) (Member, error) {
+	return s.readableMember(ctx, p, id, "")
+}
+
+// readableMember is Member, with the field that named the member (if any)
+// set on ErrUnknownMember.
+func (s *Store) readableMember(ctx context.Context, p Principal, id uuid.UUID, field string) (Member, error) {
+	if err := s.CanReadMember(ctx, p, id); err != nil {
+		if hidden(err) {
+			return Member{}, withFieldName(unknownMember(id), field)
+		}
+		return Member{}, err
+	}
+	m, err := s.member(ctx, id)
+	if field != "" {
+		err = withFieldName(err, field)
+	}
+	return m, err
+}
+
+// member returns a member with their memberships, for anyone, or
+// ErrUnknownMember.
+func (s *Store) member(ctx context.Context, id uuid.UUID) (Member, error) {
 	var m Member
 	err := s.db.Pool.QueryRow(ctx, `SELECT id, name, email, created_at FROM members WHERE id = $1`, id).
 		Scan(&m.ID, &m.Name, &m.Email, &m.CreatedAt)
@@ -278,8 +391,13 @@ type OrgMember struct {
 // the organizations under it) in member id order, one page at a time. next
 // is the After of the following page, or uuid.Nil after the last one. It
 // returns ErrUnknownOrg, and ledger.ErrInvalidRequest for a limit outside
-// 0..MaxLimit. Who may call it is decided by CanManageOrg.
-func (s *Store) OrgMembers(ctx context.Context, orgID uuid.UUID, p Page) (members []OrgMember, next uuid.UUID, err error) {
+// 0..MaxLimit. Only those who act for the organization (CanManageOrg) may
+// list them: ErrForbidden for anyone else, ErrUnauthenticated for a zero
+// Principal.
+func (s *Store) OrgMembers(ctx context.Context, pr Principal, orgID uuid.UUID, p Page) (members []OrgMember, next uuid.UUID, err error) {
+	if err := s.mayManageOrgAt(ctx, pr, orgID, ""); err != nil {
+		return nil, uuid.Nil, err
+	}
 	limit, err := p.limit()
 	if err != nil {
 		return nil, uuid.Nil, err

@@ -29,7 +29,7 @@ func TestMembersAndMemberships(t *testing.T) {
 		t.Errorf("created %+v", ana)
 	}
 	noEmail := e.member(t, "Ben")
-	if got, err := e.ex.Member(ctx, noEmail.ID); err != nil || got.Email != "" {
+	if got, err := e.ex.Member(ctx, exchange.Principal{MemberID: noEmail.ID}, noEmail.ID); err != nil || got.Email != "" {
 		t.Errorf("member without email: %+v, %v", got, err)
 	}
 
@@ -52,7 +52,7 @@ func TestMembersAndMemberships(t *testing.T) {
 		t.Errorf("role change: %+v, %v", changed, err)
 	}
 
-	got, err := e.ex.Member(ctx, ana.ID)
+	got, err := e.ex.Member(ctx, exchange.Principal{MemberID: ana.ID}, ana.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,7 +129,7 @@ func TestMemberRefusals(t *testing.T) {
 	if _, err := e.ex.AddMembership(ctx, net.ID, ana.ID, exchange.RoleAdmin); err != nil {
 		t.Errorf("admin on the network: %v", err)
 	}
-	if _, err := e.ex.Member(ctx, uuid.New()); !errors.Is(err, exchange.ErrUnknownMember) {
+	if _, err := e.ex.Member(ctx, exchange.Principal{MemberID: uuid.New(), Admin: true}, uuid.New()); !errors.Is(err, exchange.ErrUnknownMember) {
 		t.Errorf("unknown member: %v", err)
 	}
 	if _, err := e.ex.Memberships(ctx, uuid.New()); !errors.Is(err, exchange.ErrUnknownMember) {
@@ -225,7 +225,7 @@ func TestAdmitNewMember(t *testing.T) {
 		!ana.Memberships[0].CreatedAt.Equal(ana.CreatedAt) {
 		t.Errorf("admitted %+v", ana)
 	}
-	got, err := e.ex.Member(ctx, ana.ID)
+	got, err := e.ex.Member(ctx, exchange.Principal{MemberID: ana.ID}, ana.ID)
 	if err != nil || len(got.Memberships) != 1 || got.Memberships[0] != ana.Memberships[0] {
 		t.Errorf("Member = %+v, %v; want %+v", got, err, ana.Memberships)
 	}
@@ -276,10 +276,12 @@ func TestOrgMembers(t *testing.T) {
 	}
 	e.join(t, coop, e.member(t, "elsewhere"), exchange.RoleMember)
 
+	// The network admin, as the rules see them.
+	admin := exchange.Principal{MemberID: uuid.New(), Admin: true}
 	var got []exchange.OrgMember
 	pages := 0
 	for after := uuid.Nil; ; pages++ {
-		page, next, err := e.ex.OrgMembers(ctx, tb.ID, exchange.Page{Limit: 2, After: after})
+		page, next, err := e.ex.OrgMembers(ctx, admin, tb.ID, exchange.Page{Limit: 2, After: after})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -302,13 +304,13 @@ func TestOrgMembers(t *testing.T) {
 	}
 	// An organization with no members of its own (the network here) lists
 	// none, not those under it.
-	if ms, next, err := e.ex.OrgMembers(ctx, net.ID, exchange.Page{}); err != nil || ms == nil || len(ms) != 0 || next != uuid.Nil {
+	if ms, next, err := e.ex.OrgMembers(ctx, admin, net.ID, exchange.Page{}); err != nil || ms == nil || len(ms) != 0 || next != uuid.Nil {
 		t.Errorf("the network's members: %v, %s, %v", ms, next, err)
 	}
-	if _, _, err := e.ex.OrgMembers(ctx, uuid.New(), exchange.Page{}); !errors.Is(err, exchange.ErrUnknownOrg) {
+	if _, _, err := e.ex.OrgMembers(ctx, admin, uuid.New(), exchange.Page{}); !errors.Is(err, exchange.ErrUnknownOrg) {
 		t.Errorf("an unknown org: %v", err)
 	}
-	if _, _, err := e.ex.OrgMembers(ctx, tb.ID, exchange.Page{Limit: exchange.MaxLimit + 1}); !errors.Is(err, ledger.ErrInvalidRequest) {
+	if _, _, err := e.ex.OrgMembers(ctx, admin, tb.ID, exchange.Page{Limit: exchange.MaxLimit + 1}); !errors.Is(err, ledger.ErrInvalidRequest) {
 		t.Errorf("a limit too large: %v", err)
 	}
 }

@@ -3,12 +3,14 @@ package exchange
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/mutual-ledger/mutual/internal/pgtx"
+	"github.com/mutual-ledger/mutual/ledger"
 )
 
 // Kind says what an organization is.
@@ -159,8 +161,18 @@ func scanOrg(r pgx.Row, extra ...any) (Org, error) {
 	return o, err
 }
 
-// Org returns an organization, or ErrUnknownOrg.
-func (s *Store) Org(ctx context.Context, id uuid.UUID) (Org, error) {
+// Org returns an organization to any member (organizations are public
+// within the network), or ErrUnknownOrg; ErrUnauthenticated for a zero
+// Principal.
+func (s *Store) Org(ctx context.Context, p Principal, id uuid.UUID) (Org, error) {
+	if err := requireMember(p); err != nil {
+		return Org{}, err
+	}
+	return s.org(ctx, id)
+}
+
+// org returns an organization, for anyone, or ErrUnknownOrg.
+func (s *Store) org(ctx context.Context, id uuid.UUID) (Org, error) {
 	o, err := scanOrg(s.db.Pool.QueryRow(ctx, `SELECT `+orgColumns+` FROM orgs o WHERE o.id = $1`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Org{}, unknownOrg(id)
@@ -181,8 +193,12 @@ func (s *Store) Network(ctx context.Context) (Org, error) {
 // Orgs lists organizations in id order (which, ids being UUIDv7, is roughly
 // creation order), one page at a time. next is the After of the following
 // page, or uuid.Nil after the last one. It returns ledger.ErrInvalidRequest
-// for a limit outside 0..MaxLimit.
-func (s *Store) Orgs(ctx context.Context, p Page) (orgs []Org, next uuid.UUID, err error) {
+// for a limit outside 0..MaxLimit. Any member may list them (organizations
+// are public within the network): ErrUnauthenticated for a zero Principal.
+func (s *Store) Orgs(ctx context.Context, pr Principal, p Page) (orgs []Org, next uuid.UUID, err error) {
+	if err := requireMember(pr); err != nil {
+		return nil, uuid.Nil, err
+	}
 	limit, err := p.limit()
 	if err != nil {
 		return nil, uuid.Nil, err
@@ -200,6 +216,53 @@ func (s *Store) Orgs(ctx context.Context, p Page) (orgs []Org, next uuid.UUID, e
 		next = orgs[limit-1].ID
 	}
 	return orgs, next, nil
+}
+
+// AddOrg creates an organization under in.ParentID on behalf of p, who
+// must act for the parent (its coordinators, those above it, the admin):
+// ErrForbidden (Field "parent_id") otherwise, ErrUnknownOrg (Field
+// "parent_id") for a parent that does not exist, ledger.ErrInvalidRequest
+// (Field "parent_id") for none; ErrUnauthenticated for a zero Principal.
+// The network is not made here but by Bootstrap. When in.ID is taken by the
+// very organization asked for (an earlier attempt of the same request made
+// it), that organization is returned. Otherwise it returns what CreateOrg
+// returns.
+func (s *Store) AddOrg(ctx context.Context, p Principal, in NewOrg) (Org, error) {
+	if err := requireMember(p); err != nil {
+		return Org{}, err
+	}
+	if in.ParentID == nil {
+		return Org{}, invalid("parent_id", "parent_id is required: every organization but the network has a parent")
+	}
+	if err := s.mayManageOrgAt(ctx, p, *in.ParentID, "parent_id"); err != nil {
+		return Org{}, err
+	}
+	o, err := s.CreateOrg(ctx, in)
+	if err != nil {
+		return s.sameOrg(ctx, in, err)
+	}
+	return o, nil
+}
+
+// sameOrg answers a creation that failed because the (keyed) id is taken:
+// when the organization there is the one asked for, an earlier attempt of
+// the same request made it, and it is returned; otherwise the error stands.
+func (s *Store) sameOrg(ctx context.Context, in NewOrg, err error) (Org, error) {
+	var le *ledger.Error
+	if !errors.As(err, &le) || le.Code != ledger.ECONFLICT {
+		return Org{}, err
+	}
+	o, gerr := s.org(ctx, in.ID)
+	membership := in.Membership
+	if membership == "" {
+		membership = MemberOrganization
+	}
+	if gerr != nil || o.ParentID == nil || *o.ParentID != *in.ParentID || o.Kind != in.Kind ||
+		o.Name != strings.TrimSpace(in.Name) || o.City != strings.TrimSpace(in.City) ||
+		o.Region != strings.TrimSpace(in.Region) || o.Membership != membership {
+		return Org{}, err
+	}
+	return o, nil
 }
 
 // maxDepth bounds the walks up the tree. The tree cannot have a cycle (an

@@ -20,6 +20,7 @@ var errIDTaken = &ledger.Error{Code: ledger.ECONFLICT, Reason: ledger.ReasonInva
 func TestOrgTree(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t)
+	anyone := e.principal(t, e.member(t, "Anyone"))
 	net := e.org(t, nil, exchange.KindNetwork, "Red Mutual")
 	city := e.org(t, &net, exchange.KindLocal, "Asamblea de Oaxaca")
 	tb, err := e.ex.CreateOrg(ctx, exchange.NewOrg{
@@ -37,14 +38,14 @@ func TestOrgTree(t *testing.T) {
 		t.Errorf("defaults: %+v", city)
 	}
 
-	got, err := e.ex.Org(ctx, tb.ID)
+	got, err := e.ex.Org(ctx, anyone, tb.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got.Name != tb.Name || got.Kind != tb.Kind || *got.ParentID != city.ID || !got.CreatedAt.Equal(tb.CreatedAt) {
 		t.Errorf("Org = %+v, want %+v", got, tb)
 	}
-	if _, err := e.ex.Org(ctx, uuid.New()); !errors.Is(err, exchange.ErrUnknownOrg) {
+	if _, err := e.ex.Org(ctx, anyone, uuid.New()); !errors.Is(err, exchange.ErrUnknownOrg) {
 		t.Errorf("unknown org: %v", err)
 	}
 
@@ -155,6 +156,7 @@ func TestSchemaBacksTheRules(t *testing.T) {
 func TestOrgsPagination(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t)
+	anyone := e.principal(t, e.member(t, "Anyone"))
 	net := e.org(t, nil, exchange.KindNetwork, "Red Mutual")
 	want := []uuid.UUID{net.ID}
 	for i := range 6 {
@@ -163,7 +165,7 @@ func TestOrgsPagination(t *testing.T) {
 	var got []uuid.UUID
 	pages := 0
 	for after := uuid.Nil; ; pages++ {
-		orgs, next, err := e.ex.Orgs(ctx, exchange.Page{Limit: 3, After: after})
+		orgs, next, err := e.ex.Orgs(ctx, anyone, exchange.Page{Limit: 3, After: after})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -187,14 +189,14 @@ func TestOrgsPagination(t *testing.T) {
 		t.Errorf("%d pages after the first, want 2 (3+3+1)", pages)
 	}
 	// A page that ends exactly at the last org says there is no next one.
-	if _, next, err := e.ex.Orgs(ctx, exchange.Page{Limit: 7}); err != nil || next != uuid.Nil {
+	if _, next, err := e.ex.Orgs(ctx, anyone, exchange.Page{Limit: 7}); err != nil || next != uuid.Nil {
 		t.Errorf("full page: next = %s, %v", next, err)
 	}
-	if orgs, _, err := e.ex.Orgs(ctx, exchange.Page{}); err != nil || len(orgs) != 7 {
+	if orgs, _, err := e.ex.Orgs(ctx, anyone, exchange.Page{}); err != nil || len(orgs) != 7 {
 		t.Errorf("default page: %d orgs, %v", len(orgs), err)
 	}
 	for _, limit := range []int{-1, exchange.MaxLimit + 1} {
-		if _, _, err := e.ex.Orgs(ctx, exchange.Page{Limit: limit}); !errors.Is(err, ledger.ErrInvalidRequest) {
+		if _, _, err := e.ex.Orgs(ctx, anyone, exchange.Page{Limit: limit}); !errors.Is(err, ledger.ErrInvalidRequest) {
 			t.Errorf("limit %d: %v", limit, err)
 		}
 	}

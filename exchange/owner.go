@@ -52,7 +52,7 @@ func (s *Store) OpenMemberAccount(ctx context.Context, orgID, memberID uuid.UUID
 	if creditLimit.Sign() < 0 {
 		return ledger.Account{}, invalid("credit_limit", "credit limit must be zero or positive, not %s", creditLimit)
 	}
-	org, err := s.Org(ctx, orgID)
+	org, err := s.org(ctx, orgID)
 	if err != nil {
 		return ledger.Account{}, err
 	}

@@ -117,7 +117,7 @@ func (s *Store) Statement(ctx context.Context, p Principal, orgID uuid.UUID, fro
 	if !from.IsZero() && !from.Before(to) {
 		return Statement{}, invalid("from", "from %s must be before to %s", from.Format(time.RFC3339Nano), to.Format(time.RFC3339Nano))
 	}
-	org, err := s.Org(ctx, orgID)
+	org, err := s.org(ctx, orgID)
 	if err != nil {
 		return Statement{}, err
 	}

@@ -61,8 +61,8 @@ type TimebankSettings struct {
 	Cap         *decimal.Decimal // nil for none; positive when set
 }
 
-// SetTimebankRules sets an organization's time-bank rules on behalf of
-// member by. The first call opens the organization's community pool account
+// SetTimebankRules sets an organization's time-bank rules on behalf of p,
+// for those who act for it (see Principal.MayTimebank). The first call opens the organization's community pool account
 // in the same transaction (created is then true); later calls change the
 // credit limit and cap. The limits apply to accounts opened from then on:
 // accounts already open keep their bounds. Concurrent first calls open one
@@ -72,9 +72,15 @@ type TimebankSettings struct {
 // limit, a cap not above zero, or a unit other than the one the time bank
 // already counts; ledger.ErrTooManyDecimals for a limit finer than the
 // unit's scale; ledger.ErrUnknownUnit (Field "unit") when the unit does not
-// exist, which an admin must create first; and ErrUnknownOrg. Who may call
-// it is decided by CanTimebank with TimebankSetRules.
-func (s *Store) SetTimebankRules(ctx context.Context, orgID uuid.UUID, in TimebankSettings, by uuid.UUID) (rules TimebankRules, created bool, err error) {
+// exist, which an admin must create first; and ErrUnknownOrg. Before
+// anything else it decides whether p may: ErrForbidden when p may see the
+// time bank but does not act for the organization, ErrNoTimebank when p may
+// not see it, ErrUnauthenticated for a zero Principal.
+func (s *Store) SetTimebankRules(ctx context.Context, p Principal, orgID uuid.UUID, in TimebankSettings) (rules TimebankRules, created bool, err error) {
+	if err := s.mayTimebank(ctx, p, orgID, TimebankSetRules, "only those who act for the organization set its time-bank rules"); err != nil {
+		return TimebankRules{}, false, err
+	}
+	by := p.MemberID
 	if in.CreditLimit.Sign() < 0 {
 		return TimebankRules{}, false, invalid("credit_limit", "credit_limit must be zero or positive, not %s: members may go down to minus the credit limit", in.CreditLimit)
 	}
@@ -176,10 +182,20 @@ func checkHours(u ledger.Unit, field string, d decimal.Decimal) error {
 // maxHours keeps limits within what the ledger accepts as a bound.
 var maxHours = decimal.New(1, 30)
 
-// TimebankRules returns an organization's time-bank rules: ErrUnknownOrg
-// when there is no such organization, ErrNoTimebank when it has no rules.
-// Who may call it is decided by CanTimebank with TimebankRead.
-func (s *Store) TimebankRules(ctx context.Context, orgID uuid.UUID) (TimebankRules, error) {
+// TimebankRules returns an organization's time-bank rules to its members
+// and those who act for it: ErrUnknownOrg when there is no such
+// organization, ErrNoTimebank when it has no rules or p may not see them,
+// ErrUnauthenticated for a zero Principal.
+func (s *Store) TimebankRules(ctx context.Context, p Principal, orgID uuid.UUID) (TimebankRules, error) {
+	if err := s.mayTimebank(ctx, p, orgID, TimebankRead, ""); err != nil {
+		return TimebankRules{}, err
+	}
+	return s.timebankRulesOf(ctx, orgID)
+}
+
+// timebankRulesOf returns an organization's time-bank rules, for anyone:
+// ErrUnknownOrg, ErrNoTimebank.
+func (s *Store) timebankRulesOf(ctx context.Context, orgID uuid.UUID) (TimebankRules, error) {
 	var rules TimebankRules
 	err := s.db.Run(ctx, pgtx.Options{ReadOnly: true}, func(tx *pgtx.Tx) error {
 		var exists, found bool
@@ -280,7 +296,7 @@ const (
 	grantKind    = "grant"
 )
 
-// DonateHours moves hours from a member's account to the time bank's pool, as one
+// DonateHours moves hours from p's account to the time bank's pool, as one
 // ledger transfer with metadata {"timebank": org, "kind": "donation"}.
 //
 // It returns ErrNoTimebank; ErrNotAMember when the donor does not belong to
@@ -289,9 +305,16 @@ const (
 // one in another unit or not open; ledger.ErrUnknownAccount (Field
 // "account_id") for a named account that is not theirs (see payingAccount); ledger.ErrNonPositiveAmount and
 // ledger.ErrTooManyDecimals (Field "amount"); and the ledger's refusals,
-// ledger.ErrInsufficientFunds (with what is available) among them. Who may
-// call it is decided by CanTimebank with TimebankDonate.
-func (s *Store) DonateHours(ctx context.Context, m TimebankMove) (ledger.Transfer, error) {
+// ledger.ErrInsufficientFunds (with what is available) among them. The
+// donor is p, whatever m.MemberID says; only members of the organization
+// donate: ErrForbidden for those who may see the time bank but do not
+// belong, ErrNoTimebank for those who may not see it, ErrUnauthenticated
+// for a zero Principal.
+func (s *Store) DonateHours(ctx context.Context, p Principal, m TimebankMove) (ledger.Transfer, error) {
+	if err := s.mayTimebank(ctx, p, m.OrgID, TimebankDonate, "only members of the organization donate to its pool"); err != nil {
+		return ledger.Transfer{}, err
+	}
+	m.MemberID = p.MemberID
 	return s.moveHours(ctx, m, donationKind)
 }
 
@@ -301,14 +324,18 @@ func (s *Store) DonateHours(ctx context.Context, m TimebankMove) (ledger.Transfe
 // ledger.ErrInsufficientFunds, with what it has available. It returns the
 // errors DonateHours does, ErrNotAMember (Field "member_id") naming the
 // recipient, and ledger.ErrLimitExceeded when the recipient's account would
-// pass its cap. Who may call it is decided by CanTimebank with
-// TimebankGrant.
-func (s *Store) GrantHours(ctx context.Context, m TimebankMove) (ledger.Transfer, error) {
+// pass its cap. Only those who act for the organization grant:
+// ErrForbidden for its other members, ErrNoTimebank for those who may not
+// see it, ErrUnauthenticated for a zero Principal.
+func (s *Store) GrantHours(ctx context.Context, p Principal, m TimebankMove) (ledger.Transfer, error) {
+	if err := s.mayTimebank(ctx, p, m.OrgID, TimebankGrant, "only those who act for the organization grant hours from its pool"); err != nil {
+		return ledger.Transfer{}, err
+	}
 	return s.moveHours(ctx, m, grantKind)
 }
 
 func (s *Store) moveHours(ctx context.Context, m TimebankMove, kind string) (ledger.Transfer, error) {
-	rules, err := s.TimebankRules(ctx, m.OrgID)
+	rules, err := s.timebankRulesOf(ctx, m.OrgID)
 	if err != nil {
 		return ledger.Transfer{}, err
 	}
@@ -432,6 +459,27 @@ func (s *Store) CanTimebank(ctx context.Context, p Principal, orgID uuid.UUID, a
 		return unknownOrg(orgID)
 	}
 	return p.MayTimebank(action, orgID, gov)
+}
+
+// mayTimebank decides, as CanTimebank, whether p may act on an
+// organization's time bank, and says so as the callers answer: what p may
+// not see is a time bank that does not exist (ErrNoTimebank), what p may see
+// but not do is ErrForbidden saying what (or the plain ErrForbidden when
+// what is "").
+func (s *Store) mayTimebank(ctx context.Context, p Principal, orgID uuid.UUID, action TimebankAction, what string) error {
+	err := s.CanTimebank(ctx, p, orgID, action)
+	switch {
+	case err == nil, errors.Is(err, ErrUnknownOrg), errors.Is(err, ErrUnauthenticated):
+		return err
+	case isForbidden(err) && what == "":
+		return err
+	case isForbidden(err):
+		return forbiddenBecause(what)
+	case hidden(err):
+		return newError(ErrNoTimebank.Code, ReasonNoTimebank,
+			"organization %s has no time bank you can see; a coordinator sets its rules with PUT /v1/orgs/%s/timebank", orgID, orgID)
+	}
+	return err
 }
 
 // timebankAccountName is an account name made of an organization's name and a

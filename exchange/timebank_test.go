@@ -53,7 +53,7 @@ func TestSetTimebankRulesRefusesBadRules(t *testing.T) {
 		{"unknown unit", tb.ID, exchange.TimebankSettings{Unit: "MINUTE", CreditLimit: hours("1")}, ledger.ErrUnknownUnit, "unit"},
 		{"unknown organization", uuid.New(), exchange.TimebankSettings{CreditLimit: hours("1")}, exchange.ErrUnknownOrg, ""},
 	} {
-		_, _, err := e.ex.SetTimebankRules(ctx, c.orgID, c.in, coord.ID)
+		_, _, err := e.ex.SetTimebankRules(ctx, e.principal(t, coord), c.orgID, c.in)
 		wantErr(t, c.name, err, c.want)
 		var le *ledger.Error
 		if errors.As(err, &le) && le.Field != c.field {
@@ -66,7 +66,7 @@ func TestSetTimebankRulesRefusesBadRules(t *testing.T) {
 	if n := e.count(t, "accounts"); n != 0 {
 		t.Errorf("refused rules opened %d accounts", n)
 	}
-	if _, err := e.ex.TimebankRules(ctx, tb.ID); !errors.Is(err, exchange.ErrNoTimebank) {
+	if _, err := e.ex.TimebankRules(ctx, e.principal(t, coord), tb.ID); !errors.Is(err, exchange.ErrNoTimebank) {
 		t.Errorf("rules after refusals: %v, want ErrNoTimebank", err)
 	}
 }
@@ -76,7 +76,9 @@ func TestTimebankRulesNeedTheHourUnit(t *testing.T) {
 	e := newEnv(t)
 	network := e.org(t, nil, exchange.KindNetwork, "Network")
 	tb := e.org(t, &network, exchange.KindTimebank, "Time bank")
-	_, _, err := e.ex.SetTimebankRules(context.Background(), tb.ID, exchange.TimebankSettings{CreditLimit: hours("10")}, uuid.Nil)
+	admin := e.member(t, "Admin")
+	e.join(t, network, admin, exchange.RoleAdmin)
+	_, _, err := e.ex.SetTimebankRules(context.Background(), e.principal(t, admin), tb.ID, exchange.TimebankSettings{CreditLimit: hours("10")})
 	wantErr(t, "rules without HOUR", err, ledger.ErrUnknownUnit)
 	if err == nil || !strings.Contains(err.Error(), `"HOUR"`) || !strings.Contains(err.Error(), "create") {
 		t.Errorf("the error should say to create HOUR first: %v", err)
@@ -87,7 +89,7 @@ func TestSetTimebankRulesOpensThePoolOnce(t *testing.T) {
 	t.Parallel()
 	e, tb, coord := timebankEnv(t)
 	ctx := context.Background()
-	first, created, err := e.ex.SetTimebankRules(ctx, tb.ID, exchange.TimebankSettings{CreditLimit: hours("10"), Cap: ptr(hours("40"))}, coord.ID)
+	first, created, err := e.ex.SetTimebankRules(ctx, e.principal(t, coord), tb.ID, exchange.TimebankSettings{CreditLimit: hours("10"), Cap: ptr(hours("40"))})
 	if err != nil || !created {
 		t.Fatalf("first rules: created %v, %v", created, err)
 	}
@@ -112,14 +114,14 @@ func TestSetTimebankRulesOpensThePoolOnce(t *testing.T) {
 	checkBounds(t, e, ms.Account, "-10", "40")
 
 	// New limits: same pool, later accounts only.
-	second, created, err := e.ex.SetTimebankRules(ctx, tb.ID, exchange.TimebankSettings{CreditLimit: hours("5")}, coord.ID)
+	second, created, err := e.ex.SetTimebankRules(ctx, e.principal(t, coord), tb.ID, exchange.TimebankSettings{CreditLimit: hours("5")})
 	if err != nil || created {
 		t.Fatalf("second rules: created %v, %v", created, err)
 	}
 	if second.PoolAccount != first.PoolAccount || second.Cap != nil || !second.CreditLimit.Equal(hours("5")) {
 		t.Errorf("second rules = %+v, want the first pool, limit 5, no cap", second)
 	}
-	got, err := e.ex.TimebankRules(ctx, tb.ID)
+	got, err := e.ex.TimebankRules(ctx, e.principal(t, coord), tb.ID)
 	if err != nil || got.PoolAccount != first.PoolAccount || got.Cap != nil || !got.CreditLimit.Equal(hours("5")) {
 		t.Errorf("stored rules = %+v, %v", got, err)
 	}
@@ -135,7 +137,7 @@ func TestSetTimebankRulesOpensThePoolOnce(t *testing.T) {
 	if _, err := e.led.CreateUnit(ctx, ledger.Unit{Code: "USD", Scale: 2}); err != nil {
 		t.Fatal(err)
 	}
-	_, _, err = e.ex.SetTimebankRules(ctx, tb.ID, exchange.TimebankSettings{Unit: "USD", CreditLimit: hours("5")}, coord.ID)
+	_, _, err = e.ex.SetTimebankRules(ctx, e.principal(t, coord), tb.ID, exchange.TimebankSettings{Unit: "USD", CreditLimit: hours("5")})
 	wantErr(t, "changing the unit", err, ledger.ErrInvalidRequest)
 	if n := e.count(t, "accounts WHERE kind = 'pool'"); n != 1 {
 		t.Errorf("%d pool accounts, want 1", n)
@@ -170,6 +172,7 @@ func TestConcurrentFirstRulesOpenOnePool(t *testing.T) {
 		orgs = append(orgs, e.org(t, &tb, exchange.KindTimebank, fmt.Sprintf("Time bank %d", i)))
 	}
 	const n = 12
+	coordP := e.principal(t, coord)
 	for _, org := range orgs {
 		var wg sync.WaitGroup
 		start := make(chan struct{})
@@ -179,7 +182,7 @@ func TestConcurrentFirstRulesOpenOnePool(t *testing.T) {
 		for i := range n {
 			wg.Go(func() {
 				<-start
-				r, c, err := e.ex.SetTimebankRules(ctx, org.ID, exchange.TimebankSettings{CreditLimit: decimal.NewFromInt(int64(i))}, coord.ID)
+				r, c, err := e.ex.SetTimebankRules(ctx, coordP, org.ID, exchange.TimebankSettings{CreditLimit: decimal.NewFromInt(int64(i))})
 				pools[i], created[i], errs[i] = r.PoolAccount, c, err
 			})
 		}
@@ -210,7 +213,7 @@ func TestAdmissionOpensOneAccount(t *testing.T) {
 	t.Parallel()
 	e, tb, coord := timebankEnv(t)
 	ctx := context.Background()
-	if _, _, err := e.ex.SetTimebankRules(ctx, tb.ID, exchange.TimebankSettings{CreditLimit: hours("10"), Cap: ptr(hours("40"))}, coord.ID); err != nil {
+	if _, _, err := e.ex.SetTimebankRules(ctx, e.principal(t, coord), tb.ID, exchange.TimebankSettings{CreditLimit: hours("10"), Cap: ptr(hours("40"))}); err != nil {
 		t.Fatal(err)
 	}
 	// A new member admitted in one step.
@@ -272,7 +275,7 @@ func TestDonateAndGrant(t *testing.T) {
 	t.Parallel()
 	e, tb, coord := timebankEnv(t)
 	ctx := context.Background()
-	rules, _, err := e.ex.SetTimebankRules(ctx, tb.ID, exchange.TimebankSettings{CreditLimit: hours("10")}, coord.ID)
+	rules, _, err := e.ex.SetTimebankRules(ctx, e.principal(t, coord), tb.ID, exchange.TimebankSettings{CreditLimit: hours("10")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -281,8 +284,9 @@ func TestDonateAndGrant(t *testing.T) {
 		t.Fatal(err)
 	}
 	anaAcc := ana.Memberships[0].Account
+	anaP, coordP := e.principal(t, ana), e.principal(t, coord)
 	move := exchange.TimebankMove{OrgID: tb.ID, MemberID: ana.ID, Amount: hours("3"), Memo: "for the pool", IdempotencyKey: "k1"}
-	tr, err := e.ex.DonateHours(ctx, move)
+	tr, err := e.ex.DonateHours(ctx, anaP, move)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -294,12 +298,12 @@ func TestDonateAndGrant(t *testing.T) {
 		t.Errorf("donation metadata %s", tr.Metadata)
 	}
 	// The same key replays rather than giving twice.
-	again, err := e.ex.DonateHours(ctx, move)
+	again, err := e.ex.DonateHours(ctx, anaP, move)
 	if err != nil || again.ID != tr.ID {
 		t.Errorf("replayed donation: %v, %v", again.ID, err)
 	}
 	// The pool cannot give more than it holds.
-	_, err = e.ex.GrantHours(ctx, exchange.TimebankMove{OrgID: tb.ID, MemberID: ana.ID, Amount: hours("3.01")})
+	_, err = e.ex.GrantHours(ctx, coordP, exchange.TimebankMove{OrgID: tb.ID, MemberID: ana.ID, Amount: hours("3.01")})
 	wantErr(t, "over-grant", err, ledger.ErrInsufficientFunds)
 	var le *ledger.Error
 	if errors.As(err, &le) && (le.Available == nil || !le.Available.Equal(hours("3"))) {
@@ -309,21 +313,21 @@ func TestDonateAndGrant(t *testing.T) {
 	if _, err := e.ex.OpenMemberAccount(ctx, tb.ID, ana.ID, "HOUR", hours("0")); err != nil {
 		t.Fatal(err)
 	}
-	_, err = e.ex.DonateHours(ctx, exchange.TimebankMove{OrgID: tb.ID, MemberID: ana.ID, Amount: hours("1")})
+	_, err = e.ex.DonateHours(ctx, anaP, exchange.TimebankMove{OrgID: tb.ID, MemberID: ana.ID, Amount: hours("1")})
 	wantErr(t, "several accounts", err, exchange.ErrNoAccount)
-	_, err = e.ex.DonateHours(ctx, exchange.TimebankMove{OrgID: tb.ID, MemberID: ana.ID, Account: rules.PoolAccount, Amount: hours("1")})
+	_, err = e.ex.DonateHours(ctx, anaP, exchange.TimebankMove{OrgID: tb.ID, MemberID: ana.ID, Account: rules.PoolAccount, Amount: hours("1")})
 	wantErr(t, "someone else's account", err, ledger.ErrUnknownAccount)
-	g, err := e.ex.GrantHours(ctx, exchange.TimebankMove{OrgID: tb.ID, MemberID: ana.ID, Account: anaAcc, Amount: hours("2")})
+	g, err := e.ex.GrantHours(ctx, coordP, exchange.TimebankMove{OrgID: tb.ID, MemberID: ana.ID, Account: anaAcc, Amount: hours("2")})
 	if err != nil || g.Postings[0].From != rules.PoolAccount || g.Postings[0].To != anaAcc {
 		t.Fatalf("grant: %+v, %v", g, err)
 	}
 	// Outsiders neither give nor receive; bad amounts change nothing.
 	stranger := e.member(t, "Stranger")
-	_, err = e.ex.GrantHours(ctx, exchange.TimebankMove{OrgID: tb.ID, MemberID: stranger.ID, Amount: hours("1")})
+	_, err = e.ex.GrantHours(ctx, coordP, exchange.TimebankMove{OrgID: tb.ID, MemberID: stranger.ID, Amount: hours("1")})
 	wantErr(t, "grant to a stranger", err, exchange.ErrNotAMember)
-	_, err = e.ex.DonateHours(ctx, exchange.TimebankMove{OrgID: tb.ID, MemberID: ana.ID, Account: anaAcc, Amount: hours("0")})
+	_, err = e.ex.DonateHours(ctx, anaP, exchange.TimebankMove{OrgID: tb.ID, MemberID: ana.ID, Account: anaAcc, Amount: hours("0")})
 	wantErr(t, "zero donation", err, ledger.ErrNonPositiveAmount)
-	_, err = e.ex.DonateHours(ctx, exchange.TimebankMove{OrgID: tb.ID, MemberID: ana.ID, Account: anaAcc, Amount: hours("0.001")})
+	_, err = e.ex.DonateHours(ctx, anaP, exchange.TimebankMove{OrgID: tb.ID, MemberID: ana.ID, Account: anaAcc, Amount: hours("0.001")})
 	wantErr(t, "too fine a donation", err, ledger.ErrTooManyDecimals)
 	pool, _ := e.led.Account(ctx, rules.PoolAccount)
 	if !pool.Posted.Equal(hours("1")) {
@@ -363,7 +367,7 @@ func TestTimebankSchemaRefusesBadRules(t *testing.T) {
 	t.Parallel()
 	e, tb, coord := timebankEnv(t)
 	ctx := context.Background()
-	rules, _, err := e.ex.SetTimebankRules(ctx, tb.ID, exchange.TimebankSettings{CreditLimit: hours("10")}, coord.ID)
+	rules, _, err := e.ex.SetTimebankRules(ctx, e.principal(t, coord), tb.ID, exchange.TimebankSettings{CreditLimit: hours("10")})
 	if err != nil {
 		t.Fatal(err)
 	}

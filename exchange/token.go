@@ -62,10 +62,18 @@ const (
 // CreateToken makes a token for a member and returns it with its secret:
 // SecretPrefix followed by 32 random bytes in base64url. The secret is
 // returned only here; the store keeps its SHA-256. expiresAt, when given,
-// must be in the future. It returns ledger.ErrInvalidRequest for a bad name
-// (1 to 200 characters) or expiry, and ErrUnknownMember. Who may call it is
-// decided by CanManageTokens.
-func (s *Store) CreateToken(ctx context.Context, memberID uuid.UUID, name string, expiresAt *time.Time) (Token, string, error) {
+// must be in the future. A token acts as its member, so p must be the
+// member, a coordinator of the member's subtree or the admin
+// (Principal.MayManageTokens), decided before anything else: for another
+// member, what p may not see is ErrUnknownMember and what p may see but not
+// act for is ErrForbidden saying why, both with Field "member_id";
+// ErrUnauthenticated for a zero Principal. It returns
+// ledger.ErrInvalidRequest for a bad name (1 to 200 characters) or expiry,
+// and ErrUnknownMember.
+func (s *Store) CreateToken(ctx context.Context, p Principal, memberID uuid.UUID, name string, expiresAt *time.Time) (Token, string, error) {
+	if err := s.mayManageTokensOf(ctx, p, memberID); err != nil {
+		return Token{}, "", err
+	}
 	name, err := checkText("name", name, 1, 200)
 	if err != nil {
 		return Token{}, "", err
@@ -105,16 +113,21 @@ func insertToken(ctx context.Context, tx *pgtx.Tx, t Token, secret string) error
 INSERT INTO tokens (id, member_id, name, hash, expires_at, created_at) VALUES ($1, $2, $3, $4, $5, $6)`,
 		t.ID, t.MemberID, t.Name, hashSecret(secret), t.ExpiresAt, t.CreatedAt)
 	if pgCode(err) == foreignKeyViolation {
-		return unknownMember(t.MemberID)
+		return withFieldName(unknownMember(t.MemberID), "member_id")
 	}
 	return err
 }
 
 // RevokeToken revokes a token for good: it no longer authenticates.
 // Revoking a revoked token changes nothing and is not an error. It returns
-// the token, or ErrUnknownToken. Who may call it is decided by
-// CanManageTokens on the token's member.
-func (s *Store) RevokeToken(ctx context.Context, id uuid.UUID) (Token, error) {
+// the token, or ErrUnknownToken, also for a token p may not see. p must be
+// allowed to act on the credentials of the token's member
+// (Principal.MayManageTokens): ErrForbidden saying why otherwise;
+// ErrUnauthenticated for a zero Principal.
+func (s *Store) RevokeToken(ctx context.Context, p Principal, id uuid.UUID) (Token, error) {
+	if _, err := s.Token(ctx, p, id); err != nil {
+		return Token{}, err
+	}
 	now := s.clock()
 	var t Token
 	err := s.db.Run(ctx, pgtx.Options{}, func(tx *pgtx.Tx) error {
@@ -139,8 +152,30 @@ func scanToken(r pgx.Row, t *Token) error {
 	return r.Scan(&t.ID, &t.MemberID, &t.Name, &t.ExpiresAt, &t.RevokedAt, &t.CreatedAt)
 }
 
-// Token returns a token (never its secret), or ErrUnknownToken.
-func (s *Store) Token(ctx context.Context, id uuid.UUID) (Token, error) {
+// Token returns a token (never its secret) to whoever may act on its
+// member's credentials (Principal.MayManageTokens): ErrUnknownToken when
+// there is none or p may not see it, ErrForbidden saying why when p may see
+// the member but not act for them, ErrUnauthenticated for a zero Principal.
+func (s *Store) Token(ctx context.Context, p Principal, id uuid.UUID) (Token, error) {
+	if err := requireMember(p); err != nil {
+		return Token{}, err
+	}
+	t, err := s.token(ctx, id)
+	if err != nil {
+		return Token{}, err
+	}
+	switch err := s.CanManageTokens(ctx, p, t.MemberID); {
+	case err == nil:
+		return t, nil
+	case hidden(err):
+		return Token{}, unknownToken(id)
+	default:
+		return Token{}, err
+	}
+}
+
+// token returns a token, for anyone, or ErrUnknownToken.
+func (s *Store) token(ctx context.Context, id uuid.UUID) (Token, error) {
 	var t Token
 	err := scanToken(s.db.Pool.QueryRow(ctx, `SELECT `+tokenColumns+` FROM tokens WHERE id = $1`, id), &t)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -210,6 +245,22 @@ func (s *Store) Authenticate(ctx context.Context, secret string) (Principal, err
 	p.Credential, p.CredentialID = CredentialToken, p.TokenID
 	s.auth.put(hash, p, now, expires)
 	return p, nil
+}
+
+// mayManageTokensOf decides, as CanManageTokens, whether p may act on the
+// credentials of member memberID, who is named by the field member_id when
+// not p: what p may not see is a member that does not exist.
+func (s *Store) mayManageTokensOf(ctx context.Context, p Principal, memberID uuid.UUID) error {
+	switch err := s.CanManageTokens(ctx, p, memberID); {
+	case err == nil || errors.Is(err, ErrUnauthenticated):
+		return err
+	case hidden(err):
+		return withFieldName(unknownMember(memberID), "member_id")
+	case isForbidden(err):
+		return withFieldName(err, "member_id")
+	default:
+		return err
+	}
 }
 
 func unknownToken(id uuid.UUID) error {

@@ -23,7 +23,7 @@ func TestTokens(t *testing.T) {
 	ana := e.member(t, "Ana")
 	e.join(t, net, ana, exchange.RoleAdmin)
 
-	tok, secret, err := e.ex.CreateToken(ctx, ana.ID, "laptop", nil)
+	tok, secret, err := e.ex.CreateToken(ctx, exchange.Principal{MemberID: ana.ID}, ana.ID, "laptop", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,7 +34,7 @@ func TestTokens(t *testing.T) {
 	if tok.MemberID != ana.ID || tok.Name != "laptop" || tok.ExpiresAt != nil || tok.RevokedAt != nil {
 		t.Errorf("token = %+v", tok)
 	}
-	_, other, err := e.ex.CreateToken(ctx, ana.ID, "phone", nil)
+	_, other, err := e.ex.CreateToken(ctx, exchange.Principal{MemberID: ana.ID}, ana.ID, "phone", nil)
 	if err != nil || other == secret {
 		t.Fatalf("a second token: %q, %v", other, err)
 	}
@@ -79,11 +79,11 @@ FROM tokens`)
 		t.Error("no row holds the secret's SHA-256")
 	}
 
-	got, err := e.ex.Token(ctx, tok.ID)
+	got, err := e.ex.Token(ctx, exchange.Principal{MemberID: tok.MemberID}, tok.ID)
 	if err != nil || got.ID != tok.ID || got.Name != "laptop" || !got.CreatedAt.Equal(tok.CreatedAt) {
 		t.Errorf("Token = %+v, %v", got, err)
 	}
-	if _, err := e.ex.Token(ctx, uuid.New()); !errors.Is(err, exchange.ErrUnknownToken) {
+	if _, err := e.ex.Token(ctx, exchange.Principal{MemberID: ana.ID}, uuid.New()); !errors.Is(err, exchange.ErrUnknownToken) {
 		t.Errorf("unknown token: %v", err)
 	}
 }
@@ -94,19 +94,19 @@ func TestAuthenticateRefusals(t *testing.T) {
 	ctx := context.Background()
 	e := newEnv(t)
 	ana := e.member(t, "Ana")
-	_, good, err := e.ex.CreateToken(ctx, ana.ID, "good", nil)
+	_, good, err := e.ex.CreateToken(ctx, exchange.Principal{MemberID: ana.ID}, ana.ID, "good", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	revokedTok, revoked, err := e.ex.CreateToken(ctx, ana.ID, "revoked", nil)
+	revokedTok, revoked, err := e.ex.CreateToken(ctx, exchange.Principal{MemberID: ana.ID}, ana.ID, "revoked", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r, err := e.ex.RevokeToken(ctx, revokedTok.ID); err != nil || r.RevokedAt == nil {
+	if r, err := e.ex.RevokeToken(ctx, exchange.Principal{MemberID: revokedTok.MemberID}, revokedTok.ID); err != nil || r.RevokedAt == nil {
 		t.Fatalf("revoke: %+v, %v", r, err)
 	}
 	expiresAt := e.clock.Now().Add(time.Hour)
-	_, expiring, err := e.ex.CreateToken(ctx, ana.ID, "expiring", &expiresAt)
+	_, expiring, err := e.ex.CreateToken(ctx, exchange.Principal{MemberID: ana.ID}, ana.ID, "expiring", &expiresAt)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,12 +141,12 @@ func TestAuthenticateRefusals(t *testing.T) {
 	}
 
 	// Revoking again is harmless and keeps the first revocation time.
-	first, _ := e.ex.Token(ctx, revokedTok.ID)
-	again, err := e.ex.RevokeToken(ctx, revokedTok.ID)
+	first, _ := e.ex.Token(ctx, exchange.Principal{MemberID: revokedTok.MemberID}, revokedTok.ID)
+	again, err := e.ex.RevokeToken(ctx, exchange.Principal{MemberID: revokedTok.MemberID}, revokedTok.ID)
 	if err != nil || !again.RevokedAt.Equal(*first.RevokedAt) {
 		t.Errorf("revoking twice: %+v, %v", again, err)
 	}
-	if _, err := e.ex.RevokeToken(ctx, uuid.New()); !errors.Is(err, exchange.ErrUnknownToken) {
+	if _, err := e.ex.RevokeToken(ctx, exchange.Principal{MemberID: ana.ID}, uuid.New()); !errors.Is(err, exchange.ErrUnknownToken) {
 		t.Errorf("revoking an unknown token: %v", err)
 	}
 }
@@ -169,7 +169,7 @@ func TestCreateTokenRefusals(t *testing.T) {
 		{"expired already", ana.ID, "t", ptr(now.Add(-time.Second)), ledger.ErrInvalidRequest},
 		{"expires now", ana.ID, "t", ptr(now), ledger.ErrInvalidRequest},
 	} {
-		_, secret, err := e.ex.CreateToken(ctx, c.member, c.tokName, c.expires)
+		_, secret, err := e.ex.CreateToken(ctx, exchange.Principal{MemberID: c.member}, c.member, c.tokName, c.expires)
 		wantErr(t, c.name, err, c.want)
 		if secret != "" {
 			t.Errorf("%s: a secret came back with the error", c.name)
@@ -188,7 +188,7 @@ func TestRolesFollowMemberships(t *testing.T) {
 	net := e.org(t, nil, exchange.KindNetwork, "Red Mutual")
 	coop := e.org(t, &net, exchange.KindCoop, "Coop")
 	ana := e.member(t, "Ana")
-	_, secret, err := e.ex.CreateToken(ctx, ana.ID, "t", nil)
+	_, secret, err := e.ex.CreateToken(ctx, exchange.Principal{MemberID: ana.ID}, ana.ID, "t", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,13 +21,12 @@ import (
 // interfaces each handler file declares for what it uses, in one, so that
 // Config takes one value (*exchange.Store implements it) while each
 // handler depends only on its own resource's methods. The methods of
-// transfers, holds, accounts, units, agreements, trades, statements and
-// funds take the principal and decide themselves who may; organizations,
-// members, tokens, listings and time banks are still decided by the Can*
-// methods their handlers call first.
+// transfers, holds, accounts, units, agreements, trades, statements,
+// funds, organizations, members, tokens, invitations, time banks,
+// categories, listing withdrawals and matching proposals take the
+// principal and decide themselves who may.
 type Authority interface {
 	authenticator
-	orgAuthority
 	orgService
 	memberService
 	tokenService
@@ -110,7 +109,6 @@ const DefaultMaxBodyBytes = 1 << 20
 type api struct {
 	ledger     *ledger.Store
 	auth       authenticator
-	orgAuth    orgAuthority
 	orgs       orgService
 	members    memberService
 	tokens     tokenService
@@ -154,7 +152,6 @@ func New(cfg Config) http.Handler {
 	a := &api{
 		ledger:     cfg.Ledger,
 		auth:       cfg.Authority,
-		orgAuth:    cfg.Authority,
 		orgs:       cfg.Authority,
 		members:    cfg.Authority,
 		tokens:     cfg.Authority,

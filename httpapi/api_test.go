@@ -84,12 +84,12 @@ func TestAuthentication(t *testing.T) {
 	}
 	// A revoked token is refused at once; the member's other tokens work.
 	m := e.member(e.network, exchange.RoleMember, "Rita")
-	tok, secret, err := e.ex.CreateToken(context.Background(), m.id, "second", nil)
+	tok, secret, err := e.ex.CreateToken(context.Background(), exchange.Principal{MemberID: m.id}, m.id, "second", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	e.must(e.call("GET", "/v1/units", secret, nil), 200)
-	if _, err := e.ex.RevokeToken(context.Background(), tok.ID); err != nil {
+	if _, err := e.ex.RevokeToken(context.Background(), exchange.Principal{MemberID: tok.MemberID}, tok.ID); err != nil {
 		t.Fatal(err)
 	}
 	e.problem(e.call("GET", "/v1/units", secret, nil), 401, "unauthenticated")

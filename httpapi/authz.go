@@ -1,25 +1,11 @@
 package httpapi
 
 import (
-	"context"
 	"errors"
-	"fmt"
-
-	"github.com/google/uuid"
 
 	"github.com/mutual-ledger/mutual/exchange"
 	"github.com/mutual-ledger/mutual/ledger"
 )
-
-// orgAuthority decides who acts for an organization, for the handlers that ask.
-// *exchange.Store implements it; see its methods of the same names for
-// the errors.
-type orgAuthority interface {
-	// CanManageOrg reports whether p acts for the organization: nil, or an
-	// error matching exchange.ErrForbidden or exchange.ErrNotVisible, or
-	// exchange.ErrUnknownOrg.
-	CanManageOrg(ctx context.Context, p exchange.Principal, orgID uuid.UUID) error
-}
 
 // Whatever a principal may not see is answered exactly as what does not
 // exist: the same status, type and detail, so that a 404 never says which.
@@ -83,24 +69,4 @@ func requireAdmin(p exchange.Principal, what string) error {
 		return forbidden("only a network admin may %s", what)
 	}
 	return nil
-}
-
-// mayManageOrg checks that the principal acts for the organization: 403
-// otherwise; 404 when the organization does not exist. field names the
-// request field that named the organization ("" for the path).
-func (a *api) mayManageOrg(ctx context.Context, p exchange.Principal, org uuid.UUID, field string) error {
-	err := a.orgAuth.CanManageOrg(ctx, p, org)
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, exchange.ErrUnknownOrg):
-		return notFoundOrg(org.String(), field)
-	case hidden(err) || isForbidden(err):
-		e := forbidden("you do not act for organization %s", org)
-		if field != "" {
-			e.fields = []FieldError{{Field: field, Message: e.detail}}
-		}
-		return e
-	}
-	return fmt.Errorf("checking who manages organization %s: %w", org, err)
 }

@@ -47,7 +47,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 	// Dora is in the co-op: a stranger to the time bank's coordinator.
 	dora := w.member(w.coop, exchange.RoleMember, "Dora")
 	anaToken := func() string {
-		tok, _, err := w.ex.CreateToken(context.Background(), w.ana.id, "to revoke", nil)
+		tok, _, err := w.ex.CreateToken(context.Background(), exchange.Principal{MemberID: w.ana.id}, w.ana.id, "to revoke", nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -122,7 +122,7 @@ func newFuzzServer(f *testing.F) *fuzzServer {
 	if _, err := ex.AddMembership(ctx, tb.ID, ana.ID, exchange.RoleMember); err != nil {
 		f.Fatal(err)
 	}
-	_, anaToken, err := ex.CreateToken(ctx, ana.ID, "fuzz", nil)
+	_, anaToken, err := ex.CreateToken(ctx, exchange.Principal{MemberID: ana.ID}, ana.ID, "fuzz", nil)
 	if err != nil {
 		f.Fatal(err)
 	}

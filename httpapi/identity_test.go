@@ -595,7 +595,7 @@ func (w *world) identityRows() []authzRow {
 		if err != nil {
 			return tk // no token, or a bad one: sent as it is
 		}
-		_, secret, err := w.ex.CreateToken(ctx, p.MemberID, "to sign out", nil)
+		_, secret, err := w.ex.CreateToken(ctx, exchange.Principal{MemberID: p.MemberID}, p.MemberID, "to sign out", nil)
 		if err != nil {
 			t.Fatal(err)
 		}

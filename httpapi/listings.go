@@ -19,19 +19,16 @@ import (
 
 // listingService keeps the categories and the listings.
 // *exchange.Store implements it; see its methods of the same names for
-// the errors.
+// the errors. CreateCategory, Listing and WithdrawListing decide themselves
+// who may; searches still take the Viewer built here (ViewerOf).
 type listingService interface {
-	// CanManageOrg reports whether p acts for the organization: nil, or an
-	// error matching exchange.ErrForbidden or exchange.ErrNotVisible, or
-	// exchange.ErrUnknownOrg.
-	CanManageOrg(ctx context.Context, p exchange.Principal, orgID uuid.UUID) error
 	Categories(ctx context.Context) ([]exchange.Category, error)
-	CreateCategory(ctx context.Context, in exchange.Category) (exchange.Category, error)
+	CreateCategory(ctx context.Context, p exchange.Principal, in exchange.Category) (exchange.Category, error)
 	CreateListing(ctx context.Context, in exchange.NewListing) (exchange.Listing, error)
 	Fairness(ctx context.Context, members []uuid.UUID) (matching.Fairness, error)
-	Listing(ctx context.Context, id uuid.UUID) (exchange.Listing, error)
+	Listing(ctx context.Context, p exchange.Principal, id uuid.UUID) (exchange.Listing, error)
 	SearchListings(ctx context.Context, q exchange.ListingQuery, p exchange.Page) ([]exchange.Listing, uuid.UUID, error)
-	UpdateListingStatus(ctx context.Context, id uuid.UUID, to exchange.ListingStatus) (exchange.Listing, error)
+	WithdrawListing(ctx context.Context, p exchange.Principal, id uuid.UUID) (exchange.Listing, error)
 }
 
 func (a *api) registerListingRoutes(rt *router) {
@@ -96,14 +93,11 @@ func (a *api) listCategories(w http.ResponseWriter, r *http.Request) error {
 // createCategory extends the taxonomy: network admins only, since every
 // organization shares it.
 func (a *api) createCategory(w http.ResponseWriter, r *http.Request) error {
-	if err := requireAdmin(principal(r), "create categories"); err != nil {
-		return err
-	}
 	var req createCategoryRequest
 	if err := a.decode(r, &req, false); err != nil {
 		return err
 	}
-	c, err := a.listings.CreateCategory(r.Context(), exchange.Category{Code: req.Code, Name: req.Name, Parent: req.Parent})
+	c, err := a.listings.CreateCategory(r.Context(), principal(r), exchange.Category{Code: req.Code, Name: req.Name, Parent: req.Parent})
 	if err != nil {
 		return err
 	}
@@ -253,7 +247,7 @@ func (a *api) createListing(w http.ResponseWriter, r *http.Request) error {
 	}
 	l, err := a.listings.CreateListing(ctx, in)
 	if err != nil {
-		if l, err = a.sameListing(ctx, in, err); err != nil {
+		if l, err = a.sameListing(ctx, p, in, err); err != nil {
 			// The owner is the caller: a membership they lack is
 			// a fault of the organization they named.
 			return renameField(err, "owner", "org_id")
@@ -267,12 +261,12 @@ func (a *api) createListing(w http.ResponseWriter, r *http.Request) error {
 // taken: when the listing there is the caller's, in the same organization,
 // of the same kind and title, an earlier attempt of this request made it.
 // Otherwise the error stands.
-func (a *api) sameListing(ctx context.Context, in exchange.NewListing, err error) (exchange.Listing, error) {
+func (a *api) sameListing(ctx context.Context, p exchange.Principal, in exchange.NewListing, err error) (exchange.Listing, error) {
 	var le *ledger.Error
 	if !errors.As(err, &le) || le.Code != ledger.ECONFLICT {
 		return exchange.Listing{}, err
 	}
-	l, gerr := a.listings.Listing(ctx, in.ID)
+	l, gerr := a.listings.Listing(ctx, p, in.ID)
 	if gerr != nil || l.Owner != in.Owner || l.OrgID != in.OrgID || l.Kind != in.Kind ||
 		l.Title != strings.TrimSpace(in.Title) || !l.Quantity.Equal(in.Quantity) {
 		return exchange.Listing{}, err
@@ -299,17 +293,7 @@ func (a *api) visibleListing(r *http.Request) (exchange.Listing, error) {
 	if err != nil {
 		return exchange.Listing{}, err
 	}
-	l, err := a.listings.Listing(r.Context(), id)
-	if errors.Is(err, exchange.ErrUnknownListing) {
-		return exchange.Listing{}, notFoundListing(id.String())
-	}
-	if err != nil {
-		return exchange.Listing{}, err
-	}
-	if !exchange.ViewerOf(principal(r)).MaySee(l) {
-		return exchange.Listing{}, notFoundListing(id.String())
-	}
-	return l, nil
+	return a.listings.Listing(r.Context(), principal(r), id)
 }
 
 // getListing shows a listing to those who may see it: anyone for a public
@@ -411,21 +395,11 @@ func timeParam(s, name string) (time.Time, error) {
 // open or matched is 409.
 func (a *api) withdrawListing(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
-	p := principal(r)
-	l, err := a.visibleListing(r)
+	id, err := parseID(r, "id", notFoundListing)
 	if err != nil {
 		return err
 	}
-	if l.Owner != p.MemberID {
-		err := a.listings.CanManageOrg(ctx, p, l.OrgID)
-		switch {
-		case hidden(err) || isForbidden(err):
-			return forbidden("only the listing's owner or a coordinator of its organization may withdraw it")
-		case err != nil:
-			return err
-		}
-	}
-	l, err = a.listings.UpdateListingStatus(ctx, l.ID, exchange.StatusWithdrawn)
+	l, err := a.listings.WithdrawListing(ctx, principal(r), id)
 	if err != nil {
 		return err
 	}

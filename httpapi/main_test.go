@@ -143,7 +143,7 @@ func (e *env) member(org exchange.Org, role exchange.Role, name string) actor {
 	if _, err := e.ex.AddMembership(ctx, org.ID, m.ID, role); err != nil {
 		e.t.Fatal(err)
 	}
-	_, secret, err := e.ex.CreateToken(ctx, m.ID, "test", nil)
+	_, secret, err := e.ex.CreateToken(ctx, exchange.Principal{MemberID: m.ID}, m.ID, "test", nil)
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"strings"
 	"time"
@@ -10,21 +9,15 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/mutual-ledger/mutual/exchange"
-	"github.com/mutual-ledger/mutual/ledger"
 )
 
-// memberService admits members and reads them.
-// *exchange.Store implements it; see its methods of the same names for
-// the errors.
+// memberService admits members and reads them, deciding itself who may;
+// *exchange.Store implements it (see its methods of the same names for the
+// errors).
 type memberService interface {
-	AddMembership(ctx context.Context, orgID, memberID uuid.UUID, role exchange.Role) (exchange.Membership, error)
-	AdmitNewMember(ctx context.Context, orgID uuid.UUID, in exchange.NewMember, role exchange.Role) (exchange.Member, error)
-	// CanReadMember reports whether p may see a member's private data: nil,
-	// or an error matching exchange.ErrNotVisible, also for a member that
-	// does not exist.
-	CanReadMember(ctx context.Context, p exchange.Principal, memberID uuid.UUID) error
-	Member(ctx context.Context, id uuid.UUID) (exchange.Member, error)
-	OrgMembers(ctx context.Context, orgID uuid.UUID, p exchange.Page) ([]exchange.OrgMember, uuid.UUID, error)
+	Admit(ctx context.Context, p exchange.Principal, orgID uuid.UUID, in exchange.Admission) (exchange.Member, uuid.UUID, bool, error)
+	Member(ctx context.Context, p exchange.Principal, id uuid.UUID) (exchange.Member, error)
+	OrgMembers(ctx context.Context, p exchange.Principal, orgID uuid.UUID, page exchange.Page) ([]exchange.OrgMember, uuid.UUID, error)
 }
 
 func (a *api) registerMemberRoutes(rt *router) {
@@ -136,9 +129,6 @@ func (a *api) addOrgMember(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := a.mayManageOrg(ctx, p, orgID, ""); err != nil {
-		return err
-	}
 	var req addMemberRequest
 	if err := a.decode(r, &req, false); err != nil {
 		return err
@@ -149,83 +139,23 @@ func (a *api) addOrgMember(w http.ResponseWriter, r *http.Request) error {
 		return invalidField("member_id", "give member_id to admit an existing member, or name (and email) to create a new one, not both")
 	case req.MemberID == "" && strings.TrimSpace(req.Name) == "":
 		return invalidField("name", "name is required to create a new member; or give member_id to admit an existing one")
-	case role == exchange.RoleAdmin && !p.Admin:
-		return forbidden("only a network admin may make admins")
 	}
-
-	if req.MemberID == "" {
-		in := exchange.NewMember{ID: keyedID(r, "member"), Name: req.Name, Email: req.Email}
-		m, err := a.members.AdmitNewMember(ctx, orgID, in, role)
-		var account uuid.UUID
-		if err == nil {
-			account = m.Memberships[0].Account
-		} else if m, err = a.sameMember(ctx, orgID, in, role, err); err != nil {
-			return err
-		}
-		w.Header().Set("Location", "/v1/members/"+m.ID.String())
-		return writeJSON(w, http.StatusCreated, toAdmittedJSON(m, account))
+	in := exchange.Admission{Role: role}
+	if req.MemberID != "" {
+		in.MemberID = uuid.MustParse(req.MemberID)
+	} else {
+		in.New = exchange.NewMember{ID: keyedID(r, "member"), Name: req.Name, Email: req.Email}
 	}
-
-	id := uuid.MustParse(req.MemberID)
-	m, err := a.readableMember(ctx, p, id, "member_id")
+	m, account, created, err := a.members.Admit(ctx, p, orgID, in)
 	if err != nil {
 		return err
 	}
-	status := http.StatusCreated
-	for _, ms := range m.Memberships {
-		if ms.OrgID != orgID {
-			continue
-		}
-		status = http.StatusOK
-		if ms.Role == exchange.RoleAdmin && !p.Admin {
-			return forbidden("only a network admin may change an admin's role")
-		}
-	}
-	ms, err := a.members.AddMembership(ctx, orgID, id, role)
-	if err != nil {
-		return err
-	}
-	if m, err = a.members.Member(ctx, id); err != nil {
-		return err
+	status := http.StatusOK
+	if created {
+		status = http.StatusCreated
 	}
 	w.Header().Set("Location", "/v1/members/"+m.ID.String())
-	return writeJSON(w, status, toAdmittedJSON(m, ms.Account))
-}
-
-// sameMember answers an admission that failed because the (keyed) member id
-// is taken: when the member there is the one asked for, an earlier attempt
-// of this request made it; the role is given again (which changes nothing
-// if it was) and the member returned. Otherwise the error stands.
-func (a *api) sameMember(ctx context.Context, orgID uuid.UUID, in exchange.NewMember, role exchange.Role, err error) (exchange.Member, error) {
-	var le *ledger.Error
-	if !errors.As(err, &le) || le.Code != ledger.ECONFLICT {
-		return exchange.Member{}, err
-	}
-	m, gerr := a.members.Member(ctx, in.ID)
-	if gerr != nil || m.Name != strings.TrimSpace(in.Name) || m.Email != strings.TrimSpace(in.Email) {
-		return exchange.Member{}, err
-	}
-	if _, err := a.members.AddMembership(ctx, orgID, in.ID, role); err != nil {
-		return exchange.Member{}, err
-	}
-	return a.members.Member(ctx, in.ID)
-}
-
-// readableMember returns a member the principal may read, or the not-found
-// error of a member that does not exist; field names the request field that
-// named the member, if any.
-func (a *api) readableMember(ctx context.Context, p exchange.Principal, id uuid.UUID, field string) (exchange.Member, error) {
-	if err := a.members.CanReadMember(ctx, p, id); err != nil {
-		if hidden(err) {
-			return exchange.Member{}, notFoundMember(id.String(), field)
-		}
-		return exchange.Member{}, err
-	}
-	m, err := a.members.Member(ctx, id)
-	if errors.Is(err, exchange.ErrUnknownMember) {
-		return exchange.Member{}, notFoundMember(id.String(), field)
-	}
-	return m, err
+	return writeJSON(w, status, toAdmittedJSON(m, account))
 }
 
 // listOrgMembers lists an organization's own members (not those of the
@@ -236,17 +166,11 @@ func (a *api) listOrgMembers(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := a.mayManageOrg(ctx, principal(r), orgID, ""); err != nil {
-		return err
-	}
 	page, err := idPage(r, "members")
 	if err != nil {
 		return err
 	}
-	members, next, err := a.members.OrgMembers(ctx, orgID, page)
-	if errors.Is(err, exchange.ErrUnknownOrg) {
-		return notFoundOrg(orgID.String(), "")
-	}
+	members, next, err := a.members.OrgMembers(ctx, principal(r), orgID, page)
 	if err != nil {
 		return err
 	}
@@ -266,7 +190,7 @@ func (a *api) getMember(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	m, err := a.readableMember(r.Context(), principal(r), id, "")
+	m, err := a.members.Member(r.Context(), principal(r), id)
 	if err != nil {
 		return err
 	}
@@ -276,7 +200,7 @@ func (a *api) getMember(w http.ResponseWriter, r *http.Request) error {
 // getMe shows the caller their own member record.
 func (a *api) getMe(w http.ResponseWriter, r *http.Request) error {
 	p := principal(r)
-	m, err := a.members.Member(r.Context(), p.MemberID)
+	m, err := a.members.Member(r.Context(), p, p.MemberID)
 	if err != nil {
 		return err
 	}

@@ -2,24 +2,21 @@ package httpapi
 
 import (
 	"context"
-	"errors"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/mutual-ledger/mutual/exchange"
-	"github.com/mutual-ledger/mutual/ledger"
 )
 
-// orgService creates and reads organizations.
-// *exchange.Store implements it; see its methods of the same names for
-// the errors.
+// orgService creates and reads organizations, deciding itself who may;
+// *exchange.Store implements it (see its methods of the same names for the
+// errors).
 type orgService interface {
-	CreateOrg(ctx context.Context, in exchange.NewOrg) (exchange.Org, error)
-	Org(ctx context.Context, id uuid.UUID) (exchange.Org, error)
-	Orgs(ctx context.Context, p exchange.Page) ([]exchange.Org, uuid.UUID, error)
+	AddOrg(ctx context.Context, p exchange.Principal, in exchange.NewOrg) (exchange.Org, error)
+	Org(ctx context.Context, p exchange.Principal, id uuid.UUID) (exchange.Org, error)
+	Orgs(ctx context.Context, p exchange.Principal, page exchange.Page) ([]exchange.Org, uuid.UUID, error)
 }
 
 func (a *api) registerOrgRoutes(rt *router) {
@@ -75,42 +72,16 @@ func (a *api) createOrg(w http.ResponseWriter, r *http.Request) error {
 		return invalidField("kind", "kind network cannot be created: there is one network organization, made when the server first starts")
 	}
 	parent := uuid.MustParse(req.ParentID)
-	if err := a.mayManageOrg(ctx, principal(r), parent, "parent_id"); err != nil {
-		return err
-	}
 	in := exchange.NewOrg{
 		ID: keyedID(r, "org"), ParentID: &parent, Name: req.Name, Kind: exchange.Kind(req.Kind),
 		City: req.City, Region: req.Region, Membership: exchange.MembershipType(req.Membership),
 	}
-	o, err := a.orgs.CreateOrg(ctx, in)
+	o, err := a.orgs.AddOrg(ctx, principal(r), in)
 	if err != nil {
-		if o, err = a.sameOrg(ctx, in, err); err != nil {
-			return err
-		}
+		return err
 	}
 	w.Header().Set("Location", "/v1/orgs/"+o.ID.String())
 	return writeJSON(w, http.StatusCreated, toOrgJSON(o))
-}
-
-// sameOrg answers a creation that failed because the (keyed) id is taken:
-// when the organization there is the one asked for, an earlier attempt of
-// this request made it, and it is returned; otherwise the error stands.
-func (a *api) sameOrg(ctx context.Context, in exchange.NewOrg, err error) (exchange.Org, error) {
-	var le *ledger.Error
-	if !errors.As(err, &le) || le.Code != ledger.ECONFLICT {
-		return exchange.Org{}, err
-	}
-	o, gerr := a.orgs.Org(ctx, in.ID)
-	membership := in.Membership
-	if membership == "" {
-		membership = exchange.MemberOrganization
-	}
-	if gerr != nil || o.ParentID == nil || *o.ParentID != *in.ParentID || o.Kind != in.Kind ||
-		o.Name != strings.TrimSpace(in.Name) || o.City != strings.TrimSpace(in.City) ||
-		o.Region != strings.TrimSpace(in.Region) || o.Membership != membership {
-		return exchange.Org{}, err
-	}
-	return o, nil
 }
 
 // listOrgs lists the organizations in id order (roughly creation order).
@@ -120,7 +91,7 @@ func (a *api) listOrgs(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	orgs, next, err := a.orgs.Orgs(r.Context(), page)
+	orgs, next, err := a.orgs.Orgs(r.Context(), principal(r), page)
 	if err != nil {
 		return err
 	}
@@ -137,10 +108,7 @@ func (a *api) getOrg(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	o, err := a.orgs.Org(r.Context(), id)
-	if errors.Is(err, exchange.ErrUnknownOrg) {
-		return notFoundOrg(id.String(), "")
-	}
+	o, err := a.orgs.Org(r.Context(), principal(r), id)
 	if err != nil {
 		return err
 	}

@@ -15,11 +15,11 @@ import (
 
 // proposalService reads what matching proposes over.
 // *exchange.Store implements it; see its methods of the same names for
-// the errors.
+// the errors. Subtree decides who may propose for an organization.
 type proposalService interface {
 	Fairness(ctx context.Context, members []uuid.UUID) (matching.Fairness, error)
 	SearchListings(ctx context.Context, q exchange.ListingQuery, p exchange.Page) ([]exchange.Listing, uuid.UUID, error)
-	Subtree(ctx context.Context, orgID uuid.UUID) ([]uuid.UUID, error)
+	Subtree(ctx context.Context, p exchange.Principal, orgID uuid.UUID) ([]uuid.UUID, error)
 }
 
 // A proposal is a computation over open listings: it writes nothing, so it
@@ -84,7 +84,8 @@ func (a *api) proposeMatching(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	org := uuid.MustParse(req.OrgID)
-	if err := a.mayManageOrg(ctx, p, org, "org_id"); err != nil {
+	subtree, err := a.proposals.Subtree(ctx, p, org)
+	if err != nil {
 		return err
 	}
 	if req.Unit == "" {
@@ -105,10 +106,6 @@ func (a *api) proposeMatching(w http.ResponseWriter, r *http.Request) error {
 	}
 
 	viewer := exchange.ViewerOf(p)
-	subtree, err := a.proposals.Subtree(ctx, org)
-	if err != nil {
-		return err
-	}
 	needs, err := a.openListings(ctx, exchange.ListingQuery{Viewer: viewer, Kind: exchange.Need, Orgs: subtree, City: req.City}, req.Unit, limitNeeds)
 	if err != nil {
 		return err

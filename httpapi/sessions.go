@@ -36,7 +36,7 @@ type sessionStore interface {
 	EndSessions(ctx context.Context, p exchange.Principal, memberID uuid.UUID) (int, error)
 	Sessions(ctx context.Context, p exchange.Principal, memberID uuid.UUID) ([]exchange.Session, error)
 	Tokens(ctx context.Context, p exchange.Principal, memberID uuid.UUID) ([]exchange.Token, error)
-	RevokeToken(ctx context.Context, id uuid.UUID) (exchange.Token, error)
+	RevokeToken(ctx context.Context, p exchange.Principal, id uuid.UUID) (exchange.Token, error)
 }
 
 // The session cookie's names: with the __Host- prefix over TLS, plain over
@@ -172,7 +172,7 @@ func (a *api) signOut(w http.ResponseWriter, r *http.Request) error {
 		}
 		a.clearSessionCookie(w, r)
 	default:
-		if _, err := a.sessions().RevokeToken(r.Context(), p.TokenID); err != nil {
+		if _, err := a.sessions().RevokeToken(r.Context(), p, p.TokenID); err != nil {
 			return err
 		}
 	}

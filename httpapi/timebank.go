@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"time"
 
@@ -12,18 +11,14 @@ import (
 	"github.com/mutual-ledger/mutual/ledger"
 )
 
-// timebankService keeps the time banks' rules and moves hours to and from their pools.
-// *exchange.Store implements it; see its methods of the same names for
-// the errors.
+// timebankService keeps the time banks' rules and moves hours to and from
+// their pools, deciding itself who may; *exchange.Store implements it (see
+// its methods of the same names for the errors).
 type timebankService interface {
-	// CanTimebank decides who may do what to a time bank: nil, or an error
-	// matching exchange.ErrForbidden, exchange.ErrNotVisible or
-	// exchange.ErrUnknownOrg.
-	CanTimebank(ctx context.Context, p exchange.Principal, orgID uuid.UUID, action exchange.TimebankAction) error
-	DonateHours(ctx context.Context, m exchange.TimebankMove) (ledger.Transfer, error)
-	GrantHours(ctx context.Context, m exchange.TimebankMove) (ledger.Transfer, error)
-	SetTimebankRules(ctx context.Context, orgID uuid.UUID, in exchange.TimebankSettings, by uuid.UUID) (exchange.TimebankRules, bool, error)
-	TimebankRules(ctx context.Context, orgID uuid.UUID) (exchange.TimebankRules, error)
+	DonateHours(ctx context.Context, p exchange.Principal, m exchange.TimebankMove) (ledger.Transfer, error)
+	GrantHours(ctx context.Context, p exchange.Principal, m exchange.TimebankMove) (ledger.Transfer, error)
+	SetTimebankRules(ctx context.Context, p exchange.Principal, orgID uuid.UUID, in exchange.TimebankSettings) (exchange.TimebankRules, bool, error)
+	TimebankRules(ctx context.Context, p exchange.Principal, orgID uuid.UUID) (exchange.TimebankRules, error)
 }
 
 func (a *api) registerTimebankRoutes(rt *router) {
@@ -66,46 +61,15 @@ func (a *api) toTimebankJSON(ctx context.Context, r exchange.TimebankRules) (tim
 	return out, nil
 }
 
-// notFoundTimebank is the error for a time bank that has no rules, or that
-// the caller may not see.
-func notFoundTimebank(org uuid.UUID) error {
-	return &ledger.Error{Code: ledger.ENOTFOUND, Reason: exchange.ReasonNoTimebank,
-		Message: "organization " + org.String() + " has no time bank you can see; a coordinator sets its rules with PUT /v1/orgs/" + org.String() + "/timebank",
-		Index:   -1}
-}
-
-// mayTimebank checks that the principal may act on the organization's time
-// bank and returns the organization's id: 404 when the organization does not
-// exist or the caller may not see its time bank, 403 when they may see it
-// but not do this.
-func (a *api) mayTimebank(r *http.Request, action exchange.TimebankAction, what string) (uuid.UUID, error) {
-	org, err := parseID(r, "id", notFoundOrgPath)
-	if err != nil {
-		return uuid.Nil, err
-	}
-	err = a.timebanks.CanTimebank(r.Context(), principal(r), org, action)
-	switch {
-	case err == nil:
-		return org, nil
-	case errors.Is(err, exchange.ErrUnknownOrg):
-		return uuid.Nil, notFoundOrg(org.String(), "")
-	case isForbidden(err):
-		return uuid.Nil, forbidden("%s", what)
-	case hidden(err):
-		return uuid.Nil, notFoundTimebank(org)
-	}
-	return uuid.Nil, err
-}
-
 // getTimebank shows an organization's time-bank rules and its pool's
 // balances to its members and to those who act for it.
 func (a *api) getTimebank(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
-	org, err := a.mayTimebank(r, exchange.TimebankRead, "")
+	org, err := parseID(r, "id", notFoundOrgPath)
 	if err != nil {
 		return err
 	}
-	rules, err := a.timebanks.TimebankRules(ctx, org)
+	rules, err := a.timebanks.TimebankRules(ctx, principal(r), org)
 	if err != nil {
 		return err
 	}
@@ -131,7 +95,7 @@ type timebankRulesRequest struct {
 // nothing but the time and author of the last change.
 func (a *api) putTimebank(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
-	org, err := a.mayTimebank(r, exchange.TimebankSetRules, "only those who act for the organization set its time-bank rules")
+	org, err := parseID(r, "id", notFoundOrgPath)
 	if err != nil {
 		return err
 	}
@@ -140,7 +104,7 @@ func (a *api) putTimebank(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	in := exchange.TimebankSettings{Unit: req.Unit, CreditLimit: req.CreditLimit.value(), Cap: req.Cap.ptr()}
-	rules, created, err := a.timebanks.SetTimebankRules(ctx, org, in, principal(r).MemberID)
+	rules, created, err := a.timebanks.SetTimebankRules(ctx, principal(r), org, in)
 	if err != nil {
 		return err
 	}
@@ -184,7 +148,7 @@ func hoursMove(org, member uuid.UUID, amount decimalString, memo, account, key s
 // donateHours gives hours from the caller's own account in the time bank's
 // unit to its pool, for members of the organization.
 func (a *api) donateHours(w http.ResponseWriter, r *http.Request) error {
-	org, err := a.mayTimebank(r, exchange.TimebankDonate, "only members of the organization donate to its pool")
+	org, err := parseID(r, "id", notFoundOrgPath)
 	if err != nil {
 		return err
 	}
@@ -192,14 +156,14 @@ func (a *api) donateHours(w http.ResponseWriter, r *http.Request) error {
 	if err := a.decode(r, &req, false); err != nil {
 		return err
 	}
-	t, err := a.timebanks.DonateHours(r.Context(), hoursMove(org, principal(r).MemberID, req.Amount, req.Memo, req.AccountID, timebankKey(r, "donation")))
+	t, err := a.timebanks.DonateHours(r.Context(), principal(r), hoursMove(org, principal(r).MemberID, req.Amount, req.Memo, req.AccountID, timebankKey(r, "donation")))
 	return a.writeHours(w, r, t, err)
 }
 
 // grantHours gives hours from the pool to a member of the organization, for
 // those who act for it.
 func (a *api) grantHours(w http.ResponseWriter, r *http.Request) error {
-	org, err := a.mayTimebank(r, exchange.TimebankGrant, "only those who act for the organization grant hours from its pool")
+	org, err := parseID(r, "id", notFoundOrgPath)
 	if err != nil {
 		return err
 	}
@@ -207,7 +171,7 @@ func (a *api) grantHours(w http.ResponseWriter, r *http.Request) error {
 	if err := a.decode(r, &req, false); err != nil {
 		return err
 	}
-	t, err := a.timebanks.GrantHours(r.Context(), hoursMove(org, uuid.MustParse(req.MemberID), req.Amount, req.Memo, req.AccountID, timebankKey(r, "grant")))
+	t, err := a.timebanks.GrantHours(r.Context(), principal(r), hoursMove(org, uuid.MustParse(req.MemberID), req.Amount, req.Memo, req.AccountID, timebankKey(r, "grant")))
 	return a.writeHours(w, r, t, err)
 }
 

@@ -17,7 +17,7 @@ func (w *world) admitToTimebank(coord actor, org exchange.Org, name string) (act
 	body := w.must(w.call("POST", "/v1/orgs/"+org.ID.String()+"/members", coord.token,
 		map[string]any{"name": name, "role": "member"}), 201)
 	id := uuid.MustParse(body["id"].(string))
-	_, secret, err := w.ex.CreateToken(context.Background(), id, "test", nil)
+	_, secret, err := w.ex.CreateToken(context.Background(), exchange.Principal{MemberID: id}, id, "test", nil)
 	if err != nil {
 		w.t.Fatal(err)
 	}

@@ -2,28 +2,20 @@ package httpapi
 
 import (
 	"context"
-	"errors"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/mutual-ledger/mutual/exchange"
-	"github.com/mutual-ledger/mutual/ledger"
 )
 
-// tokenService makes, reads and revokes API tokens.
-// *exchange.Store implements it; see its methods of the same names for
-// the errors.
+// tokenService makes and revokes API tokens, deciding itself who may;
+// *exchange.Store implements it (see its methods of the same names for the
+// errors).
 type tokenService interface {
-	// CanManageTokens reports whether p may create or revoke a member's
-	// tokens: nil, or an error matching exchange.ErrForbidden or
-	// exchange.ErrNotVisible (also for a member that does not exist).
-	CanManageTokens(ctx context.Context, p exchange.Principal, memberID uuid.UUID) error
-	CreateToken(ctx context.Context, memberID uuid.UUID, name string, expiresAt *time.Time) (exchange.Token, string, error)
-	RevokeToken(ctx context.Context, id uuid.UUID) (exchange.Token, error)
-	Token(ctx context.Context, id uuid.UUID) (exchange.Token, error)
+	CreateToken(ctx context.Context, p exchange.Principal, memberID uuid.UUID, name string, expiresAt *time.Time) (exchange.Token, string, error)
+	RevokeToken(ctx context.Context, p exchange.Principal, id uuid.UUID) (exchange.Token, error)
 }
 
 func (a *api) registerTokenRoutes(rt *router) {
@@ -72,28 +64,16 @@ func (a *api) createToken(w http.ResponseWriter, r *http.Request) error {
 	if err := a.decode(r, &req, false); err != nil {
 		return err
 	}
-	member, field := p.MemberID, ""
+	member := p.MemberID
 	if req.MemberID != "" {
-		member, field = uuid.MustParse(req.MemberID), "member_id"
-	}
-	if err := a.tokens.CanManageTokens(ctx, p, member); err != nil {
-		switch {
-		case hidden(err):
-			return notFoundMember(member.String(), field)
-		case isForbidden(err):
-			return tokensForbidden(err, field)
-		}
-		return err
+		member = uuid.MustParse(req.MemberID)
 	}
 	var expires *time.Time
 	if req.ExpiresAt != "" {
 		t, _ := time.Parse(time.RFC3339Nano, req.ExpiresAt) // validated
 		expires = &t
 	}
-	t, secret, err := a.tokens.CreateToken(ctx, member, req.Name, expires)
-	if errors.Is(err, exchange.ErrUnknownMember) {
-		return notFoundMember(member.String(), field)
-	}
+	t, secret, err := a.tokens.CreateToken(ctx, p, member, req.Name, expires)
 	if err != nil {
 		return err
 	}
@@ -103,21 +83,6 @@ func (a *api) createToken(w http.ResponseWriter, r *http.Request) error {
 
 func toTokenJSON(t exchange.Token) tokenJSON {
 	return tokenJSON{ID: t.ID, MemberID: t.MemberID, Name: t.Name, ExpiresAt: utc(t.ExpiresAt), CreatedAt: t.CreatedAt.UTC()}
-}
-
-// tokensForbidden is the 403 of a coordinator who may see the member but
-// not act as them (the member holds a role the coordinator does not
-// govern): err says why.
-func tokensForbidden(err error, field string) error {
-	e := forbidden("%s", strings.TrimPrefix(err.Error(), "forbidden: "))
-	var le *ledger.Error
-	if errors.As(err, &le) && le.Message != "" {
-		e.detail = le.Message
-	}
-	if field != "" {
-		e.fields = []FieldError{{Field: field, Message: e.detail}}
-	}
-	return e
 }
 
 // revokeToken revokes a token for good (204): its next request gets 401.
@@ -132,23 +97,7 @@ func (a *api) revokeToken(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	t, err := a.tokens.Token(ctx, id)
-	if errors.Is(err, exchange.ErrUnknownToken) {
-		return notFoundToken(id.String())
-	}
-	if err != nil {
-		return err
-	}
-	if err := a.tokens.CanManageTokens(ctx, principal(r), t.MemberID); err != nil {
-		switch {
-		case hidden(err):
-			return notFoundToken(id.String())
-		case isForbidden(err):
-			return tokensForbidden(err, "")
-		}
-		return err
-	}
-	if _, err := a.tokens.RevokeToken(ctx, id); err != nil {
+	if _, err := a.tokens.RevokeToken(ctx, principal(r), id); err != nil {
 		return err
 	}
 	w.Header().Set("Cache-Control", "no-store")
