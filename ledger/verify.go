@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
 
 	"github.com/mutual-ledger/mutual/internal/pgtx"
@@ -27,6 +28,8 @@ import (
 type check struct {
 	name string
 	sql  string
+	// salted checks take a random salt as $1, new for each run of Verify.
+	salted bool
 	// followUp, when the check found something, lists the details.
 	followUp map[string]string
 }
@@ -81,49 +84,48 @@ UNION ALL
 SELECT 'every unit''s entries sum to zero: unit ' || unit || ' entries sum to ' || sum(total)::text
 FROM acct GROUP BY unit HAVING sum(total) <> 0`},
 
-	// One pass over the journal joined to its transfers, grouped by
-	// posting: each entry is a side of its posting (account, unit,
-	// direction, amount) of a transfer that is posted and not itself
-	// resolved by another (a posted hold's entries are its posting
-	// transfer's), and each posting that has entries has exactly one debit
-	// and one credit: with the match, one entry per side. Then the postings with entries must
-	// number as many as the postings of posted transfers: with the above,
-	// equal totals mean no posting lacks its entries, without a group per
-	// transfer.
-	{name: "the journal, transfer by transfer", sql: `
-WITH sides AS (
-    SELECT e.transfer_id, e.posting, e.amount,
-           t.state = 'posted' AND t.resolved_at IS NULL AND p.v->>'unit' = a.unit
-           AND CASE WHEN e.amount < 0
-                    THEN (p.v->>'from')::UUID = e.account_id AND (p.v->>'amount')::NUMERIC = -e.amount
-                    ELSE (p.v->>'to')::UUID = e.account_id AND (p.v->>'amount')::NUMERIC = e.amount END AS matched
-    FROM entries e
-    JOIN transfers t ON t.id = e.transfer_id
-    JOIN accounts a ON a.id = e.account_id
-    CROSS JOIN LATERAL (SELECT t.postings -> e.posting::INT4 AS v) p
-), slots AS (
-    SELECT transfer_id, posting, count(*) FILTER (WHERE amount < 0) AS debits,
-           count(*) FILTER (WHERE amount > 0) AS credits, bool_and(matched) AS matched
-    FROM sides GROUP BY transfer_id, posting
+	// The journal against the transfers, without joining them: the
+	// entries must be, side for side, the postings of the transfers that
+	// are posted and not themselves resolved by another (a posted hold's
+	// entries are its posting transfer's): each posting one debit of its
+	// amount from its "from" account and one credit to its "to" account,
+	// both in its unit, and no other entry. Each side is hashed (salted
+	// with $1, chosen at random for each run, so that no change to the
+	// books can be made to cancel out) and, per unit, the count, the sum
+	// of the hashes and the sum of amount times hash of the entries (one
+	// scan of the journal) are compared with those of the postings (one
+	// scan of the transfers). Equal multisets give equal sums; unequal
+	// ones give unequal sums but with negligible probability: a missing,
+	// extra or moved entry changes the sum of hashes, a changed amount the
+	// weighted sum. Only when they differ does the exact check below,
+	// which joins the journal to its transfers and names the culprits, run.
+	{name: "the journal, transfer by transfer", salted: true, sql: `
+WITH have AS (
+    SELECT unit, count(*) AS n, sum(h) AS hs, sum(amount * h) AS ahs
+    FROM (SELECT a.unit, e.amount,
+                 ('x' || substr(md5($1 || e.transfer_id::text || ':' || e.posting::text || ':' || e.account_id::text
+                                  || ':' || a.unit || CASE WHEN e.amount < 0 THEN ':-' ELSE ':+' END), 1, 15))::BIT(60)::BIGINT::NUMERIC AS h
+          FROM entries e JOIN accounts a ON a.id = e.account_id) x
+    GROUP BY unit
+), want AS (
+    SELECT unit, count(*) AS n, sum(h) AS hs, sum(amount * h) AS ahs
+    FROM (SELECT p.v->>'unit' AS unit, s.amount,
+                 ('x' || substr(md5($1 || t.id::text || ':' || (p.k - 1)::text || ':' || s.account::text
+                                  || ':' || (p.v->>'unit') || s.sign), 1, 15))::BIT(60)::BIGINT::NUMERIC AS h
+          FROM transfers t
+          CROSS JOIN LATERAL jsonb_array_elements(t.postings) WITH ORDINALITY AS p(v, k)
+          CROSS JOIN LATERAL (VALUES ((p.v->>'from')::UUID, -(p.v->>'amount')::NUMERIC, ':-'),
+                                     ((p.v->>'to')::UUID, (p.v->>'amount')::NUMERIC, ':+')) AS s(account, amount, sign)
+          WHERE t.state = 'posted' AND t.resolved_at IS NULL) x
+    GROUP BY unit
 )
-SELECT 'each entry belongs to its transfer''s accounts and unit: transfer ' || transfer_id::text || ' posting ' || posting::text
-       || CASE WHEN matched THEN ' has ' || debits::text || ' debits and ' || credits::text || ' credits, not one of each'
-               ELSE ' has an entry that is not a side of it, or the transfer is not posted' END
-FROM slots WHERE NOT matched OR debits <> 1 OR credits <> 1
-UNION ALL
-SELECT 'posted transfers have two entries per posting, others none: ' || (want - have)::text
-       || ' postings of posted transfers have no entries'
-FROM (SELECT (SELECT count(*) FROM slots) AS have,
-             (SELECT COALESCE(sum(jsonb_array_length(postings)), 0) FROM transfers
-              WHERE state = 'posted' AND resolved_at IS NULL) AS want) c
-WHERE have <> want`,
+SELECT 'the journal is the postings of the posted transfers, side for side: unit ' || COALESCE(h.unit, w.unit)
+       || ' has ' || COALESCE(h.n, 0)::text || ' entries for ' || COALESCE(w.n, 0)::text || ' sides of postings, and they differ'
+FROM have h FULL JOIN want w ON w.unit = h.unit
+WHERE h.n IS DISTINCT FROM w.n OR h.hs IS DISTINCT FROM w.hs OR h.ahs IS DISTINCT FROM w.ahs`,
 		followUp: map[string]string{
-			"posted transfers have two entries per posting, others none: ": `
-SELECT 'posted transfers have two entries per posting, others none: transfer ' || t.id::text || ' (' || t.state || ') has '
-       || COALESCE(x.n, 0)::text || ' entries for ' || jsonb_array_length(t.postings)::text || ' postings'
-FROM transfers t
-LEFT JOIN (SELECT transfer_id, count(*) AS n FROM entries GROUP BY transfer_id) x ON x.transfer_id = t.id
-WHERE COALESCE(x.n, 0) <> CASE WHEN t.state = 'posted' AND t.resolved_at IS NULL THEN 2 * jsonb_array_length(t.postings) ELSE 0 END`,
+			"the journal is the postings of the posted transfers, side for side: ": journalByTransfer,
+			"posted transfers have two entries per posting, others none: ":          journalLostEntries,
 		}},
 
 	// Holds: only the open reservations and the pending transfers are read,
@@ -170,26 +172,24 @@ func (s *Store) VerifyWithProgress(ctx context.Context, progress VerifyProgress)
 		if err := s.verifySettings(ctx, tx); err != nil {
 			return err
 		}
+		salt := rand.Text()
 		for i, c := range invariantChecks {
 			if progress != nil {
 				progress(i, len(invariantChecks), c.name)
 			}
-			found, err := collectViolations(ctx, tx, c.sql)
+			var args []any
+			if c.salted {
+				args = []any{salt}
+			}
+			found, err := collectViolations(ctx, tx, c.sql, args...)
 			if err != nil {
 				return fmt.Errorf("ledger: verify %q: %w", c.name, err)
 			}
-			out = append(out, found...)
-			for _, f := range found {
-				sql, ok := c.followUp[prefixOf(f)]
-				if !ok {
-					continue
-				}
-				more, err := collectViolations(ctx, tx, sql)
-				if err != nil {
-					return fmt.Errorf("ledger: verify %q: %w", c.name, err)
-				}
-				out = append(out, more...)
+			more, err := followUp(ctx, tx, c.followUp, found)
+			if err != nil {
+				return fmt.Errorf("ledger: verify %q: %w", c.name, err)
 			}
+			out = append(out, more...)
 		}
 		if progress != nil {
 			progress(len(invariantChecks), len(invariantChecks), "")
@@ -216,6 +216,36 @@ func (s *Store) verifySettings(ctx context.Context, tx *pgtx.Tx) error {
 	return err
 }
 
+// followUp returns the violations found and, after each whose invariant has
+// a query in details, what that query finds, followed up in turn: a check
+// that compares totals hands over to one that names the culprits.
+func followUp(ctx context.Context, tx *pgtx.Tx, details map[string]string, found []string) ([]string, error) {
+	var out []string
+	for _, f := range found {
+		out = append(out, f)
+		sql, ok := details[prefixOf(f)]
+		if !ok {
+			continue
+		}
+		next := make(map[string]string, len(details))
+		for k, v := range details {
+			if v != sql { // each query runs once on the way down
+				next[k] = v
+			}
+		}
+		more, err := collectViolations(ctx, tx, sql)
+		if err != nil {
+			return nil, err
+		}
+		more, err = followUp(ctx, tx, next, more)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, more...)
+	}
+	return out, nil
+}
+
 // prefixOf returns the invariant's name of a violation, up to ": ".
 func prefixOf(v string) string {
 	for i := 0; i+1 < len(v); i++ {
@@ -228,8 +258,8 @@ func prefixOf(v string) string {
 
 // collectViolations runs one check and returns its rows, at most
 // maxViolations of them and then a line saying how many more there were.
-func collectViolations(ctx context.Context, tx *pgtx.Tx, sql string) ([]string, error) {
-	rows, err := tx.Query(ctx, sql)
+func collectViolations(ctx context.Context, tx *pgtx.Tx, sql string, args ...any) ([]string, error) {
+	rows, err := tx.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -252,3 +282,48 @@ func collectViolations(ctx context.Context, tx *pgtx.Tx, sql string) ([]string, 
 	}
 	return out, rows.Err()
 }
+
+// journalByTransfer is the exact check behind the fingerprints of "the
+// journal, transfer by transfer": one pass over the journal joined to its
+// transfers, grouped by posting, that names each posting whose entries are
+// not one debit and one credit matching it, and counts the postings that
+// lack their entries (journalLostEntries then names their transfers). It
+// joins about two entries to each transfer by random UUIDs, which is what
+// made verify grow faster than the books, so it runs only when the
+// fingerprints differ.
+const journalByTransfer = `
+WITH sides AS (
+    SELECT e.transfer_id, e.posting, e.amount,
+           t.state = 'posted' AND t.resolved_at IS NULL AND p.v->>'unit' = a.unit
+           AND CASE WHEN e.amount < 0
+                    THEN (p.v->>'from')::UUID = e.account_id AND (p.v->>'amount')::NUMERIC = -e.amount
+                    ELSE (p.v->>'to')::UUID = e.account_id AND (p.v->>'amount')::NUMERIC = e.amount END AS matched
+    FROM entries e
+    JOIN transfers t ON t.id = e.transfer_id
+    JOIN accounts a ON a.id = e.account_id
+    CROSS JOIN LATERAL (SELECT t.postings -> e.posting::INT4 AS v) p
+), slots AS (
+    SELECT transfer_id, posting, count(*) FILTER (WHERE amount < 0) AS debits,
+           count(*) FILTER (WHERE amount > 0) AS credits, bool_and(matched) AS matched
+    FROM sides GROUP BY transfer_id, posting
+)
+SELECT 'each entry belongs to its transfer''s accounts and unit: transfer ' || transfer_id::text || ' posting ' || posting::text
+       || CASE WHEN matched THEN ' has ' || debits::text || ' debits and ' || credits::text || ' credits, not one of each'
+               ELSE ' has an entry that is not a side of it, or the transfer is not posted' END
+FROM slots WHERE NOT matched OR debits <> 1 OR credits <> 1
+UNION ALL
+SELECT 'posted transfers have two entries per posting, others none: ' || (want - have)::text
+       || ' postings of posted transfers have no entries'
+FROM (SELECT (SELECT count(*) FROM slots) AS have,
+             (SELECT COALESCE(sum(jsonb_array_length(postings)), 0) FROM transfers
+              WHERE state = 'posted' AND resolved_at IS NULL) AS want) c
+WHERE have <> want`
+
+// journalLostEntries names the transfers whose entries are not two per
+// posting if the transfer is posted and unresolved, and none otherwise.
+const journalLostEntries = `
+SELECT 'posted transfers have two entries per posting, others none: transfer ' || t.id::text || ' (' || t.state || ') has '
+       || COALESCE(x.n, 0)::text || ' entries for ' || jsonb_array_length(t.postings)::text || ' postings'
+FROM transfers t
+LEFT JOIN (SELECT transfer_id, count(*) AS n FROM entries GROUP BY transfer_id) x ON x.transfer_id = t.id
+WHERE COALESCE(x.n, 0) <> CASE WHEN t.state = 'posted' AND t.resolved_at IS NULL THEN 2 * jsonb_array_length(t.postings) ELSE 0 END`
