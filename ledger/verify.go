@@ -3,6 +3,7 @@ package ledger
 import (
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"fmt"
 
 	"github.com/mutual-ledger/mutual/internal/pgtx"
@@ -28,7 +29,7 @@ import (
 type check struct {
 	name string
 	sql  string
-	// salted checks take a random salt as $1, new for each run of Verify.
+	// salted checks take a random BIGINT as $1, new for each run of Verify.
 	salted bool
 	// followUp, when the check found something, lists the details.
 	followUp map[string]string
@@ -89,43 +90,50 @@ FROM acct GROUP BY unit HAVING sum(total) <> 0`},
 	// are posted and not themselves resolved by another (a posted hold's
 	// entries are its posting transfer's): each posting one debit of its
 	// amount from its "from" account and one credit to its "to" account,
-	// both in its unit, and no other entry. Each side is hashed (salted
-	// with $1, chosen at random for each run, so that no change to the
-	// books can be made to cancel out) and, per unit, the count, the sum
-	// of the hashes and the sum of amount times hash of the entries (one
-	// scan of the journal) are compared with those of the postings (one
-	// scan of the transfers). Equal multisets give equal sums; unequal
-	// ones give unequal sums but with negligible probability: a missing,
-	// extra or moved entry changes the sum of hashes, a changed amount the
-	// weighted sum. Only when they differ does the exact check below,
+	// both in its unit, and no other entry. Each side (transfer, posting,
+	// account, signed amount) is hashed, plus a hash of its unit, salted
+	// with $1 (chosen at random for each run, so that no change to the
+	// books can be made to cancel out); the count and the sum of the hashes
+	// of the entries (one scan of the journal, summed per account, whose
+	// unit is added once per entry) are compared with those of the postings
+	// (one scan of the transfers). Equal multisets give equal sums; a
+	// missing, extra, moved or changed entry changes the sum but with
+	// negligible probability. Only when they differ does the exact check,
 	// which joins the journal to its transfers and names the culprits, run.
+	// Joining two entries to each transfer by random UUIDs is what made
+	// verify grow faster than the books (27 s at 1,000,000 transfers, 35
+	// times the time at 100,000); the scans are linear.
+	//
+	// The hash functions are PostgreSQL's (md5, the one both databases
+	// share, cost 2 µs a row here, more than the whole check may); on
+	// CockroachDB the exact check runs instead (see Store.checks).
 	{name: "the journal, transfer by transfer", salted: true, sql: `
 WITH have AS (
-    SELECT unit, count(*) AS n, sum(h) AS hs, sum(amount * h) AS ahs
-    FROM (SELECT a.unit, e.amount,
-                 ('x' || substr(md5($1 || e.transfer_id::text || ':' || e.posting::text || ':' || e.account_id::text
-                                  || ':' || a.unit || CASE WHEN e.amount < 0 THEN ':-' ELSE ':+' END), 1, 15))::BIT(60)::BIGINT::NUMERIC AS h
-          FROM entries e JOIN accounts a ON a.id = e.account_id) x
-    GROUP BY unit
+    SELECT COALESCE(sum(x.n), 0) AS n,
+           COALESCE(sum(x.hs + x.n::NUMERIC * hashtextextended(a.unit, $1)), 0) AS hs
+    FROM (SELECT account_id, count(*) AS n,
+                 sum(hashint8extended(uuid_hash_extended(transfer_id, $1) # uuid_hash_extended(account_id, $1 + 1 + posting), $1)
+                     # hash_numeric_extended(amount, $1)) AS hs
+          FROM entries GROUP BY account_id) x
+    JOIN accounts a ON a.id = x.account_id
 ), want AS (
-    SELECT unit, count(*) AS n, sum(h) AS hs, sum(amount * h) AS ahs
-    FROM (SELECT p.v->>'unit' AS unit, s.amount,
-                 ('x' || substr(md5($1 || t.id::text || ':' || (p.k - 1)::text || ':' || s.account::text
-                                  || ':' || (p.v->>'unit') || s.sign), 1, 15))::BIT(60)::BIGINT::NUMERIC AS h
-          FROM transfers t
-          CROSS JOIN LATERAL jsonb_array_elements(t.postings) WITH ORDINALITY AS p(v, k)
-          CROSS JOIN LATERAL (VALUES ((p.v->>'from')::UUID, -(p.v->>'amount')::NUMERIC, ':-'),
-                                     ((p.v->>'to')::UUID, (p.v->>'amount')::NUMERIC, ':+')) AS s(account, amount, sign)
-          WHERE t.state = 'posted' AND t.resolved_at IS NULL) x
-    GROUP BY unit
+    SELECT 2 * count(*) AS n, COALESCE(
+           sum(hashint8extended(uuid_hash_extended(t.id, $1) # uuid_hash_extended((p.v->>'from')::UUID, $1 + p.k), $1)
+               # hash_numeric_extended(-(p.v->>'amount')::NUMERIC, $1))
+         + sum(hashint8extended(uuid_hash_extended(t.id, $1) # uuid_hash_extended((p.v->>'to')::UUID, $1 + p.k), $1)
+               # hash_numeric_extended((p.v->>'amount')::NUMERIC, $1))
+         + 2 * sum(hashtextextended(p.v->>'unit', $1)), 0) AS hs
+    FROM transfers t
+    CROSS JOIN LATERAL jsonb_array_elements(t.postings) WITH ORDINALITY AS p(v, k)
+    WHERE t.state = 'posted' AND t.resolved_at IS NULL
 )
-SELECT 'the journal is the postings of the posted transfers, side for side: unit ' || COALESCE(h.unit, w.unit)
-       || ' has ' || COALESCE(h.n, 0)::text || ' entries for ' || COALESCE(w.n, 0)::text || ' sides of postings, and they differ'
-FROM have h FULL JOIN want w ON w.unit = h.unit
-WHERE h.n IS DISTINCT FROM w.n OR h.hs IS DISTINCT FROM w.hs OR h.ahs IS DISTINCT FROM w.ahs`,
+SELECT 'the journal is the postings of the posted transfers, side for side: ' || h.n::text
+       || ' entries for ' || w.n::text || ' sides of postings, and they differ'
+FROM have h, want w
+WHERE h.n <> w.n OR h.hs <> w.hs`,
 		followUp: map[string]string{
 			"the journal is the postings of the posted transfers, side for side: ": journalByTransfer,
-			"posted transfers have two entries per posting, others none: ":          journalLostEntries,
+			"posted transfers have two entries per posting, others none: ":         journalLostEntries,
 		}},
 
 	// Holds: only the open reservations and the pending transfers are read,
@@ -172,10 +180,16 @@ func (s *Store) VerifyWithProgress(ctx context.Context, progress VerifyProgress)
 		if err := s.verifySettings(ctx, tx); err != nil {
 			return err
 		}
-		salt := rand.Text()
-		for i, c := range invariantChecks {
+		var b [8]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return err
+		}
+		// 62 bits, so that the salt plus a posting's index stays a BIGINT.
+		salt := int64(binary.LittleEndian.Uint64(b[:]) >> 2)
+		checks := s.checks()
+		for i, c := range checks {
 			if progress != nil {
-				progress(i, len(invariantChecks), c.name)
+				progress(i, len(checks), c.name)
 			}
 			var args []any
 			if c.salted {
@@ -192,7 +206,7 @@ func (s *Store) VerifyWithProgress(ctx context.Context, progress VerifyProgress)
 			out = append(out, more...)
 		}
 		if progress != nil {
-			progress(len(invariantChecks), len(invariantChecks), "")
+			progress(len(checks), len(checks), "")
 		}
 		return nil
 	})
@@ -244,6 +258,25 @@ func followUp(ctx context.Context, tx *pgtx.Tx, details map[string]string, found
 		out = append(out, more...)
 	}
 	return out, nil
+}
+
+// checks returns the checks Verify runs on this database: on CockroachDB,
+// which has not PostgreSQL's hash functions, the journal is compared with
+// the transfers by the exact join instead of by fingerprints.
+func (s *Store) checks() []check {
+	if !s.db.CockroachDB() {
+		return invariantChecks
+	}
+	out := make([]check, 0, len(invariantChecks))
+	for _, c := range invariantChecks {
+		if c.salted {
+			c = check{name: c.name, sql: journalByTransfer, followUp: map[string]string{
+				"posted transfers have two entries per posting, others none: ": journalLostEntries,
+			}}
+		}
+		out = append(out, c)
+	}
+	return out
 }
 
 // prefixOf returns the invariant's name of a violation, up to ": ".

@@ -31,7 +31,7 @@ func TestVerifyFindsTampering(t *testing.T) {
 		{"entry moved to a pending transfer", `UPDATE entries SET transfer_id = (SELECT id FROM transfers WHERE state = 'pending') WHERE seq = 5 AND amount > 0`,
 			"has an entry that is not a side of it, or the transfer is not posted"},
 		{"entry moved to another posting", `UPDATE entries SET posting = 1 WHERE seq = 6 AND amount < 0`,
-			"the journal is the postings of the posted transfers, side for side: unit HOUR"},
+			"the journal is the postings of the posted transfers, side for side: 20 entries for 20 sides"},
 		{"lost transfer's entries", `DELETE FROM entries WHERE transfer_id = (SELECT transfer_id FROM entries WHERE seq = 10 LIMIT 1)`,
 			"posted transfers have two entries per posting, others none: transfer"},
 		{"lost reservation", `DELETE FROM reservations WHERE transfer_id = (SELECT id FROM transfers WHERE state = 'pending')`,
