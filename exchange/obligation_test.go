@@ -362,4 +362,14 @@ func TestClearingWithCredit(t *testing.T) {
 		t.Fatalf("A's notice: %+v %v", ns[len(ns)-1], err)
 	}
 	w.verify(t)
+	// A run that claims more went through the ledger than its transfer
+	// moved is named.
+	if _, err := w.pool.Exec(w.ctx, `UPDATE clearing_runs SET through_ledger = through_ledger + 1 WHERE id = $1`, run.ID); err != nil {
+		t.Fatal(err)
+	}
+	v, err := w.ex.Verify(w.ctx)
+	want := "clearing run " + run.ID.String() + " says 41 went through the ledger but transfer " + run.TransferID.String() + " moved 40"
+	if err != nil || len(v) != 1 || !strings.Contains(v[0], want) {
+		t.Errorf("verify after tampering with the run found %q, %v; want one line with %q", v, err, want)
+	}
 }
