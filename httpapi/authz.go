@@ -2,6 +2,9 @@ package httpapi
 
 import (
 	"errors"
+	"net/http"
+
+	"github.com/google/uuid"
 
 	"github.com/mutual-ledger/mutual/exchange"
 	"github.com/mutual-ledger/mutual/ledger"
@@ -43,6 +46,21 @@ func notFoundMember(id, field string) error {
 func notFoundToken(id string) error {
 	return &ledger.Error{Code: ledger.ENOTFOUND, Reason: exchange.ReasonUnknownToken,
 		Message: "unknown token " + id, Index: -1}
+}
+
+// queryID reads the required id query parameter name of a list route:
+// 400 when it is missing (usage shows how to ask), and notFound's error for
+// one that is not a UUID, as for an id that does not exist.
+func queryID(r *http.Request, name, usage string, notFound func(id, field string) error) (uuid.UUID, error) {
+	raw := r.URL.Query().Get(name)
+	if raw == "" {
+		return uuid.Nil, malformed(name, "%s is required: %s", name, usage)
+	}
+	id, err := uuid.Parse(raw)
+	if err != nil || len(raw) != 36 {
+		return uuid.Nil, notFound(raw, name)
+	}
+	return id, nil
 }
 
 func notFoundAccountPath(id string) error  { return notFoundAccount(id, "") }

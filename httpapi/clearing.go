@@ -155,13 +155,9 @@ func (h clearingHandlers) get(w http.ResponseWriter, r *http.Request) error {
 // list lists what an organization (?org=, required) owes and is owed.
 func (h clearingHandlers) list(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
-	raw := r.URL.Query().Get("org")
-	if raw == "" {
-		return malformed("org", "org is required: GET /v1/obligations?org=<organization id>")
-	}
-	org, err := uuid.Parse(raw)
-	if err != nil || len(raw) != 36 {
-		return notFoundOrg(raw, "org")
+	org, err := queryID(r, "org", "GET /v1/obligations?org=<organization id>", notFoundOrg)
+	if err != nil {
+		return err
 	}
 	page, err := idPage(r, "obligations")
 	if err != nil {

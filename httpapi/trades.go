@@ -169,13 +169,9 @@ func (a *api) getTrade(w http.ResponseWriter, r *http.Request) error {
 // admin.
 func (a *api) listTrades(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
-	raw := r.URL.Query().Get("org")
-	if raw == "" {
-		return malformed("org", "org is required: GET /v1/trades?org=<organization id>")
-	}
-	org, err := uuid.Parse(raw)
-	if err != nil || len(raw) != 36 {
-		return notFoundOrg(raw, "org")
+	org, err := queryID(r, "org", "GET /v1/trades?org=<organization id>", notFoundOrg)
+	if err != nil {
+		return err
 	}
 	page, err := idPage(r, "trades")
 	if err != nil {

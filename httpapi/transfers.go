@@ -233,13 +233,9 @@ func (a *api) getTransfer(w http.ResponseWriter, r *http.Request) error {
 // page holds at most limit transfers. Holds appear once posted.
 func (a *api) listTransfers(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
-	raw := r.URL.Query().Get("account")
-	if raw == "" {
-		return malformed("account", "account is required: GET /v1/transfers?account=<account id>")
-	}
-	id, err := uuid.Parse(raw)
-	if err != nil || len(raw) != 36 {
-		return notFoundAccount(raw, "account")
+	id, err := queryID(r, "account", "GET /v1/transfers?account=<account id>", notFoundAccount)
+	if err != nil {
+		return err
 	}
 	pg, err := entriesQuery(r, "transfers")
 	if err != nil {
