@@ -179,6 +179,69 @@ const orphanGrace = time.Second
 // Those that linger past orphanGrace get SIGQUIT (an immediate exit, as the
 // postmaster itself orders after a crash), then SIGKILL.
 func awaitOrphans(ctx context.Context, pgdata string, log *slog.Logger) error {
+	if err := awaitProcesses(ctx, pgdata, log); err != nil {
+		return err
+	}
+	return awaitDetached(ctx, shmID(pgdata))
+}
+
+// awaitDetached waits, for at most orphanGrace, until no process is attached
+// to the System V shared memory segment id any more: PostgreSQL refuses to
+// start while the old one is in use ("pre-existing shared memory block is
+// still in use"), and a killed backend can still hold it for a moment after
+// it no longer shows as a postgres process (the kernel unmaps its memory
+// late in its exit). An id of -1 (none known) returns at once.
+func awaitDetached(ctx context.Context, id int) error {
+	for deadline := time.Now().Add(orphanGrace); id >= 0 && shmAttached(id) && time.Now().Before(deadline); {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
+// shmID returns the shared memory segment id the postmaster recorded on the
+// seventh line of pgdata's postmaster.pid ("key id"), or -1.
+func shmID(pgdata string) int {
+	b, err := os.ReadFile(filepath.Join(pgdata, "postmaster.pid"))
+	if err != nil {
+		return -1
+	}
+	lines := strings.Split(string(b), "\n")
+	if len(lines) < 7 {
+		return -1
+	}
+	f := strings.Fields(lines[6])
+	if len(f) != 2 {
+		return -1
+	}
+	id, err := strconv.Atoi(f[1])
+	if err != nil {
+		return -1
+	}
+	return id
+}
+
+// shmAttached reports whether segment id exists with processes attached,
+// from /proc/sysvipc/shm (columns: key shmid perms size cpid lpid nattch ...).
+func shmAttached(id int) bool {
+	b, err := os.ReadFile("/proc/sysvipc/shm")
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(string(b), "\n")[1:] {
+		f := strings.Fields(line)
+		if len(f) >= 7 && f[1] == strconv.Itoa(id) {
+			return f[6] != "0"
+		}
+	}
+	return false
+}
+
+// awaitProcesses is awaitOrphans' wait for the dead server's processes.
+func awaitProcesses(ctx context.Context, pgdata string, log *slog.Logger) error {
 	steps := []struct {
 		sig  syscall.Signal
 		wait time.Duration
