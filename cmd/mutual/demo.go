@@ -112,12 +112,49 @@ func (d *demoLoader) admit(ctx context.Context, org, name, role string) (member,
 	return out.ID, out.AccountID, nil
 }
 
-// listing posts an offer or a need in org as the member c acts for.
-func (d *demoLoader) listing(ctx context.Context, c *apiClient, org, kind, title, category, quantity string, lat, lon float64) (string, error) {
+// service is one kind of help neighbors give each other in the demo: what
+// an offer and a need for it say, and the category that matches them.
+type service struct {
+	offer, need, category, description string
+}
+
+// services are the demo time bank's kinds of help, each in its own
+// category, so that a bike repair never matches a Spanish lesson.
+var services = []service{
+	{"I fix bikes: brakes, chains, flat tyres", "My bike needs new brakes", "repairs", "Bring it to my patio on Calle Jazmín; I have the tools."},
+	{"Rides to the clinic in my car", "A ride to my hospital appointment", "transport", "Weekday mornings; the car has room for a wheelchair."},
+	{"Babysitting after school", "Someone to pick up my kids from school", "childcare", "Two children, 6 and 9, from Escuela Benito Juárez at 2 pm."},
+	{"Spanish conversation for newcomers", "Help practising Spanish for job interviews", "language", "One hour a week, at the library or in a café."},
+	{"Help in your vegetable garden", "Help planting the community garden beds", "gardening", "Tomatoes, chiles and herbs; I bring seedlings."},
+	{"I can set up and repair laptops", "My laptop is very slow and full of pop-ups", "tech", "Windows or Linux; I can also teach the basics."},
+	{"Home-cooked meals for a neighbor", "Meals for my father while I work", "food", "Vegetarian on request; I cook for four anyway."},
+	{"Visits and company for older neighbors", "Someone to visit my grandmother twice a week", "elder_care", "Reading, walks around the block, help with errands."},
+	{"Strong arms for moving day", "Help carrying furniture to my new flat", "moving", "Second floor, no lift; about two hours."},
+	{"Mending and hemming clothes", "School uniforms that need mending", "arts", "Sewing machine at home; bring what needs fixing."},
+	{"Maths tutoring for secondary school", "Maths help for my son before his exams", "education", "Algebra and geometry, in Spanish or English."},
+	{"Walking and feeding pets", "Someone to walk my dog while I recover", "pets", "A friendly old dog; twice a day for a week."},
+}
+
+// neighborhoods are where the demo's neighbors live, with a point in each.
+var neighborhoods = []struct {
+	name     string
+	lat, lon float64
+}{
+	{"Jalatlaco", 17.0669, -96.7195},
+	{"Xochimilco", 17.0735, -96.7262},
+	{"Centro", 17.0608, -96.7254},
+	{"Reforma", 17.0787, -96.7118},
+	{"Trinidad de las Huertas", 17.0524, -96.7218},
+}
+
+// listing posts an offer or a need in org as the member c acts for, in
+// the neighborhood at position place.
+func (d *demoLoader) listing(ctx context.Context, c *apiClient, org, kind, title, description, category, quantity string, place int) (string, error) {
 	d.listings++
+	n := neighborhoods[place%len(neighborhoods)]
 	return d.postAs(ctx, c, "/v1/listings", map[string]any{
-		"org_id": org, "kind": kind, "title": title, "category": category, "quantity": quantity,
-		"place": map[string]any{"lat": lat, "lon": lon}, "city": "Oaxaca", "neighborhood": "Jalatlaco",
+		"org_id": org, "kind": kind, "title": title, "description": description, "category": category, "quantity": quantity,
+		"place": map[string]any{"lat": n.lat, "lon": n.lon}, "city": "Oaxaca", "neighborhood": n.name,
 		"visibility": "org",
 	})
 }
@@ -295,8 +332,6 @@ func (d *demoLoader) load(ctx context.Context) (err error) {
 
 	// Time-bank exchanges: hours move from the one who received help to
 	// the one who gave it.
-	services := []string{"bike repair", "ride to the clinic", "childcare", "Spanish lesson", "garden work",
-		"fixing a laptop", "cooking for a neighbor", "elder care visit", "moving boxes", "sewing repairs"}
 	// try runs a request the accounts' limits may refuse (a member past her
 	// credit limit or at her cap): refused requests are skipped, as they
 	// would be in real life; any other failure stops the demo.
@@ -311,7 +346,7 @@ func (d *demoLoader) load(ctx context.Context) (err error) {
 	for i := 0; i < 200 && err == nil; i++ {
 		a := d.rng.IntN(len(hourAccounts))
 		b := (a + 1 + d.rng.IntN(len(hourAccounts)-1)) % len(hourAccounts)
-		if _, e := d.transfer(ctx, services[d.rng.IntN(len(services))], false, leg{hourAccounts[a], hourAccounts[b], d.hours(), "HOUR"}); !try(e) {
+		if _, e := d.transfer(ctx, services[d.rng.IntN(len(services))].offer, false, leg{hourAccounts[a], hourAccounts[b], d.hours(), "HOUR"}); !try(e) {
 			d.transfers--
 		}
 	}
@@ -335,9 +370,9 @@ func (d *demoLoader) load(ctx context.Context) (err error) {
 	// moved), accepted (the hours held), proposed, cancelled.
 	for i := 0; i < 8 && err == nil; i++ {
 		giver, receiver := neighbors[i], neighbors[(i+1)%len(neighbors)]
-		service := services[i%len(services)]
-		offer := must(d.listing(ctx, giver, tb, "offer", "I can help with "+service, "repairs", "4.00", 17.066+0.001*float64(i), -96.72))
-		need := must(d.listing(ctx, receiver, tb, "need", "Looking for "+service, "repairs", "2.00", 17.067, -96.72+0.001*float64(i)))
+		s := services[i]
+		offer := must(d.listing(ctx, giver, tb, "offer", s.offer, s.description, s.category, "4.00", i))
+		need := must(d.listing(ctx, receiver, tb, "need", s.need, "", s.category, "2.00", i+2))
 		if err != nil {
 			break
 		}
@@ -356,6 +391,15 @@ func (d *demoLoader) load(ctx context.Context) (err error) {
 		must(d.postAs(ctx, receiver, "/v1/agreements/"+id+"/confirm", map[string]any{"quantity": "1.50"}))
 		must(d.postAs(ctx, giver, "/v1/agreements/"+id+"/confirm", map[string]any{"quantity": "1.50"}))
 		d.transfers++
+	}
+	// Open offers and needs that wait for a match: every kind of help is
+	// offered by one neighbor and needed by another, in another part of town.
+	for i, s := range services {
+		if err != nil {
+			break
+		}
+		must(d.listing(ctx, neighbors[(i+3)%len(neighbors)], tb, "offer", s.offer, s.description, s.category, "6.00", i+1))
+		must(d.listing(ctx, neighbors[(i+5)%len(neighbors)], tb, "need", s.need, "", s.category, d.hours(), i+3))
 	}
 	// Plateau neighbors help each other.
 	for i := 0; i < 15 && err == nil; i++ {

@@ -35,7 +35,7 @@ func TestDemoBenchAndVerify(t *testing.T) {
 	if m == nil || m[1] != "8" || m[2] != "16" || m[3] != "24" || len(m[4]) < 3 {
 		t.Fatalf("demo output:\n%s", out)
 	}
-	if !strings.Contains(out, "16 listings, 8 agreements, 15 trades, a fund with 2 contributions and a grant") ||
+	if !strings.Contains(out, "40 listings, 8 agreements, 15 trades, a fund with 2 contributions and a grant") ||
 		!strings.Contains(out, "/timebank/donations") {
 		t.Errorf("demo output:\n%s", out)
 	}
@@ -56,6 +56,7 @@ func TestDemoBenchAndVerify(t *testing.T) {
 	if err != nil || resp.StatusCode != http.StatusOK || !body.Reconciled {
 		t.Errorf("fund report without a token: %d, reconciled %v, %v", resp.StatusCode, body.Reconciled, err)
 	}
+	checkDemoListings(t, url, dir)
 	again, _, err := runCmd(t, environ(), "demo", "--url", url, "--data-dir", dir)
 	if err != nil || !strings.Contains(again, "already loaded") {
 		t.Errorf("second demo: %v\n%s", err, again)
@@ -74,5 +75,70 @@ func TestDemoBenchAndVerify(t *testing.T) {
 	out, _, err = runCmd(t, environ("DATABASE_URL", dbURL), "verify")
 	if err != nil || !strings.Contains(out, "sound") {
 		t.Errorf("verify after demo and bench: %v\n%s", err, out)
+	}
+}
+
+// checkDemoListings checks that the demo's offers and needs look like a
+// real time bank's: many categories, and a need matched only by offers of
+// its own kind of help first (a bike repair is never the best match for a
+// Spanish lesson).
+func checkDemoListings(t *testing.T, url, dir string) {
+	t.Helper()
+	token, err := os.ReadFile(filepath.Join(dir, adminTokenFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newAPIClient(url, strings.TrimSpace(string(token)), 1)
+	ctx := t.Context()
+	type listing struct {
+		ID, Kind, Title, Category, Neighborhood string
+	}
+	var all []listing
+	for cursor := ""; ; {
+		var page struct {
+			Items []listing `json:"items"`
+			Next  *string   `json:"next"`
+		}
+		if err := c.do(ctx, http.MethodGet, "/v1/listings?limit=100&cursor="+cursor, nil, &page); err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, page.Items...)
+		if page.Next == nil {
+			break
+		}
+		cursor = *page.Next
+	}
+	categories, places := map[string]bool{}, map[string]bool{}
+	for _, l := range all {
+		categories[l.Category], places[l.Neighborhood] = true, true
+	}
+	// Of the 40 listings, the 24 posted to wait for a match are open; so are
+	// some of the others, whose agreements did not take all they asked.
+	if len(all) < 24 || len(categories) < 10 || len(places) < 4 {
+		t.Fatalf("demo listings: %d open listings in %d categories and %d neighborhoods; want at least 24, 10 and 4", len(all), len(categories), len(places))
+	}
+	checked := 0
+	for _, need := range all {
+		if need.Kind != "need" {
+			continue
+		}
+		var matches struct {
+			Items []struct {
+				Listing listing `json:"listing"`
+			} `json:"items"`
+		}
+		if err := c.do(ctx, http.MethodGet, "/v1/listings/"+need.ID+"/matches", nil, &matches); err != nil {
+			t.Fatalf("matches of %q: %v", need.Title, err)
+		}
+		if len(matches.Items) == 0 {
+			continue
+		}
+		if best := matches.Items[0].Listing; best.Category != need.Category {
+			t.Errorf("need %q (%s): best match is %q (%s)", need.Title, need.Category, best.Title, best.Category)
+		}
+		checked++
+	}
+	if checked == 0 {
+		t.Error("no open demo need has a match")
 	}
 }
