@@ -178,8 +178,14 @@ func (s *Store) EndSession(ctx context.Context, p Principal, id uuid.UUID) (Sess
 	}
 	now := s.clock()
 	err = s.db.Run(ctx, pgtx.Options{}, func(tx *pgtx.Tx) error {
-		return scanSession(tx.QueryRow(ctx, `
-UPDATE sessions SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1 RETURNING `+sessionColumns, id, now), &ss)
+		if err := scanSession(tx.QueryRow(ctx, `
+UPDATE sessions SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1 RETURNING `+sessionColumns, id, now), &ss); err != nil {
+			return err
+		}
+		if ss.RevokedAt != nil && ss.RevokedAt.Equal(now) {
+			record(tx, p, now, auditEvent{kind: "session.ended", subject: id, member: ss.MemberID})
+		}
+		return nil
 	})
 	if err != nil {
 		return Session{}, err
@@ -200,6 +206,9 @@ func (s *Store) EndSessions(ctx context.Context, p Principal, memberID uuid.UUID
 	err := s.db.Run(ctx, pgtx.Options{}, func(tx *pgtx.Tx) error {
 		tag, err := tx.Exec(ctx, `UPDATE sessions SET revoked_at = $2 WHERE member_id = $1 AND revoked_at IS NULL AND expires_at > $2`, memberID, now)
 		n = int(tag.RowsAffected())
+		if err == nil && n > 0 {
+			record(tx, p, now, auditEvent{kind: "session.ended_all", subject: memberID, member: memberID, details: map[string]any{"count": n}})
+		}
 		return err
 	})
 	if err != nil {
