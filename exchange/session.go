@@ -178,11 +178,16 @@ func (s *Store) EndSession(ctx context.Context, p Principal, id uuid.UUID) (Sess
 	}
 	now := s.clock()
 	err = s.db.Run(ctx, pgtx.Options{}, func(tx *pgtx.Tx) error {
+		// Locked first: of ends racing, only the first records.
+		var was *time.Time
+		if err := tx.QueryRow(ctx, `SELECT revoked_at FROM sessions WHERE id = $1 FOR UPDATE`, id).Scan(&was); err != nil {
+			return err
+		}
 		if err := scanSession(tx.QueryRow(ctx, `
 UPDATE sessions SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1 RETURNING `+sessionColumns, id, now), &ss); err != nil {
 			return err
 		}
-		if ss.RevokedAt != nil && ss.RevokedAt.Equal(now) {
+		if was == nil {
 			record(tx, p, now, auditEvent{kind: "session.ended", subject: id, member: ss.MemberID})
 		}
 		return nil

@@ -150,16 +150,25 @@ func (s *Store) RevokeToken(ctx context.Context, p Principal, id uuid.UUID) (Tok
 	now := s.clock()
 	var t Token
 	err := s.db.Run(ctx, pgtx.Options{}, func(tx *pgtx.Tx) error {
-		err := scanToken(tx.QueryRow(ctx, `
-UPDATE tokens SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1
-RETURNING `+tokenColumns, id, now), &t)
+		// Locked first, so that of revocations racing only the first finds
+		// the token live and records the revocation.
+		var was *time.Time
+		err := tx.QueryRow(ctx, `SELECT revoked_at FROM tokens WHERE id = $1 FOR UPDATE`, id).Scan(&was)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return unknownToken(id)
 		}
-		if err == nil && t.RevokedAt != nil && t.RevokedAt.Equal(now) {
+		if err != nil {
+			return err
+		}
+		if err := scanToken(tx.QueryRow(ctx, `
+UPDATE tokens SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1
+RETURNING `+tokenColumns, id, now), &t); err != nil {
+			return err
+		}
+		if was == nil {
 			record(tx, p, now, auditEvent{kind: "token.revoked", subject: id, member: t.MemberID})
 		}
-		return err
+		return nil
 	})
 	s.auth.forget() // even on error: the revocation may have committed
 	if err != nil {
