@@ -142,7 +142,8 @@ func (s *Store) EraseMember(ctx context.Context, p Principal, memberID uuid.UUID
 // ErrNotSettled saying which, a balance, a hold, or an agreement under way.
 func checkSettled(ctx context.Context, tx *pgtx.Tx, memberID uuid.UUID) error {
 	rows, err := tx.Query(ctx, `
-SELECT id, unit, balance, pending_debits + pending_credits FROM accounts WHERE owner = $1 ORDER BY id FOR UPDATE`,
+SELECT a.id, a.unit, u.scale, a.balance, a.pending_debits + a.pending_credits
+FROM accounts a JOIN units u ON u.code = a.unit WHERE a.owner = $1 ORDER BY a.id FOR UPDATE OF a`,
 		MemberOwner(memberID))
 	if err != nil {
 		return err
@@ -151,16 +152,17 @@ SELECT id, unit, balance, pending_debits + pending_credits FROM accounts WHERE o
 	for rows.Next() {
 		var id uuid.UUID
 		var unit string
+		var scale int32
 		var bal, pending decimal.Decimal
-		if err := rows.Scan(&id, &unit, &bal, &pending); err != nil {
+		if err := rows.Scan(&id, &unit, &scale, &bal, &pending); err != nil {
 			rows.Close()
 			return err
 		}
 		switch {
 		case !bal.IsZero():
-			open = append(open, fmt.Sprintf("account %s has a balance of %s %s", id, bal, unit))
+			open = append(open, fmt.Sprintf("account %s has a balance of %s %s", id, bal.StringFixed(scale), unit))
 		case !pending.IsZero():
-			open = append(open, fmt.Sprintf("account %s has %s %s on hold", id, pending, unit))
+			open = append(open, fmt.Sprintf("account %s has %s %s on hold", id, pending.StringFixed(scale), unit))
 		}
 	}
 	rows.Close()
@@ -301,6 +303,7 @@ func (s *Store) refuseErased(ctx context.Context, memberID uuid.UUID) error {
 type Settlement struct {
 	OrgID    uuid.UUID
 	MemberID uuid.UUID
+	Unit     string // the time bank's
 	// Transfer moved the balances; nil when every account was empty
 	// already.
 	Transfer *ledger.Transfer
@@ -337,7 +340,7 @@ func (s *Store) SettleWithPool(ctx context.Context, p Principal, orgID, memberID
 	meta, _ := json.Marshal(map[string]string{"timebank": orgID.String(), "kind": "settlement"})
 	var out Settlement
 	err = s.led.Within(ctx, func(tx *pgtx.Tx, lt *ledger.Tx) error {
-		out = Settlement{OrgID: orgID, MemberID: memberID, Moved: map[uuid.UUID]decimal.Decimal{}}
+		out = Settlement{OrgID: orgID, MemberID: memberID, Unit: rules.Unit, Moved: map[uuid.UUID]decimal.Decimal{}}
 		// The member's accounts in the unit and the pool, locked in the
 		// ledger's order (by id) before their balances are read; the
 		// ledger locks them again, already held.
