@@ -9,6 +9,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/shopspring/decimal"
 
+	"github.com/mutual-ledger/mutual/internal/pgtx"
 	"github.com/mutual-ledger/mutual/ledger"
 )
 
@@ -65,7 +66,10 @@ func (s *Store) CreateUnit(ctx context.Context, p Principal, u ledger.Unit) (led
 	if err := requireAdmin(p, "create units"); err != nil {
 		return ledger.Unit{}, err
 	}
-	return s.led.CreateUnit(ctx, u)
+	return s.led.CreateUnitThen(ctx, u, func(ctx context.Context, tx *pgtx.Tx) error {
+		record(tx, p, s.clock(), auditEvent{kind: "unit.created", details: map[string]any{"unit": u.Code, "scale": u.Scale}})
+		return nil
+	})
 }
 
 // Units lists every unit, for any member: ErrUnauthenticated for a zero
@@ -117,11 +121,27 @@ func (s *Store) OpenAccount(ctx context.Context, p Principal, in ledger.NewAccou
 		if err := s.mayOpenFor(ctx, p, id, orgID); err != nil {
 			return ledger.Account{}, err
 		}
+		if err := s.refuseErased(ctx, id); err != nil {
+			return ledger.Account{}, err
+		}
 	}
 	if err := s.timebankBounds(ctx, &in, orgID); err != nil {
 		return ledger.Account{}, err
 	}
-	acc, err := s.led.CreateAccount(ctx, in)
+	var acc ledger.Account
+	err := s.led.Within(ctx, func(tx *pgtx.Tx, lt *ledger.Tx) error {
+		var err error
+		if acc, err = lt.CreateAccount(ctx, in); err != nil {
+			return err
+		}
+		ev := auditEvent{kind: "account.opened", subject: acc.ID, details: map[string]any{"unit": acc.Unit, "kind": acc.Kind}}
+		ev.org, ev.member = ownerIDs(acc.Owner)
+		if ev.org == uuid.Nil {
+			ev.org = orgID
+		}
+		record(tx, p, acc.CreatedAt, ev)
+		return nil
+	})
 	if errors.Is(err, ledger.ErrUnknownUnit) {
 		e := newError(ledger.ENOTFOUND, ledger.ReasonUnknownUnit, "unknown unit %q", in.Unit)
 		e.Field, e.Unit = "unit", in.Unit

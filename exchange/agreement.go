@@ -265,6 +265,8 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'proposed', $11, $12, $13, $13)
 		if err != nil {
 			return err
 		}
+		record(tx, p, now, auditEvent{kind: "agreement.proposed", subject: a.ID, org: need.OrgID, member: a.Receiver,
+			details: map[string]any{"status": a.Status, "quantity": a.Quantity.String(), "unit": a.Unit, "offer_id": a.OfferID, "need_id": a.NeedID}})
 		return notify(ctx, tx, now, notice{Kind: "agreement_proposed", Agreement: &a.ID,
 			Message: fmt.Sprintf("%s %s of %q for %q was proposed to you", q, a.Unit, offer.Title, need.Title)}, a.other(p.MemberID))
 	})
@@ -501,6 +503,8 @@ type step struct {
 	// acceptance): nothing is written.
 	noop   bool
 	notify []notification
+	// action names the step in the audit log ("accepted", "confirmed").
+	action string
 }
 
 type notification struct {
@@ -520,7 +524,7 @@ var errExpired = errors.New("agreement expired")
 // agreement locks it first, so two parties acting at once are decided one
 // after the other, and every acceptance locks the listings, so two
 // agreements on one offer cannot both take its last hour.
-func (s *Store) change(ctx context.Context, p Principal, id uuid.UUID, decide func(st *step) error) (Agreement, error) {
+func (s *Store) change(ctx context.Context, p Principal, id uuid.UUID, action string, decide func(st *step) error) (Agreement, error) {
 	// Who may see the agreement rests on rows that never change (its
 	// parties, its listings' organizations, the organization tree), so it
 	// is decided before the transaction and off its connection: a
@@ -534,7 +538,7 @@ func (s *Store) change(ctx context.Context, p Principal, id uuid.UUID, decide fu
 	coordinates := !pre.party(p.MemberID)
 	var a Agreement
 	err = s.led.Within(ctx, func(tx *pgtx.Tx, lt *ledger.Tx) error {
-		st := &step{s: s, ctx: ctx, tx: tx, lt: lt, now: s.clock(), p: p, coordinates: coordinates}
+		st := &step{s: s, ctx: ctx, tx: tx, lt: lt, now: s.clock(), p: p, coordinates: coordinates, action: action}
 		if err := st.lock(id); err != nil {
 			return err
 		}
@@ -650,6 +654,14 @@ WHERE id = $1`,
 		}
 		return nil
 	})
+	d := map[string]any{"status": a.Status, "quantity": a.Quantity.String(), "unit": a.Unit}
+	if a.HoldID != nil {
+		d["hold_id"] = *a.HoldID
+	}
+	if a.TransferID != nil {
+		d["transfer_id"] = *a.TransferID
+	}
+	record(st.tx, st.p, st.now, auditEvent{kind: "agreement." + st.action, subject: a.ID, org: st.need.OrgID, member: a.Receiver, details: d})
 	return nil
 }
 
@@ -723,7 +735,7 @@ func optDecimal(d *decimal.Decimal) decimal.NullDecimal {
 // not cover it, ledger.ErrLimitExceeded when the giver's cap would be
 // passed, ledger.ErrAccountFrozen.
 func (s *Store) AcceptAgreement(ctx context.Context, p Principal, id uuid.UUID, account *uuid.UUID) (Agreement, error) {
-	return s.change(ctx, p, id, func(st *step) error {
+	return s.change(ctx, p, id, "accepted", func(st *step) error {
 		a := &st.a
 		if !a.party(st.p.MemberID) || a.ProposedBy == st.p.MemberID {
 			return forbiddenBecause("only the other party may accept the proposal")
@@ -788,7 +800,7 @@ func (s *Store) AcceptAgreement(ctx context.Context, p Principal, id uuid.UUID, 
 // ledger.ErrInvalidRequest for a bad quantity, and the ledger's refusals of
 // the posting.
 func (s *Store) ConfirmAgreement(ctx context.Context, p Principal, id uuid.UUID, quantity decimal.Decimal) (Agreement, error) {
-	return s.change(ctx, p, id, func(st *step) error {
+	return s.change(ctx, p, id, "confirmed", func(st *step) error {
 		a := &st.a
 		if !a.party(st.p.MemberID) {
 			return forbiddenBecause("only the giver and the receiver confirm an agreement")
@@ -846,7 +858,7 @@ func (s *Store) CancelAgreement(ctx context.Context, p Principal, id uuid.UUID, 
 	if err != nil {
 		return Agreement{}, err
 	}
-	return s.change(ctx, p, id, func(st *step) error {
+	return s.change(ctx, p, id, "cancelled", func(st *step) error {
 		a := &st.a
 		if !a.party(st.p.MemberID) {
 			return forbiddenBecause("only the giver and the receiver may cancel an agreement; a coordinator resolves disputes")
@@ -897,7 +909,7 @@ func (s *Store) DisputeAgreement(ctx context.Context, p Principal, id uuid.UUID,
 	if err != nil {
 		return Agreement{}, err
 	}
-	return s.change(ctx, p, id, func(st *step) error {
+	return s.change(ctx, p, id, "disputed", func(st *step) error {
 		a := &st.a
 		if !a.party(st.p.MemberID) {
 			return forbiddenBecause("only the giver and the receiver may dispute an agreement")
@@ -952,7 +964,7 @@ func (s *Store) ResolveAgreement(ctx context.Context, p Principal, id uuid.UUID,
 	if err != nil {
 		return Agreement{}, err
 	}
-	return s.change(ctx, p, id, func(st *step) error {
+	return s.change(ctx, p, id, "resolved", func(st *step) error {
 		a := &st.a
 		if !st.coordinates {
 			return forbiddenBecause("a dispute is resolved by a coordinator of the organizations involved who is not a party to it")
@@ -1013,7 +1025,7 @@ SELECT id FROM agreements WHERE status IN ('proposed', 'accepted') AND expires_a
 func (s *Store) expireAgreement(ctx context.Context, id uuid.UUID) (bool, error) {
 	var done bool
 	err := s.led.Within(ctx, func(tx *pgtx.Tx, lt *ledger.Tx) error {
-		st := &step{s: s, ctx: ctx, tx: tx, lt: lt, now: s.clock()}
+		st := &step{s: s, ctx: ctx, tx: tx, lt: lt, now: s.clock(), p: systemPrincipal, action: "expired"}
 		done = false
 		if err := st.lock(id); err != nil {
 			return err

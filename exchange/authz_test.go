@@ -425,7 +425,32 @@ func TestMethodAuthorization(t *testing.T) {
 			_, err := e.ex.Listing(ctx, p, orgListing.ID)
 			return err
 		}},
+		{"OrgAudit of the time bank", func(p exchange.Principal) error {
+			_, _, err := e.ex.OrgAudit(ctx, p, w.timebank.ID, exchange.AuditFilter{}, exchange.Page{})
+			return err
+		}},
+		{"MemberAudit of the member", func(p exchange.Principal) error {
+			_, _, err := e.ex.MemberAudit(ctx, p, w.owner.MemberID, exchange.AuditFilter{}, exchange.Page{})
+			return err
+		}},
+		{"ActFor the member", func(p exchange.Principal) error {
+			_, err := e.ex.ActFor(ctx, p, w.owner.MemberID)
+			return err
+		}},
+		{"EraseMember of another member of the time bank", func(p exchange.Principal) error {
+			m := e.member(t, "To erase")
+			e.join(t, w.timebank, m, exchange.RoleMember)
+			_, err := e.ex.EraseMember(ctx, p, m.ID)
+			return err
+		}},
+		{"SettleWithPool for a member with nothing to settle", func(p exchange.Principal) error {
+			m := e.member(t, "To settle")
+			e.join(t, w.timebank, m, exchange.RoleMember)
+			_, err := e.ex.SettleWithPool(ctx, p, w.timebank.ID, m.ID)
+			return err
+		}},
 	}
+	unknownOrg := exchange.ErrUnknownOrg
 	principals := []struct {
 		name string
 		p    exchange.Principal
@@ -438,7 +463,8 @@ func TestMethodAuthorization(t *testing.T) {
 			nil, nil,
 			nil,
 			nil,
-			nil}},
+			nil,
+			nil, nil, nil, nil, nil}},
 		{"coordinator of the org", w.coordOwn,
 			[]error{forbidden, nil, nil, forbidden, forbidden, nil, forbidden, forbidden, nil, nil, forbidden, nil, nil, noAccount, nil,
 				nil, nil, nil,
@@ -447,7 +473,8 @@ func TestMethodAuthorization(t *testing.T) {
 				forbidden, nil,
 				nil,
 				nil,
-				nil}},
+				nil,
+				nil, nil, nil, forbidden, nil}},
 		{"coordinator of the parent org", w.coordAnc,
 			[]error{forbidden, nil, nil, forbidden, forbidden, nil, forbidden, nil, nil, nil, nil, nil, nil, forbidden, nil,
 				nil, nil, nil,
@@ -456,7 +483,8 @@ func TestMethodAuthorization(t *testing.T) {
 				forbidden, nil,
 				nil,
 				nil,
-				exchange.ErrUnknownListing}},
+				exchange.ErrUnknownListing,
+				nil, nil, nil, forbidden, nil}},
 		{"coordinator of another org", w.coordOther,
 			[]error{unknownAccount, unknownAccount, unknownAccount, unknownTransfer, forbidden, forbidden, forbidden, forbidden, forbidden, unknownAccount, forbidden, noTimebank, noTimebank, noTimebank, noTimebank,
 				unknownMember, unknownMember, unknownToken,
@@ -465,7 +493,8 @@ func TestMethodAuthorization(t *testing.T) {
 				forbidden, forbidden,
 				forbidden,
 				forbidden,
-				exchange.ErrUnknownListing}},
+				exchange.ErrUnknownListing,
+				unknownOrg, unknownMember, forbidden, unknownMember, noTimebank}},
 		{"member, owner of the account", w.owner,
 			[]error{nil, unknownAccount, nil, nil, forbidden, forbidden, forbidden, forbidden, forbidden, unknownAccount, forbidden, nil, forbidden, nil, forbidden,
 				nil, unknownMember, nil,
@@ -474,7 +503,8 @@ func TestMethodAuthorization(t *testing.T) {
 				forbidden, nil,
 				forbidden,
 				forbidden,
-				nil}},
+				nil,
+				unknownOrg, nil, nil, unknownMember, forbidden}},
 		{"member of the same org", w.other,
 			[]error{unknownAccount, unknownAccount, unknownAccount, unknownTransfer, forbidden, forbidden, forbidden, forbidden, forbidden, unknownAccount, forbidden, nil, forbidden, noAccount, forbidden,
 				unknownMember, unknownMember, unknownToken,
@@ -483,7 +513,8 @@ func TestMethodAuthorization(t *testing.T) {
 				forbidden, forbidden,
 				forbidden,
 				forbidden,
-				nil}},
+				nil,
+				unknownOrg, unknownMember, forbidden, unknownMember, forbidden}},
 		{"member of another org", coopMember,
 			[]error{unknownAccount, unknownAccount, unknownAccount, unknownTransfer, forbidden, forbidden, forbidden, forbidden, forbidden, unknownAccount, forbidden, noTimebank, noTimebank, noTimebank, noTimebank,
 				unknownMember, unknownMember, unknownToken,
@@ -492,7 +523,8 @@ func TestMethodAuthorization(t *testing.T) {
 				forbidden, forbidden,
 				forbidden,
 				forbidden,
-				exchange.ErrUnknownListing}},
+				exchange.ErrUnknownListing,
+				unknownOrg, unknownMember, forbidden, unknownMember, noTimebank}},
 		{"stranger", stranger,
 			[]error{unknownAccount, unknownAccount, unknownAccount, unknownTransfer, forbidden, forbidden, forbidden, forbidden, forbidden, unknownAccount, forbidden, noTimebank, noTimebank, noTimebank, noTimebank,
 				unknownMember, unknownMember, unknownToken,
@@ -501,7 +533,8 @@ func TestMethodAuthorization(t *testing.T) {
 				forbidden, forbidden,
 				forbidden,
 				forbidden,
-				exchange.ErrUnknownListing}},
+				exchange.ErrUnknownListing,
+				unknownOrg, unknownMember, forbidden, unknownMember, noTimebank}},
 		{"no one", exchange.Principal{},
 			[]error{exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated,
 				exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated,
@@ -512,7 +545,8 @@ func TestMethodAuthorization(t *testing.T) {
 				exchange.ErrUnauthenticated, exchange.ErrUnauthenticated,
 				exchange.ErrUnauthenticated,
 				exchange.ErrUnauthenticated,
-				exchange.ErrUnknownListing /* a zero Principal sees public listings only */}},
+				exchange.ErrUnknownListing, /* a zero Principal sees public listings only */
+				exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated}},
 	}
 	for _, pr := range principals {
 		if len(pr.want) != len(calls) {

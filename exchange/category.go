@@ -60,6 +60,7 @@ func (s *Store) CreateCategory(ctx context.Context, p Principal, in Category) (C
 			e.Field = "parent"
 			return e
 		}
+		record(tx, p, c.CreatedAt, auditEvent{kind: "category.created", details: map[string]any{"code": c.Code}})
 		return err
 	})
 	if err != nil {

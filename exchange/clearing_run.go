@@ -119,6 +119,8 @@ func (s *Store) SetClearingCreditLine(ctx context.Context, p Principal, org, acc
 INSERT INTO clearing_credit_lines (org_id, unit, account_id, agreed_by, agreed_at) VALUES ($1, $2, $3, $4, $5)
 ON CONFLICT (org_id, unit) DO UPDATE SET account_id = excluded.account_id, agreed_by = excluded.agreed_by, agreed_at = excluded.agreed_at`,
 			l.Org, l.Unit, l.Account, l.AgreedBy, l.AgreedAt)
+		record(tx, p, l.AgreedAt, auditEvent{kind: "clearing.credit_line_set", subject: l.Account, org: l.Org,
+			details: map[string]any{"unit": l.Unit}})
 		return err
 	})
 	if err != nil {
@@ -390,6 +392,8 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
 		run.ID, run.GroupOrg, run.Unit, run.StartedBy, run.Obligations, run.Participants, run.TotalDebt, run.Cleared, run.UseCredit, run.CreatedAt); err != nil {
 		return err
 	}
+	record(tx, p, run.CreatedAt, auditEvent{kind: "clearing.run", subject: run.ID, org: run.GroupOrg,
+		details: map[string]any{"unit": run.Unit, "cleared": run.Cleared.String(), "use_credit": run.UseCredit}})
 	if len(run.LedgerPayments) > 0 {
 		ps := ledgerPostings(run.LedgerPayments, run.Unit)
 		if len(ps) > ledger.MaxPostings {

@@ -149,6 +149,8 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
 		case foreignKeyViolation:
 			return unknownMember(f.CreatedBy)
 		}
+		record(tx, p, f.CreatedAt, auditEvent{kind: "fund.created", subject: f.ID, org: f.OrgID,
+			details: map[string]any{"unit": f.Unit, "account_id": f.AccountID}})
 		return err
 	})
 	if errors.Is(err, ledger.ErrUnknownUnit) {
@@ -341,7 +343,7 @@ func (s *Store) Contribute(ctx context.Context, p Principal, c Contribution) (Fu
 		IdempotencyKey: c.IdempotencyKey, Memo: memo, Metadata: metadataJSON(meta),
 		Postings: []ledger.Posting{{From: from, To: f.AccountID, Amount: c.Amount, Unit: f.Unit}},
 	}
-	return s.recordMovement(ctx, m, req)
+	return s.recordMovement(ctx, p, m, req)
 }
 
 // creditedOrg returns the organization a contribution from c.From is
@@ -384,7 +386,17 @@ func (s *Store) creditedOrg(ctx context.Context, f Fund, c Contribution) (uuid.U
 // recordMovement writes the transfer req and the movement m of it in one
 // transaction. A transfer replayed by its idempotency key returns the
 // movement recorded the first time.
-func (s *Store) recordMovement(ctx context.Context, m FundMovement, req ledger.TransferRequest) (FundMovement, error) {
+func (s *Store) recordMovement(ctx context.Context, p Principal, m FundMovement, req ledger.TransferRequest) (FundMovement, error) {
+	// The member who gives, if a member does, is read before the
+	// transaction: it must not wait for a second connection.
+	var giver uuid.UUID
+	if len(req.Postings) > 0 {
+		accs, err := s.accountRefs(ctx, []uuid.UUID{req.Postings[0].From})
+		if err != nil {
+			return FundMovement{}, err
+		}
+		_, giver = ownerIDs(accs[req.Postings[0].From].Owner)
+	}
 	var replayed bool
 	err := s.led.Within(ctx, func(tx *pgtx.Tx, lt *ledger.Tx) error {
 		replayed = false
@@ -398,6 +410,13 @@ func (s *Store) recordMovement(ctx context.Context, m FundMovement, req ledger.T
 			return nil
 		}
 		deferExec(tx, insertMovement, m.ID, m.FundID, m.TransferID, m.Direction, m.OrgID, m.Source, m.Amount, m.Memo, m.At, m.GrantID)
+		ev := auditEvent{kind: "fund.contributed", subject: m.TransferID,
+			details: map[string]any{"fund_id": m.FundID, "amount": m.Amount.String(), "direction": m.Direction}}
+		if m.OrgID != nil {
+			ev.org = *m.OrgID
+		}
+		ev.member = giver
+		record(tx, p, m.At, ev)
 		return nil
 	})
 	if err != nil {

@@ -222,6 +222,8 @@ INSERT INTO fund_rule_changes (id, fund_id, changed_by, changed_at, reason, old_
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
 			c.ID, c.FundID, c.ChangedBy, c.ChangedAt, c.Reason, c.Old.Quorum, c.New.Quorum, c.Old.Majority, c.New.Majority,
 			optDecimal(c.Old.SecondApprovalAbove), optDecimal(c.New.SecondApprovalAbove))
+		record(tx, p, c.ChangedAt, auditEvent{kind: "fund.rules_changed", subject: f.ID, org: f.OrgID,
+			details: map[string]any{"change_id": c.ID}})
 		return err
 	})
 	if err != nil {

@@ -146,6 +146,7 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
 		if err != nil {
 			return err
 		}
+		record(tx, p, now, g.event("grant.requested"))
 		return s.tellGovernors(ctx, tx, now, f, g, "grant_requested",
 			fmt.Sprintf("%s asks the fund %q for %s %s: %s", org.Name, f.Name, g.Amount, f.Unit, g.Purpose), g.RequestedBy)
 	})
@@ -153,6 +154,15 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
 		return Grant{}, err
 	}
 	return g, nil
+}
+
+// event is the audit event of a step of g.
+func (g Grant) event(kind string) auditEvent {
+	d := map[string]any{"status": g.Status, "fund_id": g.FundID, "amount": g.Amount.String()}
+	if g.TransferID != nil {
+		d["transfer_id"] = *g.TransferID
+	}
+	return auditEvent{kind: kind, subject: g.ID, org: g.OrgID, details: d}
 }
 
 // checkAmount checks that amount is positive and fits unit's scale, as
@@ -335,6 +345,7 @@ WHERE g.id = $1 RETURNING `+grantColumns, g.ID, status, p.MemberID, now, note, v
 		if err != nil {
 			return err
 		}
+		record(tx, p, now, g.event("grant."+verb))
 		return s.tellRequester(ctx, tx, now, p, g, kind,
 			fmt.Sprintf("the grant of %s %s for %q was %s", g.Amount, f.Unit, g.Purpose, verb)+orNote(note))
 	})
@@ -414,6 +425,7 @@ func (s *Store) WithdrawGrant(ctx context.Context, p Principal, id uuid.UUID) (G
 		}
 		g, err = scanGrant(tx.QueryRow(ctx, `UPDATE grant_requests g SET status = $2, updated_at = $3 WHERE g.id = $1 RETURNING `+grantColumns,
 			id, GrantWithdrawn, now))
+		record(tx, p, now, g.event("grant.withdrawn"))
 		return err
 	})
 	if err != nil {
@@ -489,6 +501,7 @@ func (s *Store) Disburse(ctx context.Context, p Principal, grantID uuid.UUID) (G
 		deferExec(tx, `UPDATE grant_requests SET status = $2, transfer_id = $3, disbursed_by = $4, updated_at = $5 WHERE id = $1`,
 			g.ID, g.Status, t.ID, p.MemberID, g.UpdatedAt)
 		deferExec(tx, insertMovement, m.ID, m.FundID, m.TransferID, m.Direction, m.OrgID, m.Source, m.Amount, m.Memo, m.At, m.GrantID)
+		record(tx, p, now, g.event("grant.disbursed"))
 		return s.tellRequester(ctx, tx, now, p, g, "grant_disbursed",
 			fmt.Sprintf("the grant of %s %s for %q was paid", g.Amount, f.Unit, g.Purpose))
 	})
@@ -508,6 +521,7 @@ WHERE g.id = $1 RETURNING `+grantColumns, g.ID, GrantAwaitingSecondApproval, p.M
 	if err != nil {
 		return err
 	}
+	record(tx, p, now, g.event("grant.first_approved"))
 	what := fmt.Sprintf("the grant of %s %s for %q", g.Amount, f.Unit, g.Purpose)
 	if err := s.tellRequester(ctx, tx, now, p, *g, "grant_awaiting_second_approval",
 		what+" has its first approval and awaits a second governor's before it is paid"); err != nil {

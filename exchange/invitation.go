@@ -159,6 +159,8 @@ func (s *Store) Invite(ctx context.Context, p Principal, in NewInvitation) (inv 
 INSERT INTO invitations (id, org_id, role, name, email, phone, link_hash, code_hash, invited_by, expires_at, created_at)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
 				inv.ID, inv.OrgID, inv.Role, inv.Name, inv.Email, inv.Phone, hashSecret(secret), hashCode(code), inv.InvitedBy, inv.ExpiresAt, now)
+			record(tx, p, now, auditEvent{kind: "invitation.created", subject: inv.ID, org: inv.OrgID,
+				details: map[string]any{"role": inv.Role, "expires_at": inv.ExpiresAt}})
 			return err
 		})
 		// Two invitations may draw the same 40-bit code, once in a very
@@ -264,6 +266,7 @@ func (s *Store) RevokeInvitation(ctx context.Context, p Principal, orgID, id uui
 		if inv.RevokedAt == nil {
 			inv.RevokedAt = &now
 			_, err = tx.Exec(ctx, `UPDATE invitations SET revoked_at = $2 WHERE id = $1`, id, now)
+			record(tx, p, now, auditEvent{kind: "invitation.revoked", subject: id, org: inv.OrgID})
 		}
 		return err
 	})
@@ -394,7 +397,13 @@ func (s *Store) AcceptInvitation(ctx context.Context, in Acceptance) (Accepted, 
 				return err
 			}
 		}
-		ms, err := addMembership(ctx, tx, lt, inv.OrgID, m.ID, inv.Role, now)
+		// The person who accepts acts, with the invitation as their
+		// credential (or their own, when signed in already).
+		actor := Principal{MemberID: m.ID, Credential: CredentialInvitation, CredentialID: inv.ID}
+		if in.Member != nil {
+			actor = *in.Member
+		}
+		ms, err := addMembership(ctx, tx, lt, actor, inv.OrgID, m.ID, inv.Role, now)
 		if err != nil {
 			return err
 		}
@@ -402,6 +411,8 @@ func (s *Store) AcceptInvitation(ctx context.Context, in Acceptance) (Accepted, 
 			return err
 		}
 		inv.AcceptedAt, inv.AcceptedBy = &now, &m.ID
+		record(tx, actor, now, auditEvent{kind: "invitation.accepted", subject: inv.ID, org: inv.OrgID, member: m.ID,
+			details: map[string]any{"role": inv.Role}})
 		out = Accepted{Invitation: inv, Member: m, Membership: ms}
 		if in.Member == nil || in.Member.Credential != CredentialSession {
 			out.Session, out.SessionSecret, err = insertSession(ctx, tx, m.ID, SessionByInvitation, now)

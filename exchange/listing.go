@@ -188,6 +188,28 @@ const (
 // organization; and an ECONFLICT error when the ID is taken. Nothing is
 // written when it fails. Who may post for whom is decided by the caller.
 func (s *Store) CreateListing(ctx context.Context, in NewListing) (Listing, error) {
+	return s.createListingBy(ctx, systemPrincipal, in)
+}
+
+// PostListing posts a listing for p, who must be its owner: in.Owner is
+// p's member (or, when a coordinator acts for someone, the member acted
+// for; see ActFor), and the owner must belong to in.OrgID. It returns
+// ErrUnauthenticated for a zero Principal, ErrForbidden (Field "owner")
+// for a listing of someone else's, and what CreateListing returns.
+func (s *Store) PostListing(ctx context.Context, p Principal, in NewListing) (Listing, error) {
+	if err := requireMember(p); err != nil {
+		return Listing{}, err
+	}
+	if in.Owner != p.MemberID {
+		e := forbiddenBecause("you post listings only as yourself (or, as a coordinator, for a member you act for)")
+		e.Field = "owner"
+		return Listing{}, e
+	}
+	return s.createListingBy(ctx, p, in)
+}
+
+// createListingBy is CreateListing, recorded as done by p.
+func (s *Store) createListingBy(ctx context.Context, p Principal, in NewListing) (Listing, error) {
 	l, err := checkNewListing(in)
 	if err != nil {
 		return Listing{}, err
@@ -211,8 +233,13 @@ func (s *Store) CreateListing(ctx context.Context, in NewListing) (Listing, erro
 		if pgCode(err) == uniqueViolation {
 			return idTaken("listing", l.ID)
 		}
-		if err != nil || len(l.Tags) == 0 {
+		if err != nil {
 			return err
+		}
+		record(tx, p, now, auditEvent{kind: "listing.created", subject: l.ID, org: l.OrgID, member: l.Owner,
+			details: map[string]any{"kind": l.Kind, "category": l.Category, "quantity": l.Quantity.String(), "unit": l.Unit}})
+		if len(l.Tags) == 0 {
+			return nil
 		}
 		_, err = tx.Exec(ctx, `INSERT INTO listing_tags (listing_id, tag) SELECT $1::UUID, unnest($2::TEXT[])`, l.ID, l.Tags)
 		return err
@@ -496,7 +523,7 @@ func (s *Store) WithdrawListing(ctx context.Context, p Principal, id uuid.UUID) 
 			return Listing{}, err
 		}
 	}
-	return s.UpdateListingStatus(ctx, l.ID, StatusWithdrawn)
+	return s.updateListingStatusBy(ctx, p, l.ID, StatusWithdrawn)
 }
 
 // UpdateListingStatus moves a listing to status to, along the transitions
@@ -510,6 +537,11 @@ func (s *Store) WithdrawListing(ctx context.Context, p Principal, id uuid.UUID) 
 // decides nobody's permission: it is the step agreements and trades take,
 // and WithdrawListing takes for a principal.
 func (s *Store) UpdateListingStatus(ctx context.Context, id uuid.UUID, to ListingStatus) (Listing, error) {
+	return s.updateListingStatusBy(ctx, systemPrincipal, id, to)
+}
+
+// updateListingStatusBy is UpdateListingStatus, recorded as done by p.
+func (s *Store) updateListingStatusBy(ctx context.Context, p Principal, id uuid.UUID, to ListingStatus) (Listing, error) {
 	if !to.valid() {
 		return Listing{}, invalid("status", "status must be open, matched, fulfilled, withdrawn or expired, not %q", to)
 	}
@@ -540,6 +572,10 @@ func (s *Store) UpdateListingStatus(ctx context.Context, id uuid.UUID, to Listin
 		}
 		if _, err := tx.Exec(ctx, `UPDATE listings SET status = $2, updated_at = $3 WHERE id = $1 AND status <> $2`, id, next, now); err != nil {
 			return err
+		}
+		if refused == nil {
+			record(tx, p, now, auditEvent{kind: "listing." + string(next), subject: id, org: l.OrgID, member: l.Owner,
+				details: map[string]any{"from": l.Status}})
 		}
 		l.Status, l.UpdatedAt = next, now
 		ls := []Listing{l}

@@ -124,6 +124,11 @@ func insertMember(ctx context.Context, tx *pgtx.Tx, m Member) error {
 // It decides nobody's permission: it is the step Admit takes for a
 // principal, and invitations, Bootstrap and setup take themselves.
 func (s *Store) AddMembership(ctx context.Context, orgID, memberID uuid.UUID, role Role) (Membership, error) {
+	return s.addMembershipBy(ctx, systemPrincipal, orgID, memberID, role)
+}
+
+// addMembershipBy is AddMembership, recorded as done by p.
+func (s *Store) addMembershipBy(ctx context.Context, p Principal, orgID, memberID uuid.UUID, role Role) (Membership, error) {
 	if !role.valid() {
 		return Membership{}, invalid("role", "role must be member, coordinator or admin, not %q", role)
 	}
@@ -133,7 +138,7 @@ func (s *Store) AddMembership(ctx context.Context, orgID, memberID uuid.UUID, ro
 	// the checks in addMembership, so READ COMMITTED is enough.
 	err := s.led.Within(ctx, func(tx *pgtx.Tx, lt *ledger.Tx) error {
 		var err error
-		ms, err = addMembership(ctx, tx, lt, orgID, memberID, role, now)
+		ms, err = addMembership(ctx, tx, lt, p, orgID, memberID, role, now)
 		return err
 	})
 	s.auth.forget() // the member's tokens now stand for other roles
@@ -150,6 +155,11 @@ func (s *Store) AddMembership(ctx context.Context, orgID, memberID uuid.UUID, ro
 // ErrUnknownOrg, and an ECONFLICT error when the member's ID is taken. It
 // decides nobody's permission: Admit decides for a principal.
 func (s *Store) AdmitNewMember(ctx context.Context, orgID uuid.UUID, in NewMember, role Role) (Member, error) {
+	return s.admitNewMemberBy(ctx, systemPrincipal, orgID, in, role)
+}
+
+// admitNewMemberBy is AdmitNewMember, recorded as done by p.
+func (s *Store) admitNewMemberBy(ctx context.Context, p Principal, orgID uuid.UUID, in NewMember, role Role) (Member, error) {
 	m, err := checkNewMember(in)
 	if err != nil {
 		return Member{}, err
@@ -162,7 +172,7 @@ func (s *Store) AdmitNewMember(ctx context.Context, orgID uuid.UUID, in NewMembe
 		if err := insertMember(ctx, tx, m); err != nil {
 			return err
 		}
-		ms, err := addMembership(ctx, tx, lt, orgID, m.ID, role, m.CreatedAt)
+		ms, err := addMembership(ctx, tx, lt, p, orgID, m.ID, role, m.CreatedAt)
 		m.Memberships = []Membership{ms}
 		return err
 	})
@@ -206,17 +216,20 @@ func (s *Store) Admit(ctx context.Context, p Principal, orgID uuid.UUID, in Admi
 		return Member{}, uuid.Nil, false, forbiddenBecause("only a network admin may make admins")
 	}
 	if in.MemberID == uuid.Nil {
-		m, err := s.AdmitNewMember(ctx, orgID, in.New, in.Role)
+		m, err := s.admitNewMemberBy(ctx, p, orgID, in.New, in.Role)
 		if err == nil {
 			return m, m.Memberships[0].Account, true, nil
 		}
-		if m, err = s.sameMember(ctx, orgID, in.New, in.Role, err); err != nil {
+		if m, err = s.sameMember(ctx, p, orgID, in.New, in.Role, err); err != nil {
 			return Member{}, uuid.Nil, false, err
 		}
 		return m, uuid.Nil, true, nil
 	}
 	m, err = s.readableMember(ctx, p, in.MemberID, "member_id")
 	if err != nil {
+		return Member{}, uuid.Nil, false, err
+	}
+	if err := s.refuseErased(ctx, in.MemberID); err != nil {
 		return Member{}, uuid.Nil, false, err
 	}
 	created = true
@@ -229,7 +242,7 @@ func (s *Store) Admit(ctx context.Context, p Principal, orgID uuid.UUID, in Admi
 			return Member{}, uuid.Nil, false, forbiddenBecause("only a network admin may change an admin's role")
 		}
 	}
-	ms, err := s.AddMembership(ctx, orgID, in.MemberID, in.Role)
+	ms, err := s.addMembershipBy(ctx, p, orgID, in.MemberID, in.Role)
 	if err != nil {
 		return Member{}, uuid.Nil, false, err
 	}
@@ -243,7 +256,7 @@ func (s *Store) Admit(ctx context.Context, p Principal, orgID uuid.UUID, in Admi
 // is taken: when the member there is the one asked for, an earlier attempt
 // of this request made it; the role is given again (which changes nothing
 // if it was) and the member returned. Otherwise the error stands.
-func (s *Store) sameMember(ctx context.Context, orgID uuid.UUID, in NewMember, role Role, err error) (Member, error) {
+func (s *Store) sameMember(ctx context.Context, p Principal, orgID uuid.UUID, in NewMember, role Role, err error) (Member, error) {
 	var le *ledger.Error
 	if !errors.As(err, &le) || le.Code != ledger.ECONFLICT {
 		return Member{}, err
@@ -252,14 +265,14 @@ func (s *Store) sameMember(ctx context.Context, orgID uuid.UUID, in NewMember, r
 	if gerr != nil || m.Name != strings.TrimSpace(in.Name) || m.Email != strings.TrimSpace(in.Email) {
 		return Member{}, err
 	}
-	if _, err := s.AddMembership(ctx, orgID, in.ID, role); err != nil {
+	if _, err := s.addMembershipBy(ctx, p, orgID, in.ID, role); err != nil {
 		return Member{}, err
 	}
 	return s.member(ctx, in.ID)
 }
 
 // addMembership is AddMembership inside tx, for a valid role.
-func addMembership(ctx context.Context, tx *pgtx.Tx, lt *ledger.Tx, orgID, memberID uuid.UUID, role Role, now time.Time) (Membership, error) {
+func addMembership(ctx context.Context, tx *pgtx.Tx, lt *ledger.Tx, p Principal, orgID, memberID uuid.UUID, role Role, now time.Time) (Membership, error) {
 	ms := Membership{OrgID: orgID, MemberID: memberID, Role: role}
 	var kind *Kind
 	var orgName *string
@@ -287,11 +300,22 @@ INSERT INTO memberships (org_id, member_id, role, created_at) VALUES ($1, $2, $3
 ON CONFLICT (org_id, member_id) DO NOTHING
 RETURNING created_at`, orgID, memberID, role, now).Scan(&ms.CreatedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
-		err = tx.QueryRow(ctx, `UPDATE memberships SET role = $3 WHERE org_id = $1 AND member_id = $2 RETURNING created_at`,
-			orgID, memberID, role).Scan(&ms.CreatedAt)
+		// The role before, read under the row's lock, so that only a
+		// change is recorded.
+		var before Role
+		err = tx.QueryRow(ctx, `SELECT role, created_at FROM memberships WHERE org_id = $1 AND member_id = $2 FOR UPDATE`,
+			orgID, memberID).Scan(&before, &ms.CreatedAt)
 		if err != nil {
 			return Membership{}, err
 		}
+		if before == role {
+			return ms, nil
+		}
+		if _, err = tx.Exec(ctx, `UPDATE memberships SET role = $3 WHERE org_id = $1 AND member_id = $2`, orgID, memberID, role); err != nil {
+			return Membership{}, err
+		}
+		record(tx, p, now, auditEvent{kind: "member.role_changed", subject: memberID, org: orgID, member: memberID,
+			details: map[string]any{"from": before, "to": role}})
 		return ms, nil
 	}
 	if err != nil {
@@ -300,6 +324,11 @@ RETURNING created_at`, orgID, memberID, role, now).Scan(&ms.CreatedAt)
 	if ms.Account, err = openAdmissionAccount(ctx, tx, lt, orgID, *orgName, memberID); err != nil {
 		return Membership{}, err
 	}
+	d := map[string]any{"role": role}
+	if ms.Account != uuid.Nil {
+		d["account_id"] = ms.Account
+	}
+	record(tx, p, now, auditEvent{kind: "member.admitted", subject: memberID, org: orgID, member: memberID, details: d})
 	return ms, nil
 }
 

@@ -515,6 +515,14 @@ var obligationNews = map[string]string{
 // tellObligation notifies the coordinators acting for org (less p) of an
 // obligation's step; extra fills the message's last slot.
 func tellObligation(ctx context.Context, tx *pgtx.Tx, now time.Time, p Principal, o Obligation, kind string, org uuid.UUID, extra string) error {
+	// The step is recorded with its notification, which each step sends
+	// once, by the organization that is not told.
+	acted := o.CreditorOrg
+	if org == o.CreditorOrg {
+		acted = o.DebtorOrg
+	}
+	record(tx, p, now, auditEvent{kind: strings.Replace(kind, "_", ".", 1), subject: o.ID, org: acted,
+		details: map[string]any{"status": o.Status, "outstanding": o.Outstanding.String(), "unit": o.Unit}})
 	to, err := nearestCoordinators(ctx, tx, org, p.MemberID)
 	if err != nil {
 		return err

@@ -75,12 +75,22 @@ type NewOrg struct {
 // parent does not exist; ErrNetworkExists for a second network; and an
 // ECONFLICT error when the ID is taken. Nothing is written when it fails.
 func (s *Store) CreateOrg(ctx context.Context, in NewOrg) (Org, error) {
+	return s.createOrgBy(ctx, systemPrincipal, in)
+}
+
+// createOrgBy is CreateOrg, recorded as done by p.
+func (s *Store) createOrgBy(ctx context.Context, p Principal, in NewOrg) (Org, error) {
 	o, err := checkNewOrg(in)
 	if err != nil {
 		return Org{}, err
 	}
 	o.CreatedAt = s.clock()
 	err = s.db.Run(ctx, pgtx.Options{}, func(tx *pgtx.Tx) error {
+		ev := auditEvent{kind: "org.created", subject: o.ID, org: o.ID, details: map[string]any{"kind": o.Kind}}
+		if o.ParentID != nil {
+			ev.details["parent_id"] = *o.ParentID
+		}
+		record(tx, p, o.CreatedAt, ev)
 		return insertOrg(ctx, tx, o)
 	})
 	if err != nil {
@@ -237,7 +247,7 @@ func (s *Store) AddOrg(ctx context.Context, p Principal, in NewOrg) (Org, error)
 	if err := s.mayManageOrgAt(ctx, p, *in.ParentID, "parent_id"); err != nil {
 		return Org{}, err
 	}
-	o, err := s.CreateOrg(ctx, in)
+	o, err := s.createOrgBy(ctx, p, in)
 	if err != nil {
 		return s.sameOrg(ctx, in, err)
 	}

@@ -178,8 +178,19 @@ func (s *Store) EndSession(ctx context.Context, p Principal, id uuid.UUID) (Sess
 	}
 	now := s.clock()
 	err = s.db.Run(ctx, pgtx.Options{}, func(tx *pgtx.Tx) error {
-		return scanSession(tx.QueryRow(ctx, `
-UPDATE sessions SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1 RETURNING `+sessionColumns, id, now), &ss)
+		// Locked first: of ends racing, only the first records.
+		var was *time.Time
+		if err := tx.QueryRow(ctx, `SELECT revoked_at FROM sessions WHERE id = $1 FOR UPDATE`, id).Scan(&was); err != nil {
+			return err
+		}
+		if err := scanSession(tx.QueryRow(ctx, `
+UPDATE sessions SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1 RETURNING `+sessionColumns, id, now), &ss); err != nil {
+			return err
+		}
+		if was == nil {
+			record(tx, p, now, auditEvent{kind: "session.ended", subject: id, member: ss.MemberID})
+		}
+		return nil
 	})
 	if err != nil {
 		return Session{}, err
@@ -200,6 +211,9 @@ func (s *Store) EndSessions(ctx context.Context, p Principal, memberID uuid.UUID
 	err := s.db.Run(ctx, pgtx.Options{}, func(tx *pgtx.Tx) error {
 		tag, err := tx.Exec(ctx, `UPDATE sessions SET revoked_at = $2 WHERE member_id = $1 AND revoked_at IS NULL AND expires_at > $2`, memberID, now)
 		n = int(tag.RowsAffected())
+		if err == nil && n > 0 {
+			record(tx, p, now, auditEvent{kind: "session.ended_all", subject: memberID, member: memberID, details: map[string]any{"count": n}})
+		}
 		return err
 	})
 	if err != nil {

@@ -127,6 +127,9 @@ func (s *Store) IssueSigninCode(ctx context.Context, p Principal, memberID uuid.
 	if err := s.CanManageTokens(ctx, p, memberID); err != nil {
 		return SigninCode{}, "", err
 	}
+	if err := s.refuseErased(ctx, memberID); err != nil {
+		return SigninCode{}, "", err
+	}
 	now := s.clock()
 	c := SigninCode{ID: newID(), MemberID: memberID, IssuedBy: p.MemberID, CreatedAt: now, ExpiresAt: now.Add(SigninCodeTTL)}
 	code := newCode()
@@ -141,6 +144,7 @@ INSERT INTO signin_codes (id, member_id, hash, issued_by, expires_at, created_at
 		if pgCode(err) == foreignKeyViolation {
 			return unknownMember(memberID)
 		}
+		record(tx, p, now, auditEvent{kind: "signin_code.issued", subject: c.ID, member: memberID})
 		return err
 	})
 	if err != nil {
@@ -208,6 +212,10 @@ ORDER BY created_at DESC LIMIT 1 FOR UPDATE`, memberID).Scan(&id, &hash, &failur
 			return err
 		}
 		ss, secret, err = insertSession(ctx, tx, memberID, SessionBySigninCode, now)
+		if err == nil {
+			record(tx, Principal{MemberID: memberID, Credential: CredentialSigninCode, CredentialID: id}, now,
+				auditEvent{kind: "session.signed_in", subject: ss.ID, member: memberID})
+		}
 		return err
 	})
 	if err != nil {

@@ -122,6 +122,7 @@ func (s *Store) SetTimebankRules(ctx context.Context, p Principal, orgID uuid.UU
 		if found {
 			_, err = tx.Exec(ctx, `UPDATE timebank_rules SET credit_limit = $2, cap = $3, updated_by = $4, updated_at = $5 WHERE org_id = $1`,
 				orgID, in.CreditLimit, nullableHours(in.Cap), nullableMember(by), now)
+			record(tx, p, now, rules.event("timebank.rules_changed"))
 			return err
 		}
 		zero := decimal.Zero
@@ -137,12 +138,22 @@ func (s *Store) SetTimebankRules(ctx context.Context, p Principal, orgID uuid.UU
 INSERT INTO timebank_rules (org_id, unit, credit_limit, cap, pool_account, updated_by, updated_at)
 VALUES ($1, $2, $3, $4, $5, $6, $7)`,
 			orgID, unit.Code, in.CreditLimit, nullableHours(in.Cap), pool.ID, nullableMember(by), now)
+		record(tx, p, now, rules.event("timebank.rules_set"))
 		return err
 	})
 	if err != nil {
 		return TimebankRules{}, false, err
 	}
 	return rules, created, nil
+}
+
+// event is the audit event of setting the rules.
+func (r TimebankRules) event(kind string) auditEvent {
+	d := map[string]any{"unit": r.Unit, "credit_limit": r.CreditLimit.String(), "pool_account": r.PoolAccount}
+	if r.Cap != nil {
+		d["cap"] = r.Cap.String()
+	}
+	return auditEvent{kind: kind, subject: r.OrgID, org: r.OrgID, details: d}
 }
 
 // timebankUnit returns the unit rules set to code will count: the unit the
@@ -315,7 +326,7 @@ func (s *Store) DonateHours(ctx context.Context, p Principal, m TimebankMove) (l
 		return ledger.Transfer{}, err
 	}
 	m.MemberID = p.MemberID
-	return s.moveHours(ctx, m, donationKind)
+	return s.moveHours(ctx, p, m, donationKind)
 }
 
 // GrantHours moves hours from the time bank's pool to a member's account, as one
@@ -331,10 +342,10 @@ func (s *Store) GrantHours(ctx context.Context, p Principal, m TimebankMove) (le
 	if err := s.mayTimebank(ctx, p, m.OrgID, TimebankGrant, "only those who act for the organization grant hours from its pool"); err != nil {
 		return ledger.Transfer{}, err
 	}
-	return s.moveHours(ctx, m, grantKind)
+	return s.moveHours(ctx, p, m, grantKind)
 }
 
-func (s *Store) moveHours(ctx context.Context, m TimebankMove, kind string) (ledger.Transfer, error) {
+func (s *Store) moveHours(ctx context.Context, p Principal, m TimebankMove, kind string) (ledger.Transfer, error) {
 	rules, err := s.timebankRulesOf(ctx, m.OrgID)
 	if err != nil {
 		return ledger.Transfer{}, err
@@ -365,12 +376,15 @@ func (s *Store) moveHours(ctx context.Context, m TimebankMove, kind string) (led
 	if err != nil {
 		return ledger.Transfer{}, err
 	}
-	return s.led.CreateTransfer(ctx, ledger.TransferRequest{
+	return s.led.CreateTransferThen(ctx, ledger.TransferRequest{
 		IdempotencyKey: m.IdempotencyKey,
 		Postings:       []ledger.Posting{{From: from, To: to, Amount: m.Amount, Unit: rules.Unit}},
 		Memo:           m.Memo,
 		Metadata:       meta,
-	})
+	}, s.thenRecord(p, func(t ledger.Transfer) auditEvent {
+		return auditEvent{kind: "timebank." + kind, subject: t.ID, org: m.OrgID, member: m.MemberID,
+			details: map[string]any{"amount": m.Amount.String(), "unit": rules.Unit}}
+	}))
 }
 
 // checkMoveAmount checks an amount of hours to move: positive, and no finer

@@ -48,6 +48,13 @@ type Principal struct {
 	// session. Both act alike; the audit log records which.
 	Credential   CredentialKind
 	CredentialID uuid.UUID
+	// Agent, when set, is the coordinator (or admin) who acts on MemberID's
+	// behalf with their own credential (see Store.ActFor): MemberID, Admin
+	// and Roles are then the member's, so that every rule decides as if the
+	// member acted and nothing the member may not do becomes possible; the
+	// audit log records both people. uuid.Nil when the member acts
+	// themself.
+	Agent uuid.UUID
 }
 
 // CredentialKind is the kind of credential a principal authenticated with.
@@ -57,6 +64,14 @@ type CredentialKind string
 const (
 	CredentialToken   CredentialKind = "token"
 	CredentialSession CredentialKind = "session"
+	CredentialPasskey CredentialKind = "passkey"
+	// CredentialInvitation and CredentialSigninCode are the credentials of
+	// the writes that sign a person in (accepting an invitation, using a
+	// one-time code), as the audit log records them; CredentialSystem is
+	// the server's own work (expiring agreements), done by no member.
+	CredentialInvitation CredentialKind = "invitation"
+	CredentialSigninCode CredentialKind = "signin_code"
+	CredentialSystem     CredentialKind = "system"
 )
 
 // CreateToken makes a token for a member and returns it with its secret:
@@ -74,6 +89,9 @@ func (s *Store) CreateToken(ctx context.Context, p Principal, memberID uuid.UUID
 	if err := s.mayManageTokensOf(ctx, p, memberID); err != nil {
 		return Token{}, "", err
 	}
+	if err := s.refuseErased(ctx, memberID); err != nil {
+		return Token{}, "", err
+	}
 	name, err := checkText("name", name, 1, 200)
 	if err != nil {
 		return Token{}, "", err
@@ -89,6 +107,7 @@ func (s *Store) CreateToken(ctx context.Context, p Principal, memberID uuid.UUID
 	t := Token{ID: newID(), MemberID: memberID, Name: name, ExpiresAt: expiresAt, CreatedAt: now}
 	secret := newSecret()
 	err = s.db.Run(ctx, pgtx.Options{}, func(tx *pgtx.Tx) error {
+		record(tx, p, now, auditEvent{kind: "token.created", subject: t.ID, member: memberID})
 		return insertToken(ctx, tx, t, secret)
 	})
 	if err != nil {
@@ -131,13 +150,25 @@ func (s *Store) RevokeToken(ctx context.Context, p Principal, id uuid.UUID) (Tok
 	now := s.clock()
 	var t Token
 	err := s.db.Run(ctx, pgtx.Options{}, func(tx *pgtx.Tx) error {
-		err := scanToken(tx.QueryRow(ctx, `
-UPDATE tokens SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1
-RETURNING `+tokenColumns, id, now), &t)
+		// Locked first, so that of revocations racing only the first finds
+		// the token live and records the revocation.
+		var was *time.Time
+		err := tx.QueryRow(ctx, `SELECT revoked_at FROM tokens WHERE id = $1 FOR UPDATE`, id).Scan(&was)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return unknownToken(id)
 		}
-		return err
+		if err != nil {
+			return err
+		}
+		if err := scanToken(tx.QueryRow(ctx, `
+UPDATE tokens SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1
+RETURNING `+tokenColumns, id, now), &t); err != nil {
+			return err
+		}
+		if was == nil {
+			record(tx, p, now, auditEvent{kind: "token.revoked", subject: id, member: t.MemberID})
+		}
+		return nil
 	})
 	s.auth.forget() // even on error: the revocation may have committed
 	if err != nil {

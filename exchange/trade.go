@@ -664,6 +664,16 @@ func tellTrade(ctx context.Context, tx *pgtx.Tx, now time.Time, p Principal, t T
 	if news.toProposer {
 		org = t.ProposerOrg
 	}
+	// The step is recorded with its notification: each step tells once.
+	acted := t.ProposerOrg
+	if news.toProposer {
+		acted = t.CounterpartyOrg
+	}
+	d := map[string]any{"status": t.Status, "proposer_org": t.ProposerOrg, "counterparty_org": t.CounterpartyOrg}
+	if t.TransferID != nil {
+		d["transfer_id"] = *t.TransferID
+	}
+	record(tx, p, now, auditEvent{kind: strings.Replace(kind, "_", ".", 1), subject: t.ID, org: acted, details: d})
 	to, err := nearestCoordinators(ctx, tx, org, p.MemberID)
 	if err != nil {
 		return err

@@ -157,7 +157,7 @@ func (s *Store) Transfer(ctx context.Context, p Principal, req ledger.TransferRe
 	if err := s.mayMoveAll(ctx, p, accs, req.Postings); err != nil {
 		return ledger.Transfer{}, err
 	}
-	return s.led.CreateTransfer(ctx, req)
+	return s.led.CreateTransferThen(ctx, req, s.auditThen(p, "transfer.created", accs, nil))
 }
 
 // Transfers writes many transfers for p in one database transaction, each
@@ -177,7 +177,7 @@ func (s *Store) Transfers(ctx context.Context, p Principal, reqs []ledger.Transf
 				return nil, atIndex(err, i)
 			}
 		}
-		return s.led.CreateTransfers(ctx, reqs, true)
+		return s.led.CreateTransfersThen(ctx, reqs, true, s.auditThen(p, "transfer.created", accs, nil))
 	}
 	results := make([]ledger.Result, len(reqs))
 	var allowed []ledger.TransferRequest
@@ -197,7 +197,7 @@ func (s *Store) Transfers(ctx context.Context, p Principal, reqs []ledger.Transf
 	if len(allowed) == 0 {
 		return results, nil
 	}
-	res, err := s.led.CreateTransfers(ctx, allowed, false)
+	res, err := s.led.CreateTransfersThen(ctx, allowed, false, s.auditThen(p, "transfer.created", accs, nil))
 	if err != nil {
 		return nil, err
 	}
@@ -260,13 +260,13 @@ func (s *Store) readableTransfer(ctx context.Context, p Principal, id uuid.UUID)
 // trade or a fund made it, and checks that p may move value out of each
 // account of the side given ("from" for a hold's postings, "to" for a
 // reversal, which moves the value back).
-func (s *Store) changeable(ctx context.Context, p Principal, id uuid.UUID, side string) (ledger.Transfer, error) {
+func (s *Store) changeable(ctx context.Context, p Principal, id uuid.UUID, side string) (ledger.Transfer, map[uuid.UUID]ledger.Account, error) {
 	t, accs, err := s.readableTransfer(ctx, p, id)
 	if err != nil {
-		return ledger.Transfer{}, err
+		return ledger.Transfer{}, nil, err
 	}
 	if err := s.managed(ctx, t.ID); err != nil {
-		return ledger.Transfer{}, err
+		return ledger.Transfer{}, nil, err
 	}
 	for _, ps := range t.Postings {
 		acc := ps.From
@@ -274,10 +274,10 @@ func (s *Store) changeable(ctx context.Context, p Principal, id uuid.UUID, side 
 			acc = ps.To
 		}
 		if err := s.mayMoveFrom(ctx, p, accs, acc, "", true); err != nil {
-			return ledger.Transfer{}, err
+			return ledger.Transfer{}, nil, err
 		}
 	}
-	return t, nil
+	return t, accs, nil
 }
 
 // managedBy finds what made a transfer, in the exchange's own tables: an
@@ -325,11 +325,11 @@ func (s *Store) managed(ctx context.Context, id uuid.UUID) error {
 // ErrManagedTransfer, and the ledger's refusals (see
 // ledger.Store.PostPending).
 func (s *Store) PostHold(ctx context.Context, p Principal, id uuid.UUID, r ledger.PostRequest) (ledger.Transfer, error) {
-	hold, err := s.changeable(ctx, p, id, "from")
+	hold, accs, err := s.changeable(ctx, p, id, "from")
 	if err != nil {
 		return ledger.Transfer{}, err
 	}
-	t, err := s.led.PostPending(ctx, hold.ID, r)
+	t, err := s.led.PostPendingThen(ctx, hold.ID, r, s.auditThen(p, "hold.posted", accs, nil))
 	if err != nil {
 		return ledger.Transfer{}, err
 	}
@@ -345,11 +345,11 @@ func (s *Store) PostHold(ctx context.Context, p Principal, id uuid.UUID, r ledge
 // moves. p needs the right to move value out of the hold's from accounts.
 // Its errors are PostHold's, with ledger.Store.VoidPending's refusals.
 func (s *Store) VoidHold(ctx context.Context, p Principal, id uuid.UUID) (ledger.Transfer, error) {
-	hold, err := s.changeable(ctx, p, id, "from")
+	hold, accs, err := s.changeable(ctx, p, id, "from")
 	if err != nil {
 		return ledger.Transfer{}, err
 	}
-	return s.led.VoidPending(ctx, hold.ID)
+	return s.led.VoidPendingThen(ctx, hold.ID, s.auditThen(p, "hold.voided", accs, nil))
 }
 
 // Reverse writes, for p, the transfer that undoes a posted one. Since the
@@ -357,9 +357,9 @@ func (s *Store) VoidHold(ctx context.Context, p Principal, id uuid.UUID) (ledger
 // right to move value out of those. Its errors are PostHold's, with
 // ledger.Store.Reverse's refusals.
 func (s *Store) Reverse(ctx context.Context, p Principal, id uuid.UUID, r ledger.ReverseRequest) (ledger.Transfer, error) {
-	orig, err := s.changeable(ctx, p, id, "to")
+	orig, accs, err := s.changeable(ctx, p, id, "to")
 	if err != nil {
 		return ledger.Transfer{}, err
 	}
-	return s.led.Reverse(ctx, orig.ID, r)
+	return s.led.ReverseThen(ctx, orig.ID, r, s.auditThen(p, "transfer.reversed", accs, map[string]any{"reverses": orig.ID}))
 }

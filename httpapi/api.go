@@ -286,6 +286,7 @@ func (a *api) register(rt *router) {
 	a.registerSessionRoutes(rt)
 	a.registerSigninRoutes(rt)
 	a.registerInvitationRoutes(rt)
+	a.registerAuditRoutes(rt)
 }
 
 // routeHandler wraps a route's endpoint: authentication unless public, the
@@ -296,6 +297,9 @@ func (a *api) routeHandler(rt route) http.Handler {
 		info := infoFrom(r.Context())
 		if !rt.public {
 			p, err := a.authenticate(r)
+			if err == nil {
+				p, err = a.actFor(r, p)
+			}
 			if err != nil {
 				a.writeError(w, r, err)
 				return

@@ -55,6 +55,7 @@ var requestBodies = map[string]func() any{
 	"timebankRulesRequest":     func() any { return new(timebankRulesRequest) },
 	"donationRequest":          func() any { return new(donationRequest) },
 	"hoursGrantRequest":        func() any { return new(hoursGrantRequest) },
+	"settlementRequest":        func() any { return new(settlementRequest) },
 	"createTokenRequest":       func() any { return new(createTokenRequest) },
 	"tradeLegRequest":          func() any { return new(tradeLegRequest) },
 	"proposeTradeRequest":      func() any { return new(proposeTradeRequest) },

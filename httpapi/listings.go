@@ -24,7 +24,7 @@ import (
 type listingService interface {
 	Categories(ctx context.Context) ([]exchange.Category, error)
 	CreateCategory(ctx context.Context, p exchange.Principal, in exchange.Category) (exchange.Category, error)
-	CreateListing(ctx context.Context, in exchange.NewListing) (exchange.Listing, error)
+	PostListing(ctx context.Context, p exchange.Principal, in exchange.NewListing) (exchange.Listing, error)
 	Fairness(ctx context.Context, members []uuid.UUID) (matching.Fairness, error)
 	Listing(ctx context.Context, p exchange.Principal, id uuid.UUID) (exchange.Listing, error)
 	SearchListings(ctx context.Context, q exchange.ListingQuery, p exchange.Page) ([]exchange.Listing, uuid.UUID, error)
@@ -245,7 +245,7 @@ func (a *api) createListing(w http.ResponseWriter, r *http.Request) error {
 		t, _ := time.Parse(time.RFC3339Nano, req.ExpiresAt)
 		in.ExpiresAt = &t
 	}
-	l, err := a.listings.CreateListing(ctx, in)
+	l, err := a.listings.PostListing(ctx, p, in)
 	if err != nil {
 		if l, err = a.sameListing(ctx, p, in, err); err != nil {
 			// The owner is the caller: a membership they lack is

@@ -149,6 +149,8 @@ var reasonKinds = map[ledger.Reason]problemKind{
 	exchange.ReasonOverpaysObligation: {http.StatusUnprocessableEntity, "overpays-obligation", "More than the obligation's outstanding amount"},
 	exchange.ReasonClearingTooLarge:   {http.StatusUnprocessableEntity, "clearing-too-large", "The group's debts are too large to clear exactly"},
 	exchange.ReasonUnknownSession:     kindNotFound,
+	exchange.ReasonNotSettled:         {http.StatusConflict, "not-settled", "The member's balances and agreements are not settled"},
+	exchange.ReasonMemberErased:       {http.StatusConflict, "member-erased", "The member was erased"},
 	exchange.ReasonSigninFailed:       {http.StatusUnauthorized, "signin-failed", "Sign-in failed"},
 	exchange.ReasonSigninCodeLocked:   {http.StatusTooManyRequests, "signin-code-locked", "Sign-in code locked"},
 	exchange.ReasonTooManyAttempts:    kindTooManyRequests,

@@ -116,14 +116,47 @@ func (e *errExpireFirst) Error() string {
 // atomic run the first refused job fails the whole transaction and its error
 // is returned; in an independent run refused jobs are skipped and reported in
 // their job.
-func (s *Store) execute(ctx context.Context, atomic bool, build func(e *engine) ([]*job, error)) ([]*job, error) {
+func (s *Store) execute(ctx context.Context, atomic bool, build func(e *engine) ([]*job, error), then Then) ([]*job, error) {
 	var jobs []*job
-	err := s.Within(ctx, func(_ *pgtx.Tx, lt *Tx) error {
+	err := s.Within(ctx, func(tx *pgtx.Tx, lt *Tx) error {
 		var err error
 		jobs, err = lt.execute(ctx, atomic, build)
-		return err
+		if err != nil || then == nil {
+			return err
+		}
+		if w := written(jobs); len(w) > 0 {
+			return then(ctx, tx, w)
+		}
+		return nil
 	})
 	return jobs, err
+}
+
+// Then is called inside the transaction of a change, after the ledger's own
+// work and before COMMIT, with the transfers the change wrote: new
+// transfers, the transfer that posted a hold, a hold voided. Replays of an
+// idempotency key, refused transfers of a batch, repeated voids and holds
+// released because they expired are not in it, and Then is not called when
+// nothing was written. Its writes commit or roll back with the change; an
+// error it returns rolls the change back and is returned. It runs again on
+// each attempt of the transaction, so it must write only through tx.
+type Then func(ctx context.Context, tx *pgtx.Tx, written []Transfer) error
+
+// written is what a change's jobs wrote, for Then.
+func written(jobs []*job) []Transfer {
+	var out []Transfer
+	for _, j := range jobs {
+		switch {
+		case j.err != nil || j.result != nil || j.dup != nil:
+		case j.t != nil:
+			out = append(out, *j.t)
+		case j.release != nil && j.releaseState == StateVoided:
+			h := *j.release
+			h.State = StateVoided
+			out = append(out, h)
+		}
+	}
+	return out
 }
 
 func (e *engine) run(ctx context.Context, jobs []*job, atomic bool) error {

@@ -32,13 +32,19 @@ type PostRequest struct {
 // any refusal CreateTransfer can give for the accounts. Amounts that are all
 // zero void the hold, and the voided hold is returned.
 func (s *Store) PostPending(ctx context.Context, holdID uuid.UUID, r PostRequest) (Transfer, error) {
+	return s.PostPendingThen(ctx, holdID, r, nil)
+}
+
+// PostPendingThen is PostPending, calling then (if not nil) in its
+// transaction with what it wrote.
+func (s *Store) PostPendingThen(ctx context.Context, holdID uuid.UUID, r PostRequest, then Then) (Transfer, error) {
 	var expired bool
 	jobs, err := s.execute(ctx, true, func(e *engine) ([]*job, error) {
 		var jobs []*job
 		var err error
 		jobs, expired, err = s.postJobs(ctx, e, holdID, r)
 		return jobs, err
-	})
+	}, then)
 	if err == nil && expired {
 		return Transfer{}, newError(ECONFLICT, ReasonHoldExpired, "hold %s expired before it was posted; its reservation is released", holdID)
 	}
@@ -150,13 +156,19 @@ func (s *Store) postedAmounts(ctx context.Context, q rowQuerier, hold *Transfer,
 // Voiding a hold already voided returns it unchanged. It returns the hold, or
 // ErrUnknownTransfer, or ErrHoldNotPending when it was posted or expired.
 func (s *Store) VoidPending(ctx context.Context, holdID uuid.UUID) (Transfer, error) {
+	return s.VoidPendingThen(ctx, holdID, nil)
+}
+
+// VoidPendingThen is VoidPending, calling then (if not nil) in its
+// transaction with the hold it voided.
+func (s *Store) VoidPendingThen(ctx context.Context, holdID uuid.UUID, then Then) (Transfer, error) {
 	var already *Transfer
 	jobs, err := s.execute(ctx, true, func(e *engine) ([]*job, error) {
 		var jobs []*job
 		var err error
 		already, jobs, err = voidJobs(ctx, e, holdID)
 		return jobs, err
-	})
+	}, then)
 	if err != nil {
 		return Transfer{}, err
 	}
@@ -229,7 +241,7 @@ func (s *Store) expire(ctx context.Context, ids []uuid.UUID) (int, error) {
 			}
 		}
 		return jobs, nil
-	})
+	}, nil)
 	return len(jobs), err
 }
 

@@ -31,6 +31,13 @@ var unitCode = regexp.MustCompile(`^[A-Z][A-Z0-9_]{0,31}$`)
 // returns ErrInvalidRequest for a bad code or scale and ErrUnitExists when
 // the code is taken.
 func (s *Store) CreateUnit(ctx context.Context, u Unit) (Unit, error) {
+	return s.CreateUnitThen(ctx, u, nil)
+}
+
+// CreateUnitThen is CreateUnit, calling then (if not nil) in its
+// transaction once the unit is written, so that the caller's rows commit
+// with it.
+func (s *Store) CreateUnitThen(ctx context.Context, u Unit, then func(ctx context.Context, tx *pgtx.Tx) error) (Unit, error) {
 	if !unitCode.MatchString(u.Code) {
 		return Unit{}, invalid("code", "unit code %q must be 1-32 upper-case letters, digits or underscores, starting with a letter", u.Code)
 	}
@@ -51,6 +58,9 @@ func (s *Store) CreateUnit(ctx context.Context, u Unit) (Unit, error) {
 			e := newError(ECONFLICT, ReasonUnitExists, "unit %s already exists", u.Code)
 			e.Unit = u.Code
 			return e
+		}
+		if then != nil {
+			return then(ctx, tx)
 		}
 		return nil
 	})

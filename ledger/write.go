@@ -20,7 +20,13 @@ import (
 // ErrInsufficientFunds, ErrLimitExceeded, ErrIdempotencyConflict. A refused
 // transfer writes nothing.
 func (s *Store) CreateTransfer(ctx context.Context, r TransferRequest) (Transfer, error) {
-	res, err := s.CreateTransfers(ctx, []TransferRequest{r}, true)
+	return s.CreateTransferThen(ctx, r, nil)
+}
+
+// CreateTransferThen is CreateTransfer, calling then (if not nil) in its
+// transaction with the transfer it wrote (not with a replay).
+func (s *Store) CreateTransferThen(ctx context.Context, r TransferRequest, then Then) (Transfer, error) {
+	res, err := s.CreateTransfersThen(ctx, []TransferRequest{r}, true, then)
 	if err != nil {
 		var le *Error
 		if errors.As(err, &le) {
@@ -41,6 +47,13 @@ func (s *Store) CreateTransfer(ctx context.Context, r TransferRequest) (Transfer
 // which. Transfers apply in order, so a later one may spend what an earlier
 // one brought.
 func (s *Store) CreateTransfers(ctx context.Context, reqs []TransferRequest, atomic bool) ([]Result, error) {
+	return s.CreateTransfersThen(ctx, reqs, atomic, nil)
+}
+
+// CreateTransfersThen is CreateTransfers, calling then (if not nil) in its
+// transaction with the transfers it wrote, in order (not with replays or
+// refused ones).
+func (s *Store) CreateTransfersThen(ctx context.Context, reqs []TransferRequest, atomic bool, then Then) ([]Result, error) {
 	if len(reqs) == 0 {
 		return nil, invalid("transfers", "a batch needs at least one transfer")
 	}
@@ -77,7 +90,7 @@ func (s *Store) CreateTransfers(ctx context.Context, reqs []TransferRequest, ato
 			jobs[i] = p.job()
 		}
 		return jobs, nil
-	})
+	}, then)
 	if err != nil {
 		return nil, err
 	}
@@ -168,6 +181,12 @@ type ReverseRequest struct {
 // voided (ErrNotReversible). The reversal obeys the accounts' bounds like any
 // transfer (ErrInsufficientFunds when the receiver has spent what it got).
 func (s *Store) Reverse(ctx context.Context, id uuid.UUID, r ReverseRequest) (Transfer, error) {
+	return s.ReverseThen(ctx, id, r, nil)
+}
+
+// ReverseThen is Reverse, calling then (if not nil) in its transaction with
+// the reversal it wrote (not with a replay).
+func (s *Store) ReverseThen(ctx context.Context, id uuid.UUID, r ReverseRequest, then Then) (Transfer, error) {
 	if len(r.IdempotencyKey) > MaxKeyLength {
 		return Transfer{}, invalid("idempotency_key", "idempotency key is longer than %d characters", MaxKeyLength)
 	}
@@ -219,7 +238,7 @@ func (s *Store) Reverse(ctx context.Context, id uuid.UUID, r ReverseRequest) (Tr
 		}
 		j.hash = hash
 		return []*job{j}, nil
-	})
+	}, then)
 	return single(jobs, err)
 }
 
