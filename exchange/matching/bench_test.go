@@ -68,3 +68,37 @@ func BenchmarkGreedy10k(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkProposeSplit10k proposes a split assignment (needs served by
+// several offers, offers serving several needs) for 10,000 needs of 0.5 to
+// 3 h and 10,000 offers, each need's 20 best candidates forming the graph,
+// and reports the hours of need met against the whole-cover greedy split's.
+func BenchmarkProposeSplit10k(b *testing.B) {
+	for _, p := range []struct {
+		name   string
+		offers int
+	}{
+		{"mixed-needs", 10_000},
+		// Scarce help: 3,000 offers for about 17,500 hours of needs.
+		{"mixed-needs-3k-offers", 3_000},
+	} {
+		b.Run(p.name, func(b *testing.B) {
+			cfg := testConfig()
+			needs, offers, f := generate(42, genParams{needs: 10_000, offers: p.offers, cities: cities, spreadKm: 8, mixed: true})
+			cands := candidates(needs, offers, f, cfg, 20)
+			g, err := matching.GreedySplit(needs, offers, cands)
+			if err != nil {
+				b.Fatal(err)
+			}
+			var s matching.Split
+			b.ResetTimer()
+			for b.Loop() {
+				if s, err = matching.ProposeSplit(needs, offers, cands); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(s.Covered)/100, "hours-met")
+			b.ReportMetric(float64(s.Weight)/float64(g.Weight), "weight/greedy")
+		})
+	}
+}
