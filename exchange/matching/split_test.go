@@ -10,7 +10,9 @@ import (
 )
 
 // weightOf is a candidate's integer weight per centi-hour.
-func weightOf(c matching.Candidate) int64 { return int64(math.Round(c.Score.Total * matching.WeightScale)) }
+func weightOf(c matching.Candidate) int64 {
+	return int64(math.Round(c.Score.Total * matching.WeightScale))
+}
 
 // checkSplit fails t unless s uses only candidate pairs, each once, never
 // gives a need more than its quantity or takes from an offer more than its
