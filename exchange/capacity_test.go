@@ -13,7 +13,6 @@ import (
 	"github.com/mutual-ledger/mutual/ledger"
 )
 
-
 func (w agreementWorld) remaining(t testing.TB, ls ...exchange.Listing) []string {
 	t.Helper()
 	left, err := w.ex.Remaining(context.Background(), ls)

@@ -212,3 +212,30 @@ func remainingIn(ctx context.Context, tx *pgtx.Tx, ids []uuid.UUID) (map[uuid.UU
 	})
 	return left, err
 }
+
+// ProposalNames returns the names of those of members who belong to
+// orgID or to an organization under it, for p who acts for orgID (as
+// Subtree decides, with its errors): the people a coordinator may read
+// (Principal.MayReadMember), named in the pairs of a matching proposal.
+// Members outside the subtree are left out, not refused: their listings
+// may be seen, their names are not the coordinator's to read.
+func (s *Store) ProposalNames(ctx context.Context, p Principal, orgID uuid.UUID, members []uuid.UUID) (map[uuid.UUID]string, error) {
+	subtree, err := s.Subtree(ctx, p, orgID)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := s.db.Pool.Query(ctx, `
+SELECT m.id, m.name FROM members m
+WHERE m.id = ANY($1) AND EXISTS (SELECT 1 FROM memberships ms WHERE ms.member_id = m.id AND ms.org_id = ANY($2))`, members, subtree)
+	if err != nil {
+		return nil, err
+	}
+	names := make(map[uuid.UUID]string)
+	var id uuid.UUID
+	var name string
+	_, err = pgx.ForEachRow(rows, []any{&id, &name}, func() error {
+		names[id] = name
+		return nil
+	})
+	return names, err
+}
