@@ -152,3 +152,54 @@ func TestMismatchOverHTTP(t *testing.T) {
 		t.Errorf("need is %s, want open for the half hour", st)
 	}
 }
+
+// TestProposalSplitsANeed: a 6 h need and two 3 h offers. Split (the
+// default), the proposal serves the need from both offers; whole cover
+// (split false) cannot serve it at all.
+func TestProposalSplitsANeed(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	eve := w.member(w.timebank, exchange.RoleMember, "Eve")
+	need := w.postListing(w.ana, "need", "Help moving house", "6.00")
+	offers := map[string]bool{
+		w.postListing(w.ben, "offer", "Strong arms, Saturday", "3.00"): true,
+		w.postListing(eve, "offer", "Van and driver", "3.00"):          true,
+	}
+	type proposal struct {
+		Assignments []struct {
+			Need, Offer, Quantity string
+		} `json:"assignments"`
+		UnassignedNeeds []string `json:"unassigned_needs"`
+		QuantityAsked   string   `json:"quantity_asked"`
+		QuantityMet     string   `json:"quantity_met"`
+		TotalScore      float64  `json:"total_score"`
+		Exact           bool     `json:"exact"`
+	}
+	var split, whole proposal
+	w.call("POST", "/v1/matching/proposals", w.coordTB.token, map[string]any{"org_id": w.timebank.ID.String()}).decode(t, &split)
+	if len(split.Assignments) != 2 || split.QuantityAsked != "6.00" || split.QuantityMet != "6.00" || !split.Exact || len(split.UnassignedNeeds) != 0 {
+		t.Fatalf("split proposal = %+v, want the need served 3 h by each offer", split)
+	}
+	for _, a := range split.Assignments {
+		if a.Need != need || !offers[a.Offer] || a.Quantity != "3.00" {
+			t.Errorf("pair %+v, want 3.00 of one of the offers for the need", a)
+		}
+	}
+	w.call("POST", "/v1/matching/proposals", w.coordTB.token, map[string]any{"org_id": w.timebank.ID.String(), "split": false}).decode(t, &whole)
+	if len(whole.Assignments) != 0 || whole.QuantityMet != "0.00" || len(whole.UnassignedNeeds) != 1 || whole.UnassignedNeeds[0] != need {
+		t.Fatalf("whole-cover proposal = %+v, want the need unserved", whole)
+	}
+	// A 1 h offer is among the need's matches, covering its hour.
+	fay := w.member(w.timebank, exchange.RoleMember, "Fay")
+	small := w.postListing(fay, "offer", "An hour of packing", "1.00")
+	found := false
+	for _, m := range w.must(w.call("GET", "/v1/listings/"+need+"/matches", w.ana.token, nil), 200)["items"].([]any) {
+		m := m.(map[string]any)
+		if m["listing"].(map[string]any)["id"] == small {
+			found = m["cover"] == "1.00"
+		}
+	}
+	if !found {
+		t.Error("the 1 h offer is not a match covering an hour of the 6 h need")
+	}
+}
