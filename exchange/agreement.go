@@ -817,8 +817,10 @@ func (s *Store) AcceptAgreement(ctx context.Context, p Principal, id uuid.UUID, 
 // more than zero and at most the agreed quantity. When both parties have
 // confirmed the same quantity the hold is posted for it (the rest is
 // released): the hours move from the receiver to the giver, the agreement
-// is completed and its listings fulfilled when nothing else is open on
-// them. Confirming again the quantity one confirmed returns the agreement
+// is completed and its listings fulfilled when their whole quantity is
+// taken and nothing else is open on them. An agreement completed below its
+// agreed quantity takes only what it moved (CompletedQuantity): the rest
+// goes back to the offer and the need, which stay open for it. Confirming again the quantity one confirmed returns the agreement
 // unchanged; a different one replaces one's own confirmation while the
 // agreement is not completed. Confirmations that differ leave it accepted
 // and tell both parties and the coordinators of its organizations
