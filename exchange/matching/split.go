@@ -227,13 +227,31 @@ func splitFlow(needs, offers []Listing, edges []edge) []int64 {
 	var touched, settled []int32
 	var h minHeap
 
-	for s := range int32(n) {
+	// Needs are added heaviest first: the early ones then mostly keep
+	// their best offers, and later paths reroute less. The order changes
+	// how fast the optimum is reached, not the optimum.
+	order := make([]int32, n)
+	best := make([]int64, n)
+	for i := range order {
+		order[i] = int32(i)
+		for k := start[i]; k < start[i+1]; k++ {
+			best[i] = max(best[i], edges[k].w)
+		}
+	}
+	slices.SortStableFunc(order, func(a, b int32) int { return cmp.Compare(best[b], best[a]) })
+	for _, s := range order {
 		left := needs[s].Quantity
 		if start[s] == start[s+1] {
 			continue // no candidates: unserved
 		}
 		for left > 0 {
 			relax := func(v int32, d int64, from int32) {
+				// With every reduced cost non-negative, a node no nearer
+				// than T's best path so far cannot lead to a shorter one:
+				// it is left untouched (and keeps its potential).
+				if v != t && dist[t] != math.MaxInt64 && d >= dist[t] {
+					return
+				}
 				if d < dist[v] {
 					if dist[v] == math.MaxInt64 {
 						touched = append(touched, v)
