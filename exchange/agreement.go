@@ -93,6 +93,11 @@ type Agreement struct {
 	Giver      uuid.UUID
 	Receiver   uuid.UUID
 	ProposedBy uuid.UUID
+	// ProposedFor is the organization on whose behalf a coordinator
+	// (ProposedBy, who need not be a party) sent the proposal from a
+	// matching proposal; both parties then accept it. Nil when a party
+	// proposed.
+	ProposedFor *uuid.UUID
 	// Quantity is what was agreed: the most the hold reserves and the
 	// completion may post.
 	Quantity decimal.Decimal
@@ -113,6 +118,10 @@ type Agreement struct {
 	// party confirmed; the agreement completes when they are equal.
 	GiverConfirmed    *decimal.Decimal
 	ReceiverConfirmed *decimal.Decimal
+	// CompletedQuantity is what a completed agreement moved (at most
+	// Quantity): what it takes from its offer and its need. Nil until it
+	// completes, and for agreements completed before it was recorded.
+	CompletedQuantity *decimal.Decimal
 	Message           string
 	// Reason says why it was cancelled or disputed, or how a dispute was
 	// resolved.
@@ -166,15 +175,19 @@ const agreementColumns = `a.id, a.offer_id, a.need_id, a.giver, a.receiver, a.pr
     a.giver_account, a.receiver_account,
     CASE WHEN a.status IN ('proposed', 'accepted') AND a.expires_at <= $1 THEN 'expired' ELSE a.status END,
     a.hold_id, a.transfer_id, a.giver_confirmed, a.receiver_confirmed, a.message, a.reason,
-    a.closed_by, a.disputed_by, a.expires_at, a.created_at, a.updated_at, a.accepted_at, a.completed_at`
+    a.closed_by, a.disputed_by, a.expires_at, a.created_at, a.updated_at, a.accepted_at, a.completed_at,
+    a.completed_quantity, a.proposed_for`
 
 func scanAgreement(r pgx.Row) (Agreement, error) {
 	var a Agreement
-	var gc, rc decimal.NullDecimal
+	var gc, rc, cq decimal.NullDecimal
 	err := r.Scan(&a.ID, &a.OfferID, &a.NeedID, &a.Giver, &a.Receiver, &a.ProposedBy, &a.Quantity, &a.Unit,
 		&a.GiverAccount, &a.ReceiverAccount, &a.Status, &a.HoldID, &a.TransferID, &gc, &rc,
 		&a.Message, &a.Reason, &a.ClosedBy, &a.DisputedBy, &a.ExpiresAt, &a.CreatedAt, &a.UpdatedAt,
-		&a.AcceptedAt, &a.CompletedAt)
+		&a.AcceptedAt, &a.CompletedAt, &cq, &a.ProposedFor)
+	if cq.Valid {
+		a.CompletedQuantity = &cq.Decimal
+	}
 	if gc.Valid {
 		a.GiverConfirmed = &gc.Decimal
 	}
@@ -216,6 +229,12 @@ func (s *Store) ProposeAgreement(ctx context.Context, p Principal, in NewAgreeme
 	}
 	var a Agreement
 	err = s.led.Within(ctx, func(tx *pgtx.Tx, lt *ledger.Tx) error {
+		// What is left is read under the listings' locks, as acceptance
+		// reads it, so a proposal never offers what a concurrent
+		// acceptance has just taken.
+		if err := lockListings(ctx, tx, []uuid.UUID{in.OfferID, in.NeedID}); err != nil {
+			return err
+		}
 		offer, need, err := s.proposalListings(ctx, tx, p, in, now)
 		if err != nil {
 			return err
@@ -321,14 +340,14 @@ func checkOpen(ls ...Listing) error {
 }
 
 // leftOf returns how much is left of the offer and of the need: their
-// quantity less that of the agreements that consume them (accepted, disputed
-// or completed), leaving out the agreement except.
+// quantity less what their agreements take (consumedSQL), leaving out the
+// agreement except.
 func leftOf(ctx context.Context, q *pgtx.Tx, offer, need Listing, except uuid.UUID) ([2]decimal.Decimal, error) {
 	var used [2]decimal.Decimal
 	err := q.QueryRow(ctx, `
-SELECT COALESCE(sum(quantity) FILTER (WHERE offer_id = $1), 0), COALESCE(sum(quantity) FILTER (WHERE need_id = $2), 0)
+SELECT COALESCE(sum(`+consumedSQL+`) FILTER (WHERE offer_id = $1), 0), COALESCE(sum(`+consumedSQL+`) FILTER (WHERE need_id = $2), 0)
 FROM agreements
-WHERE (offer_id = $1 OR need_id = $2) AND status IN ('accepted', 'disputed', 'completed') AND id <> $3`,
+WHERE (offer_id = $1 OR need_id = $2) AND `+consumesSQL+` AND id <> $3`,
 		offer.ID, need.ID, except).Scan(&used[0], &used[1])
 	return [2]decimal.Decimal{offer.Quantity.Sub(used[0]), need.Quantity.Sub(used[1])}, err
 }
@@ -336,8 +355,11 @@ WHERE (offer_id = $1 OR need_id = $2) AND status IN ('accepted', 'disputed', 'co
 func checkCapacity(offer, need Listing, left [2]decimal.Decimal, q decimal.Decimal) error {
 	for i, l := range []Listing{offer, need} {
 		if left[i].LessThan(q) {
-			return newError(ErrNoCapacity.Code, ReasonNoCapacity, "%s %s has %s %s left, less than the %s asked for",
-				l.Kind, l.ID, decimal.Max(left[i], decimal.Zero), l.Unit, q)
+			avail := decimal.Max(left[i], decimal.Zero)
+			e := newError(ErrNoCapacity.Code, ReasonNoCapacity, "%s %q has %s %s left after its agreements, less than the %s asked for",
+				l.Kind, l.Title, avail, l.Unit, q)
+			e.Field, e.Unit, e.Available, e.Requested = "quantity", l.Unit, &avail, &q
+			return e
 		}
 	}
 	return nil
@@ -617,11 +639,11 @@ func (st *step) write() error {
 	b.Queue(`
 UPDATE agreements SET status = $2, giver_account = $3, receiver_account = $4, hold_id = $5, transfer_id = $6,
     giver_confirmed = $7, receiver_confirmed = $8, reason = $9, closed_by = $10, disputed_by = $11,
-    updated_at = $12, accepted_at = $13, completed_at = $14
+    updated_at = $12, accepted_at = $13, completed_at = $14, completed_quantity = $15
 WHERE id = $1`,
 		a.ID, a.Status, a.GiverAccount, a.ReceiverAccount, a.HoldID, a.TransferID,
 		optDecimal(a.GiverConfirmed), optDecimal(a.ReceiverConfirmed), a.Reason, a.ClosedBy, a.DisputedBy,
-		a.UpdatedAt, a.AcceptedAt, a.CompletedAt)
+		a.UpdatedAt, a.AcceptedAt, a.CompletedAt, optDecimal(a.CompletedQuantity))
 	n := 1
 	// The listings' statuses turn on which agreements take their quantity
 	// and which of those are still open: a step that changes neither (a
@@ -674,14 +696,14 @@ func (st *step) listingStatuses() ([2]ListingStatus, error) {
 	var used [2]decimal.Decimal
 	var open, completed [2]int64
 	err := st.tx.QueryRow(st.ctx, `
-SELECT COALESCE(sum(quantity) FILTER (WHERE offer_id = $1), 0),
+SELECT COALESCE(sum(`+consumedSQL+`) FILTER (WHERE offer_id = $1), 0),
        count(*) FILTER (WHERE offer_id = $1 AND status IN ('accepted', 'disputed')),
        count(*) FILTER (WHERE offer_id = $1 AND status = 'completed'),
-       COALESCE(sum(quantity) FILTER (WHERE need_id = $2), 0),
+       COALESCE(sum(`+consumedSQL+`) FILTER (WHERE need_id = $2), 0),
        count(*) FILTER (WHERE need_id = $2 AND status IN ('accepted', 'disputed')),
        count(*) FILTER (WHERE need_id = $2 AND status = 'completed')
 FROM agreements
-WHERE (offer_id = $1 OR need_id = $2) AND status IN ('accepted', 'disputed', 'completed') AND id <> $3`,
+WHERE (offer_id = $1 OR need_id = $2) AND `+consumesSQL+` AND id <> $3`,
 		st.offer.ID, st.need.ID, st.a.ID).Scan(&used[0], &open[0], &completed[0], &used[1], &open[1], &completed[1])
 	if err != nil {
 		return [2]ListingStatus{}, err
@@ -689,7 +711,7 @@ WHERE (offer_id = $1 OR need_id = $2) AND status IN ('accepted', 'disputed', 'co
 	var out [2]ListingStatus
 	for i, l := range []Listing{st.offer, st.need} {
 		if st.a.Status.consumes() {
-			used[i] = used[i].Add(st.a.Quantity)
+			used[i] = used[i].Add(st.a.consumed())
 			if st.a.Status.open() {
 				open[i]++
 			} else {
@@ -723,7 +745,9 @@ func optDecimal(d *decimal.Decimal) decimal.NullDecimal {
 
 // AcceptAgreement accepts a proposal. Only the party who did not propose
 // may accept; account names their account in the unit (nil: their only
-// one). It locks the agreement and its listings, checks that both listings
+// one). A proposal a coordinator sent for an organization (ProposedFor)
+// is accepted by both parties: the first acceptance records the account
+// and tells the other, the second reserves the hours as below. It locks the agreement and its listings, checks that both listings
 // are still open with the quantity left, and writes a ledger hold that
 // reserves the quantity in the receiver's account, in the same transaction.
 // Accepting an agreement one has accepted returns it unchanged.
@@ -737,10 +761,17 @@ func optDecimal(d *decimal.Decimal) decimal.NullDecimal {
 func (s *Store) AcceptAgreement(ctx context.Context, p Principal, id uuid.UUID, account *uuid.UUID) (Agreement, error) {
 	return s.change(ctx, p, id, "accepted", func(st *step) error {
 		a := &st.a
-		if !a.party(st.p.MemberID) || a.ProposedBy == st.p.MemberID {
+		me := st.p.MemberID
+		forOrg := a.ProposedFor != nil
+		if !a.party(me) || (!forOrg && a.ProposedBy == me) {
 			return forbiddenBecause("only the other party may accept the proposal")
 		}
-		if a.Status == AgreementAccepted || (a.Status == AgreementCompleted && a.AcceptedAt != nil) {
+		mine := &a.ReceiverAccount
+		if me == a.Giver {
+			mine = &a.GiverAccount
+		}
+		if a.Status == AgreementAccepted || (a.Status == AgreementCompleted && a.AcceptedAt != nil) ||
+			(forOrg && a.Status == AgreementProposed && *mine != nil) {
 			st.noop = true
 			return nil
 		}
@@ -757,14 +788,16 @@ func (s *Store) AcceptAgreement(ctx context.Context, p Principal, id uuid.UUID, 
 		if err := checkCapacity(st.offer, st.need, left, a.Quantity); err != nil {
 			return err
 		}
-		acct, err := payingAccount(st.ctx, st.tx, st.p.MemberID, a.Unit, account)
+		acct, err := payingAccount(st.ctx, st.tx, me, a.Unit, account)
 		if err != nil {
 			return err
 		}
-		if st.p.MemberID == a.Giver {
-			a.GiverAccount = &acct
-		} else {
-			a.ReceiverAccount = &acct
+		*mine = &acct
+		if forOrg && (a.GiverAccount == nil || a.ReceiverAccount == nil) {
+			// A coordinator's proposal waits for both parties: the first
+			// acceptance records their account, the second writes the hold.
+			st.tell("agreement_accepted", fmt.Sprintf("the other party accepted the proposal of %s %s; accept it too to agree the exchange", a.Quantity, a.Unit), a.other(me))
+			return nil
 		}
 		if *a.GiverAccount == *a.ReceiverAccount {
 			return invalid("account_id", "the giver and the receiver name the same account")
@@ -780,6 +813,13 @@ func (s *Store) AcceptAgreement(ctx context.Context, p Principal, id uuid.UUID, 
 			return err
 		}
 		a.Status, a.HoldID, a.AcceptedAt = AgreementAccepted, &hold.ID, &st.now
+		if forOrg {
+			st.tell("agreement_accepted", fmt.Sprintf("both parties accepted the exchange of %s %s", a.Quantity, a.Unit), a.other(me))
+			if !a.party(a.ProposedBy) {
+				st.tell("agreement_accepted", fmt.Sprintf("both parties accepted your proposal of %s %s", a.Quantity, a.Unit), a.ProposedBy)
+			}
+			return nil
+		}
 		st.tell("agreement_accepted", fmt.Sprintf("your proposal of %s %s was accepted", a.Quantity, a.Unit), a.ProposedBy)
 		return nil
 	})
@@ -789,11 +829,15 @@ func (s *Store) AcceptAgreement(ctx context.Context, p Principal, id uuid.UUID, 
 // more than zero and at most the agreed quantity. When both parties have
 // confirmed the same quantity the hold is posted for it (the rest is
 // released): the hours move from the receiver to the giver, the agreement
-// is completed and its listings fulfilled when nothing else is open on
-// them. Confirming again the quantity one confirmed returns the agreement
+// is completed and its listings fulfilled when their whole quantity is
+// taken and nothing else is open on them. An agreement completed below its
+// agreed quantity takes only what it moved (CompletedQuantity): the rest
+// goes back to the offer and the need, which stay open for it. Confirming again the quantity one confirmed returns the agreement
 // unchanged; a different one replaces one's own confirmation while the
-// agreement is not completed. Confirmations that differ leave it accepted:
-// the parties confirm again or one of them disputes.
+// agreement is not completed. Confirmations that differ leave it accepted
+// and tell both parties and the coordinators of its organizations
+// (agreement_mismatch): each party may correct their figure by confirming
+// again, one may dispute, or a coordinator settles it (ResolveAgreement).
 //
 // It returns ErrUnknownAgreement, ErrForbidden (not a party),
 // ErrAgreementState (not accepted), ErrAgreementExpired,
@@ -828,7 +872,7 @@ func (s *Store) ConfirmAgreement(ctx context.Context, p Principal, id uuid.UUID,
 			return nil
 		}
 		if !a.GiverConfirmed.Equal(*a.ReceiverConfirmed) {
-			return nil
+			return st.mismatch()
 		}
 		return st.complete(quantity, "agreement_completed", fmt.Sprintf("%s %s were recorded", quantity, a.Unit))
 	})
@@ -841,13 +885,14 @@ func (st *step) complete(quantity decimal.Decimal, kind, message string) error {
 	if err != nil {
 		return err
 	}
-	a.Status, a.TransferID, a.CompletedAt = AgreementCompleted, &t.ID, &st.now
+	a.Status, a.TransferID, a.CompletedAt, a.CompletedQuantity = AgreementCompleted, &t.ID, &st.now, &quantity
 	st.tell(kind, message, a.Giver, a.Receiver)
 	return nil
 }
 
 // CancelAgreement cancels a proposed or accepted agreement, by either
-// party; an accepted one's hold is voided in the same transaction, so the
+// party (or, while it is only proposed, by the coordinator who sent it for
+// an organization); an accepted one's hold is voided in the same transaction, so the
 // receiver's hours are free again and the listings reopen. Cancelling a
 // cancelled agreement returns it unchanged. It returns
 // ErrUnknownAgreement, ErrForbidden (not a party), ErrAgreementState
@@ -860,8 +905,9 @@ func (s *Store) CancelAgreement(ctx context.Context, p Principal, id uuid.UUID, 
 	}
 	return s.change(ctx, p, id, "cancelled", func(st *step) error {
 		a := &st.a
-		if !a.party(st.p.MemberID) {
-			return forbiddenBecause("only the giver and the receiver may cancel an agreement; a coordinator resolves disputes")
+		byProposer := a.ProposedFor != nil && a.ProposedBy == st.p.MemberID && a.Status == AgreementProposed
+		if !a.party(st.p.MemberID) && !byProposer {
+			return forbiddenBecause("only the giver and the receiver may cancel an agreement (or the coordinator who proposed it, before it is accepted); a coordinator resolves disputes")
 		}
 		switch a.Status {
 		case AgreementCancelled:
@@ -875,6 +921,10 @@ func (s *Store) CancelAgreement(ctx context.Context, p Principal, id uuid.UUID, 
 			return err
 		}
 		a.Status, a.Reason, a.ClosedBy = AgreementCancelled, reason, &st.p.MemberID
+		if !a.party(st.p.MemberID) {
+			st.tell("agreement_cancelled", "the coordinator withdrew the proposal: "+orNone(reason), a.Giver, a.Receiver)
+			return nil
+		}
 		st.tell("agreement_cancelled", "the agreement was cancelled: "+orNone(reason), a.other(st.p.MemberID))
 		return nil
 	})
@@ -955,9 +1005,10 @@ ORDER BY m.member_id`, st.a.OfferID, st.a.NeedID, st.a.Giver, st.a.Receiver, max
 // need's or the offer's organization (or an organization above them), or
 // the admin, records the quantity given (posting the hold for it, which
 // completes the agreement) or zero (voiding it, which cancels the
-// agreement), with a note saying why. It returns ErrUnknownAgreement,
-// ErrForbidden (a party may not settle their own dispute),
-// ErrAgreementState (not disputed), ledger.ErrInvalidRequest for a bad
+// agreement), with a note saying why. An accepted agreement whose two
+// confirmations differ is settled the same way. It returns
+// ErrUnknownAgreement, ErrForbidden (a party may not settle their own
+// dispute), ErrAgreementState (neither disputed nor confirmed differently), ledger.ErrInvalidRequest for a bad
 // quantity or note, and the ledger's refusals of the posting.
 func (s *Store) ResolveAgreement(ctx context.Context, p Principal, id uuid.UUID, quantity decimal.Decimal, note string) (Agreement, error) {
 	note, err := checkText("note", note, 1, 2000)
@@ -969,7 +1020,7 @@ func (s *Store) ResolveAgreement(ctx context.Context, p Principal, id uuid.UUID,
 		if !st.coordinates {
 			return forbiddenBecause("a dispute is resolved by a coordinator of the organizations involved who is not a party to it")
 		}
-		if a.Status != AgreementDisputed {
+		if a.Status != AgreementDisputed && !(a.Status == AgreementAccepted && a.mismatched()) {
 			return agreementState(a, "resolved")
 		}
 		a.Reason, a.ClosedBy = note, &st.p.MemberID
@@ -1064,4 +1115,25 @@ func (s *Store) RunAgreementExpiry(ctx context.Context, interval time.Duration, 
 			}
 		}
 	}
+}
+
+// mismatched reports whether both parties confirmed and their figures
+// differ.
+func (a *Agreement) mismatched() bool {
+	return a.GiverConfirmed != nil && a.ReceiverConfirmed != nil && !a.GiverConfirmed.Equal(*a.ReceiverConfirmed)
+}
+
+// mismatch tells both parties and the coordinators of the agreement's
+// organizations that the confirmations differ, and how it is put right.
+func (st *step) mismatch() error {
+	a := &st.a
+	coordinators, err := st.coordinatorsOf()
+	if err != nil {
+		return err
+	}
+	msg := fmt.Sprintf("the confirmations differ: the giver confirmed %s %s and the receiver %s; "+
+		"each may correct their figure, or a coordinator settles it", a.GiverConfirmed, a.Unit, a.ReceiverConfirmed)
+	st.tell("agreement_mismatch", msg, a.Giver, a.Receiver)
+	st.tell("agreement_mismatch", msg, coordinators...)
+	return nil
 }

@@ -207,11 +207,13 @@ func TestAgreementLifecycle(t *testing.T) {
 	if err != nil || posted.PendingID == nil || *posted.PendingID != *a.HoldID || !posted.Postings[0].Amount.Equal(dec("1.5")) {
 		t.Fatalf("posting = %+v, %v", posted, err)
 	}
-	if st := w.listingStatus(t, need.ID); st != exchange.StatusFulfilled {
-		t.Errorf("need is %s after completion, want fulfilled", st)
+	// Confirmed below the agreed 2 h, the agreement gives the half hour
+	// back: the need stays open for it.
+	if st := w.listingStatus(t, need.ID); st != exchange.StatusOpen {
+		t.Errorf("need is %s after completing 1.5 of 2 h, want open for the rest", st)
 	}
 	if st := w.listingStatus(t, offer.ID); st != exchange.StatusOpen {
-		t.Errorf("offer is %s with an hour left, want open", st)
+		t.Errorf("offer is %s with an hour and a half left, want open", st)
 	}
 	// Confirming again changes nothing; cancelling a completed agreement is
 	// refused.

@@ -17,8 +17,8 @@ const FairnessWindow = 30 * 24 * time.Hour
 
 // Fairness returns the recent history matching weighs so that help is
 // spread across people: for each of the members given, how much they
-// received (the quantity of their agreements as receiver accepted in the
-// last FairnessWindow and not cancelled or expired since), and how much
+// received (what their agreements as receiver accepted in the last
+// FairnessWindow and not cancelled or expired since take, as for capacity), and how much
 // they were asked to give (the quantity of every agreement proposed to or
 // by them as giver in that window, whatever became of it: a giver asked
 // often is not asked first again). Quantities are in hundredths, as
@@ -30,8 +30,8 @@ func (s *Store) Fairness(ctx context.Context, members []uuid.UUID) (matching.Fai
 	}
 	since := s.clock().Add(-FairnessWindow)
 	rows, err := s.db.Pool.Query(ctx, `
-SELECT receiver, 'received', sum(quantity) FROM agreements
-WHERE receiver = ANY($1) AND accepted_at >= $2 AND status IN ('accepted', 'disputed', 'completed')
+SELECT receiver, 'received', sum(`+consumedSQL+`) FROM agreements
+WHERE receiver = ANY($1) AND accepted_at >= $2 AND `+consumesSQL+`
 GROUP BY receiver
 UNION ALL
 SELECT giver, 'asked', sum(quantity) FROM agreements

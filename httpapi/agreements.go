@@ -58,6 +58,7 @@ type agreementJSON struct {
 	Giver             uuid.UUID  `json:"giver"`
 	Receiver          uuid.UUID  `json:"receiver"`
 	ProposedBy        uuid.UUID  `json:"proposed_by"`
+	ProposedFor       *uuid.UUID `json:"proposed_for"`
 	Quantity          string     `json:"quantity"`
 	Unit              string     `json:"unit"`
 	GiverAccount      *uuid.UUID `json:"giver_account"`
@@ -67,6 +68,7 @@ type agreementJSON struct {
 	TransferID        *uuid.UUID `json:"transfer_id"`
 	GiverConfirmed    *string    `json:"giver_confirmed"`
 	ReceiverConfirmed *string    `json:"receiver_confirmed"`
+	CompletedQuantity *string    `json:"completed_quantity"`
 	Message           string     `json:"message"`
 	Reason            string     `json:"reason"`
 	ClosedBy          *uuid.UUID `json:"closed_by"`
@@ -105,8 +107,9 @@ func (a *api) agreementJSON(ctx context.Context, g exchange.Agreement) agreement
 	}
 	return agreementJSON{
 		ID: g.ID, OfferID: g.OfferID, NeedID: g.NeedID, Giver: g.Giver, Receiver: g.Receiver,
-		ProposedBy: g.ProposedBy, Quantity: fixed(g.Quantity), Unit: g.Unit,
-		GiverAccount: g.GiverAccount, ReceiverAccount: g.ReceiverAccount, Status: string(g.Status),
+		ProposedBy: g.ProposedBy, ProposedFor: g.ProposedFor, Quantity: fixed(g.Quantity), Unit: g.Unit,
+		CompletedQuantity: opt(g.CompletedQuantity),
+		GiverAccount:      g.GiverAccount, ReceiverAccount: g.ReceiverAccount, Status: string(g.Status),
 		HoldID: g.HoldID, TransferID: g.TransferID,
 		GiverConfirmed: opt(g.GiverConfirmed), ReceiverConfirmed: opt(g.ReceiverConfirmed),
 		Message: g.Message, Reason: g.Reason, ClosedBy: g.ClosedBy, DisputedBy: g.DisputedBy,

@@ -102,11 +102,12 @@ func TestAgreementEndToEnd(t *testing.T) {
 	if moved["state"] != "posted" || moved["pending_id"] != g["hold_id"] {
 		t.Errorf("the posting transfer = %v", moved)
 	}
-	if st := w.listingStatus(need); st != "fulfilled" {
-		t.Errorf("need is %s once completed, want fulfilled", st)
+	// Given 1.5 of the 2 h agreed, the need stays open for the half hour.
+	if st := w.listingStatus(need); st != "open" {
+		t.Errorf("need is %s once 1.5 of 2 h completed, want open for the rest", st)
 	}
 	if st := w.listingStatus(offer); st != "open" {
-		t.Errorf("offer is %s with an hour left, want open", st)
+		t.Errorf("offer is %s with an hour and a half left, want open", st)
 	}
 	list := w.must(w.call("GET", "/v1/agreements?status=completed", w.ben.token, nil), 200)["items"].([]any)
 	if len(list) != 1 || list[0].(map[string]any)["id"] != id {

@@ -191,6 +191,11 @@ func TestAuthorizationMatrix(t *testing.T) {
 		{"POST /v1/matching/proposals", func(tk string) resp {
 			return w.call("POST", "/v1/matching/proposals", tk, map[string]any{"org_id": w.timebank.ID.String()})
 		}, []int{401, 401, 403, 403, 403, 200, 403, 200}},
+		{"POST /v1/matching/proposals/send", func(tk string) resp {
+			offer, need := agreementListings()
+			return w.call("POST", "/v1/matching/proposals/send", tk, map[string]any{"org_id": w.timebank.ID.String(),
+				"pairs": []any{map[string]any{"offer_id": offer, "need_id": need, "quantity": "1"}}})
+		}, []int{401, 401, 403, 403, 403, 201, 403, 201}},
 		// Agreements: Eve (in the time bank) offers, Ana needs; a fresh
 		// agreement for each step, so each caller meets it in the state
 		// the step needs.

@@ -52,6 +52,8 @@ var requestBodies = map[string]func() any{
 	"addMemberRequest":         func() any { return new(addMemberRequest) },
 	"createOrgRequest":         func() any { return new(createOrgRequest) },
 	"proposalRequest":          func() any { return new(proposalRequest) },
+	"sendProposalRequest":      func() any { return new(sendProposalRequest) },
+	"sendPairRequest":          func() any { return new(sendPairRequest) },
 	"timebankRulesRequest":     func() any { return new(timebankRulesRequest) },
 	"donationRequest":          func() any { return new(donationRequest) },
 	"hoursGrantRequest":        func() any { return new(hoursGrantRequest) },

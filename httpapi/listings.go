@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/shopspring/decimal"
 
 	"github.com/mutual-ledger/mutual/exchange"
 	"github.com/mutual-ledger/mutual/exchange/matching"
@@ -27,6 +28,7 @@ type listingService interface {
 	PostListing(ctx context.Context, p exchange.Principal, in exchange.NewListing) (exchange.Listing, error)
 	Fairness(ctx context.Context, members []uuid.UUID) (matching.Fairness, error)
 	Listing(ctx context.Context, p exchange.Principal, id uuid.UUID) (exchange.Listing, error)
+	Remaining(ctx context.Context, ls []exchange.Listing) ([]decimal.Decimal, error)
 	SearchListings(ctx context.Context, q exchange.ListingQuery, p exchange.Page) ([]exchange.Listing, uuid.UUID, error)
 	WithdrawListing(ctx context.Context, p exchange.Principal, id uuid.UUID) (exchange.Listing, error)
 }
@@ -418,10 +420,14 @@ type scoreJSON struct {
 	Km       float64 `json:"km"`
 }
 
-// matchJSON is one candidate for a listing.
+// matchJSON is one candidate for a listing: remaining is what is left of
+// it after its agreements, and cover the part of the need this pair can
+// serve (the smaller of what is left of the need and of the offer).
 type matchJSON struct {
-	Listing listingJSON `json:"listing"`
-	Score   scoreJSON   `json:"score"`
+	Listing   listingJSON `json:"listing"`
+	Score     scoreJSON   `json:"score"`
+	Remaining string      `json:"remaining"`
+	Cover     string      `json:"cover"`
 }
 
 // listingMatches ranks, for a listing the caller may see, the open listings
@@ -473,7 +479,7 @@ func (a *api) listingMatches(w http.ResponseWriter, r *http.Request) error {
 		}
 		page.After = next
 	}
-	ranked, err := a.rank(ctx, l, cands, limit)
+	ranked, left, err := a.rank(ctx, l, cands, limit)
 	if err != nil {
 		return err
 	}
@@ -482,7 +488,9 @@ func (a *api) listingMatches(w http.ResponseWriter, r *http.Request) error {
 		b := c.Score
 		items[i] = matchJSON{Listing: lw.json(cands[c.Offer]), Score: scoreJSON{
 			Total: b.Total, Category: b.Category, Distance: b.Distance, Overlap: b.Overlap,
-			Urgency: b.Urgency, Fairness: b.Fairness, Km: b.Km}}
+			Urgency: b.Urgency, Fairness: b.Fairness, Km: b.Km},
+			Remaining: a.amount(ctx, left[c.Offer+1], l.Unit),
+			Cover:     a.amount(ctx, decimal.Min(left[0], left[c.Offer+1]), l.Unit)}
 	}
 	return writeJSON(w, http.StatusOK, newList(items, ""))
 }
@@ -490,21 +498,28 @@ func (a *api) listingMatches(w http.ResponseWriter, r *http.Request) error {
 // rank returns the limit best of cands for l, best first. For a need it is
 // matching.Rank over the offers; for an offer each need is scored with the
 // offer, and ties are broken as Rank breaks them, by the other listing's id.
-// A candidate's Offer is its position in cands either way.
-func (a *api) rank(ctx context.Context, l exchange.Listing, cands []exchange.Listing, limit int) ([]matching.Candidate, error) {
-	ml := exchange.ToMatching(l)
+// A candidate's Offer is its position in cands either way. Every listing
+// is matched with what is left of it after its agreements (left: l's
+// first, then cands'), so an offer taken up is no candidate and one
+// partly taken covers only the rest.
+func (a *api) rank(ctx context.Context, l exchange.Listing, cands []exchange.Listing, limit int) ([]matching.Candidate, []decimal.Decimal, error) {
+	left, err := a.listings.Remaining(ctx, append([]exchange.Listing{l}, cands...))
+	if err != nil {
+		return nil, nil, err
+	}
+	ml := exchange.ToMatchingLeft(l, left[0])
 	others := make([]matching.Listing, len(cands))
 	owners := []uuid.UUID{l.Owner}
 	for i, c := range cands {
-		others[i] = exchange.ToMatching(c)
+		others[i] = exchange.ToMatchingLeft(c, left[i+1])
 		owners = append(owners, c.Owner)
 	}
 	fair, err := a.listings.Fairness(ctx, owners)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if l.Kind == exchange.Need {
-		return matching.Rank(ml, others, fair, a.matching, limit), nil
+		return matching.Rank(ml, others, fair, a.matching, limit), left, nil
 	}
 	var out []matching.Candidate
 	for i, need := range others {
@@ -518,5 +533,5 @@ func (a *api) rank(ctx context.Context, l exchange.Listing, cands []exchange.Lis
 		}
 		return cmp.Or(strings.Compare(x.OfferID, y.OfferID), cmp.Compare(x.Offer, y.Offer))
 	})
-	return out[:min(len(out), limit)], nil
+	return out[:min(len(out), limit)], left, nil
 }

@@ -15,11 +15,19 @@
 // and Total = Σ wᵢ·partᵢ / Σ wᵢ with the non-negative weights of cfg.Weights,
 // so Total is also in [0, 1]. A pair is a candidate only if the kinds are a
 // need and an offer from different owners, the category part is positive,
-// d ≤ MaxKm and the offer's quantity covers the need's (a need is served
-// wholly by one offer). Quantities are int64 centi-hours (hundredths of an
-// hour), never floats.
+// d ≤ MaxKm and both quantities are positive. An offer smaller than the
+// need is a candidate for part of it: Breakdown.Cover is the part.
+// Quantities are int64 centi-hours (hundredths of an hour), never floats;
+// callers pass what is left of each listing, not what it first asked for.
 //
 // # Assignment
+//
+// ProposeSplit chooses how many centi-hours each candidate pair gives,
+// maximizing Σ weight × quantity: a need may be served by several offers
+// and an offer may serve several needs, each never beyond its quantity.
+// Quantities are a flow, so this is solved exactly as a min-cost flow
+// (successive shortest paths, as below, each path carrying what its
+// narrowest arc allows).
 //
 // Propose chooses need→offer pairs among given candidates maximizing the sum
 // of scores, each need served at most once and wholly, each offer serving at

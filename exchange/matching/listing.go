@@ -79,6 +79,11 @@ type Breakdown struct {
 	Category, Distance, Overlap, Urgency, Fairness float64
 	// Km is the distance between the listings.
 	Km float64
+	// Cover is the part of the need the offer can serve, in centi-hours:
+	// the smaller of the two quantities. It does not enter Total, which
+	// is a fit per hour; a proposal weighs each pair by the hours it
+	// gives (ProposeSplit).
+	Cover int64
 }
 
 // Candidate is one offer ranked for a need.

@@ -39,9 +39,16 @@ func near(a, b float64) bool { return math.Abs(a-b) < 1e-9 }
 func TestScoreParts(t *testing.T) {
 	cfg := testConfig()
 	b := mustScore(t, baseNeed(), baseOffer(), matching.Fairness{}, cfg)
-	want := matching.Breakdown{Total: 1, Category: 1, Distance: 1, Overlap: 1, Urgency: 1, Fairness: 1}
+	want := matching.Breakdown{Total: 1, Category: 1, Distance: 1, Overlap: 1, Urgency: 1, Fairness: 1, Cover: 200}
 	if b != want {
 		t.Errorf("perfect pair: got %+v, want %+v", b, want)
+	}
+	// An offer smaller than the need is a candidate for the part it covers,
+	// at the same fit per hour.
+	small := baseOffer()
+	small.Quantity = 50
+	if p := mustScore(t, baseNeed(), small, matching.Fairness{}, cfg); p.Cover != 50 || p.Total != 1 {
+		t.Errorf("half-hour offer for a 2 h need: got %+v, want cover 50 at total 1", p)
 	}
 
 	// Related category, ~12.5 km away (half of MaxKm), half the window,
@@ -86,7 +93,8 @@ func TestScoreNotCandidate(t *testing.T) {
 		{"unrelated category", func(n, o *matching.Listing) { o.Category = "tech" }},
 		{"related only the other way", func(n, o *matching.Listing) { n.Category = "health"; o.Category = "childcare" }},
 		{"beyond MaxKm", func(n, o *matching.Listing) { o.Lat += 26 / 111.19 }},
-		{"offer too small", func(n, o *matching.Listing) { o.Quantity = n.Quantity - 1 }},
+		{"offer with nothing left", func(n, o *matching.Listing) { o.Quantity = 0 }},
+		{"need with nothing left", func(n, o *matching.Listing) { n.Quantity = 0 }},
 		{"need is an offer", func(n, o *matching.Listing) { n.Kind = matching.Offer }},
 		{"offer is a need", func(n, o *matching.Listing) { o.Kind = matching.Need }},
 	}

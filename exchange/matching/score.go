@@ -19,7 +19,7 @@ func Score(need, offer Listing, f Fairness, cfg Config) (Breakdown, bool) {
 	if need.Owner != "" && need.Owner == offer.Owner {
 		return Breakdown{}, false
 	}
-	if offer.Quantity < need.Quantity || cfg.MaxKm <= 0 {
+	if offer.Quantity <= 0 || need.Quantity <= 0 || cfg.MaxKm <= 0 {
 		return Breakdown{}, false
 	}
 	var b Breakdown
@@ -39,6 +39,7 @@ func Score(need, offer Listing, f Fairness, cfg Config) (Breakdown, bool) {
 	b.Overlap = overlap(need.Start, need.End, offer.Start, offer.End)
 	b.Urgency = float64(min(max(need.Urgency, 0), 3)) / 3
 	b.Fairness = fairness(f, need.Owner, offer.Owner, cfg.FairnessHalf)
+	b.Cover = min(need.Quantity, offer.Quantity)
 
 	w := cfg.Weights
 	wc, wd, wo, wu, wf := max(w.Category, 0), max(w.Distance, 0), max(w.Overlap, 0), max(w.Urgency, 0), max(w.Fairness, 0)
