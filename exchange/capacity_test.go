@@ -213,6 +213,10 @@ func TestSendProposal(t *testing.T) {
 	if len(as) != 2 || as[0].ProposedFor == nil || *as[0].ProposedFor != w.oaxaca.ID || as[0].ProposedBy != w.tess.ID {
 		t.Fatalf("sent %+v", as)
 	}
+	// Each agreement sent is recorded as proposed by the coordinator.
+	for _, a := range as {
+		wantActor(t, w.pool, "agreement.proposed", a.ID, w.pTess)
+	}
 	for _, p := range []exchange.Principal{w.pAna, w.pBen} {
 		if !contains(w.kinds(t, p, as[0].ID), "agreement_proposed") {
 			t.Errorf("party %s not told of the proposal", p.MemberID)

@@ -182,6 +182,9 @@ INSERT INTO agreements (id, offer_id, need_id, giver, receiver, proposed_by, pro
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'proposed', $10, $11, $12, $12)`,
 				a.ID, a.OfferID, a.NeedID, a.Giver, a.Receiver, a.ProposedBy, a.ProposedFor, a.Quantity, a.Unit,
 				a.Message, a.ExpiresAt, now)
+			record(tx, p, now, auditEvent{kind: "agreement.proposed", subject: a.ID, org: need.OrgID, member: a.Receiver,
+				details: map[string]any{"status": a.Status, "quantity": a.Quantity.String(), "unit": a.Unit,
+					"offer_id": a.OfferID, "need_id": a.NeedID, "proposed_for": in.OrgID}})
 			note := fmt.Sprintf("a coordinator proposed an exchange of %s %s: %q for %q; accept it to agree", a.Quantity, a.Unit, offer.Title, need.Title)
 			for _, m := range []uuid.UUID{a.Giver, a.Receiver} {
 				b.Queue(`INSERT INTO notifications (id, member_id, kind, agreement_id, message, created_at) VALUES ($1, $2, 'agreement_proposed', $3, $4, $5)`,
