@@ -9,6 +9,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/shopspring/decimal"
 
+	"github.com/mutual-ledger/mutual/internal/pgtx"
 	"github.com/mutual-ledger/mutual/ledger"
 )
 
@@ -121,7 +122,7 @@ func (s *Store) OpenAccount(ctx context.Context, p Principal, in ledger.NewAccou
 	if err := s.timebankBounds(ctx, &in, orgID); err != nil {
 		return ledger.Account{}, err
 	}
-	acc, err := s.led.CreateAccount(ctx, in)
+	acc, err := s.createAccountFor(ctx, in, orgID)
 	if errors.Is(err, ledger.ErrUnknownUnit) {
 		e := newError(ledger.ENOTFOUND, ledger.ReasonUnknownUnit, "unknown unit %q", in.Unit)
 		e.Field, e.Unit = "unit", in.Unit
@@ -131,6 +132,35 @@ func (s *Store) OpenAccount(ctx context.Context, p Principal, in ledger.NewAccou
 		return s.sameAccount(ctx, in, err)
 	}
 	return acc, nil
+}
+
+// createAccountFor opens an account; a member's account opened for an
+// organization (org not uuid.Nil) is recorded as the member's account there,
+// in the same transaction (see member_accounts).
+func (s *Store) createAccountFor(ctx context.Context, in ledger.NewAccount, org uuid.UUID) (ledger.Account, error) {
+	kind, member, ok := ParseOwner(in.Owner)
+	if !ok || kind != OwnerMember || org == uuid.Nil {
+		return s.led.CreateAccount(ctx, in)
+	}
+	var acc ledger.Account
+	err := s.led.Within(ctx, func(tx *pgtx.Tx, lt *ledger.Tx) error {
+		var err error
+		if acc, err = lt.CreateAccount(ctx, in); err != nil {
+			return err
+		}
+		return recordMemberAccount(ctx, tx, acc.ID, member, org)
+	})
+	if err != nil {
+		return ledger.Account{}, err
+	}
+	return acc, nil
+}
+
+// recordMemberAccount records, in tx, that a member's account was opened
+// for an organization.
+func recordMemberAccount(ctx context.Context, tx *pgtx.Tx, account, member, org uuid.UUID) error {
+	_, err := tx.Exec(ctx, `INSERT INTO member_accounts (account_id, member_id, org_id) VALUES ($1, $2, $3)`, account, member, org)
+	return err
 }
 
 // mayOpenFor checks that p may open an account for member: the member
@@ -144,7 +174,7 @@ func (s *Store) mayOpenFor(ctx context.Context, p Principal, member, org uuid.UU
 	} else if err := requireAdmin(p, "open a member's account without naming the organization"); err != nil {
 		return err
 	}
-	ms, err := s.Memberships(ctx, member)
+	ms, err := s.membershipsOf(ctx, member)
 	if errors.Is(err, ErrUnknownMember) {
 		e := newError(ledger.ENOTFOUND, ReasonUnknownMember, "unknown member %s", member)
 		e.Field = "owner.member"

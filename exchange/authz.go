@@ -176,12 +176,12 @@ WITH RECURSIVE up (id, parent_id, depth) AS (
 SELECT DISTINCT id FROM up`
 )
 
-// Governors returns the organizations whose coordinators act for an account
+// governors returns the organizations whose coordinators act for an account
 // owner: for OrgOwner(o), o and its ancestors (nearest first); for
 // MemberOwner(m), every organization m belongs to and their ancestors. An
 // owner of another form, an unknown organization or a member without
 // organizations has none.
-func (s *Store) Governors(ctx context.Context, owner string) ([]uuid.UUID, error) {
+func (s *Store) governors(ctx context.Context, owner string) ([]uuid.UUID, error) {
 	kind, id, ok := ParseOwner(owner)
 	if !ok {
 		return nil, nil
@@ -204,7 +204,7 @@ func (s *Store) governorsFor(ctx context.Context, p Principal, owner string) ([]
 	if p.Admin || p.owns(owner) || !p.governsAny() {
 		return nil, nil
 	}
-	return s.Governors(ctx, owner)
+	return s.governors(ctx, owner)
 }
 
 // CanMoveFrom reports whether p may move value out of account, as
@@ -234,7 +234,7 @@ func (s *Store) CanReadAccount(ctx context.Context, p Principal, account ledger.
 // organization does not exist (organizations are public, so saying so hides
 // nothing); ErrUnauthenticated for a zero Principal; or a database error.
 func (s *Store) CanManageOrg(ctx context.Context, p Principal, orgID uuid.UUID) error {
-	gov, err := s.Governors(ctx, OrgOwner(orgID))
+	gov, err := s.governors(ctx, OrgOwner(orgID))
 	if err != nil {
 		return err
 	}
@@ -303,7 +303,7 @@ SELECT org_id, role FROM memberships WHERE member_id = $1 AND role <> 'member' O
 		return nil, err
 	}
 	for i := range out {
-		if out[i].Governors, err = s.Governors(ctx, OrgOwner(out[i].OrgID)); err != nil {
+		if out[i].Governors, err = s.governors(ctx, OrgOwner(out[i].OrgID)); err != nil {
 			return nil, err
 		}
 	}

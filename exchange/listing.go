@@ -186,8 +186,25 @@ const (
 // hundredths of a unit of scale 0); ErrUnknownCategory; ledger.ErrUnknownUnit; ErrUnknownOrg;
 // ErrUnknownMember; ErrNotAMember when the owner does not belong to the
 // organization; and an ECONFLICT error when the ID is taken. Nothing is
-// written when it fails. Who may post for whom is decided by the caller.
-func (s *Store) CreateListing(ctx context.Context, in NewListing) (Listing, error) {
+// written when it fails.
+//
+// Who may: a member posts as themselves (in.Owner uuid.Nil means p);
+// posting for someone else is ErrForbidden (Field "owner"), and a zero
+// Principal is ErrUnauthenticated. System (fixtures) posts for anyone.
+func (s *Store) CreateListing(ctx context.Context, p Principal, in NewListing) (Listing, error) {
+	if !p.system {
+		if err := requireMember(p); err != nil {
+			return Listing{}, err
+		}
+		if in.Owner == uuid.Nil {
+			in.Owner = p.MemberID
+		}
+		if in.Owner != p.MemberID {
+			e := forbiddenBecause("you may post listings only as yourself")
+			e.Field = "owner"
+			return Listing{}, e
+		}
+	}
 	l, err := checkNewListing(in)
 	if err != nil {
 		return Listing{}, err
@@ -496,10 +513,10 @@ func (s *Store) WithdrawListing(ctx context.Context, p Principal, id uuid.UUID) 
 			return Listing{}, err
 		}
 	}
-	return s.UpdateListingStatus(ctx, l.ID, StatusWithdrawn)
+	return s.updateListingStatus(ctx, l.ID, StatusWithdrawn)
 }
 
-// UpdateListingStatus moves a listing to status to, along the transitions
+// updateListingStatus moves a listing to status to, along the transitions
 // documented at ListingStatus, and returns it. It locks the listing's row
 // first, so two concurrent changes are decided one after the other. An open
 // listing whose expiry has passed is expired: the change records that (and
@@ -509,7 +526,7 @@ func (s *Store) WithdrawListing(ctx context.Context, p Principal, id uuid.UUID) 
 // a transition the table does not allow, including to the same status. It
 // decides nobody's permission: it is the step agreements and trades take,
 // and WithdrawListing takes for a principal.
-func (s *Store) UpdateListingStatus(ctx context.Context, id uuid.UUID, to ListingStatus) (Listing, error) {
+func (s *Store) updateListingStatus(ctx context.Context, id uuid.UUID, to ListingStatus) (Listing, error) {
 	if !to.valid() {
 		return Listing{}, invalid("status", "status must be open, matched, fulfilled, withdrawn or expired, not %q", to)
 	}
@@ -558,11 +575,11 @@ func (s *Store) UpdateListingStatus(ctx context.Context, id uuid.UUID, to Listin
 	return l, nil
 }
 
-// ExpireListings records as expired every open listing whose expiry is at
+// expireListings records as expired every open listing whose expiry is at
 // or before now, and returns how many it changed. Reads already report those
 // listings expired; this makes the status stored match, and is meant to run
 // periodically.
-func (s *Store) ExpireListings(ctx context.Context, now time.Time) (int, error) {
+func (s *Store) expireListings(ctx context.Context, now time.Time) (int, error) {
 	now = now.UTC().Truncate(time.Microsecond)
 	var n int64
 	err := s.db.Run(ctx, pgtx.Options{}, func(tx *pgtx.Tx) error {
@@ -643,7 +660,14 @@ const (
 // too many words, a bad point or radius, a To not after From, or a limit
 // outside 0..MaxLimit. An unknown category or organization simply matches
 // nothing.
-func (s *Store) SearchListings(ctx context.Context, q ListingQuery, p Page) (ls []Listing, next uuid.UUID, err error) {
+//
+// What p may see decides: q.Viewer is set to ViewerOf(p) (a zero Principal
+// sees public listings only); only System's own searches keep the Viewer
+// they give.
+func (s *Store) SearchListings(ctx context.Context, pr Principal, q ListingQuery, p Page) (ls []Listing, next uuid.UUID, err error) {
+	if !pr.system {
+		q.Viewer = ViewerOf(pr)
+	}
 	limit, err := p.limit()
 	if err != nil {
 		return nil, uuid.Nil, err

@@ -22,12 +22,12 @@ import (
 // the errors. CreateCategory, Listing and WithdrawListing decide themselves
 // who may; searches still take the Viewer built here (ViewerOf).
 type listingService interface {
-	Categories(ctx context.Context) ([]exchange.Category, error)
+	Categories(ctx context.Context, p exchange.Principal) ([]exchange.Category, error)
 	CreateCategory(ctx context.Context, p exchange.Principal, in exchange.Category) (exchange.Category, error)
-	CreateListing(ctx context.Context, in exchange.NewListing) (exchange.Listing, error)
-	Fairness(ctx context.Context, members []uuid.UUID) (matching.Fairness, error)
+	CreateListing(ctx context.Context, p exchange.Principal, in exchange.NewListing) (exchange.Listing, error)
+	Fairness(ctx context.Context, p exchange.Principal, members []uuid.UUID) (matching.Fairness, error)
 	Listing(ctx context.Context, p exchange.Principal, id uuid.UUID) (exchange.Listing, error)
-	SearchListings(ctx context.Context, q exchange.ListingQuery, p exchange.Page) ([]exchange.Listing, uuid.UUID, error)
+	SearchListings(ctx context.Context, pr exchange.Principal, q exchange.ListingQuery, p exchange.Page) ([]exchange.Listing, uuid.UUID, error)
 	WithdrawListing(ctx context.Context, p exchange.Principal, id uuid.UUID) (exchange.Listing, error)
 }
 
@@ -79,7 +79,7 @@ type createCategoryRequest struct {
 // listCategories lists the whole taxonomy by code, for any member. It is
 // small, so it comes in one page.
 func (a *api) listCategories(w http.ResponseWriter, r *http.Request) error {
-	cs, err := a.listings.Categories(r.Context())
+	cs, err := a.listings.Categories(r.Context(), principal(r))
 	if err != nil {
 		return err
 	}
@@ -245,7 +245,7 @@ func (a *api) createListing(w http.ResponseWriter, r *http.Request) error {
 		t, _ := time.Parse(time.RFC3339Nano, req.ExpiresAt)
 		in.ExpiresAt = &t
 	}
-	l, err := a.listings.CreateListing(ctx, in)
+	l, err := a.listings.CreateListing(ctx, p, in)
 	if err != nil {
 		if l, err = a.sameListing(ctx, p, in, err); err != nil {
 			// The owner is the caller: a membership they lack is
@@ -352,7 +352,7 @@ func (a *api) searchListings(w http.ResponseWriter, r *http.Request) error {
 			return malformed("org", "org must be an organization's UUID")
 		}
 	}
-	ls, next, err := a.listings.SearchListings(ctx, q, page)
+	ls, next, err := a.listings.SearchListings(ctx, principal(r), q, page)
 	if err != nil {
 		for _, f := range [][2]string{{"near.lat", "lat"}, {"near.lon", "lon"}, {"text", "q"}} {
 			err = renameField(err, f[0], f[1])
@@ -459,7 +459,7 @@ func (a *api) listingMatches(w http.ResponseWriter, r *http.Request) error {
 	var cands []exchange.Listing
 	page := exchange.Page{Limit: exchange.MaxLimit}
 	for len(cands) < maxMatchCandidates {
-		ls, next, err := a.listings.SearchListings(ctx, q, page)
+		ls, next, err := a.listings.SearchListings(ctx, principal(r), q, page)
 		if err != nil {
 			return err
 		}
@@ -473,7 +473,7 @@ func (a *api) listingMatches(w http.ResponseWriter, r *http.Request) error {
 		}
 		page.After = next
 	}
-	ranked, err := a.rank(ctx, l, cands, limit)
+	ranked, err := a.rank(ctx, principal(r), l, cands, limit)
 	if err != nil {
 		return err
 	}
@@ -491,7 +491,7 @@ func (a *api) listingMatches(w http.ResponseWriter, r *http.Request) error {
 // matching.Rank over the offers; for an offer each need is scored with the
 // offer, and ties are broken as Rank breaks them, by the other listing's id.
 // A candidate's Offer is its position in cands either way.
-func (a *api) rank(ctx context.Context, l exchange.Listing, cands []exchange.Listing, limit int) ([]matching.Candidate, error) {
+func (a *api) rank(ctx context.Context, p exchange.Principal, l exchange.Listing, cands []exchange.Listing, limit int) ([]matching.Candidate, error) {
 	ml := exchange.ToMatching(l)
 	others := make([]matching.Listing, len(cands))
 	owners := []uuid.UUID{l.Owner}
@@ -499,7 +499,7 @@ func (a *api) rank(ctx context.Context, l exchange.Listing, cands []exchange.Lis
 		others[i] = exchange.ToMatching(c)
 		owners = append(owners, c.Owner)
 	}
-	fair, err := a.listings.Fairness(ctx, owners)
+	fair, err := a.listings.Fairness(ctx, p, owners)
 	if err != nil {
 		return nil, err
 	}
