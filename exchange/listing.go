@@ -218,6 +218,12 @@ func (s *Store) CreateListing(ctx context.Context, p Principal, in NewListing) (
 	// memberships, categories, unit scales), and the foreign keys back them,
 	// so READ COMMITTED is enough.
 	err = s.db.Run(ctx, pgtx.Options{}, func(tx *pgtx.Tx) error {
+		// Lock the owner's membership: a member leaving at the same time
+		// (Leave) either ends it first, and the listing is refused, or
+		// waits, and then withdraws the listing with the others.
+		if _, err := tx.Exec(ctx, `SELECT 1 FROM memberships WHERE org_id = $1 AND member_id = $2 FOR UPDATE`, l.OrgID, l.Owner); err != nil {
+			return err
+		}
 		if err := checkListingRefs(ctx, tx, l); err != nil {
 			return err
 		}

@@ -134,6 +134,26 @@ func checkMoreMethods(t *testing.T, e env, w world, m moreWorld) {
 	}
 }
 
+// leaveRows are the matrix's rows for leaving an organization: removing a
+// fresh member of the time bank, and each principal leaving their own
+// organization (last, since it ends memberships the other rows need).
 func leaveRows(t *testing.T, e env, w world, m moreWorld, principals []exchange.Principal) []methodRow {
-	return nil
+	ctx := context.Background()
+	unknownMember, unauth := exchange.ErrUnknownMember, exchange.ErrUnauthenticated
+	return []methodRow{
+		{"Leave: remove a member of the time bank", func(p exchange.Principal) error {
+			mb := e.member(t, "Leaver")
+			e.join(t, w.timebank, mb, exchange.RoleMember)
+			_, err := e.ex.Leave(ctx, p, w.timebank.ID, mb.ID)
+			return err
+		}, []error{nil, nil, nil, unknownMember, unknownMember, unknownMember, unknownMember, unknownMember, unauth, unauth}},
+		{"Leave: one's own organization", func(p exchange.Principal) error {
+			org := w.timebank.ID // the stranger's, who belongs to none
+			for o := range p.Roles {
+				org = o
+			}
+			_, err := e.ex.Leave(ctx, p, org, p.MemberID)
+			return err
+		}, []error{exchange.ErrLastAdmin, nil, nil, nil, nil, nil, nil, exchange.ErrNotAMember, unauth, unauth}},
+	}
 }
