@@ -22,6 +22,17 @@ import (
 // Denials never hint at what exists: what a principal may not see is
 // ErrNotVisible (ENOTFOUND, like something that does not exist), and only
 // what they may see but not act on is ErrForbidden.
+//
+// Every exported method that reads or changes something takes the acting
+// Principal and decides itself, with these exceptions, none reachable by a
+// request's principal: those that establish one from a credential
+// (Authenticate, AuthenticateSession, SignInWithCode, AcceptInvitation,
+// RequestEmailSigninCode: the secret, code or mailbox is the authority);
+// the first run (Bootstrap); and the server's own housekeeping and checks
+// (ExpireAgreements, RunAgreementExpiry, PurgeReadNotifications,
+// RunNotificationPurge, PurgeSigninFailures, PurgeEmailSigninRequests,
+// Verify). Setup that needs no member (CreateOrg, CreateMember,
+// AddMembership, AdmitNewMember) takes System explicitly.
 
 // governs reports whether p is a coordinator (or admin) of any of orgs.
 func (p Principal) governs(orgs []uuid.UUID) bool {
