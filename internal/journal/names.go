@@ -230,21 +230,31 @@ func labels(root string, hs []holder, always bool) map[uuid.UUID]string {
 }
 
 // shortIDs gives each id the shortest start of its hex digits, at least
-// four, that no other of ids shares.
+// four, that no other of ids shares: one more digit than it shares with its
+// nearest neighbours in sorted order.
 func shortIDs(ids []uuid.UUID) map[uuid.UUID]string {
 	hex := make([]string, len(ids))
 	for i, id := range ids {
 		hex[i] = strings.ReplaceAll(id.String(), "-", "")
 	}
-	out := make(map[uuid.UUID]string, len(ids))
-	for i, id := range ids {
-		n := 4
-		for ; n < len(hex[i]); n++ {
-			if !slices.ContainsFunc(hex, func(h string) bool { return h != hex[i] && strings.HasPrefix(h, hex[i][:n]) }) {
-				break
-			}
+	slices.Sort(hex)
+	common := func(a, b string) int {
+		n := 0
+		for n < len(a) && n < len(b) && a[n] == b[n] {
+			n++
 		}
-		out[id] = hex[i][:n]
+		return n
+	}
+	out := make(map[uuid.UUID]string, len(ids))
+	for i, h := range hex {
+		n := 4
+		if i > 0 {
+			n = max(n, common(h, hex[i-1])+1)
+		}
+		if i+1 < len(hex) {
+			n = max(n, common(h, hex[i+1])+1)
+		}
+		out[uuid.MustParse(h)] = h[:min(n, len(h))]
 	}
 	return out
 }
