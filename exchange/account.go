@@ -128,20 +128,7 @@ func (s *Store) OpenAccount(ctx context.Context, p Principal, in ledger.NewAccou
 	if err := s.timebankBounds(ctx, &in, orgID); err != nil {
 		return ledger.Account{}, err
 	}
-	var acc ledger.Account
-	err := s.led.Within(ctx, func(tx *pgtx.Tx, lt *ledger.Tx) error {
-		var err error
-		if acc, err = lt.CreateAccount(ctx, in); err != nil {
-			return err
-		}
-		ev := auditEvent{kind: "account.opened", subject: acc.ID, details: map[string]any{"unit": acc.Unit, "kind": acc.Kind}}
-		ev.org, ev.member = ownerIDs(acc.Owner)
-		if ev.org == uuid.Nil {
-			ev.org = orgID
-		}
-		record(tx, p, acc.CreatedAt, ev)
-		return nil
-	})
+	acc, err := s.createAccountFor(ctx, p, in, orgID)
 	if errors.Is(err, ledger.ErrUnknownUnit) {
 		e := newError(ledger.ENOTFOUND, ledger.ReasonUnknownUnit, "unknown unit %q", in.Unit)
 		e.Field, e.Unit = "unit", in.Unit
@@ -151,6 +138,41 @@ func (s *Store) OpenAccount(ctx context.Context, p Principal, in ledger.NewAccou
 		return s.sameAccount(ctx, in, err)
 	}
 	return acc, nil
+}
+
+// createAccountFor opens an account; a member's account opened for an
+// organization (org not uuid.Nil) is recorded as the member's account there,
+// in the same transaction (see member_accounts).
+func (s *Store) createAccountFor(ctx context.Context, p Principal, in ledger.NewAccount, org uuid.UUID) (ledger.Account, error) {
+	kind, member, ok := ParseOwner(in.Owner)
+	var acc ledger.Account
+	err := s.led.Within(ctx, func(tx *pgtx.Tx, lt *ledger.Tx) error {
+		var err error
+		if acc, err = lt.CreateAccount(ctx, in); err != nil {
+			return err
+		}
+		ev := auditEvent{kind: "account.opened", subject: acc.ID, details: map[string]any{"unit": acc.Unit, "kind": acc.Kind}}
+		ev.org, ev.member = ownerIDs(acc.Owner)
+		if ev.org == uuid.Nil {
+			ev.org = org
+		}
+		record(tx, p, acc.CreatedAt, ev)
+		if !ok || kind != OwnerMember || org == uuid.Nil {
+			return nil
+		}
+		return recordMemberAccount(ctx, tx, acc.ID, member, org)
+	})
+	if err != nil {
+		return ledger.Account{}, err
+	}
+	return acc, nil
+}
+
+// recordMemberAccount records, in tx, that a member's account was opened
+// for an organization.
+func recordMemberAccount(ctx context.Context, tx *pgtx.Tx, account, member, org uuid.UUID) error {
+	_, err := tx.Exec(ctx, `INSERT INTO member_accounts (account_id, member_id, org_id) VALUES ($1, $2, $3)`, account, member, org)
+	return err
 }
 
 // mayOpenFor checks that p may open an account for member: the member
@@ -164,7 +186,7 @@ func (s *Store) mayOpenFor(ctx context.Context, p Principal, member, org uuid.UU
 	} else if err := requireAdmin(p, "open a member's account without naming the organization"); err != nil {
 		return err
 	}
-	ms, err := s.Memberships(ctx, member)
+	ms, err := s.membershipsOf(ctx, member)
 	if errors.Is(err, ErrUnknownMember) {
 		e := newError(ledger.ENOTFOUND, ReasonUnknownMember, "unknown member %s", member)
 		e.Field = "owner.member"

@@ -419,7 +419,7 @@ func (s *Store) coordinates(ctx context.Context, p Principal, a *Agreement) (boo
 		return false, err
 	}
 	for _, o := range orgs {
-		gov, err := s.Governors(ctx, OrgOwner(o))
+		gov, err := s.governors(ctx, OrgOwner(o))
 		if err != nil {
 			return false, err
 		}

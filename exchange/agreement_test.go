@@ -660,7 +660,7 @@ func TestFairness(t *testing.T) {
 	w := newAgreementWorld(t)
 	w.agree(t, "1.5", true, nil)
 	w.agree(t, "1.5", false, nil)
-	f, err := w.ex.Fairness(ctx, []uuid.UUID{w.ana.ID, w.ben.ID, w.dan.ID})
+	f, err := w.ex.Fairness(ctx, w.pAna, []uuid.UUID{w.ana.ID, w.ben.ID, w.dan.ID})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -669,7 +669,7 @@ func TestFairness(t *testing.T) {
 		t.Errorf("fairness = %+v; want Ana received 150 hundredths, Ben asked 300", f)
 	}
 	w.clock.Advance(exchange.FairnessWindow + time.Hour)
-	if f, err = w.ex.Fairness(ctx, []uuid.UUID{w.ana.ID, w.ben.ID}); err != nil || len(f.Received)+len(f.Asked) != 0 {
+	if f, err = w.ex.Fairness(ctx, w.pAna, []uuid.UUID{w.ana.ID, w.ben.ID}); err != nil || len(f.Received)+len(f.Asked) != 0 {
 		t.Errorf("fairness after the window = %+v, %v; want nothing", f, err)
 	}
 }

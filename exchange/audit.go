@@ -63,7 +63,7 @@ type auditEvent struct {
 }
 
 // systemPrincipal records the server's own work.
-var systemPrincipal = Principal{Credential: CredentialSystem}
+var systemPrincipal = Principal{Credential: CredentialSystem, system: true}
 
 const insertAuditEvent = `
 INSERT INTO audit_events (id, at, org_id, actor_id, on_behalf_of, credential, credential_id, kind, subject_id, member_id, details)
@@ -233,7 +233,7 @@ func (s *Store) OrgAudit(ctx context.Context, p Principal, orgID uuid.UUID, f Au
 	if err := requireMember(p); err != nil {
 		return nil, uuid.Nil, err
 	}
-	gov, err := s.Governors(ctx, OrgOwner(orgID))
+	gov, err := s.governors(ctx, OrgOwner(orgID))
 	if err != nil {
 		return nil, uuid.Nil, err
 	}

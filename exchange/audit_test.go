@@ -288,6 +288,11 @@ func TestEveryWritePathRecordsItsActor(t *testing.T) {
 		subject := c.do()
 		wantActor(t, e.pool, c.kind, subject, c.p)
 	}
+	// A coordinator removing a member, and a member leaving.
+	if _, err := e.ex.Leave(ctx, w.coordOwn, w.timebank.ID, newcomer.ID); err != nil {
+		t.Fatal(err)
+	}
+	wantActor(t, e.pool, "member.removed", newcomer.ID, w.coordOwn)
 
 	// Signing in with a code records the member, with the code as the
 	// credential.

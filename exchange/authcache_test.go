@@ -61,7 +61,7 @@ func TestAuthenticationCache(t *testing.T) {
 	if p, err := e.ex.Authenticate(ctx, secret3); err != nil || p.Admin {
 		t.Fatalf("before: %+v, %v", p, err)
 	}
-	if _, err := e.ex.AddMembership(ctx, network.ID, m.ID, exchange.RoleAdmin); err != nil {
+	if _, err := e.ex.AddMembership(ctx, exchange.System(), network.ID, m.ID, exchange.RoleAdmin); err != nil {
 		t.Fatal(err)
 	}
 	if p, err := e.ex.Authenticate(ctx, secret3); err != nil || !p.Admin {

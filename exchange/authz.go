@@ -22,6 +22,17 @@ import (
 // Denials never hint at what exists: what a principal may not see is
 // ErrNotVisible (ENOTFOUND, like something that does not exist), and only
 // what they may see but not act on is ErrForbidden.
+//
+// Every exported method that reads or changes something takes the acting
+// Principal and decides itself, with these exceptions, none reachable by a
+// request's principal: those that establish one from a credential
+// (Authenticate, AuthenticateSession, SignInWithCode, AcceptInvitation,
+// RequestEmailSigninCode: the secret, code or mailbox is the authority);
+// the first run (Bootstrap); and the server's own housekeeping and checks
+// (ExpireAgreements, RunAgreementExpiry, PurgeReadNotifications,
+// RunNotificationPurge, PurgeSigninFailures, PurgeEmailSigninRequests,
+// Verify). Setup that needs no member (CreateOrg, CreateMember,
+// AddMembership, AdmitNewMember) takes System explicitly.
 
 // governs reports whether p is a coordinator (or admin) of any of orgs.
 func (p Principal) governs(orgs []uuid.UUID) bool {
@@ -176,12 +187,12 @@ WITH RECURSIVE up (id, parent_id, depth) AS (
 SELECT DISTINCT id FROM up`
 )
 
-// Governors returns the organizations whose coordinators act for an account
+// governors returns the organizations whose coordinators act for an account
 // owner: for OrgOwner(o), o and its ancestors (nearest first); for
 // MemberOwner(m), every organization m belongs to and their ancestors. An
 // owner of another form, an unknown organization or a member without
 // organizations has none.
-func (s *Store) Governors(ctx context.Context, owner string) ([]uuid.UUID, error) {
+func (s *Store) governors(ctx context.Context, owner string) ([]uuid.UUID, error) {
 	kind, id, ok := ParseOwner(owner)
 	if !ok {
 		return nil, nil
@@ -204,7 +215,7 @@ func (s *Store) governorsFor(ctx context.Context, p Principal, owner string) ([]
 	if p.Admin || p.owns(owner) || !p.governsAny() {
 		return nil, nil
 	}
-	return s.Governors(ctx, owner)
+	return s.governors(ctx, owner)
 }
 
 // CanMoveFrom reports whether p may move value out of account, as
@@ -234,7 +245,7 @@ func (s *Store) CanReadAccount(ctx context.Context, p Principal, account ledger.
 // organization does not exist (organizations are public, so saying so hides
 // nothing); ErrUnauthenticated for a zero Principal; or a database error.
 func (s *Store) CanManageOrg(ctx context.Context, p Principal, orgID uuid.UUID) error {
-	gov, err := s.Governors(ctx, OrgOwner(orgID))
+	gov, err := s.governors(ctx, OrgOwner(orgID))
 	if err != nil {
 		return err
 	}
@@ -303,7 +314,7 @@ SELECT org_id, role FROM memberships WHERE member_id = $1 AND role <> 'member' O
 		return nil, err
 	}
 	for i := range out {
-		if out[i].Governors, err = s.Governors(ctx, OrgOwner(out[i].OrgID)); err != nil {
+		if out[i].Governors, err = s.governors(ctx, OrgOwner(out[i].OrgID)); err != nil {
 			return nil, err
 		}
 	}

@@ -282,7 +282,7 @@ func TestMethodAuthorization(t *testing.T) {
 	noTimebank, noAccount := exchange.ErrNoTimebank, exchange.ErrNoAccount
 	unknownMember, unknownToken := exchange.ErrUnknownMember, exchange.ErrUnknownToken
 	soon := e.clock.Now().Add(24 * time.Hour)
-	orgListing, err := e.ex.CreateListing(ctx, exchange.NewListing{OrgID: w.timebank.ID, Owner: w.owner.MemberID, Kind: exchange.Offer,
+	orgListing, err := e.ex.CreateListing(ctx, exchange.System(), exchange.NewListing{OrgID: w.timebank.ID, Owner: w.owner.MemberID, Kind: exchange.Offer,
 		Title: "Soup for the week", Category: "food", Quantity: money("1"), Start: soon, End: soon.Add(time.Hour),
 		Visibility: exchange.VisibilityOrg})
 	if err != nil {
@@ -404,7 +404,7 @@ func TestMethodAuthorization(t *testing.T) {
 		}},
 		{"WithdrawListing of the member's public listing", func(p exchange.Principal) error {
 			start := e.clock.Now().Add(24 * time.Hour)
-			l, err := e.ex.CreateListing(ctx, exchange.NewListing{OrgID: w.timebank.ID, Owner: w.owner.MemberID, Kind: exchange.Need,
+			l, err := e.ex.CreateListing(ctx, exchange.System(), exchange.NewListing{OrgID: w.timebank.ID, Owner: w.owner.MemberID, Kind: exchange.Need,
 				Title: "Ride to the clinic", Category: "transport", Quantity: money("1"), Start: start, End: start.Add(time.Hour),
 				Visibility: exchange.VisibilityPublic})
 			if err != nil {
@@ -560,6 +560,9 @@ func TestMethodAuthorization(t *testing.T) {
 			}
 		}
 	}
+	// The methods that setup, reads open to all, and listings decide for
+	// themselves, with System among the principals (methods_test.go).
+	checkMoreMethods(t, e, w, moreWorld{fund: fund.ID, orgListing: orgListing.ID, stranger: stranger, coopMember: coopMember})
 }
 
 // TestManagedTransfersAreReadFromTheTables: a transfer a fund made is

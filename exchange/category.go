@@ -70,8 +70,12 @@ func (s *Store) CreateCategory(ctx context.Context, p Principal, in Category) (C
 }
 
 // Categories returns the whole taxonomy in code order. It is small (tens of
-// rows), so it is not paginated.
-func (s *Store) Categories(ctx context.Context) ([]Category, error) {
+// rows), so it is not paginated. Any member may read it:
+// ErrUnauthenticated for a zero Principal.
+func (s *Store) Categories(ctx context.Context, p Principal) ([]Category, error) {
+	if err := requireMember(p); err != nil {
+		return nil, err
+	}
 	rows, err := s.db.Pool.Query(ctx, `SELECT code, name, parent, created_at FROM categories ORDER BY code`)
 	if err != nil {
 		return nil, err

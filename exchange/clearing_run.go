@@ -214,7 +214,7 @@ func (s *Store) RunClearing(ctx context.Context, p Principal, req ClearingReques
 	if unit == "" {
 		return ClearingRun{}, invalid("unit", "unit is required")
 	}
-	gov, err := s.Governors(ctx, OrgOwner(group))
+	gov, err := s.governors(ctx, OrgOwner(group))
 	if err != nil {
 		return ClearingRun{}, err
 	}

@@ -22,8 +22,13 @@ const FairnessWindow = 30 * 24 * time.Hour
 // they were asked to give (the quantity of every agreement proposed to or
 // by them as giver in that window, whatever became of it: a giver asked
 // often is not asked first again). Quantities are in hundredths, as
-// matching counts them; members without history are left out.
-func (s *Store) Fairness(ctx context.Context, members []uuid.UUID) (matching.Fairness, error) {
+// matching counts them; members without history are left out. Any member
+// may ask (the figures are counts that rank matches, no agreement's
+// content): ErrUnauthenticated for a zero Principal.
+func (s *Store) Fairness(ctx context.Context, p Principal, members []uuid.UUID) (matching.Fairness, error) {
+	if err := requireMember(p); err != nil {
+		return matching.Fairness{}, err
+	}
 	f := matching.Fairness{Received: map[string]int64{}, Asked: map[string]int64{}}
 	if len(members) == 0 {
 		return f, nil

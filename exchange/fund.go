@@ -100,7 +100,7 @@ type NewFund struct {
 // org_id) otherwise. The fund is recorded as created by p's member.
 func (s *Store) CreateFund(ctx context.Context, p Principal, in NewFund) (Fund, error) {
 	if in.OrgID == uuid.Nil {
-		n, err := s.Network(ctx)
+		n, err := s.network(ctx)
 		if err != nil {
 			return Fund{}, err
 		}
@@ -196,8 +196,15 @@ func scanFund(r pgx.Row) (Fund, error) {
 	return f, err
 }
 
-// Fund returns a fund, or ErrUnknownFund. Funds are public.
-func (s *Store) Fund(ctx context.Context, id uuid.UUID) (Fund, error) {
+// Fund returns a fund, or ErrUnknownFund, to anyone: funds are public (a
+// zero Principal may read them; GET /v1/funds/{id} needs a token, the
+// public report does not).
+func (s *Store) Fund(ctx context.Context, p Principal, id uuid.UUID) (Fund, error) {
+	return s.fund(ctx, id)
+}
+
+// fund is Fund.
+func (s *Store) fund(ctx context.Context, id uuid.UUID) (Fund, error) {
 	f, err := scanFund(s.db.Pool.QueryRow(ctx, `SELECT `+fundColumns+` FROM funds f WHERE f.id = $1`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Fund{}, unknownFund(id)
@@ -207,8 +214,9 @@ func (s *Store) Fund(ctx context.Context, id uuid.UUID) (Fund, error) {
 
 // Funds lists funds in id order, one page at a time; next is the After of
 // the following page, or uuid.Nil after the last one. It returns
-// ledger.ErrInvalidRequest for a limit outside 0..MaxLimit.
-func (s *Store) Funds(ctx context.Context, p Page) (funds []Fund, next uuid.UUID, err error) {
+// ledger.ErrInvalidRequest for a limit outside 0..MaxLimit. Anyone may
+// list them, pr the zero Principal too: the list is public.
+func (s *Store) Funds(ctx context.Context, pr Principal, p Page) (funds []Fund, next uuid.UUID, err error) {
 	limit, err := p.limit()
 	if err != nil {
 		return nil, uuid.Nil, err
@@ -291,7 +299,7 @@ type Contribution struct {
 // ErrForbidden, or ledger.ErrUnknownAccount (Field from_account) for an
 // account p may not see.
 func (s *Store) Contribute(ctx context.Context, p Principal, c Contribution) (FundMovement, error) {
-	f, err := s.Fund(ctx, c.FundID)
+	f, err := s.fund(ctx, c.FundID)
 	if err != nil {
 		return FundMovement{}, err
 	}

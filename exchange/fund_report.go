@@ -134,8 +134,9 @@ type FundReportMovement struct {
 // database, so the balance and the movements agree. It returns
 // ErrUnknownFund, and ledger.ErrInvalidRequest for an unknown period, To
 // not after From, or more than MaxReportMovements movements in the range.
-// Reports are public.
-func (s *Store) FundReport(ctx context.Context, q ReportQuery) (FundReport, error) {
+// Reports are public: anyone may read them, p the zero Principal too (the
+// route needs no token).
+func (s *Store) FundReport(ctx context.Context, p Principal, q ReportQuery) (FundReport, error) {
 	if q.Period == "" {
 		q.Period = PeriodMonth
 	}

@@ -186,7 +186,7 @@ func (s *Store) SetFundRules(ctx context.Context, p Principal, fundID uuid.UUID,
 	if p.MemberID == uuid.Nil {
 		return Fund{}, FundRuleChange{}, unauthenticated()
 	}
-	f, err := s.Fund(ctx, fundID)
+	f, err := s.fund(ctx, fundID)
 	if err != nil {
 		return Fund{}, FundRuleChange{}, err
 	}
@@ -329,11 +329,11 @@ func (s *Store) CanGovernFund(ctx context.Context, p Principal, fundID uuid.UUID
 	if p.MemberID == uuid.Nil {
 		return unauthenticated()
 	}
-	f, err := s.Fund(ctx, fundID)
+	f, err := s.fund(ctx, fundID)
 	if err != nil {
 		return err
 	}
-	gov, err := s.Governors(ctx, OrgOwner(f.OrgID))
+	gov, err := s.governors(ctx, OrgOwner(f.OrgID))
 	if err != nil {
 		return err
 	}
@@ -351,17 +351,17 @@ func (s *Store) grantFor(ctx context.Context, p Principal, id uuid.UUID) (Grant,
 	if err != nil {
 		return Grant{}, Fund{}, nil, err
 	}
-	f, err := s.Fund(ctx, g.FundID)
+	f, err := s.fund(ctx, g.FundID)
 	if err != nil {
 		return Grant{}, Fund{}, nil, err
 	}
-	fundGov, err := s.Governors(ctx, OrgOwner(f.OrgID))
+	fundGov, err := s.governors(ctx, OrgOwner(f.OrgID))
 	if err != nil {
 		return Grant{}, Fund{}, nil, err
 	}
 	var orgGov []uuid.UUID
 	if p.MayManageOrg(fundGov) != nil && g.RequestedBy != p.MemberID {
-		if orgGov, err = s.Governors(ctx, OrgOwner(g.OrgID)); err != nil {
+		if orgGov, err = s.governors(ctx, OrgOwner(g.OrgID)); err != nil {
 			return Grant{}, Fund{}, nil, err
 		}
 	}

@@ -114,7 +114,7 @@ func TestFundRulesAreSetWithTheFundAndChecked(t *testing.T) {
 	}
 	rules := exchange.FundRules{Quorum: 7, Majority: exchange.MajorityTwoThirds, SecondApprovalAbove: ptr(money("250.50"))}
 	f := w.fundWith(t, rules)
-	got, err := w.ex.Fund(ctx, f.ID)
+	got, err := w.ex.Fund(ctx, exchange.Principal{}, f.ID)
 	if err != nil || !got.Rules.Equal(rules) {
 		t.Fatalf("stored rules = %+v, %v; want %+v", got.Rules, err, rules)
 	}

@@ -59,7 +59,7 @@ func newFundWorld(t *testing.T) fundWorld {
 	w.coopUSD = w.account(t, exchange.OrgOwner(w.coop.ID), ledger.KindOrganization)
 	w.riversideUSD = w.account(t, exchange.OrgOwner(w.riverside.ID), ledger.KindOrganization)
 	w.hilltopUSD = w.account(t, exchange.OrgOwner(w.hilltop.ID), ledger.KindOrganization)
-	acc, err := e.ex.OpenMemberAccount(ctx, w.coop.ID, w.ana.ID, "USD", decimal.Zero)
+	acc, err := e.ex.OpenMemberAccount(ctx, exchange.System(), w.coop.ID, w.ana.ID, "USD", decimal.Zero)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,7 +168,7 @@ func TestFundOpensItsAccountsWithTheFund(t *testing.T) {
 	if err != nil || ext.Kind != ledger.KindExternal || ext.Owner != exchange.OrgOwner(w.network.ID) {
 		t.Fatalf("external account = %+v, %v", ext, err)
 	}
-	got, err := w.ex.Fund(ctx, f.ID)
+	got, err := w.ex.Fund(ctx, exchange.Principal{}, f.ID)
 	if err != nil || got != f {
 		t.Fatalf("Fund = %+v, %v; want %+v", got, err, f)
 	}
@@ -195,7 +195,7 @@ func TestFundOpensItsAccountsWithTheFund(t *testing.T) {
 	if a, n := w.count(t, "accounts"), w.count(t, "funds"); a != accounts || n != funds {
 		t.Errorf("refused funds left accounts %d→%d, funds %d→%d", accounts, a, funds, n)
 	}
-	funds2, next, err := w.ex.Funds(ctx, exchange.Page{})
+	funds2, next, err := w.ex.Funds(ctx, exchange.Principal{}, exchange.Page{})
 	if err != nil || len(funds2) != 1 || funds2[0].ID != f.ID || next != uuid.Nil {
 		t.Fatalf("Funds = %+v, %v, %v", funds2, next, err)
 	}
@@ -374,7 +374,7 @@ func TestGrantFromRequestToReport(t *testing.T) {
 	w.clock.Advance(31 * 24 * time.Hour)
 	w.contribute(t, exchange.Contribution{From: w.anaUSD, OrgID: w.coop.ID, Amount: money("20")})
 
-	r, err := w.ex.FundReport(ctx, exchange.ReportQuery{FundID: w.fund.ID})
+	r, err := w.ex.FundReport(ctx, exchange.Principal{}, exchange.ReportQuery{FundID: w.fund.ID})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -403,19 +403,19 @@ func TestGrantFromRequestToReport(t *testing.T) {
 	}
 
 	// By year, and for April alone.
-	r, err = w.ex.FundReport(ctx, exchange.ReportQuery{FundID: w.fund.ID, Period: exchange.PeriodYear})
+	r, err = w.ex.FundReport(ctx, exchange.Principal{}, exchange.ReportQuery{FundID: w.fund.ID, Period: exchange.PeriodYear})
 	if err != nil || len(r.Periods) != 1 || r.Periods[0].Label != "2026" || len(r.Periods[0].Inflows) != 2 ||
 		!r.Periods[0].Inflows[0].Amount.Equal(money("300")) || !r.Periods[0].Inflows[1].Amount.Equal(money("120")) || r.Periods[0].Inflows[1].Count != 2 {
 		t.Errorf("yearly report = %+v, %v", r.Periods, err)
 	}
 	from := time.Date(2026, 4, 1, 0, 0, 0, 0, time.UTC)
-	r, err = w.ex.FundReport(ctx, exchange.ReportQuery{FundID: w.fund.ID, From: &from})
+	r, err = w.ex.FundReport(ctx, exchange.Principal{}, exchange.ReportQuery{FundID: w.fund.ID, From: &from})
 	if err != nil || len(r.Movements) != 1 || !r.In.Equal(money("20")) || !r.Balance.Equal(money("70")) {
 		t.Errorf("April report = %+v, %v", r, err)
 	}
-	_, err = w.ex.FundReport(ctx, exchange.ReportQuery{FundID: w.fund.ID, Period: "week"})
+	_, err = w.ex.FundReport(ctx, exchange.Principal{}, exchange.ReportQuery{FundID: w.fund.ID, Period: "week"})
 	wantErr(t, "a report by week", err, ledger.ErrInvalidRequest)
-	_, err = w.ex.FundReport(ctx, exchange.ReportQuery{FundID: w.fund.ID, From: &from, To: &from})
+	_, err = w.ex.FundReport(ctx, exchange.Principal{}, exchange.ReportQuery{FundID: w.fund.ID, From: &from, To: &from})
 	wantErr(t, "an empty range", err, ledger.ErrInvalidRequest)
 
 	// The governors see every request; Hilltop's coordinator only Hilltop's.
@@ -476,7 +476,7 @@ func TestConcurrentDisbursementsPayOnce(t *testing.T) {
 	if m := w.count(t, "fund_movements"); m != 2 {
 		t.Errorf("%d movements, want 2 (one in, one out)", m)
 	}
-	r, err := w.ex.FundReport(ctx, exchange.ReportQuery{FundID: w.fund.ID})
+	r, err := w.ex.FundReport(ctx, exchange.Principal{}, exchange.ReportQuery{FundID: w.fund.ID})
 	if err != nil || !r.Reconciled || !r.Out.Equal(money("400")) {
 		t.Errorf("report after the race: reconciled %v, out %s, %v", r.Reconciled, r.Out, err)
 	}
@@ -528,7 +528,7 @@ func TestFundConstraintsRefuseInconsistentRows(t *testing.T) {
 			t.Errorf("%s: err = %v, want a check or foreign key violation", c.name, err)
 		}
 	}
-	r, err := w.ex.FundReport(ctx, exchange.ReportQuery{FundID: w.fund.ID})
+	r, err := w.ex.FundReport(ctx, exchange.Principal{}, exchange.ReportQuery{FundID: w.fund.ID})
 	if err != nil || !r.Reconciled || !r.Balance.Equal(money("970")) {
 		t.Errorf("report after refused writes: balance %s, reconciled %v, %v", r.Balance, r.Reconciled, err)
 	}

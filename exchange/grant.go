@@ -93,7 +93,7 @@ type NewGrant struct {
 // must act for OrgID: ErrForbidden (Field org_id) otherwise. The request
 // is recorded as p's member's.
 func (s *Store) RequestGrant(ctx context.Context, p Principal, in NewGrant) (Grant, error) {
-	f, err := s.Fund(ctx, in.FundID)
+	f, err := s.fund(ctx, in.FundID)
 	if err != nil {
 		return Grant{}, err
 	}

@@ -186,29 +186,37 @@ const (
 // hundredths of a unit of scale 0); ErrUnknownCategory; ledger.ErrUnknownUnit; ErrUnknownOrg;
 // ErrUnknownMember; ErrNotAMember when the owner does not belong to the
 // organization; and an ECONFLICT error when the ID is taken. Nothing is
-// written when it fails. Who may post for whom is decided by the caller.
-func (s *Store) CreateListing(ctx context.Context, in NewListing) (Listing, error) {
-	return s.createListingBy(ctx, systemPrincipal, in)
-}
-
-// PostListing posts a listing for p, who must be its owner: in.Owner is
-// p's member (or, when a coordinator acts for someone, the member acted
-// for; see ActFor), and the owner must belong to in.OrgID. It returns
-// ErrUnauthenticated for a zero Principal, ErrForbidden (Field "owner")
-// for a listing of someone else's, and what CreateListing returns.
-func (s *Store) PostListing(ctx context.Context, p Principal, in NewListing) (Listing, error) {
-	if err := requireMember(p); err != nil {
-		return Listing{}, err
-	}
-	if in.Owner != p.MemberID {
-		e := forbiddenBecause("you post listings only as yourself (or, as a coordinator, for a member you act for)")
-		e.Field = "owner"
-		return Listing{}, e
+// written when it fails.
+//
+// Who may: a member posts as themselves (in.Owner uuid.Nil means p);
+// posting for someone else is ErrForbidden (Field "owner"), and a zero
+// Principal is ErrUnauthenticated. System (fixtures) posts for anyone.
+func (s *Store) CreateListing(ctx context.Context, p Principal, in NewListing) (Listing, error) {
+	if !p.system {
+		if err := requireMember(p); err != nil {
+			return Listing{}, err
+		}
+		if in.Owner == uuid.Nil {
+			in.Owner = p.MemberID
+		}
+		if in.Owner != p.MemberID {
+			e := forbiddenBecause("you post listings only as yourself (or, as a coordinator, for a member you act for)")
+			e.Field = "owner"
+			return Listing{}, e
+		}
 	}
 	return s.createListingBy(ctx, p, in)
 }
 
-// createListingBy is CreateListing, recorded as done by p.
+// PostListing is CreateListing for a member's request: System may not.
+func (s *Store) PostListing(ctx context.Context, p Principal, in NewListing) (Listing, error) {
+	if err := requireMember(p); err != nil {
+		return Listing{}, err
+	}
+	return s.CreateListing(ctx, p, in)
+}
+
+// createListingBy is CreateListing for anyone, recorded as done by p.
 func (s *Store) createListingBy(ctx context.Context, p Principal, in NewListing) (Listing, error) {
 	l, err := checkNewListing(in)
 	if err != nil {
@@ -223,6 +231,12 @@ func (s *Store) createListingBy(ctx context.Context, p Principal, in NewListing)
 	// memberships, categories, unit scales), and the foreign keys back them,
 	// so READ COMMITTED is enough.
 	err = s.db.Run(ctx, pgtx.Options{}, func(tx *pgtx.Tx) error {
+		// Lock the owner's membership: a member leaving at the same time
+		// (Leave) either ends it first, and the listing is refused, or
+		// waits, and then withdraws the listing with the others.
+		if _, err := tx.Exec(ctx, `SELECT 1 FROM memberships WHERE org_id = $1 AND member_id = $2 FOR UPDATE`, l.OrgID, l.Owner); err != nil {
+			return err
+		}
 		if err := checkListingRefs(ctx, tx, l); err != nil {
 			return err
 		}
@@ -526,7 +540,7 @@ func (s *Store) WithdrawListing(ctx context.Context, p Principal, id uuid.UUID) 
 	return s.updateListingStatusBy(ctx, p, l.ID, StatusWithdrawn)
 }
 
-// UpdateListingStatus moves a listing to status to, along the transitions
+// updateListingStatus moves a listing to status to, along the transitions
 // documented at ListingStatus, and returns it. It locks the listing's row
 // first, so two concurrent changes are decided one after the other. An open
 // listing whose expiry has passed is expired: the change records that (and
@@ -536,11 +550,11 @@ func (s *Store) WithdrawListing(ctx context.Context, p Principal, id uuid.UUID) 
 // a transition the table does not allow, including to the same status. It
 // decides nobody's permission: it is the step agreements and trades take,
 // and WithdrawListing takes for a principal.
-func (s *Store) UpdateListingStatus(ctx context.Context, id uuid.UUID, to ListingStatus) (Listing, error) {
+func (s *Store) updateListingStatus(ctx context.Context, id uuid.UUID, to ListingStatus) (Listing, error) {
 	return s.updateListingStatusBy(ctx, systemPrincipal, id, to)
 }
 
-// updateListingStatusBy is UpdateListingStatus, recorded as done by p.
+// updateListingStatusBy is updateListingStatus, recorded as done by p.
 func (s *Store) updateListingStatusBy(ctx context.Context, p Principal, id uuid.UUID, to ListingStatus) (Listing, error) {
 	if !to.valid() {
 		return Listing{}, invalid("status", "status must be open, matched, fulfilled, withdrawn or expired, not %q", to)
@@ -594,11 +608,11 @@ func (s *Store) updateListingStatusBy(ctx context.Context, p Principal, id uuid.
 	return l, nil
 }
 
-// ExpireListings records as expired every open listing whose expiry is at
+// expireListings records as expired every open listing whose expiry is at
 // or before now, and returns how many it changed. Reads already report those
 // listings expired; this makes the status stored match, and is meant to run
 // periodically.
-func (s *Store) ExpireListings(ctx context.Context, now time.Time) (int, error) {
+func (s *Store) expireListings(ctx context.Context, now time.Time) (int, error) {
 	now = now.UTC().Truncate(time.Microsecond)
 	var n int64
 	err := s.db.Run(ctx, pgtx.Options{}, func(tx *pgtx.Tx) error {
@@ -679,7 +693,14 @@ const (
 // too many words, a bad point or radius, a To not after From, or a limit
 // outside 0..MaxLimit. An unknown category or organization simply matches
 // nothing.
-func (s *Store) SearchListings(ctx context.Context, q ListingQuery, p Page) (ls []Listing, next uuid.UUID, err error) {
+//
+// What p may see decides: q.Viewer is set to ViewerOf(p) (a zero Principal
+// sees public listings only); only System's own searches keep the Viewer
+// they give.
+func (s *Store) SearchListings(ctx context.Context, pr Principal, q ListingQuery, p Page) (ls []Listing, next uuid.UUID, err error) {
+	if !pr.system {
+		q.Viewer = ViewerOf(pr)
+	}
 	limit, err := p.limit()
 	if err != nil {
 		return nil, uuid.Nil, err

@@ -65,7 +65,7 @@ func (w listingWorld) need() exchange.NewListing {
 
 func (w listingWorld) post(t testing.TB, in exchange.NewListing) exchange.Listing {
 	t.Helper()
-	l, err := w.ex.CreateListing(context.Background(), in)
+	l, err := w.ex.CreateListing(context.Background(), exchange.System(), in)
 	if err != nil {
 		t.Fatalf("posting %q: %v", in.Title, err)
 	}
@@ -103,7 +103,7 @@ func TestCreateListing(t *testing.T) {
 	}
 	again := w.need()
 	again.ID = l.ID
-	if _, err := w.ex.CreateListing(ctx, again); !isCode(err, ledger.ECONFLICT) {
+	if _, err := w.ex.CreateListing(ctx, exchange.System(), again); !isCode(err, ledger.ECONFLICT) {
 		t.Errorf("taken id: %v", err)
 	}
 
@@ -166,7 +166,7 @@ func TestCreateListingRefusesBadInput(t *testing.T) {
 	for _, c := range cases {
 		in := w.need()
 		c.edit(&in)
-		_, err := w.ex.CreateListing(ctx, in)
+		_, err := w.ex.CreateListing(ctx, exchange.System(), in)
 		wantErr(t, c.name, err, c.want)
 	}
 	if n, m := w.count(t, "listings"), w.count(t, "listing_tags"); n != 0 || m != 0 {
@@ -181,7 +181,7 @@ func TestCreateListingRefusesBadInput(t *testing.T) {
 func TestCategories(t *testing.T) {
 	ctx := context.Background()
 	w := newListingWorld(t)
-	cats, err := w.ex.Categories(ctx)
+	cats, err := w.ex.Categories(ctx, w.principal(t, w.ana))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -357,7 +357,7 @@ func pagedIDs(t *testing.T, w listingWorld, q exchange.ListingQuery, limit int) 
 	var out []uuid.UUID
 	p := exchange.Page{Limit: limit}
 	for pages := 0; ; pages++ {
-		ls, next, err := w.ex.SearchListings(context.Background(), q, p)
+		ls, next, err := w.ex.SearchListings(context.Background(), exchange.System(), q, p)
 		if err != nil {
 			t.Fatalf("search %+v: %v", q, err)
 		}
@@ -543,7 +543,7 @@ func TestSearchListings(t *testing.T) {
 		{"limit", exchange.ListingQuery{}, exchange.Page{Limit: exchange.MaxLimit + 1}},
 	}
 	for _, b := range bad {
-		_, _, err := w.ex.SearchListings(ctx, b.q, b.p)
+		_, _, err := w.ex.SearchListings(ctx, exchange.System(), b.q, b.p)
 		wantErr(t, "bad "+b.name, err, ledger.ErrInvalidRequest)
 	}
 	// LIKE's wildcards are searched for literally.

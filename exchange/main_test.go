@@ -44,7 +44,7 @@ func (e env) org(t testing.TB, parent *exchange.Org, kind exchange.Kind, name st
 	if parent != nil {
 		in.ParentID = &parent.ID
 	}
-	o, err := e.ex.CreateOrg(context.Background(), in)
+	o, err := e.ex.CreateOrg(context.Background(), exchange.System(), in)
 	if err != nil {
 		t.Fatalf("creating %s %q: %v", kind, name, err)
 	}
@@ -53,7 +53,7 @@ func (e env) org(t testing.TB, parent *exchange.Org, kind exchange.Kind, name st
 
 func (e env) member(t testing.TB, name string) exchange.Member {
 	t.Helper()
-	m, err := e.ex.CreateMember(context.Background(), exchange.NewMember{Name: name})
+	m, err := e.ex.CreateMember(context.Background(), exchange.System(), exchange.NewMember{Name: name})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +62,7 @@ func (e env) member(t testing.TB, name string) exchange.Member {
 
 func (e env) join(t testing.TB, o exchange.Org, m exchange.Member, role exchange.Role) {
 	t.Helper()
-	if _, err := e.ex.AddMembership(context.Background(), o.ID, m.ID, role); err != nil {
+	if _, err := e.ex.AddMembership(context.Background(), exchange.System(), o.ID, m.ID, role); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -69,8 +69,13 @@ type NewMember struct {
 
 // CreateMember creates a member who belongs to no organization yet. It
 // returns ledger.ErrInvalidRequest (with Field set) for a bad name or email,
-// and an ECONFLICT error when the ID is taken.
-func (s *Store) CreateMember(ctx context.Context, in NewMember) (Member, error) {
+// and an ECONFLICT error when the ID is taken. It is for System only
+// (setup and fixtures): ErrForbidden for a member, ErrUnauthenticated for a
+// zero Principal; a person joins through Admit or an invitation.
+func (s *Store) CreateMember(ctx context.Context, p Principal, in NewMember) (Member, error) {
+	if err := requireSystem(p, "Admit or AcceptInvitation"); err != nil {
+		return Member{}, err
+	}
 	m, err := checkNewMember(in)
 	if err != nil {
 		return Member{}, err
@@ -121,13 +126,17 @@ func insertMember(ctx context.Context, tx *pgtx.Tx, m Member) error {
 // there, with the rules' bounds, in the same transaction. It returns
 // ledger.ErrInvalidRequest for an unknown role or for RoleAdmin on an
 // organization other than the network, ErrUnknownOrg and ErrUnknownMember.
-// It decides nobody's permission: it is the step Admit takes for a
-// principal, and invitations, Bootstrap and setup take themselves.
-func (s *Store) AddMembership(ctx context.Context, orgID, memberID uuid.UUID, role Role) (Membership, error) {
-	return s.addMembershipBy(ctx, systemPrincipal, orgID, memberID, role)
+// It is for System only (setup and fixtures: ErrForbidden for a member,
+// ErrUnauthenticated for a zero Principal): Admit decides for a member's
+// request, and invitations take the step themselves.
+func (s *Store) AddMembership(ctx context.Context, p Principal, orgID, memberID uuid.UUID, role Role) (Membership, error) {
+	if err := requireSystem(p, "Admit"); err != nil {
+		return Membership{}, err
+	}
+	return s.addMembershipBy(ctx, p, orgID, memberID, role)
 }
 
-// addMembershipBy is AddMembership, recorded as done by p.
+// addMembershipBy is AddMembership for anyone, recorded as done by p.
 func (s *Store) addMembershipBy(ctx context.Context, p Principal, orgID, memberID uuid.UUID, role Role) (Membership, error) {
 	if !role.valid() {
 		return Membership{}, invalid("role", "role must be member, coordinator or admin, not %q", role)
@@ -153,12 +162,16 @@ func (s *Store) addMembershipBy(ctx context.Context, p Principal, orgID, memberI
 // account AddMembership opens). It returns what
 // CreateMember and AddMembership return for a bad member or role,
 // ErrUnknownOrg, and an ECONFLICT error when the member's ID is taken. It
-// decides nobody's permission: Admit decides for a principal.
-func (s *Store) AdmitNewMember(ctx context.Context, orgID uuid.UUID, in NewMember, role Role) (Member, error) {
-	return s.admitNewMemberBy(ctx, systemPrincipal, orgID, in, role)
+// is for System only (ErrForbidden for a member, ErrUnauthenticated for a
+// zero Principal): Admit decides for a member's request.
+func (s *Store) AdmitNewMember(ctx context.Context, p Principal, orgID uuid.UUID, in NewMember, role Role) (Member, error) {
+	if err := requireSystem(p, "Admit"); err != nil {
+		return Member{}, err
+	}
+	return s.admitNewMemberBy(ctx, p, orgID, in, role)
 }
 
-// admitNewMemberBy is AdmitNewMember, recorded as done by p.
+// admitNewMemberBy is AdmitNewMember for anyone, recorded as done by p.
 func (s *Store) admitNewMemberBy(ctx context.Context, p Principal, orgID uuid.UUID, in NewMember, role Role) (Member, error) {
 	m, err := checkNewMember(in)
 	if err != nil {
@@ -376,9 +389,9 @@ func (s *Store) member(ctx context.Context, id uuid.UUID) (Member, error) {
 	return m, nil
 }
 
-// Memberships returns a member's memberships, oldest first, or
+// membershipsOf returns a member's memberships, oldest first, or
 // ErrUnknownMember when there is no such member.
-func (s *Store) Memberships(ctx context.Context, memberID uuid.UUID) ([]Membership, error) {
+func (s *Store) membershipsOf(ctx context.Context, memberID uuid.UUID) ([]Membership, error) {
 	var exists bool
 	if err := s.db.Pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM members WHERE id = $1)`, memberID).Scan(&exists); err != nil {
 		return nil, err

@@ -21,7 +21,7 @@ func TestMembersAndMemberships(t *testing.T) {
 	city := e.org(t, &net, exchange.KindLocal, "Oaxaca")
 	tb := e.org(t, &city, exchange.KindTimebank, "Barrio Time Bank")
 
-	ana, err := e.ex.CreateMember(ctx, exchange.NewMember{Name: "Ana López", Email: "ana@example.org"})
+	ana, err := e.ex.CreateMember(ctx, exchange.System(), exchange.NewMember{Name: "Ana López", Email: "ana@example.org"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,21 +33,21 @@ func TestMembersAndMemberships(t *testing.T) {
 		t.Errorf("member without email: %+v, %v", got, err)
 	}
 
-	ms, err := e.ex.AddMembership(ctx, tb.ID, ana.ID, exchange.RoleMember)
+	ms, err := e.ex.AddMembership(ctx, exchange.System(), tb.ID, ana.ID, exchange.RoleMember)
 	if err != nil {
 		t.Fatal(err)
 	}
 	joined := ms.CreatedAt
 	// The same role again changes nothing.
 	e.clock.Advance(time.Minute)
-	again, err := e.ex.AddMembership(ctx, tb.ID, ana.ID, exchange.RoleMember)
+	again, err := e.ex.AddMembership(ctx, exchange.System(), tb.ID, ana.ID, exchange.RoleMember)
 	if err != nil || again.Role != exchange.RoleMember || !again.CreatedAt.Equal(joined) {
 		t.Errorf("same role again: %+v, %v", again, err)
 	}
 	e.join(t, city, ana, exchange.RoleMember)
 
 	// A change of role updates it and keeps the date she joined.
-	changed, err := e.ex.AddMembership(ctx, tb.ID, ana.ID, exchange.RoleCoordinator)
+	changed, err := e.ex.AddMembership(ctx, exchange.System(), tb.ID, ana.ID, exchange.RoleCoordinator)
 	if err != nil || changed.Role != exchange.RoleCoordinator || !changed.CreatedAt.Equal(joined) {
 		t.Errorf("role change: %+v, %v", changed, err)
 	}
@@ -96,13 +96,13 @@ func TestMemberRefusals(t *testing.T) {
 		{"display name in email", exchange.NewMember{Name: "A", Email: "Ana <ana@example.org>"}, "email"},
 		{"long email", exchange.NewMember{Name: "A", Email: strings.Repeat("a", 250) + "@x.org"}, "email"},
 	} {
-		_, err := e.ex.CreateMember(ctx, c.in)
+		_, err := e.ex.CreateMember(ctx, exchange.System(), c.in)
 		var le *ledger.Error
 		if !errors.As(err, &le) || !errors.Is(err, ledger.ErrInvalidRequest) || le.Field != c.field {
 			t.Errorf("%s: %v, want invalid %s", c.name, err, c.field)
 		}
 	}
-	if _, err := e.ex.CreateMember(ctx, exchange.NewMember{ID: ana.ID, Name: "Ana again"}); !errors.Is(err, errIDTaken) {
+	if _, err := e.ex.CreateMember(ctx, exchange.System(), exchange.NewMember{ID: ana.ID, Name: "Ana again"}); !errors.Is(err, errIDTaken) {
 		t.Errorf("taken id: %v", err)
 	}
 	if n := e.count(t, "members"); n != 1 {
@@ -120,13 +120,13 @@ func TestMemberRefusals(t *testing.T) {
 		{"bad role", coop.ID, ana.ID, "owner", ledger.ErrInvalidRequest},
 		{"admin off the network", coop.ID, ana.ID, exchange.RoleAdmin, ledger.ErrInvalidRequest},
 	} {
-		_, err := e.ex.AddMembership(ctx, c.org, c.member, c.role)
+		_, err := e.ex.AddMembership(ctx, exchange.System(), c.org, c.member, c.role)
 		wantErr(t, c.name, err, c.want)
 	}
 	if n := e.count(t, "memberships"); n != 0 {
 		t.Errorf("%d memberships after refusals, want 0", n)
 	}
-	if _, err := e.ex.AddMembership(ctx, net.ID, ana.ID, exchange.RoleAdmin); err != nil {
+	if _, err := e.ex.AddMembership(ctx, exchange.System(), net.ID, ana.ID, exchange.RoleAdmin); err != nil {
 		t.Errorf("admin on the network: %v", err)
 	}
 	if _, err := e.ex.Member(ctx, exchange.Principal{MemberID: uuid.New(), Admin: true}, uuid.New()); !errors.Is(err, exchange.ErrUnknownMember) {
@@ -179,7 +179,7 @@ func TestOpenMemberAccount(t *testing.T) {
 	ana, ben := e.member(t, "Ana"), e.member(t, "Ben")
 	e.join(t, tb, ana, exchange.RoleMember)
 
-	a, err := e.ex.OpenMemberAccount(ctx, tb.ID, ana.ID, "HOUR", decimal.RequireFromString("20"))
+	a, err := e.ex.OpenMemberAccount(ctx, exchange.System(), tb.ID, ana.ID, "HOUR", decimal.RequireFromString("20"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -200,7 +200,7 @@ func TestOpenMemberAccount(t *testing.T) {
 		{"unknown unit", tb.ID, ana.ID, "KWH", "0", ledger.ErrUnknownUnit},
 		{"too many decimals", tb.ID, ana.ID, "HOUR", "0.001", ledger.ErrTooManyDecimals},
 	} {
-		_, err := e.ex.OpenMemberAccount(ctx, c.org, c.member, c.unit, decimal.RequireFromString(c.limit))
+		_, err := e.ex.OpenMemberAccount(ctx, exchange.System(), c.org, c.member, c.unit, decimal.RequireFromString(c.limit))
 		wantErr(t, c.name, err, c.want)
 	}
 	if n := e.count(t, "accounts"); n != 1 {
@@ -216,7 +216,7 @@ func TestAdmitNewMember(t *testing.T) {
 	net := e.org(t, nil, exchange.KindNetwork, "Red Mutual")
 	tb := e.org(t, &net, exchange.KindTimebank, "Barrio Time Bank")
 
-	ana, err := e.ex.AdmitNewMember(ctx, tb.ID, exchange.NewMember{Name: " Ana ", Email: "ana@example.org"}, exchange.RoleCoordinator)
+	ana, err := e.ex.AdmitNewMember(ctx, exchange.System(), tb.ID, exchange.NewMember{Name: " Ana ", Email: "ana@example.org"}, exchange.RoleCoordinator)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -244,7 +244,7 @@ func TestAdmitNewMember(t *testing.T) {
 		{"no name", tb.ID, exchange.NewMember{}, exchange.RoleMember, ledger.ErrInvalidRequest},
 		{"id taken", tb.ID, exchange.NewMember{ID: ana.ID, Name: "Ana again"}, exchange.RoleMember, errIDTaken},
 	} {
-		_, err := e.ex.AdmitNewMember(ctx, c.org, c.in, c.role)
+		_, err := e.ex.AdmitNewMember(ctx, exchange.System(), c.org, c.in, c.role)
 		wantErr(t, c.name, err, c.want)
 	}
 	if n := e.count(t, "members"); n != 1 {
@@ -253,7 +253,7 @@ func TestAdmitNewMember(t *testing.T) {
 	if n := e.count(t, "memberships"); n != 1 {
 		t.Errorf("%d memberships after refusals, want 1", n)
 	}
-	if _, err := e.ex.AdmitNewMember(ctx, net.ID, exchange.NewMember{Name: "Root"}, exchange.RoleAdmin); err != nil {
+	if _, err := e.ex.AdmitNewMember(ctx, exchange.System(), net.ID, exchange.NewMember{Name: "Root"}, exchange.RoleAdmin); err != nil {
 		t.Errorf("an admin on the network: %v", err)
 	}
 }

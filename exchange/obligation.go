@@ -151,7 +151,7 @@ func (s *Store) RecordObligation(ctx context.Context, p Principal, in NewObligat
 	if acc.Kind == ledger.KindFund {
 		return Obligation{}, invalid("creditor_account", "account %s is a fund's: money moves into a fund only by its contributions", acc.ID)
 	}
-	gov, err := s.Governors(ctx, OrgOwner(creditor))
+	gov, err := s.governors(ctx, OrgOwner(creditor))
 	if err != nil {
 		return Obligation{}, err
 	}
@@ -175,7 +175,7 @@ func (s *Store) RecordObligation(ctx context.Context, p Principal, in NewObligat
 	if creditor == in.DebtorOrg {
 		return Obligation{}, invalid("debtor_org", "debtor_org is the creditor itself")
 	}
-	if dg, err := s.Governors(ctx, OrgOwner(in.DebtorOrg)); err != nil {
+	if dg, err := s.governors(ctx, OrgOwner(in.DebtorOrg)); err != nil {
 		return Obligation{}, err
 	} else if len(dg) == 0 {
 		e := unknownOrg(in.DebtorOrg).(*ledger.Error)
@@ -262,10 +262,10 @@ func (s *Store) visibleObligation(ctx context.Context, p Principal, id uuid.UUID
 	if o, err = s.obligation(ctx, s.db.Pool, id, false); err != nil {
 		return Obligation{}, nil, nil, err
 	}
-	if creditor, err = s.Governors(ctx, OrgOwner(o.CreditorOrg)); err != nil {
+	if creditor, err = s.governors(ctx, OrgOwner(o.CreditorOrg)); err != nil {
 		return Obligation{}, nil, nil, err
 	}
-	if debtor, err = s.Governors(ctx, OrgOwner(o.DebtorOrg)); err != nil {
+	if debtor, err = s.governors(ctx, OrgOwner(o.DebtorOrg)); err != nil {
 		return Obligation{}, nil, nil, err
 	}
 	if p.MayReadTrades(o.CreditorOrg, creditor) != nil && p.MayReadTrades(o.DebtorOrg, debtor) != nil {

@@ -74,11 +74,17 @@ type NewOrg struct {
 // network given a parent or another kind given none; ErrUnknownOrg when the
 // parent does not exist; ErrNetworkExists for a second network; and an
 // ECONFLICT error when the ID is taken. Nothing is written when it fails.
-func (s *Store) CreateOrg(ctx context.Context, in NewOrg) (Org, error) {
-	return s.createOrgBy(ctx, systemPrincipal, in)
+// It is for System only (setup and fixtures: ErrForbidden for a member,
+// ErrUnauthenticated for a zero Principal); a member's request goes through
+// AddOrg, which decides who may.
+func (s *Store) CreateOrg(ctx context.Context, p Principal, in NewOrg) (Org, error) {
+	if err := requireSystem(p, "AddOrg"); err != nil {
+		return Org{}, err
+	}
+	return s.createOrgBy(ctx, p, in)
 }
 
-// createOrgBy is CreateOrg, recorded as done by p.
+// createOrgBy is CreateOrg for anyone, recorded as done by p.
 func (s *Store) createOrgBy(ctx context.Context, p Principal, in NewOrg) (Org, error) {
 	o, err := checkNewOrg(in)
 	if err != nil {
@@ -190,9 +196,9 @@ func (s *Store) org(ctx context.Context, id uuid.UUID) (Org, error) {
 	return o, err
 }
 
-// Network returns the network organization, or ErrUnknownOrg before one is
+// network returns the network organization, or ErrUnknownOrg before one is
 // made (see Bootstrap).
-func (s *Store) Network(ctx context.Context) (Org, error) {
+func (s *Store) network(ctx context.Context) (Org, error) {
 	o, err := scanOrg(s.db.Pool.QueryRow(ctx, `SELECT `+orgColumns+` FROM orgs o WHERE o.kind = 'network'`))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Org{}, newError(ErrUnknownOrg.Code, ReasonUnknownOrg, "there is no network organization yet")
@@ -280,10 +286,10 @@ func (s *Store) sameOrg(ctx context.Context, in NewOrg, err error) (Org, error) 
 // is a second guard, far deeper than any real federation.
 const maxDepth = 64
 
-// Ancestors returns an organization's ancestors, nearest first: its parent,
+// ancestors returns an organization's ancestors, nearest first: its parent,
 // the parent's parent, and so on up to the network. The network has none.
 // It returns ErrUnknownOrg when the organization does not exist.
-func (s *Store) Ancestors(ctx context.Context, id uuid.UUID) ([]Org, error) {
+func (s *Store) ancestors(ctx context.Context, id uuid.UUID) ([]Org, error) {
 	rows, err := s.db.Pool.Query(ctx, `
 WITH RECURSIVE up (id, parent_id, depth) AS (
     SELECT id, parent_id, 0 FROM orgs WHERE id = $1

@@ -23,7 +23,7 @@ func TestOrgTree(t *testing.T) {
 	anyone := e.principal(t, e.member(t, "Anyone"))
 	net := e.org(t, nil, exchange.KindNetwork, "Red Mutual")
 	city := e.org(t, &net, exchange.KindLocal, "Asamblea de Oaxaca")
-	tb, err := e.ex.CreateOrg(ctx, exchange.NewOrg{
+	tb, err := e.ex.CreateOrg(ctx, exchange.System(), exchange.NewOrg{
 		ParentID: &city.ID, Name: "  Barrio Time Bank ", Kind: exchange.KindTimebank,
 		City: "Oaxaca", Region: "mx-south", Membership: exchange.PartnerOrganization,
 	})
@@ -101,7 +101,7 @@ func TestOrgRefusals(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			before := e.count(t, "orgs")
-			_, err := e.ex.CreateOrg(ctx, c.in)
+			_, err := e.ex.CreateOrg(ctx, exchange.System(), c.in)
 			wantErr(t, c.name, err, c.want)
 			var le *ledger.Error
 			if errors.As(err, &le) && le.Field != c.field {
@@ -113,7 +113,7 @@ func TestOrgRefusals(t *testing.T) {
 		})
 	}
 	// A name of exactly 200 characters, not ASCII, is fine.
-	if _, err := e.ex.CreateOrg(ctx, exchange.NewOrg{Name: strings.Repeat("é", 200), Kind: exchange.KindCoop, ParentID: &city.ID}); err != nil {
+	if _, err := e.ex.CreateOrg(ctx, exchange.System(), exchange.NewOrg{Name: strings.Repeat("é", 200), Kind: exchange.KindCoop, ParentID: &city.ID}); err != nil {
 		t.Errorf("a 200-character name: %v", err)
 	}
 }

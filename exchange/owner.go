@@ -46,9 +46,15 @@ func ParseOwner(owner string) (kind string, id uuid.UUID, ok bool) {
 // ErrUnknownOrg, ErrUnknownMember, ErrNotAMember when the member does not
 // belong to the organization, ledger.ErrInvalidRequest for a negative credit
 // limit, and the ledger's errors (ledger.ErrUnknownUnit,
-// ledger.ErrTooManyDecimals). Who may call it is decided by CanManageOrg on
-// orgID.
-func (s *Store) OpenMemberAccount(ctx context.Context, orgID, memberID uuid.UUID, unit string, creditLimit decimal.Decimal) (ledger.Account, error) {
+// ledger.ErrTooManyDecimals). System and whoever acts for the organization
+// (CanManageOrg) may: ErrForbidden for anyone else, ErrUnauthenticated for a
+// zero Principal.
+func (s *Store) OpenMemberAccount(ctx context.Context, p Principal, orgID, memberID uuid.UUID, unit string, creditLimit decimal.Decimal) (ledger.Account, error) {
+	if !p.system {
+		if err := s.mayManageOrgAt(ctx, p, orgID, "org_id"); err != nil {
+			return ledger.Account{}, err
+		}
+	}
 	if creditLimit.Sign() < 0 {
 		return ledger.Account{}, invalid("credit_limit", "credit limit must be zero or positive, not %s", creditLimit)
 	}
@@ -56,7 +62,7 @@ func (s *Store) OpenMemberAccount(ctx context.Context, orgID, memberID uuid.UUID
 	if err != nil {
 		return ledger.Account{}, err
 	}
-	ms, err := s.Memberships(ctx, memberID)
+	ms, err := s.membershipsOf(ctx, memberID)
 	if err != nil {
 		return ledger.Account{}, err
 	}
@@ -68,11 +74,11 @@ func (s *Store) OpenMemberAccount(ctx context.Context, orgID, memberID uuid.UUID
 		return ledger.Account{}, newError(ErrNotAMember.Code, ReasonNotAMember, "member %s does not belong to organization %s", memberID, orgID)
 	}
 	lower := creditLimit.Neg()
-	return s.led.CreateAccount(ctx, ledger.NewAccount{
+	return s.createAccountFor(ctx, p, ledger.NewAccount{
 		Unit:       unit,
 		Owner:      MemberOwner(memberID),
 		Kind:       ledger.KindMember,
 		Name:       org.Name,
 		LowerBound: &lower,
-	})
+	}, orgID)
 }

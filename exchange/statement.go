@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/shopspring/decimal"
 
+	"github.com/mutual-ledger/mutual/internal/journal"
 	"github.com/mutual-ledger/mutual/internal/pgtx"
 	"github.com/mutual-ledger/mutual/ledger"
 )
@@ -62,10 +63,13 @@ type StatementObligation struct {
 // StatementAccount is one account of a statement. Closing is Opening plus
 // the entries' amounts.
 type StatementAccount struct {
-	ID      uuid.UUID
-	Unit    string
-	Kind    ledger.AccountKind
-	Name    string
+	ID   uuid.UUID
+	Unit string
+	Kind ledger.AccountKind
+	Name string
+	// Label is the account's readable name, after its owner, as the
+	// journal export names it (journal.AccountNames).
+	Label   string
 	Status  ledger.AccountStatus
 	Opening decimal.Decimal
 	Closing decimal.Decimal
@@ -91,6 +95,7 @@ type StatementEntry struct {
 type StatementParty struct {
 	AccountID   uuid.UUID
 	AccountName string
+	Label       string // as StatementAccount.Label
 	Owner       string
 	OrgName     string
 }
@@ -235,8 +240,16 @@ func readStatement(ctx context.Context, tx *pgtx.Tx, st *Statement) error {
 	if err != nil {
 		return err
 	}
+	labels, err := journal.AccountNames(ctx, tx, append(ids, others...))
+	if err != nil {
+		return err
+	}
+	for i := range st.Accounts {
+		st.Accounts[i].Label = labels[st.Accounts[i].ID]
+	}
 	for _, x := range entries {
 		x.entry.Counterparty = parties[x.entry.Counterparty.AccountID]
+		x.entry.Counterparty.Label = labels[x.entry.Counterparty.AccountID]
 		a := &st.Accounts[at[x.account]]
 		a.Entries = append(a.Entries, x.entry)
 	}

@@ -282,7 +282,7 @@ func openAdmissionAccount(ctx context.Context, tx *pgtx.Tx, lt *ledger.Tx, orgID
 	if err != nil {
 		return uuid.Nil, err
 	}
-	return acc.ID, nil
+	return acc.ID, recordMemberAccount(ctx, tx, acc.ID, memberID, orgID)
 }
 
 // TimebankMove is a donation to a time bank's pool, or a grant from it.
@@ -465,7 +465,7 @@ func (p Principal) MayTimebank(action TimebankAction, orgID uuid.UUID, orgAndAnc
 // ErrUnknownOrg when the organization does not exist (organizations are
 // public); ErrUnauthenticated for a zero Principal; or a database error.
 func (s *Store) CanTimebank(ctx context.Context, p Principal, orgID uuid.UUID, action TimebankAction) error {
-	gov, err := s.Governors(ctx, OrgOwner(orgID))
+	gov, err := s.governors(ctx, OrgOwner(orgID))
 	if err != nil {
 		return err
 	}

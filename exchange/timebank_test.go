@@ -107,7 +107,7 @@ func TestSetTimebankRulesOpensThePoolOnce(t *testing.T) {
 
 	// A member admitted now gets the rules' bounds.
 	ana := e.member(t, "Ana")
-	ms, err := e.ex.AddMembership(ctx, tb.ID, ana.ID, exchange.RoleMember)
+	ms, err := e.ex.AddMembership(ctx, exchange.System(), tb.ID, ana.ID, exchange.RoleMember)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,7 +127,7 @@ func TestSetTimebankRulesOpensThePoolOnce(t *testing.T) {
 	}
 	checkBounds(t, e, ms.Account, "-10", "40")
 	ben := e.member(t, "Ben")
-	ms, err = e.ex.AddMembership(ctx, tb.ID, ben.ID, exchange.RoleMember)
+	ms, err = e.ex.AddMembership(ctx, exchange.System(), tb.ID, ben.ID, exchange.RoleMember)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -217,7 +217,7 @@ func TestAdmissionOpensOneAccount(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A new member admitted in one step.
-	m, err := e.ex.AdmitNewMember(ctx, tb.ID, exchange.NewMember{Name: "Dana"}, exchange.RoleMember)
+	m, err := e.ex.AdmitNewMember(ctx, exchange.System(), tb.ID, exchange.NewMember{Name: "Dana"}, exchange.RoleMember)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -227,7 +227,7 @@ func TestAdmissionOpensOneAccount(t *testing.T) {
 		t.Errorf("admission account = %+v", a)
 	}
 	// A role change is not an admission.
-	ms, err := e.ex.AddMembership(ctx, tb.ID, m.ID, exchange.RoleCoordinator)
+	ms, err := e.ex.AddMembership(ctx, exchange.System(), tb.ID, m.ID, exchange.RoleCoordinator)
 	if err != nil || ms.Account != uuid.Nil || !ms.CreatedAt.Equal(m.Memberships[0].CreatedAt) {
 		t.Errorf("role change: %+v, %v; want no account and the first date", ms, err)
 	}
@@ -240,7 +240,7 @@ func TestAdmissionOpensOneAccount(t *testing.T) {
 	for range 12 {
 		wg.Go(func() {
 			<-start
-			ms, err := e.ex.AddMembership(ctx, tb.ID, eve.ID, exchange.RoleMember)
+			ms, err := e.ex.AddMembership(ctx, exchange.System(), tb.ID, eve.ID, exchange.RoleMember)
 			if err != nil {
 				t.Error(err)
 			}
@@ -265,7 +265,7 @@ func TestAdmissionOpensOneAccount(t *testing.T) {
 
 	// An organization without rules opens none.
 	other := e.org(t, &tb, exchange.KindCouncil, "Street council")
-	ms, err = e.ex.AddMembership(ctx, other.ID, eve.ID, exchange.RoleMember)
+	ms, err = e.ex.AddMembership(ctx, exchange.System(), other.ID, eve.ID, exchange.RoleMember)
 	if err != nil || ms.Account != uuid.Nil {
 		t.Errorf("admission without rules: %+v, %v", ms, err)
 	}
@@ -279,7 +279,7 @@ func TestDonateAndGrant(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ana, err := e.ex.AdmitNewMember(ctx, tb.ID, exchange.NewMember{Name: "Ana"}, exchange.RoleMember)
+	ana, err := e.ex.AdmitNewMember(ctx, exchange.System(), tb.ID, exchange.NewMember{Name: "Ana"}, exchange.RoleMember)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -310,7 +310,7 @@ func TestDonateAndGrant(t *testing.T) {
 		t.Errorf("over-grant available = %v, want 3", le.Available)
 	}
 	// A second account of Ana's in HOUR makes her say which.
-	if _, err := e.ex.OpenMemberAccount(ctx, tb.ID, ana.ID, "HOUR", hours("0")); err != nil {
+	if _, err := e.ex.OpenMemberAccount(ctx, exchange.System(), tb.ID, ana.ID, "HOUR", hours("0")); err != nil {
 		t.Fatal(err)
 	}
 	_, err = e.ex.DonateHours(ctx, anaP, exchange.TimebankMove{OrgID: tb.ID, MemberID: ana.ID, Amount: hours("1")})

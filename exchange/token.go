@@ -55,6 +55,34 @@ type Principal struct {
 	// audit log records both people. uuid.Nil when the member acts
 	// themself.
 	Agent uuid.UUID
+	// system marks System's principal: the program itself, for setup.
+	system bool
+}
+
+// System is the principal of the program itself, for what no member asks
+// for: the first run's setup, the demo's fixtures, tests' fixtures. Only the
+// methods whose doc says so accept it (CreateOrg, CreateMember,
+// AddMembership, AdmitNewMember, OpenMemberAccount, CreateListing,
+// SearchListings); every other method refuses it as it refuses a zero
+// Principal (ErrUnauthenticated), since it is no member. A request's
+// principal comes from its credential and is never System: httpapi has a
+// test that it never names it.
+func System() Principal { return systemPrincipal }
+
+// IsSystem reports whether p is System's principal.
+func (p Principal) IsSystem() bool { return p.system }
+
+// requireSystem refuses anyone but System, with ErrUnauthenticated for a
+// zero Principal and ErrForbidden (naming instead, the method a member's
+// request goes through) for a member.
+func requireSystem(p Principal, instead string) error {
+	if p.system {
+		return nil
+	}
+	if p.MemberID == uuid.Nil {
+		return unauthenticated()
+	}
+	return forbiddenBecause("only the program itself (exchange.System) may call this; a member's request goes through " + instead)
 }
 
 // CredentialKind is the kind of credential a principal authenticated with.

@@ -209,7 +209,7 @@ func checkNewTrade(in NewTrade, now time.Time) (Trade, error) {
 // checkTradeOrgs checks that the counterparty exists and, when the proposer
 // is named, that it exists and p acts for it.
 func (s *Store) checkTradeOrgs(ctx context.Context, p Principal, t *Trade) error {
-	gov, err := s.Governors(ctx, OrgOwner(t.CounterpartyOrg))
+	gov, err := s.governors(ctx, OrgOwner(t.CounterpartyOrg))
 	if err != nil {
 		return err
 	}
@@ -221,7 +221,7 @@ func (s *Store) checkTradeOrgs(ctx context.Context, p Principal, t *Trade) error
 	if t.ProposerOrg == uuid.Nil {
 		return nil
 	}
-	if gov, err = s.Governors(ctx, OrgOwner(t.ProposerOrg)); err != nil {
+	if gov, err = s.governors(ctx, OrgOwner(t.ProposerOrg)); err != nil {
 		return err
 	}
 	if len(gov) == 0 {
@@ -456,10 +456,10 @@ type tradeParty struct {
 
 func (s *Store) parties(ctx context.Context, t Trade) (proposer, counterparty tradeParty, err error) {
 	proposer.org, counterparty.org = t.ProposerOrg, t.CounterpartyOrg
-	if proposer.governors, err = s.Governors(ctx, OrgOwner(t.ProposerOrg)); err != nil {
+	if proposer.governors, err = s.governors(ctx, OrgOwner(t.ProposerOrg)); err != nil {
 		return
 	}
-	counterparty.governors, err = s.Governors(ctx, OrgOwner(t.CounterpartyOrg))
+	counterparty.governors, err = s.governors(ctx, OrgOwner(t.CounterpartyOrg))
 	return
 }
 
@@ -488,7 +488,7 @@ func (s *Store) visibleTrade(ctx context.Context, p Principal, id uuid.UUID) (Tr
 // ErrUnknownOrg, or ErrForbidden by MayReadTrades' rule (organizations are
 // public, so the refusal hides nothing).
 func (s *Store) mayReadDealings(ctx context.Context, p Principal, org uuid.UUID, what string) error {
-	gov, err := s.Governors(ctx, OrgOwner(org))
+	gov, err := s.governors(ctx, OrgOwner(org))
 	if err != nil {
 		return err
 	}

@@ -96,6 +96,9 @@ type Config struct {
 	// that came over TLS itself), and the client address that wrong
 	// sign-in codes count against is the last X-Forwarded-For entry.
 	BehindTLSProxy bool
+	// Mailer, when set, sends sign-in codes by email
+	// (POST /v1/signin/email); nil means the server sends no email.
+	Mailer Mailer
 	// Collectors are more metrics for GET /metrics, from the program's other
 	// parts (the local PostgreSQL's restarts, say). New panics if one
 	// clashes with the API's own.
@@ -139,6 +142,7 @@ type api struct {
 	// requests that carry the session cookie (sessions.go).
 	behindTLSProxy bool
 	cop            *http.CrossOriginProtection
+	mailer         Mailer // nil: no sign-in by email
 }
 
 // New returns the HTTP API as a handler: every route of the route table,
@@ -178,6 +182,7 @@ func New(cfg Config) http.Handler {
 
 		behindTLSProxy: cfg.BehindTLSProxy,
 		cop:            http.NewCrossOriginProtection(),
+		mailer:         cfg.Mailer,
 	}
 	if a.now == nil {
 		a.now = time.Now
@@ -287,6 +292,8 @@ func (a *api) register(rt *router) {
 	a.registerSigninRoutes(rt)
 	a.registerInvitationRoutes(rt)
 	a.registerAuditRoutes(rt)
+	a.registerMyRoutes(rt)
+	a.registerEmailSigninRoutes(rt)
 }
 
 // routeHandler wraps a route's endpoint: authentication unless public, the

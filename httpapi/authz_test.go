@@ -313,6 +313,9 @@ func TestAuthorizationMatrix(t *testing.T) {
 	for _, r := range w.auditRows() {
 		rows = append(rows, row(r))
 	}
+	for _, r := range w.myRows() {
+		rows = append(rows, row(r))
+	}
 	covered := map[string]bool{}
 	for _, r := range rows {
 		covered[r.route] = true

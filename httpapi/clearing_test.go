@@ -4,16 +4,15 @@ import (
 	"bytes"
 	"encoding/csv"
 	"os/exec"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/shopspring/decimal"
 
 	"github.com/mutual-ledger/mutual/exchange"
-	"github.com/mutual-ledger/mutual/internal/journal"
 )
 
 // clearingWorld adds a third organization, a mill, to the world, and a USD
@@ -259,8 +258,9 @@ func TestJournalShowsObligations(t *testing.T) {
 		return string(out)
 	}
 	hl("check", "--strict")
-	coopName := journal.AccountName(orgOwner2(w.coop), "USD", uuid.MustParse(w.coopUSD))
-	tbName := journal.AccountName(orgOwner2(w.timebank), "USD", uuid.MustParse(w.tbUSD))
+	names := exportNames(t, r.body)
+	// hledger takes an account argument for a regular expression.
+	coopName, tbName := "^"+regexp.QuoteMeta(names[w.coopUSD])+"$", "^"+regexp.QuoteMeta(names[w.tbUSD])+"$"
 	out := hl("balance", "--flat", "--no-total", "--layout=bare", "-O", "csv", "tag:obligation="+tc, coopName)
 	rows, err := csv.NewReader(strings.NewReader(out)).ReadAll()
 	if err != nil || len(rows) != 2 || !decimal.RequireFromString(rows[1][2]).Equal(paid) {

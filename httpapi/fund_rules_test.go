@@ -103,7 +103,7 @@ func TestGrantSelfApprovalAndSecondApprovalOverHTTP(t *testing.T) {
 	w.must(w.call("POST", w.path("/contributions"), w.admin.token, map[string]any{"source": "Riverside Foundation", "amount": "1000.00"}), 201)
 	// Tom coordinates the time bank and the network; Nia the network.
 	tom := w.member(w.timebank, exchange.RoleCoordinator, "Tom")
-	if _, err := w.ex.AddMembership(context.Background(), w.network.ID, tom.id, exchange.RoleCoordinator); err != nil {
+	if _, err := w.ex.AddMembership(context.Background(), exchange.System(), w.network.ID, tom.id, exchange.RoleCoordinator); err != nil {
 		t.Fatal(err)
 	}
 	nia := w.member(w.network, exchange.RoleCoordinator, "Nia")

@@ -21,10 +21,10 @@ type fundService interface {
 	CreateFund(ctx context.Context, p exchange.Principal, in exchange.NewFund) (exchange.Fund, error)
 	DecideGrant(ctx context.Context, p exchange.Principal, d exchange.GrantDecision) (exchange.Grant, error)
 	Disburse(ctx context.Context, p exchange.Principal, grantID uuid.UUID) (exchange.Grant, exchange.FundMovement, error)
-	Fund(ctx context.Context, id uuid.UUID) (exchange.Fund, error)
-	FundReport(ctx context.Context, q exchange.ReportQuery) (exchange.FundReport, error)
+	Fund(ctx context.Context, p exchange.Principal, id uuid.UUID) (exchange.Fund, error)
+	FundReport(ctx context.Context, p exchange.Principal, q exchange.ReportQuery) (exchange.FundReport, error)
 	FundRuleChanges(ctx context.Context, p exchange.Principal, fundID uuid.UUID, pg exchange.Page) ([]exchange.FundRuleChange, uuid.UUID, error)
-	Funds(ctx context.Context, p exchange.Page) ([]exchange.Fund, uuid.UUID, error)
+	Funds(ctx context.Context, pr exchange.Principal, p exchange.Page) ([]exchange.Fund, uuid.UUID, error)
 	Grant(ctx context.Context, p exchange.Principal, id uuid.UUID) (exchange.Grant, error)
 	Grants(ctx context.Context, p exchange.Principal, fundID uuid.UUID, pg exchange.Page) ([]exchange.Grant, uuid.UUID, error)
 	RequestGrant(ctx context.Context, p exchange.Principal, in exchange.NewGrant) (exchange.Grant, error)
@@ -218,7 +218,7 @@ func (a *api) createFund(w http.ResponseWriter, r *http.Request) error {
 	f, err := a.funds.CreateFund(ctx, p, in)
 	if err != nil {
 		// A retry of a creation that succeeded finds its fund.
-		prev, gerr := a.funds.Fund(ctx, in.ID)
+		prev, gerr := a.funds.Fund(ctx, p, in.ID)
 		if !idConflict(err) || gerr != nil || prev.CreatedBy != p.MemberID || (org != uuid.Nil && prev.OrgID != org) || prev.Unit != req.Unit {
 			return err
 		}
@@ -241,7 +241,7 @@ func (a *api) listFunds(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	fs, next, err := a.funds.Funds(r.Context(), page)
+	fs, next, err := a.funds.Funds(r.Context(), principal(r), page)
 	if err != nil {
 		return err
 	}
@@ -258,7 +258,7 @@ func (a *api) pathFund(r *http.Request) (exchange.Fund, error) {
 	if err != nil {
 		return exchange.Fund{}, err
 	}
-	return a.funds.Fund(r.Context(), id)
+	return a.funds.Fund(r.Context(), principal(r), id)
 }
 
 func (a *api) getFund(w http.ResponseWriter, r *http.Request) error {
@@ -462,7 +462,7 @@ func (a *api) pathGrant(r *http.Request) (exchange.Grant, exchange.Fund, error) 
 	if err != nil {
 		return exchange.Grant{}, exchange.Fund{}, err
 	}
-	f, err := a.funds.Fund(ctx, g.FundID)
+	f, err := a.funds.Fund(ctx, principal(r), g.FundID)
 	return g, f, err
 }
 
@@ -508,7 +508,7 @@ func (a *api) decideGrant(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	f, err := a.funds.Fund(ctx, g.FundID)
+	f, err := a.funds.Fund(ctx, principal(r), g.FundID)
 	if err != nil {
 		return err
 	}
@@ -537,7 +537,7 @@ func (a *api) disburseGrant(w http.ResponseWriter, r *http.Request) error {
 		// The postings are the fund's, not the request's: no field.
 		return renameField(renameField(err, "postings[0].from", ""), "postings[0].to", "")
 	}
-	f, err := a.funds.Fund(ctx, g.FundID)
+	f, err := a.funds.Fund(ctx, principal(r), g.FundID)
 	if err != nil {
 		return err
 	}
@@ -656,7 +656,7 @@ func (a *api) fundReport(w http.ResponseWriter, r *http.Request) error {
 			*b.to = &t
 		}
 	}
-	rep, err := a.funds.FundReport(ctx, q)
+	rep, err := a.funds.FundReport(ctx, exchange.Principal{}, q)
 	if err != nil {
 		return err
 	}

@@ -111,15 +111,15 @@ func newFuzzServer(f *testing.F) *fuzzServer {
 	if err != nil {
 		f.Fatal(err)
 	}
-	tb, err := ex.CreateOrg(ctx, exchange.NewOrg{Name: "Time bank", Kind: exchange.KindTimebank, ParentID: &network.ID})
+	tb, err := ex.CreateOrg(ctx, exchange.System(), exchange.NewOrg{Name: "Time bank", Kind: exchange.KindTimebank, ParentID: &network.ID})
 	if err != nil {
 		f.Fatal(err)
 	}
-	ana, err := ex.CreateMember(ctx, exchange.NewMember{Name: "Ana"})
+	ana, err := ex.CreateMember(ctx, exchange.System(), exchange.NewMember{Name: "Ana"})
 	if err != nil {
 		f.Fatal(err)
 	}
-	if _, err := ex.AddMembership(ctx, tb.ID, ana.ID, exchange.RoleMember); err != nil {
+	if _, err := ex.AddMembership(ctx, exchange.System(), tb.ID, ana.ID, exchange.RoleMember); err != nil {
 		f.Fatal(err)
 	}
 	_, anaToken, err := ex.CreateToken(ctx, exchange.Principal{MemberID: ana.ID}, ana.ID, "fuzz", nil)
@@ -129,7 +129,7 @@ func newFuzzServer(f *testing.F) *fuzzServer {
 	if _, err := led.CreateUnit(ctx, ledger.Unit{Code: "HOUR", Scale: 2, Name: "Hours"}); err != nil {
 		f.Fatal(err)
 	}
-	listing, err := ex.CreateListing(ctx, exchange.NewListing{OrgID: tb.ID, Owner: ana.ID, Kind: exchange.Offer, Title: "Bike repair",
+	listing, err := ex.CreateListing(ctx, exchange.System(), exchange.NewListing{OrgID: tb.ID, Owner: ana.ID, Kind: exchange.Offer, Title: "Bike repair",
 		Category: "repairs", Quantity: decimal.NewFromInt(2), Place: exchange.Point{Lat: 40, Lon: -3}, Visibility: exchange.VisibilityPublic})
 	if err != nil {
 		f.Fatal(err)

@@ -71,6 +71,7 @@ var requestBodies = map[string]func() any{
 	"inviteRequest":            func() any { return new(inviteRequest) },
 	"acceptInvitationRequest":  func() any { return new(acceptInvitationRequest) },
 	"signinCodeRequest":        func() any { return new(signinCodeRequest) },
+	"signinEmailRequest":       func() any { return new(signinEmailRequest) },
 }
 
 // bodyNames is requestBodies' names in order, so that a fuzz input's

@@ -300,10 +300,10 @@ func TestSignInWithCoordinatorCode(t *testing.T) {
 	// Cam is in the co-op, and also coordinates a council the time bank's
 	// coordinator does not govern: 403.
 	council := w.org(w.local, exchange.KindCouncil, "Street council")
-	if _, err := w.ex.AddMembership(context.Background(), w.timebank.ID, w.cam.id, exchange.RoleMember); err != nil {
+	if _, err := w.ex.AddMembership(context.Background(), exchange.System(), w.timebank.ID, w.cam.id, exchange.RoleMember); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := w.ex.AddMembership(context.Background(), council.ID, w.cam.id, exchange.RoleCoordinator); err != nil {
+	if _, err := w.ex.AddMembership(context.Background(), exchange.System(), council.ID, w.cam.id, exchange.RoleCoordinator); err != nil {
 		t.Fatal(err)
 	}
 	w.problem(w.call("POST", "/v1/members/"+w.cam.id.String()+"/signin-codes", w.coordTB.token, nil), 403, "forbidden")

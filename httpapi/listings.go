@@ -23,13 +23,13 @@ import (
 // the errors. CreateCategory, Listing and WithdrawListing decide themselves
 // who may; searches still take the Viewer built here (ViewerOf).
 type listingService interface {
-	Categories(ctx context.Context) ([]exchange.Category, error)
+	Categories(ctx context.Context, p exchange.Principal) ([]exchange.Category, error)
 	CreateCategory(ctx context.Context, p exchange.Principal, in exchange.Category) (exchange.Category, error)
 	PostListing(ctx context.Context, p exchange.Principal, in exchange.NewListing) (exchange.Listing, error)
-	Fairness(ctx context.Context, members []uuid.UUID) (matching.Fairness, error)
+	Fairness(ctx context.Context, p exchange.Principal, members []uuid.UUID) (matching.Fairness, error)
 	Listing(ctx context.Context, p exchange.Principal, id uuid.UUID) (exchange.Listing, error)
 	Remaining(ctx context.Context, ls []exchange.Listing) ([]decimal.Decimal, error)
-	SearchListings(ctx context.Context, q exchange.ListingQuery, p exchange.Page) ([]exchange.Listing, uuid.UUID, error)
+	SearchListings(ctx context.Context, pr exchange.Principal, q exchange.ListingQuery, p exchange.Page) ([]exchange.Listing, uuid.UUID, error)
 	WithdrawListing(ctx context.Context, p exchange.Principal, id uuid.UUID) (exchange.Listing, error)
 }
 
@@ -81,7 +81,7 @@ type createCategoryRequest struct {
 // listCategories lists the whole taxonomy by code, for any member. It is
 // small, so it comes in one page.
 func (a *api) listCategories(w http.ResponseWriter, r *http.Request) error {
-	cs, err := a.listings.Categories(r.Context())
+	cs, err := a.listings.Categories(r.Context(), principal(r))
 	if err != nil {
 		return err
 	}
@@ -354,7 +354,7 @@ func (a *api) searchListings(w http.ResponseWriter, r *http.Request) error {
 			return malformed("org", "org must be an organization's UUID")
 		}
 	}
-	ls, next, err := a.listings.SearchListings(ctx, q, page)
+	ls, next, err := a.listings.SearchListings(ctx, principal(r), q, page)
 	if err != nil {
 		for _, f := range [][2]string{{"near.lat", "lat"}, {"near.lon", "lon"}, {"text", "q"}} {
 			err = renameField(err, f[0], f[1])
@@ -465,7 +465,7 @@ func (a *api) listingMatches(w http.ResponseWriter, r *http.Request) error {
 	var cands []exchange.Listing
 	page := exchange.Page{Limit: exchange.MaxLimit}
 	for len(cands) < maxMatchCandidates {
-		ls, next, err := a.listings.SearchListings(ctx, q, page)
+		ls, next, err := a.listings.SearchListings(ctx, principal(r), q, page)
 		if err != nil {
 			return err
 		}
@@ -479,7 +479,7 @@ func (a *api) listingMatches(w http.ResponseWriter, r *http.Request) error {
 		}
 		page.After = next
 	}
-	ranked, left, err := a.rank(ctx, l, cands, limit)
+	ranked, left, err := a.rank(ctx, principal(r), l, cands, limit)
 	if err != nil {
 		return err
 	}
@@ -502,7 +502,7 @@ func (a *api) listingMatches(w http.ResponseWriter, r *http.Request) error {
 // is matched with what is left of it after its agreements (left: l's
 // first, then cands'), so an offer taken up is no candidate and one
 // partly taken covers only the rest.
-func (a *api) rank(ctx context.Context, l exchange.Listing, cands []exchange.Listing, limit int) ([]matching.Candidate, []decimal.Decimal, error) {
+func (a *api) rank(ctx context.Context, p exchange.Principal, l exchange.Listing, cands []exchange.Listing, limit int) ([]matching.Candidate, []decimal.Decimal, error) {
 	left, err := a.listings.Remaining(ctx, append([]exchange.Listing{l}, cands...))
 	if err != nil {
 		return nil, nil, err
@@ -514,7 +514,7 @@ func (a *api) rank(ctx context.Context, l exchange.Listing, cands []exchange.Lis
 		others[i] = exchange.ToMatchingLeft(c, left[i+1])
 		owners = append(owners, c.Owner)
 	}
-	fair, err := a.listings.Fairness(ctx, owners)
+	fair, err := a.listings.Fairness(ctx, p, owners)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -25,7 +25,7 @@ func listingBody(org exchange.Org, kind string, change func(map[string]any)) map
 // listing posts a listing through the store, owned by a in org.
 func (w *world) listing(a actor, org exchange.Org, kind exchange.ListingKind, category string, lat float64, vis exchange.Visibility) exchange.Listing {
 	w.t.Helper()
-	l, err := w.ex.CreateListing(context.Background(), exchange.NewListing{
+	l, err := w.ex.CreateListing(context.Background(), exchange.System(), exchange.NewListing{
 		OrgID: org.ID, Owner: a.id, Kind: kind, Title: string(kind) + " " + category, Category: category,
 		Quantity: decimal.NewFromInt(2), Place: exchange.Point{Lat: lat, Lon: -3}, Visibility: vis,
 	})

@@ -125,7 +125,7 @@ func newEnvOn(t *testing.T, pool *pgxpool.Pool, change func(*httpapi.Config)) *e
 // org creates an organization under parent.
 func (e *env) org(parent exchange.Org, kind exchange.Kind, name string) exchange.Org {
 	e.t.Helper()
-	o, err := e.ex.CreateOrg(context.Background(), exchange.NewOrg{Name: name, Kind: kind, ParentID: &parent.ID})
+	o, err := e.ex.CreateOrg(context.Background(), exchange.System(), exchange.NewOrg{Name: name, Kind: kind, ParentID: &parent.ID})
 	if err != nil {
 		e.t.Fatalf("creating org %q: %v", name, err)
 	}
@@ -136,11 +136,11 @@ func (e *env) org(parent exchange.Org, kind exchange.Kind, name string) exchange
 func (e *env) member(org exchange.Org, role exchange.Role, name string) actor {
 	e.t.Helper()
 	ctx := context.Background()
-	m, err := e.ex.CreateMember(ctx, exchange.NewMember{Name: name})
+	m, err := e.ex.CreateMember(ctx, exchange.System(), exchange.NewMember{Name: name})
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	if _, err := e.ex.AddMembership(ctx, org.ID, m.ID, role); err != nil {
+	if _, err := e.ex.AddMembership(ctx, exchange.System(), org.ID, m.ID, role); err != nil {
 		e.t.Fatal(err)
 	}
 	_, secret, err := e.ex.CreateToken(ctx, exchange.Principal{MemberID: m.ID}, m.ID, "test", nil)

@@ -76,6 +76,9 @@ type meJSON struct {
 	Admin      bool           `json:"admin"`
 	TokenID    uuid.UUID      `json:"token_id"`
 	Credential credentialJSON `json:"credential"`
+	// Organizations and Accounts: see me.go.
+	Organizations []myOrgJSON     `json:"organizations"`
+	Accounts      []myAccountJSON `json:"accounts"`
 }
 
 // credentialJSON names the credential a request authenticated with.
@@ -197,13 +200,15 @@ func (a *api) getMember(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, http.StatusOK, toMemberJSON(m))
 }
 
-// getMe shows the caller their own member record.
+// getMe shows the caller their own member record, their organizations
+// with their role in each, and their accounts with their balances.
 func (a *api) getMe(w http.ResponseWriter, r *http.Request) error {
 	p := principal(r)
-	m, err := a.members.Member(r.Context(), p, p.MemberID)
+	v, err := a.my().Me(r.Context(), p)
 	if err != nil {
 		return err
 	}
-	return writeJSON(w, http.StatusOK, meJSON{memberJSON: toMemberJSON(m), Admin: p.Admin, TokenID: p.TokenID,
-		Credential: credentialJSON{Kind: string(p.Credential), ID: p.CredentialID}})
+	orgs, accts := toMyJSON(v)
+	return writeJSON(w, http.StatusOK, meJSON{memberJSON: toMemberJSON(v.Member), Admin: p.Admin, TokenID: p.TokenID,
+		Credential: credentialJSON{Kind: string(p.Credential), ID: p.CredentialID}, Organizations: orgs, Accounts: accts})
 }

@@ -159,6 +159,11 @@ var reasonKinds = map[ledger.Reason]problemKind{
 	exchange.ReasonInvitationRevoked:  {http.StatusGone, "invitation-revoked", "Invitation revoked"},
 	exchange.ReasonInvitationUsed:     {http.StatusConflict, "invitation-used", "Invitation already used"},
 	exchange.ReasonAlreadyAMember:     {http.StatusConflict, "already-a-member", "Already a member of the organization"},
+
+	// Leaving an organization.
+	exchange.ReasonBalanceNotSettled:    {http.StatusConflict, "balance-not-settled", "The member's account there is not settled"},
+	exchange.ReasonAgreementsInProgress: {http.StatusConflict, "agreements-in-progress", "The member has agreements in progress there"},
+	exchange.ReasonLastAdmin:            {http.StatusConflict, "last-admin", "The network's last admin cannot leave it"},
 }
 
 // codeKinds maps error codes to problems, for reasons reasonKinds lacks.

@@ -18,8 +18,8 @@ import (
 // *exchange.Store implements it; see its methods of the same names for
 // the errors. Subtree decides who may propose for an organization.
 type proposalService interface {
-	Fairness(ctx context.Context, members []uuid.UUID) (matching.Fairness, error)
-	SearchListings(ctx context.Context, q exchange.ListingQuery, p exchange.Page) ([]exchange.Listing, uuid.UUID, error)
+	Fairness(ctx context.Context, p exchange.Principal, members []uuid.UUID) (matching.Fairness, error)
+	SearchListings(ctx context.Context, pr exchange.Principal, q exchange.ListingQuery, p exchange.Page) ([]exchange.Listing, uuid.UUID, error)
 	Subtree(ctx context.Context, p exchange.Principal, orgID uuid.UUID) ([]uuid.UUID, error)
 	Remaining(ctx context.Context, ls []exchange.Listing) ([]decimal.Decimal, error)
 	ProposalNames(ctx context.Context, p exchange.Principal, orgID uuid.UUID, members []uuid.UUID) (map[uuid.UUID]string, error)
@@ -138,11 +138,11 @@ func (a *api) proposeMatching(w http.ResponseWriter, r *http.Request) error {
 	split := req.Split == nil || *req.Split
 
 	viewer := exchange.ViewerOf(p)
-	needs, err := a.openListings(ctx, exchange.ListingQuery{Viewer: viewer, Kind: exchange.Need, Orgs: subtree, City: req.City}, req.Unit, limitNeeds)
+	needs, err := a.openListings(ctx, p, exchange.ListingQuery{Viewer: viewer, Kind: exchange.Need, Orgs: subtree, City: req.City}, req.Unit, limitNeeds)
 	if err != nil {
 		return err
 	}
-	offers, err := a.openListings(ctx, exchange.ListingQuery{Viewer: viewer, Kind: exchange.Offer}, req.Unit, maxProposalOffers)
+	offers, err := a.openListings(ctx, p, exchange.ListingQuery{Viewer: viewer, Kind: exchange.Offer}, req.Unit, maxProposalOffers)
 	if err != nil {
 		return err
 	}
@@ -160,7 +160,7 @@ func (a *api) proposeMatching(w http.ResponseWriter, r *http.Request) error {
 	for _, n := range needs {
 		owners = append(owners, n.Owner)
 	}
-	fair, err := a.proposals.Fairness(ctx, owners)
+	fair, err := a.proposals.Fairness(ctx, p, owners)
 	if err != nil {
 		return err
 	}
@@ -281,11 +281,11 @@ func proposePieces(needs, offers []matching.Listing, cands [][]matching.Candidat
 
 // openListings pages through the open listings matching q in unit, up to
 // limit of them.
-func (a *api) openListings(ctx context.Context, q exchange.ListingQuery, unit string, limit int) ([]exchange.Listing, error) {
+func (a *api) openListings(ctx context.Context, p exchange.Principal, q exchange.ListingQuery, unit string, limit int) ([]exchange.Listing, error) {
 	var out []exchange.Listing
 	page := exchange.Page{Limit: exchange.MaxLimit}
 	for len(out) < limit {
-		ls, next, err := a.proposals.SearchListings(ctx, q, page)
+		ls, next, err := a.proposals.SearchListings(ctx, p, q, page)
 		if err != nil {
 			return nil, err
 		}

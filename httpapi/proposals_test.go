@@ -12,7 +12,7 @@ import (
 // placedListing posts a listing of two hours at (lat, -3).
 func (w *world) placedListing(a actor, org exchange.Org, kind exchange.ListingKind, lat float64) exchange.Listing {
 	w.t.Helper()
-	l, err := w.ex.CreateListing(context.Background(), exchange.NewListing{
+	l, err := w.ex.CreateListing(context.Background(), exchange.System(), exchange.NewListing{
 		OrgID: org.ID, Owner: a.id, Kind: kind, Title: string(kind) + " food", Category: "food",
 		Quantity: decimal.NewFromInt(2), Place: exchange.Point{Lat: lat, Lon: -3}, Visibility: exchange.VisibilityPublic,
 	})
@@ -136,7 +136,7 @@ func TestProposalCoversACity(t *testing.T) {
 	w := newWorld(t)
 	ctx := context.Background()
 	post := func(a actor, org exchange.Org, kind exchange.ListingKind, city string) exchange.Listing {
-		l, err := w.ex.CreateListing(ctx, exchange.NewListing{
+		l, err := w.ex.CreateListing(ctx, exchange.System(), exchange.NewListing{
 			OrgID: org.ID, Owner: a.id, Kind: kind, Title: string(kind) + " food", Category: "food", City: city,
 			Quantity: decimal.NewFromInt(1), Place: exchange.Point{Lat: 0, Lon: -3}, Visibility: exchange.VisibilityPublic,
 		})

@@ -52,6 +52,7 @@ type statementAccountJSON struct {
 	Unit           string               `json:"unit"`
 	Kind           string               `json:"kind"`
 	Name           string               `json:"name"`
+	Label          string               `json:"label"`
 	Status         string               `json:"status"`
 	OpeningBalance string               `json:"opening_balance"`
 	ClosingBalance string               `json:"closing_balance"`
@@ -78,6 +79,7 @@ type statementEntryJSON struct {
 type counterpartyJSON struct {
 	AccountID   uuid.UUID `json:"account_id"`
 	AccountName string    `json:"account_name"`
+	Label       string    `json:"label"`
 	Owner       ownerJSON `json:"owner"`
 	OrgName     string    `json:"org_name"`
 }
@@ -120,7 +122,7 @@ func (a *api) toStatementJSON(ctx context.Context, st exchange.Statement) statem
 	for i, acc := range st.Accounts {
 		amt := func(d decimal.Decimal) string { return a.amount(ctx, d, acc.Unit) }
 		j := statementAccountJSON{
-			ID: acc.ID, Unit: acc.Unit, Kind: string(acc.Kind), Name: acc.Name, Status: string(acc.Status),
+			ID: acc.ID, Unit: acc.Unit, Kind: string(acc.Kind), Name: acc.Name, Label: acc.Label, Status: string(acc.Status),
 			OpeningBalance: amt(acc.Opening), ClosingBalance: amt(acc.Closing),
 			Entries: make([]statementEntryJSON, len(acc.Entries)),
 		}
@@ -133,7 +135,7 @@ func (a *api) toStatementJSON(ctx context.Context, st exchange.Statement) statem
 				PostedAt: e.PostedAt.UTC(), TransferID: e.TransferID, Posting: e.Posting,
 				Amount: amt(e.Amount), BalanceAfter: amt(e.BalanceAfter), Memo: e.Memo, Metadata: meta,
 				Counterparty: counterpartyJSON{
-					AccountID: e.Counterparty.AccountID, AccountName: e.Counterparty.AccountName,
+					AccountID: e.Counterparty.AccountID, AccountName: e.Counterparty.AccountName, Label: e.Counterparty.Label,
 					Owner: toOwnerJSON(e.Counterparty.Owner), OrgName: e.Counterparty.OrgName,
 				},
 			}

@@ -8,6 +8,7 @@ import (
 	"github.com/mutual-ledger/mutual/exchange"
 	"github.com/mutual-ledger/mutual/httpapi"
 	"github.com/mutual-ledger/mutual/internal/idempotency"
+	"github.com/mutual-ledger/mutual/internal/mailer"
 	"github.com/mutual-ledger/mutual/ledger"
 )
 
@@ -20,6 +21,7 @@ type handlerDeps struct {
 	log      *slog.Logger
 	// behindTLSProxy: see httpapi.Config.BehindTLSProxy.
 	behindTLSProxy bool
+	mailer         *mailer.SMTP // nil: no sign-in codes by email
 }
 
 // newHandler returns the handler `mutual serve` serves: the HTTP API, with
@@ -38,6 +40,9 @@ func newHandler(d handlerDeps) http.Handler {
 	}
 	if d.idem != nil {
 		cfg.Idempotency = d.idem
+	}
+	if d.mailer != nil {
+		cfg.Mailer = d.mailer
 	}
 	return httpapi.New(cfg)
 }

@@ -441,6 +441,10 @@ func TestCommandLine(t *testing.T) {
 		{args: []string{"serve", "-h"}, stdoutHas: "-data-dir"},
 		{args: []string{"verify", "--help"}, stdoutHas: "Usage: mutual verify"},
 		{args: []string{"version"}, stdoutHas: "mutual "},
+		{args: []string{"serve", "--smtp-url", "smtp://127.0.0.1:2525"}, usageErr: true, errSays: "--smtp-from"},
+		{args: []string{"serve", "--smtp-from", "mutual@example.org"}, usageErr: true, errSays: "--smtp-url"},
+		{args: []string{"serve", "--smtp-url", "smtp://u:p@127.0.0.1:2525", "--smtp-from", "mutual@example.org"}, usageErr: true, errSays: "environment"},
+		{args: []string{"serve", "--smtp-url", "smtp://127.0.0.1:2525", "--smtp-from", "Mutual <m@example.org>"}, usageErr: true, errSays: "plain email address"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(append([]string{"mutual"}, tt.args...), " "), func(t *testing.T) {

@@ -17,6 +17,7 @@ import (
 	"github.com/mutual-ledger/mutual/exchange"
 	"github.com/mutual-ledger/mutual/httpapi"
 	"github.com/mutual-ledger/mutual/internal/idempotency"
+	"github.com/mutual-ledger/mutual/internal/mailer"
 	"github.com/mutual-ledger/mutual/internal/pgtx"
 	"github.com/mutual-ledger/mutual/ledger"
 	"github.com/mutual-ledger/mutual/schema"
@@ -50,7 +51,13 @@ func serve(ctx context.Context, e *env, args []string) error {
 	debugAddr := fs.String("debug-addr", "", "also serve Go's profiler (net/http/pprof) on `HOST:PORT`; keep it on loopback")
 	maxConns := fs.Int("max-connections", 0, fmt.Sprintf("serve at most `N` HTTP connections at once; more wait for one to end (default %d, fewer if the open-files limit is lower)", httpapi.DefaultMaxConns))
 	behindTLSProxy := fs.Bool("behind-tls-proxy", false, "a proxy in front terminates TLS: session cookies are Secure with the __Host- prefix, and wrong sign-in codes count against the last X-Forwarded-For address")
+	smtpURL := fs.String("smtp-url", "", "send sign-in codes by email through the SMTP server at `smtp://HOST:PORT` (STARTTLS when offered; a user and password, if needed, in MUTUAL_SMTP_USERNAME and MUTUAL_SMTP_PASSWORD)")
+	smtpFrom := fs.String("smtp-from", "", "the `ADDRESS` sign-in mails come from (required with --smtp-url)")
 	if help, err := parseFlags(fs, e, serveSummary, args); help || err != nil {
+		return err
+	}
+	mail, err := newMailer(e, *smtpURL, *smtpFrom)
+	if err != nil {
 		return err
 	}
 
@@ -75,7 +82,7 @@ func serve(ctx context.Context, e *env, args []string) error {
 			return errors.Join(err, db.Close(context.WithoutCancel(ctx)))
 		}
 	}
-	err = serveOn(ctx, e, ln, db, serveOptions{dataDir: *dataDir, networkName: *networkName, maxConns: conns, behindTLSProxy: *behindTLSProxy})
+	err = serveOn(ctx, e, ln, db, serveOptions{dataDir: *dataDir, networkName: *networkName, maxConns: conns, behindTLSProxy: *behindTLSProxy, mailer: mail})
 	// A clean stop of the local PostgreSQL even though ctx is cancelled.
 	return errors.Join(err, db.Close(context.WithoutCancel(ctx)))
 }
@@ -131,6 +138,9 @@ func purgeSigninFailures(ctx context.Context, e *env, ex *exchange.Store) {
 		if _, err := ex.PurgeSigninFailures(ctx); err != nil && ctx.Err() == nil {
 			e.log.Error("purging old sign-in failures", "err", err)
 		}
+		if _, err := ex.PurgeEmailSigninRequests(ctx); err != nil && ctx.Err() == nil {
+			e.log.Error("purging old requests for sign-in codes by email", "err", err)
+		}
 		select {
 		case <-ctx.Done():
 			return
@@ -158,6 +168,28 @@ type serveOptions struct {
 	maxConns    int // HTTP connections open at once; 0 means httpapi's default
 	// behindTLSProxy: see httpapi.Config.BehindTLSProxy.
 	behindTLSProxy bool
+	mailer         *mailer.SMTP // nil: no sign-in codes by email
+}
+
+// newMailer is the sender --smtp-url and --smtp-from ask for, or nil when
+// no URL is given. The credentials come from the environment (flags show in
+// the process list) and are never printed.
+func newMailer(e *env, url, from string) (*mailer.SMTP, error) {
+	if url == "" {
+		if from != "" {
+			return nil, &usageError{"serve: --smtp-from needs --smtp-url"}
+		}
+		return nil, nil
+	}
+	if from == "" {
+		return nil, &usageError{"serve: --smtp-url needs --smtp-from, the address sign-in mails come from"}
+	}
+	m, err := mailer.New(mailer.Config{URL: url, From: from,
+		Username: e.getenv("MUTUAL_SMTP_USERNAME"), Password: e.getenv("MUTUAL_SMTP_PASSWORD")})
+	if err != nil {
+		return nil, &usageError{"serve: --smtp-url, --smtp-from: " + err.Error()}
+	}
+	return m, nil
 }
 
 // serveOn migrates the database, creates the network and its admin on the
@@ -251,7 +283,7 @@ func serveOn(ctx context.Context, e *env, ln net.Listener, db *database, opts se
 		}
 	}()
 
-	srv := httpapi.NewServer(newHandler(handlerDeps{db: db, store: store, exchange: ex, idem: idem, log: e.log, behindTLSProxy: opts.behindTLSProxy}),
+	srv := httpapi.NewServer(newHandler(handlerDeps{db: db, store: store, exchange: ex, idem: idem, log: e.log, behindTLSProxy: opts.behindTLSProxy, mailer: opts.mailer}),
 		httpapi.ServerConfig{MaxConns: opts.maxConns, Logger: e.log})
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()

@@ -113,7 +113,12 @@ type book struct {
 	// ranges bounds the period on each of the owner's accounts: the seqs
 	// of its last entry before From and before To.
 	ranges map[uuid.UUID][2]int64
+	// names are the accounts' hledger names (AccountNames).
+	names map[uuid.UUID]string
 }
+
+// name is an account's hledger name.
+func (b *book) name(a account) string { return b.names[a.id] }
 
 type balance struct {
 	id  uuid.UUID
@@ -237,6 +242,13 @@ func (x *Exporter) readAll(ctx context.Context, scope Scope, start func(*book) e
 		}
 		b.scope = scope
 		if err := readAccounts(ctx, tx, b); err != nil {
+			return err
+		}
+		var ids []uuid.UUID // nil: every account's name
+		if scope.Owner != "" {
+			ids = b.order
+		}
+		if b.names, err = AccountNames(ctx, tx, ids); err != nil {
 			return err
 		}
 		began = true
@@ -406,8 +418,8 @@ func timeOrNil(t time.Time) *time.Time {
 // memo and whose comment tags the transfer's id and instant:
 //
 //	2026-03-01 * bike repair  ; id:0193…, posted_at:2026-03-01T09:00:00Z
-//	    member:0193…:HOUR:0193…  -2.00 HOUR
-//	    member:0194…:HOUR:0194…  2.00 HOUR
+//	    members:Ana Pérez (3f2a):Barrio Norte  -2.00 HOUR
+//	    members:Ben Ruiz (0194):Barrio Norte  2.00 HOUR
 //
 // A transfer that pays an obligation carries its id as a tag
 // (obligation:0195…), so that `hledger reg tag:obligation=0195…` lists its
@@ -418,7 +430,8 @@ func timeOrNil(t time.Time) *time.Time {
 // balances stay the ledger's. An organization's books list its own.
 //
 // Each posting gives two lines, the debit then the credit. Account names are
-// AccountName's; amounts have their unit's scale, so that hledger's balances
+// AccountNames' (after their owners, unique), and each account directive
+// tags the account's id, unit and kind; amounts have their unit's scale, so that hledger's balances
 // are the ledger's digit for digit.
 //
 // For a scope with a period, the journal opens, dated From, with a
@@ -431,7 +444,7 @@ func (x *Exporter) WriteHledger(ctx context.Context, w io.Writer, scope Scope) e
 	bw := bufio.NewWriterSize(w, 64<<10)
 	err := x.readAll(ctx, scope, func(b *book) error {
 		fmt.Fprintf(bw, "; Mutual journal: %s, exported %s.\n", scope.describe(), x.now().UTC().Format(time.RFC3339))
-		fmt.Fprintf(bw, "; Accounts are named OWNER:UNIT:ACCOUNT_ID; amounts carry each unit's scale.\n\n")
+		fmt.Fprintf(bw, "; Accounts are named after their owners (members:NAME (ID START), orgs:NAME), then what they are for;\n; each account directive tags the account's id. Amounts carry each unit's scale.\n\n")
 		fmt.Fprintf(bw, "decimal-mark .\n\n")
 		for _, code := range b.units {
 			// hledger wants a decimal mark in a commodity directive, even
@@ -448,7 +461,7 @@ func (x *Exporter) WriteHledger(ctx context.Context, w io.Writer, scope Scope) e
 			if a.counterparty {
 				role = ", counterparty:"
 			}
-			fmt.Fprintf(bw, "account %s  ; kind:%s, name:%s%s\n", AccountName(a.owner, a.unit, a.id), a.kind, tagValue(a.name), role)
+			fmt.Fprintf(bw, "account %s  ; id:%s, unit:%s, kind:%s, name:%s%s\n", b.name(a), a.id, a.unit, a.kind, tagValue(a.name), role)
 		}
 		return b.writeOpening(bw)
 	}, func(b *book, t transaction) error {
@@ -472,8 +485,8 @@ func (x *Exporter) WriteHledger(ctx context.Context, w io.Writer, scope Scope) e
 				return fmt.Errorf("journal: transfer %s names an account that does not exist", t.id)
 			}
 			sym := Commodity(p.Unit)
-			fmt.Fprintf(bw, "    %s  %s %s\n", AccountName(from.owner, from.unit, from.id), b.format(amt.Neg(), p.Unit), sym)
-			fmt.Fprintf(bw, "    %s  %s %s\n", AccountName(to.owner, to.unit, to.id), b.format(amt, p.Unit), sym)
+			fmt.Fprintf(bw, "    %s  %s %s\n", b.name(from), b.format(amt.Neg(), p.Unit), sym)
+			fmt.Fprintf(bw, "    %s  %s %s\n", b.name(to), b.format(amt, p.Unit), sym)
 		}
 		return nil
 	}, func(b *book, obls []obligation, runs []clearingRun) error {
@@ -582,7 +595,7 @@ func (b *book) writeOpening(w *bufio.Writer) error {
 		a := b.accounts[o.id]
 		amt := b.format(o.amt, a.unit)
 		sym := Commodity(a.unit)
-		fmt.Fprintf(w, "    %s  %s %s = %s %s\n", AccountName(a.owner, a.unit, a.id), amt, sym, amt, sym)
+		fmt.Fprintf(w, "    %s  %s %s = %s %s\n", b.name(a), amt, sym, amt, sym)
 		rest[a.unit] = rest[a.unit].Sub(o.amt)
 	}
 	for _, unit := range b.units {
@@ -594,30 +607,6 @@ func (b *book) writeOpening(w *bufio.Writer) error {
 		}
 	}
 	return nil
-}
-
-// AccountName is the hledger account name of a ledger account:
-// OWNER:UNIT:ACCOUNT_ID, e.g. member:0193…:HOUR:0194…, so that hledger's
-// tree sums by owner, then by unit. Characters hledger would misread in the
-// owner are replaced by '_'; an account with no owner is under "unowned".
-func AccountName(owner, unit string, id uuid.UUID) string {
-	var parts []string
-	for _, part := range strings.Split(owner, ":") {
-		part = strings.Map(func(r rune) rune {
-			switch {
-			case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-', r == '_', r == '.', r == '@':
-				return r
-			}
-			return '_'
-		}, part)
-		if part != "" {
-			parts = append(parts, part)
-		}
-	}
-	if len(parts) == 0 {
-		parts = []string{"unowned"}
-	}
-	return strings.Join(parts, ":") + ":" + unit + ":" + id.String()
 }
 
 // Commodity is a unit's commodity symbol in hledger: the code itself when it

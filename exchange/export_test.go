@@ -1,0 +1,40 @@
+package exchange
+
+import (
+	"context"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// What the tests of package exchange_test reach that a caller outside the
+// exchange may not: reads of the organizations' structure and of private
+// memberships, and the listing steps agreements take.
+
+// Governors is governors, for the tests of the rules.
+func (s *Store) Governors(ctx context.Context, owner string) ([]uuid.UUID, error) {
+	return s.governors(ctx, owner)
+}
+
+// Network is network.
+func (s *Store) Network(ctx context.Context) (Org, error) { return s.network(ctx) }
+
+// Ancestors is ancestors.
+func (s *Store) Ancestors(ctx context.Context, id uuid.UUID) ([]Org, error) {
+	return s.ancestors(ctx, id)
+}
+
+// Memberships is membershipsOf.
+func (s *Store) Memberships(ctx context.Context, memberID uuid.UUID) ([]Membership, error) {
+	return s.membershipsOf(ctx, memberID)
+}
+
+// UpdateListingStatus is updateListingStatus.
+func (s *Store) UpdateListingStatus(ctx context.Context, id uuid.UUID, to ListingStatus) (Listing, error) {
+	return s.updateListingStatus(ctx, id, to)
+}
+
+// ExpireListings is expireListings.
+func (s *Store) ExpireListings(ctx context.Context, now time.Time) (int, error) {
+	return s.expireListings(ctx, now)
+}
