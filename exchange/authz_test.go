@@ -272,6 +272,7 @@ func TestMethodAuthorization(t *testing.T) {
 		return h.ID
 	}
 	unknownAccount, unknownTransfer := ledger.ErrUnknownAccount, ledger.ErrUnknownTransfer
+	notVisible := exchange.ErrNotVisible
 	// The time bank has rules, and its pool an hour to grant from.
 	if _, _, err := e.ex.SetTimebankRules(ctx, w.admin, w.timebank.ID, exchange.TimebankSettings{CreditLimit: money("10")}); err != nil {
 		t.Fatal(err)
@@ -425,6 +426,18 @@ func TestMethodAuthorization(t *testing.T) {
 			_, err := e.ex.Listing(ctx, p, orgListing.ID)
 			return err
 		}},
+		{"Rollup of the time bank", func(p exchange.Principal) error {
+			_, err := e.ex.Rollup(ctx, p, w.timebank.ID, time.Time{})
+			return err
+		}},
+		{"SubtreeStatement of the time bank", func(p exchange.Principal) error {
+			_, err := e.ex.SubtreeStatement(ctx, p, w.timebank.ID, time.Time{}, time.Time{})
+			return err
+		}},
+		{"SetOrgRegion of the coop", func(p exchange.Principal) error {
+			_, err := e.ex.SetOrgRegion(ctx, p, w.coop.ID, "eu-west1")
+			return err
+		}},
 	}
 	principals := []struct {
 		name string
@@ -438,7 +451,8 @@ func TestMethodAuthorization(t *testing.T) {
 			nil, nil,
 			nil,
 			nil,
-			nil}},
+			nil,
+			nil, nil, nil}},
 		{"coordinator of the org", w.coordOwn,
 			[]error{forbidden, nil, nil, forbidden, forbidden, nil, forbidden, forbidden, nil, nil, forbidden, nil, nil, noAccount, nil,
 				nil, nil, nil,
@@ -447,7 +461,8 @@ func TestMethodAuthorization(t *testing.T) {
 				forbidden, nil,
 				nil,
 				nil,
-				nil}},
+				nil,
+				nil, nil, forbidden}},
 		{"coordinator of the parent org", w.coordAnc,
 			[]error{forbidden, nil, nil, forbidden, forbidden, nil, forbidden, nil, nil, nil, nil, nil, nil, forbidden, nil,
 				nil, nil, nil,
@@ -456,7 +471,8 @@ func TestMethodAuthorization(t *testing.T) {
 				forbidden, nil,
 				nil,
 				nil,
-				exchange.ErrUnknownListing}},
+				exchange.ErrUnknownListing,
+				nil, nil, forbidden}},
 		{"coordinator of another org", w.coordOther,
 			[]error{unknownAccount, unknownAccount, unknownAccount, unknownTransfer, forbidden, forbidden, forbidden, forbidden, forbidden, unknownAccount, forbidden, noTimebank, noTimebank, noTimebank, noTimebank,
 				unknownMember, unknownMember, unknownToken,
@@ -465,7 +481,8 @@ func TestMethodAuthorization(t *testing.T) {
 				forbidden, forbidden,
 				forbidden,
 				forbidden,
-				exchange.ErrUnknownListing}},
+				exchange.ErrUnknownListing,
+				notVisible, notVisible, forbidden}},
 		{"member, owner of the account", w.owner,
 			[]error{nil, unknownAccount, nil, nil, forbidden, forbidden, forbidden, forbidden, forbidden, unknownAccount, forbidden, nil, forbidden, nil, forbidden,
 				nil, unknownMember, nil,
@@ -474,7 +491,8 @@ func TestMethodAuthorization(t *testing.T) {
 				forbidden, nil,
 				forbidden,
 				forbidden,
-				nil}},
+				nil,
+				notVisible, notVisible, forbidden}},
 		{"member of the same org", w.other,
 			[]error{unknownAccount, unknownAccount, unknownAccount, unknownTransfer, forbidden, forbidden, forbidden, forbidden, forbidden, unknownAccount, forbidden, nil, forbidden, noAccount, forbidden,
 				unknownMember, unknownMember, unknownToken,
@@ -483,7 +501,8 @@ func TestMethodAuthorization(t *testing.T) {
 				forbidden, forbidden,
 				forbidden,
 				forbidden,
-				nil}},
+				nil,
+				notVisible, notVisible, forbidden}},
 		{"member of another org", coopMember,
 			[]error{unknownAccount, unknownAccount, unknownAccount, unknownTransfer, forbidden, forbidden, forbidden, forbidden, forbidden, unknownAccount, forbidden, noTimebank, noTimebank, noTimebank, noTimebank,
 				unknownMember, unknownMember, unknownToken,
@@ -492,7 +511,8 @@ func TestMethodAuthorization(t *testing.T) {
 				forbidden, forbidden,
 				forbidden,
 				forbidden,
-				exchange.ErrUnknownListing}},
+				exchange.ErrUnknownListing,
+				notVisible, notVisible, forbidden}},
 		{"stranger", stranger,
 			[]error{unknownAccount, unknownAccount, unknownAccount, unknownTransfer, forbidden, forbidden, forbidden, forbidden, forbidden, unknownAccount, forbidden, noTimebank, noTimebank, noTimebank, noTimebank,
 				unknownMember, unknownMember, unknownToken,
@@ -501,7 +521,8 @@ func TestMethodAuthorization(t *testing.T) {
 				forbidden, forbidden,
 				forbidden,
 				forbidden,
-				exchange.ErrUnknownListing}},
+				exchange.ErrUnknownListing,
+				notVisible, notVisible, forbidden}},
 		{"no one", exchange.Principal{},
 			[]error{exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated,
 				exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated,
@@ -512,7 +533,8 @@ func TestMethodAuthorization(t *testing.T) {
 				exchange.ErrUnauthenticated, exchange.ErrUnauthenticated,
 				exchange.ErrUnauthenticated,
 				exchange.ErrUnauthenticated,
-				exchange.ErrUnknownListing /* a zero Principal sees public listings only */}},
+				exchange.ErrUnknownListing, /* a zero Principal sees public listings only */
+				exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated}},
 	}
 	for _, pr := range principals {
 		if len(pr.want) != len(calls) {

@@ -73,6 +73,7 @@ func (s *Store) OpenMemberAccount(ctx context.Context, orgID, memberID uuid.UUID
 		Owner:      MemberOwner(memberID),
 		Kind:       ledger.KindMember,
 		Name:       org.Name,
+		Region:     org.Region,
 		LowerBound: &lower,
 	})
 }
