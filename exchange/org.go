@@ -53,7 +53,7 @@ type Org struct {
 	Name       string
 	Kind       Kind
 	City       string
-	Region     string // home region in multi-city mode ("us-east"), or ""
+	Region     string // home region ("us-east1"): its own or its parent's; "" for none (see region.go)
 	Membership MembershipType
 	CreatedAt  time.Time
 }

@@ -29,15 +29,15 @@ import (
 // names end up in the locality statements of `mutual migrate
 // --multi-region`, so nothing else is let in.
 func checkRegion(field, region string) error {
-	if !ValidRegion(region) {
+	if !validRegion(region) {
 		return invalid(field, "%s must be lower-case letters, digits and hyphens, at most 64, starting with a letter or digit (such as us-east1), not %q", field, region)
 	}
 	return nil
 }
 
-// ValidRegion reports whether region is "" or a region name checkRegion
+// validRegion reports whether region is "" or a region name checkRegion
 // accepts.
-func ValidRegion(region string) bool {
+func validRegion(region string) bool {
 	if len(region) > 64 {
 		return false
 	}

@@ -12,7 +12,61 @@
 -- made before anyone named a region): the cluster's primary region.
 --
 -- Shared PostgreSQL/CockroachDB dialect: ADD COLUMN with a constant default,
--- UPDATE … FROM, no triggers.
+-- UPDATE … FROM, no triggers. Three steps (see schema.StepMarker), because
+-- CockroachDB lets no transaction fill a column it added: the columns, then
+-- their indexes, then the backfill with the version row. The first two may
+-- run again, hence IF NOT EXISTS.
+
+-- The text rule of migration 0012 and the length of orgs.region, on the
+-- column itself so that ADD COLUMN IF NOT EXISTS adds them once. The journal
+-- (entries, transfers, reservations) is written on every transfer and takes
+-- its region from the account row the transfer locked, which holds these
+-- checks already; it is checked for length only.
+ALTER TABLE accounts ADD COLUMN IF NOT EXISTS region TEXT NOT NULL DEFAULT ''
+    CONSTRAINT accounts_region_length CHECK (length(region) <= 64)
+    CONSTRAINT accounts_region_text CHECK (region !~ E'[\u0001-\u001f\u007f-\u009f\u200b\u2028-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb]');
+ALTER TABLE entries ADD COLUMN IF NOT EXISTS region TEXT NOT NULL DEFAULT ''
+    CONSTRAINT entries_region_length CHECK (length(region) <= 64);
+ALTER TABLE transfers ADD COLUMN IF NOT EXISTS region TEXT NOT NULL DEFAULT ''
+    CONSTRAINT transfers_region_length CHECK (length(region) <= 64);
+ALTER TABLE reservations ADD COLUMN IF NOT EXISTS region TEXT NOT NULL DEFAULT ''
+    CONSTRAINT reservations_region_length CHECK (length(region) <= 64);
+ALTER TABLE listings ADD COLUMN IF NOT EXISTS region TEXT NOT NULL DEFAULT ''
+    CONSTRAINT listings_region_length CHECK (length(region) <= 64)
+    CONSTRAINT listings_region_text CHECK (region !~ E'[\u0001-\u001f\u007f-\u009f\u200b\u2028-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb]');
+ALTER TABLE agreements ADD COLUMN IF NOT EXISTS region TEXT NOT NULL DEFAULT ''
+    CONSTRAINT agreements_region_length CHECK (length(region) <= 64)
+    CONSTRAINT agreements_region_text CHECK (region !~ E'[\u0001-\u001f\u007f-\u009f\u200b\u2028-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb]');
+ALTER TABLE trades ADD COLUMN IF NOT EXISTS region TEXT NOT NULL DEFAULT ''
+    CONSTRAINT trades_region_length CHECK (length(region) <= 64)
+    CONSTRAINT trades_region_text CHECK (region !~ E'[\u0001-\u001f\u007f-\u009f\u200b\u2028-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb]');
+ALTER TABLE memberships ADD COLUMN IF NOT EXISTS region TEXT NOT NULL DEFAULT ''
+    CONSTRAINT memberships_region_length CHECK (length(region) <= 64)
+    CONSTRAINT memberships_region_text CHECK (region !~ E'[\u0001-\u001f\u007f-\u009f\u200b\u2028-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb]');
+ALTER TABLE grant_requests ADD COLUMN IF NOT EXISTS region TEXT NOT NULL DEFAULT ''
+    CONSTRAINT grant_requests_region_length CHECK (length(region) <= 64)
+    CONSTRAINT grant_requests_region_text CHECK (region !~ E'[\u0001-\u001f\u007f-\u009f\u200b\u2028-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb]');
+
+-- mutual:step
+
+-- Reads of one city's rows go through indexes that start with the region:
+-- an organization's accounts (the roll-up finds each organization's by its
+-- region and owner), a region's open listings by kind and category (the search), its
+-- agreements, trades, memberships and grant requests by their owner. On a
+-- REGIONAL BY ROW table CockroachDB puts crdb_region in front of every index
+-- by itself; these are PostgreSQL's, and the same shape there. The journal
+-- (entries, transfers, reservations) gets none: its reads go by account or
+-- by id, and every transfer would pay for another index (6-18% of
+-- throughput when one was measured, see 0001).
+CREATE INDEX IF NOT EXISTS accounts_region_owner ON accounts (region, owner, unit);
+CREATE INDEX IF NOT EXISTS listings_region_search ON listings (region, status, kind, category);
+CREATE INDEX IF NOT EXISTS agreements_region ON agreements (region, status, id);
+CREATE INDEX IF NOT EXISTS trades_region ON trades (region, proposer_org, id);
+CREATE INDEX IF NOT EXISTS memberships_region ON memberships (region, org_id);
+CREATE INDEX IF NOT EXISTS grant_requests_region ON grant_requests (region, org_id);
+CREATE INDEX IF NOT EXISTS orgs_region ON orgs (region, parent_id);
+
+-- mutual:step
 
 -- An organization that names no region takes its parent's, all the way down:
 -- the walk starts at the organizations that name one and descends through
@@ -29,16 +83,6 @@ FROM (
     SELECT id, region FROM down WHERE depth > 0
 ) h
 WHERE orgs.id = h.id;
-
-ALTER TABLE accounts       ADD COLUMN region TEXT NOT NULL DEFAULT '';
-ALTER TABLE entries        ADD COLUMN region TEXT NOT NULL DEFAULT '';
-ALTER TABLE transfers      ADD COLUMN region TEXT NOT NULL DEFAULT '';
-ALTER TABLE reservations   ADD COLUMN region TEXT NOT NULL DEFAULT '';
-ALTER TABLE listings       ADD COLUMN region TEXT NOT NULL DEFAULT '';
-ALTER TABLE agreements     ADD COLUMN region TEXT NOT NULL DEFAULT '';
-ALTER TABLE trades         ADD COLUMN region TEXT NOT NULL DEFAULT '';
-ALTER TABLE memberships    ADD COLUMN region TEXT NOT NULL DEFAULT '';
-ALTER TABLE grant_requests ADD COLUMN region TEXT NOT NULL DEFAULT '';
 
 -- The rows already there take their owner's region: an organization's
 -- accounts its own; a member's accounts that of the organization they
@@ -82,47 +126,3 @@ FROM orgs o WHERE o.id = trades.proposer_org AND o.region <> '';
 
 UPDATE agreements SET region = l.region
 FROM listings l WHERE l.id = agreements.need_id AND l.region <> '';
-
--- The text rule of migration 0012 and the length of orgs.region. The journal
--- (entries, transfers, reservations) is written on every transfer and takes
--- its region from the account row the transfer locked, which holds these
--- checks already; it is checked for length only, which costs the write path
--- nothing measurable.
-ALTER TABLE accounts
-    ADD CONSTRAINT accounts_region_length CHECK (length(region) <= 64),
-    ADD CONSTRAINT accounts_region_text CHECK (region !~ E'[\u0001-\u001f\u007f-\u009f\u200b\u2028-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb]');
-ALTER TABLE entries ADD CONSTRAINT entries_region_length CHECK (length(region) <= 64);
-ALTER TABLE transfers ADD CONSTRAINT transfers_region_length CHECK (length(region) <= 64);
-ALTER TABLE reservations ADD CONSTRAINT reservations_region_length CHECK (length(region) <= 64);
-ALTER TABLE listings
-    ADD CONSTRAINT listings_region_length CHECK (length(region) <= 64),
-    ADD CONSTRAINT listings_region_text CHECK (region !~ E'[\u0001-\u001f\u007f-\u009f\u200b\u2028-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb]');
-ALTER TABLE agreements
-    ADD CONSTRAINT agreements_region_length CHECK (length(region) <= 64),
-    ADD CONSTRAINT agreements_region_text CHECK (region !~ E'[\u0001-\u001f\u007f-\u009f\u200b\u2028-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb]');
-ALTER TABLE trades
-    ADD CONSTRAINT trades_region_length CHECK (length(region) <= 64),
-    ADD CONSTRAINT trades_region_text CHECK (region !~ E'[\u0001-\u001f\u007f-\u009f\u200b\u2028-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb]');
-ALTER TABLE memberships
-    ADD CONSTRAINT memberships_region_length CHECK (length(region) <= 64),
-    ADD CONSTRAINT memberships_region_text CHECK (region !~ E'[\u0001-\u001f\u007f-\u009f\u200b\u2028-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb]');
-ALTER TABLE grant_requests
-    ADD CONSTRAINT grant_requests_region_length CHECK (length(region) <= 64),
-    ADD CONSTRAINT grant_requests_region_text CHECK (region !~ E'[\u0001-\u001f\u007f-\u009f\u200b\u2028-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb]');
-
--- Reads of one city's rows go through indexes that start with the region:
--- an organization's accounts (the roll-up reads a subtree's region by
--- region), a region's open listings by kind and category (the search), its
--- agreements, trades, memberships and grant requests by their owner. On a
--- REGIONAL BY ROW table CockroachDB puts crdb_region in front of every index
--- by itself; these are PostgreSQL's, and the same shape there. The journal
--- (entries, transfers, reservations) gets none: its reads go by account or
--- by id, and every transfer would pay for another index (6-18% of
--- throughput when one was measured, see 0001).
-CREATE INDEX accounts_region_owner ON accounts (region, owner, unit);
-CREATE INDEX listings_region_search ON listings (region, status, kind, category);
-CREATE INDEX agreements_region ON agreements (region, status, id);
-CREATE INDEX trades_region ON trades (region, proposer_org, id);
-CREATE INDEX memberships_region ON memberships (region, org_id);
-CREATE INDEX grant_requests_region ON grant_requests (region, org_id);
-CREATE INDEX orgs_region ON orgs (region, parent_id);
