@@ -3,6 +3,10 @@ package exchange_test
 import (
 	"context"
 	"math/rand/v2"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -97,6 +101,7 @@ RETURNING id, unit`)
 	}{{"now", time.Time{}}, {"past", past}} {
 		b.Run(c.name, func(b *testing.B) {
 			var r exchange.Rollup
+			db0, self0 := backendCPU(b, e), selfCPU()
 			start := time.Now()
 			for b.Loop() {
 				var err error
@@ -105,9 +110,55 @@ RETURNING id, unit`)
 				}
 			}
 			b.ReportMetric(float64(time.Since(start).Microseconds())/1000/float64(b.N), "ms/rollup")
+			b.ReportMetric(float64(selfCPU()-self0)/1e6/float64(b.N), "go-cpu-ms/rollup")
+			if db := backendCPU(b, e) - db0; db > 0 {
+				b.ReportMetric(float64(db)/1e6/float64(b.N), "db-cpu-ms/rollup")
+			}
 			if r.Orgs != 1000 || len(r.Children) != 9 || len(r.Totals) != 2 || r.Totals[0].Accounts != 5000 || !r.Totals[0].Balance.IsZero() {
 				b.Fatalf("the roll-up: %d organizations, %d children, totals %+v", r.Orgs, len(r.Children), r.Totals)
 			}
 		})
 	}
+}
+
+// selfCPU returns this process's user and system CPU time, in nanoseconds.
+func selfCPU() int64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return ru.Utime.Nano() + ru.Stime.Nano()
+}
+
+// backendCPU returns the CPU time, in nanoseconds, of the PostgreSQL
+// backends connected to the benchmark's database so far: the processes
+// whose title names it (PostgreSQL titles each backend "postgres: user
+// database ..."). 0 where /proc cannot tell.
+func backendCPU(b *testing.B, e env) int64 {
+	var db string
+	if err := e.pool.QueryRow(context.Background(), `SELECT current_database()`).Scan(&db); err != nil {
+		b.Fatal(err)
+	}
+	dirs, _ := os.ReadDir("/proc")
+	var total int64
+	for _, d := range dirs {
+		cmd, err := os.ReadFile("/proc/" + d.Name() + "/cmdline")
+		if err != nil || !strings.Contains(string(cmd), " "+db+" ") {
+			continue
+		}
+		stat, err := os.ReadFile("/proc/" + d.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		// utime and stime are fields 14 and 15, counted after the
+		// parenthesized command, which may hold spaces.
+		f := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
+		if len(f) < 13 {
+			continue
+		}
+		u, _ := strconv.ParseInt(f[11], 10, 64)
+		s, _ := strconv.ParseInt(f[12], 10, 64)
+		total += (u + s) * int64(time.Second) / 100 // USER_HZ
+	}
+	return total
 }
