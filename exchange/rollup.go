@@ -114,8 +114,8 @@ SELECT down.id, down.top, o.region, down.depth FROM down JOIN orgs o ON o.id = d
 // child they hang under (NULL for the root's own) and unit; with $3 set,
 // only those of accounts with no entry at or after $3, whose balance then
 // was their balance now. rollupSearched sums the others' balances before
-// $3, found by a binary search of each one's entries advancing together,
-// as ledger.BalancesBefore does. An organization's accounts are found
+// $3, found by a binary search of each one's entries (ledger.EntryBefore's,
+// for all of them at once, advancing together). An organization's accounts are found
 // through accounts (region, owner, unit), the index that starts with the
 // region: on a multi-region cluster the read of each organization's rows
 // stays in its region.

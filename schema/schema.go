@@ -135,8 +135,17 @@ func apply(ctx context.Context, db *pgtx.DB, m Migration) (bool, error) {
 	for _, step := range steps[:len(steps)-1] {
 		// One query of several statements, which both databases run as one
 		// implicit transaction. These steps change the schema only; if one
-		// fails, the next migrate runs it again.
-		if _, err := db.Pool.Exec(ctx, step); err != nil {
+		// fails, the next migrate runs it again. Two migrators running one
+		// at once can collide in PostgreSQL's catalog (two CREATE INDEX IF
+		// NOT EXISTS both find no index) or deadlock on the tables' locks;
+		// the loser runs it again, and finds the winner's work done.
+		var err error
+		for range 10 {
+			if _, err = db.Pool.Exec(ctx, step); err == nil || !(isCatalogRace(err) || isConflict(err)) {
+				break
+			}
+		}
+		if err != nil {
 			return false, err
 		}
 	}
@@ -194,6 +203,13 @@ func Version(ctx context.Context, pool *pgxpool.Pool) (int64, error) {
 func isCatalogRace(err error) bool {
 	var pgErr *pgconn.PgError
 	return errors.As(err, &pgErr) && (pgErr.Code == "23505" || pgErr.Code == "42710" || pgErr.Code == "42P07")
+}
+
+// isConflict reports a deadlock or a serialization failure, after which the
+// statement may simply run again.
+func isConflict(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && (pgErr.Code == "40P01" || pgErr.Code == "40001")
 }
 
 func isUniqueViolation(err error) bool {
