@@ -145,6 +145,8 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 1x -cpu 1 -timeout 30m ./exchange/clearing/
 	@echo "== agreements from proposal to the hours moved (-benchtime $(AGREETIME))"
 	$(GO) test -run '^$$' -bench AgreementLifecycle -benchmem -benchtime $(AGREETIME) -timeout 30m ./exchange/
+	@echo "== roll-up of 1,000 organizations with 10 accounts each, now and at a past instant (-benchtime 20x)"
+	$(GO) test -run '^$$' -bench Rollup -benchmem -benchtime 20x -timeout 30m ./exchange/
 	@echo "== growth: balance at an instant, history, statements, verify and throughput at 10,000 and 1,000,000 transfers (-benchtime $(GROWTHTIME))"
 	$(GO) test -run '^$$' -bench Growth -benchtime $(GROWTHTIME) -timeout 60m ./cmd/mutual/
 	@echo "== HTTP load generator against a private server (scripts/loadtest.sh)"

@@ -128,6 +128,13 @@ func (s *Store) OpenAccount(ctx context.Context, p Principal, in ledger.NewAccou
 	if err := s.timebankBounds(ctx, &in, orgID); err != nil {
 		return ledger.Account{}, err
 	}
+	// The account lives in its owner's home region, whatever the request
+	// said.
+	region, err := accountRegion(ctx, s.db.Pool, in.Owner, orgID)
+	if err != nil {
+		return ledger.Account{}, err
+	}
+	in.Region = region
 	acc, err := s.createAccountFor(ctx, p, in, orgID)
 	if errors.Is(err, ledger.ErrUnknownUnit) {
 		e := newError(ledger.ENOTFOUND, ledger.ReasonUnknownUnit, "unknown unit %q", in.Unit)

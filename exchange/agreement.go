@@ -274,8 +274,9 @@ func (s *Store) ProposeAgreement(ctx context.Context, p Principal, in NewAgreeme
 		}
 		_, err = tx.Exec(ctx, `
 INSERT INTO agreements (id, offer_id, need_id, giver, receiver, proposed_by, quantity, unit,
-    giver_account, receiver_account, status, message, expires_at, created_at, updated_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'proposed', $11, $12, $13, $13)`,
+    giver_account, receiver_account, status, message, expires_at, created_at, updated_at, region)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'proposed', $11, $12, $13, $13,
+    COALESCE((SELECT region FROM listings WHERE id = $3), ''))`,
 			a.ID, a.OfferID, a.NeedID, a.Giver, a.Receiver, a.ProposedBy, a.Quantity, a.Unit,
 			a.GiverAccount, a.ReceiverAccount, a.Message, a.ExpiresAt, now)
 		if pgCode(err) == uniqueViolation {

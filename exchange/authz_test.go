@@ -272,6 +272,7 @@ func TestMethodAuthorization(t *testing.T) {
 		return h.ID
 	}
 	unknownAccount, unknownTransfer := ledger.ErrUnknownAccount, ledger.ErrUnknownTransfer
+	notVisible := exchange.ErrNotVisible
 	// The time bank has rules, and its pool an hour to grant from.
 	if _, _, err := e.ex.SetTimebankRules(ctx, w.admin, w.timebank.ID, exchange.TimebankSettings{CreditLimit: money("10")}); err != nil {
 		t.Fatal(err)
@@ -449,6 +450,18 @@ func TestMethodAuthorization(t *testing.T) {
 			_, err := e.ex.SettleWithPool(ctx, p, w.timebank.ID, m.ID)
 			return err
 		}},
+		{"Rollup of the time bank", func(p exchange.Principal) error {
+			_, err := e.ex.Rollup(ctx, p, w.timebank.ID, time.Time{})
+			return err
+		}},
+		{"SubtreeStatement of the time bank", func(p exchange.Principal) error {
+			_, err := e.ex.SubtreeStatement(ctx, p, w.timebank.ID, time.Time{}, time.Time{})
+			return err
+		}},
+		{"SetOrgRegion of the coop", func(p exchange.Principal) error {
+			_, err := e.ex.SetOrgRegion(ctx, p, w.coop.ID, "eu-west1")
+			return err
+		}},
 	}
 	unknownOrg := exchange.ErrUnknownOrg
 	principals := []struct {
@@ -464,7 +477,7 @@ func TestMethodAuthorization(t *testing.T) {
 			nil,
 			nil,
 			nil,
-			nil, nil, nil, nil, nil}},
+			nil, nil, nil, nil, nil, nil, nil, nil}},
 		{"coordinator of the org", w.coordOwn,
 			[]error{forbidden, nil, nil, forbidden, forbidden, nil, forbidden, forbidden, nil, nil, forbidden, nil, nil, noAccount, nil,
 				nil, nil, nil,
@@ -474,7 +487,7 @@ func TestMethodAuthorization(t *testing.T) {
 				nil,
 				nil,
 				nil,
-				nil, nil, nil, forbidden, nil}},
+				nil, nil, nil, forbidden, nil, nil, nil, forbidden}},
 		{"coordinator of the parent org", w.coordAnc,
 			[]error{forbidden, nil, nil, forbidden, forbidden, nil, forbidden, nil, nil, nil, nil, nil, nil, forbidden, nil,
 				nil, nil, nil,
@@ -484,7 +497,7 @@ func TestMethodAuthorization(t *testing.T) {
 				nil,
 				nil,
 				exchange.ErrUnknownListing,
-				nil, nil, nil, forbidden, nil}},
+				nil, nil, nil, forbidden, nil, nil, nil, forbidden}},
 		{"coordinator of another org", w.coordOther,
 			[]error{unknownAccount, unknownAccount, unknownAccount, unknownTransfer, forbidden, forbidden, forbidden, forbidden, forbidden, unknownAccount, forbidden, noTimebank, noTimebank, noTimebank, noTimebank,
 				unknownMember, unknownMember, unknownToken,
@@ -494,7 +507,7 @@ func TestMethodAuthorization(t *testing.T) {
 				forbidden,
 				forbidden,
 				exchange.ErrUnknownListing,
-				unknownOrg, unknownMember, forbidden, unknownMember, noTimebank}},
+				unknownOrg, unknownMember, forbidden, unknownMember, noTimebank, notVisible, notVisible, forbidden}},
 		{"member, owner of the account", w.owner,
 			[]error{nil, unknownAccount, nil, nil, forbidden, forbidden, forbidden, forbidden, forbidden, unknownAccount, forbidden, nil, forbidden, nil, forbidden,
 				nil, unknownMember, nil,
@@ -504,7 +517,7 @@ func TestMethodAuthorization(t *testing.T) {
 				forbidden,
 				forbidden,
 				nil,
-				unknownOrg, nil, nil, unknownMember, forbidden}},
+				unknownOrg, nil, nil, unknownMember, forbidden, notVisible, notVisible, forbidden}},
 		{"member of the same org", w.other,
 			[]error{unknownAccount, unknownAccount, unknownAccount, unknownTransfer, forbidden, forbidden, forbidden, forbidden, forbidden, unknownAccount, forbidden, nil, forbidden, noAccount, forbidden,
 				unknownMember, unknownMember, unknownToken,
@@ -514,7 +527,7 @@ func TestMethodAuthorization(t *testing.T) {
 				forbidden,
 				forbidden,
 				nil,
-				unknownOrg, unknownMember, forbidden, unknownMember, forbidden}},
+				unknownOrg, unknownMember, forbidden, unknownMember, forbidden, notVisible, notVisible, forbidden}},
 		{"member of another org", coopMember,
 			[]error{unknownAccount, unknownAccount, unknownAccount, unknownTransfer, forbidden, forbidden, forbidden, forbidden, forbidden, unknownAccount, forbidden, noTimebank, noTimebank, noTimebank, noTimebank,
 				unknownMember, unknownMember, unknownToken,
@@ -524,7 +537,7 @@ func TestMethodAuthorization(t *testing.T) {
 				forbidden,
 				forbidden,
 				exchange.ErrUnknownListing,
-				unknownOrg, unknownMember, forbidden, unknownMember, noTimebank}},
+				unknownOrg, unknownMember, forbidden, unknownMember, noTimebank, notVisible, notVisible, forbidden}},
 		{"stranger", stranger,
 			[]error{unknownAccount, unknownAccount, unknownAccount, unknownTransfer, forbidden, forbidden, forbidden, forbidden, forbidden, unknownAccount, forbidden, noTimebank, noTimebank, noTimebank, noTimebank,
 				unknownMember, unknownMember, unknownToken,
@@ -534,7 +547,7 @@ func TestMethodAuthorization(t *testing.T) {
 				forbidden,
 				forbidden,
 				exchange.ErrUnknownListing,
-				unknownOrg, unknownMember, forbidden, unknownMember, noTimebank}},
+				unknownOrg, unknownMember, forbidden, unknownMember, noTimebank, notVisible, notVisible, forbidden}},
 		{"no one", exchange.Principal{},
 			[]error{exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated,
 				exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated,
@@ -546,7 +559,7 @@ func TestMethodAuthorization(t *testing.T) {
 				exchange.ErrUnauthenticated,
 				exchange.ErrUnauthenticated,
 				exchange.ErrUnknownListing, /* a zero Principal sees public listings only */
-				exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated}},
+				exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated, exchange.ErrUnauthenticated}},
 	}
 	for _, pr := range principals {
 		if len(pr.want) != len(calls) {

@@ -56,7 +56,8 @@ ON CONFLICT DO NOTHING`, o.ID, o.Name, o.Membership, o.CreatedAt)
 		if err := insertMember(ctx, tx, m); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO memberships (org_id, member_id, role, created_at) VALUES ($1, $2, 'admin', $3)`,
+		if _, err := tx.Exec(ctx, `INSERT INTO memberships (org_id, member_id, role, created_at, region)
+VALUES ($1, $2, 'admin', $3, COALESCE((SELECT region FROM orgs WHERE id = $1), ''))`,
 			o.ID, m.ID, now); err != nil {
 			return err
 		}

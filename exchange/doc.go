@@ -8,7 +8,9 @@
 // matching ranks and assigns them.
 //
 // The ledger knows accounts only by an opaque owner string; MemberOwner and
-// OrgOwner are the only spellings the exchange writes there.
+// OrgOwner are the only spellings the exchange writes there. Every
+// organization has a home region, which the rows it owns carry (region.go),
+// and its subtree can be rolled up (rollup.go).
 //
 // Errors are *ledger.Error values, compared with errors.Is against the Err*
 // sentinels of this package and of package ledger.

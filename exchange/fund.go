@@ -116,7 +116,8 @@ func (s *Store) CreateFund(ctx context.Context, p Principal, in NewFund) (Fund, 
 	if in.ID == uuid.Nil {
 		in.ID = newID()
 	}
-	if _, err := s.org(ctx, in.OrgID); err != nil {
+	org, err := s.org(ctx, in.OrgID)
+	if err != nil {
 		return Fund{}, withFieldName(err, "org_id")
 	}
 	rules := DefaultFundRules()
@@ -128,12 +129,12 @@ func (s *Store) CreateFund(ctx context.Context, p Principal, in NewFund) (Fund, 
 	}
 	f := Fund{ID: in.ID, OrgID: in.OrgID, Name: name, Unit: in.Unit, Rules: rules, CreatedBy: p.MemberID, CreatedAt: s.clock()}
 	err = s.led.Within(ctx, func(tx *pgtx.Tx, lt *ledger.Tx) error {
-		acc, err := lt.CreateAccount(ctx, ledger.NewAccount{Unit: in.Unit, Owner: OrgOwner(in.OrgID), Kind: ledger.KindFund, Name: name})
+		acc, err := lt.CreateAccount(ctx, ledger.NewAccount{Unit: in.Unit, Owner: OrgOwner(in.OrgID), Kind: ledger.KindFund, Name: name, Region: org.Region})
 		if err != nil {
 			return err
 		}
 		ext, err := lt.CreateAccount(ctx, ledger.NewAccount{Unit: in.Unit, Owner: OrgOwner(in.OrgID), Kind: ledger.KindExternal,
-			Name: "outside the network (" + truncateRunes(name, 150) + ")"})
+			Name: "outside the network (" + truncateRunes(name, 150) + ")", Region: org.Region})
 		if err != nil {
 			return err
 		}

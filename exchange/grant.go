@@ -134,8 +134,8 @@ func (s *Store) RequestGrant(ctx context.Context, p Principal, in NewGrant) (Gra
 		ToAccount: acc.ID, Status: GrantRequested, CreatedAt: now, UpdatedAt: now}
 	err = s.db.Run(ctx, pgtx.Options{}, func(tx *pgtx.Tx) error {
 		_, err := tx.Exec(ctx, `
-INSERT INTO grant_requests (id, fund_id, org_id, requested_by, amount, purpose, to_account, status, created_at, updated_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+INSERT INTO grant_requests (id, fund_id, org_id, requested_by, amount, purpose, to_account, status, created_at, updated_at, region)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, COALESCE((SELECT region FROM orgs WHERE id = $3), ''))`,
 			g.ID, g.FundID, g.OrgID, g.RequestedBy, g.Amount, g.Purpose, g.ToAccount, g.Status, g.CreatedAt, g.UpdatedAt)
 		switch pgCode(err) {
 		case uniqueViolation:

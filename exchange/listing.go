@@ -267,8 +267,9 @@ func (s *Store) createListingBy(ctx context.Context, p Principal, in NewListing)
 const insertListing = `
 INSERT INTO listings (id, org_id, owner_member, kind, title, description, category, quantity, unit,
     lat, lon, city, neighborhood, window_start, window_end, urgency, visibility, status, search_text,
-    expires_at, created_at, updated_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $21)`
+    expires_at, created_at, updated_at, region)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $21,
+    COALESCE((SELECT region FROM orgs WHERE id = $2), ''))`
 
 func checkNewListing(in NewListing) (Listing, error) {
 	l := Listing{ID: in.ID, OrgID: in.OrgID, Owner: in.Owner, Kind: in.Kind, Category: in.Category,

@@ -309,7 +309,8 @@ SELECT (SELECT kind FROM orgs WHERE id = $1), (SELECT name FROM orgs WHERE id = 
 	// member (and opens their time-bank account); a concurrent one waits for
 	// it, then changes the role.
 	err = tx.QueryRow(ctx, `
-INSERT INTO memberships (org_id, member_id, role, created_at) VALUES ($1, $2, $3, $4)
+INSERT INTO memberships (org_id, member_id, role, created_at, region)
+VALUES ($1, $2, $3, $4, COALESCE((SELECT region FROM orgs WHERE id = $1), ''))
 ON CONFLICT (org_id, member_id) DO NOTHING
 RETURNING created_at`, orgID, memberID, role, now).Scan(&ms.CreatedAt)
 	if errors.Is(err, pgx.ErrNoRows) {

@@ -53,20 +53,21 @@ type Org struct {
 	Name       string
 	Kind       Kind
 	City       string
-	Region     string // home region in multi-city mode ("us-east"), or ""
+	Region     string // home region ("us-east1"): its own or its parent's; "" for none (see region.go)
 	Membership MembershipType
 	CreatedAt  time.Time
 }
 
 // NewOrg is a request to create an organization.
 type NewOrg struct {
-	ID         uuid.UUID  // optional; a new one is made when zero
-	ParentID   *uuid.UUID // required for every kind but network, which must leave it nil
-	Name       string     // 1 to 200 characters once trimmed
-	Kind       Kind
-	City       string         // optional, up to 200 characters
-	Region     string         // optional, up to 64 characters
-	Membership MembershipType // defaults to MemberOrganization
+	ID       uuid.UUID  // optional; a new one is made when zero
+	ParentID *uuid.UUID // required for every kind but network, which must leave it nil
+	Name     string     // 1 to 200 characters once trimmed
+	Kind     Kind
+	City     string // optional, up to 200 characters
+	Region   string // optional (see checkRegion); the parent's when ""
+	// Membership defaults to MemberOrganization.
+	Membership MembershipType
 }
 
 // CreateOrg creates an organization. It returns ledger.ErrInvalidRequest
@@ -97,7 +98,7 @@ func (s *Store) createOrgBy(ctx context.Context, p Principal, in NewOrg) (Org, e
 			ev.details["parent_id"] = *o.ParentID
 		}
 		record(tx, p, o.CreatedAt, ev)
-		return insertOrg(ctx, tx, o)
+		return insertOrg(ctx, tx, &o)
 	})
 	if err != nil {
 		return Org{}, err
@@ -116,6 +117,9 @@ func checkNewOrg(in NewOrg) (Org, error) {
 	}
 	region, err := checkText("region", in.Region, 0, 64)
 	if err != nil {
+		return Org{}, err
+	}
+	if err := checkRegion("region", region); err != nil {
 		return Org{}, err
 	}
 	if !in.Kind.valid() {
@@ -150,11 +154,13 @@ func checkNewOrg(in NewOrg) (Org, error) {
 // insertOrg inserts a checked organization and translates the constraints
 // that can still refuse it: the parent's foreign key, and the two unique
 // indexes (the primary key, and the one network).
-func insertOrg(ctx context.Context, tx *pgtx.Tx, o Org) error {
-	_, err := tx.Exec(ctx, `
+func insertOrg(ctx context.Context, tx *pgtx.Tx, o *Org) error {
+	// An organization given no region takes its parent's.
+	err := tx.QueryRow(ctx, `
 INSERT INTO orgs (id, parent_id, name, kind, city, region, membership, created_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-		o.ID, o.ParentID, o.Name, o.Kind, o.City, o.Region, o.Membership, o.CreatedAt)
+VALUES ($1, $2, $3, $4, $5, COALESCE(NULLIF($6::TEXT, ''), (SELECT region FROM orgs WHERE id = $2), ''), $7, $8)
+RETURNING region`,
+		o.ID, o.ParentID, o.Name, o.Kind, o.City, o.Region, o.Membership, o.CreatedAt).Scan(&o.Region)
 	switch pgCode(err) {
 	case foreignKeyViolation:
 		e := newError(ErrUnknownOrg.Code, ReasonUnknownOrg, "unknown parent organization %s", *o.ParentID)
@@ -275,7 +281,7 @@ func (s *Store) sameOrg(ctx context.Context, in NewOrg, err error) (Org, error) 
 	}
 	if gerr != nil || o.ParentID == nil || *o.ParentID != *in.ParentID || o.Kind != in.Kind ||
 		o.Name != strings.TrimSpace(in.Name) || o.City != strings.TrimSpace(in.City) ||
-		o.Region != strings.TrimSpace(in.Region) || o.Membership != membership {
+		(in.Region != "" && o.Region != strings.TrimSpace(in.Region)) || o.Membership != membership {
 		return Org{}, err
 	}
 	return o, nil

@@ -79,6 +79,7 @@ func (s *Store) OpenMemberAccount(ctx context.Context, p Principal, orgID, membe
 		Owner:      MemberOwner(memberID),
 		Kind:       ledger.KindMember,
 		Name:       org.Name,
+		Region:     org.Region,
 		LowerBound: &lower,
 	}, orgID)
 }

@@ -178,8 +178,9 @@ func (s *Store) SendProposal(ctx context.Context, p Principal, in ProposalSend) 
 			}
 			b.Queue(`
 INSERT INTO agreements (id, offer_id, need_id, giver, receiver, proposed_by, proposed_for, quantity, unit,
-    status, message, expires_at, created_at, updated_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'proposed', $10, $11, $12, $12)`,
+    status, message, expires_at, created_at, updated_at, region)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'proposed', $10, $11, $12, $12,
+    COALESCE((SELECT region FROM listings WHERE id = $3), ''))`,
 				a.ID, a.OfferID, a.NeedID, a.Giver, a.Receiver, a.ProposedBy, a.ProposedFor, a.Quantity, a.Unit,
 				a.Message, a.ExpiresAt, now)
 			record(tx, p, now, auditEvent{kind: "agreement.proposed", subject: a.ID, org: need.OrgID, member: a.Receiver,

@@ -36,6 +36,10 @@ var ErrStatementTooLarge = &ledger.Error{Code: ledger.EINVALID, Reason: ReasonSt
 type Statement struct {
 	Org      Org
 	From, To time.Time // From is zero for a statement from the beginning
+	// Subtree is set on a statement of the organization's whole subtree
+	// (SubtreeStatement): the accounts and obligations of every
+	// organization under it too, each naming its organization.
+	Subtree  bool
 	Accounts []StatementAccount
 	// Obligations are what the organization was owed and owed at To, off
 	// the ledger: the obligations recorded before To and not disputed,
@@ -49,6 +53,7 @@ type Statement struct {
 // organization: Receivable when it is the creditor, payable otherwise.
 type StatementObligation struct {
 	ID               uuid.UUID
+	OrgID            uuid.UUID // the organization of the statement's subtree it is seen from
 	Receivable       bool
 	Counterparty     uuid.UUID // the other organization
 	CounterpartyName string
@@ -63,10 +68,11 @@ type StatementObligation struct {
 // StatementAccount is one account of a statement. Closing is Opening plus
 // the entries' amounts.
 type StatementAccount struct {
-	ID   uuid.UUID
-	Unit string
-	Kind ledger.AccountKind
-	Name string
+	ID    uuid.UUID
+	OrgID uuid.UUID // the organization that owns it
+	Unit  string
+	Kind  ledger.AccountKind
+	Name  string
 	// Label is the account's readable name, after its owner, as the
 	// journal export names it (journal.AccountNames).
 	Label   string
@@ -112,6 +118,21 @@ type StatementParty struct {
 // ErrStatementTooLarge for a period of more than MaxStatementEntries
 // entries.
 func (s *Store) Statement(ctx context.Context, p Principal, orgID uuid.UUID, from, to time.Time) (Statement, error) {
+	return s.statement(ctx, p, orgID, from, to, false)
+}
+
+// SubtreeStatement is Statement for an organization's whole subtree: the
+// accounts of every organization under it too (each StatementAccount names
+// its OrgID) and the obligations of each of them (each seen from its
+// OrgID: one between two organizations of the subtree appears once from
+// each side), read in one snapshot. Who may, and the errors, are
+// Statement's; the bound of MaxStatementEntries holds for the whole
+// subtree.
+func (s *Store) SubtreeStatement(ctx context.Context, p Principal, orgID uuid.UUID, from, to time.Time) (Statement, error) {
+	return s.statement(ctx, p, orgID, from, to, true)
+}
+
+func (s *Store) statement(ctx context.Context, p Principal, orgID uuid.UUID, from, to time.Time, subtree bool) (Statement, error) {
 	if p.MemberID == uuid.Nil {
 		return Statement{}, unauthenticated()
 	}
@@ -133,15 +154,22 @@ func (s *Store) Statement(ctx context.Context, p Principal, orgID uuid.UUID, fro
 	if err := p.MayReadAccount(OrgOwner(orgID), gov); err != nil {
 		return Statement{}, err
 	}
-	st := Statement{Org: org, From: from, To: to}
+	st := Statement{Org: org, From: from, To: to, Subtree: subtree}
 	// One snapshot for the balances and the entries, so that every
 	// account's closing balance is its opening plus its entries.
 	err = s.db.Run(ctx, pgtx.Options{Isolation: pgx.RepeatableRead, ReadOnly: true}, func(tx *pgtx.Tx) error {
 		st.Accounts, st.Obligations = nil, nil
-		if err := readStatement(ctx, tx, &st); err != nil {
+		orgs := []uuid.UUID{st.Org.ID}
+		if st.Subtree {
+			var err error
+			if orgs, err = subtreeIDs(ctx, tx, st.Org.ID); err != nil {
+				return err
+			}
+		}
+		if err := readStatement(ctx, tx, &st, orgs); err != nil {
 			return err
 		}
-		return readStatementObligations(ctx, tx, &st)
+		return readStatementObligations(ctx, tx, &st, orgs)
 	})
 	if err != nil {
 		return Statement{}, err
@@ -149,10 +177,43 @@ func (s *Store) Statement(ctx context.Context, p Principal, orgID uuid.UUID, fro
 	return st, nil
 }
 
-// statementAccounts selects the organization's accounts.
+// statementAccounts selects the accounts of the organizations $1 (their
+// owner strings), with the organization that owns each ($2, in the same
+// order).
 const statementAccounts = `
-SELECT a.id, a.unit, a.kind, a.name, a.status
-FROM accounts a WHERE a.owner = $1 ORDER BY a.unit, a.name, a.id`
+SELECT a.id, t.org, a.unit, a.kind, a.name, a.status
+FROM unnest($1::TEXT[], $2::UUID[]) AS t(owner, org)
+JOIN accounts a ON a.owner = t.owner
+ORDER BY a.unit, a.name, a.id`
+
+// subtreeIDs returns the organizations of id's subtree, id first.
+func subtreeIDs(ctx context.Context, tx *pgtx.Tx, id uuid.UUID) ([]uuid.UUID, error) {
+	rows, err := tx.Query(ctx, subtreeOrgs, id, maxDepth)
+	if err != nil {
+		return nil, err
+	}
+	type row struct {
+		id    uuid.UUID
+		depth int64
+	}
+	all, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (row, error) {
+		var x row
+		var top *uuid.UUID
+		var region string
+		err := r.Scan(&x.id, &top, &region, &x.depth)
+		return x, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	ids := []uuid.UUID{id}
+	for _, x := range all {
+		if x.depth > 0 {
+			ids = append(ids, x.id)
+		}
+	}
+	return ids, nil
+}
 
 // statementEntries selects the entries of the period with their transfers'
 // memo, metadata and postings, the postings naming the other side: for each
@@ -165,14 +226,18 @@ JOIN entries e ON e.account_id = r.account_id AND e.seq > r.lo AND e.seq <= r.hi
 JOIN transfers t ON t.id = e.transfer_id
 ORDER BY e.account_id, e.seq LIMIT $4`
 
-func readStatement(ctx context.Context, tx *pgtx.Tx, st *Statement) error {
-	rows, err := tx.Query(ctx, statementAccounts, OrgOwner(st.Org.ID))
+func readStatement(ctx context.Context, tx *pgtx.Tx, st *Statement, orgs []uuid.UUID) error {
+	owners := make([]string, len(orgs))
+	for i, o := range orgs {
+		owners[i] = OrgOwner(o)
+	}
+	rows, err := tx.Query(ctx, statementAccounts, owners, orgs)
 	if err != nil {
 		return err
 	}
 	st.Accounts, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (StatementAccount, error) {
 		var a StatementAccount
-		err := r.Scan(&a.ID, &a.Unit, &a.Kind, &a.Name, &a.Status)
+		err := r.Scan(&a.ID, &a.OrgID, &a.Unit, &a.Kind, &a.Name, &a.Status)
 		return a, err
 	})
 	if err != nil || len(st.Accounts) == 0 {
@@ -256,23 +321,25 @@ func readStatement(ctx context.Context, tx *pgtx.Tx, st *Statement) error {
 	return nil
 }
 
-// readStatementObligations reads the obligations open at st.To.
-func readStatementObligations(ctx context.Context, tx *pgtx.Tx, st *Statement) error {
+// readStatementObligations reads the obligations of the organizations orgs
+// open at st.To, each seen from one of them.
+func readStatementObligations(ctx context.Context, tx *pgtx.Tx, st *Statement, orgs []uuid.UUID) error {
 	rows, err := tx.Query(ctx, `
-SELECT o.id, o.creditor_org = $1, CASE WHEN o.creditor_org = $1 THEN o.debtor_org ELSE o.creditor_org END,
-    (SELECT name FROM orgs WHERE id = CASE WHEN o.creditor_org = $1 THEN o.debtor_org ELSE o.creditor_org END),
+SELECT o.id, s.org, o.creditor_org = s.org, CASE WHEN o.creditor_org = s.org THEN o.debtor_org ELSE o.creditor_org END,
+    (SELECT name FROM orgs WHERE id = CASE WHEN o.creditor_org = s.org THEN o.debtor_org ELSE o.creditor_org END),
     o.unit, o.amount,
     o.amount - COALESCE((SELECT sum(x.amount) FROM obligation_settlements x WHERE x.obligation_id = o.id AND x.created_at < $2), 0),
     o.due_date, o.reference, o.status
-FROM obligations o
-WHERE (o.creditor_org = $1 OR o.debtor_org = $1) AND o.created_at < $2 AND o.status <> 'disputed'
-ORDER BY o.unit, o.due_date, o.id`, st.Org.ID, st.To)
+FROM unnest($1::UUID[]) AS s(org)
+JOIN obligations o ON o.creditor_org = s.org OR o.debtor_org = s.org
+WHERE o.created_at < $2 AND o.status <> 'disputed'
+ORDER BY o.unit, o.due_date, o.id, s.org`, orgs, st.To)
 	if err != nil {
 		return err
 	}
 	all, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (StatementObligation, error) {
 		var o StatementObligation
-		err := r.Scan(&o.ID, &o.Receivable, &o.Counterparty, &o.CounterpartyName, &o.Unit, &o.Amount, &o.Outstanding,
+		err := r.Scan(&o.ID, &o.OrgID, &o.Receivable, &o.Counterparty, &o.CounterpartyName, &o.Unit, &o.Amount, &o.Outstanding,
 			&o.DueDate, &o.Reference, &o.Status)
 		o.DueDate = o.DueDate.UTC()
 		return o, err

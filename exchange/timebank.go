@@ -126,9 +126,13 @@ func (s *Store) SetTimebankRules(ctx context.Context, p Principal, orgID uuid.UU
 			return err
 		}
 		zero := decimal.Zero
+		region, err := accountRegion(ctx, tx, OrgOwner(orgID), uuid.Nil)
+		if err != nil {
+			return err
+		}
 		pool, err := lt.CreateAccount(ctx, ledger.NewAccount{
 			Unit: unit.Code, Owner: OrgOwner(orgID), Kind: ledger.KindPool,
-			Name: timebankAccountName(orgName, " community pool"), LowerBound: &zero,
+			Name: timebankAccountName(orgName, " community pool"), LowerBound: &zero, Region: region,
 		})
 		if err != nil {
 			return err
@@ -275,9 +279,13 @@ func openAdmissionAccount(ctx context.Context, tx *pgtx.Tx, lt *ledger.Tx, orgID
 		return uuid.Nil, err
 	}
 	lower, upper := rules.Bounds()
+	region, err := accountRegion(ctx, tx, MemberOwner(memberID), orgID)
+	if err != nil {
+		return uuid.Nil, err
+	}
 	acc, err := lt.CreateAccount(ctx, ledger.NewAccount{
 		Unit: rules.Unit, Owner: MemberOwner(memberID), Kind: ledger.KindMember,
-		Name: timebankAccountName(orgName, ""), LowerBound: lower, UpperBound: upper,
+		Name: timebankAccountName(orgName, ""), LowerBound: lower, UpperBound: upper, Region: region,
 	})
 	if err != nil {
 		return uuid.Nil, err

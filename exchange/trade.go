@@ -139,8 +139,8 @@ func (s *Store) ProposeTrade(ctx context.Context, p Principal, in NewTrade) (Tra
 	// scales) and the foreign keys back the rest: READ COMMITTED is enough.
 	err = s.db.Run(ctx, pgtx.Options{}, func(tx *pgtx.Tx) error {
 		_, err := tx.Exec(ctx, `
-INSERT INTO trades (id, proposer_org, counterparty_org, proposed_by, status, memo, expires_at, created_at, updated_at)
-VALUES ($1, $2, $3, $4, 'proposed', $5, $6, $7, $7)`,
+INSERT INTO trades (id, proposer_org, counterparty_org, proposed_by, status, memo, expires_at, created_at, updated_at, region)
+VALUES ($1, $2, $3, $4, 'proposed', $5, $6, $7, $7, COALESCE((SELECT region FROM orgs WHERE id = $2), ''))`,
 			t.ID, t.ProposerOrg, t.CounterpartyOrg, t.ProposedBy, t.Memo, t.ExpiresAt, now)
 		if pgCode(err) == uniqueViolation {
 			return idTaken("trade", t.ID)

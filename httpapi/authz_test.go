@@ -246,6 +246,13 @@ func TestAuthorizationMatrix(t *testing.T) {
 			[]int{401, 401, 403, 403, 403, 403, 200, 200}},
 		{"GET /v1/orgs/{id}/statement", func(tk string) resp { return w.call("GET", timebank+"/statement", tk, nil) },
 			[]int{401, 401, 404, 404, 404, 200, 404, 200}},
+		{"GET /v1/orgs/{id}/statement", func(tk string) resp { return w.call("GET", timebank+"/statement?subtree=true", tk, nil) },
+			[]int{401, 401, 404, 404, 404, 200, 404, 200}},
+		{"GET /v1/orgs/{id}/rollup", func(tk string) resp { return w.call("GET", timebank+"/rollup", tk, nil) },
+			[]int{401, 401, 404, 404, 404, 200, 404, 200}},
+		{"PUT /v1/orgs/{id}/region", func(tk string) resp {
+			return w.call("PUT", "/v1/orgs/"+w.coop.ID.String()+"/region", tk, map[string]any{"region": "eu-west1"})
+		}, []int{401, 401, 403, 403, 403, 403, 403, 200}},
 		{"POST /v1/obligations", func(tk string) resp {
 			return w.call("POST", "/v1/obligations", tk, map[string]any{"debtor_org": w.timebank.ID.String(),
 				"creditor_account": w.coopUSD, "amount": "0.01", "due_date": "2026-04-30", "reference": "INV-2"})

@@ -51,6 +51,7 @@ var requestBodies = map[string]func() any{
 	"createListingRequest":     func() any { return new(createListingRequest) },
 	"addMemberRequest":         func() any { return new(addMemberRequest) },
 	"createOrgRequest":         func() any { return new(createOrgRequest) },
+	"orgRegionRequest":         func() any { return new(orgRegionRequest) },
 	"proposalRequest":          func() any { return new(proposalRequest) },
 	"sendProposalRequest":      func() any { return new(sendProposalRequest) },
 	"sendPairRequest":          func() any { return new(sendPairRequest) },

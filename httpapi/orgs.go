@@ -17,12 +17,15 @@ type orgService interface {
 	AddOrg(ctx context.Context, p exchange.Principal, in exchange.NewOrg) (exchange.Org, error)
 	Org(ctx context.Context, p exchange.Principal, id uuid.UUID) (exchange.Org, error)
 	Orgs(ctx context.Context, p exchange.Principal, page exchange.Page) ([]exchange.Org, uuid.UUID, error)
+	SetOrgRegion(ctx context.Context, p exchange.Principal, orgID uuid.UUID, region string) (exchange.Org, error)
 }
 
 func (a *api) registerOrgRoutes(rt *router) {
 	rt.write("/v1/orgs", a.createOrg)
 	rt.read(http.MethodGet, "/v1/orgs", a.listOrgs)
 	rt.read(http.MethodGet, "/v1/orgs/{id}", a.getOrg)
+	rt.put("/v1/orgs/{id}/region", a.putOrgRegion)
+	rt.read(http.MethodGet, "/v1/orgs/{id}/rollup", a.getRollup)
 }
 
 // orgJSON is an organization as the API shows it. parent_id is null only
@@ -48,10 +51,11 @@ func toOrgJSON(o exchange.Org) orgJSON {
 // createOrgRequest names every kind, network included, so that asking for
 // a network gets its own explanation rather than a list of kinds.
 type createOrgRequest struct {
-	Name       string `json:"name" validate:"required,max=200,line"`
-	Kind       string `json:"kind" validate:"required,oneof=network local council timebank coop municipality"`
-	ParentID   string `json:"parent_id" validate:"required,uuid"`
-	City       string `json:"city" validate:"max=200,line"`
+	Name     string `json:"name" validate:"required,max=200,line"`
+	Kind     string `json:"kind" validate:"required,oneof=network local council timebank coop municipality"`
+	ParentID string `json:"parent_id" validate:"required,uuid"`
+	City     string `json:"city" validate:"max=200,line"`
+	// Region is the home region; left out, the parent's.
 	Region     string `json:"region" validate:"max=64,line"`
 	Membership string `json:"membership" validate:"omitempty,oneof=member partner"`
 }
@@ -109,6 +113,32 @@ func (a *api) getOrg(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	o, err := a.orgs.Org(r.Context(), principal(r), id)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, toOrgJSON(o))
+}
+
+// orgRegionRequest moves an organization to another home region; "" gives
+// it its parent's.
+type orgRegionRequest struct {
+	Region *string `json:"region" validate:"required,max=64,line"`
+}
+
+// putOrgRegion moves an organization, those below it that shared its
+// region, and every row they own to another home region, for the network
+// admin only (see exchange.Store.SetOrgRegion). It answers the
+// organization as moved; sending the same region again changes nothing.
+func (a *api) putOrgRegion(w http.ResponseWriter, r *http.Request) error {
+	id, err := parseID(r, "id", notFoundOrgPath)
+	if err != nil {
+		return err
+	}
+	var req orgRegionRequest
+	if err := a.decode(r, &req, false); err != nil {
+		return err
+	}
+	o, err := a.orgs.SetOrgRegion(r.Context(), principal(r), id, *req.Region)
 	if err != nil {
 		return err
 	}

@@ -28,10 +28,10 @@ func TestCreateOrgs(t *testing.T) {
 		t.Errorf("Location %q", loc)
 	}
 	// A coordinator of the local organization creates under it; defaults
-	// fill what is not given.
+	// fill what is not given, and the region is the parent's.
 	lola := e.member(exchange.Org{ID: uuid.MustParse(id)}, exchange.RoleCoordinator, "Lola")
 	tb := e.must(e.call("POST", "/v1/orgs", lola.token, map[string]any{"name": "Barrio time bank", "kind": "timebank", "parent_id": id}), 201)
-	if tb["membership"] != "member" || tb["city"] != "" || tb["region"] != "" || tb["parent_id"] != id {
+	if tb["membership"] != "member" || tb["city"] != "" || tb["region"] != "mx-south" || tb["parent_id"] != id {
 		t.Errorf("defaults: %v", tb)
 	}
 	// ... and under what is under it.

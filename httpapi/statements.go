@@ -17,6 +17,8 @@ import (
 // the errors.
 type statementService interface {
 	Statement(ctx context.Context, p exchange.Principal, orgID uuid.UUID, from, to time.Time) (exchange.Statement, error)
+	SubtreeStatement(ctx context.Context, p exchange.Principal, orgID uuid.UUID, from, to time.Time) (exchange.Statement, error)
+	Rollup(ctx context.Context, p exchange.Principal, orgID uuid.UUID, at time.Time) (exchange.Rollup, error)
 }
 
 // statementJSON is an organization's statement over [from, to): from is
@@ -25,6 +27,7 @@ type statementJSON struct {
 	Org      orgJSON                `json:"org"`
 	From     *time.Time             `json:"from"`
 	To       time.Time              `json:"to"`
+	Subtree  bool                   `json:"subtree"`
 	Accounts []statementAccountJSON `json:"accounts"`
 	// Obligations are what the organization was owed and owed at to.
 	Obligations []statementObligationJSON `json:"obligations"`
@@ -34,6 +37,7 @@ type statementJSON struct {
 // direction receivable (the organization is owed) or payable (it owes).
 type statementObligationJSON struct {
 	ID               uuid.UUID `json:"id"`
+	OrgID            uuid.UUID `json:"org_id"`
 	Direction        string    `json:"direction"`
 	Counterparty     uuid.UUID `json:"counterparty_org"`
 	CounterpartyName string    `json:"counterparty_name"`
@@ -49,6 +53,7 @@ type statementObligationJSON struct {
 // opening_balance plus the entries' amounts.
 type statementAccountJSON struct {
 	ID             uuid.UUID            `json:"id"`
+	OrgID          uuid.UUID            `json:"org_id"`
 	Unit           string               `json:"unit"`
 	Kind           string               `json:"kind"`
 	Name           string               `json:"name"`
@@ -86,7 +91,9 @@ type counterpartyJSON struct {
 
 // getStatement gives an organization's statement over ?from= to ?to= (RFC
 // 3339; from the beginning, and up to now, when absent) to those who may
-// read its accounts: its coordinators, those above it and the admin. It is
+// read its accounts: its coordinators, those above it and the admin. With
+// ?subtree=true it covers every organization under it too, each account
+// and obligation naming its org_id. It is
 // read in one snapshot and not paginated: a period of more than
 // exchange.MaxStatementEntries entries is refused (422) with a request to
 // ask for a shorter one.
@@ -109,7 +116,15 @@ func (a *api) getStatement(w http.ResponseWriter, r *http.Request) error {
 			*q.t = t
 		}
 	}
-	st, err := a.statements.Statement(ctx, principal(r), id, from, to)
+	read := a.statements.Statement
+	switch r.URL.Query().Get("subtree") {
+	case "", "false":
+	case "true":
+		read = a.statements.SubtreeStatement
+	default:
+		return malformed("subtree", `subtree must be true or false`)
+	}
+	st, err := read(ctx, principal(r), id, from, to)
 	if err != nil {
 		return err
 	}
@@ -117,12 +132,12 @@ func (a *api) getStatement(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *api) toStatementJSON(ctx context.Context, st exchange.Statement) statementJSON {
-	out := statementJSON{Org: toOrgJSON(st.Org), From: utc(nonZero(st.From)), To: st.To.UTC(),
+	out := statementJSON{Org: toOrgJSON(st.Org), From: utc(nonZero(st.From)), To: st.To.UTC(), Subtree: st.Subtree,
 		Accounts: make([]statementAccountJSON, len(st.Accounts))}
 	for i, acc := range st.Accounts {
 		amt := func(d decimal.Decimal) string { return a.amount(ctx, d, acc.Unit) }
 		j := statementAccountJSON{
-			ID: acc.ID, Unit: acc.Unit, Kind: string(acc.Kind), Name: acc.Name, Label: acc.Label, Status: string(acc.Status),
+			ID: acc.ID, OrgID: acc.OrgID, Unit: acc.Unit, Kind: string(acc.Kind), Name: acc.Name, Label: acc.Label, Status: string(acc.Status),
 			OpeningBalance: amt(acc.Opening), ClosingBalance: amt(acc.Closing),
 			Entries: make([]statementEntryJSON, len(acc.Entries)),
 		}
@@ -148,7 +163,7 @@ func (a *api) toStatementJSON(ctx context.Context, st exchange.Statement) statem
 		if o.Receivable {
 			dir = "receivable"
 		}
-		out.Obligations[i] = statementObligationJSON{ID: o.ID, Direction: dir, Counterparty: o.Counterparty,
+		out.Obligations[i] = statementObligationJSON{ID: o.ID, OrgID: o.OrgID, Direction: dir, Counterparty: o.Counterparty,
 			CounterpartyName: o.CounterpartyName, Unit: o.Unit, Amount: a.amount(ctx, o.Amount, o.Unit),
 			Outstanding: a.amount(ctx, o.Outstanding, o.Unit), DueDate: o.DueDate.Format(time.DateOnly),
 			Reference: o.Reference, Status: string(o.Status)}

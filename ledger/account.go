@@ -53,6 +53,10 @@ type Account struct {
 	Kind   AccountKind
 	Name   string
 	Status AccountStatus
+	// Region is the home region of the account's owner ("" for none), given
+	// when the account is opened; its entries, and the transfers and holds
+	// that take value from it, carry it too (see NewAccount.Region).
+	Region string
 	// LowerBound is the least the available balance may be: 0 for a fund, a
 	// negative credit limit such as -20 for mutual credit. nil only for
 	// external accounts, which are unbounded below.
@@ -79,6 +83,13 @@ type NewAccount struct {
 	Owner string
 	Kind  AccountKind
 	Name  string
+	// Region is the home region of the owner, which the exchange gives from
+	// the owning organization: never a client's choice. The ledger copies it
+	// to every row it writes for the account (entries, reservations, and the
+	// transfers whose first posting takes value from it), so that on a
+	// multi-region cluster those rows live in the owner's region. "" means
+	// none (the cluster's primary region).
+	Region string
 	// LowerBound defaults to 0 (no credit) for every kind but external, which
 	// must leave it nil. It may not be above 0.
 	LowerBound *decimal.Decimal
@@ -125,6 +136,9 @@ func (s *Store) newAccount(ctx context.Context, q rowQuerier, in NewAccount) (Ac
 	if len(in.Name) > 200 {
 		return Account{}, invalid("name", "name is longer than 200 characters")
 	}
+	if len(in.Region) > 64 {
+		return Account{}, invalid("region", "region is longer than 64 characters")
+	}
 	u, err := s.unit(ctx, q, in.Unit)
 	if err != nil {
 		return Account{}, err
@@ -144,16 +158,16 @@ func (s *Store) newAccount(ctx context.Context, q rowQuerier, in NewAccount) (Ac
 		in.ID = newID()
 	}
 	return Account{
-		ID: in.ID, Unit: u.Code, Owner: in.Owner, Kind: in.Kind, Name: in.Name, Status: StatusOpen,
+		ID: in.ID, Unit: u.Code, Owner: in.Owner, Kind: in.Kind, Name: in.Name, Status: StatusOpen, Region: in.Region,
 		LowerBound: in.LowerBound, UpperBound: in.UpperBound, CreatedAt: s.clock(),
 	}, nil
 }
 
 func insertAccount(ctx context.Context, tx *pgtx.Tx, a Account) error {
 	_, err := tx.Exec(ctx, `
-INSERT INTO accounts (id, unit, owner, kind, name, status, lower_bound, upper_bound, created_at)
-VALUES ($1, $2, $3, $4, $5, 'open', $6, $7, $8)`,
-		a.ID, a.Unit, a.Owner, a.Kind, a.Name, nullDecimal(a.LowerBound), nullDecimal(a.UpperBound), a.CreatedAt)
+INSERT INTO accounts (id, unit, owner, kind, name, status, lower_bound, upper_bound, created_at, region)
+VALUES ($1, $2, $3, $4, $5, 'open', $6, $7, $8, $9)`,
+		a.ID, a.Unit, a.Owner, a.Kind, a.Name, nullDecimal(a.LowerBound), nullDecimal(a.UpperBound), a.CreatedAt, a.Region)
 	if isUniqueViolation(err) {
 		e := newError(ECONFLICT, ReasonInvalidRequest, "account %s already exists", a.ID)
 		e.Account = a.ID
@@ -191,7 +205,7 @@ func checkBounds(u Unit, lower, upper *decimal.Decimal) *Error {
 const selectAccount = `
 SELECT a.id, a.unit, a.owner, a.kind, a.name, a.status, a.lower_bound, a.upper_bound,
        a.balance, a.pending_debits, a.pending_credits, a.created_at,
-       COALESCE(x.debit, 0), COALESCE(x.credit, 0)
+       COALESCE(x.debit, 0), COALESCE(x.credit, 0), a.region
 FROM accounts a
 LEFT JOIN (
     SELECT account_id, sum(debit) AS debit, sum(credit) AS credit
@@ -223,7 +237,7 @@ func (s *Store) accounts(ctx context.Context, ids []uuid.UUID) ([]Account, error
 		var lower, upper decimal.NullDecimal
 		var expiredDebit, expiredCredit decimal.Decimal
 		err := r.Scan(&a.ID, &a.Unit, &a.Owner, &a.Kind, &a.Name, &a.Status, &lower, &upper,
-			&a.Posted, &a.PendingDebits, &a.PendingCredits, &a.CreatedAt, &expiredDebit, &expiredCredit)
+			&a.Posted, &a.PendingDebits, &a.PendingCredits, &a.CreatedAt, &expiredDebit, &expiredCredit, &a.Region)
 		a.LowerBound, a.UpperBound = ptrDecimal(lower), ptrDecimal(upper)
 		// Holds past their expiry no longer reserve anything, even before the
 		// sweeper has released them.

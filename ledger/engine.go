@@ -59,6 +59,7 @@ type Result struct {
 type account struct {
 	id           uuid.UUID
 	unit         string
+	region       string
 	status       AccountStatus
 	lower, upper decimal.NullDecimal
 	bal, pd, pc  decimal.Decimal
@@ -78,6 +79,7 @@ type engine struct {
 
 type writeSet struct {
 	transfers []*Transfer
+	regions   []string // each transfer's region
 	hashes    [][]byte
 	metas     []*string
 
@@ -88,12 +90,14 @@ type writeSet struct {
 	entAmount   []decimal.Decimal
 	entBalance  []decimal.Decimal
 	entAt       []time.Time
+	entRegion   []string
 
 	resAcct     []uuid.UUID
 	resTransfer []uuid.UUID
 	resDebit    []decimal.Decimal
 	resCredit   []decimal.Decimal
 	resExpires  []*time.Time
+	resRegion   []string
 
 	delAcct     []uuid.UUID
 	delTransfer []uuid.UUID
@@ -213,7 +217,7 @@ func (e *engine) run(ctx context.Context, jobs []*job, atomic bool) error {
 }
 
 const lockAccounts = `
-SELECT id, unit, status, lower_bound, upper_bound, balance, pending_debits, pending_credits, entry_seq, last_entry_at
+SELECT id, unit, status, lower_bound, upper_bound, balance, pending_debits, pending_credits, entry_seq, last_entry_at, region
 FROM accounts WHERE id = ANY($1) ORDER BY id FOR UPDATE`
 
 // lock locks every account the jobs touch, in id order.
@@ -256,7 +260,7 @@ func (e *engine) lock(ctx context.Context, jobs []*job) error {
 	for rows.Next() {
 		a := &account{}
 		if err := rows.Scan(&a.id, &a.unit, &a.status, nullNumeric{&a.lower}, nullNumeric{&a.upper},
-			numeric{&a.bal}, numeric{&a.pd}, numeric{&a.pc}, &a.seq, &a.last); err != nil {
+			numeric{&a.bal}, numeric{&a.pd}, numeric{&a.pc}, &a.seq, &a.last, &a.region); err != nil {
 			return err
 		}
 		e.accts[a.id] = a
@@ -450,7 +454,10 @@ func (e *engine) record(j *job, touched []*account, before map[uuid.UUID]account
 		}
 	}
 	t.CreatedAt = at
+	// A transfer lives where the value leaves from: the region of its first
+	// posting's from account (apply has checked that it exists).
 	w.transfers = append(w.transfers, t)
+	w.regions = append(w.regions, e.accts[t.Postings[0].From].region)
 	w.hashes = append(w.hashes, j.hash)
 	if len(t.Metadata) > 0 {
 		m := string(t.Metadata)
@@ -471,6 +478,7 @@ func (e *engine) record(j *job, touched []*account, before map[uuid.UUID]account
 			w.resDebit = append(w.resDebit, debit[id])
 			w.resCredit = append(w.resCredit, credit[id])
 			w.resExpires = append(w.resExpires, t.ExpiresAt)
+			w.resRegion = append(w.resRegion, e.accts[id].region)
 		}
 		return
 	}
@@ -495,6 +503,7 @@ func (e *engine) record(j *job, touched []*account, before map[uuid.UUID]account
 			w.entAmount = append(w.entAmount, side.amt)
 			w.entBalance = append(w.entBalance, running[side.id])
 			w.entAt = append(w.entAt, at)
+			w.entRegion = append(w.entRegion, a.region)
 		}
 	}
 }
@@ -517,18 +526,18 @@ func reservationAccounts(ps []Posting) []uuid.UUID {
 
 const (
 	insertTransfers = `
-INSERT INTO transfers (id, idempotency_key, request_hash, state, postings, memo, metadata, pending_id, reverses, expires_at, created_at)
-SELECT t.id, t.key, t.hash, t.state, t.postings::jsonb, t.memo, t.meta::jsonb, t.pending_id, t.reverses, t.expires_at, t.created_at
-FROM unnest($1::uuid[], $2::text[], $3::bytea[], $4::text[], $5::text[], $6::text[], $7::text[], $8::uuid[], $9::uuid[], $10::timestamptz[], $11::timestamptz[])
-     AS t(id, key, hash, state, postings, memo, meta, pending_id, reverses, expires_at, created_at)`
+INSERT INTO transfers (id, idempotency_key, request_hash, state, postings, memo, metadata, pending_id, reverses, expires_at, created_at, region)
+SELECT t.id, t.key, t.hash, t.state, t.postings::jsonb, t.memo, t.meta::jsonb, t.pending_id, t.reverses, t.expires_at, t.created_at, t.region
+FROM unnest($1::uuid[], $2::text[], $3::bytea[], $4::text[], $5::text[], $6::text[], $7::text[], $8::uuid[], $9::uuid[], $10::timestamptz[], $11::timestamptz[], $12::text[])
+     AS t(id, key, hash, state, postings, memo, meta, pending_id, reverses, expires_at, created_at, region)`
 
 	insertEntries = `
-INSERT INTO entries (account_id, seq, transfer_id, posting, amount, balance_after, posted_at)
-SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::uuid[], $4::bigint[], $5::numeric[], $6::numeric[], $7::timestamptz[])`
+INSERT INTO entries (account_id, seq, transfer_id, posting, amount, balance_after, posted_at, region)
+SELECT * FROM unnest($1::uuid[], $2::bigint[], $3::uuid[], $4::bigint[], $5::numeric[], $6::numeric[], $7::timestamptz[], $8::text[])`
 
 	insertReservations = `
-INSERT INTO reservations (account_id, transfer_id, debit, credit, expires_at)
-SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::numeric[], $4::numeric[], $5::timestamptz[])`
+INSERT INTO reservations (account_id, transfer_id, debit, credit, expires_at, region)
+SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::numeric[], $4::numeric[], $5::timestamptz[], $6::text[])`
 
 	deleteReservations = `
 DELETE FROM reservations USING unnest($1::uuid[], $2::uuid[]) AS r(account_id, transfer_id)
@@ -569,6 +578,7 @@ func (e *engine) write(ctx context.Context) error {
 		expires := make([]*time.Time, n)
 		created := make([]time.Time, n)
 		hashes := make([][]byte, n)
+		regions := w.regions
 		for i, t := range w.transfers {
 			ids[i] = t.ID
 			if t.IdempotencyKey != "" {
@@ -589,11 +599,11 @@ func (e *engine) write(ctx context.Context) error {
 			args := make([]any, 0, n*len(transferTypes))
 			for i := range n {
 				args = append(args, pgIDs[i], keys[i], hashes[i], states[i], postings[i], memos[i], w.metas[i],
-					pgPendings[i], pgReverses[i], pgExpires[i], created[i])
+					pgPendings[i], pgReverses[i], pgExpires[i], created[i], regions[i])
 			}
 			b.Queue(insertTransfersValues(n), args...)
 		} else {
-			b.Queue(insertTransfers, pgIDs, keys, hashes, states, postings, memos, w.metas, pgPendings, pgReverses, pgExpires, created)
+			b.Queue(insertTransfers, pgIDs, keys, hashes, states, postings, memos, w.metas, pgPendings, pgReverses, pgExpires, created, regions)
 		}
 		checks = append(checks, check{"transfers", n})
 	}
@@ -603,16 +613,16 @@ func (e *engine) write(ctx context.Context) error {
 			for i := range n {
 				args = append(args, pgtype.UUID{Bytes: w.entAcct[i], Valid: true}, w.entSeq[i],
 					pgtype.UUID{Bytes: w.entTransfer[i], Valid: true}, w.entPosting[i],
-					pgNumeric(w.entAmount[i]), pgNumeric(w.entBalance[i]), w.entAt[i])
+					pgNumeric(w.entAmount[i]), pgNumeric(w.entBalance[i]), w.entAt[i], w.entRegion[i])
 			}
 			b.Queue(insertEntriesValues(n), args...)
 		} else {
-			b.Queue(insertEntries, pgUUIDs(w.entAcct), w.entSeq, pgUUIDs(w.entTransfer), w.entPosting, pgNumerics(w.entAmount), pgNumerics(w.entBalance), w.entAt)
+			b.Queue(insertEntries, pgUUIDs(w.entAcct), w.entSeq, pgUUIDs(w.entTransfer), w.entPosting, pgNumerics(w.entAmount), pgNumerics(w.entBalance), w.entAt, w.entRegion)
 		}
 		checks = append(checks, check{"entries", n})
 	}
 	if n := len(w.resAcct); n > 0 {
-		b.Queue(insertReservations, pgUUIDs(w.resAcct), pgUUIDs(w.resTransfer), pgNumerics(w.resDebit), pgNumerics(w.resCredit), pgTimePtrs(w.resExpires))
+		b.Queue(insertReservations, pgUUIDs(w.resAcct), pgUUIDs(w.resTransfer), pgNumerics(w.resDebit), pgNumerics(w.resCredit), pgTimePtrs(w.resExpires), w.resRegion)
 		checks = append(checks, check{"reservations", n})
 	}
 	if n := len(w.delAcct); n > 0 {

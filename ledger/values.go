@@ -49,18 +49,18 @@ type valuesKey struct {
 var valuesCache sync.Map // valuesKey → string; a few dozen shapes at most
 
 var (
-	transferTypes = []string{"uuid", "text", "bytea", "text", "jsonb", "text", "jsonb", "uuid", "uuid", "timestamptz", "timestamptz"}
-	entryTypes    = []string{"uuid", "bigint", "uuid", "bigint", "numeric", "numeric", "timestamptz"}
+	transferTypes = []string{"uuid", "text", "bytea", "text", "jsonb", "text", "jsonb", "uuid", "uuid", "timestamptz", "timestamptz", "text"}
+	entryTypes    = []string{"uuid", "bigint", "uuid", "bigint", "numeric", "numeric", "timestamptz", "text"}
 	accountTypes  = []string{"uuid", "numeric", "numeric", "numeric", "bigint", "timestamptz"}
 )
 
 func insertTransfersValues(n int) string {
-	return `INSERT INTO transfers (id, idempotency_key, request_hash, state, postings, memo, metadata, pending_id, reverses, expires_at, created_at) VALUES ` +
+	return `INSERT INTO transfers (id, idempotency_key, request_hash, state, postings, memo, metadata, pending_id, reverses, expires_at, created_at, region) VALUES ` +
 		valuesRows(transferTypes, n)
 }
 
 func insertEntriesValues(n int) string {
-	return `INSERT INTO entries (account_id, seq, transfer_id, posting, amount, balance_after, posted_at) VALUES ` +
+	return `INSERT INTO entries (account_id, seq, transfer_id, posting, amount, balance_after, posted_at, region) VALUES ` +
 		valuesRows(entryTypes, n)
 }
 

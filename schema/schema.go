@@ -115,12 +115,41 @@ func createTable(ctx context.Context, pool *pgxpool.Pool) error {
 // errApplied says another process applied the migration first.
 var errApplied = errors.New("schema: applied by another process")
 
+// StepMarker, alone on a line, splits a migration into steps, each committed
+// in a transaction of its own, the last one with the migration's version
+// row. CockroachDB does not let a transaction write to a column it added,
+// nor change the schema after it wrote: a migration that adds columns and
+// then fills them puts the two in separate steps. Every step but the last
+// may run again (after a crash between steps, or beside a concurrent
+// migrator), so it must be idempotent: ADD COLUMN IF NOT EXISTS, CREATE
+// INDEX IF NOT EXISTS.
+const StepMarker = "-- mutual:step"
+
 func apply(ctx context.Context, db *pgtx.DB, m Migration) (bool, error) {
 	var done bool
 	err := db.Pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE version = $1)`, m.Version).Scan(&done)
 	if err != nil || done {
 		return false, err
 	}
+	steps := splitSteps(m.SQL)
+	for _, step := range steps[:len(steps)-1] {
+		// One query of several statements, which both databases run as one
+		// implicit transaction. These steps change the schema only; if one
+		// fails, the next migrate runs it again. Two migrators running one
+		// at once can collide in PostgreSQL's catalog (two CREATE INDEX IF
+		// NOT EXISTS both find no index) or deadlock on the tables' locks;
+		// the loser runs it again, and finds the winner's work done.
+		var err error
+		for range 10 {
+			if _, err = db.Pool.Exec(ctx, step); err == nil || !(isCatalogRace(err) || isConflict(err)) {
+				break
+			}
+		}
+		if err != nil {
+			return false, err
+		}
+	}
+	last := steps[len(steps)-1]
 	err = db.Run(ctx, pgtx.Options{}, func(tx *pgtx.Tx) error {
 		// The version row first: a concurrent migrator blocks here until
 		// this transaction ends, then fails on the key and skips the step.
@@ -130,13 +159,28 @@ func apply(ctx context.Context, db *pgtx.DB, m Migration) (bool, error) {
 			}
 			return err
 		}
-		_, err := tx.Exec(ctx, m.SQL)
+		_, err := tx.Exec(ctx, last)
 		return err
 	})
 	if errors.Is(err, errApplied) {
 		return false, nil
 	}
 	return err == nil, err
+}
+
+// splitSteps splits a migration's SQL at its StepMarker lines.
+func splitSteps(sql string) []string {
+	var steps []string
+	var cur strings.Builder
+	for _, line := range strings.SplitAfter(sql, "\n") {
+		if strings.TrimSpace(line) == StepMarker {
+			steps = append(steps, cur.String())
+			cur.Reset()
+			continue
+		}
+		cur.WriteString(line)
+	}
+	return append(steps, cur.String())
 }
 
 // Version returns the highest migration version recorded in the database, or
@@ -159,6 +203,13 @@ func Version(ctx context.Context, pool *pgxpool.Pool) (int64, error) {
 func isCatalogRace(err error) bool {
 	var pgErr *pgconn.PgError
 	return errors.As(err, &pgErr) && (pgErr.Code == "23505" || pgErr.Code == "42710" || pgErr.Code == "42P07")
+}
+
+// isConflict reports a deadlock or a serialization failure, after which the
+// statement may simply run again.
+func isConflict(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && (pgErr.Code == "40P01" || pgErr.Code == "40001")
 }
 
 func isUniqueViolation(err error) bool {

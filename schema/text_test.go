@@ -44,6 +44,8 @@ var textColumns = []struct {
 	{"grant_requests", "decision_note", true}, {"fund_movements", "memo", true},
 	{"fund_rule_changes", "reason", true},
 	{"obligations", "reference", false}, {"obligations", "memo", true}, {"obligations", "dispute_reason", true},
+	{"accounts", "region", false}, {"listings", "region", false}, {"agreements", "region", false},
+	{"trades", "region", false}, {"memberships", "region", false}, {"grant_requests", "region", false},
 }
 
 // TestTextConstraintsRefuseControls inserts rows with raw SQL: into the

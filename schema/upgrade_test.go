@@ -2,6 +2,7 @@ package schema_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/google/uuid"
@@ -104,5 +105,125 @@ VALUES ($1, $2, $3, $4, 10, 'Seeds', $5, $6, $7, CASE WHEN $8 THEN now() END, CA
 		if got != status || first != nil || paidBy != nil {
 			t.Errorf("a %s grant became %s, first approved by %v, paid by %v", status, got, first, paidBy)
 		}
+	}
+}
+
+// TestRegionsMigrationBackfillsTheOwners builds a database just before
+// migration 0021 with a city in a region, organizations below it that name
+// none, a city that names its own, their accounts, a member's account and
+// a transfer with its entries, then migrates it: the organizations inherit
+// their parent's region, and every row takes its owner's.
+func TestRegionsMigrationBackfillsTheOwners(t *testing.T) {
+	ctx := context.Background()
+	pool := dbtest.New(t)
+	if _, err := pool.Exec(ctx, `DROP SCHEMA public CASCADE; CREATE SCHEMA public`); err != nil {
+		t.Fatal(err)
+	}
+	ms, err := schema.Migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, `CREATE TABLE schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())`); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range ms {
+		if m.Version >= 21 {
+			break
+		}
+		if _, err := pool.Exec(ctx, m.SQL); err != nil {
+			t.Fatalf("migration %s: %v", m.Name, err)
+		}
+		if _, err := pool.Exec(ctx, `INSERT INTO schema_migrations (version, name) VALUES ($1, $2)`, m.Version, m.Name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	net, city, tb, council, other, member := uuid.New(), uuid.New(), uuid.New(), uuid.New(), uuid.New(), uuid.New()
+	tbAcc, memberAcc, otherAcc, ext, tr := uuid.New(), uuid.New(), uuid.New(), uuid.New(), uuid.New()
+	postings := `[{"from":"` + tbAcc.String() + `","to":"` + memberAcc.String() + `","amount":"2","unit":"HOUR"}]`
+	for _, q := range []struct {
+		sql  string
+		args []any
+	}{
+		{`INSERT INTO units (code, scale, created_at) VALUES ('HOUR', 2, now())`, nil},
+		{`INSERT INTO orgs (id, name, kind, created_at) VALUES ($1, 'Network', 'network', now())`, []any{net}},
+		{`INSERT INTO orgs (id, parent_id, name, kind, region, created_at) VALUES ($1, $2, 'Oaxaca', 'local', 'mx-south', now())`, []any{city, net}},
+		{`INSERT INTO orgs (id, parent_id, name, kind, created_at) VALUES ($1, $2, 'Barrio', 'timebank', now())`, []any{tb, city}},
+		{`INSERT INTO orgs (id, parent_id, name, kind, created_at) VALUES ($1, $2, 'Calle 5', 'council', now())`, []any{council, tb}},
+		{`INSERT INTO orgs (id, parent_id, name, kind, region, created_at) VALUES ($1, $2, 'Lyon', 'local', 'eu-west1', now())`, []any{other, net}},
+		{`INSERT INTO members (id, name, created_at) VALUES ($1, 'Nia', now())`, []any{member}},
+		{`INSERT INTO memberships (org_id, member_id, role, created_at) VALUES ($1, $2, 'member', now())`, []any{council, member}},
+		{`INSERT INTO accounts (id, unit, owner, kind, lower_bound, balance, entry_seq, created_at) VALUES ($1, 'HOUR', 'org:' || $2::text, 'pool', -10, -2, 1, now())`, []any{tbAcc, tb}},
+		{`INSERT INTO accounts (id, unit, owner, kind, lower_bound, balance, entry_seq, created_at) VALUES ($1, 'HOUR', 'member:' || $2::text, 'member', 0, 2, 1, now())`, []any{memberAcc, member}},
+		{`INSERT INTO accounts (id, unit, owner, kind, lower_bound, created_at) VALUES ($1, 'HOUR', 'org:' || $2::text, 'organization', 0, now())`, []any{otherAcc, other}},
+		{`INSERT INTO accounts (id, unit, owner, kind, created_at) VALUES ($1, 'HOUR', '', 'external', now())`, []any{ext}},
+		{`INSERT INTO transfers (id, state, postings, created_at) VALUES ($1, 'posted', $2::jsonb, now())`, []any{tr, postings}},
+		{`INSERT INTO entries (account_id, seq, transfer_id, posting, amount, balance_after, posted_at) VALUES ($1, 1, $3, 0, -2, -2, now()), ($2, 1, $3, 0, 2, 2, now())`,
+			[]any{tbAcc, memberAcc, tr}},
+	} {
+		if _, err := pool.Exec(ctx, q.sql, q.args...); err != nil {
+			t.Fatalf("%s: %v", q.sql, err)
+		}
+	}
+	if _, err := schema.Migrate(ctx, pool); err != nil {
+		t.Fatalf("migrating existing data: %v", err)
+	}
+	for _, c := range []struct {
+		what, sql string
+		arg       uuid.UUID
+		want      string
+	}{
+		{"the network", `SELECT region FROM orgs WHERE id = $1`, net, ""},
+		{"the time bank under Oaxaca", `SELECT region FROM orgs WHERE id = $1`, tb, "mx-south"},
+		{"the council under the time bank", `SELECT region FROM orgs WHERE id = $1`, council, "mx-south"},
+		{"Lyon", `SELECT region FROM orgs WHERE id = $1`, other, "eu-west1"},
+		{"the time bank's account", `SELECT region FROM accounts WHERE id = $1`, tbAcc, "mx-south"},
+		{"the member's account", `SELECT region FROM accounts WHERE id = $1`, memberAcc, "mx-south"},
+		{"Lyon's account", `SELECT region FROM accounts WHERE id = $1`, otherAcc, "eu-west1"},
+		{"the external account", `SELECT region FROM accounts WHERE id = $1`, ext, ""},
+		{"the time bank's entry", `SELECT region FROM entries WHERE account_id = $1`, tbAcc, "mx-south"},
+		{"the transfer", `SELECT region FROM transfers WHERE id = $1`, tr, "mx-south"},
+		{"the membership", `SELECT region FROM memberships WHERE member_id = $1`, member, "mx-south"},
+	} {
+		var got string
+		if err := pool.QueryRow(ctx, c.sql, c.arg).Scan(&got); err != nil || got != c.want {
+			t.Errorf("%s: region %q (%v), want %q", c.what, got, err, c.want)
+		}
+	}
+}
+
+// TestMigrationStepsRunAgain: the steps of a migration before its last
+// (see schema.StepMarker) are committed one by one, so a crash between two
+// leaves them applied without the version row; the next migrate runs them
+// again, and they must take it. Each migration's earlier steps are applied
+// twice by hand, then Migrate finishes the job.
+func TestMigrationStepsRunAgain(t *testing.T) {
+	ctx := context.Background()
+	pool := dbtest.New(t)
+	if _, err := pool.Exec(ctx, `DROP SCHEMA public CASCADE; CREATE SCHEMA public`); err != nil {
+		t.Fatal(err)
+	}
+	ms, err := schema.Migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := schema.Migrate(ctx, pool); err != nil {
+		t.Fatal(err)
+	}
+	stepped := 0
+	for _, m := range ms {
+		parts := strings.Split(m.SQL, "\n"+schema.StepMarker+"\n")
+		if len(parts) == 1 {
+			continue
+		}
+		stepped++
+		// The database has every step; the earlier ones again must pass.
+		for i, p := range parts[:len(parts)-1] {
+			if _, err := pool.Exec(ctx, p); err != nil {
+				t.Errorf("%s: step %d again: %v", m.Name, i+1, err)
+			}
+		}
+	}
+	if stepped == 0 {
+		t.Error("no migration has steps; this test checks nothing")
 	}
 }

@@ -598,3 +598,51 @@ func TestVerifyProgressLines(t *testing.T) {
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// TestMigrateMultiRegionOnPostgreSQL: on PostgreSQL, migrate --multi-region
+// migrates, says there is nothing more to do, and exits 0; --dry-run prints
+// the CockroachDB statements for the regions the organizations name, and
+// --multi-region without a primary region to be found says to name one.
+func TestMigrateMultiRegionOnPostgreSQL(t *testing.T) {
+	t.Parallel()
+	dbURL := emptyDatabase(t)
+	getenv := environ("DATABASE_URL", dbURL)
+	out, _, err := runCmd(t, getenv, "migrate", "--multi-region")
+	if err != nil || !strings.Contains(out, "this is PostgreSQL, which has nothing to do") {
+		t.Fatalf("migrate --multi-region on PostgreSQL: %v, printed %q", err, out)
+	}
+	if _, _, err := runCmd(t, getenv, "migrate", "--multi-region", "--dry-run"); err == nil || !strings.Contains(err.Error(), "--primary-region") {
+		t.Errorf("--dry-run with no region anywhere: %v, want a request for --primary-region", err)
+	}
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, `
+INSERT INTO orgs (id, name, kind, region, created_at) VALUES (gen_random_uuid(), 'Red', 'network', 'us-east1', now());
+INSERT INTO orgs (id, parent_id, name, kind, region, created_at)
+SELECT gen_random_uuid(), id, 'Lyon', 'local', 'europe-west1', now() FROM orgs WHERE kind = 'network'`); err != nil {
+		t.Fatal(err)
+	}
+	out, _, err = runCmd(t, getenv, "migrate", "--multi-region", "--dry-run", "--survive", "region")
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := pgx.Identifier{conn.Config().Database}.Sanitize()
+	for _, want := range []string{
+		"ALTER DATABASE " + db + ` PRIMARY REGION "us-east1";`,
+		"ALTER DATABASE " + db + ` ADD REGION IF NOT EXISTS "europe-west1";`,
+		"ALTER DATABASE " + db + " SURVIVE REGION FAILURE;",
+		"ALTER TABLE orgs SET LOCALITY GLOBAL;",
+		"ALTER TABLE entries SET LOCALITY REGIONAL BY ROW AS crdb_region;",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("--dry-run printed %q; want it to hold %q", out, want)
+		}
+	}
+	if _, _, err := runCmd(t, getenv, "migrate", "--dry-run"); err == nil {
+		t.Error("--dry-run without --multi-region was taken")
+	}
+}
