@@ -14,7 +14,8 @@ import (
 )
 
 // Rollup is what an organization's whole subtree holds: the posted balances
-// of every account the organizations of the subtree own, summed per unit,
+// of every account the organizations of the subtree own, and of every
+// member's account opened for one of them (a time bank's hours), summed per unit,
 // for the subtree, for the organization's own accounts, and for each child
 // organization with its own subtree. A city's assembly sees its councils,
 // time banks and co-ops; the network sees its cities. Within a unit, value
@@ -133,6 +134,10 @@ accts (top, id, unit, balance, entry_seq, last_entry_at) AS (
     SELECT down.top, a.id, a.unit, a.balance, a.entry_seq, a.last_entry_at
     FROM down JOIN orgs o ON o.id = down.id
     JOIN accounts a ON a.region = o.region AND a.owner = 'org:' || o.id::TEXT
+  UNION ALL
+    SELECT down.top, a.id, a.unit, a.balance, a.entry_seq, a.last_entry_at
+    FROM down JOIN member_accounts ma ON ma.org_id = down.id
+    JOIN accounts a ON a.id = ma.account_id
 )`
 	rollupChildren = rollupDown + `
 SELECT ` + orgColumns + `, c.n

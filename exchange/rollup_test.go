@@ -238,6 +238,22 @@ func TestRollupTotalsAreTheSubtreesBalances(t *testing.T) {
 	c.pay(t, e, c.cafe, c.calle, "USD", "120.50")
 	c.pay(t, e, c.calle, c.pain, "HOUR", "3")
 	c.pay(t, e, c.barrio, c.oaxaca, "HOUR", "1.25")
+	// A neighbor of Calle 5 with an account opened for it: a member's
+	// account counts in its organization's roll-up, as the org's own do.
+	neighbor, err := e.ex.AdmitNewMember(ctx, exchange.System(), c.calle.ID, exchange.NewMember{Name: "Rosa"}, exchange.RoleMember)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hours, err := e.ex.OpenMemberAccount(ctx, exchange.System(), c.calle.ID, neighbor.ID, "HOUR", money("10"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.ex.Transfer(ctx, c.admin, ledger.TransferRequest{Postings: []ledger.Posting{{
+		From: hours.ID, To: c.acct[c.pain.ID]["HOUR"].ID, Amount: money("2.5"), Unit: "HOUR"}}}); err != nil {
+		t.Fatal(err)
+	}
+	c.acct[neighbor.ID] = map[string]ledger.Account{"HOUR": hours}
+	members := map[uuid.UUID][]uuid.UUID{c.calle.ID: {neighbor.ID}}
 	e.clock.Advance(time.Hour)
 	past := e.clock.Now()
 	e.clock.Advance(time.Hour)
@@ -246,38 +262,42 @@ func TestRollupTotalsAreTheSubtreesBalances(t *testing.T) {
 	c.pay(t, e, c.net, c.calle, "USD", "9.99")
 	e.clock.Advance(time.Minute)
 
-	// expected sums the balances of the accounts of orgs, each read alone.
-	expected := func(at time.Time, orgs ...exchange.Org) map[string]decimal.Decimal {
+	// expected sums the balances of the accounts of orgs and of their
+	// members' accounts opened for them, each read alone, and counts them.
+	expected := func(at time.Time, orgs ...exchange.Org) (map[string]decimal.Decimal, map[string]int) {
 		t.Helper()
-		out := map[string]decimal.Decimal{}
+		out, n := map[string]decimal.Decimal{}, map[string]int{}
 		for _, o := range orgs {
-			for unit, a := range c.acct[o.ID] {
-				var bal decimal.Decimal
-				if at.IsZero() {
-					acc, err := e.led.Account(ctx, a.ID)
-					if err != nil {
-						t.Fatal(err)
+			for _, owner := range append([]uuid.UUID{o.ID}, members[o.ID]...) {
+				for unit, a := range c.acct[owner] {
+					var bal decimal.Decimal
+					if at.IsZero() {
+						acc, err := e.led.Account(ctx, a.ID)
+						if err != nil {
+							t.Fatal(err)
+						}
+						bal = acc.Posted
+					} else {
+						var err error
+						if bal, err = e.led.BalanceAt(ctx, a.ID, at); err != nil {
+							t.Fatal(err)
+						}
 					}
-					bal = acc.Posted
-				} else {
-					var err error
-					if bal, err = e.led.BalanceAt(ctx, a.ID, at); err != nil {
-						t.Fatal(err)
-					}
+					out[unit] = out[unit].Add(bal)
+					n[unit]++
 				}
-				out[unit] = out[unit].Add(bal)
 			}
 		}
-		return out
+		return out, n
 	}
-	check := func(what string, got []exchange.UnitTotal, want map[string]decimal.Decimal, accounts int) {
+	check := func(what string, got []exchange.UnitTotal, want map[string]decimal.Decimal, accounts map[string]int) {
 		t.Helper()
 		if len(got) != len(want) {
 			t.Errorf("%s: %d units, want %d: %+v", what, len(got), len(want), got)
 		}
 		for _, u := range got {
-			if !u.Balance.Equal(want[u.Unit]) || u.Accounts != accounts {
-				t.Errorf("%s: %s %s in %d accounts, want %s in %d", what, u.Balance, u.Unit, u.Accounts, want[u.Unit], accounts)
+			if !u.Balance.Equal(want[u.Unit]) || u.Accounts != accounts[u.Unit] {
+				t.Errorf("%s: %s %s in %d accounts, want %s in %d", what, u.Balance, u.Unit, u.Accounts, want[u.Unit], accounts[u.Unit])
 			}
 		}
 	}
@@ -294,10 +314,15 @@ func TestRollupTotalsAreTheSubtreesBalances(t *testing.T) {
 			r.Children[0].Orgs != 2 || r.Children[1].Orgs != 1 {
 			t.Fatalf("%s: the tree: %d organizations, children %+v", name, r.Orgs, r.Children)
 		}
-		check(name+": Oaxaca's subtree", r.Totals, expected(at, c.oaxaca, c.barrio, c.calle, c.cafe), 4)
-		check(name+": Oaxaca's own", r.Own, expected(at, c.oaxaca), 1)
-		check(name+": Barrio and Calle 5", r.Children[0].Totals, expected(at, c.barrio, c.calle), 2)
-		check(name+": Café", r.Children[1].Totals, expected(at, c.cafe), 1)
+		checkOf := func(what string, got []exchange.UnitTotal, orgs ...exchange.Org) {
+			t.Helper()
+			want, n := expected(at, orgs...)
+			check(what, got, want, n)
+		}
+		checkOf(name+": Oaxaca's subtree", r.Totals, c.oaxaca, c.barrio, c.calle, c.cafe)
+		checkOf(name+": Oaxaca's own", r.Own, c.oaxaca)
+		checkOf(name+": Barrio and Calle 5", r.Children[0].Totals, c.barrio, c.calle)
+		checkOf(name+": Café", r.Children[1].Totals, c.cafe)
 		if !at.IsZero() && !r.At.Equal(at) {
 			t.Errorf("%s: read at %s", name, r.At)
 		}
@@ -311,11 +336,11 @@ func TestRollupTotalsAreTheSubtreesBalances(t *testing.T) {
 			t.Errorf("%s: the network's children: %+v", name, n.Children)
 		}
 		for _, u := range n.Totals {
-			if !u.Balance.IsZero() || u.Accounts != 7 {
+			if want := map[string]int{"HOUR": 8, "USD": 7}[u.Unit]; !u.Balance.IsZero() || u.Accounts != want {
 				t.Errorf("%s: the whole ledger holds %s %s in %d accounts", name, u.Balance, u.Unit, u.Accounts)
 			}
 		}
-		check(name+": Lyon from the network", n.Children[0].Totals, expected(at, c.lyon, c.pain), 2)
+		checkOf(name+": Lyon from the network", n.Children[0].Totals, c.lyon, c.pain)
 	}
 	// The past really is the past: Barrio has received 7 hours since.
 	now, _ := e.ex.Rollup(ctx, c.coordBarrio, c.barrio.ID, time.Time{})
@@ -339,7 +364,7 @@ func TestRollupTotalsAreTheSubtreesBalances(t *testing.T) {
 		_, err := e.ex.Rollup(ctx, x.p, x.org.ID, time.Time{})
 		wantErr(t, x.what, err, x.want)
 	}
-	_, err := e.ex.Rollup(ctx, c.admin, uuid.New(), time.Time{})
+	_, err = e.ex.Rollup(ctx, c.admin, uuid.New(), time.Time{})
 	wantErr(t, "an organization that does not exist", err, exchange.ErrUnknownOrg)
 	_, err = e.ex.Rollup(ctx, c.admin, c.net.ID, e.clock.Now().Add(time.Second))
 	wantErr(t, "an instant in the future", err, ledger.ErrInvalidRequest)
