@@ -5,6 +5,8 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+
+	"github.com/mutual-ledger/mutual/ledger"
 )
 
 // Directory lists the organizations of the network for anyone, signed in
@@ -40,4 +42,11 @@ func (s *Store) Directory(ctx context.Context, p Page) (orgs []Org, next uuid.UU
 // directory shows it (see Directory), or ErrUnknownOrg.
 func (s *Store) PublicOrg(ctx context.Context, id uuid.UUID) (Org, error) {
 	return s.org(ctx, id)
+}
+
+// PublicUnit returns a unit for anyone, signed in or not (a unit's code,
+// name and scale say nothing about anyone; the public pages write a
+// fund's amounts with its unit's places), or ledger.ErrUnknownUnit.
+func (s *Store) PublicUnit(ctx context.Context, code string) (ledger.Unit, error) {
+	return s.led.Unit(ctx, code)
 }

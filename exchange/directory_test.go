@@ -38,6 +38,15 @@ func TestDirectory(t *testing.T) {
 		t.Errorf("a limit too large: %v", err)
 	}
 
+	if _, err := e.led.CreateUnit(ctx, ledger.Unit{Code: "USD", Scale: 2}); err != nil {
+		t.Fatal(err)
+	}
+	if u, err := e.ex.PublicUnit(ctx, "USD"); err != nil || u.Scale != 2 {
+		t.Errorf("PublicUnit = %+v, %v", u, err)
+	}
+	if _, err := e.ex.PublicUnit(ctx, "XYZ"); !errors.Is(err, ledger.ErrUnknownUnit) {
+		t.Errorf("an unknown unit: %v", err)
+	}
 	if o, err := e.ex.PublicOrg(ctx, tb.ID); err != nil || o.ID != tb.ID {
 		t.Errorf("PublicOrg = %+v, %v", o, err)
 	}

@@ -124,6 +124,25 @@ func TestCatalogues(t *testing.T) {
 			t.Errorf("no message role.%s", role)
 		}
 	}
+	// The public pages: an organization's kind and membership, a month's
+	// short name.
+	for _, kind := range []string{"network", "local", "council", "timebank", "coop", "municipality"} {
+		for _, id := range []string{"public.kind." + kind, "public.kind_does." + kind} {
+			if _, ok := en[id]; !ok {
+				t.Errorf("no message %s", id)
+			}
+		}
+	}
+	for _, m := range []string{"member", "partner"} {
+		if _, ok := en["public.membership."+m]; !ok {
+			t.Errorf("no message public.membership.%s", m)
+		}
+	}
+	for m := 1; m <= 12; m++ {
+		if _, ok := en["public.month_short."+strconv.Itoa(m)]; !ok {
+			t.Errorf("no message public.month_short.%d", m)
+		}
+	}
 }
 
 // templateKeys returns the message ids the templates name (every string

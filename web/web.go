@@ -24,6 +24,7 @@ type Exchange interface {
 	sessionReader
 	signinService
 	homeService
+	publicService
 }
 
 // sessionReader is what every page needs: who the session cookie stands
@@ -103,6 +104,7 @@ func (s *Server) routes() {
 	s.public("GET /language", s.chooseLanguage)
 	s.registerSigninPages()
 	s.registerHomePages()
+	s.registerPublicPages()
 	s.public("/", func(w http.ResponseWriter, r *Request) error { return errNotFound })
 }
 
