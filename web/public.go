@@ -334,16 +334,20 @@ type chartBar struct{ X, Y, W, H float64 }
 // exact in the table beside it; the bars only need to be drawn to scale,
 // so floats are fine here.
 func monthChart(l *Lang, months []fundMonth, places int32) chart {
-	c := chart{Width: 640, Height: 260, Top: 16, Bottom: 220, Left: 64, Right: 632}
+	// Narrow, so that its text stays legible once shrunk to a phone's
+	// width (the stylesheet caps how wide it grows on a large screen).
+	c := chart{Width: 480, Height: 250, Top: 14, Bottom: 216, Left: 54, Right: 474}
 	largest := decimal.Zero
 	for _, m := range months {
 		largest = decimal.Max(largest, m.In, m.Out)
 	}
 	top := niceCeiling(largest)
 	for i := 0; i <= 4; i++ {
-		v := top.Mul(decimal.NewFromInt(int64(i))).Div(decimal.NewFromInt(4))
+		// A quarter of a round number has at most two places; String
+		// drops the zeros the division leaves.
+		v := decimal.RequireFromString(top.Mul(decimal.NewFromInt(int64(i))).Div(decimal.NewFromInt(4)).Round(2).String())
 		y := c.Bottom - (c.Bottom-c.Top)*float64(i)/4
-		c.Ticks = append(c.Ticks, chartTick{Y: y, LabelX: c.Left - 6, LabelY: y + 4, Label: l.Decimal(v)})
+		c.Ticks = append(c.Ticks, chartTick{Y: y, LabelX: c.Left - 6, LabelY: y + 5, Label: l.Decimal(v)})
 	}
 	if len(months) == 0 {
 		return c
@@ -359,7 +363,7 @@ func monthChart(l *Lang, months []fundMonth, places int32) chart {
 		hi, ho := scale(m.In), scale(m.Out)
 		c.Months = append(c.Months, chartMonth{
 			Label:  l.T(fmt.Sprintf("public.month_short.%d", int(m.Start.Month()))),
-			LabelX: x + slot/2, LabelY: c.Bottom + 18,
+			LabelX: x + slot/2, LabelY: c.Bottom + 20,
 			In:     chartBar{X: x + slot*0.12, Y: c.Bottom - hi, W: bar, H: hi},
 			Out:    chartBar{X: x + slot*0.52, Y: c.Bottom - ho, W: bar, H: ho},
 			InText: l.Fixed(m.In, places), OutText: l.Fixed(m.Out, places),

@@ -239,6 +239,16 @@ func TestPublicPagesForVisitors(t *testing.T) {
 	if strings.Contains(text, "<script") {
 		t.Error("the report loads a script; the chart must be plain SVG")
 	}
+	// The scale runs from zero to 2000 (the round number above 1250.00),
+	// by quarters, in the reader's format.
+	ticks := regexp.MustCompile(`<text [^>]*class="tick">([^<]*)</text>`).FindAllStringSubmatch(text, -1)
+	var scale []string
+	for _, m := range ticks {
+		scale = append(scale, m[1])
+	}
+	if strings.Join(scale, " ") != "0 500 1000 1500 2000" {
+		t.Errorf("the chart's scale reads %q", scale)
+	}
 	heights := regexp.MustCompile(`<rect [^>]*height="([0-9.]+)" class="(in|out)"><title>([^<]*)</title>`).FindAllStringSubmatch(text, -1)
 	if len(heights) != 24 {
 		t.Fatalf("%d bars, want two for each of 12 months", len(heights))
