@@ -112,13 +112,19 @@ func (d *demoLoader) admit(ctx context.Context, org, name, role string) (member,
 	return out.ID, out.AccountID, nil
 }
 
-// listing posts an offer or a need in org as the member c acts for.
+// listing posts an offer or a need in org as the member c acts for. Every
+// other offer-and-need pair is public, as its neighbors chose, so that
+// the time bank's printable board (/orgs/{id}/board) has some.
 func (d *demoLoader) listing(ctx context.Context, c *apiClient, org, kind, title, category, quantity string, lat, lon float64) (string, error) {
 	d.listings++
+	visibility := "org"
+	if (d.listings-1)/2%2 == 0 {
+		visibility = "public"
+	}
 	return d.postAs(ctx, c, "/v1/listings", map[string]any{
 		"org_id": org, "kind": kind, "title": title, "category": category, "quantity": quantity,
 		"place": map[string]any{"lat": lat, "lon": lon}, "city": "Oaxaca", "neighborhood": "Jalatlaco",
-		"visibility": "org",
+		"visibility": visibility,
 	})
 }
 
