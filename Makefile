@@ -19,7 +19,7 @@ GROWTHTIME ?= 1x
 # (it lives outside the repository); its figures are what the ledger's are compared to.
 CEILING  ?= ../shared/bench/ceiling.sh
 
-.PHONY: help run build test axe vet lint fmt deps bench fuzz demo loadtest clean test-serializable test-faults test-cockroach
+.PHONY: help run build test axe vet lint fmt deps bench fuzz demo loadtest clean screenshots test-serializable test-faults test-cockroach
 
 help:
 	@echo 'make run      start the server in local mode (data in ./.mutual; ARGS=... for flags)'
@@ -32,6 +32,7 @@ help:
 	@echo 'make demo     load a small realistic network into the running server (make run first)'
 	@echo 'make loadtest drive the running server with transfers for 20 s (ARGS=--hot, --workers 8, ...)'
 	@echo 'make bench    the PostgreSQL ceiling (if $(CEILING) exists), the Go benchmarks, then the HTTP load generator'
+	@echo 'make screenshots  the main pages at 360 and 1280 px, from a private server with the demo, into docs/screenshots'
 	@echo 'make fuzz     run each fuzz target for FUZZTIME (default 10m), one after another'
 	@echo 'make fmt      gofmt -w the tree'
 	@echo 'make deps     check that packages import only inward'
@@ -164,6 +165,13 @@ bench:
 	$(GO) test -run '^$$' -bench Growth -benchtime $(GROWTHTIME) -timeout 60m ./cmd/mutual/
 	@echo "== HTTP load generator against a private server (scripts/loadtest.sh)"
 	bash scripts/loadtest.sh 20
+	@echo "== the pages: 32 signed-in members browsing the demo at once, time per page (scripts/pages.sh)"
+	bash scripts/pages.sh bench 20
+
+# The screenshots the README shows: a private server with the demo, the
+# main pages at 360 and 1280 CSS px through Chromium (scripts/pages).
+screenshots:
+	bash scripts/pages.sh screenshots
 
 clean:
 	rm -rf bin
