@@ -394,7 +394,12 @@ func screenshots(ctx context.Context, d *demo, out string) error {
 			return err
 		}
 		for _, p := range d.pages() {
-			if _, err := chromedp.Run(bctx, chromedp.Navigate(d.base+p.path)); err != nil {
+			path := p.path
+			if width < 600 && p.name == "fund-report" {
+				// On a phone the chart is below the first screen: show it.
+				path += "#months-heading"
+			}
+			if _, err := chromedp.Run(bctx, chromedp.Navigate(d.base+path)); err != nil {
 				return fmt.Errorf("%s: %w", p.path, err)
 			}
 			png, err := chromedp.Run(bctx, chromedp.CaptureScreenshot())
