@@ -352,6 +352,16 @@ func TestPublicPagesInBrowsers(t *testing.T) {
 	if f := strings.Fields(nav); len(f) != 3 || f[0] != "none" || f[1] != "none" || px(f[2]) < 30 {
 		t.Errorf("printed board: navigation %q, footer %q, heading %q; want none, none and large", f[0], f[1], f[2])
 	}
+	// Printed, the fund report keeps its chart and tables but not the
+	// choice of period.
+	open(t, desk, w.srv.URL+pages[1])
+	shown, err := chromedp.Run(desk, chromedp.Evaluate[string](`["nav.periods", "figure.chart", "table", "header.site nav"].map(s => getComputedStyle(document.querySelector(s)).display).join(" ")`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if shown != "none block table none" {
+		t.Errorf("printed fund report: periods, chart, table, navigation are %q; want none block table none", shown)
+	}
 }
 
 func px(s string) float64 {
