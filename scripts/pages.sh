@@ -39,7 +39,7 @@ bin/mutual demo --url "$url" --data-dir "$dir/data" | head -n 2
 case "$mode" in
   screenshots) bin/pages screenshots -url "$url" -token-file "$dir/data/admin-token" -out docs/screenshots ;;
   bench)
-    bin/pages bench -url "$url" -token-file "$dir/data/admin-token" -users 32 -duration "${secs}s" -think 1s
-    bin/pages bench -url "$url" -token-file "$dir/data/admin-token" -users 32 -duration "${secs}s" -think 0 ;;
+    bin/pages bench -url "$url" -token-file "$dir/data/admin-token" -users 32 -duration "${secs}s" -think 1s -server-pid "$pid"
+    bin/pages bench -url "$url" -token-file "$dir/data/admin-token" -users 32 -duration "${secs}s" -think 0 -server-pid "$pid" ;;
   *) echo "unknown mode $mode" >&2; exit 2 ;;
 esac

@@ -35,6 +35,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -56,6 +57,7 @@ func main() {
 	out := fs.String("out", "docs/screenshots", "screenshots: the folder the PNGs go to")
 	users := fs.Int("users", 32, "bench: how many members browse at once")
 	duration := fs.Duration("duration", 20*time.Second, "bench: how long they browse")
+	serverPID := fs.Int("server-pid", 0, "bench: the server's process id, to report the CPU it and its database used per page (0: not reported)")
 	think := fs.Duration("think", time.Second, "bench: the mean pause between a member's pages (0: none, each fetches as fast as it can)")
 	fs.Parse(os.Args[2:])
 	if *base == "" || *tokenFile == "" {
@@ -74,7 +76,7 @@ func main() {
 	if mode == "screenshots" {
 		err = screenshots(ctx, d, *out)
 	} else {
-		err = bench(ctx, d, *users, *duration, *think)
+		err = bench(ctx, d, *users, *duration, *think, *serverPID)
 	}
 	if err != nil {
 		fail(err)
@@ -222,7 +224,7 @@ func (d *demo) signIn(ctx context.Context, member string) (*http.Client, error) 
 }
 
 // bench signs users in and has them browse the main pages at once.
-func bench(ctx context.Context, d *demo, users int, duration, think time.Duration) error {
+func bench(ctx context.Context, d *demo, users int, duration, think time.Duration, serverPID int) error {
 	if err := d.ensureMembers(ctx, users); err != nil {
 		return err
 	}
@@ -258,6 +260,7 @@ func bench(ctx context.Context, d *demo, users int, duration, think time.Duratio
 			}
 		}
 	}
+	cpuBefore := treeCPU(serverPID)
 	var mu sync.Mutex
 	times := map[string][]time.Duration{}
 	var firstErr error
@@ -292,6 +295,7 @@ func bench(ctx context.Context, d *demo, users int, duration, think time.Duratio
 		}()
 	}
 	wg.Wait()
+	cpu := treeCPU(serverPID) - cpuBefore
 	if firstErr != nil {
 		return firstErr
 	}
@@ -316,6 +320,12 @@ func bench(ctx context.Context, d *demo, users int, duration, think time.Duratio
 		verdict = "OVER"
 	}
 	fmt.Printf("worst page p99 %s: %s the 30 ms goal\n", ms(worst), verdict)
+	if serverPID > 0 && len(all) > 0 {
+		// CPU time does not grow with the machine's load as waiting does:
+		// it is what a page costs, whoever else runs.
+		fmt.Printf("server and database CPU: %s per page on average (%s over %d pages)\n",
+			ms(cpu/time.Duration(len(all))), cpu.Round(time.Millisecond), len(all))
+	}
 	return nil
 }
 
@@ -422,4 +432,63 @@ func chromium() string {
 		return p
 	}
 	return "/usr/bin/chromium"
+}
+
+// treeCPU returns the CPU time (user and system) used so far by a process
+// and all its descendants (the server and the PostgreSQL it started), from
+// /proc; 0 when pid is 0 or /proc cannot be read.
+func treeCPU(pid int) time.Duration {
+	if pid <= 0 {
+		return 0
+	}
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0
+	}
+	type proc struct {
+		ppid  int
+		ticks int64
+	}
+	procs := map[int]proc{}
+	for _, e := range entries {
+		id, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		// The command name, in parentheses, may hold spaces: the fields
+		// are counted after its closing one.
+		f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+		if len(f) < 13 {
+			continue
+		}
+		ppid, _ := strconv.Atoi(f[1])
+		ut, _ := strconv.ParseInt(f[11], 10, 64)
+		st, _ := strconv.ParseInt(f[12], 10, 64)
+		procs[id] = proc{ppid: ppid, ticks: ut + st}
+	}
+	in := func(id int) bool {
+		for range 64 {
+			if id == pid {
+				return true
+			}
+			p, ok := procs[id]
+			if !ok || p.ppid == 0 {
+				return false
+			}
+			id = p.ppid
+		}
+		return false
+	}
+	var ticks int64
+	for id, p := range procs {
+		if in(id) {
+			ticks += p.ticks
+		}
+	}
+	// Linux counts in USER_HZ, 100 a second on every common platform.
+	return time.Duration(ticks) * 10 * time.Millisecond
 }
