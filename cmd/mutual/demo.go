@@ -148,14 +148,20 @@ var neighborhoods = []struct {
 }
 
 // listing posts an offer or a need in org as the member c acts for, in
-// the neighborhood at position place.
+// the neighborhood at position place. Every other offer-and-need pair is
+// public, as its neighbors chose, so that the time bank's printable board
+// (/orgs/{id}/board) has some.
 func (d *demoLoader) listing(ctx context.Context, c *apiClient, org, kind, title, description, category, quantity string, place int) (string, error) {
 	d.listings++
+	visibility := "org"
+	if (d.listings-1)/2%2 == 0 {
+		visibility = "public"
+	}
 	n := neighborhoods[place%len(neighborhoods)]
 	return d.postAs(ctx, c, "/v1/listings", map[string]any{
 		"org_id": org, "kind": kind, "title": title, "description": description, "category": category, "quantity": quantity,
 		"place": map[string]any{"lat": n.lat, "lon": n.lon}, "city": "Oaxaca", "neighborhood": n.name,
-		"visibility": "org",
+		"visibility": visibility,
 	})
 }
 

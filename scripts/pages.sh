@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Starts a private `mutual serve` (local mode, throwaway data folder),
+# loads the demo into it, and runs scripts/pages against it: the
+# screenshots of the main pages (into docs/screenshots), or the pages'
+# benchmark (32 signed-in members browsing at once). Stops the server.
+# Used by `make screenshots` and `make bench`.
+# Usage: scripts/pages.sh screenshots
+#        scripts/pages.sh bench [SECONDS]     (default 20)
+set -euo pipefail
+mode=${1:?usage: scripts/pages.sh screenshots|bench [SECONDS]}
+secs=${2:-20}
+cd "$(dirname "$0")/.."
+go build -o bin/mutual ./cmd/mutual
+go build -o bin/pages ./scripts/pages
+
+base=/tmp # reachable by the unprivileged PostgreSQL user when run as root
+dir=$(mktemp -d "$base/mutual-pages.XXXXXX")
+chmod 0711 "$dir"
+out="$dir/serve.out"
+bin/mutual serve --addr 127.0.0.1:0 --data-dir "$dir/data" >"$out" 2>"$dir/serve.log" &
+pid=$!
+cleanup() {
+  kill -INT "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  rm -rf "$dir"
+}
+trap cleanup EXIT
+
+url=""
+for _ in $(seq 1 600); do
+  url=$(sed -n 's/^listening on \(http:\/\/[^ ]*\)$/\1/p' "$out" | head -n 1)
+  [ -n "$url" ] && [ -s "$dir/data/admin-token" ] && break
+  kill -0 "$pid" 2>/dev/null || { cat "$dir/serve.log" >&2; echo "mutual serve exited" >&2; exit 1; }
+  sleep 0.1
+done
+[ -n "$url" ] || { echo "mutual serve did not start" >&2; exit 1; }
+bin/mutual demo --url "$url" --data-dir "$dir/data" | head -n 2
+
+case "$mode" in
+  screenshots) bin/pages screenshots -url "$url" -token-file "$dir/data/admin-token" -out docs/screenshots ;;
+  bench)
+    bin/pages bench -url "$url" -token-file "$dir/data/admin-token" -users 32 -duration "${secs}s" -think 1s -server-pid "$pid"
+    bin/pages bench -url "$url" -token-file "$dir/data/admin-token" -users 32 -duration "${secs}s" -think 0 -server-pid "$pid" ;;
+  *) echo "unknown mode $mode" >&2; exit 2 ;;
+esac
