@@ -19,7 +19,7 @@ GROWTHTIME ?= 1x
 # (it lives outside the repository); its figures are what the ledger's are compared to.
 CEILING  ?= ../shared/bench/ceiling.sh
 
-.PHONY: help run build test vet lint fmt deps bench fuzz demo loadtest clean test-serializable test-faults test-cockroach
+.PHONY: help run build test axe vet lint fmt deps bench fuzz demo loadtest clean test-serializable test-faults test-cockroach
 
 help:
 	@echo 'make run      start the server in local mode (data in ./.mutual; ARGS=... for flags)'
@@ -52,8 +52,18 @@ demo: build
 loadtest: build
 	bin/mutual bench $(ARGS)
 
-test: vet
+test: vet axe
 	$(GO) test -count=1 -timeout 15m ./...
+
+# axe-core, which the browser tests run in Chromium, comes from the npm
+# registry at the version web/testdata/axe/package-lock.json pins; it is
+# installed once (node_modules is not in the repository).
+AXEDIR := web/testdata/axe
+axe: $(AXEDIR)/node_modules/axe-core/axe.min.js
+$(AXEDIR)/node_modules/axe-core/axe.min.js: $(AXEDIR)/package-lock.json
+	@command -v npm >/dev/null 2>&1 || { echo "make: npm is needed to install axe-core for the browser tests (apt-get install npm; .ci/run does)" >&2; exit 1; }
+	cd $(AXEDIR) && npm ci --no-audit --no-fund
+	@touch $@
 
 vet:
 	$(GO) vet ./...
@@ -114,9 +124,10 @@ lint: vet deps
 fmt:
 	gofmt -w .
 
-# Imports point inward (cmd -> httpapi -> exchange -> ledger -> schema):
-# ledger and exchange never reach net/http or the packages above them, and
-# httpapi never imports pgx itself. Packages not written yet are skipped.
+# Imports point inward (cmd -> web, httpapi -> exchange -> ledger -> schema):
+# ledger and exchange never reach net/http or the packages above them,
+# httpapi and web never import pgx themselves, and the two front ends never
+# import each other. Packages not written yet are skipped.
 MODULE := github.com/mutual-ledger/mutual
 deps:
 	@fail=0; \
@@ -130,7 +141,11 @@ deps:
 	check ledger   "$$all"    net/http $(MODULE)/exchange $(MODULE)/httpapi $(MODULE)/cmd; \
 	check exchange "$$all"    net/http $(MODULE)/httpapi $(MODULE)/cmd; \
 	check httpapi  "$$direct" github.com/jackc/pgx $(MODULE)/cmd; \
-	check schema   "$$all"    $(MODULE)/ledger $(MODULE)/exchange $(MODULE)/httpapi; \
+	check httpapi  "$$all"    $(MODULE)/web; \
+	check web      "$$direct" github.com/jackc/pgx $(MODULE)/cmd; \
+	check web      "$$all"    $(MODULE)/httpapi; \
+	check schema   "$$all"    $(MODULE)/ledger $(MODULE)/exchange $(MODULE)/httpapi $(MODULE)/web; \
+	check exchange "$$all"    $(MODULE)/web; \
 	if [ $$fail = 0 ]; then echo "deps: imports point inward"; fi; exit $$fail
 
 bench:

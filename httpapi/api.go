@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/mutual-ledger/mutual/exchange/matching"
+	"github.com/mutual-ledger/mutual/internal/cookie"
 	"github.com/mutual-ledger/mutual/internal/idempotency"
 	"github.com/mutual-ledger/mutual/internal/journal"
 	"github.com/mutual-ledger/mutual/ledger"
@@ -135,10 +136,11 @@ type api struct {
 	shapes     shapes // of request bodies, for checkJSON
 	mux        *http.ServeMux
 	routes     []route
-	// behindTLSProxy: see Config.BehindTLSProxy. cop refuses cross-site
-	// requests that carry the session cookie (sessions.go).
-	behindTLSProxy bool
-	cop            *http.CrossOriginProtection
+	// jar reads and writes the session cookie (Config.BehindTLSProxy
+	// decides its flags). cop refuses cross-site requests that carry it
+	// (sessions.go).
+	jar cookie.Jar
+	cop *http.CrossOriginProtection
 }
 
 // New returns the HTTP API as a handler: every route of the route table,
@@ -176,8 +178,8 @@ func New(cfg Config) http.Handler {
 		validate:   newValidator(),
 		mux:        http.NewServeMux(),
 
-		behindTLSProxy: cfg.BehindTLSProxy,
-		cop:            http.NewCrossOriginProtection(),
+		jar: cookie.Jar{BehindTLSProxy: cfg.BehindTLSProxy},
+		cop: http.NewCrossOriginProtection(),
 	}
 	if a.now == nil {
 		a.now = time.Now

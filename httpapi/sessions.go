@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -39,13 +37,6 @@ type sessionStore interface {
 	RevokeToken(ctx context.Context, p exchange.Principal, id uuid.UUID) (exchange.Token, error)
 }
 
-// The session cookie's names: with the __Host- prefix over TLS, plain over
-// HTTP (a browser refuses a __Host- cookie from an insecure origin).
-const (
-	sessionCookie       = "mutual_session"
-	secureSessionCookie = "__Host-mutual_session"
-)
-
 func (a *api) sessions() sessionStore { return a.auth.(sessionStore) }
 
 func (a *api) registerSessionRoutes(rt *router) {
@@ -59,37 +50,17 @@ func (a *api) registerSessionRoutes(rt *router) {
 	rt.remove("/v1/sessions/{id}", a.endSession)
 }
 
-// secure reports whether the request reached the service over TLS.
-func (a *api) secure(r *http.Request) bool { return a.behindTLSProxy || r.TLS != nil }
+// The cookie's rules live in internal/cookie, shared with the pages.
 
-func (a *api) cookieName(r *http.Request) string {
-	if a.secure(r) {
-		return secureSessionCookie
-	}
-	return sessionCookie
-}
+func (a *api) sessionCookieValue(r *http.Request) string { return a.jar.Value(r) }
 
-// sessionCookieValue returns the session cookie the request carries, or "".
-func (a *api) sessionCookieValue(r *http.Request) string {
-	c, err := r.Cookie(a.cookieName(r))
-	if err != nil {
-		return ""
-	}
-	return c.Value
-}
-
-// setSessionCookie gives the browser its session; it keeps the cookie until
-// the session's absolute end, and the server decides before that whether
-// the session still stands.
 func (a *api) setSessionCookie(w http.ResponseWriter, r *http.Request, secret string, s exchange.Session) {
-	http.SetCookie(w, &http.Cookie{Name: a.cookieName(r), Value: secret, Path: "/", Expires: s.ExpiresAt,
-		HttpOnly: true, Secure: a.secure(r), SameSite: http.SameSiteLaxMode})
+	a.jar.Set(w, r, secret, s.ExpiresAt)
 }
 
-func (a *api) clearSessionCookie(w http.ResponseWriter, r *http.Request) {
-	http.SetCookie(w, &http.Cookie{Name: a.cookieName(r), Value: "", Path: "/", MaxAge: -1,
-		HttpOnly: true, Secure: a.secure(r), SameSite: http.SameSiteLaxMode})
-}
+func (a *api) clearSessionCookie(w http.ResponseWriter, r *http.Request) { a.jar.Clear(w, r) }
+
+func (a *api) clientAddress(r *http.Request) string { return a.jar.ClientAddress(r) }
 
 // errCrossOrigin answers a cross-site state-changing request that carries
 // the session cookie.
@@ -120,28 +91,6 @@ func (a *api) authenticateSession(r *http.Request, secret string) (exchange.Prin
 		return exchange.Principal{}, fmt.Errorf("authenticating a session: %w", err)
 	}
 	return p, nil
-}
-
-// clientAddress is the address limits on wrong codes count against: the
-// peer's, or behind a TLS proxy the one the proxy appended last to
-// X-Forwarded-For (earlier entries are the client's to write).
-func (a *api) clientAddress(r *http.Request) string {
-	if a.behindTLSProxy {
-		if xff := r.Header.Values("X-Forwarded-For"); len(xff) > 0 {
-			last := xff[len(xff)-1]
-			if i := strings.LastIndexByte(last, ','); i >= 0 {
-				last = last[i+1:]
-			}
-			if ip := net.ParseIP(strings.TrimSpace(last)); ip != nil {
-				return ip.String()
-			}
-		}
-	}
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }
 
 // sessionJSON is a session as the API shows it, never its secret.

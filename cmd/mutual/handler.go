@@ -9,6 +9,7 @@ import (
 	"github.com/mutual-ledger/mutual/httpapi"
 	"github.com/mutual-ledger/mutual/internal/idempotency"
 	"github.com/mutual-ledger/mutual/ledger"
+	"github.com/mutual-ledger/mutual/web"
 )
 
 // handlerDeps is what the HTTP handler is built from.
@@ -22,8 +23,9 @@ type handlerDeps struct {
 	behindTLSProxy bool
 }
 
-// newHandler returns the handler `mutual serve` serves: the HTTP API, with
-// its health checks, metrics and OpenAPI document.
+// newHandler returns the handler `mutual serve` serves: the JSON API under
+// /v1/, with its health checks, metrics and OpenAPI document, and the pages
+// people use (package web) at every other path.
 func newHandler(d handlerDeps) http.Handler {
 	cfg := httpapi.Config{
 		Ledger:    d.store,
@@ -39,5 +41,21 @@ func newHandler(d handlerDeps) http.Handler {
 	if d.idem != nil {
 		cfg.Idempotency = d.idem
 	}
-	return httpapi.New(cfg)
+	api := httpapi.New(cfg)
+	pages, err := web.New(web.Config{Exchange: d.exchange, Logger: d.log, BehindTLSProxy: d.behindTLSProxy})
+	if err != nil {
+		// The pages' templates and catalogues are embedded in the binary:
+		// web's own tests load them, so this is a build that never passed.
+		panic(err)
+	}
+	mux := http.NewServeMux()
+	for _, path := range apiPaths {
+		mux.Handle(path, api)
+	}
+	mux.Handle("/", pages)
+	return mux
 }
+
+// apiPaths are the paths the JSON API answers: everything under /v1/
+// (an unknown one is its 404 problem+json) and the service routes.
+var apiPaths = []string{"/v1/", "/healthz", "/readyz", "/metrics", "/openapi.json"}

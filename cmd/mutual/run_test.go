@@ -221,6 +221,17 @@ func TestServeWithDatabaseURL(t *testing.T) {
 	if code, _ := s.get(t, "/no-such-page"); code != http.StatusNotFound {
 		t.Errorf("GET /no-such-page = %d; want 404", code)
 	}
+	// The pages at /, the JSON API under /v1/.
+	for path, want := range map[string]string{"/": "text/html; charset=utf-8", "/v1/no-such-route": "application/problem+json", "/openapi.json": "application/json"} {
+		resp, err := http.Get("http://" + s.addr + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, want) {
+			t.Errorf("GET %s: Content-Type %q; want %q", path, ct, want)
+		}
+	}
 
 	start := time.Now()
 	s.stop(t)

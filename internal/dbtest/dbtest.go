@@ -64,6 +64,10 @@ func Main(m *testing.M) {
 	os.Exit(run(m))
 }
 
+// Run is Main without the exit: it returns m.Run's code (or 1), so that a
+// TestMain can stop what else it started (a browser) before exiting.
+func Run(m *testing.M) int { return run(m) }
+
 func run(m *testing.M) int {
 	flag.Parse()
 	if v := os.Getenv(pgtx.EnvFaults); v != "" {
