@@ -24,6 +24,7 @@ type Exchange interface {
 	sessionReader
 	signinService
 	homeService
+	coordService
 }
 
 // sessionReader is what every page needs: who the session cookie stands
@@ -103,6 +104,7 @@ func (s *Server) routes() {
 	s.public("GET /language", s.chooseLanguage)
 	s.registerSigninPages()
 	s.registerHomePages()
+	s.registerCoordPages()
 	s.public("/", func(w http.ResponseWriter, r *Request) error { return errNotFound })
 }
 
@@ -118,6 +120,10 @@ type Request struct {
 	Name string
 	// Flash is the message the request before left (translated), or "".
 	Flash string
+	// ActingFor is the name of the member a coordinator acts for (then
+	// Principal and Name are that member's), and Agent the coordinator's
+	// own name; both "" otherwise.
+	ActingFor, Agent string
 }
 
 // handlerFunc is a page: it writes its answer itself (render or
@@ -184,7 +190,7 @@ func (s *Server) identify(w http.ResponseWriter, r *Request) error {
 		return err
 	}
 	r.Principal, r.Name = &p, m.Name
-	return nil
+	return s.acting(w, r)
 }
 
 // Errors a page returns to get the matching error page.
