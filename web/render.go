@@ -77,6 +77,9 @@ type Page struct {
 	// Assets is the version of the embedded assets, for URLs that change
 	// when they do.
 	Assets string
+	// ActingFor is the name of the member a coordinator acts for, and
+	// Agent the coordinator's, "" when none.
+	ActingFor, Agent string
 	// Languages are the chooser's entries.
 	Languages []LangLink
 }
@@ -85,6 +88,36 @@ type Page struct {
 type LangLink struct {
 	Code, Name, URL string
 	Current         bool
+}
+
+// Coordinates reports whether the signed-in member coordinates an
+// organization, for the link to the coordinators' pages (which ask the
+// exchange for everything they show).
+func (p *Page) Coordinates() bool {
+	if p.Principal == nil || p.ActingFor != "" {
+		return false
+	}
+	for _, r := range p.Principal.Roles {
+		if r == exchange.RoleCoordinator || r == exchange.RoleAdmin {
+			return true
+		}
+	}
+	return false
+}
+
+// Choice is one option of a select field.
+type Choice struct{ Value, Label string }
+
+// Select returns a select field of the page's form with its choices, for
+// {{template "select" ...}}; opts as for Field.
+func (p *Page) Select(name, labelKey string, choices []Choice, opts ...string) SelectField {
+	return SelectField{Field: p.Field(name, labelKey, opts...), Choices: choices}
+}
+
+// SelectField is a select field's view.
+type SelectField struct {
+	Field
+	Choices []Choice
 }
 
 // SignedIn reports whether a member is signed in.
@@ -181,7 +214,8 @@ func (s *Server) render(w http.ResponseWriter, r *Request, status int, name, tit
 		form = NewForm(nil)
 	}
 	p := &Page{Lang: r.Lang, Title: r.Lang.T(titleKey), Principal: r.Principal, Name: r.Name, Flash: r.Flash,
-		Form: form, Data: data, Path: r.URL.RequestURI(), Assets: s.assetVersion}
+		Form: form, Data: data, Path: r.URL.RequestURI(), Assets: s.assetVersion,
+		ActingFor: r.ActingFor, Agent: r.Agent}
 	for _, tag := range Languages {
 		code := tag.String()
 		p.Languages = append(p.Languages, LangLink{Code: code, Name: r.Lang.T("language." + code),

@@ -25,6 +25,7 @@ type Exchange interface {
 	signinService
 	homeService
 	publicService
+	coordService
 }
 
 // sessionReader is what every page needs: who the session cookie stands
@@ -105,6 +106,7 @@ func (s *Server) routes() {
 	s.registerSigninPages()
 	s.registerHomePages()
 	s.registerPublicPages()
+	s.registerCoordPages()
 	s.public("/", func(w http.ResponseWriter, r *Request) error { return errNotFound })
 }
 
@@ -120,6 +122,10 @@ type Request struct {
 	Name string
 	// Flash is the message the request before left (translated), or "".
 	Flash string
+	// ActingFor is the name of the member a coordinator acts for (then
+	// Principal and Name are that member's), and Agent the coordinator's
+	// own name; both "" otherwise.
+	ActingFor, Agent string
 }
 
 // handlerFunc is a page: it writes its answer itself (render or
@@ -186,7 +192,7 @@ func (s *Server) identify(w http.ResponseWriter, r *Request) error {
 		return err
 	}
 	r.Principal, r.Name = &p, m.Name
-	return nil
+	return s.acting(w, r)
 }
 
 // Errors a page returns to get the matching error page.
