@@ -157,6 +157,9 @@ var reasonKinds = map[ledger.Reason]problemKind{
 	exchange.ReasonInvitationRevoked:  {http.StatusGone, "invitation-revoked", "Invitation revoked"},
 	exchange.ReasonInvitationUsed:     {http.StatusConflict, "invitation-used", "Invitation already used"},
 	exchange.ReasonAlreadyAMember:     {http.StatusConflict, "already-a-member", "Already a member of the organization"},
+	exchange.ReasonUnknownPasskey:     kindNotFound,
+	exchange.ReasonPasskeyCeremony:    {http.StatusUnauthorized, "passkey-ceremony", "Passkey request unknown, answered or expired"},
+	exchange.ReasonPasskeyRegistered:  {http.StatusConflict, "passkey-registered", "Passkey registered already"},
 }
 
 // codeKinds maps error codes to problems, for reasons reasonKinds lacks.

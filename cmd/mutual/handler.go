@@ -21,6 +21,8 @@ type handlerDeps struct {
 	log      *slog.Logger
 	// behindTLSProxy: see httpapi.Config.BehindTLSProxy.
 	behindTLSProxy bool
+	// publicURL: see web.Config.PublicURL ("" turns passkeys off).
+	publicURL string
 }
 
 // newHandler returns the handler `mutual serve` serves: the JSON API under
@@ -42,7 +44,7 @@ func newHandler(d handlerDeps) http.Handler {
 		cfg.Idempotency = d.idem
 	}
 	api := httpapi.New(cfg)
-	pages, err := web.New(web.Config{Exchange: d.exchange, Logger: d.log, BehindTLSProxy: d.behindTLSProxy})
+	pages, err := web.New(web.Config{Exchange: d.exchange, Logger: d.log, BehindTLSProxy: d.behindTLSProxy, PublicURL: d.publicURL})
 	if err != nil {
 		// The pages' templates and catalogues are embedded in the binary:
 		// web's own tests load them, so this is a build that never passed.

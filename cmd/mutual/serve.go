@@ -8,6 +8,9 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"net/url"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -50,8 +53,14 @@ func serve(ctx context.Context, e *env, args []string) error {
 	debugAddr := fs.String("debug-addr", "", "also serve Go's profiler (net/http/pprof) on `HOST:PORT`; keep it on loopback")
 	maxConns := fs.Int("max-connections", 0, fmt.Sprintf("serve at most `N` HTTP connections at once; more wait for one to end (default %d, fewer if the open-files limit is lower)", httpapi.DefaultMaxConns))
 	behindTLSProxy := fs.Bool("behind-tls-proxy", false, "a proxy in front terminates TLS: session cookies are Secure with the __Host- prefix, and wrong sign-in codes count against the last X-Forwarded-For address")
+	publicURL := fs.String("public-url", "", "the `URL` people reach the pages at, e.g. https://mutual.example.org: passkeys belong to its host, and are accepted only from it (default http://localhost:PORT, PORT the one listened on)")
 	if help, err := parseFlags(fs, e, serveSummary, args); help || err != nil {
 		return err
+	}
+	if *publicURL != "" {
+		if u, err := url.Parse(*publicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
+			return &usageError{fmt.Sprintf("serve: --public-url %q: want an http(s) URL without a path, such as https://mutual.example.org", *publicURL)}
+		}
 	}
 
 	conns, err := connectionLimit(e, *maxConns)
@@ -75,7 +84,13 @@ func serve(ctx context.Context, e *env, args []string) error {
 			return errors.Join(err, db.Close(context.WithoutCancel(ctx)))
 		}
 	}
-	err = serveOn(ctx, e, ln, db, serveOptions{dataDir: *dataDir, networkName: *networkName, maxConns: conns, behindTLSProxy: *behindTLSProxy})
+	if *publicURL == "" {
+		// A browser takes "localhost" as a passkey's site, never an IP
+		// address.
+		*publicURL = "http://localhost:" + strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	}
+	err = serveOn(ctx, e, ln, db, serveOptions{dataDir: *dataDir, networkName: *networkName, maxConns: conns, behindTLSProxy: *behindTLSProxy,
+		publicURL: strings.TrimSuffix(*publicURL, "/")})
 	// A clean stop of the local PostgreSQL even though ctx is cancelled.
 	return errors.Join(err, db.Close(context.WithoutCancel(ctx)))
 }
@@ -158,6 +173,8 @@ type serveOptions struct {
 	maxConns    int // HTTP connections open at once; 0 means httpapi's default
 	// behindTLSProxy: see httpapi.Config.BehindTLSProxy.
 	behindTLSProxy bool
+	// publicURL: see web.Config.PublicURL.
+	publicURL string
 }
 
 // serveOn migrates the database, creates the network and its admin on the
@@ -251,7 +268,7 @@ func serveOn(ctx context.Context, e *env, ln net.Listener, db *database, opts se
 		}
 	}()
 
-	srv := httpapi.NewServer(newHandler(handlerDeps{db: db, store: store, exchange: ex, idem: idem, log: e.log, behindTLSProxy: opts.behindTLSProxy}),
+	srv := httpapi.NewServer(newHandler(handlerDeps{db: db, store: store, exchange: ex, idem: idem, log: e.log, behindTLSProxy: opts.behindTLSProxy, publicURL: opts.publicURL}),
 		httpapi.ServerConfig{MaxConns: opts.maxConns, Logger: e.log})
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
