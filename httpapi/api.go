@@ -288,6 +288,7 @@ func (a *api) register(rt *router) {
 	a.registerSessionRoutes(rt)
 	a.registerSigninRoutes(rt)
 	a.registerInvitationRoutes(rt)
+	a.registerPasskeyRoutes(rt)
 }
 
 // routeHandler wraps a route's endpoint: authentication unless public, the
