@@ -56,7 +56,6 @@ func TestPasskeyJourney(t *testing.T) {
 	if got, want := text(t, ctx, "main > p:nth-of-type(2)"), msg(t, "en", "passkeys.none"); got != want {
 		t.Errorf("with no passkey the page says %q, want %q", got, want)
 	}
-	browser.Axe(t, ctx)
 	if st := submit(t, ctx, "#passkey-register button"); st != http.StatusOK {
 		t.Fatalf("registering answered %d", st)
 	}
@@ -86,7 +85,6 @@ func TestPasskeyJourney(t *testing.T) {
 	if vis, _ := chromedp.Run(ctx, chromedp.Evaluate[bool](`!document.querySelector("[data-passkey-section]").hidden`)); !vis {
 		t.Fatal("the passkey sign-in is hidden although the browser has WebAuthn")
 	}
-	browser.Axe(t, ctx)
 	submit(t, ctx, "#passkey-signin button")
 	if got := location(t, ctx); got != "/home" {
 		t.Fatalf("after the passkey sign-in the browser is at %s (%s)", got, text(t, ctx, "main"))
