@@ -2,8 +2,12 @@ package web_test
 
 import (
 	"context"
+	"fmt"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -293,5 +297,46 @@ func TestSignOutEverywhere(t *testing.T) {
 		if resp, _ := get(t, c, e.srv.URL+"/home"); resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(resp.Header.Get("Location"), "/signin") {
 			t.Errorf("the %s's home after signing out everywhere = %d %s", name, resp.StatusCode, resp.Header.Get("Location"))
 		}
+	}
+}
+
+// TestCrossOriginFormInBrowser: a page of another origin on the same site
+// (localhost on another port, so the browser does send the SameSite=Lax
+// session cookie along) posts a form to sign the member out everywhere.
+// The pages refuse it (403, in her language) and her session stands.
+func TestCrossOriginFormInBrowser(t *testing.T) {
+	e := newEnv(t)
+	ana := e.newMember(e.timebank("Barrio"), "Ana")
+	evil := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprintf(w, `<!doctype html><html lang="en"><title>Prize</title><form method="post" action="%s/signout/everywhere"><button>Claim</button></form></html>`, e.site)
+	}))
+	t.Cleanup(evil.Close)
+	evilURL := "http://localhost:" + strconv.Itoa(evil.Listener.Addr().(*net.TCPAddr).Port)
+
+	ctx := browser.User(t)
+	_, code, err := e.ex.IssueSigninCode(context.Background(), e.admin, ana)
+	if err != nil {
+		t.Fatal(err)
+	}
+	open(t, ctx, e.site+"/signin?member="+ana.String())
+	typeInto(t, ctx, "f-code", code)
+	submit(t, ctx, `form[action="/signin/code"] button`)
+	if got := location(t, ctx); got != "/home" {
+		t.Fatalf("signing in led to %s", got)
+	}
+	open(t, ctx, evilURL+"/")
+	if st := submit(t, ctx, "button"); st != http.StatusForbidden {
+		t.Errorf("the cross-origin form answered %d, want 403", st)
+	}
+	if got, want := text(t, ctx, "main p"), msg(t, "en", "error.cross_origin"); got != want {
+		t.Errorf("the refusal says %q, want %q", got, want)
+	}
+	if methods := e.sessionMethods(ana.String()); len(methods) != 2 { // the invitation's and the code's
+		t.Errorf("open sessions after the refused form: %v, want both still open", methods)
+	}
+	open(t, ctx, e.site+"/home")
+	if got := location(t, ctx); got != "/home" {
+		t.Errorf("home after the refused form is at %s: she was signed out", got)
 	}
 }
