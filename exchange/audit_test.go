@@ -749,6 +749,13 @@ func TestErasureNeedsSettledBalances(t *testing.T) {
 		t.Fatal(err)
 	}
 	pa, pb := e.principal(t, ana), e.principal(t, ben)
+	// Ana has a passkey, and a passkey ceremony under way.
+	if _, err := e.ex.AddPasskey(ctx, pa, exchange.NewPasskey{CredentialID: []byte("ana's phone passkey id"), Record: []byte(`{"publicKey":"..."}`), SignCount: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.ex.StartPasskeyCeremony(ctx, pa, "register", []byte(`{}`)); err != nil {
+		t.Fatal(err)
+	}
 	// Ben gives Ana 3 hours; Ana gives 1 to the pool.
 	if _, err := e.ex.Transfer(ctx, pb, ledger.TransferRequest{Postings: []ledger.Posting{{From: benAcct, To: acct, Amount: hours("3"), Unit: "HOUR"}}}); err != nil {
 		t.Fatal(err)
@@ -823,7 +830,7 @@ func TestErasureNeedsSettledBalances(t *testing.T) {
 	if _, err := e.ex.ActFor(ctx, pc, ana.ID); !errors.Is(err, exchange.ErrForbidden) {
 		t.Errorf("acting for an erased member: %v", err)
 	}
-	for _, table := range []string{"tokens", "sessions", "signin_codes"} {
+	for _, table := range []string{"tokens", "sessions", "signin_codes", "passkeys", "passkey_ceremonies"} {
 		var n int
 		if err := e.pool.QueryRow(ctx, `SELECT count(*) FROM `+table+` WHERE member_id = $1`, ana.ID).Scan(&n); err != nil || n != 0 {
 			t.Errorf("%s of the erased member: %d, %v", table, n, err)

@@ -256,18 +256,12 @@ func eraseRows(ctx context.Context, tx *pgtx.Tx, memberID uuid.UUID, name, email
 	return erasePasskeys(ctx, tx, memberID)
 }
 
-// erasePasskeys deletes the member's passkeys when the database has a
-// passkeys table with a member_id column (it comes with passkey sign-in,
-// in a migration of its own); without one there is nothing to delete.
+// erasePasskeys deletes the member's passkeys (their public keys, and
+// their names and user handles, which are personal data) and any passkey
+// ceremony the member had started.
 func erasePasskeys(ctx context.Context, tx *pgtx.Tx, memberID uuid.UUID) error {
-	var present bool
-	if err := tx.QueryRow(ctx, `
-SELECT EXISTS (SELECT 1 FROM information_schema.columns
-               WHERE table_schema = current_schema() AND table_name = 'passkeys' AND column_name = 'member_id')`).Scan(&present); err != nil {
+	if _, err := tx.Exec(ctx, `DELETE FROM passkey_ceremonies WHERE member_id = $1`, memberID); err != nil {
 		return err
-	}
-	if !present {
-		return nil
 	}
 	_, err := tx.Exec(ctx, `DELETE FROM passkeys WHERE member_id = $1`, memberID)
 	return err

@@ -296,6 +296,7 @@ func (a *api) register(rt *router) {
 	a.registerAuditRoutes(rt)
 	a.registerMyRoutes(rt)
 	a.registerEmailSigninRoutes(rt)
+	a.registerPasskeyRoutes(rt)
 }
 
 // routeHandler wraps a route's endpoint: authentication unless public, the

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/mutual-ledger/mutual/exchange"
 	"github.com/mutual-ledger/mutual/httpapi"
 )
@@ -556,8 +558,8 @@ type authzRow struct {
 	want  []int
 }
 
-// identityRows are the matrix's rows for invitations, sign-in codes and
-// sessions.
+// identityRows are the matrix's rows for invitations, sign-in codes,
+// sessions and passkeys.
 func (w *world) identityRows() []authzRow {
 	t := w.t
 	ctx := context.Background()
@@ -566,6 +568,19 @@ func (w *world) identityRows() []authzRow {
 	admin, err := w.ex.Authenticate(ctx, w.admin.token)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// anaPasskey registers a passkey of Ana's (a made-up public
+	// credential: the routes list and remove, never verify).
+	anaP, err := w.ex.Authenticate(ctx, w.ana.token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	anaPasskey := func() string {
+		k, err := w.ex.AddPasskey(ctx, anaP, exchange.NewPasskey{CredentialID: []byte(uuid.NewString()), Record: []byte(`{"publicKey":"AQID"}`)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k.ID.String()
 	}
 	// invitation makes a fresh invitation into org as the admin.
 	invitation := func(org exchange.Org) (id, secret string) {
@@ -643,6 +658,12 @@ func (w *world) identityRows() []authzRow {
 		{"GET /v1/members/{id}/tokens", func(tk string) resp { return w.call("GET", "/v1/members/"+ana+"/tokens", tk, nil) },
 			[]int{401, 401, 200, 404, 404, 200, 404, 200}},
 		{"DELETE /v1/sessions/{id}", func(tk string) resp { return w.call("DELETE", "/v1/sessions/"+anaSession(), tk, nil) },
+			[]int{401, 401, 204, 404, 404, 204, 404, 204}},
+		{"GET /v1/members/{id}/passkeys", func(tk string) resp {
+			anaPasskey()
+			return w.call("GET", "/v1/members/"+ana+"/passkeys", tk, nil)
+		}, []int{401, 401, 200, 404, 404, 200, 404, 200}},
+		{"DELETE /v1/passkeys/{id}", func(tk string) resp { return w.call("DELETE", "/v1/passkeys/"+anaPasskey(), tk, nil) },
 			[]int{401, 401, 204, 404, 404, 204, 404, 204}},
 	}
 }

@@ -5,11 +5,13 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -38,8 +40,12 @@ func TestMain(m *testing.M) {
 // env is the pages served over real HTTP on a fresh database, with the
 // real exchange deciding, and a network whose admin may invite.
 type env struct {
-	t       *testing.T
-	srv     *httptest.Server
+	t   *testing.T
+	srv *httptest.Server
+	// site is the server's URL by name (http://localhost:PORT), the
+	// public URL passkeys belong to: a browser refuses them on an IP
+	// address.
+	site    string
 	ex      *exchange.Store
 	db      *pgtx.DB
 	network exchange.Org
@@ -61,7 +67,9 @@ func newEnvWith(t *testing.T, change func(*web.Config)) *env {
 	ex := exchange.NewStore(db, led, exchange.Config{})
 	logs := &strings.Builder{}
 	var mu sync.Mutex
-	cfg := web.Config{Exchange: ex, Logger: slog.New(slog.NewTextHandler(lockedWriter{&mu, logs}, nil))}
+	srv := httptest.NewUnstartedServer(nil)
+	site := "http://localhost:" + strconv.Itoa(srv.Listener.Addr().(*net.TCPAddr).Port)
+	cfg := web.Config{Exchange: ex, Logger: slog.New(slog.NewTextHandler(lockedWriter{&mu, logs}, nil)), PublicURL: site}
 	if change != nil {
 		change(&cfg)
 	}
@@ -69,7 +77,8 @@ func newEnvWith(t *testing.T, change func(*web.Config)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(pages)
+	srv.Config.Handler = pages
+	srv.Start()
 	t.Cleanup(srv.Close)
 	network, _, _, secret, _, err := ex.Bootstrap(ctx, "Network")
 	if err != nil {
@@ -86,7 +95,7 @@ func newEnvWith(t *testing.T, change func(*web.Config)) *env {
 			t.Errorf("the pages logged an error:\n%s", logs.String())
 		}
 	})
-	return &env{t: t, srv: srv, ex: ex, db: db, network: network, admin: admin, logs: logs}
+	return &env{t: t, srv: srv, site: site, ex: ex, db: db, network: network, admin: admin, logs: logs}
 }
 
 type lockedWriter struct {

@@ -91,10 +91,16 @@ func (s *Server) join(w http.ResponseWriter, r *Request) error {
 }
 
 // signinData is the sign-in page's: the member the code is for, when the
-// coordinator's sign-in link named them, and where to go after.
+// coordinator's sign-in link named them, where to go after, and whether
+// passkeys are on.
 type signinData struct {
-	Member string
-	Next   string
+	Member   string
+	Next     string
+	Passkeys bool
+}
+
+func (s *Server) signinData(r *Request, member, next string) signinData {
+	return signinData{Member: member, Next: next, Passkeys: s.wa != nil}
 }
 
 // signinPage offers the ways in: a passkey (with script), and a one-time
@@ -104,7 +110,7 @@ func (s *Server) signinPage(w http.ResponseWriter, r *Request) error {
 	f := NewForm(nil)
 	f.Values.Set("member", q.Get("member"))
 	return s.render(w, r, http.StatusOK, "signin", "signin.title", f,
-		signinData{Member: q.Get("member"), Next: localPath(q.Get("next"), "/home")})
+		s.signinData(r, q.Get("member"), localPath(q.Get("next"), "/home")))
 }
 
 // signinWithCode signs in with a one-time code. Every refusal looks the
@@ -112,7 +118,7 @@ func (s *Server) signinPage(w http.ResponseWriter, r *Request) error {
 // code and too many tries, which say what to do.
 func (s *Server) signinWithCode(w http.ResponseWriter, r *Request) error {
 	f := NewForm(r.Request)
-	d := signinData{Member: f.Get("member"), Next: localPath(f.Get("next"), "/home")}
+	d := s.signinData(r, f.Get("member"), localPath(f.Get("next"), "/home"))
 	member, err := uuid.Parse(f.Get("member"))
 	if err != nil {
 		f.Refuse("member", r.Lang.T("error.field.member"))

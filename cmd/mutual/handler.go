@@ -23,6 +23,8 @@ type handlerDeps struct {
 	// behindTLSProxy: see httpapi.Config.BehindTLSProxy.
 	behindTLSProxy bool
 	mailer         *mailer.SMTP // nil: no sign-in codes by email
+	// publicURL: see web.Config.PublicURL ("" turns passkeys off).
+	publicURL string
 }
 
 // newHandler returns the handler `mutual serve` serves: the JSON API under
@@ -47,7 +49,7 @@ func newHandler(d handlerDeps) http.Handler {
 		cfg.Mailer = d.mailer
 	}
 	api := httpapi.New(cfg)
-	pages, err := web.New(web.Config{Exchange: d.exchange, Logger: d.log, BehindTLSProxy: d.behindTLSProxy})
+	pages, err := web.New(web.Config{Exchange: d.exchange, Logger: d.log, BehindTLSProxy: d.behindTLSProxy, PublicURL: d.publicURL})
 	if err != nil {
 		// The pages' templates and catalogues are embedded in the binary:
 		// web's own tests load them, so this is a build that never passed.

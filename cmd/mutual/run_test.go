@@ -232,6 +232,17 @@ func TestServeWithDatabaseURL(t *testing.T) {
 			t.Errorf("GET %s: Content-Type %q; want %q", path, ct, want)
 		}
 	}
+	// Passkeys belong to http://localhost:PORT unless --public-url says
+	// otherwise.
+	resp, err := http.Post("http://"+s.addr+"/signin/passkey/begin", "application/json", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(b), `"rpId":"localhost"`) {
+		t.Errorf("POST /signin/passkey/begin = %d %s; want options for the relying party localhost", resp.StatusCode, b)
+	}
 
 	start := time.Now()
 	s.stop(t)
@@ -444,6 +455,9 @@ func TestCommandLine(t *testing.T) {
 		{args: []string{"frobnicate"}, usageErr: true, errSays: `unknown command "frobnicate"`},
 		{args: []string{"serve", "--no-such-flag"}, usageErr: true, errSays: "no-such-flag"},
 		{args: []string{"serve", "stray"}, usageErr: true, errSays: `unexpected argument "stray"`},
+		{args: []string{"serve", "--public-url", "localhost:8080"}, usageErr: true, errSays: "--public-url"},
+		{args: []string{"serve", "--public-url", "https://mutual.example.org/app"}, usageErr: true, errSays: "without a path"},
+		{args: []string{"help", "serve"}, stdoutHas: "-public-url"},
 		{args: []string{"migrate", "--addr", "x"}, usageErr: true, errSays: "addr"},
 		{args: []string{"help", "frobnicate"}, usageErr: true, errSays: "frobnicate"},
 		{args: []string{"help"}, stdoutHas: "Commands:"},

@@ -8,6 +8,9 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"net/url"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -53,8 +56,14 @@ func serve(ctx context.Context, e *env, args []string) error {
 	behindTLSProxy := fs.Bool("behind-tls-proxy", false, "a proxy in front terminates TLS: session cookies are Secure with the __Host- prefix, and wrong sign-in codes count against the last X-Forwarded-For address")
 	smtpURL := fs.String("smtp-url", "", "send sign-in codes by email through the SMTP server at `smtp://HOST:PORT` (STARTTLS when offered; a user and password, if needed, in MUTUAL_SMTP_USERNAME and MUTUAL_SMTP_PASSWORD)")
 	smtpFrom := fs.String("smtp-from", "", "the `ADDRESS` sign-in mails come from (required with --smtp-url)")
+	publicURL := fs.String("public-url", "", "the `URL` people reach the pages at, e.g. https://mutual.example.org: passkeys belong to its host, and are accepted only from it (default http://localhost:PORT, PORT the one listened on)")
 	if help, err := parseFlags(fs, e, serveSummary, args); help || err != nil {
 		return err
+	}
+	if *publicURL != "" {
+		if u, err := url.Parse(*publicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
+			return &usageError{fmt.Sprintf("serve: --public-url %q: want an http(s) URL without a path, such as https://mutual.example.org", *publicURL)}
+		}
 	}
 	mail, err := newMailer(e, *smtpURL, *smtpFrom)
 	if err != nil {
@@ -82,7 +91,13 @@ func serve(ctx context.Context, e *env, args []string) error {
 			return errors.Join(err, db.Close(context.WithoutCancel(ctx)))
 		}
 	}
-	err = serveOn(ctx, e, ln, db, serveOptions{dataDir: *dataDir, networkName: *networkName, maxConns: conns, behindTLSProxy: *behindTLSProxy, mailer: mail})
+	if *publicURL == "" {
+		// A browser takes "localhost" as a passkey's site, never an IP
+		// address.
+		*publicURL = "http://localhost:" + strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	}
+	err = serveOn(ctx, e, ln, db, serveOptions{dataDir: *dataDir, networkName: *networkName, maxConns: conns, behindTLSProxy: *behindTLSProxy,
+		publicURL: strings.TrimSuffix(*publicURL, "/"), mailer: mail})
 	// A clean stop of the local PostgreSQL even though ctx is cancelled.
 	return errors.Join(err, db.Close(context.WithoutCancel(ctx)))
 }
@@ -169,6 +184,8 @@ type serveOptions struct {
 	// behindTLSProxy: see httpapi.Config.BehindTLSProxy.
 	behindTLSProxy bool
 	mailer         *mailer.SMTP // nil: no sign-in codes by email
+	// publicURL: see web.Config.PublicURL.
+	publicURL string
 }
 
 // newMailer is the sender --smtp-url and --smtp-from ask for, or nil when
@@ -283,7 +300,7 @@ func serveOn(ctx context.Context, e *env, ln net.Listener, db *database, opts se
 		}
 	}()
 
-	srv := httpapi.NewServer(newHandler(handlerDeps{db: db, store: store, exchange: ex, idem: idem, log: e.log, behindTLSProxy: opts.behindTLSProxy, mailer: opts.mailer}),
+	srv := httpapi.NewServer(newHandler(handlerDeps{db: db, store: store, exchange: ex, idem: idem, log: e.log, behindTLSProxy: opts.behindTLSProxy, mailer: opts.mailer, publicURL: opts.publicURL}),
 		httpapi.ServerConfig{MaxConns: opts.maxConns, Logger: e.log})
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()

@@ -136,7 +136,8 @@ func Width(px int64) Option { return func(o *userOptions) { o.width = px } }
 
 // User returns a new person's browser: a tab in a browser context of its
 // own (cookies, storage and authenticators apart from every other user's),
-// closed when the test ends. Its actions must finish within two minutes.
+// closed when the test ends. Its actions must finish within five minutes
+// (a generous bound: a loaded CI machine is slow, a hung browser is not).
 func (b *Browser) User(t testing.TB, opts ...Option) context.Context {
 	t.Helper()
 	b.once.Do(func() { b.err = b.start() })
@@ -153,7 +154,7 @@ func (b *Browser) User(t testing.TB, opts ...Option) context.Context {
 		cancel()
 		t.Fatalf("browsertest: opening a user's browser: %v", err)
 	}
-	ctx, cancelTimeout := context.WithTimeout(ctx, 2*time.Minute)
+	ctx, cancelTimeout := context.WithTimeout(ctx, 5*time.Minute)
 	t.Cleanup(func() { cancelTimeout(); cancel() })
 	if o.noScript {
 		ctx = context.WithValue(ctx, noScriptKey{}, true)
