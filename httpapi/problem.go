@@ -165,9 +165,9 @@ var reasonKinds = map[ledger.Reason]problemKind{
 	exchange.ReasonAgreementsInProgress: {http.StatusConflict, "agreements-in-progress", "The member has agreements in progress there"},
 	exchange.ReasonLastAdmin:            {http.StatusConflict, "last-admin", "The network's last admin cannot leave it"},
 
-	exchange.ReasonUnknownPasskey:     kindNotFound,
-	exchange.ReasonPasskeyCeremony:    {http.StatusUnauthorized, "passkey-ceremony", "Passkey request unknown, answered or expired"},
-	exchange.ReasonPasskeyRegistered:  {http.StatusConflict, "passkey-registered", "Passkey registered already"},
+	exchange.ReasonUnknownPasskey:    kindNotFound,
+	exchange.ReasonPasskeyCeremony:   {http.StatusUnauthorized, "passkey-ceremony", "Passkey request unknown, answered or expired"},
+	exchange.ReasonPasskeyRegistered: {http.StatusConflict, "passkey-registered", "Passkey registered already"},
 }
 
 // codeKinds maps error codes to problems, for reasons reasonKinds lacks.
