@@ -13,6 +13,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/mutual-ledger/mutual/exchange"
+	"github.com/mutual-ledger/mutual/exchange/matching"
 	"github.com/mutual-ledger/mutual/internal/cookie"
 	"github.com/mutual-ledger/mutual/ledger"
 )
@@ -24,6 +25,10 @@ type Exchange interface {
 	sessionReader
 	signinService
 	homeService
+	listingService
+	agreementService
+	historyService
+	poolService
 }
 
 // sessionReader is what every page needs: who the session cookie stands
@@ -46,6 +51,9 @@ type Config struct {
 	// BehindTLSProxy: see httpapi.Config.BehindTLSProxy (the same cookie
 	// rules, from internal/cookie).
 	BehindTLSProxy bool
+	// Matching scores a listing's matches; zero means
+	// matching.DefaultConfig(), as the JSON API's.
+	Matching matching.Config
 }
 
 // Server serves the pages.
@@ -59,6 +67,7 @@ type Server struct {
 	assetVersion string
 	mux          *http.ServeMux
 	cop          *http.CrossOriginProtection
+	matching     matching.Config
 }
 
 // New returns the pages as a handler. It returns an error when the
@@ -84,6 +93,9 @@ func New(cfg Config) (*Server, error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
+	if s.matching = cfg.Matching; s.matching.MaxKm <= 0 {
+		s.matching = matching.DefaultConfig()
+	}
 	s.cop.SetDenyHandler(http.HandlerFunc(s.crossOrigin))
 	s.routes()
 	return s, nil
@@ -103,6 +115,10 @@ func (s *Server) routes() {
 	s.public("GET /language", s.chooseLanguage)
 	s.registerSigninPages()
 	s.registerHomePages()
+	s.registerListingPages()
+	s.registerAgreementPages()
+	s.registerHistoryPages()
+	s.registerPoolPages()
 	s.public("/", func(w http.ResponseWriter, r *Request) error { return errNotFound })
 }
 
