@@ -85,8 +85,12 @@ func (s *Server) history(w http.ResponseWriter, r *Request) error {
 	if err != nil {
 		return err
 	}
-	d.Account = balanceView{ID: acc.ID, Name: acc.Name, Unit: unitName(r.Lang, acc.Unit), Posted: r.Lang.Decimal(acc.Posted),
-		Held: r.Lang.Decimal(acc.PendingDebits), Available: r.Lang.Decimal(acc.Available)}
+	scales, err := s.scales(r)
+	if err != nil {
+		return err
+	}
+	sc := scales[acc.Unit]
+	d.Account = s.viewBalance(r, acc, scales)
 	memos := map[uuid.UUID]string{}
 	for _, e := range entries {
 		what, err := s.entryWhat(r, e.TransferID, memos)
@@ -94,7 +98,7 @@ func (s *Server) history(w http.ResponseWriter, r *Request) error {
 			return err
 		}
 		d.Entries = append(d.Entries, entryView{When: r.Lang.DateTime(e.PostedAt), What: what,
-			Amount: signed(r.Lang, e.Amount), Balance: r.Lang.Decimal(e.BalanceAfter), Credit: e.Amount.Sign() > 0})
+			Amount: signed(r.Lang, e.Amount, sc), Balance: r.Lang.Fixed(e.BalanceAfter, sc), Credit: e.Amount.Sign() > 0})
 	}
 	q := url.Values{"account": {acc.ID.String()}}
 	if next != 0 {
@@ -109,11 +113,11 @@ func (s *Server) history(w http.ResponseWriter, r *Request) error {
 }
 
 // signed writes an entry's amount with its sign, "+" for what came in.
-func signed(l *Lang, d decimal.Decimal) string {
+func signed(l *Lang, d decimal.Decimal, scale int32) string {
 	if d.Sign() > 0 {
-		return "+" + l.Decimal(d)
+		return "+" + l.Fixed(d, scale)
 	}
-	return l.Decimal(d)
+	return l.Fixed(d, scale)
 }
 
 // entryWhat says what an entry was for: a donation to the pool or a grant
@@ -158,6 +162,11 @@ func (s *Server) historyCSV(w http.ResponseWriter, r *Request) error {
 	if !ok {
 		return errNotFound
 	}
+	scales, err := s.scales(r)
+	if err != nil {
+		return err
+	}
+	sc := scales[acc.Unit]
 	var rows [][]string
 	memos := map[uuid.UUID]string{}
 	pg := ledger.Page{Limit: 1000}
@@ -171,7 +180,7 @@ func (s *Server) historyCSV(w http.ResponseWriter, r *Request) error {
 			if err != nil {
 				return err
 			}
-			rows = append(rows, []string{e.PostedAt.UTC().Format(time.RFC3339), what, exact(e.Amount), exact(e.BalanceAfter),
+			rows = append(rows, []string{e.PostedAt.UTC().Format(time.RFC3339), what, exact(e.Amount, sc), exact(e.BalanceAfter, sc),
 				acc.Unit, e.TransferID.String()})
 		}
 		if next == 0 {
@@ -193,12 +202,13 @@ func (s *Server) historyCSV(w http.ResponseWriter, r *Request) error {
 	return cw.Error()
 }
 
-// exact writes an amount with every decimal place it has.
-func exact(d decimal.Decimal) string {
-	if e := d.Exponent(); e < 0 {
+// exact writes an amount with its unit's decimal places, or every one it
+// has when it has more (never rounded).
+func exact(d decimal.Decimal, scale int32) string {
+	if e := d.Exponent(); e < -scale {
 		return d.StringFixed(-e)
 	}
-	return d.String()
+	return d.StringFixed(scale)
 }
 
 // csvSafe keeps a spreadsheet from reading a memo as a formula: a cell

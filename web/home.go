@@ -18,6 +18,9 @@ type homeService interface {
 	MemberAccounts(ctx context.Context, p exchange.Principal, memberID uuid.UUID) ([]ledger.Account, error)
 	Notifications(ctx context.Context, p exchange.Principal, unread bool, pg exchange.Page) ([]exchange.Notification, uuid.UUID, error)
 	MarkNotificationsRead(ctx context.Context, p exchange.Principal, upTo uuid.UUID) (int, error)
+	// Units lists the units, whose scales say how many decimals an
+	// amount is written with.
+	Units(ctx context.Context, p exchange.Principal) ([]ledger.Unit, error)
 }
 
 func (s *Server) registerHomePages() {
@@ -36,7 +39,6 @@ type balanceView struct {
 	ID                              uuid.UUID
 	Name, Unit                      string
 	Posted, Held, Available, Credit string
-	Negative                        bool
 }
 
 // noticeView is an unread notification, in the person's language when
@@ -83,10 +85,12 @@ func (s *Server) home(w http.ResponseWriter, r *Request) error {
 	if err != nil {
 		return err
 	}
+	scales, err := s.scales(r)
+	if err != nil {
+		return err
+	}
 	for _, a := range accs {
-		b := balanceView{ID: a.ID, Name: a.Name, Unit: unitName(r.Lang, a.Unit),
-			Posted: r.Lang.Decimal(a.Posted), Held: r.Lang.Decimal(a.PendingDebits), Available: r.Lang.Decimal(a.Available),
-			Negative: a.Available.Sign() < 0}
+		b := s.viewBalance(r, a, scales)
 		if a.LowerBound != nil && a.LowerBound.Sign() < 0 {
 			b.Credit = r.Lang.T("home.credit", "Amount", amount(r.Lang, a.LowerBound.Neg(), a.Unit))
 		}
@@ -125,6 +129,26 @@ func (s *Server) home(w http.ResponseWriter, r *Request) error {
 		d.LastNotice = ns[len(ns)-1].ID
 	}
 	return s.render(w, r, http.StatusOK, "home", "home.title", nil, d)
+}
+
+// scales returns the decimal places of each unit, by code.
+func (s *Server) scales(r *Request) (map[string]int32, error) {
+	us, err := s.ex.Units(r.Context(), *r.Principal)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]int32, len(us))
+	for _, u := range us {
+		out[u.Code] = u.Scale
+	}
+	return out, nil
+}
+
+// viewBalance writes an account's balances with its unit's decimals.
+func (s *Server) viewBalance(r *Request, a ledger.Account, scales map[string]int32) balanceView {
+	sc := scales[a.Unit]
+	return balanceView{ID: a.ID, Name: a.Name, Unit: unitName(r.Lang, a.Unit),
+		Posted: r.Lang.Fixed(a.Posted, sc), Held: r.Lang.Fixed(a.PendingDebits, sc), Available: r.Lang.Fixed(a.Available, sc)}
 }
 
 // unitName names a unit for a person: hours in their language, others by
