@@ -303,3 +303,113 @@ func neighborJourney(t *testing.T, opts ...browsertest.Option) {
 		t.Errorf("Bruno's balances after giving an hour = %v", got)
 	}
 }
+
+// principal returns the principal of a member, through a token of theirs.
+func (e *env) principal(member uuid.UUID) exchange.Principal {
+	e.t.Helper()
+	ctx := context.Background()
+	_, secret, err := e.ex.CreateToken(ctx, e.admin, member, "test", nil)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	p, err := e.ex.Authenticate(ctx, secret)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return p
+}
+
+// TestNeighborPagesInSpanishAndFrench: Bruno reads each of his pages in
+// Spanish, then in French (chosen with the chooser): the headings, the
+// match's reasons and the agreement's status in that language, axe-core
+// on each. In each language a refused listing (hours "abc", then "1,234",
+// a French decimal comma with too many decimals) says why beside the
+// field in that language, keeps what was typed, and writes nothing.
+func TestNeighborPagesInSpanishAndFrench(t *testing.T) {
+	n := newNeighborhood(t)
+	e := n.env
+	ctx := context.Background()
+	carla := e.newMember(n.tb, "Carla")
+	cp, bp := e.principal(carla), e.principal(n.bruno)
+	need, err := e.ex.CreateListing(ctx, exchange.NewListing{OrgID: n.tb.ID, Owner: carla, Kind: exchange.Need,
+		Title: "Ride to the market", Category: "transport", Quantity: decimal.NewFromInt(2),
+		Place: exchange.Point{Lat: 41.4010, Lon: 2.1580}, City: "Barcelona", Neighborhood: "Gràcia"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := e.ex.ProposeAgreement(ctx, cp, exchange.NewAgreement{OfferID: n.offer.ID, NeedID: need.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.ex.AcceptAgreement(ctx, bp, a.ID, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.ex.DonateHours(ctx, bp, exchange.TimebankMove{OrgID: n.tb.ID, Amount: decimal.NewFromInt(1)}); err != nil {
+		t.Fatal(err)
+	}
+	// An open need Bruno's offer matches.
+	if _, err := e.ex.CreateListing(ctx, exchange.NewListing{OrgID: n.tb.ID, Owner: carla, Kind: exchange.Need,
+		Title: "Ride to the station", Category: "transport", Quantity: decimal.NewFromInt(1),
+		Place: exchange.Point{Lat: 41.4020, Lon: 2.1590}, City: "Barcelona", Neighborhood: "Gràcia"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, lang := range []string{"es", "fr"} {
+		// A browser for each language, each within its two minutes.
+		bruno := e.signInBrowser(t, n.bruno)
+		open(t, bruno, e.srv.URL+"/language?lang="+lang+"&next=/home")
+		if got := attr(t, bruno, "html", "lang"); got != lang {
+			t.Fatalf("<html lang=%q>, want %q", got, lang)
+		}
+		for _, p := range []struct{ path, sel, id string }{
+			{"/home", "#balances-heading", "home.balances"},
+			{"/listings", "h1", "listings.heading"},
+			{"/listings/" + n.offer.ID.String(), "#matches-heading", "listings.matches_needs"},
+			{"/agreements", "h1", "agreements.heading"},
+			{"/agreements/" + a.ID.String(), "dd.status", "agreements.status.accepted"},
+			{"/history", "h1", "history.heading"},
+			{"/pool", "h1", "pool.heading"},
+			{"/listings/new", "h1", "listings.new_heading"},
+		} {
+			if st := open(t, bruno, e.srv.URL+p.path); st != http.StatusOK {
+				t.Errorf("%s in %s = %d", p.path, lang, st)
+			}
+			if got, want := text(t, bruno, p.sel), msg(t, lang, p.id); got != want {
+				t.Errorf("%s in %s: %s = %q, want %q", p.path, lang, p.sel, got, want)
+			}
+			browser.Axe(t, bruno)
+			switch p.path {
+			case "/listings/" + n.offer.ID.String():
+				if got, want := text(t, bruno, "ol.matches .why"), msg(t, lang, "listings.why.same_category"); !strings.Contains(got, want) {
+					t.Errorf("the match's reasons in %s = %q, lacking %q", lang, got, want)
+				}
+			case "/history":
+				if got := text(t, bruno, "table.history tbody td:nth-child(3)"); got != map[string]string{"es": "-1,00", "fr": "-1,00"}[lang] {
+					t.Errorf("the history's gift in %s = %q", lang, got)
+				}
+			}
+		}
+		// On the form last opened: a refusal in the language.
+		bad := map[string]string{"es": "abc", "fr": "1,234"}[lang]
+		setSelect(t, bruno, "f-kind", "offer")
+		setSelect(t, bruno, "f-category", "repairs")
+		typeInto(t, bruno, "f-title", "Arreglo bicis")
+		typeInto(t, bruno, "f-quantity", bad)
+		listings := e.count("listings")
+		if st := submit(t, bruno, "main form button[type=submit]"); st != http.StatusUnprocessableEntity {
+			t.Errorf("hours %q in %s answered %d", bad, lang, st)
+		}
+		if got, want := text(t, bruno, "#f-quantity-error"), msg(t, lang, "error.field.quantity"); got != want {
+			t.Errorf("beside hours %q in %s: %q, want %q", bad, lang, got, want)
+		}
+		if v, _ := chromedp.Run(bruno, chromedp.Value(chromedp.ID("f-quantity"))); v != bad {
+			t.Errorf("the hours typed were not kept: %q", v)
+		}
+		if v, _ := chromedp.Run(bruno, chromedp.Value(chromedp.ID("f-kind"))); v != "offer" {
+			t.Errorf("the kind chosen was not kept: %q", v)
+		}
+		if e.count("listings") != listings {
+			t.Errorf("a refused listing in %s was written", lang)
+		}
+		browser.Axe(t, bruno)
+	}
+}
