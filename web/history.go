@@ -50,8 +50,8 @@ type historyData struct {
 // or my first; ok is false when I have none.
 func (s *Server) historyAccount(r *Request) (ledger.Account, []ledger.Account, bool, error) {
 	accs, err := s.ex.MemberAccounts(r.Context(), *r.Principal, r.Principal.MemberID)
-	if err != nil || len(accs) == 0 {
-		return ledger.Account{}, accs, false, err
+	if err != nil {
+		return ledger.Account{}, nil, false, err
 	}
 	want := r.URL.Query().Get("account")
 	for _, a := range accs {
@@ -60,7 +60,11 @@ func (s *Server) historyAccount(r *Request) (ledger.Account, []ledger.Account, b
 		}
 	}
 	if want != "" {
+		// Not one of mine: as if it did not exist.
 		return ledger.Account{}, accs, false, errNotFound
+	}
+	if len(accs) == 0 {
+		return ledger.Account{}, accs, false, nil
 	}
 	return accs[0], accs, true, nil
 }

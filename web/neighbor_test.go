@@ -354,8 +354,13 @@ func TestNeighborPagesInSpanishAndFrench(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, lang := range []string{"es", "fr"} {
-		// A browser for each language, each within its two minutes.
-		bruno := e.signInBrowser(t, n.bruno)
+		// A browser for each language, each within its two minutes; the
+		// French one is a phone's, 360 px wide.
+		var opts []browsertest.Option
+		if lang == "fr" {
+			opts = append(opts, browsertest.Width(360))
+		}
+		bruno := e.signInBrowser(t, n.bruno, opts...)
 		open(t, bruno, e.srv.URL+"/language?lang="+lang+"&next=/home")
 		if got := attr(t, bruno, "html", "lang"); got != lang {
 			t.Fatalf("<html lang=%q>, want %q", got, lang)
@@ -377,6 +382,11 @@ func TestNeighborPagesInSpanishAndFrench(t *testing.T) {
 				t.Errorf("%s in %s: %s = %q, want %q", p.path, lang, p.sel, got, want)
 			}
 			browser.Axe(t, bruno)
+			if lang == "fr" {
+				if w, err := chromedp.Run(bruno, chromedp.Evaluate[int](`document.documentElement.scrollWidth`)); err != nil || w > 360 {
+					t.Errorf("%s is %d px wide at 360 px (%v)", p.path, w, err)
+				}
+			}
 			switch p.path {
 			case "/listings/" + n.offer.ID.String():
 				if got, want := text(t, bruno, "ol.matches .why"), msg(t, lang, "listings.why.same_category"); !strings.Contains(got, want) {
@@ -411,5 +421,65 @@ func TestNeighborPagesInSpanishAndFrench(t *testing.T) {
 			t.Errorf("a refused listing in %s was written", lang)
 		}
 		browser.Axe(t, bruno)
+	}
+}
+
+// TestNeighborPagesRefuseWhatIsNotMine: over plain HTTP, a member asking
+// for another's account history, agreement or organization-only listing
+// gets the not-found page, as for one that does not exist; a step on
+// another's agreement is refused and changes nothing; every page weighs
+// under 100 KB.
+func TestNeighborPagesRefuseWhatIsNotMine(t *testing.T) {
+	n := newNeighborhood(t)
+	e := n.env
+	ctx := context.Background()
+	carla := e.newMember(n.tb, "Carla")
+	need, err := e.ex.CreateListing(ctx, exchange.NewListing{OrgID: n.tb.ID, Owner: carla, Kind: exchange.Need,
+		Title: "Ride to the market", Category: "transport", Quantity: decimal.NewFromInt(2),
+		Place: exchange.Point{Lat: 41.4010, Lon: 2.1580}, City: "Barcelona", Neighborhood: "Gràcia"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := e.ex.ProposeAgreement(ctx, e.principal(carla), exchange.NewAgreement{OfferID: n.offer.ID, NeedID: need.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	brunoAccs, err := e.ex.MemberAccounts(ctx, e.principal(n.bruno), n.bruno)
+	if err != nil || len(brunoAccs) != 1 {
+		t.Fatalf("Bruno's accounts: %v %v", brunoAccs, err)
+	}
+	// Dana belongs to another time bank.
+	other := e.timebank("Barrio Sur")
+	dana := e.newMember(other, "Dana")
+	c := e.signInByHTTP(dana)
+	for _, path := range []string{
+		"/history?account=" + brunoAccs[0].ID.String(),
+		"/history.csv?account=" + brunoAccs[0].ID.String(),
+		"/agreements/" + a.ID.String(),
+		"/listings/" + need.ID.String(),
+	} {
+		resp, body := get(t, c, e.srv.URL+path)
+		if resp.StatusCode != http.StatusNotFound || strings.Contains(body, "Ride to the market") {
+			t.Errorf("Dana asking %s got %d", path, resp.StatusCode)
+		}
+	}
+	resp, _ := post(t, c, e.srv.URL+"/agreements/"+a.ID.String()+"/accept", nil)
+	if resp.StatusCode != http.StatusNotFound {
+		t.Errorf("Dana accepting another's agreement got %d", resp.StatusCode)
+	}
+	if got, err := e.ex.Agreement(ctx, e.principal(carla), a.ID); err != nil || got.Status != exchange.AgreementProposed {
+		t.Errorf("after Dana's try the agreement is %v (%v)", got.Status, err)
+	}
+	// Carla, the proposer, may not accept her own proposal: forbidden.
+	cc := e.signInByHTTP(carla)
+	if resp, _ := post(t, cc, e.srv.URL+"/agreements/"+a.ID.String()+"/accept", nil); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("the proposer accepting got %d, want 403", resp.StatusCode)
+	}
+	for _, path := range []string{"/home", "/listings", "/listings/new", "/listings/" + need.ID.String(),
+		"/agreements", "/agreements/" + a.ID.String(), "/history", "/history.csv", "/pool"} {
+		resp, body := get(t, cc, e.srv.URL+path)
+		if resp.StatusCode != http.StatusOK || len(body) > 100*1024 {
+			t.Errorf("Carla's %s: %d, %d bytes", path, resp.StatusCode, len(body))
+		}
 	}
 }
