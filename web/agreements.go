@@ -61,7 +61,9 @@ type agreementView struct {
 	Offer, Need, Other, Amount, Status, Next string
 	// Waiting is set when the next step is the member's.
 	Waiting bool
-	IGive   bool
+	// Party is set when the member is the giver or the receiver (a
+	// coordinator may see others' agreements); IGive when the giver.
+	Party, IGive bool
 	// Confirmed: what each side confirmed, "" for not yet.
 	MyConfirmed, OtherConfirmed string
 }
@@ -103,6 +105,7 @@ func (s *Server) agreementViews(r *Request, as []exchange.Agreement) ([]agreemen
 func (s *Server) viewAgreement(r *Request, a exchange.Agreement, titles map[uuid.UUID]string, names map[uuid.UUID]string) agreementView {
 	me := r.Principal.MemberID
 	v := agreementView{Agreement: a, Offer: titles[a.OfferID], Need: titles[a.NeedID], IGive: a.Giver == me,
+		Party:  a.Giver == me || a.Receiver == me,
 		Amount: amount(r.Lang, a.Quantity, a.Unit), Status: r.Lang.T("agreements.status." + string(a.Status))}
 	other := a.Giver
 	mine, theirs := a.ReceiverConfirmed, a.GiverConfirmed
