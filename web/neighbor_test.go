@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/csv"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strings"
 	"testing"
@@ -481,5 +482,60 @@ func TestNeighborPagesRefuseWhatIsNotMine(t *testing.T) {
 		if resp.StatusCode != http.StatusOK || len(body) > 100*1024 {
 			t.Errorf("Carla's %s: %d, %d bytes", path, resp.StatusCode, len(body))
 		}
+	}
+}
+
+// TestAgreementStepsOverHTTP: the steps the journeys do not take. A
+// dispute without a reason is refused beside its field, in the person's
+// language, and changes nothing; cancelling an accepted agreement
+// releases the hours held, as the page said it would.
+func TestAgreementStepsOverHTTP(t *testing.T) {
+	n := newNeighborhood(t)
+	e := n.env
+	ctx := context.Background()
+	carla := e.newMember(n.tb, "Carla")
+	need, err := e.ex.CreateListing(ctx, exchange.NewListing{OrgID: n.tb.ID, Owner: carla, Kind: exchange.Need,
+		Title: "Ride to the market", Category: "transport", Quantity: decimal.NewFromInt(2),
+		Place: exchange.Point{Lat: 41.4010, Lon: 2.1580}, City: "Barcelona", Neighborhood: "Gràcia"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := e.ex.ProposeAgreement(ctx, e.principal(carla), exchange.NewAgreement{OfferID: n.offer.ID, NeedID: need.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := e.srv.URL + "/agreements/" + a.ID.String()
+	b := e.signInByHTTP(n.bruno)
+	if resp, _ := post(t, b, path+"/accept", nil); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("accepting: %d", resp.StatusCode)
+	}
+	held := func() string {
+		t.Helper()
+		accs, err := e.ex.MemberAccounts(ctx, e.principal(carla), carla)
+		if err != nil || len(accs) != 1 {
+			t.Fatalf("Carla's accounts: %v %v", accs, err)
+		}
+		return accs[0].PendingDebits.StringFixed(2)
+	}
+	if got := held(); got != "2.00" {
+		t.Fatalf("held after acceptance = %s", got)
+	}
+	c := e.signInByHTTP(carla)
+	resp, body := post(t, c, path+"/dispute", url.Values{"dispute_reason": {"  "}}, "Accept-Language", "fr")
+	if resp.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(body, `id="f-dispute_reason-error">`+htmlEscape(msg(t, "fr", "error.field.dispute_reason"))) {
+		t.Errorf("a dispute without a reason: %d\n%s", resp.StatusCode, body)
+	}
+	if got, _ := e.ex.Agreement(ctx, e.principal(carla), a.ID); got.Status != exchange.AgreementAccepted {
+		t.Errorf("after a refused dispute the agreement is %s", got.Status)
+	}
+	_, body = get(t, c, path)
+	if want := htmlEscape(msg(t, "en", "agreements.says.cancel_accepted_receiver", "Amount", "2 h")); !strings.Contains(body, want) {
+		t.Errorf("the agreement's page does not say what cancelling does (%q)", want)
+	}
+	if resp, _ := post(t, c, path+"/cancel", url.Values{"cancel_reason": {"I found a ride"}}); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("cancelling: %d", resp.StatusCode)
+	}
+	if got := held(); got != "0.00" {
+		t.Errorf("held after cancelling = %s, want the hours released", got)
 	}
 }
