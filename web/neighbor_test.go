@@ -482,6 +482,7 @@ func TestNeighborPagesRefuseWhatIsNotMine(t *testing.T) {
 		if resp.StatusCode != http.StatusOK || len(body) > 100*1024 {
 			t.Errorf("Carla's %s: %d, %d bytes", path, resp.StatusCode, len(body))
 		}
+		t.Logf("%s: %d bytes", path, len(body))
 	}
 }
 
