@@ -7,16 +7,25 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/mutual-ledger/mutual/exchange"
+	"github.com/mutual-ledger/mutual/ledger"
 )
 
 // homeService is what the home page reads.
 type homeService interface {
 	// Org returns an organization p may see.
 	Org(ctx context.Context, p exchange.Principal, id uuid.UUID) (exchange.Org, error)
+	// MemberAccounts returns a member's accounts with their balances.
+	MemberAccounts(ctx context.Context, p exchange.Principal, memberID uuid.UUID) ([]ledger.Account, error)
+	Notifications(ctx context.Context, p exchange.Principal, unread bool, pg exchange.Page) ([]exchange.Notification, uuid.UUID, error)
+	MarkNotificationsRead(ctx context.Context, p exchange.Principal, upTo uuid.UUID) (int, error)
+	// Units lists the units, whose scales say how many decimals an
+	// amount is written with.
+	Units(ctx context.Context, p exchange.Principal) ([]ledger.Unit, error)
 }
 
 func (s *Server) registerHomePages() {
 	s.member("GET /home", s.home)
+	s.member("POST /notifications/read", s.markRead)
 }
 
 // homeOrg is one of my organizations, with my role in it.
@@ -24,23 +33,143 @@ type homeOrg struct {
 	Name, Role string
 }
 
-type homeData struct {
-	Orgs []homeOrg
+// balanceView is one of my accounts: where, in what, and its balances
+// written for a person.
+type balanceView struct {
+	ID                              uuid.UUID
+	Name, Unit                      string
+	Posted, Held, Available, Credit string
 }
 
-// home is a signed-in member's page: their name and organizations.
+// noticeView is an unread notification, in the person's language when
+// the catalogue knows its kind.
+type noticeView struct {
+	Text, When, Link string
+}
+
+type homeData struct {
+	Orgs     []homeOrg
+	Balances []balanceView
+	// Waiting are the agreements whose next step is mine.
+	Waiting []agreementView
+	Notices []noticeView
+	// LastNotice is the id of the newest notification shown, which
+	// "mark as read" marks up to.
+	LastNotice  uuid.UUID
+	MoreNotices bool
+}
+
+// noticesShown is how many unread notifications home shows.
+const noticesShown = 20
+
+// home is a signed-in member's page: my balances per unit (posted, held
+// until agreements are confirmed, available), what waits for me (proposals
+// to answer, hours to confirm, disputes), my unread notifications and my
+// organizations.
 func (s *Server) home(w http.ResponseWriter, r *Request) error {
-	m, err := s.ex.Member(r.Context(), *r.Principal, r.Principal.MemberID)
+	ctx := r.Context()
+	p := *r.Principal
+	m, err := s.ex.Member(ctx, p, p.MemberID)
 	if err != nil {
 		return err
 	}
 	var d homeData
 	for _, ms := range m.Memberships {
-		o, err := s.ex.Org(r.Context(), *r.Principal, ms.OrgID)
+		o, err := s.ex.Org(ctx, p, ms.OrgID)
 		if err != nil {
 			return err
 		}
 		d.Orgs = append(d.Orgs, homeOrg{Name: o.Name, Role: r.Lang.T("role." + string(ms.Role))})
 	}
+	accs, err := s.ex.MemberAccounts(ctx, p, p.MemberID)
+	if err != nil {
+		return err
+	}
+	scales, err := s.scales(r)
+	if err != nil {
+		return err
+	}
+	for _, a := range accs {
+		b := s.viewBalance(r, a, scales)
+		if a.LowerBound != nil && a.LowerBound.Sign() < 0 {
+			b.Credit = r.Lang.T("home.credit", "Amount", amount(r.Lang, a.LowerBound.Neg(), a.Unit))
+		}
+		d.Balances = append(d.Balances, b)
+	}
+	as, err := s.myAgreements(ctx, p)
+	if err != nil {
+		return err
+	}
+	vs, err := s.agreementViews(r, as)
+	if err != nil {
+		return err
+	}
+	for _, v := range vs {
+		if v.Waiting {
+			d.Waiting = append(d.Waiting, v)
+		}
+	}
+	ns, next, err := s.ex.Notifications(ctx, p, true, exchange.Page{Limit: noticesShown})
+	if err != nil {
+		return err
+	}
+	d.MoreNotices = next != uuid.Nil
+	for i := len(ns) - 1; i >= 0; i-- { // newest first
+		n := ns[i]
+		v := noticeView{Text: n.Message, When: r.Lang.DateTime(n.CreatedAt)}
+		if id := "home.notice." + n.Kind; r.Lang.Has(id) {
+			v.Text = r.Lang.T(id)
+		}
+		if n.Agreement != nil {
+			v.Link = "/agreements/" + n.Agreement.String()
+		}
+		d.Notices = append(d.Notices, v)
+	}
+	if len(ns) > 0 {
+		d.LastNotice = ns[len(ns)-1].ID
+	}
 	return s.render(w, r, http.StatusOK, "home", "home.title", nil, d)
+}
+
+// scales returns the decimal places of each unit, by code.
+func (s *Server) scales(r *Request) (map[string]int32, error) {
+	us, err := s.ex.Units(r.Context(), *r.Principal)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]int32, len(us))
+	for _, u := range us {
+		out[u.Code] = u.Scale
+	}
+	return out, nil
+}
+
+// viewBalance writes an account's balances with its unit's decimals.
+func (s *Server) viewBalance(r *Request, a ledger.Account, scales map[string]int32) balanceView {
+	sc := scales[a.Unit]
+	return balanceView{ID: a.ID, Name: a.Name, Unit: unitName(r.Lang, a.Unit),
+		Posted: r.Lang.Fixed(a.Posted, sc), Held: r.Lang.Fixed(a.PendingDebits, sc), Available: r.Lang.Fixed(a.Available, sc)}
+}
+
+// unitName names a unit for a person: hours in their language, others by
+// their code.
+func unitName(l *Lang, unit string) string {
+	if unit == "HOUR" {
+		return l.T("home.unit_hours")
+	}
+	return unit
+}
+
+// markRead marks my notifications read, up to the newest one home showed
+// (a notification that came after stays unread).
+func (s *Server) markRead(w http.ResponseWriter, r *Request) error {
+	f := NewForm(r.Request)
+	upTo, err := uuid.Parse(f.Get("up_to"))
+	if err != nil {
+		return s.redirect(w, r, "/home", "")
+	}
+	if _, err := s.ex.MarkNotificationsRead(r.Context(), *r.Principal, upTo); err != nil {
+		return err
+	}
+	return s.redirect(w, r, "/home", "flash.notifications_read")
 }

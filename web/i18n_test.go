@@ -143,6 +143,32 @@ func TestCatalogues(t *testing.T) {
 			t.Errorf("no message public.month_short.%d", m)
 		}
 	}
+	// The neighbor's pages: kinds and statuses of listings and agreements,
+	// the days and parts of a day a match is free, the kinds of history.
+	var neighbor []string
+	for _, k := range []string{"offer", "need"} {
+		neighbor = append(neighbor, "listings.kind."+k)
+	}
+	for _, st := range []string{"open", "matched", "fulfilled", "withdrawn", "expired"} {
+		neighbor = append(neighbor, "listings.status."+st)
+	}
+	for _, st := range []string{"proposed", "accepted", "completed", "cancelled", "expired", "disputed"} {
+		neighbor = append(neighbor, "agreements.status."+st)
+	}
+	for d := 0; d < 7; d++ {
+		neighbor = append(neighbor, "weekday."+strconv.Itoa(d))
+	}
+	for _, p := range []string{"morning", "afternoon", "evening"} {
+		neighbor = append(neighbor, "daypart."+p)
+	}
+	for _, k := range []string{"donation", "grant"} {
+		neighbor = append(neighbor, "history.kind."+k)
+	}
+	for _, id := range neighbor {
+		if _, ok := en[id]; !ok {
+			t.Errorf("no message %s", id)
+		}
+	}
 }
 
 // templateKeys returns the message ids the templates name (every string

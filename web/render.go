@@ -105,20 +105,9 @@ func (p *Page) Coordinates() bool {
 	return false
 }
 
-// Choice is one option of a select field.
-type Choice struct{ Value, Label string }
-
-// Select returns a select field of the page's form with its choices, for
-// {{template "select" ...}}; opts as for Field.
-func (p *Page) Select(name, labelKey string, choices []Choice, opts ...string) SelectField {
-	return SelectField{Field: p.Field(name, labelKey, opts...), Choices: choices}
-}
-
-// SelectField is a select field's view.
-type SelectField struct {
-	Field
-	Choices []Choice
-}
+// Choice is one option of a select field (the coordinators' pages' name
+// for Option).
+type Choice = Option
 
 // SignedIn reports whether a member is signed in.
 func (p *Page) SignedIn() bool { return p.Principal != nil }

@@ -14,6 +14,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/mutual-ledger/mutual/exchange"
+	"github.com/mutual-ledger/mutual/exchange/matching"
 	"github.com/mutual-ledger/mutual/internal/cookie"
 	"github.com/mutual-ledger/mutual/ledger"
 )
@@ -28,6 +29,10 @@ type Exchange interface {
 	publicService
 	coordService
 	passkeyService
+	listingService
+	agreementService
+	historyService
+	poolService
 }
 
 // sessionReader is what every page needs: who the session cookie stands
@@ -55,6 +60,9 @@ type Config struct {
 	// party id, and its origin the only one passkey answers may come
 	// from. "" turns passkeys off (the code sign-in still works).
 	PublicURL string
+	// Matching scores a listing's matches; zero means
+	// matching.DefaultConfig(), as the JSON API's.
+	Matching matching.Config
 }
 
 // Server serves the pages.
@@ -69,6 +77,7 @@ type Server struct {
 	mux          *http.ServeMux
 	cop          *http.CrossOriginProtection
 	wa           *webauthn.WebAuthn // nil: passkeys are off
+	matching     matching.Config
 }
 
 // New returns the pages as a handler. It returns an error when the
@@ -99,6 +108,9 @@ func New(cfg Config) (*Server, error) {
 			return nil, err
 		}
 	}
+	if s.matching = cfg.Matching; s.matching.MaxKm <= 0 {
+		s.matching = matching.DefaultConfig()
+	}
 	s.cop.SetDenyHandler(http.HandlerFunc(s.crossOrigin))
 	s.routes()
 	return s, nil
@@ -121,6 +133,10 @@ func (s *Server) routes() {
 	s.registerPublicPages()
 	s.registerCoordPages()
 	s.registerPasskeyPages()
+	s.registerListingPages()
+	s.registerAgreementPages()
+	s.registerHistoryPages()
+	s.registerPoolPages()
 	s.public("/", func(w http.ResponseWriter, r *Request) error { return errNotFound })
 }
 
