@@ -305,7 +305,6 @@ func neighborJourney(t *testing.T, opts ...browsertest.Option) {
 	}
 }
 
-
 // TestNeighborPagesInSpanishAndFrench: Bruno reads each of his pages in
 // Spanish, then in French (chosen with the chooser): the headings, the
 // match's reasons and the agreement's status in that language, axe-core
