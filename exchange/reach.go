@@ -2,8 +2,8 @@ package exchange
 
 import (
 	"cmp"
-	"fmt"
 	"context"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"

@@ -166,4 +166,3 @@ func termsClause(terms []searchTerm, arg func(any) string) []string {
 	}
 	return where
 }
-

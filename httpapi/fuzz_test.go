@@ -68,6 +68,10 @@ var requestBodies = map[string]func() any{
 	"inviteRequest":            func() any { return new(inviteRequest) },
 	"acceptInvitationRequest":  func() any { return new(acceptInvitationRequest) },
 	"signinCodeRequest":        func() any { return new(signinCodeRequest) },
+	"weeklyRequest":            func() any { return new(weeklyRequest) },
+	"categoryRelationRequest":  func() any { return new(categoryRelationRequest) },
+	"orgMatchingRequest":       func() any { return new(orgMatchingRequest) },
+	"reachRequest":             func() any { return new(reachRequest) },
 }
 
 // bodyNames is requestBodies' names in order, so that a fuzz input's

@@ -140,6 +140,7 @@ type listingJSON struct {
 	ExpiresAt    *time.Time  `json:"expires_at"`
 	CreatedAt    time.Time   `json:"created_at"`
 	UpdatedAt    time.Time   `json:"updated_at"`
+	reachJSON
 }
 
 // listingWriter turns listings into JSON, writing quantities with their
@@ -185,6 +186,7 @@ func (lw *listingWriter) json(l exchange.Listing) listingJSON {
 		t := l.ExpiresAt.UTC()
 		j.ExpiresAt = &t
 	}
+	j.reachJSON = toReachJSON(l)
 	return j
 }
 
@@ -217,6 +219,7 @@ type createListingRequest struct {
 	Urgency      int            `json:"urgency" validate:"min=0,max=3"`
 	Visibility   string         `json:"visibility" validate:"omitempty,oneof=public org"`
 	ExpiresAt    string         `json:"expires_at" validate:"omitempty,rfc3339"`
+	reachRequest
 }
 
 // createListing posts an offer or a need in org_id, owned by the caller,
@@ -245,6 +248,7 @@ func (a *api) createListing(w http.ResponseWriter, r *http.Request) error {
 		t, _ := time.Parse(time.RFC3339Nano, req.ExpiresAt)
 		in.ExpiresAt = &t
 	}
+	req.reachRequest.into(&in)
 	l, err := a.listings.CreateListing(ctx, in)
 	if err != nil {
 		if l, err = a.sameListing(ctx, p, in, err); err != nil {
@@ -307,11 +311,17 @@ func (a *api) getListing(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, http.StatusOK, a.listingWriter(r.Context()).json(l))
 }
 
-// searchListings lists, in id order, the open listings the caller may see
-// that match the query.
+// searchListings lists the open listings the caller may see that match
+// the query: most relevant first when q has words, nearest first when lat
+// and lon are given (radius_km then optional), else in id order; each with
+// its relevance and its distance in km.
 func (a *api) searchListings(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
-	page, err := idPage(r, "listings")
+	limit, after, err := pageQuery(r, "listings")
+	if err != nil {
+		return err
+	}
+	cur, err := parseSearchCursor(after)
 	if err != nil {
 		return err
 	}
@@ -336,10 +346,14 @@ func (a *api) searchListings(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	switch {
-	case latOK && lonOK && radiusOK:
+	case latOK && lonOK:
 		q.Near, q.RadiusKm = &exchange.Point{Lat: lat, Lon: lon}, radius
+		if radiusOK && !(radius > 0) {
+			return &ledger.Error{Code: ledger.EINVALID, Reason: ledger.ReasonInvalidRequest, Field: "radius_km", Index: -1,
+				Message: "radius_km must be more than 0 (leave it out for any distance)"}
+		}
 	case latOK || lonOK || radiusOK:
-		return malformed("radius_km", "lat, lon and radius_km go together: give all three or none")
+		return malformed("lon", "lat and lon go together, and radius_km needs them: give both or none")
 	}
 	if q.From, err = timeParam(v.Get("from"), "from"); err != nil {
 		return err
@@ -352,7 +366,7 @@ func (a *api) searchListings(w http.ResponseWriter, r *http.Request) error {
 			return malformed("org", "org must be an organization's UUID")
 		}
 	}
-	ls, next, err := a.listings.SearchListings(ctx, q, page)
+	found, next, err := a.search.FindListings(ctx, q, cur, exchange.Page{Limit: min(limit, exchange.MaxLimit)})
 	if err != nil {
 		for _, f := range [][2]string{{"near.lat", "lat"}, {"near.lon", "lon"}, {"text", "q"}} {
 			err = renameField(err, f[0], f[1])
@@ -360,11 +374,11 @@ func (a *api) searchListings(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	lw := a.listingWriter(ctx)
-	items := make([]listingJSON, len(ls))
-	for i, l := range ls {
-		items[i] = lw.json(l)
+	items := make([]foundJSON, len(found))
+	for i, f := range found {
+		items[i] = foundJSON{listingJSON: lw.json(f.Listing), Relevance: f.Relevance, DistanceKm: f.Km}
 	}
-	return writeJSON(w, http.StatusOK, newList(items, idCursor("listings", next)))
+	return writeJSON(w, http.StatusOK, newList(items, searchCursor(next)))
 }
 
 func floatParam(s, name string) (float64, bool, error) {
@@ -418,10 +432,11 @@ type scoreJSON struct {
 	Km       float64 `json:"km"`
 }
 
-// matchJSON is one candidate for a listing.
+// matchJSON is one candidate for a listing, with the reasons of its score.
 type matchJSON struct {
-	Listing listingJSON `json:"listing"`
-	Score   scoreJSON   `json:"score"`
+	Listing listingJSON  `json:"listing"`
+	Score   scoreJSON    `json:"score"`
+	Reasons []reasonJSON `json:"reasons"`
 }
 
 // listingMatches ranks, for a listing the caller may see, the open listings
@@ -448,14 +463,11 @@ func (a *api) listingMatches(w http.ResponseWriter, r *http.Request) error {
 	if l.Status != exchange.StatusOpen {
 		return writeJSON(w, http.StatusOK, newList([]matchJSON{}, ""))
 	}
-	other := exchange.Offer
-	if l.Kind == exchange.Offer {
-		other = exchange.Need
+	cfg, err := a.matchConfig(ctx)
+	if err != nil {
+		return err
 	}
-	q := exchange.ListingQuery{
-		Viewer: exchange.ViewerOf(principal(r)), Kind: other, Category: l.Category,
-		Near: &l.Place, RadiusKm: a.matching.MaxKm,
-	}
+	q := candidateQuery(l, exchange.ViewerOf(principal(r)), cfg)
 	var cands []exchange.Listing
 	page := exchange.Page{Limit: exchange.MaxLimit}
 	for len(cands) < maxMatchCandidates {
@@ -473,25 +485,32 @@ func (a *api) listingMatches(w http.ResponseWriter, r *http.Request) error {
 		}
 		page.After = next
 	}
-	ranked, err := a.rank(ctx, l, cands, limit)
+	ranked, fair, err := a.rank(ctx, l, cands, limit, cfg)
 	if err != nil {
 		return err
 	}
 	items := make([]matchJSON, len(ranked))
 	for i, c := range ranked {
 		b := c.Score
+		need, offer := exchange.ToMatching(l), exchange.ToMatching(cands[c.Offer])
+		if l.Kind == exchange.Offer {
+			need, offer = offer, need
+		}
 		items[i] = matchJSON{Listing: lw.json(cands[c.Offer]), Score: scoreJSON{
 			Total: b.Total, Category: b.Category, Distance: b.Distance, Overlap: b.Overlap,
-			Urgency: b.Urgency, Fairness: b.Fairness, Km: b.Km}}
+			Urgency: b.Urgency, Fairness: b.Fairness, Km: b.Km},
+			Reasons: toReasonsJSON(matching.Reasons(need, offer, b, fair, cfg))}
 	}
 	return writeJSON(w, http.StatusOK, newList(items, ""))
 }
 
-// rank returns the limit best of cands for l, best first. For a need it is
-// matching.Rank over the offers; for an offer each need is scored with the
-// offer, and ties are broken as Rank breaks them, by the other listing's id.
-// A candidate's Offer is its position in cands either way.
-func (a *api) rank(ctx context.Context, l exchange.Listing, cands []exchange.Listing, limit int) ([]matching.Candidate, error) {
+// rank returns the limit best of cands for l, best first, and the fairness
+// history it weighed. For a need it is matching.Rank over the offers; for
+// an offer each need is scored with the offer, and ordered as Rank orders
+// (needs of the offer's own category first, then by score, ties broken by
+// the other listing's id). A candidate's Offer is its position in cands
+// either way.
+func (a *api) rank(ctx context.Context, l exchange.Listing, cands []exchange.Listing, limit int, cfg matching.Config) ([]matching.Candidate, matching.Fairness, error) {
 	ml := exchange.ToMatching(l)
 	others := make([]matching.Listing, len(cands))
 	owners := []uuid.UUID{l.Owner}
@@ -501,22 +520,28 @@ func (a *api) rank(ctx context.Context, l exchange.Listing, cands []exchange.Lis
 	}
 	fair, err := a.listings.Fairness(ctx, owners)
 	if err != nil {
-		return nil, err
+		return nil, fair, err
 	}
 	if l.Kind == exchange.Need {
-		return matching.Rank(ml, others, fair, a.matching, limit), nil
+		return matching.Rank(ml, others, fair, cfg, limit), fair, nil
 	}
 	var out []matching.Candidate
 	for i, need := range others {
-		if b, ok := matching.Score(need, ml, fair, a.matching); ok {
+		if b, ok := matching.Score(need, ml, fair, cfg); ok {
 			out = append(out, matching.Candidate{Offer: i, OfferID: need.ID, Score: b})
 		}
 	}
 	slices.SortFunc(out, func(x, y matching.Candidate) int {
+		if x.Score.Related != y.Score.Related {
+			if y.Score.Related {
+				return -1
+			}
+			return 1
+		}
 		if c := cmp.Compare(y.Score.Total, x.Score.Total); c != 0 {
 			return c
 		}
 		return cmp.Or(strings.Compare(x.OfferID, y.OfferID), cmp.Compare(x.Offer, y.Offer))
 	})
-	return out[:min(len(out), limit)], nil
+	return out[:min(len(out), limit)], fair, nil
 }
