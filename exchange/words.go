@@ -5,6 +5,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/mutual-ledger/mutual/internal/pgtx"
@@ -51,31 +52,50 @@ func listingWords(l Listing, categoryName string) (map[string]int64, string) {
 	return ws, strings.Join(order, " ")
 }
 
-// writeListingWords (re)writes the words of listing l in tx, with the
-// name of its category, and marks it indexed with wordsVersion.
-func writeListingWords(ctx context.Context, tx *pgtx.Tx, l Listing) error {
-	var categoryName string
-	if err := tx.QueryRow(ctx, `SELECT name FROM categories WHERE code = $1`, l.Category).Scan(&categoryName); err != nil {
+// writeListingWords (re)writes the words of listings ls in tx, with the
+// names of their categories, and marks them indexed with wordsVersion: four
+// statements however many listings, so that indexing a city's listings at
+// start takes seconds.
+func writeListingWords(ctx context.Context, tx *pgtx.Tx, ls ...Listing) error {
+	if len(ls) == 0 {
+		return nil
+	}
+	names := make(map[string]string)
+	rows, err := tx.Query(ctx, `SELECT code, name FROM categories`)
+	if err != nil {
 		return err
 	}
-	ws, text := listingWords(l, categoryName)
-	byWord := make([][]byte, 0, len(ws))
-	weights := make([]int64, 0, len(ws))
-	for w, weight := range ws {
-		byWord = append(byWord, []byte(w))
-		weights = append(weights, weight)
+	var code, name string
+	if _, err := pgx.ForEachRow(rows, []any{&code, &name}, func() error { names[code] = name; return nil }); err != nil {
+		return err
 	}
-	if _, err := tx.Exec(ctx, `DELETE FROM listing_words WHERE listing_id = $1`, l.ID); err != nil {
+	ids := make([]uuid.UUID, len(ls))
+	texts := make([]string, len(ls))
+	var byWord [][]byte
+	var owners []uuid.UUID
+	var weights []int64
+	for i, l := range ls {
+		ws, text := listingWords(l, names[l.Category])
+		ids[i], texts[i] = l.ID, text
+		for w, weight := range ws {
+			byWord = append(byWord, []byte(w))
+			owners = append(owners, l.ID)
+			weights = append(weights, weight)
+		}
+	}
+	if _, err := tx.Exec(ctx, `DELETE FROM listing_words WHERE listing_id = ANY($1)`, ids); err != nil {
 		return err
 	}
 	if len(byWord) > 0 {
 		if _, err := tx.Exec(ctx, `
 INSERT INTO listing_words (word, listing_id, weight)
-SELECT w, $1::UUID, n FROM unnest($2::BYTEA[], $3::BIGINT[]) AS t (w, n)`, l.ID, byWord, weights); err != nil {
+SELECT w, id, n FROM unnest($1::BYTEA[], $2::UUID[], $3::BIGINT[]) AS t (w, id, n)`, byWord, owners, weights); err != nil {
 			return err
 		}
 	}
-	_, err := tx.Exec(ctx, `UPDATE listings SET search_text = $2, words_version = $3 WHERE id = $1`, l.ID, text, wordsVersion)
+	_, err = tx.Exec(ctx, `
+UPDATE listings SET search_text = t.text, words_version = $3
+FROM unnest($1::UUID[], $2::TEXT[]) AS t (id, text) WHERE listings.id = t.id`, ids, texts, wordsVersion)
 	return err
 }
 
@@ -106,13 +126,8 @@ func (s *Store) IndexListingWords(ctx context.Context) (int, error) {
 			if err := loadTags(ctx, tx, ls); err != nil {
 				return err
 			}
-			for _, l := range ls {
-				if err := writeListingWords(ctx, tx, l); err != nil {
-					return err
-				}
-			}
 			n = len(ls)
-			return nil
+			return writeListingWords(ctx, tx, ls...)
 		})
 		if err != nil {
 			return total, err
