@@ -111,11 +111,15 @@ const indexBatch = 500
 // twice writes the same words.
 func (s *Store) IndexListingWords(ctx context.Context) (int, error) {
 	total := 0
+	// Walk the listings in id order, each batch after the last one, so
+	// that no batch scans again the rows the ones before indexed.
+	after := uuid.Nil
 	for {
-		n := 0
+		n, last := 0, after
 		err := s.db.Run(ctx, pgtx.Options{}, func(tx *pgtx.Tx) error {
-			rows, err := tx.Query(ctx, `SELECT `+listingColumns+` FROM listings l WHERE l.words_version < $2 ORDER BY l.id LIMIT $3 FOR UPDATE`,
-				s.clock(), wordsVersion, indexBatch)
+			rows, err := tx.Query(ctx, `
+SELECT `+listingColumns+` FROM listings l WHERE l.id > $2 AND l.words_version < $3 ORDER BY l.id LIMIT $4 FOR UPDATE`,
+				s.clock(), after, wordsVersion, indexBatch)
 			if err != nil {
 				return err
 			}
@@ -126,13 +130,15 @@ func (s *Store) IndexListingWords(ctx context.Context) (int, error) {
 			if err := loadTags(ctx, tx, ls); err != nil {
 				return err
 			}
-			n = len(ls)
+			if n = len(ls); n > 0 {
+				last = ls[n-1].ID
+			}
 			return writeListingWords(ctx, tx, ls...)
 		})
 		if err != nil {
 			return total, err
 		}
-		total += n
+		total, after = total+n, last
 		if n < indexBatch {
 			return total, nil
 		}

@@ -254,9 +254,9 @@ func TestReasons(t *testing.T) {
 }
 
 // decorate gives generated offers and needs the new ways to say where and
-// when: some needs reach farther or nearer than the default or are
-// flexible, some offers are remote, some are given on weekly hours in their
-// city's zone.
+// when: a quarter of the needs reach farther or nearer than the default and
+// a quarter are flexible; one offer in twenty is remote, three in ten are
+// given on weekly hours in a zone.
 func decorate(seed uint64, needs, offers []matching.Listing) {
 	r := rand.New(rand.NewPCG(seed, 7))
 	zones := []*time.Location{time.UTC, time.FixedZone("UTC-5", -5*3600), time.FixedZone("UTC+3", 3*3600)}
@@ -269,10 +269,10 @@ func decorate(seed uint64, needs, offers []matching.Listing) {
 		}
 	}
 	for i := range offers {
-		switch r.IntN(10) {
+		switch r.IntN(20) {
 		case 0:
 			offers[i].Remote = true
-		case 1, 2, 3:
+		case 1, 2, 3, 4, 5, 6:
 			day := time.Weekday(r.IntN(7))
 			start := 60 * (6 + r.IntN(10))
 			offers[i].Weekly = []matching.Slot{{Day: day, Start: start, End: start + 60*(1+r.IntN(4))}, {Day: (day + 3) % 7, Start: 600, End: 1200}}
@@ -300,7 +300,8 @@ func TestIndexAgreesWithRankOnReach(t *testing.T) {
 }
 
 // BenchmarkRank100kReach is BenchmarkRank100k with the ways to say where and
-// when: a tenth of the offers remote, three tenths on weekly hours in a
+// when: one offer in twenty remote (all of them candidates for every need
+// of their category, wherever they are), three in ten on weekly hours in a
 // zone, a quarter of the needs reaching 2 to 62 km and a quarter flexible.
 func BenchmarkRank100kReach(b *testing.B) {
 	cfg := testConfig()
