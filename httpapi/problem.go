@@ -157,6 +157,9 @@ var reasonKinds = map[ledger.Reason]problemKind{
 	exchange.ReasonInvitationRevoked:  {http.StatusGone, "invitation-revoked", "Invitation revoked"},
 	exchange.ReasonInvitationUsed:     {http.StatusConflict, "invitation-used", "Invitation already used"},
 	exchange.ReasonAlreadyAMember:     {http.StatusConflict, "already-a-member", "Already a member of the organization"},
+
+	// Category relations.
+	exchange.ReasonUnknownCategoryRelation: kindNotFound,
 }
 
 // codeKinds maps error codes to problems, for reasons reasonKinds lacks.

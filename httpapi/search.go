@@ -77,8 +77,8 @@ func toReachJSON(l exchange.Listing) reachJSON {
 // weeklyRequest is one stretch of an offer's weekly hours.
 type weeklyRequest struct {
 	Day   string `json:"day" validate:"required,oneof=sunday monday tuesday wednesday thursday friday saturday"`
-	Start string `json:"start" validate:"required,hhmm"`
-	End   string `json:"end" validate:"required,hhmm"`
+	Start string `json:"start" validate:"required,line,hhmm"`
+	End   string `json:"end" validate:"required,line,hhmm"`
 }
 
 // reachRequest is what a new listing may say about distance and time. The
