@@ -129,7 +129,11 @@ func (a *api) proposeMatching(w http.ResponseWriter, r *http.Request) error {
 	}
 	var mNeeds []matching.Listing
 	var cands [][]matching.Candidate
-	ix := matching.NewIndex(mOffers, a.matching)
+	cfg, err := a.matchConfig(ctx) // with the taxonomy's relations
+	if err != nil {
+		return err
+	}
+	ix := matching.NewIndex(mOffers, cfg)
 	for _, n := range needs {
 		mn := exchange.ToMatching(n)
 		if mn.Quantity <= 0 { // nothing to serve; Propose would refuse it
