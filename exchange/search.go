@@ -42,11 +42,6 @@ func (s *Store) FindListings(ctx context.Context, q ListingQuery, after *SearchC
 	if err != nil {
 		return nil, nil, err
 	}
-	args := []any{s.clock()}
-	arg := func(v any) string {
-		args = append(args, v)
-		return "$" + strconv.Itoa(len(args))
-	}
 	var terms []searchTerm
 	if q.Text != "" {
 		// The words rank the listings rather than filter them.
@@ -54,23 +49,76 @@ func (s *Store) FindListings(ctx context.Context, q ListingQuery, after *SearchC
 			return nil, nil, err
 		}
 	}
-	filter := q
-	filter.Text = ""
-	point := q.Near
-	if point != nil {
-		if err := point.check("near"); err != nil {
+	if q.Near != nil {
+		if err := q.Near.check("near"); err != nil {
 			return nil, nil, err
 		}
-		switch {
-		case q.RadiusKm == 0:
-			filter.Near = nil
-		case q.RadiusKm < 0:
+		if q.RadiusKm < 0 {
 			return nil, nil, invalid("radius_km", "radius must be between 0 and %d km, not %v", maxSearchRadius, q.RadiusKm)
 		}
 	}
+	var found []Found
+	// Words without a point: first among the best topWords matches by
+	// relevance alone (an index-only read of listing_words), which holds
+	// the page whenever enough of them pass the other filters; else, or
+	// with a point, over every match.
+	if len(terms) > 0 && q.Near == nil {
+		if found, err = s.find(ctx, q, terms, after, limit, topWords); err != nil {
+			return nil, nil, err
+		}
+	}
+	if len(found) <= limit {
+		if found, err = s.find(ctx, q, terms, after, limit, 0); err != nil {
+			return nil, nil, err
+		}
+	}
+	var next *SearchCursor
+	if len(found) > limit {
+		found = found[:limit]
+		last := found[limit-1]
+		next = &SearchCursor{Relevance: last.Relevance, ID: last.ID}
+		if last.Km != nil {
+			next.Km = *last.Km
+		}
+	}
+	ls := make([]Listing, len(found))
+	for i, f := range found {
+		ls[i] = f.Listing
+	}
+	if err := loadTags(ctx, s.db.Pool, ls); err != nil {
+		return nil, nil, err
+	}
+	for i := range found {
+		found[i].Listing = ls[i]
+	}
+	if found == nil {
+		found = []Found{}
+	}
+	return found, next, nil
+}
+
+// topWords is how many of the best matches by relevance a word search
+// looks at first (see FindListings).
+const topWords = 400
+
+// find runs one query of FindListings: the first limit+1 listings after
+// the cursor; with top > 0, only among the top best matches of the terms
+// by relevance and id.
+func (s *Store) find(ctx context.Context, q ListingQuery, terms []searchTerm, after *SearchCursor, limit, top int) ([]Found, error) {
+	args := []any{s.clock()}
+	arg := func(v any) string {
+		args = append(args, v)
+		return "$" + strconv.Itoa(len(args))
+	}
+	filter := q
+	filter.Text = ""
+	point := q.Near
+	if point != nil && q.RadiusKm == 0 {
+		filter.Near = nil
+	}
 	where, err := listingFilter(filter, arg)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if q.Text != "" && len(terms) == 0 { // only punctuation: no word to find
 		where = append(where, "FALSE")
@@ -79,7 +127,16 @@ func (s *Store) FindListings(ctx context.Context, q ListingQuery, after *SearchC
 	from := "listings l"
 	relevance, km := "0", "NULL::FLOAT8"
 	if len(terms) > 0 {
-		from += " JOIN (" + relevanceSQL(terms, arg) + ") r ON r.listing_id = l.id"
+		ranked := relevanceSQL(terms, arg)
+		if top > 0 {
+			ranked = "SELECT * FROM (" + ranked + ") r0"
+			if after != nil {
+				r := arg(after.Relevance) + "::BIGINT"
+				ranked += " WHERE r0.relevance < " + r + " OR (r0.relevance = " + r + " AND r0.listing_id > " + arg(after.ID) + ")"
+			}
+			ranked += " ORDER BY r0.relevance DESC, r0.listing_id LIMIT " + arg(top)
+		}
+		from += " JOIN (" + ranked + ") r ON r.listing_id = l.id"
 		relevance = "r.relevance"
 	}
 	if point != nil {
@@ -111,9 +168,9 @@ func (s *Store) FindListings(ctx context.Context, q ListingQuery, after *SearchC
 		"\nORDER BY " + strings.Join(order, ", ") + " LIMIT " + arg(limit+1)
 	rows, err := s.db.Pool.Query(ctx, sql, args...)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	found, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Found, error) {
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Found, error) {
 		var f Found
 		var rel int64
 		var dist *float64
@@ -121,32 +178,6 @@ func (s *Store) FindListings(ctx context.Context, q ListingQuery, after *SearchC
 		f.Listing, f.Relevance, f.Km = l, rel, dist
 		return f, err
 	})
-	if err != nil {
-		return nil, nil, err
-	}
-	var next *SearchCursor
-	if len(found) > limit {
-		found = found[:limit]
-		last := found[limit-1]
-		next = &SearchCursor{Relevance: last.Relevance, ID: last.ID}
-		if last.Km != nil {
-			next.Km = *last.Km
-		}
-	}
-	ls := make([]Listing, len(found))
-	for i, f := range found {
-		ls[i] = f.Listing
-	}
-	if err := loadTags(ctx, s.db.Pool, ls); err != nil {
-		return nil, nil, err
-	}
-	for i := range found {
-		found[i].Listing = ls[i]
-	}
-	if found == nil {
-		found = []Found{}
-	}
-	return found, next, nil
 }
 
 // relevanceSQL is the relevance of the listings that hold every term: per
