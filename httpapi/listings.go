@@ -440,9 +440,11 @@ type matchJSON struct {
 }
 
 // listingMatches ranks, for a listing the caller may see, the open listings
-// of the other kind they may also see, in its category, within the
-// matcher's distance and of its unit: best first, with the score's parts.
-// A listing that is not open has no matches. Fairness weighs the parties'
+// of the other kind they may also see, of its unit, that matching.Score
+// takes (its category or a related one, within the need's reach or remote,
+// at hours that meet unless the need is flexible; see candidateQuery):
+// those of the need's own category first, each best first, with the
+// score's parts and its reasons. A listing that is not open has no matches. Fairness weighs the parties'
 // recent agreements (exchange.Store.Fairness): a receiver who got much help
 // lately, or a giver asked often, scores lower.
 func (a *api) listingMatches(w http.ResponseWriter, r *http.Request) error {
