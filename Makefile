@@ -10,6 +10,9 @@ BENCHTIME ?= 20000x
 # times); the matching benchmarks are whole problems, run MATCHTIME times.
 BENCHPKGS ?= ./ledger/
 MATCHTIME ?= 3x
+# Ranking one need's matches and one word search are short: many of each.
+RANKTIME ?= 2000x
+SEARCHTIME ?= 2000x
 # Agreements run whole, each four transactions: propose, accept, confirm twice.
 AGREETIME ?= 2000x
 # The growth benchmark loads 10,000 and then 1,000,000 transfers and measures
@@ -157,6 +160,10 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -timeout 60m $(BENCHPKGS)
 	@echo "== matching benchmarks (-benchtime $(MATCHTIME))"
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(MATCHTIME) -timeout 30m ./exchange/matching/
+	@echo "== ranked matches for one need among 100,000 open offers (-benchtime $(RANKTIME))"
+	$(GO) test -run '^$$' -bench 'Rank100k' -benchmem -benchtime $(RANKTIME) -timeout 30m ./exchange/matching/
+	@echo "== word searches among 100,000 listings over HTTP, p50 and p99 (-benchtime $(SEARCHTIME))"
+	$(GO) test -run '^$$' -bench 'Search100k' -benchtime $(SEARCHTIME) -timeout 30m ./httpapi/
 	@echo "== clearing 50,000 firms and 1,000,000 obligations on one core (one iteration is a whole clearing)"
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 1x -cpu 1 -timeout 30m ./exchange/clearing/
 	@echo "== agreements from proposal to the hours moved (-benchtime $(AGREETIME))"

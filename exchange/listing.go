@@ -144,7 +144,24 @@ type Listing struct {
 	ExpiresAt *time.Time
 	CreatedAt time.Time
 	UpdatedAt time.Time
+	// MaxKm is how far a need's person can go, in km (0 on offers, and on
+	// needs posted before needs said: matching reads those as
+	// matching.DefaultMaxKm).
+	MaxKm float64
+	// Remote offers are given from afar; any distance serves them.
+	Remote bool
+	// Flexible needs are matched even with offers at other hours.
+	Flexible bool
+	// Weekly is when an offer is given each week, in TimeZone; empty means
+	// every day at any hour (within Start and End, if set).
+	Weekly []WeeklySlot
+	// TimeZone is the IANA name Weekly is read in.
+	TimeZone string
 }
+
+// WeeklySlot is a stretch of a weekday, in minutes after midnight:
+// "Saturdays 9 to 12" is {time.Saturday, 540, 720}.
+type WeeklySlot = matching.Slot
 
 // NewListing is a request to post a listing.
 type NewListing struct {
@@ -171,12 +188,30 @@ type NewListing struct {
 	Visibility Visibility
 	// ExpiresAt, when given, must be in the future.
 	ExpiresAt *time.Time
+	// MaxKm is how far a need's person can go, up to MaxReachKm; 0 takes
+	// the organization's default (OrgMatching). Offers leave it 0.
+	MaxKm float64
+	// Remote is for offers given from afar.
+	Remote bool
+	// Flexible is for needs whose time is not binding.
+	Flexible bool
+	// Weekly is for offers: up to MaxWeeklySlots stretches of a weekday,
+	// 0 ≤ Start < End ≤ 1440 minutes; overlapping or touching ones of a
+	// day are joined.
+	Weekly []WeeklySlot
+	// TimeZone is the IANA zone Weekly is read in; "" takes the
+	// organization's (OrgMatching).
+	TimeZone string
 }
 
 // Limits of a listing.
 const (
 	MaxTags      = 20
 	maxTagLength = 40
+	// MaxReachKm is the farthest a need may reach.
+	MaxReachKm = 1000
+	// MaxWeeklySlots bounds an offer's weekly hours.
+	MaxWeeklySlots = 28
 )
 
 // CreateListing posts a listing. It returns ledger.ErrInvalidRequest (with
@@ -230,7 +265,9 @@ func (s *Store) createListingBy(ctx context.Context, p Principal, in NewListing)
 	// Nothing the checks read is ever deleted or changed (orgs, members,
 	// memberships, categories, unit scales), and the foreign keys back them,
 	// so READ COMMITTED is enough.
+	asked := l
 	err = s.db.Run(ctx, pgtx.Options{}, func(tx *pgtx.Tx) error {
+		l = asked
 		// Lock the owner's membership: a member leaving at the same time
 		// (Leave) either ends it first, and the listing is refused, or
 		// waits, and then withdraws the listing with the others.
@@ -240,10 +277,14 @@ func (s *Store) createListingBy(ctx context.Context, p Principal, in NewListing)
 		if err := checkListingRefs(ctx, tx, l); err != nil {
 			return err
 		}
+		if err := settleReach(ctx, tx, &l); err != nil {
+			return err
+		}
 		_, err := tx.Exec(ctx, insertListing,
 			l.ID, l.OrgID, l.Owner, l.Kind, l.Title, l.Description, l.Category, l.Quantity, l.Unit,
 			l.Place.Lat, l.Place.Lon, l.City, l.Neighborhood, nullTime(l.Start), nullTime(l.End),
-			l.Urgency, l.Visibility, l.Status, searchText(l), l.ExpiresAt, l.CreatedAt)
+			l.Urgency, l.Visibility, l.Status, "", l.ExpiresAt, l.CreatedAt,
+			nullKm(l.MaxKm), l.Remote, l.Flexible, formatWeekly(l.Weekly), l.TimeZone)
 		if pgCode(err) == uniqueViolation {
 			return idTaken("listing", l.ID)
 		}
@@ -252,11 +293,12 @@ func (s *Store) createListingBy(ctx context.Context, p Principal, in NewListing)
 		}
 		record(tx, p, now, auditEvent{kind: "listing.created", subject: l.ID, org: l.OrgID, member: l.Owner,
 			details: map[string]any{"kind": l.Kind, "category": l.Category, "quantity": l.Quantity.String(), "unit": l.Unit}})
-		if len(l.Tags) == 0 {
-			return nil
+		if len(l.Tags) > 0 {
+			if _, err = tx.Exec(ctx, `INSERT INTO listing_tags (listing_id, tag) SELECT $1::UUID, unnest($2::TEXT[])`, l.ID, l.Tags); err != nil {
+				return err
+			}
 		}
-		_, err = tx.Exec(ctx, `INSERT INTO listing_tags (listing_id, tag) SELECT $1::UUID, unnest($2::TEXT[])`, l.ID, l.Tags)
-		return err
+		return writeListingWords(ctx, tx, l)
 	})
 	if err != nil {
 		return Listing{}, err
@@ -267,9 +309,9 @@ func (s *Store) createListingBy(ctx context.Context, p Principal, in NewListing)
 const insertListing = `
 INSERT INTO listings (id, org_id, owner_member, kind, title, description, category, quantity, unit,
     lat, lon, city, neighborhood, window_start, window_end, urgency, visibility, status, search_text,
-    expires_at, created_at, updated_at, region)
+    expires_at, created_at, updated_at, max_km, remote, flexible, weekly, time_zone, region)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $21,
-    COALESCE((SELECT region FROM orgs WHERE id = $2), ''))`
+    $22, $23, $24, $25, $26, COALESCE((SELECT region FROM orgs WHERE id = $2), ''))`
 
 func checkNewListing(in NewListing) (Listing, error) {
 	l := Listing{ID: in.ID, OrgID: in.OrgID, Owner: in.Owner, Kind: in.Kind, Category: in.Category,
@@ -344,6 +386,9 @@ func checkNewListing(in NewListing) (Listing, error) {
 		t := in.ExpiresAt.UTC().Truncate(time.Microsecond)
 		l.ExpiresAt = &t
 	}
+	if err := checkReach(in, &l); err != nil {
+		return Listing{}, err
+	}
 	if l.ID == uuid.Nil {
 		l.ID = newID()
 	}
@@ -417,14 +462,6 @@ SELECT EXISTS (SELECT 1 FROM orgs WHERE id = $1),
 	return ledger.Unit{Code: l.Unit, Scale: int32(*scale)}.CheckFits(l.Quantity, "quantity")
 }
 
-// searchText is what text search looks in: the lower-cased title,
-// description and tags. Lower-casing happens here, in Go, for the stored
-// text and the searched words alike, so both databases compare the same
-// strings.
-func searchText(l Listing) string {
-	return strings.ToLower(l.Title + "\n" + l.Description + "\n" + strings.Join(l.Tags, "\n"))
-}
-
 func nullTime(t time.Time) *time.Time {
 	if t.IsZero() {
 		return nil
@@ -438,20 +475,30 @@ const listingColumns = `l.id, l.org_id, l.owner_member, l.kind, l.title, l.descr
     l.quantity, l.unit, l.lat, l.lon, l.city, l.neighborhood, l.window_start, l.window_end, l.urgency,
     l.visibility,
     CASE WHEN l.status = 'open' AND l.expires_at <= $1 THEN 'expired' ELSE l.status END,
-    l.expires_at, l.created_at, l.updated_at`
+    l.expires_at, l.created_at, l.updated_at, l.max_km, l.remote, l.flexible, l.weekly, l.time_zone`
 
 func scanListing(r pgx.Row) (Listing, error) {
 	var l Listing
 	var start, end *time.Time
 	var urgency int64
+	var maxKm *float64
+	var weekly string
 	err := r.Scan(&l.ID, &l.OrgID, &l.Owner, &l.Kind, &l.Title, &l.Description, &l.Category,
 		&l.Quantity, &l.Unit, &l.Place.Lat, &l.Place.Lon, &l.City, &l.Neighborhood, &start, &end, &urgency,
-		&l.Visibility, &l.Status, &l.ExpiresAt, &l.CreatedAt, &l.UpdatedAt)
+		&l.Visibility, &l.Status, &l.ExpiresAt, &l.CreatedAt, &l.UpdatedAt,
+		&maxKm, &l.Remote, &l.Flexible, &weekly, &l.TimeZone)
+	if err != nil {
+		return l, err
+	}
 	if start != nil && end != nil {
 		l.Start, l.End = start.UTC(), end.UTC()
 	}
 	l.Urgency = int(urgency)
 	l.Tags = []string{}
+	if maxKm != nil {
+		l.MaxKm = *maxKm
+	}
+	l.Weekly, err = parseWeekly(weekly)
 	return l, err
 }
 
@@ -657,15 +704,25 @@ type ListingQuery struct {
 	Viewer   Viewer
 	Kind     ListingKind // "" for both
 	Category string      // "" for any
+	// Categories, when not empty, narrows to listings in any of them.
+	Categories []string
 	// Tags: listings carrying every one of them (compared lower-cased).
 	Tags []string
-	// Text: listings whose title, description or tags contain every word
-	// (case-insensitive substring match; at most 10 words, 200 characters).
+	// Text: listings with, for every word, a word of their title,
+	// description, tags or category's name that it begins, compared
+	// folded (case and accents ignored: "ninos" finds "Niños"); at most 10
+	// words, 200 characters.
 	Text string
 	// Near and RadiusKm: listings within RadiusKm (great-circle distance) of
-	// Near. RadiusKm must be positive when Near is set.
+	// Near. RadiusKm must be positive when Near is set, except in
+	// FindListings, where 0 means any distance.
 	Near     *Point
 	RadiusKm float64
+	// OrRemote, with Near, also takes remote offers at any distance.
+	OrRemote bool
+	// Reach: needs whose own reach (MaxKm, matching.DefaultMaxKm when
+	// unset) takes in this point.
+	Reach *Point
 	// From and To: listings available at some time in [From, To). Either may
 	// be zero (unbounded); a listing without a window is always available.
 	From, To time.Time
@@ -711,97 +768,11 @@ func (s *Store) SearchListings(ctx context.Context, pr Principal, q ListingQuery
 		args = append(args, v)
 		return "$" + strconv.Itoa(len(args))
 	}
-	where := []string{"l.id > $2"}
-
-	statuses := q.Statuses
-	if len(statuses) == 0 {
-		statuses = []ListingStatus{StatusOpen}
+	where, err := listingFilter(q, arg)
+	if err != nil {
+		return nil, uuid.Nil, err
 	}
-	var ors []string
-	for _, st := range statuses {
-		switch {
-		case !st.valid():
-			return nil, uuid.Nil, invalid("statuses", "status must be open, matched, fulfilled, withdrawn or expired, not %q", st)
-		case st == StatusOpen:
-			ors = append(ors, "(l.status = 'open' AND (l.expires_at IS NULL OR l.expires_at > $1))")
-		case st == StatusExpired:
-			ors = append(ors, "(l.status = 'expired' OR (l.status = 'open' AND l.expires_at <= $1))")
-		default:
-			ors = append(ors, "l.status = "+arg(string(st)))
-		}
-	}
-	where = append(where, "("+strings.Join(ors, " OR ")+")")
-
-	if q.Kind != "" {
-		if q.Kind != Offer && q.Kind != Need {
-			return nil, uuid.Nil, invalid("kind", "kind must be offer or need, not %q", q.Kind)
-		}
-		where = append(where, "l.kind = "+arg(string(q.Kind)))
-	}
-	if q.Category != "" {
-		where = append(where, "l.category = "+arg(q.Category))
-	}
-	if q.OrgID != uuid.Nil {
-		where = append(where, "l.org_id = "+arg(q.OrgID))
-	}
-	if q.Owner != uuid.Nil {
-		where = append(where, "l.owner_member = "+arg(q.Owner))
-	}
-	if len(q.Orgs) > 0 {
-		where = append(where, "l.org_id = ANY("+arg(q.Orgs)+")")
-	}
-	if q.City != "" {
-		where = append(where, "l.city = "+arg(strings.TrimSpace(q.City)))
-	}
-	if len(q.Tags) > 0 {
-		tags, err := normalizeTags(q.Tags)
-		if err != nil {
-			return nil, uuid.Nil, err
-		}
-		for _, t := range tags {
-			where = append(where, "EXISTS (SELECT 1 FROM listing_tags t WHERE t.listing_id = l.id AND t.tag = "+arg(t)+")")
-		}
-	}
-	if q.Text != "" {
-		if utf8.RuneCountInString(q.Text) > maxSearchText || !utf8.ValidString(q.Text) {
-			return nil, uuid.Nil, invalid("text", "search text must be valid text of at most %d characters", maxSearchText)
-		}
-		words := strings.Fields(strings.ToLower(q.Text))
-		if len(words) > maxSearchWords {
-			return nil, uuid.Nil, invalid("text", "search text has at most %d words, not %d", maxSearchWords, len(words))
-		}
-		for _, w := range words {
-			where = append(where, "l.search_text LIKE "+arg("%"+escapeLike(w)+"%"))
-		}
-	}
-	if q.Near != nil {
-		if err := q.Near.check("near"); err != nil {
-			return nil, uuid.Nil, err
-		}
-		if !(q.RadiusKm > 0 && q.RadiusKm <= maxSearchRadius) {
-			return nil, uuid.Nil, invalid("radius_km", "radius must be between 0 and %d km, not %v", maxSearchRadius, q.RadiusKm)
-		}
-		where = append(where, nearClause(*q.Near, q.RadiusKm, arg))
-	}
-	if !q.From.IsZero() && !q.To.IsZero() && !q.To.After(q.From) {
-		return nil, uuid.Nil, invalid("to", "the search window must end after it starts")
-	}
-	if !q.From.IsZero() {
-		where = append(where, "(l.window_end IS NULL OR l.window_end > "+arg(q.From.UTC())+")")
-	}
-	if !q.To.IsZero() {
-		where = append(where, "(l.window_start IS NULL OR l.window_start < "+arg(q.To.UTC())+")")
-	}
-	if v := q.Viewer; !v.All {
-		vis := "l.visibility = 'public'"
-		if len(v.Orgs) > 0 {
-			vis += " OR l.org_id = ANY(" + arg(v.Orgs) + ")"
-		}
-		if v.MemberID != uuid.Nil {
-			vis += " OR l.owner_member = " + arg(v.MemberID)
-		}
-		where = append(where, "("+vis+")")
-	}
+	where = append(where, "l.id > $2")
 
 	sql := `SELECT ` + listingColumns + ` FROM listings l WHERE ` + strings.Join(where, "\n  AND ") +
 		"\nORDER BY l.id LIMIT " + arg(limit+1)
@@ -828,10 +799,121 @@ func (s *Store) SearchListings(ctx context.Context, pr Principal, q ListingQuery
 	return ls, next, nil
 }
 
+// listingFilter is the WHERE clause of a listing query, as conditions to
+// AND together, with the clock as $1 and arg adding the other parameters.
+// It returns the errors SearchListings documents for a bad query.
+func listingFilter(q ListingQuery, arg func(any) string) ([]string, error) {
+	var where []string
+
+	statuses := q.Statuses
+	if len(statuses) == 0 {
+		statuses = []ListingStatus{StatusOpen}
+	}
+	var ors []string
+	for _, st := range statuses {
+		switch {
+		case !st.valid():
+			return nil, invalid("statuses", "status must be open, matched, fulfilled, withdrawn or expired, not %q", st)
+		case st == StatusOpen:
+			ors = append(ors, "(l.status = 'open' AND (l.expires_at IS NULL OR l.expires_at > $1))")
+		case st == StatusExpired:
+			ors = append(ors, "(l.status = 'expired' OR (l.status = 'open' AND l.expires_at <= $1))")
+		default:
+			ors = append(ors, "l.status = "+arg(string(st)))
+		}
+	}
+	where = append(where, "("+strings.Join(ors, " OR ")+")")
+
+	if q.Kind != "" {
+		if q.Kind != Offer && q.Kind != Need {
+			return nil, invalid("kind", "kind must be offer or need, not %q", q.Kind)
+		}
+		where = append(where, "l.kind = "+arg(string(q.Kind)))
+	}
+	if q.Category != "" {
+		where = append(where, "l.category = "+arg(q.Category))
+	}
+	if len(q.Categories) > 0 {
+		where = append(where, "l.category = ANY("+arg(q.Categories)+")")
+	}
+	if q.OrgID != uuid.Nil {
+		where = append(where, "l.org_id = "+arg(q.OrgID))
+	}
+	if q.Owner != uuid.Nil {
+		where = append(where, "l.owner_member = "+arg(q.Owner))
+	}
+	if len(q.Orgs) > 0 {
+		where = append(where, "l.org_id = ANY("+arg(q.Orgs)+")")
+	}
+	if q.City != "" {
+		where = append(where, "l.city = "+arg(strings.TrimSpace(q.City)))
+	}
+	if len(q.Tags) > 0 {
+		tags, err := normalizeTags(q.Tags)
+		if err != nil {
+			return nil, err
+		}
+		for _, t := range tags {
+			where = append(where, "EXISTS (SELECT 1 FROM listing_tags t WHERE t.listing_id = l.id AND t.tag = "+arg(t)+")")
+		}
+	}
+	if q.Text != "" {
+		terms, err := searchTerms(q.Text)
+		if err != nil {
+			return nil, err
+		}
+		where = append(where, termsClause(terms, arg)...)
+	}
+	if q.Near != nil {
+		if err := q.Near.check("near"); err != nil {
+			return nil, err
+		}
+		if !(q.RadiusKm > 0 && q.RadiusKm <= maxSearchRadius) {
+			return nil, invalid("radius_km", "radius must be between 0 and %d km, not %v", maxSearchRadius, q.RadiusKm)
+		}
+		near := nearClause(*q.Near, q.RadiusKm, arg)
+		if q.OrRemote {
+			near = "(l.remote OR " + near + ")"
+		}
+		where = append(where, near)
+	}
+	if q.Reach != nil {
+		if err := q.Reach.check("reach"); err != nil {
+			return nil, err
+		}
+		where = append(where, reachClause(*q.Reach, arg))
+	}
+	if !q.From.IsZero() && !q.To.IsZero() && !q.To.After(q.From) {
+		return nil, invalid("to", "the search window must end after it starts")
+	}
+	if !q.From.IsZero() {
+		where = append(where, "(l.window_end IS NULL OR l.window_end > "+arg(q.From.UTC())+")")
+	}
+	if !q.To.IsZero() {
+		where = append(where, "(l.window_start IS NULL OR l.window_start < "+arg(q.To.UTC())+")")
+	}
+	if v := q.Viewer; !v.All {
+		vis := "l.visibility = 'public'"
+		if len(v.Orgs) > 0 {
+			vis += " OR l.org_id = ANY(" + arg(v.Orgs) + ")"
+		}
+		if v.MemberID != uuid.Nil {
+			vis += " OR l.owner_member = " + arg(v.MemberID)
+		}
+		where = append(where, "("+vis+")")
+	}
+	return where, nil
+}
+
 // nearClause is the distance filter: a latitude/longitude box that the
 // (lat, lon) index can serve, then the haversine distance (the formula and
 // Earth radius of package matching, so search and matching agree).
 func nearClause(c Point, km float64, arg func(any) string) string {
+	return "(" + boxClause(c, km, arg) + " AND " + distanceSQL(c, arg) + " <= " + arg(km) + "::FLOAT8)"
+}
+
+// boxClause is the latitude/longitude box around the circle of km about c.
+func boxClause(c Point, km float64, arg func(any) string) string {
 	const slack = 1e-9 // degrees, against rounding at the box's edge
 	r := km / earthKm  // the radius as an angle, in radians
 	dLat := r*180/math.Pi + slack
@@ -851,17 +933,15 @@ func nearClause(c Point, km float64, arg func(any) string) string {
 			box += " AND l.lon BETWEEN " + arg(lonLo) + " AND " + arg(lonHi)
 		}
 	}
-	lat, lon := arg(c.Lat), arg(c.Lon)
-	return "(" + box + " AND 2 * " + strconv.FormatFloat(earthKm, 'f', 1, 64) + " * asin(sqrt(least(1.0," +
-		" power(sin(radians(l.lat - " + lat + "::FLOAT8) / 2), 2)" +
-		" + cos(radians(" + lat + "::FLOAT8)) * cos(radians(l.lat)) * power(sin(radians(l.lon - " + lon + "::FLOAT8) / 2), 2))))" +
-		" <= " + arg(km) + "::FLOAT8)"
+	return box
 }
 
-// escapeLike escapes LIKE's wildcards and its escape character, which is
-// the backslash by default on both PostgreSQL and CockroachDB.
-func escapeLike(s string) string {
-	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
+// distanceSQL is the haversine distance in km from c to a listing l.
+func distanceSQL(c Point, arg func(any) string) string {
+	lat, lon := arg(c.Lat), arg(c.Lon)
+	return "(2 * " + strconv.FormatFloat(earthKm, 'f', 1, 64) + " * asin(sqrt(least(1.0," +
+		" power(sin(radians(l.lat - " + lat + "::FLOAT8) / 2), 2)" +
+		" + cos(radians(" + lat + "::FLOAT8)) * cos(radians(l.lat)) * power(sin(radians(l.lon - " + lon + "::FLOAT8) / 2), 2)))))"
 }
 
 // ToMatching converts a listing for the matching engine, which counts in
@@ -885,6 +965,11 @@ func ToMatching(l Listing) matching.Listing {
 		Start:    l.Start,
 		End:      l.End,
 		Urgency:  l.Urgency,
+		MaxKm:    l.MaxKm,
+		Remote:   l.Remote,
+		Flexible: l.Flexible,
+		Weekly:   slices.Clone(l.Weekly),
+		Zone:     zoneOf(l),
 	}
 }
 

@@ -42,6 +42,7 @@ type Authority interface {
 	statementService
 	exportService
 	fundService
+	searchService
 }
 
 // IdempotencyStore keeps the records behind the Idempotency-Key header;
@@ -127,6 +128,7 @@ type api struct {
 	transfers  transferService
 	accounts   accountService
 	units      unitService
+	search     searchService
 	idem       IdempotencyStore
 	journal    JournalExporter
 	ready      func(context.Context) error
@@ -172,6 +174,7 @@ func New(cfg Config) http.Handler {
 		transfers:  cfg.Authority,
 		accounts:   cfg.Authority,
 		units:      cfg.Authority,
+		search:     cfg.Authority,
 		idem:       cfg.Idempotency,
 		journal:    cfg.Journal,
 		ready:      cfg.Ready,
@@ -285,6 +288,7 @@ func (a *api) register(rt *router) {
 	a.registerExportRoutes(rt)
 	a.registerListingRoutes(rt)
 	a.registerProposalRoutes(rt)
+	a.registerSearchRoutes(rt)
 	a.registerAgreementRoutes(rt)
 	a.registerTimebankRoutes(rt)
 	a.registerTradeRoutes(rt)

@@ -188,6 +188,20 @@ func TestAuthorizationMatrix(t *testing.T) {
 			[]int{401, 401, 200, 403, 404, 200, 404, 200}},
 		{"GET /v1/listings/{id}/matches", func(tk string) resp { return w.call("GET", "/v1/listings/"+anaNeed+"/matches", tk, nil) },
 			[]int{401, 401, 200, 200, 404, 200, 404, 200}},
+		{"GET /v1/category-relations", func(tk string) resp { return w.call("GET", "/v1/category-relations", tk, nil) },
+			[]int{401, 401, 200, 200, 200, 200, 200, 200}},
+		{"PUT /v1/category-relations/{need}/{offer}", func(tk string) resp {
+			return w.call("PUT", "/v1/category-relations/pets/childcare", tk, map[string]any{"fit": 0.3})
+		}, []int{401, 401, 403, 403, 403, 403, 403, 200}},
+		{"DELETE /v1/category-relations/{need}/{offer}", func(tk string) resp {
+			// The admin's call removes the seeded relation; the others are refused first.
+			return w.call("DELETE", "/v1/category-relations/moving/transport", tk, nil)
+		}, []int{401, 401, 403, 403, 403, 403, 403, 204}},
+		{"GET /v1/orgs/{id}/matching", func(tk string) resp { return w.call("GET", timebank+"/matching", tk, nil) },
+			[]int{401, 401, 200, 200, 200, 200, 200, 200}},
+		{"PUT /v1/orgs/{id}/matching", func(tk string) resp {
+			return w.call("PUT", timebank+"/matching", tk, map[string]any{"max_km": 12, "time_zone": "Europe/Madrid"})
+		}, []int{401, 401, 403, 403, 403, 200, 403, 200}},
 		{"POST /v1/matching/proposals", func(tk string) resp {
 			return w.call("POST", "/v1/matching/proposals", tk, map[string]any{"org_id": w.timebank.ID.String()})
 		}, []int{401, 401, 403, 403, 403, 200, 403, 200}},

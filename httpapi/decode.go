@@ -186,6 +186,10 @@ func ruleMessage(fe validator.FieldError) string {
 		return fmt.Sprintf("%s must be %s %s", name, bound, fe.Param())
 	case "line", "text":
 		return textRuleMessage(name, fe.Tag())
+	case "hhmm":
+		return name + ` must be a time of day as "HH:MM", from "00:00" to "24:00"`
+	case "gt", "lt", "lte", "gte":
+		return fmt.Sprintf("%s must be %s %s", name, map[string]string{"gt": "more than", "lt": "less than", "lte": "at most", "gte": "at least"}[fe.Tag()], fe.Param())
 	case "excluded_with":
 		return fmt.Sprintf("%s must not be given together with %s", name, strings.ToLower(fe.Param()))
 	}
@@ -193,9 +197,10 @@ func ruleMessage(fe validator.FieldError) string {
 }
 
 // newValidator returns the validator of request bodies: fields are named by
-// their JSON names, and four rules are added: decimal (a JSON string
-// holding a plain decimal number), rfc3339 (an RFC 3339 time), and line and
-// text (the text rule of text.go, for one-line and multi-line text).
+// their JSON names, and five rules are added: decimal (a JSON string
+// holding a plain decimal number), rfc3339 (an RFC 3339 time), line and
+// text (the text rule of text.go, for one-line and multi-line text), and
+// hhmm (a time of day, "09:30", up to "24:00").
 func newValidator() *validator.Validate {
 	v := validator.New(validator.WithRequiredStructEnabled())
 	v.RegisterTagNameFunc(func(f reflect.StructField) string {
@@ -218,6 +223,7 @@ func newValidator() *validator.Validate {
 		return ok
 	})
 	// line and text are the text rule (text.go): one line, or several.
+	v.RegisterValidation("hhmm", func(fl validator.FieldLevel) bool { return hhmm.MatchString(fl.Field().String()) })
 	v.RegisterValidation("line", func(fl validator.FieldLevel) bool {
 		return safeText(fl.Field().String(), false)
 	})

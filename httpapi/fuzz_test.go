@@ -73,6 +73,10 @@ var requestBodies = map[string]func() any{
 	"acceptInvitationRequest":  func() any { return new(acceptInvitationRequest) },
 	"signinCodeRequest":        func() any { return new(signinCodeRequest) },
 	"signinEmailRequest":       func() any { return new(signinEmailRequest) },
+	"weeklyRequest":            func() any { return new(weeklyRequest) },
+	"categoryRelationRequest":  func() any { return new(categoryRelationRequest) },
+	"orgMatchingRequest":       func() any { return new(orgMatchingRequest) },
+	"reachRequest":             func() any { return new(reachRequest) },
 }
 
 // bodyNames is requestBodies' names in order, so that a fuzz input's

@@ -1,17 +1,14 @@
 package httpapi
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/shopspring/decimal"
 
 	"github.com/mutual-ledger/mutual/exchange"
 	"github.com/mutual-ledger/mutual/exchange/matching"
@@ -26,11 +23,10 @@ type listingService interface {
 	Categories(ctx context.Context, p exchange.Principal) ([]exchange.Category, error)
 	CreateCategory(ctx context.Context, p exchange.Principal, in exchange.Category) (exchange.Category, error)
 	PostListing(ctx context.Context, p exchange.Principal, in exchange.NewListing) (exchange.Listing, error)
-	Fairness(ctx context.Context, p exchange.Principal, members []uuid.UUID) (matching.Fairness, error)
 	Listing(ctx context.Context, p exchange.Principal, id uuid.UUID) (exchange.Listing, error)
-	Remaining(ctx context.Context, ls []exchange.Listing) ([]decimal.Decimal, error)
 	SearchListings(ctx context.Context, pr exchange.Principal, q exchange.ListingQuery, p exchange.Page) ([]exchange.Listing, uuid.UUID, error)
 	WithdrawListing(ctx context.Context, p exchange.Principal, id uuid.UUID) (exchange.Listing, error)
+	Matches(ctx context.Context, p exchange.Principal, id uuid.UUID, cfg matching.Config, limit int) (exchange.Listing, []exchange.Match, error)
 }
 
 func (a *api) registerListingRoutes(rt *router) {
@@ -142,6 +138,7 @@ type listingJSON struct {
 	ExpiresAt    *time.Time  `json:"expires_at"`
 	CreatedAt    time.Time   `json:"created_at"`
 	UpdatedAt    time.Time   `json:"updated_at"`
+	reachJSON
 }
 
 // listingWriter turns listings into JSON, writing quantities with their
@@ -187,6 +184,7 @@ func (lw *listingWriter) json(l exchange.Listing) listingJSON {
 		t := l.ExpiresAt.UTC()
 		j.ExpiresAt = &t
 	}
+	j.reachJSON = toReachJSON(l)
 	return j
 }
 
@@ -219,6 +217,7 @@ type createListingRequest struct {
 	Urgency      int            `json:"urgency" validate:"min=0,max=3"`
 	Visibility   string         `json:"visibility" validate:"omitempty,oneof=public org"`
 	ExpiresAt    string         `json:"expires_at" validate:"omitempty,rfc3339"`
+	reachRequest
 }
 
 // createListing posts an offer or a need in org_id, owned by the caller,
@@ -247,6 +246,7 @@ func (a *api) createListing(w http.ResponseWriter, r *http.Request) error {
 		t, _ := time.Parse(time.RFC3339Nano, req.ExpiresAt)
 		in.ExpiresAt = &t
 	}
+	req.reachRequest.into(&in)
 	l, err := a.listings.PostListing(ctx, p, in)
 	if err != nil {
 		if l, err = a.sameListing(ctx, p, in, err); err != nil {
@@ -309,11 +309,17 @@ func (a *api) getListing(w http.ResponseWriter, r *http.Request) error {
 	return writeJSON(w, http.StatusOK, a.listingWriter(r.Context()).json(l))
 }
 
-// searchListings lists, in id order, the open listings the caller may see
-// that match the query.
+// searchListings lists the open listings the caller may see that match
+// the query: most relevant first when q has words, nearest first when lat
+// and lon are given (radius_km then optional), else in id order; each with
+// its relevance and its distance in km.
 func (a *api) searchListings(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
-	page, err := idPage(r, "listings")
+	limit, after, err := pageQuery(r, "listings")
+	if err != nil {
+		return err
+	}
+	cur, err := parseSearchCursor(after)
 	if err != nil {
 		return err
 	}
@@ -338,10 +344,14 @@ func (a *api) searchListings(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	switch {
-	case latOK && lonOK && radiusOK:
+	case latOK && lonOK:
 		q.Near, q.RadiusKm = &exchange.Point{Lat: lat, Lon: lon}, radius
+		if radiusOK && !(radius > 0) {
+			return &ledger.Error{Code: ledger.EINVALID, Reason: ledger.ReasonInvalidRequest, Field: "radius_km", Index: -1,
+				Message: "radius_km must be more than 0 (leave it out for any distance)"}
+		}
 	case latOK || lonOK || radiusOK:
-		return malformed("radius_km", "lat, lon and radius_km go together: give all three or none")
+		return malformed("lon", "lat and lon go together, and radius_km needs them: give both or none")
 	}
 	if q.From, err = timeParam(v.Get("from"), "from"); err != nil {
 		return err
@@ -354,7 +364,7 @@ func (a *api) searchListings(w http.ResponseWriter, r *http.Request) error {
 			return malformed("org", "org must be an organization's UUID")
 		}
 	}
-	ls, next, err := a.listings.SearchListings(ctx, principal(r), q, page)
+	found, next, err := a.search.FindListings(ctx, principal(r), q, cur, exchange.Page{Limit: min(limit, exchange.MaxLimit)})
 	if err != nil {
 		for _, f := range [][2]string{{"near.lat", "lat"}, {"near.lon", "lon"}, {"text", "q"}} {
 			err = renameField(err, f[0], f[1])
@@ -362,11 +372,11 @@ func (a *api) searchListings(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	lw := a.listingWriter(ctx)
-	items := make([]listingJSON, len(ls))
-	for i, l := range ls {
-		items[i] = lw.json(l)
+	items := make([]foundJSON, len(found))
+	for i, f := range found {
+		items[i] = foundJSON{listingJSON: lw.json(f.Listing), Relevance: f.Relevance, DistanceKm: f.Km}
 	}
-	return writeJSON(w, http.StatusOK, newList(items, idCursor("listings", next)))
+	return writeJSON(w, http.StatusOK, newList(items, searchCursor(next)))
 }
 
 func floatParam(s, name string) (float64, bool, error) {
@@ -420,22 +430,23 @@ type scoreJSON struct {
 	Km       float64 `json:"km"`
 }
 
-// matchJSON is one candidate for a listing: remaining is what is left of
-// it after its agreements, and cover the part of the need this pair can
-// serve (the smaller of what is left of the need and of the offer).
+// matchJSON is one candidate for a listing, with the reasons of its score:
+// remaining is what is left of it after its agreements, and cover the part
+// of the need this pair can serve (the smaller of what is left of the need
+// and of the offer).
 type matchJSON struct {
-	Listing   listingJSON `json:"listing"`
-	Score     scoreJSON   `json:"score"`
-	Remaining string      `json:"remaining"`
-	Cover     string      `json:"cover"`
+	Listing   listingJSON  `json:"listing"`
+	Score     scoreJSON    `json:"score"`
+	Remaining string       `json:"remaining"`
+	Cover     string       `json:"cover"`
+	Reasons   []reasonJSON `json:"reasons"`
 }
 
 // listingMatches ranks, for a listing the caller may see, the open listings
-// of the other kind they may also see, in its category, within the
-// matcher's distance and of its unit: best first, with the score's parts.
-// A listing that is not open has no matches. Fairness weighs the parties'
-// recent agreements (exchange.Store.Fairness): a receiver who got much help
-// lately, or a giver asked often, scores lower.
+// of the other kind they may also see that could match it, with what is
+// left of each, the score's parts and its reasons: exchange.Store.Matches,
+// the one ranking the pages show too. A listing that is not open has no
+// matches.
 func (a *api) listingMatches(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	limit := defaultMatches
@@ -446,92 +457,24 @@ func (a *api) listingMatches(w http.ResponseWriter, r *http.Request) error {
 		}
 		limit = n
 	}
-	l, err := a.visibleListing(r)
+	id, err := parseID(r, "id", notFoundListing)
+	if err != nil {
+		return err
+	}
+	l, matches, err := a.listings.Matches(ctx, principal(r), id, a.matching, limit)
 	if err != nil {
 		return err
 	}
 	lw := a.listingWriter(ctx)
-	if l.Status != exchange.StatusOpen {
-		return writeJSON(w, http.StatusOK, newList([]matchJSON{}, ""))
-	}
-	other := exchange.Offer
-	if l.Kind == exchange.Offer {
-		other = exchange.Need
-	}
-	q := exchange.ListingQuery{
-		Viewer: exchange.ViewerOf(principal(r)), Kind: other, Category: l.Category,
-		Near: &l.Place, RadiusKm: a.matching.MaxKm,
-	}
-	var cands []exchange.Listing
-	page := exchange.Page{Limit: exchange.MaxLimit}
-	for len(cands) < maxMatchCandidates {
-		ls, next, err := a.listings.SearchListings(ctx, principal(r), q, page)
-		if err != nil {
-			return err
-		}
-		for _, c := range ls {
-			if c.Unit == l.Unit {
-				cands = append(cands, c)
-			}
-		}
-		if next == uuid.Nil {
-			break
-		}
-		page.After = next
-	}
-	ranked, left, err := a.rank(ctx, principal(r), l, cands, limit)
-	if err != nil {
-		return err
-	}
-	items := make([]matchJSON, len(ranked))
-	for i, c := range ranked {
-		b := c.Score
-		items[i] = matchJSON{Listing: lw.json(cands[c.Offer]), Score: scoreJSON{
+	items := make([]matchJSON, len(matches))
+	for i, m := range matches {
+		b := m.Score
+		items[i] = matchJSON{Listing: lw.json(m.Listing), Score: scoreJSON{
 			Total: b.Total, Category: b.Category, Distance: b.Distance, Overlap: b.Overlap,
 			Urgency: b.Urgency, Fairness: b.Fairness, Km: b.Km},
-			Remaining: a.amount(ctx, left[c.Offer+1], l.Unit),
-			Cover:     a.amount(ctx, decimal.Min(left[0], left[c.Offer+1]), l.Unit)}
+			Remaining: a.amount(ctx, m.Remaining, l.Unit),
+			Cover:     a.amount(ctx, m.Cover, l.Unit),
+			Reasons:   toReasonsJSON(m.Reasons)}
 	}
 	return writeJSON(w, http.StatusOK, newList(items, ""))
-}
-
-// rank returns the limit best of cands for l, best first. For a need it is
-// matching.Rank over the offers; for an offer each need is scored with the
-// offer, and ties are broken as Rank breaks them, by the other listing's id.
-// A candidate's Offer is its position in cands either way. Every listing
-// is matched with what is left of it after its agreements (left: l's
-// first, then cands'), so an offer taken up is no candidate and one
-// partly taken covers only the rest.
-func (a *api) rank(ctx context.Context, p exchange.Principal, l exchange.Listing, cands []exchange.Listing, limit int) ([]matching.Candidate, []decimal.Decimal, error) {
-	left, err := a.listings.Remaining(ctx, append([]exchange.Listing{l}, cands...))
-	if err != nil {
-		return nil, nil, err
-	}
-	ml := exchange.ToMatchingLeft(l, left[0])
-	others := make([]matching.Listing, len(cands))
-	owners := []uuid.UUID{l.Owner}
-	for i, c := range cands {
-		others[i] = exchange.ToMatchingLeft(c, left[i+1])
-		owners = append(owners, c.Owner)
-	}
-	fair, err := a.listings.Fairness(ctx, p, owners)
-	if err != nil {
-		return nil, nil, err
-	}
-	if l.Kind == exchange.Need {
-		return matching.Rank(ml, others, fair, a.matching, limit), left, nil
-	}
-	var out []matching.Candidate
-	for i, need := range others {
-		if b, ok := matching.Score(need, ml, fair, a.matching); ok {
-			out = append(out, matching.Candidate{Offer: i, OfferID: need.ID, Score: b})
-		}
-	}
-	slices.SortFunc(out, func(x, y matching.Candidate) int {
-		if c := cmp.Compare(y.Score.Total, x.Score.Total); c != 0 {
-			return c
-		}
-		return cmp.Or(strings.Compare(x.OfferID, y.OfferID), cmp.Compare(x.Offer, y.Offer))
-	})
-	return out[:min(len(out), limit)], left, nil
 }

@@ -168,6 +168,9 @@ var reasonKinds = map[ledger.Reason]problemKind{
 	exchange.ReasonUnknownPasskey:    kindNotFound,
 	exchange.ReasonPasskeyCeremony:   {http.StatusUnauthorized, "passkey-ceremony", "Passkey request unknown, answered or expired"},
 	exchange.ReasonPasskeyRegistered: {http.StatusConflict, "passkey-registered", "Passkey registered already"},
+
+	// Category relations.
+	exchange.ReasonUnknownCategoryRelation: kindNotFound,
 }
 
 // codeKinds maps error codes to problems, for reasons reasonKinds lacks.

@@ -167,7 +167,11 @@ func (a *api) proposeMatching(w http.ResponseWriter, r *http.Request) error {
 	var mNeeds []matching.Listing
 	var needOf []int // position in needs of each of mNeeds
 	var cands [][]matching.Candidate
-	ix := matching.NewIndex(mOffers, a.matching)
+	cfg, err := a.matchConfig(ctx) // with the taxonomy's relations
+	if err != nil {
+		return err
+	}
+	ix := matching.NewIndex(mOffers, cfg)
 	asked := decimal.Zero
 	for i, n := range needs {
 		mn := exchange.ToMatchingLeft(n, needLeftAll[i])

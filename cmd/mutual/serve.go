@@ -231,6 +231,13 @@ func serveOn(ctx context.Context, e *env, ln net.Listener, db *database, opts se
 		return fmt.Errorf("opening the ledger: %w", err)
 	}
 	ex := exchange.NewStore(store.DB(), store, exchange.Config{})
+	// Listings posted before search had its words (or before their
+	// folding changed) are indexed once, before anyone searches.
+	if n, err := ex.IndexListingWords(ctx); err != nil {
+		return fmt.Errorf("indexing listings for search: %w", err)
+	} else if n > 0 {
+		e.log.Info("indexed listings for search", "listings", n)
+	}
 	secret, savedAt, err := firstRun(ctx, e, ex, opts.dataDir, opts.networkName)
 	if err != nil {
 		return err

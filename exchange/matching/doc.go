@@ -6,19 +6,24 @@
 //
 // Score(need, offer) combines five parts, each in [0, 1]:
 //
-//	category  1 if same category, 0.5 if offer.Category is in cfg.Related[need.Category]
-//	distance  1 - d/cfg.MaxKm, d the haversine distance in km (1 at 0 km, 0 at MaxKm)
-//	overlap   |need window ∩ offer window| / |need window|
+//	category  1 if same category, else cfg.Related[need.Category][offer.Category] (the fit, in (0, 1))
+//	distance  1 - d/r, d the haversine distance in km and r the need's reach
+//	          (need.MaxKm, else cfg.MaxKm): 1 at 0 km, 0 at r; 1 for a remote offer
+//	overlap   the fraction of the need's window in which the offer is given (its
+//	          window and its weekly hours, in its zone); 1 when either is available any time
 //	urgency   need.Urgency / 3 (urgency clamped to 0..3)
 //	fairness  ½·h/(h+received(need.Owner)) + ½·h/(h+asked(offer.Owner)), h = cfg.FairnessHalf
 //
 // and Total = Σ wᵢ·partᵢ / Σ wᵢ with the non-negative weights of cfg.Weights,
 // so Total is also in [0, 1]. A pair is a candidate only if the kinds are a
 // need and an offer from different owners, the category part is positive,
-// d ≤ MaxKm and both quantities are positive. An offer smaller than the
+// d ≤ r unless the offer is remote, the overlap is positive unless the need
+// is flexible, and both quantities are positive. An offer smaller than the
 // need is a candidate for part of it: Breakdown.Cover is the part.
 // Quantities are int64 centi-hours (hundredths of an hour), never floats;
 // callers pass what is left of each listing, not what it first asked for.
+// Ranked lists put the offers of the need's own category before those of
+// related ones, each by score; Reasons explains a score in codes and figures.
 //
 // # Assignment
 //

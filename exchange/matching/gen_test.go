@@ -17,17 +17,17 @@ var categories = []string{
 // popularity skews categories the way a time bank's listings are skewed.
 var popularity = []int{14, 16, 10, 12, 6, 8, 8, 10, 10, 6}
 
-var related = map[string][]string{
-	"childcare":  {"elder care"},
-	"elder care": {"health", "childcare"},
-	"health":     {"elder care"},
-	"food":       {"gardening"},
-	"gardening":  {"food"},
-	"repairs":    {"housing", "tech"},
-	"housing":    {"repairs"},
-	"transport":  {"repairs"},
-	"language":   {"tech"},
-	"tech":       {"language"},
+var related = map[string]map[string]float64{
+	"childcare":  {"elder care": 0.5},
+	"elder care": {"health": 0.5, "childcare": 0.5},
+	"health":     {"elder care": 0.5},
+	"food":       {"gardening": 0.5},
+	"gardening":  {"food": 0.5},
+	"repairs":    {"housing": 0.5, "tech": 0.5},
+	"housing":    {"repairs": 0.5},
+	"transport":  {"repairs": 0.5},
+	"language":   {"tech": 0.5},
+	"tech":       {"language": 0.5},
 }
 
 type city struct {

@@ -19,21 +19,27 @@ type cell struct{ lat, lon int32 }
 
 // Index holds open offers bucketed by category and by a 0.5° grid, so that
 // ranking one need scans only offers in its category (and related ones)
-// whose cells can lie within cfg.MaxKm. An Index is immutable after NewIndex
-// and safe for concurrent use.
+// whose cells can lie within the need's reach, and the remote offers of
+// those categories. An Index is immutable after NewIndex and safe for
+// concurrent use.
 type Index struct {
 	offers []Listing
 	cfg    Config
 	cells  map[string]map[cell][]int32
+	remote map[string][]int32
 }
 
 // NewIndex indexes offers for ranking with cfg. Listings that are not offers
 // are skipped; candidates refer to offers by their position in this slice.
 // The slice must not be modified while the Index is in use.
 func NewIndex(offers []Listing, cfg Config) *Index {
-	ix := &Index{offers: offers, cfg: cfg, cells: make(map[string]map[cell][]int32)}
+	ix := &Index{offers: offers, cfg: cfg, cells: make(map[string]map[cell][]int32), remote: make(map[string][]int32)}
 	for i, o := range offers {
 		if o.Kind != Offer {
+			continue
+		}
+		if o.Remote {
+			ix.remote[o.Category] = append(ix.remote[o.Category], int32(i))
 			continue
 		}
 		byCell := ix.cells[o.Category]
@@ -60,12 +66,13 @@ func lonCell(lon float64) int32 {
 // over all indexed offers would (ties broken by offer ID, then position).
 // k ≤ 0 returns every candidate.
 func (ix *Index) Rank(need Listing, f Fairness, k int) []Candidate {
-	if need.Kind != Need || ix.cfg.MaxKm <= 0 {
+	reach := need.reach(ix.cfg)
+	if need.Kind != Need || reach <= 0 {
 		return nil
 	}
-	// Bounding box of the MaxKm circle, widened a little against rounding.
+	// Bounding box of the need's reach, widened a little against rounding.
 	const rad = math.Pi / 180
-	delta := ix.cfg.MaxKm / earthKm
+	delta := reach / earthKm
 	dLat := delta/rad + 1e-6
 	latLo, latHi := need.Lat-dLat, need.Lat+dLat
 	lonLo, lonHi, allLon := 0.0, 0.0, true
@@ -80,22 +87,26 @@ func (ix *Index) Rank(need Listing, f Fairness, k int) []Candidate {
 	cyLo, cyHi := latCell(latLo), latCell(latHi)
 
 	top := &topK{k: k}
-	cats := append([]string{need.Category}, ix.cfg.Related[need.Category]...)
-	for ci, cat := range cats {
-		if slices.Contains(cats[:ci], cat) {
-			continue
+	cats := []string{need.Category}
+	for c := range ix.cfg.Related[need.Category] {
+		if c != need.Category {
+			cats = append(cats, c)
 		}
-		byCell := ix.cells[cat]
-		if byCell == nil {
-			continue
-		}
-		scan := func(c cell) {
-			for _, i := range byCell[c] {
-				if b, ok := Score(need, ix.offers[i], f, ix.cfg); ok {
+	}
+	for _, cat := range cats {
+		score := func(is []int32) {
+			for _, i := range is {
+				if b, ok := score(&need, &ix.offers[i], f, ix.cfg); ok {
 					top.add(Candidate{Offer: int(i), OfferID: ix.offers[i].ID, Score: b})
 				}
 			}
 		}
+		score(ix.remote[cat])
+		byCell := ix.cells[cat]
+		if byCell == nil {
+			continue
+		}
+		scan := func(c cell) { score(byCell[c]) }
 		if allLon {
 			for c := range byCell {
 				if c.lat >= cyLo && c.lat <= cyHi {
@@ -128,8 +139,15 @@ func Rank(need Listing, offers []Listing, f Fairness, cfg Config, k int) []Candi
 	return top.sorted()
 }
 
-// better orders candidates best first.
+// better orders candidates best first: offers of the need's own category
+// before those of a related one, then by score.
 func better(a, b Candidate) int {
+	if a.Score.Related != b.Score.Related {
+		if b.Score.Related {
+			return -1
+		}
+		return 1
+	}
 	if c := cmp.Compare(b.Score.Total, a.Score.Total); c != 0 {
 		return c
 	}

@@ -35,6 +35,19 @@ type Listing struct {
 	Start, End time.Time
 	// Urgency is 0 (none) to 3 (urgent), for needs.
 	Urgency int
+	// MaxKm is how far a need's person can go, in km; 0 means
+	// Config.MaxKm. Offers leave it 0.
+	MaxKm float64
+	// Remote offers are given from afar (a call, a lesson by video): any
+	// distance serves them.
+	Remote bool
+	// Flexible needs are matched even with offers whose hours do not
+	// overlap their window (the overlap part is then 0).
+	Flexible bool
+	// Weekly is when an offer is given each week, read in Zone (UTC when
+	// nil), on top of its Start and End; none means every day at any hour.
+	Weekly []Slot
+	Zone   *time.Location
 }
 
 // Fairness is recent history, in centi-hours, keyed by owner: how much each
@@ -54,20 +67,26 @@ type Config struct {
 	Weights Weights
 	// MaxKm is the farthest a match may be; it must be positive.
 	MaxKm float64
-	// Related lists, for a need's category, other categories whose offers can
-	// also serve it (at category part 0.5). It is not made symmetric.
-	Related map[string][]string
+	// Related gives, for a need's category, other categories whose offers
+	// can also serve it, each with its fit in (0, 1): the category part of
+	// such a match. It is not made symmetric. A fit outside (0, 1) is
+	// ignored.
+	Related map[string]map[string]float64
 	// FairnessHalf is the history, in centi-hours, at which a person's
 	// fairness factor has halved. Zero or less disables fairness (part 1).
 	FairnessHalf int64
 }
+
+// DefaultMaxKm is how far a need reaches when neither it nor its
+// organization says.
+const DefaultMaxKm = 25
 
 // DefaultConfig returns weights and bounds suited to a neighborhood time
 // bank: 25 km, fairness halving after 10 hours.
 func DefaultConfig() Config {
 	return Config{
 		Weights:      Weights{Category: 3, Distance: 2, Overlap: 2, Urgency: 1, Fairness: 1},
-		MaxKm:        25,
+		MaxKm:        DefaultMaxKm,
 		FairnessHalf: 1000,
 	}
 }
@@ -84,6 +103,12 @@ type Breakdown struct {
 	// is a fit per hour; a proposal weighs each pair by the hours it
 	// gives (ProposeSplit).
 	Cover int64
+	// Related is set when the offer's category is related to the need's
+	// rather than the same; Category is then its fit.
+	Related bool
+	// AnyTime is set when either listing is available at any time, so no
+	// overlap was measured (Overlap is 1).
+	AnyTime bool
 }
 
 // Candidate is one offer ranked for a need.

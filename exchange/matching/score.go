@@ -2,7 +2,6 @@ package matching
 
 import (
 	"math"
-	"slices"
 	"time"
 )
 
@@ -13,30 +12,46 @@ const earthKm = 6371.0
 // candidate (see the package comment); the Breakdown is then zero. Score is
 // deterministic and does not modify its arguments.
 func Score(need, offer Listing, f Fairness, cfg Config) (Breakdown, bool) {
+	return score(&need, &offer, f, cfg)
+}
+
+// score is Score on pointers: the Index scores thousands of offers for one
+// need, and copying both listings for each was a fifth of its time.
+func score(need, offer *Listing, f Fairness, cfg Config) (Breakdown, bool) {
 	if need.Kind != Need || offer.Kind != Offer {
 		return Breakdown{}, false
 	}
 	if need.Owner != "" && need.Owner == offer.Owner {
 		return Breakdown{}, false
 	}
-	if offer.Quantity <= 0 || need.Quantity <= 0 || cfg.MaxKm <= 0 {
+	if offer.Quantity <= 0 || need.Quantity <= 0 || need.reach(cfg) <= 0 {
 		return Breakdown{}, false
 	}
 	var b Breakdown
-	switch {
-	case need.Category == offer.Category:
+	if need.Category == offer.Category {
 		b.Category = 1
-	case slices.Contains(cfg.Related[need.Category], offer.Category):
-		b.Category = 0.5
-	default:
+	} else if fit := cfg.Related[need.Category][offer.Category]; fit > 0 && fit < 1 {
+		b.Category, b.Related = fit, true
+	} else {
 		return Breakdown{}, false
 	}
 	b.Km = haversineKm(need.Lat, need.Lon, offer.Lat, offer.Lon)
-	if !(b.Km <= cfg.MaxKm) { // also rejects NaN
+	reach := need.reach(cfg)
+	switch {
+	case math.IsNaN(b.Km):
+		return Breakdown{}, false
+	case offer.Remote:
+		// Given from afar: where the offer was posted does not matter.
+		b.Distance = 1
+	case b.Km <= reach:
+		b.Distance = 1 - b.Km/reach
+	default:
 		return Breakdown{}, false
 	}
-	b.Distance = 1 - b.Km/cfg.MaxKm
-	b.Overlap = overlap(need.Start, need.End, offer.Start, offer.End)
+	b.Overlap, b.AnyTime = availability(need, offer)
+	if b.Overlap <= 0 && !need.Flexible {
+		return Breakdown{}, false
+	}
 	b.Urgency = float64(min(max(need.Urgency, 0), 3)) / 3
 	b.Fairness = fairness(f, need.Owner, offer.Owner, cfg.FairnessHalf)
 	b.Cover = min(need.Quantity, offer.Quantity)
@@ -95,4 +110,12 @@ func fairness(f Fairness, receiver, giver string, h int64) float64 {
 		return float64(h) / float64(h+x)
 	}
 	return 0.5*factor(f.Received[receiver]) + 0.5*factor(f.Asked[giver])
+}
+
+// reach is how far need's person can go: its own MaxKm, else cfg's.
+func (l Listing) reach(cfg Config) float64 {
+	if l.MaxKm > 0 {
+		return l.MaxKm
+	}
+	return cfg.MaxKm
 }
