@@ -57,22 +57,22 @@ const (
 var (
 	// ErrUnknownAgreement: no agreement has the id, or the principal may
 	// not see it.
-	ErrUnknownAgreement = &ledger.Error{Code: ledger.ENOTFOUND, Reason: ReasonUnknownAgreement, Index: -1}
+	ErrUnknownAgreement = &ledger.Error{Code: ledger.ENOTFOUND, Reason: ReasonUnknownAgreement}
 	// ErrAgreementState: the agreement's status does not allow the step
 	// (accepting a cancelled agreement, cancelling a completed one).
-	ErrAgreementState = &ledger.Error{Code: ledger.ECONFLICT, Reason: ReasonAgreementState, Index: -1}
+	ErrAgreementState = &ledger.Error{Code: ledger.ECONFLICT, Reason: ReasonAgreementState}
 	// ErrAgreementExpired: the agreement passed its expiry before the step;
 	// it is now expired and its hold, if any, released.
-	ErrAgreementExpired = &ledger.Error{Code: ledger.ECONFLICT, Reason: ReasonAgreementExpired, Index: -1}
+	ErrAgreementExpired = &ledger.Error{Code: ledger.ECONFLICT, Reason: ReasonAgreementExpired}
 	// ErrNoCapacity: the offer or the need has less quantity left than the
 	// agreement asks for (another agreement took it).
-	ErrNoCapacity = &ledger.Error{Code: ledger.ECONFLICT, Reason: ReasonNoCapacity, Index: -1}
+	ErrNoCapacity = &ledger.Error{Code: ledger.ECONFLICT, Reason: ReasonNoCapacity}
 	// ErrListingClosed: the offer or the need is no longer open (withdrawn,
 	// expired or fulfilled).
-	ErrListingClosed = &ledger.Error{Code: ledger.ECONFLICT, Reason: ReasonListingClosed, Index: -1}
+	ErrListingClosed = &ledger.Error{Code: ledger.ECONFLICT, Reason: ReasonListingClosed}
 	// ErrNoAccount: the member has no open account in the agreement's unit,
 	// or several and did not say which.
-	ErrNoAccount = &ledger.Error{Code: ledger.EINVALID, Reason: ReasonNoAccount, Index: -1}
+	ErrNoAccount = &ledger.Error{Code: ledger.EINVALID, Reason: ReasonNoAccount}
 )
 
 func unknownAgreement(id uuid.UUID) *ledger.Error {

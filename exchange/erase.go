@@ -39,10 +39,10 @@ var (
 	// ErrNotSettled: the member still has a balance, a hold, or an
 	// agreement under way; erasure would leave the books unbalanced or
 	// another member waiting. The message says which.
-	ErrNotSettled = &ledger.Error{Code: ledger.ECONFLICT, Reason: ReasonNotSettled, Index: -1}
+	ErrNotSettled = &ledger.Error{Code: ledger.ECONFLICT, Reason: ReasonNotSettled}
 	// ErrMemberErased: the member's data was erased; they can no longer be
 	// given credentials, accounts or roles, or be acted for.
-	ErrMemberErased = &ledger.Error{Code: ledger.ECONFLICT, Reason: ReasonMemberErased, Index: -1}
+	ErrMemberErased = &ledger.Error{Code: ledger.ECONFLICT, Reason: ReasonMemberErased}
 )
 
 // FormerMemberName is the name an erased member gets, before their number.

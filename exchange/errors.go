@@ -39,27 +39,27 @@ const (
 var (
 	// ErrUnauthenticated: the token is missing, unknown, revoked or expired;
 	// the error never says which.
-	ErrUnauthenticated = &ledger.Error{Code: EUNAUTHORIZED, Reason: ReasonUnauthenticated, Message: "authentication required", Index: -1}
+	ErrUnauthenticated = &ledger.Error{Code: EUNAUTHORIZED, Reason: ReasonUnauthenticated, Message: "authentication required"}
 	// ErrForbidden: the principal may see the resource but not act on it.
-	ErrForbidden = &ledger.Error{Code: EFORBIDDEN, Reason: ReasonForbidden, Message: "forbidden", Index: -1}
+	ErrForbidden = &ledger.Error{Code: EFORBIDDEN, Reason: ReasonForbidden, Message: "forbidden"}
 	// ErrNotVisible: the principal may not see the resource. Its code is
 	// ENOTFOUND, so that the HTTP layer answers exactly as for a resource
 	// that does not exist.
-	ErrNotVisible = &ledger.Error{Code: ledger.ENOTFOUND, Reason: ReasonNotVisible, Message: "not found", Index: -1}
+	ErrNotVisible = &ledger.Error{Code: ledger.ENOTFOUND, Reason: ReasonNotVisible, Message: "not found"}
 	// ErrUnknownOrg: no organization has the id.
-	ErrUnknownOrg = &ledger.Error{Code: ledger.ENOTFOUND, Reason: ReasonUnknownOrg, Index: -1}
+	ErrUnknownOrg = &ledger.Error{Code: ledger.ENOTFOUND, Reason: ReasonUnknownOrg}
 	// ErrUnknownMember: no member has the id.
-	ErrUnknownMember = &ledger.Error{Code: ledger.ENOTFOUND, Reason: ReasonUnknownMember, Index: -1}
+	ErrUnknownMember = &ledger.Error{Code: ledger.ENOTFOUND, Reason: ReasonUnknownMember}
 	// ErrUnknownToken: no token has the id.
-	ErrUnknownToken = &ledger.Error{Code: ledger.ENOTFOUND, Reason: ReasonUnknownToken, Index: -1}
+	ErrUnknownToken = &ledger.Error{Code: ledger.ENOTFOUND, Reason: ReasonUnknownToken}
 	// ErrNetworkExists: a second organization of kind network was asked for.
-	ErrNetworkExists = &ledger.Error{Code: ledger.ECONFLICT, Reason: ReasonNetworkExists, Index: -1}
+	ErrNetworkExists = &ledger.Error{Code: ledger.ECONFLICT, Reason: ReasonNetworkExists}
 	// ErrNotAMember: the member does not belong to the organization named.
-	ErrNotAMember = &ledger.Error{Code: ledger.EINVALID, Reason: ReasonNotAMember, Index: -1}
+	ErrNotAMember = &ledger.Error{Code: ledger.EINVALID, Reason: ReasonNotAMember}
 )
 
 func newError(code ledger.Code, reason ledger.Reason, format string, args ...any) *ledger.Error {
-	return &ledger.Error{Code: code, Reason: reason, Message: fmt.Sprintf(format, args...), Index: -1}
+	return &ledger.Error{Code: code, Reason: reason, Message: fmt.Sprintf(format, args...)}
 }
 
 func invalid(field, format string, args ...any) *ledger.Error {

@@ -41,13 +41,13 @@ const (
 // Sentinel errors of funds and grants, for errors.Is.
 var (
 	// ErrUnknownFund: no fund has the id.
-	ErrUnknownFund = &ledger.Error{Code: ledger.ENOTFOUND, Reason: ReasonUnknownFund, Index: -1}
+	ErrUnknownFund = &ledger.Error{Code: ledger.ENOTFOUND, Reason: ReasonUnknownFund}
 	// ErrUnknownGrant: no grant request has the id.
-	ErrUnknownGrant = &ledger.Error{Code: ledger.ENOTFOUND, Reason: ReasonUnknownGrant, Index: -1}
+	ErrUnknownGrant = &ledger.Error{Code: ledger.ENOTFOUND, Reason: ReasonUnknownGrant}
 	// ErrGrantStatus: the grant's status does not allow the step asked for
 	// (deciding a grant already decided, disbursing one not approved,
 	// withdrawing one no longer requested).
-	ErrGrantStatus = &ledger.Error{Code: ledger.ECONFLICT, Reason: ReasonGrantStatus, Index: -1}
+	ErrGrantStatus = &ledger.Error{Code: ledger.ECONFLICT, Reason: ReasonGrantStatus}
 )
 
 func unknownFund(id uuid.UUID) *ledger.Error {

@@ -91,10 +91,10 @@ const (
 var (
 	// ErrQuorumNotReached: the fund has a quorum and the decision has no
 	// tally, or fewer votes than the quorum (Field "votes").
-	ErrQuorumNotReached = &ledger.Error{Code: ledger.EINVALID, Reason: ReasonQuorumNotReached, Index: -1}
+	ErrQuorumNotReached = &ledger.Error{Code: ledger.EINVALID, Reason: ReasonQuorumNotReached}
 	// ErrAgainstTally: an approval whose tally does not reach the fund's
 	// majority, or a rejection whose tally does (Field "decision").
-	ErrAgainstTally = &ledger.Error{Code: ledger.EINVALID, Reason: ReasonAgainstTally, Index: -1}
+	ErrAgainstTally = &ledger.Error{Code: ledger.EINVALID, Reason: ReasonAgainstTally}
 )
 
 // checkDecision checks a decision against the rules.

@@ -48,16 +48,16 @@ const (
 var (
 	// ErrUnknownInvitation: no invitation has the secret, code or id (or,
 	// by id, the principal may not see it).
-	ErrUnknownInvitation = &ledger.Error{Code: ledger.ENOTFOUND, Reason: ReasonUnknownInvitation, Index: -1}
+	ErrUnknownInvitation = &ledger.Error{Code: ledger.ENOTFOUND, Reason: ReasonUnknownInvitation}
 	// ErrInvitationExpired: the invitation was not accepted in time.
-	ErrInvitationExpired = &ledger.Error{Code: ledger.EREFUSED, Reason: ReasonInvitationExpired, Index: -1}
+	ErrInvitationExpired = &ledger.Error{Code: ledger.EREFUSED, Reason: ReasonInvitationExpired}
 	// ErrInvitationRevoked: a coordinator withdrew the invitation.
-	ErrInvitationRevoked = &ledger.Error{Code: ledger.EREFUSED, Reason: ReasonInvitationRevoked, Index: -1}
+	ErrInvitationRevoked = &ledger.Error{Code: ledger.EREFUSED, Reason: ReasonInvitationRevoked}
 	// ErrInvitationUsed: the invitation was accepted already; it works once.
-	ErrInvitationUsed = &ledger.Error{Code: ledger.ECONFLICT, Reason: ReasonInvitationUsed, Index: -1}
+	ErrInvitationUsed = &ledger.Error{Code: ledger.ECONFLICT, Reason: ReasonInvitationUsed}
 	// ErrAlreadyAMember: the signed-in member accepting belongs to the
 	// organization already (their role there is left as it is).
-	ErrAlreadyAMember = &ledger.Error{Code: ledger.ECONFLICT, Reason: ReasonAlreadyAMember, Index: -1}
+	ErrAlreadyAMember = &ledger.Error{Code: ledger.ECONFLICT, Reason: ReasonAlreadyAMember}
 )
 
 // Invitation is an invitation as stored, never its link or code.

@@ -51,14 +51,14 @@ var (
 	// ErrBalanceNotSettled: an account the member holds for the
 	// organization has a balance or a hold; the error names the account
 	// and says what it holds.
-	ErrBalanceNotSettled = &ledger.Error{Code: ledger.ECONFLICT, Reason: ReasonBalanceNotSettled, Index: -1}
+	ErrBalanceNotSettled = &ledger.Error{Code: ledger.ECONFLICT, Reason: ReasonBalanceNotSettled}
 	// ErrAgreementsInProgress: an agreement of the member's on a listing of
 	// the organization is proposed, accepted or disputed; the message names
 	// it.
-	ErrAgreementsInProgress = &ledger.Error{Code: ledger.ECONFLICT, Reason: ReasonAgreementsInProgress, Index: -1}
+	ErrAgreementsInProgress = &ledger.Error{Code: ledger.ECONFLICT, Reason: ReasonAgreementsInProgress}
 	// ErrLastAdmin: the member is the network's only admin, who cannot
 	// leave it.
-	ErrLastAdmin = &ledger.Error{Code: ledger.ECONFLICT, Reason: ReasonLastAdmin, Index: -1}
+	ErrLastAdmin = &ledger.Error{Code: ledger.ECONFLICT, Reason: ReasonLastAdmin}
 )
 
 // Departure records a member leaving an organization.

@@ -81,15 +81,15 @@ const (
 // Sentinel errors of listings and categories, for errors.Is.
 var (
 	// ErrUnknownListing: no listing has the id.
-	ErrUnknownListing = &ledger.Error{Code: ledger.ENOTFOUND, Reason: ReasonUnknownListing, Index: -1}
+	ErrUnknownListing = &ledger.Error{Code: ledger.ENOTFOUND, Reason: ReasonUnknownListing}
 	// ErrUnknownCategory: no category has the code (Field says which input
 	// named it).
-	ErrUnknownCategory = &ledger.Error{Code: ledger.ENOTFOUND, Reason: ReasonUnknownCategory, Index: -1}
+	ErrUnknownCategory = &ledger.Error{Code: ledger.ENOTFOUND, Reason: ReasonUnknownCategory}
 	// ErrCategoryExists: a category with the code already exists.
-	ErrCategoryExists = &ledger.Error{Code: ledger.ECONFLICT, Reason: ReasonCategoryExists, Index: -1}
+	ErrCategoryExists = &ledger.Error{Code: ledger.ECONFLICT, Reason: ReasonCategoryExists}
 	// ErrStatusTransition: the listing's status cannot move to the one asked
 	// for (a final status, a transition not in the table, or the same status).
-	ErrStatusTransition = &ledger.Error{Code: ledger.ECONFLICT, Reason: ReasonStatusTransition, Index: -1}
+	ErrStatusTransition = &ledger.Error{Code: ledger.ECONFLICT, Reason: ReasonStatusTransition}
 )
 
 func unknownCategory(code string) *ledger.Error {

@@ -49,13 +49,13 @@ const (
 var (
 	// ErrUnknownObligation: no obligation has the id, or the principal may
 	// not see it.
-	ErrUnknownObligation = &ledger.Error{Code: ledger.ENOTFOUND, Reason: ReasonUnknownObligation, Index: -1}
+	ErrUnknownObligation = &ledger.Error{Code: ledger.ENOTFOUND, Reason: ReasonUnknownObligation}
 	// ErrObligationNotOpen: the obligation is not in a status that allows
 	// the step (paying one that is not confirmed, disputing one already
 	// confirmed, confirming one settled).
-	ErrObligationNotOpen = &ledger.Error{Code: ledger.ECONFLICT, Reason: ReasonObligationNotOpen, Index: -1}
+	ErrObligationNotOpen = &ledger.Error{Code: ledger.ECONFLICT, Reason: ReasonObligationNotOpen}
 	// ErrOverpaysObligation: a payment larger than what is outstanding.
-	ErrOverpaysObligation = &ledger.Error{Code: ledger.EINVALID, Reason: ReasonOverpaysObligation, Index: -1}
+	ErrOverpaysObligation = &ledger.Error{Code: ledger.EINVALID, Reason: ReasonOverpaysObligation}
 )
 
 func unknownObligation(id uuid.UUID) *ledger.Error {

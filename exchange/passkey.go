@@ -45,12 +45,12 @@ const (
 var (
 	// ErrUnknownPasskey: no passkey has the id, or the principal may not
 	// see it.
-	ErrUnknownPasskey = &ledger.Error{Code: ledger.ENOTFOUND, Reason: ReasonUnknownPasskey, Index: -1}
+	ErrUnknownPasskey = &ledger.Error{Code: ledger.ENOTFOUND, Reason: ReasonUnknownPasskey}
 	// ErrPasskeyCeremony: the ceremony is unknown, was answered already,
 	// has expired, is of another purpose, or is another member's.
-	ErrPasskeyCeremony = &ledger.Error{Code: EUNAUTHORIZED, Reason: ReasonPasskeyCeremony, Index: -1}
+	ErrPasskeyCeremony = &ledger.Error{Code: EUNAUTHORIZED, Reason: ReasonPasskeyCeremony}
 	// ErrPasskeyRegistered: this credential is registered already.
-	ErrPasskeyRegistered = &ledger.Error{Code: ledger.ECONFLICT, Reason: ReasonPasskeyRegistered, Index: -1}
+	ErrPasskeyRegistered = &ledger.Error{Code: ledger.ECONFLICT, Reason: ReasonPasskeyRegistered}
 )
 
 // Passkey is a registered passkey: its public credential, never a secret

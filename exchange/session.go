@@ -62,7 +62,7 @@ var sessionSecretLen = base64.RawURLEncoding.EncodedLen(32)
 const ReasonUnknownSession ledger.Reason = "unknown_session"
 
 // ErrUnknownSession: no session has the id, or the principal may not see it.
-var ErrUnknownSession = &ledger.Error{Code: ledger.ENOTFOUND, Reason: ReasonUnknownSession, Index: -1}
+var ErrUnknownSession = &ledger.Error{Code: ledger.ENOTFOUND, Reason: ReasonUnknownSession}
 
 // insertSession opens a session for member inside tx and returns it with
 // its secret.

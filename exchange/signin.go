@@ -89,14 +89,14 @@ const (
 var (
 	// ErrSigninFailed: the member or the code is wrong, used, expired or
 	// replaced; the error never says which.
-	ErrSigninFailed = &ledger.Error{Code: EUNAUTHORIZED, Reason: ReasonSigninFailed, Index: -1}
+	ErrSigninFailed = &ledger.Error{Code: EUNAUTHORIZED, Reason: ReasonSigninFailed}
 	// ErrSigninCodeLocked: the member's code had too many wrong tries and
 	// is refused, even right, until a coordinator issues a new one.
-	ErrSigninCodeLocked = &ledger.Error{Code: ledger.EREFUSED, Reason: ReasonSigninCodeLocked, Index: -1}
+	ErrSigninCodeLocked = &ledger.Error{Code: ledger.EREFUSED, Reason: ReasonSigninCodeLocked}
 	// ErrTooManyAttempts: too many wrong codes from this address or for
 	// this member lately; it comes wrapped in a *RetryLater that says when
 	// to try again.
-	ErrTooManyAttempts = &ledger.Error{Code: ledger.EREFUSED, Reason: ReasonTooManyAttempts, Index: -1}
+	ErrTooManyAttempts = &ledger.Error{Code: ledger.EREFUSED, Reason: ReasonTooManyAttempts}
 )
 
 // RetryLater is an error that clears by itself: After is how long to wait.

@@ -28,7 +28,7 @@ const ReasonStatementTooLarge ledger.Reason = "statement_too_large"
 
 // ErrStatementTooLarge: the period holds more than MaxStatementEntries
 // entries.
-var ErrStatementTooLarge = &ledger.Error{Code: ledger.EINVALID, Reason: ReasonStatementTooLarge, Index: -1}
+var ErrStatementTooLarge = &ledger.Error{Code: ledger.EINVALID, Reason: ReasonStatementTooLarge}
 
 // Statement is what an organization's accounts did over a period [From,
 // To): for each account, its balance when the period opened, every entry in

@@ -32,7 +32,7 @@ const ReasonNoTimebank ledger.Reason = "no_timebank"
 
 // ErrNoTimebank is returned when the organization has no time-bank rules
 // yet.
-var ErrNoTimebank = &ledger.Error{Code: ledger.ENOTFOUND, Reason: ReasonNoTimebank, Index: -1}
+var ErrNoTimebank = &ledger.Error{Code: ledger.ENOTFOUND, Reason: ReasonNoTimebank}
 
 // TimebankRules are an organization's time-bank rules as stored.
 type TimebankRules struct {

@@ -49,10 +49,10 @@ const (
 // Sentinel errors of trades, for errors.Is.
 var (
 	// ErrUnknownTrade: no trade has the id, or the principal may not see it.
-	ErrUnknownTrade = &ledger.Error{Code: ledger.ENOTFOUND, Reason: ReasonUnknownTrade, Index: -1}
+	ErrUnknownTrade = &ledger.Error{Code: ledger.ENOTFOUND, Reason: ReasonUnknownTrade}
 	// ErrTradeNotProposed: the trade was already accepted, declined,
 	// cancelled, or has expired, so it cannot be decided again.
-	ErrTradeNotProposed = &ledger.Error{Code: ledger.ECONFLICT, Reason: ReasonTradeNotProposed, Index: -1}
+	ErrTradeNotProposed = &ledger.Error{Code: ledger.ECONFLICT, Reason: ReasonTradeNotProposed}
 )
 
 func unknownTrade(id uuid.UUID) *ledger.Error {

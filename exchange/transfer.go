@@ -8,6 +8,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/mutual-ledger/mutual/internal/errs"
 	"github.com/mutual-ledger/mutual/ledger"
 )
 
@@ -37,12 +38,12 @@ var (
 	// ErrFundAccount is returned when a plain transfer names a fund's
 	// account, in or out: a fund's money moves only by Contribute and
 	// Disburse. Field names the posting's side.
-	ErrFundAccount = &ledger.Error{Code: ledger.EINVALID, Reason: ReasonFundAccount, Index: -1}
+	ErrFundAccount = &ledger.Error{Code: ledger.EINVALID, Reason: ReasonFundAccount}
 	// ErrManagedTransfer is returned when a transfer made by an agreement, a
 	// trade, a fund, an obligation's payment or a clearing run is posted,
 	// voided or reversed by hand: the record that made it would then say
 	// otherwise.
-	ErrManagedTransfer = &ledger.Error{Code: ledger.ECONFLICT, Reason: ReasonManagedTransfer, Index: -1}
+	ErrManagedTransfer = &ledger.Error{Code: ledger.ECONFLICT, Reason: ReasonManagedTransfer}
 )
 
 // unknownAccount is the error for an account that does not exist or that
@@ -162,7 +163,7 @@ func (s *Store) Transfer(ctx context.Context, p Principal, req ledger.TransferRe
 
 // Transfers writes many transfers for p in one database transaction, each
 // checked as Transfer checks one. Atomic: all are written, or none and the
-// error is the first refusal, with Index set to its position in reqs.
+// error is the first refusal, placed at its position in reqs (errs.At).
 // Not atomic: each stands alone, and the results say, in order, what was
 // written or why not; the error is then only for a failure of the whole
 // batch (the database's).
@@ -174,7 +175,7 @@ func (s *Store) Transfers(ctx context.Context, p Principal, reqs []ledger.Transf
 	if atomic {
 		for i, r := range reqs {
 			if err := s.mayMoveAll(ctx, p, accs, r.Postings); err != nil {
-				return nil, atIndex(err, i)
+				return nil, errs.At(i, err)
 			}
 		}
 		return s.led.CreateTransfersThen(ctx, reqs, true, s.auditThen(p, "transfer.created", accs, nil))
@@ -205,18 +206,6 @@ func (s *Store) Transfers(ctx context.Context, p Principal, reqs []ledger.Transf
 		results[positions[j]] = x
 	}
 	return results, nil
-}
-
-// atIndex sets the batch position of an authorization refusal, as the
-// ledger sets it on its own.
-func atIndex(err error, i int) error {
-	var le *ledger.Error
-	if errors.As(err, &le) {
-		c := *le
-		c.Index = i
-		return &c
-	}
-	return err
 }
 
 // TransferFor returns a transfer p may see: one that touches an account p

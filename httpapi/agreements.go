@@ -44,7 +44,7 @@ func (a *api) registerAgreementRoutes(rt *router) {
 
 func notFoundAgreement(id string) error {
 	return &ledger.Error{Code: ledger.ENOTFOUND, Reason: exchange.ReasonUnknownAgreement,
-		Message: "unknown agreement " + id, Index: -1}
+		Message: "unknown agreement " + id}
 }
 
 // agreementJSON is an agreement as its parties, the coordinators of its

@@ -17,35 +17,35 @@ import (
 // be seen; field names the request field that named it, if any.
 func notFoundAccount(id, field string) error {
 	return &ledger.Error{Code: ledger.ENOTFOUND, Reason: ledger.ReasonUnknownAccount,
-		Message: "unknown account " + id, Field: field, Index: -1}
+		Message: "unknown account " + id, Field: field}
 }
 
 // notFoundTransfer is the error for a transfer that does not exist or may not
 // be seen.
 func notFoundTransfer(id string) error {
 	return &ledger.Error{Code: ledger.ENOTFOUND, Reason: ledger.ReasonUnknownTransfer,
-		Message: "unknown transfer " + id, Index: -1}
+		Message: "unknown transfer " + id}
 }
 
 // notFoundOrg is the error for an organization that does not exist.
 // Organizations are public, so none is hidden.
 func notFoundOrg(id, field string) error {
 	return &ledger.Error{Code: ledger.ENOTFOUND, Reason: exchange.ReasonUnknownOrg,
-		Message: "unknown organization " + id, Field: field, Index: -1}
+		Message: "unknown organization " + id, Field: field}
 }
 
 // notFoundMember is the error for a member that does not exist or may not
 // be seen.
 func notFoundMember(id, field string) error {
 	return &ledger.Error{Code: ledger.ENOTFOUND, Reason: exchange.ReasonUnknownMember,
-		Message: "unknown member " + id, Field: field, Index: -1}
+		Message: "unknown member " + id, Field: field}
 }
 
 // notFoundToken is the error for a token that does not exist or may not be
 // seen.
 func notFoundToken(id string) error {
 	return &ledger.Error{Code: ledger.ENOTFOUND, Reason: exchange.ReasonUnknownToken,
-		Message: "unknown token " + id, Index: -1}
+		Message: "unknown token " + id}
 }
 
 // queryID reads the required id query parameter name of a list route:

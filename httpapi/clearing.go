@@ -61,7 +61,7 @@ type clearingHandlers struct {
 
 func notFoundObligation(id string) error {
 	return &ledger.Error{Code: ledger.ENOTFOUND, Reason: exchange.ReasonUnknownObligation,
-		Message: "unknown obligation " + id, Index: -1}
+		Message: "unknown obligation " + id}
 }
 
 // obligationJSON is an obligation as the API shows it.

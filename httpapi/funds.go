@@ -56,11 +56,11 @@ func (a *api) registerFundRoutes(rt *router) {
 }
 
 func notFoundFund(id string) error {
-	return &ledger.Error{Code: ledger.ENOTFOUND, Reason: exchange.ReasonUnknownFund, Message: "unknown fund " + id, Index: -1}
+	return &ledger.Error{Code: ledger.ENOTFOUND, Reason: exchange.ReasonUnknownFund, Message: "unknown fund " + id}
 }
 
 func notFoundGrant(id string) error {
-	return &ledger.Error{Code: ledger.ENOTFOUND, Reason: exchange.ReasonUnknownGrant, Message: "unknown grant request " + id, Index: -1}
+	return &ledger.Error{Code: ledger.ENOTFOUND, Reason: exchange.ReasonUnknownGrant, Message: "unknown grant request " + id}
 }
 
 // fundJSON is a fund with its rules. Funds are public.

@@ -52,7 +52,7 @@ const (
 // be seen.
 func notFoundListing(id string) error {
 	return &ledger.Error{Code: ledger.ENOTFOUND, Reason: exchange.ReasonUnknownListing,
-		Message: "unknown listing " + id, Index: -1}
+		Message: "unknown listing " + id}
 }
 
 // categoryJSON is a category of the taxonomy. parent is null for a

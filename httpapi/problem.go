@@ -13,6 +13,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/mutual-ledger/mutual/exchange"
+	"github.com/mutual-ledger/mutual/internal/errs"
 	"github.com/mutual-ledger/mutual/internal/pgtx"
 	"github.com/mutual-ledger/mutual/ledger"
 )
@@ -277,8 +278,8 @@ func (a *api) problem(r *http.Request, err error) (p Problem, header http.Header
 			p.Available = a.formatAmount(ctx, le.Available, le.Unit)
 			p.Requested = a.formatAmount(ctx, le.Requested, le.Unit)
 		}
-		if le.Index >= 0 && index < 0 {
-			index = le.Index
+		if i, ok := errs.IndexOf(err); ok && index < 0 {
+			index = i
 		}
 		if kind.status == http.StatusUnauthorized {
 			header = errBadToken.header

@@ -124,7 +124,7 @@ func (a *api) proposeMatching(w http.ResponseWriter, r *http.Request) error {
 	unit, err := a.ledger.Unit(ctx, req.Unit)
 	if errors.Is(err, ledger.ErrUnknownUnit) {
 		return &ledger.Error{Code: ledger.ENOTFOUND, Reason: ledger.ReasonUnknownUnit,
-			Message: fmt.Sprintf("unknown unit %q", req.Unit), Field: "unit", Unit: req.Unit, Index: -1}
+			Message: fmt.Sprintf("unknown unit %q", req.Unit), Field: "unit", Unit: req.Unit}
 	} else if err != nil {
 		return err
 	}

@@ -41,7 +41,7 @@ func (a *api) registerTradeRoutes(rt *router) {
 // seen.
 func notFoundTrade(id string) error {
 	return &ledger.Error{Code: ledger.ENOTFOUND, Reason: exchange.ReasonUnknownTrade,
-		Message: "unknown trade " + id, Index: -1}
+		Message: "unknown trade " + id}
 }
 
 // tradeLegJSON is one leg of a trade.

@@ -3,7 +3,6 @@ package httpapi
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"time"
 
@@ -11,6 +10,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/mutual-ledger/mutual/exchange"
+	"github.com/mutual-ledger/mutual/internal/errs"
 	"github.com/mutual-ledger/mutual/ledger"
 )
 
@@ -175,8 +175,8 @@ func (a *api) createBatch(w http.ResponseWriter, r *http.Request) error {
 	res, err := a.transfers.Transfers(ctx, p, reqs, *req.Atomic)
 	if *req.Atomic {
 		if err != nil {
-			if le := (*ledger.Error)(nil); errors.As(err, &le) && le.Index >= 0 {
-				return &itemError{index: le.Index, err: err}
+			if i, ok := errs.IndexOf(err); ok {
+				return &itemError{index: i, err: err}
 			}
 			return err
 		}

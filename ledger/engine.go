@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/shopspring/decimal"
 
+	"github.com/mutual-ledger/mutual/internal/errs"
 	"github.com/mutual-ledger/mutual/internal/pgtx"
 )
 
@@ -175,9 +176,9 @@ func (e *engine) run(ctx context.Context, jobs []*job, atomic bool) error {
 		return err
 	}
 	if atomic {
-		for _, j := range jobs {
+		for i, j := range jobs {
 			if j.err != nil {
-				return j.err
+				return errs.At(i, j.err)
 			}
 		}
 	}
@@ -190,9 +191,8 @@ func (e *engine) run(ctx context.Context, jobs []*job, atomic bool) error {
 			if !errors.As(err, &le) {
 				return err
 			}
-			le.Index = i
 			if atomic {
-				return le
+				return errs.At(i, le)
 			}
 			j.err = le
 		}
@@ -706,7 +706,7 @@ func (e *engine) lookupKeys(ctx context.Context, jobs []*job) error {
 		k := j.t.IdempotencyKey
 		if f, ok := first[k]; ok {
 			if string(jobs[f].hash) != string(j.hash) {
-				j.err = idempotencyConflict(k, i)
+				j.err = idempotencyConflict(k)
 			} else {
 				j.dup = jobs[f]
 			}
@@ -731,7 +731,7 @@ func (e *engine) lookupKeys(ctx context.Context, jobs []*job) error {
 		}
 		i := first[t.IdempotencyKey]
 		if string(hash) != string(jobs[i].hash) {
-			jobs[i].err = idempotencyConflict(t.IdempotencyKey, i)
+			jobs[i].err = idempotencyConflict(t.IdempotencyKey)
 			continue
 		}
 		t.Replayed = true
@@ -740,8 +740,8 @@ func (e *engine) lookupKeys(ctx context.Context, jobs []*job) error {
 	return rows.Err()
 }
 
-func idempotencyConflict(key string, index int) *Error {
+func idempotencyConflict(key string) *Error {
 	e := newError(ECONFLICT, ReasonIdempotencyConflict, "idempotency key %q was already used for a different request", key)
-	e.Field, e.Index = "idempotency_key", index
+	e.Field = "idempotency_key"
 	return e
 }

@@ -1,35 +1,25 @@
 package ledger
 
 import (
-	"fmt"
-
-	"github.com/google/uuid"
-	"github.com/shopspring/decimal"
+	"github.com/mutual-ledger/mutual/internal/errs"
 )
 
-// Code classifies an error by what the caller can do about it. The HTTP layer
-// maps each code to one status.
-type Code string
+// Code, Reason and Error are the one error type of package errs, under
+// the names the ledger's callers know. See errs for what each means.
+type (
+	Code   = errs.Code
+	Reason = errs.Reason
+	Error  = errs.Error
+)
 
-// The error codes.
+// The error codes (errs).
 const (
-	// EINVALID: the request is malformed or breaks a rule of the ledger; it
-	// will fail the same way if sent again.
-	EINVALID Code = "invalid"
-	// ENOTFOUND: something the request names does not exist.
-	ENOTFOUND Code = "not_found"
-	// ECONFLICT: the request conflicts with the ledger's current state (an
-	// idempotency key reused for another request, a hold already posted).
-	ECONFLICT Code = "conflict"
-	// EREFUSED: the request is well-formed but the accounts cannot honour it
-	// now (insufficient funds, a frozen account); it may succeed later.
-	EREFUSED Code = "refused"
-	// EINTERNAL: a failure of the ledger itself; details are in the logs.
-	EINTERNAL Code = "internal"
+	EINVALID  = errs.EINVALID
+	ENOTFOUND = errs.ENOTFOUND
+	ECONFLICT = errs.ECONFLICT
+	EREFUSED  = errs.EREFUSED
+	EINTERNAL = errs.EINTERNAL
 )
-
-// Reason names the precise rule an error is about, for clients to act on.
-type Reason string
 
 // The reasons.
 const (
@@ -56,73 +46,55 @@ const (
 	ReasonBatchFailed         Reason = "batch_failed"
 )
 
-// Error is the ledger's error. Besides a code and a reason it carries the
-// details a client can act on: the account and posting concerned and, for
-// insufficient funds, what was available and what was asked.
-//
-// Compare errors with errors.Is against the Err* values, which match on
-// Reason: errors.Is(err, ledger.ErrInsufficientFunds).
-type Error struct {
-	Code    Code
-	Reason  Reason
-	Message string
-
-	// Field names the input field at fault, when there is one
-	// ("postings[1].amount").
-	Field string
-	// Account is the account concerned, when there is one.
-	Account uuid.UUID
-	// Unit is the unit concerned, when there is one.
-	Unit string
-	// Available and Requested are set for ReasonInsufficientFunds (how much
-	// the account could still give, and how much the transfer asked of it) and
-	// for ReasonLimitExceeded (how much it could still take, and how much it
-	// was given).
-	Available, Requested *decimal.Decimal
-	// Index is the position of the failing transfer in a batch, or -1.
-	Index int
-}
-
-func (e *Error) Error() string {
-	if e.Message != "" {
-		return "ledger: " + e.Message
-	}
-	return "ledger: " + string(e.Reason)
-}
-
-// Is reports whether target is an *Error with the same Reason.
-func (e *Error) Is(target error) bool {
-	t, ok := target.(*Error)
-	return ok && t.Reason == e.Reason
-}
-
-// Sentinel errors for errors.Is; they match any *Error with their reason.
+// Sentinel errors for errors.Is; each matches any *Error with its reason.
+// Return a copy (errs.Copy, or newError), never the sentinel itself.
 var (
-	ErrInvalidRequest      = &Error{Code: EINVALID, Reason: ReasonInvalidRequest}
-	ErrUnknownUnit         = &Error{Code: ENOTFOUND, Reason: ReasonUnknownUnit}
-	ErrUnknownAccount      = &Error{Code: ENOTFOUND, Reason: ReasonUnknownAccount}
-	ErrUnknownTransfer     = &Error{Code: ENOTFOUND, Reason: ReasonUnknownTransfer}
-	ErrUnitExists          = &Error{Code: ECONFLICT, Reason: ReasonUnitExists}
-	ErrUnitMismatch        = &Error{Code: EINVALID, Reason: ReasonUnitMismatch}
-	ErrTooManyDecimals     = &Error{Code: EINVALID, Reason: ReasonTooManyDecimals}
-	ErrNonPositiveAmount   = &Error{Code: EINVALID, Reason: ReasonNonPositiveAmount}
-	ErrSameAccount         = &Error{Code: EINVALID, Reason: ReasonSameAccount}
-	ErrAccountFrozen       = &Error{Code: EREFUSED, Reason: ReasonAccountFrozen}
-	ErrAccountClosed       = &Error{Code: EREFUSED, Reason: ReasonAccountClosed}
-	ErrInsufficientFunds   = &Error{Code: EREFUSED, Reason: ReasonInsufficientFunds}
-	ErrLimitExceeded       = &Error{Code: EREFUSED, Reason: ReasonLimitExceeded}
-	ErrIdempotencyConflict = &Error{Code: ECONFLICT, Reason: ReasonIdempotencyConflict}
-	ErrHoldNotPending      = &Error{Code: ECONFLICT, Reason: ReasonHoldNotPending}
-	ErrHoldExpired         = &Error{Code: ECONFLICT, Reason: ReasonHoldExpired}
-	ErrAlreadyReversed     = &Error{Code: ECONFLICT, Reason: ReasonAlreadyReversed}
-	ErrNotReversible       = &Error{Code: ECONFLICT, Reason: ReasonNotReversible}
-	ErrBoundsViolated      = &Error{Code: EREFUSED, Reason: ReasonBoundsViolated}
-	ErrAccountNotEmpty     = &Error{Code: ECONFLICT, Reason: ReasonAccountNotEmpty}
-	ErrBatchFailed         = &Error{Code: EREFUSED, Reason: ReasonBatchFailed}
+	// ErrInvalidRequest: the request is malformed: a field is missing, of the wrong shape or out of range (Field names it).
+	ErrInvalidRequest = errs.Sentinel(EINVALID, ReasonInvalidRequest, "")
+	// ErrUnknownUnit: no unit has the code named.
+	ErrUnknownUnit = errs.Sentinel(ENOTFOUND, ReasonUnknownUnit, "")
+	// ErrUnknownAccount: no account has the id named.
+	ErrUnknownAccount = errs.Sentinel(ENOTFOUND, ReasonUnknownAccount, "")
+	// ErrUnknownTransfer: no transfer (or hold) has the id named.
+	ErrUnknownTransfer = errs.Sentinel(ENOTFOUND, ReasonUnknownTransfer, "")
+	// ErrUnitExists: a unit with the code exists already, with other settings.
+	ErrUnitExists = errs.Sentinel(ECONFLICT, ReasonUnitExists, "")
+	// ErrUnitMismatch: a posting's unit is not its accounts' unit.
+	ErrUnitMismatch = errs.Sentinel(EINVALID, ReasonUnitMismatch, "")
+	// ErrTooManyDecimals: an amount has more decimal places than its unit's scale.
+	ErrTooManyDecimals = errs.Sentinel(EINVALID, ReasonTooManyDecimals, "")
+	// ErrNonPositiveAmount: an amount is zero or negative.
+	ErrNonPositiveAmount = errs.Sentinel(EINVALID, ReasonNonPositiveAmount, "")
+	// ErrSameAccount: a posting moves value from an account to itself.
+	ErrSameAccount = errs.Sentinel(EINVALID, ReasonSameAccount, "")
+	// ErrAccountFrozen: an account is frozen: nothing moves in or out until it is unfrozen.
+	ErrAccountFrozen = errs.Sentinel(EREFUSED, ReasonAccountFrozen, "")
+	// ErrAccountClosed: an account is closed for good.
+	ErrAccountClosed = errs.Sentinel(EREFUSED, ReasonAccountClosed, "")
+	// ErrInsufficientFunds: the paying account would go below its lower bound (Available and Requested say by how much).
+	ErrInsufficientFunds = errs.Sentinel(EREFUSED, ReasonInsufficientFunds, "")
+	// ErrLimitExceeded: the receiving account would go above its upper bound (Available and Requested say by how much).
+	ErrLimitExceeded = errs.Sentinel(EREFUSED, ReasonLimitExceeded, "")
+	// ErrIdempotencyConflict: the idempotency key was used before for a different request.
+	ErrIdempotencyConflict = errs.Sentinel(ECONFLICT, ReasonIdempotencyConflict, "")
+	// ErrHoldNotPending: the hold was posted, voided or expired already.
+	ErrHoldNotPending = errs.Sentinel(ECONFLICT, ReasonHoldNotPending, "")
+	// ErrHoldExpired: the hold expired before it was posted.
+	ErrHoldExpired = errs.Sentinel(ECONFLICT, ReasonHoldExpired, "")
+	// ErrAlreadyReversed: the transfer has been reversed already.
+	ErrAlreadyReversed = errs.Sentinel(ECONFLICT, ReasonAlreadyReversed, "")
+	// ErrNotReversible: the transfer cannot be reversed (a hold, or a reversal itself).
+	ErrNotReversible = errs.Sentinel(ECONFLICT, ReasonNotReversible, "")
+	// ErrBoundsViolated: new bounds would leave the account's balance outside them.
+	ErrBoundsViolated = errs.Sentinel(EREFUSED, ReasonBoundsViolated, "")
+	// ErrAccountNotEmpty: the account cannot be closed while it holds a balance or pending holds.
+	ErrAccountNotEmpty = errs.Sentinel(ECONFLICT, ReasonAccountNotEmpty, "")
+	// ErrBatchFailed: a transfer of an atomic batch was refused, so none was written (the batch's error says which, errs.IndexOf where).
+	ErrBatchFailed = errs.Sentinel(EREFUSED, ReasonBatchFailed, "")
 )
 
 func newError(code Code, reason Reason, format string, args ...any) *Error {
-	return &Error{Code: code, Reason: reason, Message: fmt.Sprintf(format, args...), Index: -1}
+	return errs.New(code, reason, format, args...)
 }
 
 func invalid(field, format string, args ...any) *Error {

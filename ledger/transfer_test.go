@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/shopspring/decimal"
 
+	"github.com/mutual-ledger/mutual/internal/errs"
 	"github.com/mutual-ledger/mutual/ledger"
 )
 
@@ -390,7 +391,7 @@ func TestBatches(t *testing.T) {
 	}
 	_, err := s.CreateTransfers(ctx, bad, true)
 	var le *ledger.Error
-	if !errors.As(err, &le) || le.Reason != ledger.ReasonInsufficientFunds || le.Index != 1 {
+	if i, ok := errs.IndexOf(err); !errors.As(err, &le) || le.Reason != ledger.ReasonInsufficientFunds || !ok || i != 1 {
 		t.Fatalf("atomic batch: err = %v, want insufficient funds at index 1", err)
 	}
 	wantBalances(t, s, a, "0", "0")

@@ -10,6 +10,8 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+
+	"github.com/mutual-ledger/mutual/internal/errs"
 )
 
 // CreateTransfer writes one transfer atomically: every posting or none. It
@@ -28,11 +30,8 @@ func (s *Store) CreateTransfer(ctx context.Context, r TransferRequest) (Transfer
 func (s *Store) CreateTransferThen(ctx context.Context, r TransferRequest, then Then) (Transfer, error) {
 	res, err := s.CreateTransfersThen(ctx, []TransferRequest{r}, true, then)
 	if err != nil {
-		var le *Error
-		if errors.As(err, &le) {
-			le.Index = -1
-		}
-		return Transfer{}, err
+		// A batch of one, answered as one transfer: no position.
+		return Transfer{}, errs.Alone(err)
 	}
 	return res[0].Transfer, nil
 }
@@ -41,7 +40,8 @@ func (s *Store) CreateTransferThen(ctx context.Context, r TransferRequest, then 
 // with a few multi-row statements whatever the batch's size.
 //
 // If atomic, either every transfer is written or none is: the first refusal
-// is returned as the error (an *Error whose Index is the transfer's position)
+// is returned as the error (an *Error, placed at the transfer's position:
+// errs.IndexOf)
 // and the results are nil. Otherwise each transfer stands alone: refused ones
 // are skipped, the rest are written, and the result at each position says
 // which. Transfers apply in order, so a later one may spend what an earlier
@@ -70,9 +70,8 @@ func (s *Store) CreateTransfersThen(ctx context.Context, reqs []TransferRequest,
 			if !errors.As(err, &le) {
 				return nil, err
 			}
-			le.Index = i
 			if atomic {
-				return nil, le
+				return nil, errs.At(i, le)
 			}
 			preps[i].err = le
 			continue
@@ -245,11 +244,7 @@ func (s *Store) ReverseThen(ctx context.Context, id uuid.UUID, r ReverseRequest,
 // single returns the outcome of a one-job execution.
 func single(jobs []*job, err error) (Transfer, error) {
 	if err != nil {
-		var le *Error
-		if errors.As(err, &le) {
-			le.Index = -1
-		}
-		return Transfer{}, err
+		return Transfer{}, errs.Alone(err)
 	}
 	j := jobs[0]
 	switch {
