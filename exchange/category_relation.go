@@ -27,7 +27,7 @@ type CategoryRelation struct {
 const ReasonUnknownCategoryRelation ledger.Reason = "unknown_category_relation"
 
 // ErrUnknownCategoryRelation: the two categories are not related that way.
-var ErrUnknownCategoryRelation = &ledger.Error{Code: ledger.ENOTFOUND, Reason: ReasonUnknownCategoryRelation, Index: -1}
+var ErrUnknownCategoryRelation = &ledger.Error{Code: ledger.ENOTFOUND, Reason: ReasonUnknownCategoryRelation}
 
 // CategoryRelations returns every relation, by need category and then offer
 // category, to any member. It is small (tens of rows), so it is not

@@ -347,7 +347,7 @@ func (a *api) searchListings(w http.ResponseWriter, r *http.Request) error {
 	case latOK && lonOK:
 		q.Near, q.RadiusKm = &exchange.Point{Lat: lat, Lon: lon}, radius
 		if radiusOK && !(radius > 0) {
-			return &ledger.Error{Code: ledger.EINVALID, Reason: ledger.ReasonInvalidRequest, Field: "radius_km", Index: -1,
+			return &ledger.Error{Code: ledger.EINVALID, Reason: ledger.ReasonInvalidRequest, Field: "radius_km",
 				Message: "radius_km must be more than 0 (leave it out for any distance)"}
 		}
 	case latOK || lonOK || radiusOK:

@@ -209,7 +209,6 @@ func (a *api) matchConfig(ctx context.Context) (matching.Config, error) {
 	return cfg, nil
 }
 
-
 // categoryRelationJSON is one relation of the taxonomy.
 type categoryRelationJSON struct {
 	NeedCategory  string    `json:"need_category"`
