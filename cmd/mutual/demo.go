@@ -56,6 +56,19 @@ func demo(ctx context.Context, e *env, args []string) error {
 	fmt.Fprintf(e.stdout, "    curl -H 'Authorization: Bearer %s' %s/v1/agreements\n", d.memberToken, c.base)
 	fmt.Fprintf(e.stdout, "    curl -H 'Authorization: Bearer %s' %s/v1/me/notifications\n", d.memberToken, c.base)
 	fmt.Fprintf(e.stdout, "\nThe fund's public report needs no token:\n\n    curl %s/v1/funds/%s/report\n", c.base, d.fund)
+	// Sign-in links for the pages: a one-time code for a neighbor and one
+	// for the coordinator, as a coordinator would give them out.
+	fmt.Fprintf(e.stdout, "\nOr use the pages (%s/). Sign in within 15 minutes with these one-time codes:\n", c.base)
+	for _, who := range []struct{ name, id string }{{d.memberName, d.memberID}, {d.coordName, d.coordID}} {
+		var code struct {
+			Code string `json:"code"`
+		}
+		if err := c.do(ctx, http.MethodPost, "/v1/members/"+who.id+"/signin-codes", nil, &code); err != nil {
+			return fmt.Errorf("a sign-in code for %s: %w", who.name, err)
+		}
+		fmt.Fprintf(e.stdout, "    %s: %s/signin?member=%s  code %s\n", who.name, c.base, who.id, code.Code)
+	}
+	fmt.Fprintf(e.stdout, "(a coordinator issues new codes from a member's page under Coordinate).\n")
 	return nil
 }
 
@@ -66,8 +79,9 @@ type demoLoader struct {
 	already                                      bool
 	orgs, members, accounts, transfers, listings int
 	agreements, trades, contributions            int
-	coordName, coordToken                        string
+	coordName, coordToken, coordID               string
 	memberName, memberToken, memberAccount       string
+	memberID                                     string
 	poolAccount, fund, timebank                  string
 }
 
@@ -270,6 +284,7 @@ func (d *demoLoader) load(ctx context.Context) (err error) {
 	d.timebank = tb
 	d.coordName = "Rosa Hernández"
 	coord := must(d.member(ctx, tb, d.coordName, "coordinator"))
+	d.coordID = coord
 	d.coordToken = must(d.token(ctx, coord, "demo"))
 	if err != nil {
 		return err
@@ -295,7 +310,7 @@ func (d *demoLoader) load(ctx context.Context) (err error) {
 		hourAccounts = append(hourAccounts, acc)
 		neighbors = append(neighbors, d.as(tok))
 		if i == 0 {
-			d.memberName, d.memberAccount, d.memberToken = n, acc, tok
+			d.memberName, d.memberAccount, d.memberToken, d.memberID = n, acc, tok, m
 		}
 	}
 	if err != nil {

@@ -57,6 +57,23 @@ func TestDemoBenchAndVerify(t *testing.T) {
 		t.Errorf("fund report without a token: %d, reconciled %v, %v", resp.StatusCode, body.Reconciled, err)
 	}
 	checkDemoListings(t, url, dir)
+	// The sign-in codes it prints work, once each, for the neighbor and
+	// the coordinator.
+	signins := regexp.MustCompile(`(?m)^    ([^:\n]+): \S+/signin\?member=(\S+)  code (\S+)$`).FindAllStringSubmatch(out, -1)
+	if len(signins) != 2 {
+		t.Fatalf("demo prints %d sign-in links, want 2:\n%s", len(signins), out)
+	}
+	for _, m := range signins {
+		body := strings.NewReader(`{"member_id":"` + m[2] + `","code":"` + m[3] + `"}`)
+		resp, err := http.Post(url+"/v1/signin/code", "application/json", body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusCreated || len(resp.Cookies()) == 0 {
+			t.Errorf("signing in as %s with the demo's code: %d, cookies %v", m[1], resp.StatusCode, resp.Cookies())
+		}
+	}
 	again, _, err := runCmd(t, environ(), "demo", "--url", url, "--data-dir", dir)
 	if err != nil || !strings.Contains(again, "already loaded") {
 		t.Errorf("second demo: %v\n%s", err, again)
