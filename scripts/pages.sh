@@ -34,7 +34,11 @@ for _ in $(seq 1 600); do
   sleep 0.1
 done
 [ -n "$url" ] || { echo "mutual serve did not start" >&2; exit 1; }
-bin/mutual demo --url "$url" --data-dir "$dir/data" | head -n 2
+# The demo's first two lines say what it loaded; the whole of it (tokens,
+# sign-in codes) goes to a file, so that the demo never writes to a closed
+# pipe.
+bin/mutual demo --url "$url" --data-dir "$dir/data" >"$dir/demo.log"
+head -n 2 "$dir/demo.log"
 
 case "$mode" in
   screenshots) bin/pages screenshots -url "$url" -token-file "$dir/data/admin-token" -out docs/screenshots ;;
