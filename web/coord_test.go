@@ -103,7 +103,7 @@ func (e *env) signIn(ctx context.Context, member uuid.UUID) {
 	}
 	open(e.t, ctx, e.srv.URL+"/signin?member="+member.String())
 	typeInto(e.t, ctx, "f-code", code)
-	submit(e.t, ctx, "main button[type=submit]")
+	submit(e.t, ctx, `form[action="/signin/code"] button`)
 	if got := location(e.t, ctx); got != "/home" {
 		e.t.Fatalf("signing in: at %s", got)
 	}
@@ -222,7 +222,7 @@ func TestCoordinatorJourney(t *testing.T) {
 	browser.Axe(t, ctx)
 	open(t, dora, signinLink)
 	typeInto(t, dora, "f-code", signinCode)
-	submit(t, dora, "main button[type=submit]")
+	submit(t, dora, `form[action="/signin/code"] button`)
 	if got := location(t, dora); got != "/home" {
 		t.Errorf("Dora signing in with the code Carmen issued is at %s", got)
 	}

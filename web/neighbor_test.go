@@ -80,7 +80,7 @@ func (e *env) signInBrowser(t *testing.T, member uuid.UUID, opts ...browsertest.
 	}
 	open(t, ctx, e.srv.URL+"/signin?member="+member.String())
 	typeInto(t, ctx, "f-code", code)
-	submit(t, ctx, "main button[type=submit]")
+	submit(t, ctx, `form[action="/signin/code"] button`)
 	if got := location(t, ctx); got != "/home" {
 		t.Fatalf("after signing in the browser is at %s", got)
 	}
