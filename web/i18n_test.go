@@ -17,6 +17,8 @@ import (
 	"unicode"
 
 	"github.com/shopspring/decimal"
+
+	"github.com/mutual-ledger/mutual/exchange"
 )
 
 // catalogueEntries reads a language's catalogue as it is on disk: each id
@@ -117,6 +119,12 @@ func TestCatalogues(t *testing.T) {
 	for m := 1; m <= 12; m++ {
 		if _, ok := en["month."+strconv.Itoa(m)]; !ok {
 			t.Errorf("no message month.%d", m)
+		}
+	}
+	// How a session was opened, on the account page.
+	for _, method := range []string{exchange.SessionByInvitation, exchange.SessionBySigninCode, exchange.SessionByPasskey} {
+		if _, ok := en["account.method."+method]; !ok {
+			t.Errorf("no message account.method.%s", method)
 		}
 	}
 	for _, role := range []string{"member", "coordinator", "admin"} {

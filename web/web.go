@@ -33,6 +33,7 @@ type Exchange interface {
 	agreementService
 	historyService
 	poolService
+	accountService
 }
 
 // sessionReader is what every page needs: who the session cookie stands
@@ -137,6 +138,7 @@ func (s *Server) routes() {
 	s.registerAgreementPages()
 	s.registerHistoryPages()
 	s.registerPoolPages()
+	s.registerAccountPages()
 	s.public("/", func(w http.ResponseWriter, r *Request) error { return errNotFound })
 }
 
