@@ -317,5 +317,3 @@ func TestClearingWithCreditOverHTTP(t *testing.T) {
 	}
 	w.problem(w.call("POST", "/v1/transfers/"+got["transfer_id"].(string)+"/reverse", w.admin.token, nil), 409, "managed-transfer")
 }
-
-func orgOwner2(o exchange.Org) string { return "org:" + o.ID.String() }

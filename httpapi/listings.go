@@ -43,9 +43,6 @@ func (a *api) registerListingRoutes(rt *router) {
 const (
 	defaultMatches = 20
 	maxMatches     = 100
-	// maxMatchCandidates bounds the listings read to rank one listing's
-	// matches, so a dense city cannot make one request read without end.
-	maxMatchCandidates = 10 * exchange.MaxLimit
 )
 
 // notFoundListing is the error for a listing that does not exist or may not
