@@ -299,10 +299,7 @@ func (s *Store) RemovePasskey(ctx context.Context, p Principal, id uuid.UUID) (P
 	if err != nil {
 		return Passkey{}, err
 	}
-	if err := s.CanManageTokens(ctx, p, k.MemberID); err != nil {
-		if errors.Is(err, ErrNotVisible) {
-			return Passkey{}, unknownPasskey(id)
-		}
+	if err := s.mayManageCredential(ctx, p, k.MemberID, unknownPasskey(id)); err != nil {
 		return Passkey{}, err
 	}
 	err = s.db.Run(ctx, pgtx.Options{}, func(tx *pgtx.Tx) error {

@@ -170,10 +170,7 @@ func (s *Store) EndSession(ctx context.Context, p Principal, id uuid.UUID) (Sess
 	if err != nil {
 		return Session{}, err
 	}
-	if err := s.CanManageTokens(ctx, p, ss.MemberID); err != nil {
-		if errors.Is(err, ErrNotVisible) {
-			return Session{}, unknownSession(id)
-		}
+	if err := s.mayManageCredential(ctx, p, ss.MemberID, unknownSession(id)); err != nil {
 		return Session{}, err
 	}
 	now := s.clock()
@@ -274,4 +271,15 @@ ORDER BY created_at DESC, id LIMIT $3`, memberID, s.clock(), MaxLimit)
 
 func unknownSession(id uuid.UUID) error {
 	return newError(ErrUnknownSession.Code, ReasonUnknownSession, "unknown session %s", id)
+}
+
+// mayManageCredential is CanManageTokens for one credential of member's
+// (a session, a passkey): a member p may not see is answered with unknown,
+// as for a credential that does not exist.
+func (s *Store) mayManageCredential(ctx context.Context, p Principal, member uuid.UUID, unknown error) error {
+	err := s.CanManageTokens(ctx, p, member)
+	if errors.Is(err, ErrNotVisible) {
+		return unknown
+	}
+	return err
 }
