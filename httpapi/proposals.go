@@ -2,27 +2,19 @@ package httpapi
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"net/http"
 
 	"github.com/google/uuid"
-	"github.com/shopspring/decimal"
 
 	"github.com/mutual-ledger/mutual/exchange"
 	"github.com/mutual-ledger/mutual/exchange/matching"
-	"github.com/mutual-ledger/mutual/ledger"
 )
 
-// proposalService reads what matching proposes over.
-// *exchange.Store implements it; see its methods of the same names for
-// the errors. Subtree decides who may propose for an organization.
+// proposalService proposes and sends matching proposals. *exchange.Store
+// implements it; see its methods of the same names for the errors (they
+// decide who may).
 type proposalService interface {
-	Fairness(ctx context.Context, p exchange.Principal, members []uuid.UUID) (matching.Fairness, error)
-	SearchListings(ctx context.Context, pr exchange.Principal, q exchange.ListingQuery, p exchange.Page) ([]exchange.Listing, uuid.UUID, error)
-	Subtree(ctx context.Context, p exchange.Principal, orgID uuid.UUID) ([]uuid.UUID, error)
-	Remaining(ctx context.Context, ls []exchange.Listing) ([]decimal.Decimal, error)
-	ProposalNames(ctx context.Context, p exchange.Principal, orgID uuid.UUID, members []uuid.UUID) (map[uuid.UUID]string, error)
+	Propose(ctx context.Context, p exchange.Principal, in exchange.ProposalRequest, cfg matching.Config) (exchange.Proposal, error)
 	SendProposal(ctx context.Context, p exchange.Principal, in exchange.ProposalSend) ([]exchange.Agreement, error)
 }
 
@@ -33,17 +25,6 @@ func (a *api) registerProposalRoutes(rt *router) {
 	rt.read(http.MethodPost, "/v1/matching/proposals", a.proposeMatching)
 	rt.write("/v1/matching/proposals/send", a.sendProposal)
 }
-
-// Bounds of POST /v1/matching/proposals.
-const (
-	defaultProposalNeeds = 10_000
-	maxProposalNeeds     = 10_000
-	defaultCandidates    = 20
-	maxCandidates        = 50
-	// maxProposalOffers bounds the offers read for one proposal, so a large
-	// network cannot make one request read without end.
-	maxProposalOffers = 50_000
-)
 
 // proposalRequest asks for an assignment of offers to the open needs in one
 // unit of an organization and the organizations under it (a city's
@@ -69,7 +50,7 @@ type personJSON struct {
 
 // assignmentJSON is one proposed pair, enough to act on: the two listings
 // with their titles and people, what is left of each, the quantity this
-// pair gives, and its score (per hour).
+// pair gives, its score (per hour) and the reasons of the score.
 type assignmentJSON struct {
 	Need       string     `json:"need"`
 	Offer      string     `json:"offer"`
@@ -82,6 +63,8 @@ type assignmentJSON struct {
 	NeedLeft   string     `json:"need_left"`
 	OfferLeft  string     `json:"offer_left"`
 	Score      scoreJSON  `json:"score"`
+	// Reasons explain the score in codes and figures, as a match's do.
+	Reasons []reasonJSON `json:"reasons"`
 }
 
 // proposalJSON is a proposed assignment, with greedy's total on the same
@@ -107,201 +90,44 @@ type proposalJSON struct {
 // offers. Nothing is written: a coordinator sends the pairs as agreement
 // proposals with POST /v1/matching/proposals/send.
 func (a *api) proposeMatching(w http.ResponseWriter, r *http.Request) error {
-	ctx := r.Context()
-	p := principal(r)
 	var req proposalRequest
 	if err := a.decode(r, &req, false); err != nil {
 		return err
 	}
-	org := uuid.MustParse(req.OrgID)
-	subtree, err := a.proposals.Subtree(ctx, p, org)
-	if err != nil {
-		return err
-	}
-	if req.Unit == "" {
-		req.Unit = "HOUR"
-	}
-	unit, err := a.ledger.Unit(ctx, req.Unit)
-	if errors.Is(err, ledger.ErrUnknownUnit) {
-		return &ledger.Error{Code: ledger.ENOTFOUND, Reason: ledger.ReasonUnknownUnit,
-			Message: fmt.Sprintf("unknown unit %q", req.Unit), Field: "unit", Unit: req.Unit}
-	} else if err != nil {
-		return err
-	}
-	limitNeeds, perNeed := defaultProposalNeeds, defaultCandidates
+	in := exchange.ProposalRequest{OrgID: uuid.MustParse(req.OrgID), City: req.City, Unit: req.Unit,
+		Whole: req.Split != nil && !*req.Split}
 	if req.LimitNeeds != nil {
-		limitNeeds = *req.LimitNeeds
+		in.LimitNeeds = *req.LimitNeeds
 	}
 	if req.CandidatesPerNeed != nil {
-		perNeed = *req.CandidatesPerNeed
+		in.CandidatesPerNeed = *req.CandidatesPerNeed
 	}
-	split := req.Split == nil || *req.Split
-
-	viewer := exchange.ViewerOf(p)
-	needs, err := a.openListings(ctx, p, exchange.ListingQuery{Viewer: viewer, Kind: exchange.Need, Orgs: subtree, City: req.City}, req.Unit, limitNeeds)
-	if err != nil {
-		return err
-	}
-	offers, err := a.openListings(ctx, p, exchange.ListingQuery{Viewer: viewer, Kind: exchange.Offer}, req.Unit, maxProposalOffers)
-	if err != nil {
-		return err
-	}
-	left, err := a.proposals.Remaining(ctx, append(append([]exchange.Listing{}, offers...), needs...))
-	if err != nil {
-		return err
-	}
-	offerLeft, needLeftAll := left[:len(offers)], left[len(offers):]
-	mOffers := make([]matching.Listing, len(offers))
-	owners := make([]uuid.UUID, 0, len(needs)+len(offers))
-	for i, o := range offers {
-		mOffers[i] = exchange.ToMatchingLeft(o, offerLeft[i])
-		owners = append(owners, o.Owner)
-	}
-	for _, n := range needs {
-		owners = append(owners, n.Owner)
-	}
-	fair, err := a.proposals.Fairness(ctx, p, owners)
-	if err != nil {
-		return err
-	}
-	var mNeeds []matching.Listing
-	var needOf []int // position in needs of each of mNeeds
-	var cands [][]matching.Candidate
-	cfg, err := a.matchConfig(ctx) // with the taxonomy's relations
-	if err != nil {
-		return err
-	}
-	ix := matching.NewIndex(mOffers, cfg)
-	asked := decimal.Zero
-	for i, n := range needs {
-		mn := exchange.ToMatchingLeft(n, needLeftAll[i])
-		if mn.Quantity <= 0 { // nothing left to serve; Propose would refuse it
-			continue
-		}
-		asked = asked.Add(needLeftAll[i])
-		mNeeds = append(mNeeds, mn)
-		needOf = append(needOf, i)
-		cands = append(cands, ix.Rank(mn, fair, perNeed))
-	}
-	pieces, total, greedyTotal, exact, err := proposePieces(mNeeds, mOffers, cands, split)
-	if err != nil {
-		return fmt.Errorf("proposing for organization %s: %w", org, err)
-	}
-	names, err := a.proposals.ProposalNames(ctx, p, org, owners)
+	pr, err := a.proposals.Propose(r.Context(), principal(r), in, a.matching)
 	if err != nil {
 		return err
 	}
 	person := func(id uuid.UUID) personJSON {
-		if n, ok := names[id]; ok {
+		if n, ok := pr.Names[id]; ok {
 			return personJSON{ID: id, Name: &n}
 		}
 		return personJSON{ID: id}
 	}
-
-	out := proposalJSON{Assignments: []assignmentJSON{}, UnassignedNeeds: []string{},
-		TotalScore: total, GreedyTotalScore: greedyTotal, Exact: exact}
-	met := decimal.Zero
-	served := make([]bool, len(mNeeds))
-	for _, pc := range pieces {
-		ni := needOf[pc.Need]
-		need, offer := needs[ni], offers[pc.Offer]
-		// The flow counts in hundredths, needs rounded up: never propose
-		// more than is left of either, nor finer than the unit.
-		q := decimal.New(pc.Quantity, -2)
-		q = decimal.Min(q, needLeftAll[ni], offerLeft[pc.Offer]).Truncate(unit.Scale)
-		if q.Sign() <= 0 {
-			continue
-		}
-		served[pc.Need] = true
-		met = met.Add(q)
-		var b matching.Breakdown
-		for _, c := range cands[pc.Need] {
-			if c.Offer == pc.Offer {
-				b = c.Score
-				break
-			}
-		}
-		out.Assignments = append(out.Assignments, assignmentJSON{
-			Need: need.ID.String(), Offer: offer.ID.String(), NeedTitle: need.Title, OfferTitle: offer.Title,
-			Receiver: person(need.Owner), Giver: person(offer.Owner),
-			Quantity: q.StringFixed(unit.Scale), Unit: req.Unit,
-			NeedLeft: needLeftAll[ni].StringFixed(unit.Scale), OfferLeft: offerLeft[pc.Offer].StringFixed(unit.Scale),
+	out := proposalJSON{Assignments: make([]assignmentJSON, len(pr.Pairs)), UnassignedNeeds: make([]string, len(pr.Unassigned)),
+		QuantityAsked: pr.Asked.StringFixed(pr.Scale), QuantityMet: pr.Met.StringFixed(pr.Scale),
+		TotalScore: pr.Total, GreedyTotalScore: pr.GreedyTotal, Exact: pr.Exact}
+	for i, pc := range pr.Pairs {
+		b := pc.Score
+		out.Assignments[i] = assignmentJSON{
+			Need: pc.Need.ID.String(), Offer: pc.Offer.ID.String(), NeedTitle: pc.Need.Title, OfferTitle: pc.Offer.Title,
+			Receiver: person(pc.Need.Owner), Giver: person(pc.Offer.Owner),
+			Quantity: pc.Quantity.StringFixed(pr.Scale), Unit: pr.Unit,
+			NeedLeft: pc.NeedLeft.StringFixed(pr.Scale), OfferLeft: pc.OfferLeft.StringFixed(pr.Scale),
 			Score: scoreJSON{Total: b.Total, Category: b.Category, Distance: b.Distance, Overlap: b.Overlap,
-				Urgency: b.Urgency, Fairness: b.Fairness, Km: b.Km}})
+				Urgency: b.Urgency, Fairness: b.Fairness, Km: b.Km},
+			Reasons: toReasonsJSON(pc.Reasons)}
 	}
-	for i, ok := range served {
-		if !ok {
-			out.UnassignedNeeds = append(out.UnassignedNeeds, mNeeds[i].ID)
-		}
+	for i, n := range pr.Unassigned {
+		out.UnassignedNeeds[i] = n.ID.String()
 	}
-	out.QuantityAsked, out.QuantityMet = asked.StringFixed(unit.Scale), met.StringFixed(unit.Scale)
 	return writeJSON(w, http.StatusOK, out)
-}
-
-// proposePieces runs the split proposal, or the whole-cover one, and its
-// greedy baseline, and returns the pieces with both totals as Σ score ×
-// hours.
-func proposePieces(needs, offers []matching.Listing, cands [][]matching.Candidate, split bool) (pieces []matching.Piece, total, greedy float64, exact bool, err error) {
-	if split {
-		best, err := matching.ProposeSplit(needs, offers, cands)
-		if err != nil {
-			return nil, 0, 0, false, err
-		}
-		g, err := matching.GreedySplit(needs, offers, cands)
-		if err != nil {
-			return nil, 0, 0, false, err
-		}
-		return best.Pieces, best.Total, g.Total, true, nil
-	}
-	best, err := matching.Propose(needs, offers, cands)
-	if err != nil {
-		return nil, 0, 0, false, err
-	}
-	g, err := matching.Greedy(needs, offers, cands)
-	if err != nil {
-		return nil, 0, 0, false, err
-	}
-	whole := func(as matching.Assignment) ([]matching.Piece, float64) {
-		var ps []matching.Piece
-		var sum float64
-		for i, j := range as.Offer {
-			if j < 0 {
-				continue
-			}
-			for _, c := range cands[i] {
-				if c.Offer == j {
-					sum += c.Score.Total * float64(needs[i].Quantity) / 100
-					break
-				}
-			}
-			ps = append(ps, matching.Piece{Need: i, Offer: j, Quantity: needs[i].Quantity})
-		}
-		return ps, sum
-	}
-	pieces, total = whole(best)
-	_, greedy = whole(g)
-	return pieces, total, greedy, best.Exact, nil
-}
-
-// openListings pages through the open listings matching q in unit, up to
-// limit of them.
-func (a *api) openListings(ctx context.Context, p exchange.Principal, q exchange.ListingQuery, unit string, limit int) ([]exchange.Listing, error) {
-	var out []exchange.Listing
-	page := exchange.Page{Limit: exchange.MaxLimit}
-	for len(out) < limit {
-		ls, next, err := a.proposals.SearchListings(ctx, p, q, page)
-		if err != nil {
-			return nil, err
-		}
-		for _, l := range ls {
-			if l.Unit == unit && len(out) < limit {
-				out = append(out, l)
-			}
-		}
-		if next == uuid.Nil {
-			break
-		}
-		page.After = next
-	}
-	return out, nil
 }
