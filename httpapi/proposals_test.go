@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/shopspring/decimal"
@@ -25,7 +26,11 @@ func (w *world) placedListing(a actor, org exchange.Org, kind exchange.ListingKi
 type proposal struct {
 	Assignments []struct {
 		Need, Offer string
-		Score       struct{ Total float64 }
+		Score       struct{ Total, Km float64 }
+		Reasons     []struct {
+			Code string
+			Km   *float64
+		}
 	} `json:"assignments"`
 	UnassignedNeeds  []string `json:"unassigned_needs"`
 	TotalScore       float64  `json:"total_score"`
@@ -60,6 +65,18 @@ func TestProposalBeatsGreedy(t *testing.T) {
 		perOffer[a.Offer]++
 		if !(a.Score.Total > 0) {
 			t.Errorf("assignment %+v has no score", a)
+		}
+		// Each pair says why, as a ranked match does: same category, how
+		// far (the score's km), any time, nobody helped lately.
+		var codes []string
+		for _, r := range a.Reasons {
+			codes = append(codes, r.Code)
+			if r.Code == "distance" && (r.Km == nil || *r.Km != a.Score.Km) {
+				t.Errorf("distance reason %v km, score %v km", r.Km, a.Score.Km)
+			}
+		}
+		if strings.Join(codes, ",") != "category_exact,distance,time_any,fairness_new" {
+			t.Errorf("reasons %v, want category_exact, distance, time_any, fairness_new", codes)
 		}
 	}
 	if len(p.Assignments) != 2 || got[needA.ID.String()] != offerY.ID.String() || got[needB.ID.String()] != offerX.ID.String() {
