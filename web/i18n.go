@@ -88,6 +88,33 @@ type Lang struct {
 	Tag language.Tag
 	loc *i18n.Localizer
 	num numberFormat
+	// zone is where times of day are shown (an organization's time zone);
+	// nil is UTC.
+	zone *time.Location
+}
+
+// InZone returns the language showing times of day in zone (a copy: the
+// catalogue's languages are shared by every request).
+func (l *Lang) InZone(zone *time.Location) *Lang {
+	c := *l
+	c.zone = zone
+	return &c
+}
+
+// In returns t in the zone times are shown in.
+func (l *Lang) In(t time.Time) time.Time {
+	if l.zone == nil {
+		return t.UTC()
+	}
+	return t.In(l.zone)
+}
+
+// Zone names the zone times are shown in ("America/Mexico_City", "UTC").
+func (l *Lang) Zone() string {
+	if l.zone == nil {
+		return "UTC"
+	}
+	return l.zone.String()
 }
 
 // Code is the language's code for lang and hreflang attributes ("es").
@@ -202,7 +229,8 @@ func (l *Lang) Date(t time.Time) string {
 }
 
 // DateTime writes a day and a time of day (24-hour clock in every
-// language here).
+// language here) in the zone times are shown in, naming it.
 func (l *Lang) DateTime(t time.Time) string {
-	return l.T("format.datetime", "Date", l.Date(t), "Time", t.Format("15:04"))
+	t = l.In(t)
+	return l.T("format.datetime", "Date", l.Date(t), "Time", t.Format("15:04"), "Zone", l.Zone())
 }

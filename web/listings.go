@@ -616,33 +616,11 @@ func (s *Server) renderListing(w http.ResponseWriter, r *Request, status int, f 
 // to help) lately.
 func (s *Server) why(r *Request, l exchange.Listing, m exchange.Match) string {
 	t := r.Lang.T
-	b := m.Score
-	parts := []string{t("listings.why.km", "Km", km(r.Lang, b.Km))}
-	if b.Category >= 1 {
-		parts = append(parts, t("listings.why.same_category"))
-	} else {
-		parts = append(parts, t("listings.why.related_category"))
-	}
 	offer, need := m.Listing, l
 	if l.Kind == exchange.Offer {
 		offer, need = l, m.Listing
 	}
-	switch {
-	case b.Overlap <= 0:
-		parts = append(parts, t("listings.why.other_time"))
-	case offer.Start.IsZero():
-		parts = append(parts, t("listings.why.any_time"))
-	default:
-		// When the helper is free within the need's window.
-		at := offer.Start
-		if !need.Start.IsZero() && need.Start.After(at) {
-			at = need.Start
-		}
-		parts = append(parts, t("listings.why.free_when", "Day", t(fmt.Sprintf("weekday.%d", int(at.Weekday()))), "Part", t("daypart."+dayPart(at))))
-	}
-	if need.Urgency > 0 {
-		parts = append(parts, t("listings.why.urgent"))
-	}
+	parts := whyPair(r, need, offer, m.Score)
 	if l.Kind == exchange.Offer {
 		// The other person is the one helped.
 		if m.Received == 0 {
@@ -658,6 +636,37 @@ func (s *Server) why(r *Request, l exchange.Listing, m exchange.Match) string {
 		}
 	}
 	return strings.Join(parts, " · ")
+}
+
+// whyPair says in words what a pair's score weighed, but fairness (which
+// each page words for whom it speaks of): how far, whether the category
+// is the same, when the helper is free, how urgent the need is.
+func whyPair(r *Request, need, offer exchange.Listing, b matching.Breakdown) []string {
+	t := r.Lang.T
+	parts := []string{t("listings.why.km", "Km", km(r.Lang, b.Km))}
+	if b.Category >= 1 {
+		parts = append(parts, t("listings.why.same_category"))
+	} else {
+		parts = append(parts, t("listings.why.related_category"))
+	}
+	switch {
+	case b.Overlap <= 0:
+		parts = append(parts, t("listings.why.other_time"))
+	case offer.Start.IsZero():
+		parts = append(parts, t("listings.why.any_time"))
+	default:
+		// When the helper is free within the need's window.
+		at := offer.Start
+		if !need.Start.IsZero() && need.Start.After(at) {
+			at = need.Start
+		}
+		at = r.Lang.In(at)
+		parts = append(parts, t("listings.why.free_when", "Day", t(fmt.Sprintf("weekday.%d", int(at.Weekday()))), "Part", t("daypart."+dayPart(at))))
+	}
+	if need.Urgency > 0 {
+		parts = append(parts, t("listings.why.urgent"))
+	}
+	return parts
 }
 
 // dayPart names the part of the day an instant falls in.

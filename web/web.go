@@ -34,6 +34,7 @@ type Exchange interface {
 	historyService
 	poolService
 	accountService
+	proposalsService
 }
 
 // sessionReader is what every page needs: who the session cookie stands
@@ -139,6 +140,7 @@ func (s *Server) routes() {
 	s.registerHistoryPages()
 	s.registerPoolPages()
 	s.registerAccountPages()
+	s.registerProposalPages()
 	s.public("/", func(w http.ResponseWriter, r *Request) error { return errNotFound })
 }
 
