@@ -534,6 +534,7 @@ type notification struct {
 	kind    string
 	message string
 	to      []uuid.UUID
+	params  map[string]string
 }
 
 // errExpired aborts a step on an agreement found past its expiry: it is
@@ -664,8 +665,8 @@ WHERE id = $1`,
 	}
 	for _, nt := range st.notify {
 		for _, m := range nt.to {
-			b.Queue(`INSERT INTO notifications (id, member_id, kind, agreement_id, message, created_at) VALUES ($1, $2, $3, $4, $5, $6)`,
-				newID(), m, nt.kind, a.ID, nt.message, st.now)
+			b.Queue(`INSERT INTO notifications (id, member_id, kind, agreement_id, message, created_at, params) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+				newID(), m, nt.kind, a.ID, nt.message, st.now, params(nt.params))
 			n++
 		}
 	}
@@ -1134,7 +1135,8 @@ func (st *step) mismatch() error {
 	}
 	msg := fmt.Sprintf("the confirmations differ: the giver confirmed %s %s and the receiver %s; "+
 		"each may correct their figure, or a coordinator settles it", a.GiverConfirmed, a.Unit, a.ReceiverConfirmed)
-	st.tell("agreement_mismatch", msg, a.Giver, a.Receiver)
-	st.tell("agreement_mismatch", msg, coordinators...)
+	ps := map[string]string{"Giver": places(*a.GiverConfirmed), "Receiver": places(*a.ReceiverConfirmed), "Unit": a.Unit}
+	st.notify = append(st.notify, notification{kind: "agreement_mismatch", message: msg, to: []uuid.UUID{a.Giver, a.Receiver}, params: ps},
+		notification{kind: "agreement_mismatch", message: msg, to: coordinators, params: ps})
 	return nil
 }

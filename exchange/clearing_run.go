@@ -529,7 +529,8 @@ func tellRun(ctx context.Context, tx *pgtx.Tx, p Principal, run ClearingRun) err
 		if err != nil {
 			return err
 		}
-		if err := notify(ctx, tx, run.CreatedAt, notice{Kind: "clearing_applied", ClearingRun: &run.ID, Message: truncateRunes(msg, 2000)}, to...); err != nil {
+		ps := map[string]string{"Org": names[org], "Unit": run.Unit, "Out": places(out), "In": places(in)}
+		if err := notify(ctx, tx, run.CreatedAt, notice{Kind: "clearing_applied", ClearingRun: &run.ID, Message: truncateRunes(msg, 2000), Params: ps}, to...); err != nil {
 			return err
 		}
 	}

@@ -147,8 +147,10 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, COALESCE((SELECT region FROM or
 			return err
 		}
 		record(tx, p, now, g.event("grant.requested"))
+		ps := grantParams(g, f)
+		ps["Org"], ps["Fund"] = org.Name, f.Name
 		return s.tellGovernors(ctx, tx, now, f, g, "grant_requested",
-			fmt.Sprintf("%s asks the fund %q for %s %s: %s", org.Name, f.Name, g.Amount, f.Unit, g.Purpose), g.RequestedBy)
+			fmt.Sprintf("%s asks the fund %q for %s %s: %s", org.Name, f.Name, g.Amount, f.Unit, g.Purpose), ps, g.RequestedBy)
 	})
 	if err != nil {
 		return Grant{}, err
@@ -346,8 +348,10 @@ WHERE g.id = $1 RETURNING `+grantColumns, g.ID, status, p.MemberID, now, note, v
 			return err
 		}
 		record(tx, p, now, g.event("grant."+verb))
+		ps := grantParams(g, f)
+		ps["Note"] = note
 		return s.tellRequester(ctx, tx, now, p, g, kind,
-			fmt.Sprintf("the grant of %s %s for %q was %s", g.Amount, f.Unit, g.Purpose, verb)+orNote(note))
+			fmt.Sprintf("the grant of %s %s for %q was %s", g.Amount, f.Unit, g.Purpose, verb)+orNote(note), ps)
 	})
 	if err != nil {
 		return Grant{}, err
@@ -371,23 +375,29 @@ func shareFund(ctx context.Context, tx *pgtx.Tx, id uuid.UUID) (Fund, error) {
 
 // tellRequester notifies the member who asked for g and the coordinators
 // of the requesting organization, but not p.
-func (s *Store) tellRequester(ctx context.Context, tx *pgtx.Tx, now time.Time, p Principal, g Grant, kind, message string) error {
+func (s *Store) tellRequester(ctx context.Context, tx *pgtx.Tx, now time.Time, p Principal, g Grant, kind, message string, ps map[string]string) error {
 	coords, err := governingMembers(ctx, tx, []uuid.UUID{g.OrgID}, false)
 	if err != nil {
 		return err
 	}
 	to := without(append([]uuid.UUID{g.RequestedBy}, coords...), p.MemberID)
-	return notify(ctx, tx, now, notice{Kind: kind, Grant: &g.ID, Message: message}, to...)
+	return notify(ctx, tx, now, notice{Kind: kind, Grant: &g.ID, Message: message, Params: ps}, to...)
 }
 
 // tellGovernors notifies the fund's governors (the coordinators of its
 // organization and above, the admin) of g, less except.
-func (s *Store) tellGovernors(ctx context.Context, tx *pgtx.Tx, now time.Time, f Fund, g Grant, kind, message string, except ...uuid.UUID) error {
+func (s *Store) tellGovernors(ctx context.Context, tx *pgtx.Tx, now time.Time, f Fund, g Grant, kind, message string, ps map[string]string, except ...uuid.UUID) error {
 	to, err := governingMembers(ctx, tx, []uuid.UUID{f.OrgID}, true, except...)
 	if err != nil {
 		return err
 	}
-	return notify(ctx, tx, now, notice{Kind: kind, Grant: &g.ID, Message: message}, to...)
+	return notify(ctx, tx, now, notice{Kind: kind, Grant: &g.ID, Message: message, Params: ps}, to...)
+}
+
+// grantParams are the parameters of a grant's notifications: its amount,
+// unit and purpose.
+func grantParams(g Grant, f Fund) map[string]string {
+	return map[string]string{"Amount": places(g.Amount), "Unit": f.Unit, "Purpose": g.Purpose}
 }
 
 // lockGrant reads a grant and locks its row for the transaction.
@@ -503,7 +513,7 @@ func (s *Store) Disburse(ctx context.Context, p Principal, grantID uuid.UUID) (G
 		deferExec(tx, insertMovement, m.ID, m.FundID, m.TransferID, m.Direction, m.OrgID, m.Source, m.Amount, m.Memo, m.At, m.GrantID)
 		record(tx, p, now, g.event("grant.disbursed"))
 		return s.tellRequester(ctx, tx, now, p, g, "grant_disbursed",
-			fmt.Sprintf("the grant of %s %s for %q was paid", g.Amount, f.Unit, g.Purpose))
+			fmt.Sprintf("the grant of %s %s for %q was paid", g.Amount, f.Unit, g.Purpose), grantParams(g, f))
 	})
 	if err != nil {
 		return Grant{}, FundMovement{}, err
@@ -524,7 +534,7 @@ WHERE g.id = $1 RETURNING `+grantColumns, g.ID, GrantAwaitingSecondApproval, p.M
 	record(tx, p, now, g.event("grant.first_approved"))
 	what := fmt.Sprintf("the grant of %s %s for %q", g.Amount, f.Unit, g.Purpose)
 	if err := s.tellRequester(ctx, tx, now, p, *g, "grant_awaiting_second_approval",
-		what+" has its first approval and awaits a second governor's before it is paid"); err != nil {
+		what+" has its first approval and awaits a second governor's before it is paid", grantParams(*g, f)); err != nil {
 		return err
 	}
 	// Those on the requesting side may not give the second approval.
@@ -532,7 +542,12 @@ WHERE g.id = $1 RETURNING `+grantColumns, g.ID, GrantAwaitingSecondApproval, p.M
 	if err != nil {
 		return err
 	}
+	// To the governors it says whose approval it awaits (Above).
+	ps := grantParams(*g, f)
+	if f.Rules.SecondApprovalAbove != nil {
+		ps["Above"] = places(*f.Rules.SecondApprovalAbove)
+	}
 	return s.tellGovernors(ctx, tx, now, f, *g, "grant_awaiting_second_approval",
 		what+fmt.Sprintf(" is above %s %s: it awaits your approval, a second governor's, before it is paid", f.Rules.SecondApprovalAbove, f.Unit),
-		append(requesting, p.MemberID, g.RequestedBy)...)
+		ps, append(requesting, p.MemberID, g.RequestedBy)...)
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/shopspring/decimal"
 
 	"github.com/mutual-ledger/mutual/internal/pgtx"
 )
@@ -37,6 +38,11 @@ type Notification struct {
 
 	Obligation  *uuid.UUID
 	ClearingRun *uuid.UUID
+	// Params are the names and figures the notification speaks of, for
+	// the pages to say it in each language (see the kinds' writers for
+	// which); nil for one written before they were kept, or of a kind
+	// that has none. Amounts are decimal strings with their "Unit".
+	Params map[string]string
 }
 
 // notice is one notification to write, to several members.
@@ -45,6 +51,7 @@ type notice struct {
 	Agreement, Trade, Grant *uuid.UUID
 	Obligation, ClearingRun *uuid.UUID
 	Message                 string
+	Params                  map[string]string
 }
 
 // notify writes a notice to each member of to (each once, none for
@@ -59,11 +66,26 @@ func notify(ctx context.Context, tx *pgtx.Tx, now time.Time, n notice, to ...uui
 		ids[i] = newID()
 	}
 	_, err := tx.Exec(ctx, `
-INSERT INTO notifications (id, member_id, kind, agreement_id, trade_id, grant_id, obligation_id, clearing_run_id, message, created_at)
-SELECT r.id, r.member_id, $3, $4, $5, $6, $7, $8, $9, $10
+INSERT INTO notifications (id, member_id, kind, agreement_id, trade_id, grant_id, obligation_id, clearing_run_id, message, created_at, params)
+SELECT r.id, r.member_id, $3, $4, $5, $6, $7, $8, $9, $10, $11
 FROM unnest($1::UUID[], $2::UUID[]) AS r (id, member_id)`,
-		ids, to, n.Kind, n.Agreement, n.Trade, n.Grant, n.Obligation, n.ClearingRun, n.Message, now)
+		ids, to, n.Kind, n.Agreement, n.Trade, n.Grant, n.Obligation, n.ClearingRun, n.Message, now, params(n.Params))
 	return err
+}
+
+// params is a notice's parameters as the params column takes them: NULL
+// for none.
+func params(m map[string]string) map[string]string {
+	if len(m) == 0 {
+		return nil
+	}
+	return m
+}
+
+// places writes an amount for a notice's parameters with the places it
+// has (1400.00 stays "1400.00", which String would write "1400").
+func places(d decimal.Decimal) string {
+	return d.StringFixed(max(0, -d.Exponent()))
 }
 
 // Notifications returns p's notifications, oldest first, one page at a
@@ -77,7 +99,7 @@ func (s *Store) Notifications(ctx context.Context, p Principal, unread bool, pg 
 		return nil, uuid.Nil, err
 	}
 	rows, err := s.db.Pool.Query(ctx, `
-SELECT id, kind, agreement_id, trade_id, grant_id, obligation_id, clearing_run_id, message, created_at, read_at FROM notifications
+SELECT id, kind, agreement_id, trade_id, grant_id, obligation_id, clearing_run_id, message, created_at, read_at, params FROM notifications
 WHERE member_id = $1 AND id > $2 AND (NOT $3 OR read_at IS NULL)
 ORDER BY id LIMIT $4`, p.MemberID, pg.After, unread, limit+1)
 	if err != nil {
@@ -85,7 +107,7 @@ ORDER BY id LIMIT $4`, p.MemberID, pg.After, unread, limit+1)
 	}
 	ns, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (Notification, error) {
 		var n Notification
-		err := r.Scan(&n.ID, &n.Kind, &n.Agreement, &n.Trade, &n.Grant, &n.Obligation, &n.ClearingRun, &n.Message, &n.CreatedAt, &n.ReadAt)
+		err := r.Scan(&n.ID, &n.Kind, &n.Agreement, &n.Trade, &n.Grant, &n.Obligation, &n.ClearingRun, &n.Message, &n.CreatedAt, &n.ReadAt, &n.Params)
 		return n, err
 	})
 	if err != nil {

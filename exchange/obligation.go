@@ -499,7 +499,7 @@ func (s *Store) PayObligation(ctx context.Context, p Principal, id uuid.UUID, fr
 VALUES ($1, $2, 'payment', $3, $4, $5)`, newID(), o.ID, amount, tr.ID, now)
 		tx.Defer(b, func(br pgx.BatchResults) error { _, err := br.Exec(); return err })
 		out = ObligationPayment{Obligation: o, TransferID: tr.ID, Amount: amount}
-		return tellObligation(ctx, tx, now, p, o, "obligation_paid", o.CreditorOrg, amount.String()+" "+o.Unit)
+		return tellObligation(ctx, tx, now, p, o, "obligation_paid", o.CreditorOrg, places(amount))
 	})
 	return out, err
 }
@@ -513,7 +513,7 @@ var obligationNews = map[string]string{
 }
 
 // tellObligation notifies the coordinators acting for org (less p) of an
-// obligation's step; extra fills the message's last slot.
+// obligation's step; extra is the dispute's reason or the amount paid.
 func tellObligation(ctx context.Context, tx *pgtx.Tx, now time.Time, p Principal, o Obligation, kind string, org uuid.UUID, extra string) error {
 	// The step is recorded with its notification, which each step sends
 	// once, by the organization that is not told.
@@ -532,7 +532,16 @@ func tellObligation(ctx context.Context, tx *pgtx.Tx, now time.Time, p Principal
 		o.CreditorOrg, o.DebtorOrg).Scan(&creditor, &debtor); err != nil {
 		return err
 	}
-	msg := fmt.Sprintf(obligationNews[kind], creditor, debtor, o.Amount, o.Unit, truncateRunes(o.Reference, 200),
-		o.DueDate.Format(time.DateOnly), truncateRunes(extra, 500))
-	return notify(ctx, tx, now, notice{Kind: kind, Obligation: &o.ID, Message: msg}, to...)
+	ps := map[string]string{"Creditor": creditor, "Debtor": debtor, "Amount": places(o.Amount), "Unit": o.Unit,
+		"Invoice": truncateRunes(o.Reference, 200), "Due": o.DueDate.Format(time.DateOnly)}
+	extra = truncateRunes(extra, 500)
+	switch kind {
+	case "obligation_paid":
+		ps["Paid"] = extra
+		extra += " " + o.Unit
+	case "obligation_disputed":
+		ps["Reason"] = extra
+	}
+	msg := fmt.Sprintf(obligationNews[kind], creditor, debtor, o.Amount, o.Unit, ps["Invoice"], ps["Due"], extra)
+	return notify(ctx, tx, now, notice{Kind: kind, Obligation: &o.ID, Message: msg, Params: ps}, to...)
 }

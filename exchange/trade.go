@@ -687,10 +687,12 @@ func tellTrade(ctx context.Context, tx *pgtx.Tx, now time.Time, p Principal, t T
 		return err
 	}
 	msg := fmt.Sprintf(news.says, proposer, counterparty)
-	if t.Memo != "" {
-		msg += ": " + truncateRunes(t.Memo, 500)
+	memo := truncateRunes(t.Memo, 500)
+	if memo != "" {
+		msg += ": " + memo
 	}
-	return notify(ctx, tx, now, notice{Kind: kind, Trade: &t.ID, Message: msg}, to...)
+	return notify(ctx, tx, now, notice{Kind: kind, Trade: &t.ID, Message: msg,
+		Params: map[string]string{"Proposer": proposer, "Counterparty": counterparty, "Memo": memo}}, to...)
 }
 
 // legErr names a refused posting of a trade's transfer as the trade's leg,

@@ -116,10 +116,7 @@ func (s *Server) home(w http.ResponseWriter, r *Request) error {
 	d.MoreNotices = next != uuid.Nil
 	for i := len(ns) - 1; i >= 0; i-- { // newest first
 		n := ns[i]
-		v := noticeView{Text: n.Message, When: r.Lang.DateTime(n.CreatedAt)}
-		if id := "home.notice." + n.Kind; r.Lang.Has(id) {
-			v.Text = r.Lang.T(id)
-		}
+		v := noticeView{Text: noticeText(r.Lang, n, scales), When: r.Lang.DateTime(n.CreatedAt)}
 		if n.Agreement != nil {
 			v.Link = "/agreements/" + n.Agreement.String()
 		}

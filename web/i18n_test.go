@@ -127,6 +127,17 @@ func TestCatalogues(t *testing.T) {
 			t.Errorf("no message account.method.%s", method)
 		}
 	}
+	// Every kind of notification is said from the catalogue (the kinds
+	// the schema allows).
+	for _, kind := range []string{"agreement_proposed", "agreement_accepted", "agreement_confirmed", "agreement_completed",
+		"agreement_cancelled", "agreement_disputed", "agreement_resolved", "agreement_expired", "agreement_mismatch",
+		"trade_proposed", "trade_accepted", "trade_declined", "trade_cancelled",
+		"grant_requested", "grant_approved", "grant_rejected", "grant_awaiting_second_approval", "grant_disbursed",
+		"obligation_recorded", "obligation_confirmed", "obligation_disputed", "obligation_paid", "clearing_applied"} {
+		if _, ok := en["home.notice."+kind]; !ok {
+			t.Errorf("no message home.notice.%s", kind)
+		}
+	}
 	for _, role := range []string{"member", "coordinator", "admin"} {
 		if _, ok := en["role."+role]; !ok {
 			t.Errorf("no message role.%s", role)
@@ -414,9 +425,9 @@ func TestFormats(t *testing.T) {
 	for _, tc := range []struct {
 		lang, amount, want, date, datetime string
 	}{
-		{"en", "1234567.50", "1,234,567.50", "March 1, 2026", "March 1, 2026 at 14:05"},
-		{"es", "1234567.50", "1.234.567,50", "1 de marzo de 2026", "1 de marzo de 2026, 14:05"},
-		{"fr", "1234567.50", "1\u202f234\u202f567,50", "1 mars 2026", "1 mars 2026 à 14:05"},
+		{"en", "1234567.50", "1,234,567.50", "March 1, 2026", "March 1, 2026 at 14:05 (UTC)"},
+		{"es", "1234567.50", "1.234.567,50", "1 de marzo de 2026", "1 de marzo de 2026, 14:05 (UTC)"},
+		{"fr", "1234567.50", "1\u202f234\u202f567,50", "1 mars 2026", "1 mars 2026 à 14:05 (UTC)"},
 		{"en", "-0.25", "-0.25", "", ""},
 		{"es", "1234", "1234", "", ""},
 		{"es", "12345", "12.345", "", ""},
@@ -437,6 +448,19 @@ func TestFormats(t *testing.T) {
 		}
 	}
 	en := c.langs["en"]
+	// In an organization's zone, a time is shown there, its zone named
+	// (Mexico City was 6 hours behind UTC on that day): the day too.
+	mx, err := time.LoadLocation("America/Mexico_City")
+	if err != nil {
+		t.Fatal(err)
+	}
+	late := time.Date(2026, 3, 2, 3, 30, 0, 0, time.UTC)
+	if got, want := c.langs["es"].InZone(mx).DateTime(late), "1 de marzo de 2026, 21:30 (America/Mexico_City)"; got != want {
+		t.Errorf("DateTime in Mexico City = %q, want %q", got, want)
+	}
+	if got := c.langs["es"].DateTime(late); got != "2 de marzo de 2026, 03:30 (UTC)" {
+		t.Errorf("the catalogue's language changed with a request's zone: %q", got)
+	}
 	if got := en.Fixed(decimal.RequireFromString("2.5"), 2); got != "2.50" {
 		t.Errorf("Fixed(2.5, 2) = %q", got)
 	}
