@@ -109,6 +109,14 @@ func (l *Lang) In(t time.Time) time.Time {
 	return t.In(l.zone)
 }
 
+// Location is the zone times are shown and typed in.
+func (l *Lang) Location() *time.Location {
+	if l.zone == nil {
+		return time.UTC
+	}
+	return l.zone
+}
+
 // Zone names the zone times are shown in ("America/Mexico_City", "UTC").
 func (l *Lang) Zone() string {
 	if l.zone == nil {

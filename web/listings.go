@@ -491,8 +491,9 @@ func (s *Server) postListing(w http.ResponseWriter, r *Request) error {
 		in.Place = exchange.Point{Lat: lat, Lon: lon}
 		in.Neighborhood, in.City = f.Get("neighborhood"), f.Get("city")
 	}
-	start, startErr := time.Parse(datetimeForm, f.Get("start"))
-	end, endErr := time.Parse(datetimeForm, f.Get("end"))
+	// The window is typed in the organization's time zone, as it is shown.
+	start, startErr := time.ParseInLocation(datetimeForm, f.Get("start"), r.Lang.Location())
+	end, endErr := time.ParseInLocation(datetimeForm, f.Get("end"), r.Lang.Location())
 	switch {
 	case f.Get("start") == "" && f.Get("end") == "":
 	case startErr != nil:

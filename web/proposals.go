@@ -83,7 +83,9 @@ func (s *Server) proposalsPage(w http.ResponseWriter, r *Request, status int, f 
 		return err
 	}
 	// Quantities with the unit's places, as they are sent ("3.00").
-	q := func(d decimal.Decimal) string { return amount(r.Lang, decimal.New(d.Shift(pr.Scale).IntPart(), -pr.Scale), pr.Unit) }
+	q := func(d decimal.Decimal) string {
+		return amount(r.Lang, decimal.New(d.Shift(pr.Scale).IntPart(), -pr.Scale), pr.Unit)
+	}
 	d := proposalsData{Org: orgRef{org.ID, org.Name}, Asked: q(pr.Asked), Met: q(pr.Met)}
 	person := func(id uuid.UUID) string {
 		if n, ok := pr.Names[id]; ok {

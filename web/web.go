@@ -35,6 +35,7 @@ type Exchange interface {
 	poolService
 	accountService
 	proposalsService
+	zoneService
 }
 
 // sessionReader is what every page needs: who the session cookie stands
@@ -80,6 +81,7 @@ type Server struct {
 	cop          *http.CrossOriginProtection
 	wa           *webauthn.WebAuthn // nil: passkeys are off
 	matching     matching.Config
+	zones        zones // the organizations' time zones, kept a minute
 }
 
 // New returns the pages as a handler. It returns an error when the
@@ -200,6 +202,7 @@ func (s *Server) wrap(h handlerFunc, signedIn bool) http.Handler {
 			return
 		}
 		r.Flash = s.takeFlash(w, r)
+		s.inZone(r)
 		if err := h(w, r); err != nil {
 			s.fail(w, r, err)
 		}
