@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/shopspring/decimal"
 
 	"github.com/mutual-ledger/mutual/exchange/matching"
@@ -61,6 +62,11 @@ type ProposedPair struct {
 	// offer's owner was asked to give, within FairnessWindow, in
 	// hundredths of the unit.
 	Received, Asked int64
+	// Waiting is a proposal between the same offer and need that waits
+	// for its answers (a proposed agreement takes nothing from either
+	// until accepted), uuid.Nil for none: sending the pair again would
+	// ask the same people twice.
+	Waiting uuid.UUID
 }
 
 // Proposal is a proposed assignment of offers to needs, with greedy's
@@ -227,6 +233,9 @@ func (s *Store) Propose(ctx context.Context, p Principal, in ProposalRequest, cf
 			Reasons:  matching.Reasons(mn, mo, b, fair, cfg),
 			Received: fair.Received[need.Owner.String()], Asked: fair.Asked[offer.Owner.String()]})
 	}
+	if err := s.markWaiting(ctx, out.Pairs); err != nil {
+		return Proposal{}, err
+	}
 	for i, ok := range served {
 		if !ok {
 			out.Unassigned = append(out.Unassigned, needs[needOf[i]])
@@ -234,6 +243,39 @@ func (s *Store) Propose(ctx context.Context, p Principal, in ProposalRequest, cf
 		}
 	}
 	return out, nil
+}
+
+// markWaiting sets Waiting on the pairs that have a proposal waiting for
+// its answers.
+func (s *Store) markWaiting(ctx context.Context, pairs []ProposedPair) error {
+	if len(pairs) == 0 {
+		return nil
+	}
+	needs := make([]uuid.UUID, len(pairs))
+	for i, pc := range pairs {
+		needs[i] = pc.Need.ID
+	}
+	rows, err := s.db.Pool.Query(ctx, `
+SELECT offer_id, need_id, id FROM agreements WHERE need_id = ANY($1) AND status = 'proposed' AND expires_at > $2
+ORDER BY id`, needs, s.clock())
+	if err != nil {
+		return err
+	}
+	waiting := map[[2]uuid.UUID]uuid.UUID{}
+	var offer, need, id uuid.UUID
+	_, err = pgx.ForEachRow(rows, []any{&offer, &need, &id}, func() error {
+		if _, ok := waiting[[2]uuid.UUID{offer, need}]; !ok {
+			waiting[[2]uuid.UUID{offer, need}] = id
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for i := range pairs {
+		pairs[i].Waiting = waiting[[2]uuid.UUID{pairs[i].Offer.ID, pairs[i].Need.ID}]
+	}
+	return nil
 }
 
 // proposePieces runs the split proposal, or the whole-cover one, and its

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/google/uuid"
+
 	"github.com/mutual-ledger/mutual/exchange"
 	"github.com/mutual-ledger/mutual/exchange/matching"
 	"github.com/mutual-ledger/mutual/ledger"
@@ -86,8 +88,32 @@ func TestProposeSplitsAndExplains(t *testing.T) {
 	for _, pc := range pr.Pairs {
 		send.Pairs = append(send.Pairs, exchange.ProposalPair{OfferID: pc.Offer.ID, NeedID: pc.Need.ID, Quantity: pc.Quantity})
 	}
-	if _, err := w.ex.SendProposal(ctx, w.pTess, send); err != nil {
+	for _, pc := range pr.Pairs {
+		if pc.Waiting != uuid.Nil {
+			t.Errorf("a pair never sent waits for %s", pc.Waiting)
+		}
+	}
+	sent, err := w.ex.SendProposal(ctx, w.pTess, send)
+	if err != nil {
 		t.Fatalf("sending the proposal: %v", err)
+	}
+	// Proposed, the pairs take nothing until accepted: the proposal is the
+	// same, each pair marked with the proposal that waits for answers.
+	again, err := w.ex.Propose(ctx, w.pTess, exchange.ProposalRequest{OrgID: w.oaxaca.ID}, matching.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(again.Pairs) != len(sent) {
+		t.Fatalf("%d pairs after sending %d", len(again.Pairs), len(sent))
+	}
+	for _, pc := range again.Pairs {
+		found := false
+		for _, a := range sent {
+			found = found || (a.ID == pc.Waiting && a.OfferID == pc.Offer.ID && a.NeedID == pc.Need.ID)
+		}
+		if !found {
+			t.Errorf("pair %q for %q waits for %s, not the proposal sent", pc.Offer.Title, pc.Need.Title, pc.Waiting)
+		}
 	}
 
 	whole, err := w.ex.Propose(ctx, w.pTess, exchange.ProposalRequest{OrgID: w.oaxaca.ID, Whole: true}, matching.Config{})

@@ -44,6 +44,9 @@ type proposedOfferView struct {
 	// covers all that is left of it.
 	Partial string
 	Why     string
+	// Waiting: a proposal of this pair waits for its answers already; the
+	// form does not send it again.
+	Waiting bool
 }
 
 // proposedNeedView is an open need and the offers proposed for it.
@@ -107,8 +110,11 @@ func (s *Server) proposalsPage(w http.ResponseWriter, r *Request, status int, f 
 		if pc.Quantity.LessThan(pc.NeedLeft) {
 			v.Partial = r.Lang.T("coord.proposals_partial", "Amount", v.Amount, "Left", d.Served[i].Left)
 		}
+		v.Waiting = pc.Waiting != uuid.Nil
 		d.Served[i].Offers = append(d.Served[i].Offers, v)
-		d.Pairs = append(d.Pairs, sentPair{OfferID: pc.Offer.ID, NeedID: pc.Need.ID, Quantity: pc.Quantity.StringFixed(pr.Scale)})
+		if !v.Waiting {
+			d.Pairs = append(d.Pairs, sentPair{OfferID: pc.Offer.ID, NeedID: pc.Need.ID, Quantity: pc.Quantity.StringFixed(pr.Scale)})
+		}
 	}
 	for i, n := range pr.Unassigned {
 		d.Unmatched = append(d.Unmatched, proposedNeedView{Title: n.Title, Receiver: person(n.Owner),

@@ -133,6 +133,19 @@ func TestCoordinatorSendsProposals(t *testing.T) {
 	if n := w.count("agreements"); n != agreements+2 {
 		t.Fatalf("sent %d agreements, want 2", n-agreements)
 	}
+	// Shown again, the pairs sent wait for their answers and are not
+	// offered for sending twice.
+	if got := submit(t, carmen, `main a[href$="/proposals"]`); got != http.StatusOK {
+		t.Fatalf("proposals again: %d", got)
+	}
+	if body := text(t, carmen, "main"); strings.Count(body, msg(t, "en", "coord.proposals_waiting")) != 2 ||
+		!strings.Contains(body, msg(t, "en", "coord.proposals_all_waiting")) {
+		t.Errorf("the pairs sent are not said to wait:\n%s", body)
+	}
+	if n, err := chromedp.Run(carmen, chromedp.Evaluate[int](`document.querySelectorAll("main form").length`)); err != nil || n != 0 {
+		t.Errorf("%d forms to send again (%v)", n, err)
+	}
+	browser.Axe(t, carmen)
 	var forOrg int
 	if err := w.db.Pool.QueryRow(ctx, "SELECT count(*) FROM agreements WHERE proposed_for = $1 AND proposed_by = $2 AND status = 'proposed'", w.tb.ID, w.carmen).Scan(&forOrg); err != nil || forOrg != 2 {
 		t.Fatalf("%d agreements proposed by Carmen for the time bank (%v), want 2", forOrg, err)
