@@ -202,4 +202,36 @@ func TestProposalSplitsANeed(t *testing.T) {
 	if !found {
 		t.Error("the 1 h offer is not a match covering an hour of the 6 h need")
 	}
+	// Sent, the pairs wait for their answers, and the proposal computed
+	// again names the proposal each waits for.
+	var pairs []map[string]any
+	for _, a := range split.Assignments {
+		pairs = append(pairs, map[string]any{"offer_id": a.Offer, "need_id": a.Need, "quantity": a.Quantity})
+	}
+	sent := w.must(w.call("POST", "/v1/matching/proposals/send", w.coordTB.token,
+		map[string]any{"org_id": w.timebank.ID.String(), "pairs": pairs}, "Idempotency-Key", "send-split"), 201)["agreements"].([]any)
+	ids := map[string]string{}
+	for _, a := range sent {
+		a := a.(map[string]any)
+		ids[a["offer_id"].(string)] = a["id"].(string)
+	}
+	var again struct {
+		Assignments []struct {
+			Offer            string
+			WaitingAgreement string `json:"waiting_agreement"`
+		} `json:"assignments"`
+	}
+	w.call("POST", "/v1/matching/proposals", w.coordTB.token, map[string]any{"org_id": w.timebank.ID.String()}).decode(t, &again)
+	waiting := 0
+	for _, a := range again.Assignments {
+		if a.WaitingAgreement != "" {
+			waiting++
+			if ids[a.Offer] != a.WaitingAgreement {
+				t.Errorf("offer %s waits for %s, want %s", a.Offer, a.WaitingAgreement, ids[a.Offer])
+			}
+		}
+	}
+	if waiting != 2 {
+		t.Errorf("%d pairs wait for answers after sending 2: %+v", waiting, again.Assignments)
+	}
 }

@@ -65,6 +65,9 @@ type assignmentJSON struct {
 	Score      scoreJSON  `json:"score"`
 	// Reasons explain the score in codes and figures, as a match's do.
 	Reasons []reasonJSON `json:"reasons"`
+	// WaitingAgreement is a proposal of this pair that waits for its
+	// answers, when there is one: sending the pair again would ask twice.
+	WaitingAgreement *uuid.UUID `json:"waiting_agreement,omitempty"`
 }
 
 // proposalJSON is a proposed assignment, with greedy's total on the same
@@ -125,6 +128,10 @@ func (a *api) proposeMatching(w http.ResponseWriter, r *http.Request) error {
 			Score: scoreJSON{Total: b.Total, Category: b.Category, Distance: b.Distance, Overlap: b.Overlap,
 				Urgency: b.Urgency, Fairness: b.Fairness, Km: b.Km},
 			Reasons: toReasonsJSON(pc.Reasons)}
+		if pc.Waiting != uuid.Nil {
+			id := pc.Waiting
+			out.Assignments[i].WaitingAgreement = &id
+		}
 	}
 	for i, n := range pr.Unassigned {
 		out.UnassignedNeeds[i] = n.ID.String()
