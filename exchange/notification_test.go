@@ -117,6 +117,9 @@ func TestTradeNotificationsReachTheOtherSide(t *testing.T) {
 	if n := ns[0]; n.Kind != "trade_proposed" || n.Trade == nil || *n.Trade != accepted.ID || n.Agreement != nil || n.Grant != nil || n.Message == "" {
 		t.Errorf("Bex's first notification = %+v", n)
 	}
+	if ps := ns[0].Params; ps["Proposer"] == "" || ps["Counterparty"] == "" || ps["Proposer"] == ps["Counterparty"] {
+		t.Errorf("the trade notice's parameters: %v", ps)
+	}
 	w.verify(t)
 }
 

@@ -118,6 +118,11 @@ func TestObligationLifecycle(t *testing.T) {
 	if err != nil || len(ns) != 2 || ns[1].Kind != "obligation_disputed" || !strings.Contains(ns[1].Message, "never delivered") {
 		t.Fatalf("A's notifications: %+v %v", ns, err)
 	}
+	// With the names and figures the pages say it with in each language.
+	if ps := ns[1].Params; ps["Reason"] != "never delivered" || ps["Amount"] != "50" || ps["Unit"] != "USD" || ps["Invoice"] != "INV-2" ||
+		ps["Creditor"] == "" || ps["Debtor"] == "" || ps["Due"] == "" {
+		t.Errorf("the dispute's parameters: %v", ps)
+	}
 	ns, _, err = w.ex.Notifications(w.ctx, w.coordB, false, exchange.Page{})
 	if err != nil || len(ns) != 2 || ns[0].Kind != "obligation_recorded" || *ns[0].Obligation != o.ID {
 		t.Fatalf("B's notifications: %+v %v", ns, err)
@@ -187,6 +192,9 @@ func TestClearingRun(t *testing.T) {
 	if last.Kind != "clearing_applied" || *last.ClearingRun != run.ID || !strings.Contains(last.Message, "50 to Bakery co-op (invoice BC)") ||
 		!strings.Contains(last.Message, "50 from Orchard co-op (invoice AB)") {
 		t.Fatalf("B's notice: %+v", last)
+	}
+	if ps := last.Params; ps["Unit"] != "USD" || ps["Out"] != "50.00" || ps["In"] != "50.00" || ps["Org"] == "" {
+		t.Errorf("the clearing notice's parameters: %v", ps)
 	}
 	again, err := w.ex.RunClearing(w.ctx, w.coordLocal, exchange.ClearingRequest{Group: w.local.ID, Unit: "USD", DryRun: false})
 	if err != nil || !again.Cleared.IsZero() || again.Obligations != 2 {
