@@ -18,11 +18,10 @@ import (
 
 // searchService is what search and the matching settings need.
 // *exchange.Store implements it; see its methods of the same names for
-// the errors. Every method but FindListings and RelatedCategories decides
+// the errors. Every method but FindListings decides
 // itself who may; FindListings takes the Viewer built here (ViewerOf).
 type searchService interface {
 	FindListings(ctx context.Context, pr exchange.Principal, q exchange.ListingQuery, after *exchange.SearchCursor, p exchange.Page) ([]exchange.Found, *exchange.SearchCursor, error)
-	RelatedCategories(ctx context.Context) (map[string]map[string]float64, error)
 	CategoryRelations(ctx context.Context, p exchange.Principal) ([]exchange.CategoryRelation, error)
 	SetCategoryRelation(ctx context.Context, p exchange.Principal, needCategory, offerCategory string, fit float64) (exchange.CategoryRelation, error)
 	DeleteCategoryRelation(ctx context.Context, p exchange.Principal, needCategory, offerCategory string) error
@@ -195,18 +194,6 @@ func toReasonsJSON(rs []matching.Reason) []reasonJSON {
 		out[i] = j
 	}
 	return out
-}
-
-// matchConfig is the matcher's configuration with the taxonomy's relations
-// as they stand.
-func (a *api) matchConfig(ctx context.Context) (matching.Config, error) {
-	cfg := a.matching
-	rel, err := a.search.RelatedCategories(ctx)
-	if err != nil {
-		return cfg, err
-	}
-	cfg.Related = rel
-	return cfg, nil
 }
 
 // categoryRelationJSON is one relation of the taxonomy.
