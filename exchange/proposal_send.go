@@ -36,6 +36,16 @@ type ProposalSend struct {
 	ExpiresAt *time.Time
 }
 
+// ReasonAlreadyProposed: a pair sent has a proposal waiting for its
+// answers.
+const ReasonAlreadyProposed ledger.Reason = "already_proposed"
+
+// ErrAlreadyProposed: the offer and the need of a pair have a proposal
+// between them that waits for its answers (a proposed agreement takes
+// nothing until accepted, so a proposal computed again holds the pair
+// again): sending it would ask the same people twice.
+var ErrAlreadyProposed = &ledger.Error{Code: ledger.ECONFLICT, Reason: ReasonAlreadyProposed}
+
 // MaxSendPairs is the most pairs one SendProposal takes.
 const MaxSendPairs = 2000
 
@@ -56,8 +66,9 @@ const MaxSendPairs = 2000
 // bad message or expiry (the field names the pair: "pairs[3].quantity");
 // ErrUnknownListing for a listing that does not exist or p may not see;
 // ErrForbidden for a need outside the organization's subtree;
-// ErrListingClosed; and ErrNoCapacity (with what is available) when the
-// pairs ask more of a listing than is left.
+// ErrListingClosed; ErrAlreadyProposed (field "pairs[i]") for a pair with a
+// proposal, by anyone, that waits for its answers; and ErrNoCapacity (with
+// what is available) when the pairs ask more of a listing than is left.
 func (s *Store) SendProposal(ctx context.Context, p Principal, in ProposalSend) ([]Agreement, error) {
 	if err := requireMember(p); err != nil {
 		return nil, err
@@ -120,6 +131,10 @@ func (s *Store) SendProposal(ctx context.Context, p Principal, in ProposalSend) 
 		if err != nil {
 			return err
 		}
+		waiting, err := waitingIn(ctx, tx, ids, now)
+		if err != nil {
+			return err
+		}
 		asked := make(map[uuid.UUID]decimal.Decimal)
 		b := &pgx.Batch{}
 		for i, pr := range in.Pairs {
@@ -156,6 +171,12 @@ func (s *Store) SendProposal(ctx context.Context, p Principal, in ProposalSend) 
 			}
 			if err := checkOpen(offer, need); err != nil {
 				return err
+			}
+			if id, ok := waiting[[2]uuid.UUID{offer.ID, need.ID}]; ok {
+				e := newError(ErrAlreadyProposed.Code, ReasonAlreadyProposed,
+					"%s: %q for %q has a proposal waiting for its answers (agreement %s)", field, offer.Title, need.Title, id)
+				e.Field = field
+				return e
 			}
 			if err := checkQuantity(ctx, lt, field+".quantity", pr.Quantity, offer.Unit); err != nil {
 				return err
@@ -199,6 +220,24 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'proposed', $10, $11, $12, $12,
 		return nil, err
 	}
 	return out, nil
+}
+
+// waitingIn returns, by (offer, need), a proposal between listings of ids
+// that waits for its answers at now, read in tx (under the listings'
+// locks: a proposal of them cannot be written meanwhile).
+func waitingIn(ctx context.Context, tx *pgtx.Tx, ids []uuid.UUID, now time.Time) (map[[2]uuid.UUID]uuid.UUID, error) {
+	rows, err := tx.Query(ctx, `
+SELECT offer_id, need_id, id FROM agreements WHERE need_id = ANY($1) AND status = 'proposed' AND expires_at > $2`, ids, now)
+	if err != nil {
+		return nil, err
+	}
+	out := map[[2]uuid.UUID]uuid.UUID{}
+	var offer, need, id uuid.UUID
+	_, err = pgx.ForEachRow(rows, []any{&offer, &need, &id}, func() error {
+		out[[2]uuid.UUID{offer, need}] = id
+		return nil
+	})
+	return out, err
 }
 
 // remainingIn is Remaining by id, read in tx (under its locks).

@@ -97,6 +97,15 @@ func TestProposeSplitsAndExplains(t *testing.T) {
 	if err != nil {
 		t.Fatalf("sending the proposal: %v", err)
 	}
+	// Sent again, it is refused naming the pair: nothing is written.
+	_, err = w.ex.SendProposal(ctx, w.pTess, send)
+	var dup *ledger.Error
+	if !errors.Is(err, exchange.ErrAlreadyProposed) || !errors.As(err, &dup) || dup.Field != "pairs[0]" {
+		t.Fatalf("sending twice: %v, want already proposed at pairs[0]", err)
+	}
+	if as, _, err := w.ex.Agreements(ctx, w.pTess, exchange.AgreementFilter{Org: w.oaxaca.ID}, exchange.Page{Limit: 100}); err != nil || len(as) != len(sent) {
+		t.Fatalf("%d agreements after sending twice (%v), want %d", len(as), err, len(sent))
+	}
 	// Proposed, the pairs take nothing until accepted: the proposal is the
 	// same, each pair marked with the proposal that waits for answers.
 	again, err := w.ex.Propose(ctx, w.pTess, exchange.ProposalRequest{OrgID: w.oaxaca.ID}, matching.Config{})

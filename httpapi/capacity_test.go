@@ -234,4 +234,10 @@ func TestProposalSplitsANeed(t *testing.T) {
 	if waiting != 2 {
 		t.Errorf("%d pairs wait for answers after sending 2: %+v", waiting, again.Assignments)
 	}
+	// Sending them again is refused naming the pair.
+	dup := w.call("POST", "/v1/matching/proposals/send", w.coordTB.token,
+		map[string]any{"org_id": w.timebank.ID.String(), "pairs": pairs}, "Idempotency-Key", "send-split-again")
+	if prob := w.problem(dup, 409, "already-proposed"); len(prob.Errors) != 1 || prob.Errors[0].Field != "pairs[0]" {
+		t.Errorf("sending twice: %s, want pairs[0] named", dup.body)
+	}
 }

@@ -133,6 +133,7 @@ var reasonKinds = map[ledger.Reason]problemKind{
 	exchange.ReasonAgreementExpired:  {http.StatusConflict, "agreement-expired", "Agreement expired"},
 	exchange.ReasonNoCapacity:        {http.StatusConflict, "no-capacity", "Not enough left of the offer or the need"},
 	exchange.ReasonListingClosed:     {http.StatusConflict, "listing-closed", "Listing no longer open"},
+	exchange.ReasonAlreadyProposed:   {http.StatusConflict, "already-proposed", "The pair has a proposal waiting for its answers"},
 	exchange.ReasonNoAccount:         {http.StatusUnprocessableEntity, "no-account", "No account to use in the unit"},
 	exchange.ReasonNoTimebank:        kindNotFound,
 	exchange.ReasonUnknownTrade:      kindNotFound,

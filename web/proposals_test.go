@@ -133,6 +133,17 @@ func TestCoordinatorSendsProposals(t *testing.T) {
 	if n := w.count("agreements"); n != agreements+2 {
 		t.Fatalf("sent %d agreements, want 2", n-agreements)
 	}
+	// The same form sent again (a second click, the back button) is
+	// refused in words, and writes nothing.
+	again := url.Values{"offer": {w.offerDora.ID.String(), w.offerAna.ID.String()}, "need": {w.needAna.ID.String(), w.needEli.ID.String()},
+		"quantity": {"1.00", "2.00"}}
+	resp, body := post(t, w.signInByHTTP(w.carmen), w.srv.URL+"/coord/"+w.tb.ID.String()+"/proposals", again)
+	if resp.StatusCode != http.StatusConflict || !strings.Contains(body, htmlEscape(msg(t, "en", "error.reason.already_proposed"))) {
+		t.Errorf("sending twice: %d", resp.StatusCode)
+	}
+	if n := w.count("agreements"); n != agreements+2 {
+		t.Fatalf("sending twice wrote %d agreements", n-agreements-2)
+	}
 	// Shown again, the pairs sent wait for their answers and are not
 	// offered for sending twice.
 	if got := submit(t, carmen, `main a[href$="/proposals"]`); got != http.StatusOK {
