@@ -349,6 +349,9 @@ type notificationJSON struct {
 	// An obligation's or a clearing run's notification names it here.
 	Obligation  *uuid.UUID `json:"obligation_id"`
 	ClearingRun *uuid.UUID `json:"clearing_run_id"`
+	// Params are the names and figures the message speaks of, for a
+	// client to say it in its language (exchange.Notification.Params).
+	Params map[string]string `json:"params,omitempty"`
 }
 
 // listNotifications lists the caller's notifications, oldest first;
@@ -373,7 +376,7 @@ func (a *api) listNotifications(w http.ResponseWriter, r *http.Request) error {
 	items := make([]notificationJSON, len(ns))
 	for i, n := range ns {
 		items[i] = notificationJSON{ID: n.ID, Kind: n.Kind, Agreement: n.Agreement, Trade: n.Trade, Grant: n.Grant,
-			Message: n.Message, CreatedAt: n.CreatedAt.UTC(), Obligation: n.Obligation, ClearingRun: n.ClearingRun}
+			Message: n.Message, CreatedAt: n.CreatedAt.UTC(), Obligation: n.Obligation, ClearingRun: n.ClearingRun, Params: n.Params}
 		if n.ReadAt != nil {
 			t := n.ReadAt.UTC()
 			items[i].ReadAt = &t

@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/shopspring/decimal"
@@ -136,7 +137,18 @@ func TestMismatchOverHTTP(t *testing.T) {
 		told := false
 		for _, n := range w.must(w.call("GET", "/v1/me/notifications", tk, nil), 200)["items"].([]any) {
 			n := n.(map[string]any)
-			told = told || (n["kind"] == "agreement_mismatch" && n["agreement_id"] == id)
+			if n["kind"] == "agreement_mismatch" && n["agreement_id"] == id {
+				told = true
+				// With the figures, for a client to say it in its language.
+				ps, _ := n["params"].(map[string]any)
+				same := func(k, want string) bool {
+					got, err := decimal.NewFromString(fmt.Sprint(ps[k]))
+					return err == nil && got.Equal(decimal.RequireFromString(want))
+				}
+				if !same("Giver", "3") || !same("Receiver", "2.5") || ps["Unit"] != "HOUR" {
+					t.Errorf("%s's mismatch notice has params %v", name, n["params"])
+				}
+			}
 		}
 		if !told {
 			t.Errorf("%s was not told the confirmations differ", name)
