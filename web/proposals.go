@@ -28,8 +28,9 @@ type proposalsService interface {
 
 // proposalNeedsShown is how many open needs the page proposes for (the
 // oldest first): enough for a week's matching in a neighborhood, few
-// enough for a page a coordinator reads through.
-const proposalNeedsShown = 100
+// enough for a page a coordinator reads through, under 100 KB (a need
+// with its offers weighs about 0.9 KB).
+const proposalNeedsShown = 60
 
 func (s *Server) registerProposalPages() {
 	s.member("GET /coord/{org}/proposals", s.coordProposals)
