@@ -61,6 +61,10 @@ const maxGroup = 128
 // between round trips, and bound to one the transactions that wait on a hot
 // account's row: the hot-account gate's purpose. More only lengthen the
 // queue on hot rows and split groups that would have shared a COMMIT.
+// Measured on 2 shared cores (load average 13; go test -run '^$' -bench
+// TransferGroups -benchtime 5000x ./ledger/), transfers/s at 32 clients,
+// uniform / hot account: off 665 / 273; 1 group 1485 / 1494; 2 groups 1806
+// / 1769; 4 groups 1782 / 1181. Not measured on more cores.
 const DefaultGroups = 2
 
 // groupQueue is the gate's group-commit door.
