@@ -225,23 +225,37 @@ func (d *database) Close(ctx context.Context) error {
 }
 
 // DefaultPoolSize is how many database connections the pool holds unless
-// --db-pool or DATABASE_URL's pool_max_conns says otherwise: 8 per CPU
-// (16 on this project's 2-core test machine; pgxpool's own default is
-// max(4, CPUs)).
+// --db-pool or DATABASE_URL's pool_max_conns says otherwise: 8 per CPU, at
+// least 4 and at most 64 (16 on a 2-core machine; pgxpool's own default is
+// max(4, CPUs), and PostgreSQL allows 100 connections unless configured).
 //
-// Each HTTP request holds a connection only for its short reads (its
-// session, the accounts it names) and its one write transaction, and
-// PostgreSQL's backends spend part of each round trip waiting on the
-// client and on the WAL flush, so a pool of a few connections per CPU keeps
-// the CPUs busy. Measured on 2 shared cores (mutual bench, 32 workers,
-// uniform transfers, group commit on; SERVE_ARGS="--db-pool N"
-// scripts/loadtest.sh):
+// A request holds a connection for each of its short reads and for its
+// write transaction, and a backend spends much of a round trip waiting on
+// the client and on the WAL flush, so a few connections per CPU keep the
+// CPUs busy. With group commit (the default), single transfers use at most
+// ledger.DefaultGroups connections at once whatever the load, and the pool
+// size made no difference that this shared machine could resolve; without
+// it, and for the paths group commit does not take (batches, holds posted
+// or voided, the exchange's transactions), more connections help: the
+// issue's measurement found 16 did 24% more than 4 at 32 workers.
 //
-//	pool  transfers/s  p99       load average
-//	TBD
+// Measured on 2 shared cores, mutual bench at 32 workers, uniform transfers,
+// 10 s each, three rounds (SERVE_ARGS="--db-pool N --group-commit=B"
+// WORKERS=32 MODES=uniform scripts/loadtest.sh 10); transfers/s and p99,
+// with the load average (other work on the machine) at the start:
 //
-// Past that the pool only adds backends competing for the same CPUs.
-func DefaultPoolSize() int { return 8 * runtime.NumCPU() }
+//	                  pool 4             pool 8             pool 16
+//	group commit on   885/s  113 ms      1544/s  48 ms      2257/s  40 ms   (load 8.2-9.1)
+//	                  1156/s  83 ms       904/s  96 ms       831/s 124 ms   (load 8.4-9.0)
+//	                  441/s  179 ms       522/s 241 ms       494/s 249 ms   (load 16.2-18.7)
+//	group commit off  842/s   82 ms       835/s  85 ms       782/s 111 ms   (load 7.0-7.8)
+//	                  243/s  264 ms       320/s 250 ms       376/s 289 ms   (load 9.6-15.0)
+//	                  253/s  338 ms       373/s 354 ms       430/s 303 ms   (load 16.2-19.2)
+//
+// and, in an earlier single pass (load 8.0-9.1, group commit on, 15 s):
+// pool 4 1299/s p99 64 ms, 8 818/s 185 ms, 16 1050/s 133 ms, 32 978/s
+// 117 ms. The load of the machine moved the figures more than the pool did.
+func DefaultPoolSize() int { return max(4, min(8*runtime.NumCPU(), 64)) }
 
 // setsPoolMaxConns reports whether a connection string (a URL or
 // keyword/value pairs) sets pool_max_conns itself.

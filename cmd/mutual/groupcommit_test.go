@@ -67,3 +67,39 @@ func TestServeGroupCommitFlag(t *testing.T) {
 		})
 	}
 }
+
+// TestPoolSize: the pool holds the connections --db-pool asks for (the
+// CPUs' default without it), unless the connection string sets
+// pool_max_conns, which wins.
+func TestPoolSize(t *testing.T) {
+	ctx := context.Background()
+	url := dbtest.URL(t)
+	sep := "?"
+	if strings.Contains(url, "?") {
+		sep = "&"
+	}
+	for _, tt := range []struct {
+		url       string
+		size, max int
+	}{
+		{url, 6, 6},
+		{url, DefaultPoolSize(), DefaultPoolSize()},
+		{url + sep + "pool_max_conns=3", 6, 3},
+		{"host=/nonexistent pool_max_conns=3", 6, 3},
+	} {
+		if !strings.HasPrefix(tt.url, "postgres") {
+			if !setsPoolMaxConns(tt.url) {
+				t.Errorf("setsPoolMaxConns(%q) = false", tt.url)
+			}
+			continue
+		}
+		pool, err := connect(ctx, tt.url, "the test database", nil, tt.size)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := pool.Config().MaxConns; int(got) != tt.max {
+			t.Errorf("pool of %d asked, pool_max_conns in URL: %v: MaxConns %d, want %d", tt.size, strings.Contains(tt.url, "pool_max_conns"), got, tt.max)
+		}
+		pool.Close()
+	}
+}
