@@ -22,9 +22,21 @@ import (
 // taken in the database (other processes and batches do not pass through the
 // gate). Accounts are acquired in id order, the same global order as the row
 // locks, so gates cannot deadlock with each other or with the database.
+//
+// Single transfers take the gate's other door when group commit is on (the
+// default; see group.go): instead of queueing per account, one transfer at a
+// time, they queue together, and whoever finds a free slot leads everything
+// queued at that moment into one transaction. That does for every account
+// what the per-account queue did for the hot one (at most groups.max
+// transactions at once, so at most that many ever wait on a row) and also
+// shares one transaction's round trips and COMMIT among many transfers.
+// Batches, holds posted or voided, and single transfers when group commit is
+// off still use the per-account door.
 type gate struct {
 	mu   sync.Mutex
 	busy map[uuid.UUID]*gateQueue
+
+	groups groupQueue // the group-commit door; see group.go
 }
 
 type gateQueue struct {
@@ -36,7 +48,9 @@ type gateQueue struct {
 // many gates at once would only serialize them.
 const gateMaxAccounts = 8
 
-func newGate() *gate { return &gate{busy: make(map[uuid.UUID]*gateQueue)} }
+func newGate(maxGroups int) *gate {
+	return &gate{busy: make(map[uuid.UUID]*gateQueue), groups: groupQueue{max: maxGroups}}
+}
 
 // acquire waits until the caller holds every account of ids, in id order,
 // and returns the function that releases them. It returns ctx's error if ctx

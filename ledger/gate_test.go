@@ -15,7 +15,7 @@ import (
 // at once, that every one gets through, and that a waiter whose context ends
 // leaves without holding anything.
 func TestGateExcludesAndHandsOver(t *testing.T) {
-	g := newGate()
+	g := newGate(0)
 	accounts := []uuid.UUID{uuid.New(), uuid.New(), uuid.New(), uuid.New()}
 	holders := make(map[uuid.UUID]*atomic.Int32)
 	for _, id := range accounts {

@@ -39,6 +39,13 @@ type Config struct {
 	Now func() time.Time
 	// Logger receives the store's logs; nil discards them.
 	Logger *slog.Logger
+	// NoGroupCommit turns group commit off: each single transfer then runs
+	// in a transaction of its own. Group commit (see group.go) is on unless
+	// this is set.
+	NoGroupCommit bool
+	// Groups is how many group transactions may run at once; 0 means
+	// DefaultGroups.
+	Groups int
 }
 
 // NewStore returns a Store that runs its transactions through db. The schema
@@ -50,7 +57,14 @@ func NewStore(db *pgtx.DB, cfg Config) *Store {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Store{db: db, now: cfg.Now, log: cfg.Logger, units: make(map[string]Unit), gate: newGate(),
+	groups := cfg.Groups
+	if groups <= 0 {
+		groups = DefaultGroups
+	}
+	if cfg.NoGroupCommit {
+		groups = 0
+	}
+	return &Store{db: db, now: cfg.Now, log: cfg.Logger, units: make(map[string]Unit), gate: newGate(groups),
 		refs: make(map[uuid.UUID]AccountRef)}
 }
 

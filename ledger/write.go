@@ -27,7 +27,15 @@ func (s *Store) CreateTransfer(ctx context.Context, r TransferRequest) (Transfer
 
 // CreateTransferThen is CreateTransfer, calling then (if not nil) in its
 // transaction with the transfer it wrote (not with a replay).
+//
+// With group commit on (the default), it may share its transaction with
+// other single transfers made at the same time (see group.go); its outcome
+// is its own all the same, and it returns only after that transaction's
+// COMMIT.
 func (s *Store) CreateTransferThen(ctx context.Context, r TransferRequest, then Then) (Transfer, error) {
+	if s.gate.groups.max > 0 {
+		return s.createGrouped(ctx, r, then)
+	}
 	res, err := s.CreateTransfersThen(ctx, []TransferRequest{r}, true, then)
 	if err != nil {
 		// A batch of one, answered as one transfer: no position.
@@ -78,6 +86,11 @@ func (s *Store) CreateTransfersThen(ctx context.Context, reqs []TransferRequest,
 		}
 		preps[i] = p
 	}
+	return s.writePrepared(ctx, reqs, preps, atomic, then)
+}
+
+// writePrepared is CreateTransfersThen once the requests are prepared.
+func (s *Store) writePrepared(ctx context.Context, reqs []TransferRequest, preps []prepared, atomic bool, then Then) ([]Result, error) {
 	release, err := s.admit(ctx, reqs)
 	if err != nil {
 		return nil, err

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -48,12 +50,22 @@ type database struct {
 // isolation, and so runs every transaction SERIALIZABLE, as CockroachDB does
 // (internal/pgtx honours the default).
 func openDatabase(ctx context.Context, e *env, dataDir string) (*database, error) {
+	return openDatabasePool(ctx, e, dataDir, 0)
+}
+
+// openDatabasePool is openDatabase with a pool of at most poolSize
+// connections (0: DefaultPoolSize). A pool_max_conns in DATABASE_URL wins
+// over both.
+func openDatabasePool(ctx context.Context, e *env, dataDir string, poolSize int) (*database, error) {
+	if poolSize <= 0 {
+		poolSize = DefaultPoolSize()
+	}
 	params, err := pgtx.IsolationSettings(e.getenv(pgtx.EnvIsolation))
 	if err != nil {
 		return nil, err
 	}
 	if url := e.getenv("DATABASE_URL"); url != "" {
-		pool, err := connect(ctx, url, "DATABASE_URL", params)
+		pool, err := connect(ctx, url, "DATABASE_URL", params, poolSize)
 		if err != nil {
 			return nil, err
 		}
@@ -61,12 +73,12 @@ func openDatabase(ctx context.Context, e *env, dataDir string) (*database, error
 		e.log.Info("using the database named by DATABASE_URL", "host", c.Host, "port", c.Port, "database", c.Database, "user", c.User)
 		return &database{pool: pool}, nil
 	}
-	return openLocal(ctx, e.log, dataDir, params)
+	return openLocal(ctx, e.log, dataDir, params, poolSize)
 }
 
 // openLocal starts the private server in dataDir/postgres and opens a pool on
 // its database "mutual".
-func openLocal(ctx context.Context, log *slog.Logger, dataDir string, params map[string]string) (*database, error) {
+func openLocal(ctx context.Context, log *slog.Logger, dataDir string, params map[string]string, poolSize int) (*database, error) {
 	dir, err := filepath.Abs(dataDir)
 	if err != nil {
 		return nil, fmt.Errorf("data folder %s: %w", dataDir, err)
@@ -86,7 +98,7 @@ func openLocal(ctx context.Context, log *slog.Logger, dataDir string, params map
 	if err := ensureLocalDatabase(ctx, srv); err != nil {
 		return nil, errors.Join(err, srv.Stop(stopCtx))
 	}
-	pool, err := connect(ctx, srv.URL(localDatabase), "the local PostgreSQL", params)
+	pool, err := connect(ctx, srv.URL(localDatabase), "the local PostgreSQL", params, poolSize)
 	if err != nil {
 		return nil, errors.Join(err, srv.Stop(stopCtx))
 	}
@@ -122,8 +134,9 @@ func ensureLocalDatabase(ctx context.Context, srv *pglocal.Server) error {
 // connect opens a pool on connString and checks that the database answers.
 // what names the database in errors ("DATABASE_URL"); neither connString nor
 // its password appears in them. params are session settings for every
-// connection.
-func connect(ctx context.Context, connString, what string, params map[string]string) (*pgxpool.Pool, error) {
+// connection. The pool holds at most poolSize connections, unless
+// connString sets pool_max_conns.
+func connect(ctx context.Context, connString, what string, params map[string]string, poolSize int) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(connString)
 	if err != nil {
 		// The parser's message may quote the string, password and all.
@@ -134,6 +147,9 @@ func connect(ctx context.Context, connString, what string, params map[string]str
 	}
 	for k, v := range params {
 		cfg.ConnConfig.RuntimeParams[k] = v
+	}
+	if poolSize > 0 && !setsPoolMaxConns(connString) {
+		cfg.MaxConns = int32(poolSize)
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
@@ -206,4 +222,51 @@ func (d *database) Close(ctx context.Context) error {
 		return fmt.Errorf("stopping the local PostgreSQL: %w", err)
 	}
 	return nil
+}
+
+// DefaultPoolSize is how many database connections the pool holds unless
+// --db-pool or DATABASE_URL's pool_max_conns says otherwise: 8 per CPU, at
+// least 4 and at most 64 (16 on a 2-core machine; pgxpool's own default is
+// max(4, CPUs), and PostgreSQL allows 100 connections unless configured).
+//
+// A request holds a connection for each of its short reads and for its
+// write transaction, and a backend spends much of a round trip waiting on
+// the client and on the WAL flush, so a few connections per CPU keep the
+// CPUs busy. With group commit (the default), single transfers use at most
+// ledger.DefaultGroups connections at once whatever the load, and the pool
+// size made no difference that this shared machine could resolve; without
+// it, and for the paths group commit does not take (batches, holds posted
+// or voided, the exchange's transactions), more connections help: the
+// issue's measurement found 16 did 24% more than 4 at 32 workers.
+//
+// Measured on 2 shared cores, mutual bench at 32 workers, uniform transfers,
+// 10 s each, three rounds (SERVE_ARGS="--db-pool N --group-commit=B"
+// WORKERS=32 MODES=uniform scripts/loadtest.sh 10); transfers/s and p99,
+// with the load average (other work on the machine) at the start:
+//
+//	                  pool 4             pool 8             pool 16
+//	group commit on   885/s  113 ms      1544/s  48 ms      2257/s  40 ms   (load 8.2-9.1)
+//	                  1156/s  83 ms       904/s  96 ms       831/s 124 ms   (load 8.4-9.0)
+//	                  441/s  179 ms       522/s 241 ms       494/s 249 ms   (load 16.2-18.7)
+//	group commit off  842/s   82 ms       835/s  85 ms       782/s 111 ms   (load 7.0-7.8)
+//	                  243/s  264 ms       320/s 250 ms       376/s 289 ms   (load 9.6-15.0)
+//	                  253/s  338 ms       373/s 354 ms       430/s 303 ms   (load 16.2-19.2)
+//
+// and, in an earlier single pass (load 8.0-9.1, group commit on, 15 s):
+// pool 4 1299/s p99 64 ms, 8 818/s 185 ms, 16 1050/s 133 ms, 32 978/s
+// 117 ms. The load of the machine moved the figures more than the pool did.
+func DefaultPoolSize() int { return max(4, min(8*runtime.NumCPU(), 64)) }
+
+// setsPoolMaxConns reports whether a connection string (a URL or
+// keyword/value pairs) sets pool_max_conns itself.
+func setsPoolMaxConns(connString string) bool {
+	if u, err := url.Parse(connString); err == nil && (u.Scheme == "postgres" || u.Scheme == "postgresql") {
+		return u.Query().Has("pool_max_conns")
+	}
+	for _, f := range strings.Fields(connString) {
+		if k, _, ok := strings.Cut(f, "="); ok && strings.TrimSpace(k) == "pool_max_conns" {
+			return true
+		}
+	}
+	return false
 }

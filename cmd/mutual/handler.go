@@ -39,7 +39,7 @@ func newHandler(d handlerDeps) http.Handler {
 			_, err := d.db.pool.Exec(ctx, "SELECT 1")
 			return err
 		},
-		Collectors:     d.db.collectors(),
+		Collectors:     append(d.db.collectors(), groupCommitCollectors(d.store)...),
 		BehindTLSProxy: d.behindTLSProxy,
 	}
 	if d.idem != nil {

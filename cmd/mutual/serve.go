@@ -57,6 +57,8 @@ func serve(ctx context.Context, e *env, args []string) error {
 	smtpURL := fs.String("smtp-url", "", "send sign-in codes by email through the SMTP server at `smtp://HOST:PORT` (STARTTLS when offered; a user and password, if needed, in MUTUAL_SMTP_USERNAME and MUTUAL_SMTP_PASSWORD)")
 	smtpFrom := fs.String("smtp-from", "", "the `ADDRESS` sign-in mails come from (required with --smtp-url)")
 	publicURL := fs.String("public-url", "", "the `URL` people reach the pages at, e.g. https://mutual.example.org: passkeys belong to its host, and are accepted only from it (default http://localhost:PORT, PORT the one listened on)")
+	groupCommit := fs.Bool("group-commit", true, "write single transfers that arrive together in one database transaction, each keeping its own outcome (false: one transaction each)")
+	dbPool := fs.Int("db-pool", 0, fmt.Sprintf("hold at most `N` database connections (default %d, from the CPUs; a pool_max_conns in DATABASE_URL wins)", DefaultPoolSize()))
 	if help, err := parseFlags(fs, e, serveSummary, args); help || err != nil {
 		return err
 	}
@@ -82,7 +84,10 @@ func serve(ctx context.Context, e *env, args []string) error {
 	}
 	defer ln.Close() // in case we return before Serve owns it
 
-	db, err := openDatabase(ctx, e, *dataDir)
+	if *dbPool < 0 {
+		return &usageError{fmt.Sprintf("serve: --db-pool %d: want a number of connections, at least 1", *dbPool)}
+	}
+	db, err := openDatabasePool(ctx, e, *dataDir, *dbPool)
 	if err != nil {
 		return err
 	}
@@ -97,7 +102,7 @@ func serve(ctx context.Context, e *env, args []string) error {
 		*publicURL = "http://localhost:" + strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
 	}
 	err = serveOn(ctx, e, ln, db, serveOptions{dataDir: *dataDir, networkName: *networkName, maxConns: conns, behindTLSProxy: *behindTLSProxy,
-		publicURL: strings.TrimSuffix(*publicURL, "/"), mailer: mail})
+		publicURL: strings.TrimSuffix(*publicURL, "/"), mailer: mail, noGroupCommit: !*groupCommit})
 	// A clean stop of the local PostgreSQL even though ctx is cancelled.
 	return errors.Join(err, db.Close(context.WithoutCancel(ctx)))
 }
@@ -186,6 +191,8 @@ type serveOptions struct {
 	mailer         *mailer.SMTP // nil: no sign-in codes by email
 	// publicURL: see web.Config.PublicURL.
 	publicURL string
+	// noGroupCommit: see ledger.Config.NoGroupCommit.
+	noGroupCommit bool
 }
 
 // newMailer is the sender --smtp-url and --smtp-from ask for, or nil when
@@ -226,10 +233,11 @@ func serveOn(ctx context.Context, e *env, ln net.Listener, db *database, opts se
 	}
 	e.log.Info("schema ready", "version", version, "applied", applied)
 
-	store, err := ledger.Open(ctx, db.pool, ledger.Config{Logger: e.log})
+	store, err := ledger.Open(ctx, db.pool, ledger.Config{Logger: e.log, NoGroupCommit: opts.noGroupCommit})
 	if err != nil {
 		return fmt.Errorf("opening the ledger: %w", err)
 	}
+	e.log.Info("database pool", "max_conns", db.pool.Config().MaxConns, "group_commit", !opts.noGroupCommit)
 	ex := exchange.NewStore(store.DB(), store, exchange.Config{})
 	// Listings posted before search had its words (or before their
 	// folding changed) are indexed once, before anyone searches.

@@ -1,0 +1,105 @@
+package main
+
+import (
+	"context"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mutual-ledger/mutual/internal/dbtest"
+)
+
+// TestServeGroupCommitFlag posts transfers from concurrent clients to serve
+// with group commit on (the default) and off, and reads /metrics: on, every
+// acknowledged transfer went through group commit and some shared a
+// transaction; off, none did.
+func TestServeGroupCommitFlag(t *testing.T) {
+	for _, on := range []bool{true, false} {
+		t.Run("group-commit="+strconv.FormatBool(on), func(t *testing.T) {
+			dir := dataDir(t)
+			args := []string{"--addr", "127.0.0.1:0", "--data-dir", dir, "--db-pool", "6"}
+			if !on {
+				args = append(args, "--group-commit=false")
+			}
+			s := startServe(t, environ("DATABASE_URL", dbtest.URL(t)), args...)
+			token, err := os.ReadFile(filepath.Join(dir, adminTokenFile))
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := newAPIClient("http://"+s.addr, strings.TrimSpace(string(token)), 16)
+			accounts, err := benchAccounts(context.Background(), c, 20)
+			if err != nil {
+				t.Fatal(err)
+			}
+			stop := make(chan struct{})
+			time.AfterFunc(3*time.Second, func() { close(stop) })
+			acked := 0
+			for _, o := range transferLoad(c, accounts, 16, stop) {
+				switch {
+				case o.status == http.StatusCreated:
+					acked++
+				case o.err != nil || o.status >= 500:
+					t.Errorf("a transfer was answered %d %s (%v)", o.status, o.problem, o.err)
+				}
+			}
+			if acked == 0 {
+				t.Fatal("no transfer was acknowledged")
+			}
+			transfers, _ := strconv.Atoi(metric(t, s, "mutual_group_commit_transfers_total"))
+			groups, _ := strconv.Atoi(metric(t, s, "mutual_group_commit_groups_total"))
+			t.Logf("%d transfers acknowledged; group commit wrote %d transfers, %d groups", acked, transfers, groups)
+			if !on {
+				if transfers != 0 || groups != 0 {
+					t.Errorf("with --group-commit=false, %d transfers went through group commit", transfers)
+				}
+				return
+			}
+			if transfers < acked {
+				t.Errorf("group commit wrote %d transfers; %d were acknowledged", transfers, acked)
+			}
+			if groups == 0 {
+				t.Error("16 concurrent clients never shared a transaction")
+			}
+		})
+	}
+}
+
+// TestPoolSize: the pool holds the connections --db-pool asks for (the
+// CPUs' default without it), unless the connection string sets
+// pool_max_conns, which wins.
+func TestPoolSize(t *testing.T) {
+	ctx := context.Background()
+	url := dbtest.URL(t)
+	sep := "?"
+	if strings.Contains(url, "?") {
+		sep = "&"
+	}
+	for _, tt := range []struct {
+		url       string
+		size, max int
+	}{
+		{url, 6, 6},
+		{url, DefaultPoolSize(), DefaultPoolSize()},
+		{url + sep + "pool_max_conns=3", 6, 3},
+		{"host=/nonexistent pool_max_conns=3", 6, 3},
+	} {
+		if !strings.HasPrefix(tt.url, "postgres") {
+			if !setsPoolMaxConns(tt.url) {
+				t.Errorf("setsPoolMaxConns(%q) = false", tt.url)
+			}
+			continue
+		}
+		pool, err := connect(ctx, tt.url, "the test database", nil, tt.size)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := pool.Config().MaxConns; int(got) != tt.max {
+			t.Errorf("pool of %d asked, pool_max_conns in URL: %v: MaxConns %d, want %d", tt.size, strings.Contains(tt.url, "pool_max_conns"), got, tt.max)
+		}
+		pool.Close()
+	}
+}
