@@ -85,6 +85,9 @@ type Proposal struct {
 	Unassigned []Listing
 	// UnassignedLeft is what is left of each unassigned need.
 	UnassignedLeft []decimal.Decimal
+	// MoreNeeds says that open needs beyond LimitNeeds were left out of
+	// this proposal (they are newer than every need in it).
+	MoreNeeds bool
 	// Asked is what is left of every need served or not, Met what the
 	// pairs give.
 	Asked, Met         decimal.Decimal
@@ -154,10 +157,13 @@ func (s *Store) Propose(ctx context.Context, p Principal, in ProposalRequest, cf
 	}
 
 	viewer := ViewerOf(p)
-	needs, err := s.openListings(ctx, p, ListingQuery{Viewer: viewer, Kind: Need, Orgs: subtree, City: in.City}, in.Unit, in.LimitNeeds)
+	// One need more than asked for says whether any were left out.
+	needs, err := s.openListings(ctx, p, ListingQuery{Viewer: viewer, Kind: Need, Orgs: subtree, City: in.City}, in.Unit, in.LimitNeeds+1)
 	if err != nil {
 		return Proposal{}, err
 	}
+	moreNeeds := len(needs) > in.LimitNeeds
+	needs = needs[:min(len(needs), in.LimitNeeds)]
 	offers, err := s.openListings(ctx, p, ListingQuery{Viewer: viewer, Kind: Offer}, in.Unit, maxProposalOffers)
 	if err != nil {
 		return Proposal{}, err
@@ -206,7 +212,7 @@ func (s *Store) Propose(ctx context.Context, p Principal, in ProposalRequest, cf
 
 	out := Proposal{OrgID: in.OrgID, Unit: in.Unit, Scale: unit.Scale, Pairs: []ProposedPair{}, Unassigned: []Listing{},
 		UnassignedLeft: []decimal.Decimal{}, Asked: asked, Met: decimal.Zero, Total: total, GreedyTotal: greedyTotal,
-		Exact: exact, Names: names}
+		Exact: exact, Names: names, MoreNeeds: moreNeeds}
 	served := make([]bool, len(mNeeds))
 	for _, pc := range pieces {
 		ni := needOf[pc.Need]

@@ -137,6 +137,33 @@ func TestProposeSplitsAndExplains(t *testing.T) {
 		seen[pc.Need.ID.String()] = true
 	}
 
+	if pr.MoreNeeds {
+		t.Error("MoreNeeds with every open need in the proposal")
+	}
+	// A limit below the open needs serves the oldest and says more wait.
+	first, err := w.ex.Propose(ctx, w.pTess, exchange.ProposalRequest{OrgID: w.oaxaca.ID, LimitNeeds: 1}, matching.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !first.MoreNeeds {
+		t.Error("LimitNeeds 1 of 2 open needs: MoreNeeds false, want true")
+	}
+	for _, pc := range first.Pairs {
+		if pc.Need.ID != needAna.ID {
+			t.Errorf("LimitNeeds 1 proposes for %q, want only the oldest need (Ana's)", pc.Need.Title)
+		}
+	}
+	for _, n := range first.Unassigned {
+		if n.ID != needAna.ID {
+			t.Errorf("LimitNeeds 1 lists %q as unmatched, want only the oldest need", n.Title)
+		}
+	}
+	if two, err := w.ex.Propose(ctx, w.pTess, exchange.ProposalRequest{OrgID: w.oaxaca.ID, LimitNeeds: 2}, matching.Config{}); err != nil {
+		t.Fatal(err)
+	} else if two.MoreNeeds {
+		t.Error("LimitNeeds 2 of 2 open needs: MoreNeeds true, want false")
+	}
+
 	if _, err := w.ex.Propose(ctx, w.pAna, exchange.ProposalRequest{OrgID: w.oaxaca.ID}, matching.Config{}); !errors.Is(err, exchange.ErrForbidden) {
 		t.Errorf("a member asking: %v, want forbidden", err)
 	}

@@ -69,6 +69,9 @@ type proposalsData struct {
 	Pairs     []sentPair
 	Asked     string
 	Met       string
+	// More, when not "", says that older needs filled the page and
+	// newer ones wait for these.
+	More string
 }
 
 // coordProposals shows the organization's open needs with the proposed
@@ -91,6 +94,9 @@ func (s *Server) proposalsPage(w http.ResponseWriter, r *Request, status int, f 
 		return amount(r.Lang, decimal.New(d.Shift(pr.Scale).IntPart(), -pr.Scale), pr.Unit)
 	}
 	d := proposalsData{Org: orgRef{org.ID, org.Name}, Asked: q(pr.Asked), Met: q(pr.Met)}
+	if pr.MoreNeeds {
+		d.More = r.Lang.T("coord.proposals_more", "Count", r.Lang.Int(proposalNeedsShown))
+	}
 	person := func(id uuid.UUID) string {
 		if n, ok := pr.Names[id]; ok {
 			return n
