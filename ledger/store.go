@@ -26,7 +26,8 @@ type Store struct {
 	mu    sync.RWMutex
 	units map[string]Unit
 
-	gate *gate
+	gate    *gate
+	batches batchGate
 
 	refsMu sync.RWMutex
 	refs   map[uuid.UUID]AccountRef // immutable, so safe to keep
@@ -39,6 +40,9 @@ type Config struct {
 	Now func() time.Time
 	// Logger receives the store's logs; nil discards them.
 	Logger *slog.Logger
+	// BatchWriters is how many large batches write at once (see
+	// batchGate); 0 means the number of CPUs, and at least 2.
+	BatchWriters int
 }
 
 // NewStore returns a Store that runs its transactions through db. The schema
@@ -51,7 +55,7 @@ func NewStore(db *pgtx.DB, cfg Config) *Store {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	return &Store{db: db, now: cfg.Now, log: cfg.Logger, units: make(map[string]Unit), gate: newGate(),
-		refs: make(map[uuid.UUID]AccountRef)}
+		batches: newBatchGate(cfg.BatchWriters), refs: make(map[uuid.UUID]AccountRef)}
 }
 
 // Open is a shorthand for pgtx.New followed by NewStore.
