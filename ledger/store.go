@@ -41,7 +41,7 @@ type Config struct {
 	// Logger receives the store's logs; nil discards them.
 	Logger *slog.Logger
 	// BatchWriters is how many large batches write at once (see
-	// batchGate); 0 means the number of CPUs, and at least 2.
+	// batchGate); 0 means twice the number of CPUs, and at least 4.
 	BatchWriters int
 }
 
