@@ -21,6 +21,8 @@ GROWTHTIME ?= 1x
 # The PostgreSQL reference measurement run before the benchmarks when it exists
 # (it lives outside the repository); its figures are what the ledger's are compared to.
 CEILING  ?= ../shared/bench/ceiling.sh
+# Where `make bench` keeps each part's output for its closing table of ratios.
+BENCHOUT ?= /tmp/mutual-bench
 
 .PHONY: help run build test axe vet lint fmt deps bench fuzz demo loadtest clean screenshots test-serializable test-faults test-cockroach
 
@@ -152,12 +154,18 @@ deps:
 	check exchange "$$all"    $(MODULE)/web; \
 	if [ $$fail = 0 ]; then echo "deps: imports point inward"; fi; exit $$fail
 
+# Each part's output is also kept in $(BENCHOUT), for the table of ratios to
+# the ceiling printed at the end (scripts/benchratios); pipefail keeps a
+# failing part failing make through tee.
+bench: SHELL := /bin/bash
+bench: .SHELLFLAGS := -o pipefail -c
 bench:
+	@mkdir -p "$(BENCHOUT)" && rm -f "$(BENCHOUT)"/ceiling.txt "$(BENCHOUT)"/go.txt "$(BENCHOUT)"/http.txt
 	@if [ -f "$(CEILING)" ]; then \
-	  echo "== PostgreSQL ceiling: $(CEILING) 20"; bash "$(CEILING)" 20; \
+	  echo "== PostgreSQL ceiling: $(CEILING) 20"; bash "$(CEILING)" 20 | tee "$(BENCHOUT)/ceiling.txt"; \
 	else echo "== $(CEILING) not found: skipping the PostgreSQL ceiling"; fi
 	@echo "== Go benchmarks ($(BENCHPKGS), -benchtime $(BENCHTIME))"
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -timeout 60m $(BENCHPKGS)
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -timeout 60m $(BENCHPKGS) | tee "$(BENCHOUT)/go.txt"
 	@echo "== matching benchmarks (-benchtime $(MATCHTIME))"
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(MATCHTIME) -timeout 30m ./exchange/matching/
 	@echo "== ranked matches for one need among 100,000 open offers (-benchtime $(RANKTIME))"
@@ -173,9 +181,11 @@ bench:
 	@echo "== growth: balance at an instant, history, statements, verify and throughput at 10,000 and 1,000,000 transfers (-benchtime $(GROWTHTIME))"
 	$(GO) test -run '^$$' -bench Growth -benchtime $(GROWTHTIME) -timeout 60m ./cmd/mutual/
 	@echo "== HTTP load generator against a private server (scripts/loadtest.sh)"
-	bash scripts/loadtest.sh 20
+	bash scripts/loadtest.sh 20 | tee "$(BENCHOUT)/http.txt"
 	@echo "== the pages: 32 signed-in members browsing the demo at once, time per page (scripts/pages.sh)"
 	bash scripts/pages.sh bench 20
+	@echo "== the ledger against the PostgreSQL ceiling of this run (scripts/benchratios)"
+	@$(GO) run ./scripts/benchratios -ceiling "$(BENCHOUT)/ceiling.txt" -go "$(BENCHOUT)/go.txt" -http "$(BENCHOUT)/http.txt"
 
 # The screenshots the README shows: a private server with the demo, the
 # main pages at 360 and 1280 CSS px through Chromium (scripts/pages).

@@ -216,7 +216,22 @@ func (e *engine) run(ctx context.Context, jobs []*job, atomic bool) error {
 	return nil
 }
 
+// lockAccounts locks the accounts $1 lists (sorted by id) in that order.
+// PostgreSQL's planner costs a hundred random lookups above a scan of
+// every account up to tens of thousands of accounts, and then reads all of
+// them, sorts what it kept and locks; for a batch of 100 transfers that took
+// twice as long as looking each id up. A FOR UPDATE subquery is never
+// flattened into the join, so here each id is one primary-key lookup, made
+// and locked in the order of $1 (which is the global lock order).
 const lockAccounts = `
+SELECT a.id, a.unit, a.status, a.lower_bound, a.upper_bound, a.balance, a.pending_debits, a.pending_credits, a.entry_seq, a.last_entry_at, a.region
+FROM unnest($1::uuid[]) AS k(id),
+     LATERAL (SELECT id, unit, status, lower_bound, upper_bound, balance, pending_debits, pending_credits, entry_seq, last_entry_at, region
+              FROM accounts WHERE accounts.id = k.id FOR UPDATE) AS a`
+
+// lockAccountsAny is the lock on CockroachDB, whose optimizer turns the list
+// into primary-key lookups by itself.
+const lockAccountsAny = `
 SELECT id, unit, status, lower_bound, upper_bound, balance, pending_debits, pending_credits, entry_seq, last_entry_at, region
 FROM accounts WHERE id = ANY($1) ORDER BY id FOR UPDATE`
 
@@ -252,7 +267,11 @@ func (e *engine) lock(ctx context.Context, jobs []*job) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	rows, err := e.tx.Query(ctx, lockAccounts, pgUUIDs(ids))
+	lock := lockAccounts
+	if e.s.db.CockroachDB() {
+		lock = lockAccountsAny
+	}
+	rows, err := e.tx.Query(ctx, lock, pgUUIDs(ids))
 	if err != nil {
 		return err
 	}
@@ -548,12 +567,16 @@ UPDATE transfers SET state = h.state, resolved_by = h.resolved_by, resolved_at =
 FROM unnest($1::uuid[], $2::text[], $3::uuid[]) AS h(id, state, resolved_by)
 WHERE transfers.id = h.id AND transfers.state = 'pending'`
 
+	// The id = ANY($1) beside the join lets PostgreSQL find the rows
+	// through the primary key (a bitmap scan) rather than hash-joining every
+	// account: a third less time for the 200 accounts of a batch of 100,
+	// under the locks.
 	updateAccounts = `
 UPDATE accounts SET balance = a.balance, pending_debits = a.pd, pending_credits = a.pc,
                     entry_seq = a.seq, last_entry_at = a.last
 FROM unnest($1::uuid[], $2::numeric[], $3::numeric[], $4::numeric[], $5::bigint[], $6::timestamptz[])
      AS a(id, balance, pd, pc, seq, last)
-WHERE accounts.id = a.id`
+WHERE accounts.id = a.id AND accounts.id = ANY($1)`
 )
 
 // write queues the write set as one pipelined batch, sent with COMMIT. The
@@ -603,7 +626,7 @@ func (e *engine) write(ctx context.Context) error {
 			}
 			b.Queue(insertTransfersValues(n), args...)
 		} else {
-			b.Queue(insertTransfers, pgIDs, keys, hashes, states, postings, memos, w.metas, pgPendings, pgReverses, pgExpires, created, regions)
+			b.Queue(insertTransfers, pgIDs, flat(keys), flat(hashes), flat(states), flat(postings), flat(memos), flat(w.metas), pgPendings, pgReverses, pgExpires, flat(created), flat(regions))
 		}
 		checks = append(checks, check{"transfers", n})
 	}
@@ -617,12 +640,12 @@ func (e *engine) write(ctx context.Context) error {
 			}
 			b.Queue(insertEntriesValues(n), args...)
 		} else {
-			b.Queue(insertEntries, pgUUIDs(w.entAcct), w.entSeq, pgUUIDs(w.entTransfer), w.entPosting, pgNumerics(w.entAmount), pgNumerics(w.entBalance), w.entAt, w.entRegion)
+			b.Queue(insertEntries, pgUUIDs(w.entAcct), flat(w.entSeq), pgUUIDs(w.entTransfer), flat(w.entPosting), pgNumerics(w.entAmount), pgNumerics(w.entBalance), flat(w.entAt), flat(w.entRegion))
 		}
 		checks = append(checks, check{"entries", n})
 	}
 	if n := len(w.resAcct); n > 0 {
-		b.Queue(insertReservations, pgUUIDs(w.resAcct), pgUUIDs(w.resTransfer), pgNumerics(w.resDebit), pgNumerics(w.resCredit), pgTimePtrs(w.resExpires), w.resRegion)
+		b.Queue(insertReservations, pgUUIDs(w.resAcct), pgUUIDs(w.resTransfer), pgNumerics(w.resDebit), pgNumerics(w.resCredit), pgTimePtrs(w.resExpires), flat(w.resRegion))
 		checks = append(checks, check{"reservations", n})
 	}
 	if n := len(w.delAcct); n > 0 {
@@ -630,7 +653,7 @@ func (e *engine) write(ctx context.Context) error {
 		checks = append(checks, check{"released reservations", n})
 	}
 	if n := len(w.holdID); n > 0 {
-		b.Queue(resolveHolds, pgUUIDs(w.holdID), w.holdState, pgUUIDPtrs(w.holdBy), e.now)
+		b.Queue(resolveHolds, pgUUIDs(w.holdID), flat(w.holdState), pgUUIDPtrs(w.holdBy), e.now)
 		checks = append(checks, check{"resolved holds", n})
 	}
 	var ids []uuid.UUID
@@ -657,7 +680,7 @@ func (e *engine) write(ctx context.Context) error {
 			}
 			b.Queue(updateAccountsValues(n), args...)
 		} else {
-			b.Queue(updateAccounts, pgUUIDs(ids), pgNumerics(bals), pgNumerics(pds), pgNumerics(pcs), seqs, pgTimePtrs(lasts))
+			b.Queue(updateAccounts, pgUUIDs(ids), pgNumerics(bals), pgNumerics(pds), pgNumerics(pcs), flat(seqs), pgTimePtrs(lasts))
 		}
 		checks = append(checks, check{"accounts", len(ids)})
 	}

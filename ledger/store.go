@@ -26,7 +26,8 @@ type Store struct {
 	mu    sync.RWMutex
 	units map[string]Unit
 
-	gate *gate
+	gate    *gate
+	batches batchGate
 
 	refsMu sync.RWMutex
 	refs   map[uuid.UUID]AccountRef // immutable, so safe to keep
@@ -46,6 +47,9 @@ type Config struct {
 	// Groups is how many group transactions may run at once; 0 means
 	// DefaultGroups.
 	Groups int
+	// BatchWriters is how many large batches write at once (see
+	// batchGate); 0 means twice the number of CPUs, and at least 4.
+	BatchWriters int
 }
 
 // NewStore returns a Store that runs its transactions through db. The schema
@@ -65,7 +69,7 @@ func NewStore(db *pgtx.DB, cfg Config) *Store {
 		groups = 0
 	}
 	return &Store{db: db, now: cfg.Now, log: cfg.Logger, units: make(map[string]Unit), gate: newGate(groups),
-		refs: make(map[uuid.UUID]AccountRef)}
+		batches: newBatchGate(cfg.BatchWriters), refs: make(map[uuid.UUID]AccountRef)}
 }
 
 // Open is a shorthand for pgtx.New followed by NewStore.

@@ -152,14 +152,15 @@ func (p prepared) job() *job {
 
 // admit passes a request that touches few accounts through the gate (see
 // gate), so that transfers on a hot account queue here rather than on its
-// row. Larger batches go straight to the database.
+// row. Larger batches pass through the batch gate (see batchGate), a few at
+// a time.
 func (s *Store) admit(ctx context.Context, reqs []TransferRequest) (func(), error) {
 	seen := make(map[uuid.UUID]struct{}, 4)
 	for _, r := range reqs {
 		for _, p := range r.Postings {
 			seen[p.From], seen[p.To] = struct{}{}, struct{}{}
 			if len(seen) > gateMaxAccounts {
-				return func() {}, nil
+				return s.batches.acquire(ctx)
 			}
 		}
 	}
