@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/mutual-ledger/mutual/exchange"
 )
@@ -221,9 +222,21 @@ func (s *Server) render(w http.ResponseWriter, r *Request, status int, name, tit
 	if r.Principal != nil || status != http.StatusOK {
 		h.Set("Cache-Control", "no-store")
 	}
+	serverTiming(h, r)
 	w.WriteHeader(status)
 	_, err := w.Write(buf.Bytes())
 	return err
+}
+
+// serverTiming tells how long the server took to make the page, from
+// the request reaching its handler to the page ready to send
+// (`Server-Timing: page;dur=1.84`, in milliseconds), so that a browser's
+// developer tools and the pages' benchmark (scripts/pages) see the
+// server's own time apart from the network and the client.
+func serverTiming(h http.Header, r *Request) {
+	if !r.start.IsZero() {
+		h.Set("Server-Timing", fmt.Sprintf("page;dur=%.2f", float64(time.Since(r.start).Microseconds())/1000))
+	}
 }
 
 // assetsVersion is a short hash of the embedded assets, so that their URLs

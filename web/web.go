@@ -158,6 +158,8 @@ type Request struct {
 	// Principal and Name are that member's), and Agent the coordinator's
 	// own name; both "" otherwise.
 	ActingFor, Agent string
+	// start is when the page began, for the Server-Timing header.
+	start time.Time
 }
 
 // handlerFunc is a page: it writes its answer itself (render or
@@ -188,7 +190,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) wrap(h handlerFunc, signedIn bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, hr *http.Request) {
-		r := &Request{Request: hr, Lang: s.cat.choose(hr)}
+		r := &Request{Request: hr, Lang: s.cat.choose(hr), start: time.Now()}
 		if err := s.identify(w, r); err != nil {
 			s.fail(w, r, err)
 			return
@@ -275,6 +277,7 @@ func (s *Server) redirect(w http.ResponseWriter, r *Request, to, flash string) e
 		http.SetCookie(w, &http.Cookie{Name: flashCookie, Value: flash, Path: "/", MaxAge: 60, HttpOnly: true,
 			Secure: s.jar.Secure(r.Request), SameSite: http.SameSiteLaxMode})
 	}
+	serverTiming(w.Header(), r)
 	http.Redirect(w, r.Request, to, http.StatusSeeOther)
 	return nil
 }
