@@ -3,6 +3,8 @@ package web
 import (
 	"context"
 	"net/http"
+	"slices"
+	"strings"
 
 	"github.com/google/uuid"
 
@@ -14,6 +16,8 @@ import (
 type homeService interface {
 	// Org returns an organization p may see.
 	Org(ctx context.Context, p exchange.Principal, id uuid.UUID) (exchange.Org, error)
+	// OrgsByID returns the organizations among ids, by id.
+	OrgsByID(ctx context.Context, p exchange.Principal, ids []uuid.UUID) (map[uuid.UUID]exchange.Org, error)
 	// MemberAccounts returns a member's accounts with their balances.
 	MemberAccounts(ctx context.Context, p exchange.Principal, memberID uuid.UUID) ([]ledger.Account, error)
 	Notifications(ctx context.Context, p exchange.Principal, unread bool, pg exchange.Page) ([]exchange.Notification, uuid.UUID, error)
@@ -69,18 +73,19 @@ const noticesShown = 20
 func (s *Server) home(w http.ResponseWriter, r *Request) error {
 	ctx := r.Context()
 	p := *r.Principal
-	m, err := s.ex.Member(ctx, p, p.MemberID)
+	var d homeData
+	// My memberships are the principal's roles, read with the session.
+	ids := sortedOrgs(p)
+	orgs, err := s.ex.OrgsByID(ctx, p, ids)
 	if err != nil {
 		return err
 	}
-	var d homeData
-	for _, ms := range m.Memberships {
-		o, err := s.ex.Org(ctx, p, ms.OrgID)
-		if err != nil {
-			return err
+	for _, id := range ids {
+		if o, ok := orgs[id]; ok {
+			d.Orgs = append(d.Orgs, homeOrg{Name: o.Name, Role: r.Lang.T("role." + string(p.Roles[id]))})
 		}
-		d.Orgs = append(d.Orgs, homeOrg{Name: o.Name, Role: r.Lang.T("role." + string(ms.Role))})
 	}
+	slices.SortStableFunc(d.Orgs, func(a, b homeOrg) int { return strings.Compare(a.Name, b.Name) })
 	accs, err := s.ex.MemberAccounts(ctx, p, p.MemberID)
 	if err != nil {
 		return err

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-webauthn/webauthn/webauthn"
@@ -44,6 +45,9 @@ type sessionReader interface {
 	AuthenticateSession(ctx context.Context, secret string) (exchange.Principal, error)
 	// Member returns a member p may read.
 	Member(ctx context.Context, p exchange.Principal, id uuid.UUID) (exchange.Member, error)
+	// MemberNames returns the names of the members among ids that p may
+	// see, by id.
+	MemberNames(ctx context.Context, p exchange.Principal, ids []uuid.UUID) (map[uuid.UUID]string, error)
 }
 
 // Config is what the pages are built from. Exchange is required.
@@ -79,6 +83,7 @@ type Server struct {
 	cop          *http.CrossOriginProtection
 	wa           *webauthn.WebAuthn // nil: passkeys are off
 	matching     matching.Config
+	bufs         sync.Pool // of *bytes.Buffer, for render
 }
 
 // New returns the pages as a handler. It returns an error when the
@@ -221,12 +226,26 @@ func (s *Server) identify(w http.ResponseWriter, r *Request) error {
 	if err != nil {
 		return err
 	}
-	m, err := s.ex.Member(r.Context(), p, p.MemberID)
+	name, err := s.memberName(r.Context(), p, p.MemberID)
 	if err != nil {
 		return err
 	}
-	r.Principal, r.Name = &p, m.Name
+	r.Principal, r.Name = &p, name
 	return s.acting(w, r)
+}
+
+// memberName returns the name of a member p may read (the member
+// themself, or one a coordinator acts for), in one round trip.
+func (s *Server) memberName(ctx context.Context, p exchange.Principal, id uuid.UUID) (string, error) {
+	names, err := s.ex.MemberNames(ctx, p, []uuid.UUID{id})
+	if err != nil {
+		return "", err
+	}
+	name, ok := names[id]
+	if !ok {
+		return "", exchange.ErrUnknownMember
+	}
+	return name, nil
 }
 
 // Errors a page returns to get the matching error page.
