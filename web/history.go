@@ -91,7 +91,7 @@ func (s *Server) history(w http.ResponseWriter, r *Request) error {
 	if err != nil {
 		return err
 	}
-	scales, err := s.scales(r)
+	scales, err := s.scales(r, acc.Unit)
 	if err != nil {
 		return err
 	}
@@ -184,7 +184,7 @@ func (s *Server) historyCSV(w http.ResponseWriter, r *Request) error {
 	if !ok {
 		return errNotFound
 	}
-	scales, err := s.scales(r)
+	scales, err := s.scales(r, acc.Unit)
 	if err != nil {
 		return err
 	}

@@ -22,9 +22,10 @@ type homeService interface {
 	MemberAccounts(ctx context.Context, p exchange.Principal, memberID uuid.UUID) ([]ledger.Account, error)
 	Notifications(ctx context.Context, p exchange.Principal, unread bool, pg exchange.Page) ([]exchange.Notification, uuid.UUID, error)
 	MarkNotificationsRead(ctx context.Context, p exchange.Principal, upTo uuid.UUID) (int, error)
-	// Units lists the units, whose scales say how many decimals an
-	// amount is written with.
-	Units(ctx context.Context, p exchange.Principal) ([]ledger.Unit, error)
+	// Unit returns a unit, whose scale says how many decimals an amount
+	// is written with (from the ledger's cache: no round trip after the
+	// first time).
+	Unit(ctx context.Context, p exchange.Principal, code string) (ledger.Unit, error)
 }
 
 func (s *Server) registerHomePages() {
@@ -90,7 +91,11 @@ func (s *Server) home(w http.ResponseWriter, r *Request) error {
 	if err != nil {
 		return err
 	}
-	scales, err := s.scales(r)
+	units := make([]string, len(accs))
+	for i, a := range accs {
+		units[i] = a.Unit
+	}
+	scales, err := s.scales(r, units...)
 	if err != nil {
 		return err
 	}
@@ -136,15 +141,18 @@ func (s *Server) home(w http.ResponseWriter, r *Request) error {
 	return s.render(w, r, http.StatusOK, "home", "home.title", nil, d)
 }
 
-// scales returns the decimal places of each unit, by code.
-func (s *Server) scales(r *Request) (map[string]int32, error) {
-	us, err := s.ex.Units(r.Context(), *r.Principal)
-	if err != nil {
-		return nil, err
-	}
-	out := make(map[string]int32, len(us))
-	for _, u := range us {
-		out[u.Code] = u.Scale
+// scales returns the decimal places of the units named, by code.
+func (s *Server) scales(r *Request, codes ...string) (map[string]int32, error) {
+	out := make(map[string]int32, len(codes))
+	for _, c := range codes {
+		if _, ok := out[c]; ok {
+			continue
+		}
+		u, err := s.ex.Unit(r.Context(), *r.Principal, c)
+		if err != nil {
+			return nil, err
+		}
+		out[c] = u.Scale
 	}
 	return out, nil
 }

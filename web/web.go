@@ -40,9 +40,10 @@ type Exchange interface {
 // sessionReader is what every page needs: who the session cookie stands
 // for, and their name.
 type sessionReader interface {
-	// AuthenticateSession returns the principal of a session cookie's
-	// value, or an error matching exchange.ErrUnauthenticated.
-	AuthenticateSession(ctx context.Context, secret string) (exchange.Principal, error)
+	// AuthenticateSessionNamed returns the principal of a session
+	// cookie's value and the member's name, or an error matching
+	// exchange.ErrUnauthenticated.
+	AuthenticateSessionNamed(ctx context.Context, secret string) (exchange.Principal, string, error)
 	// Member returns a member p may read.
 	Member(ctx context.Context, p exchange.Principal, id uuid.UUID) (exchange.Member, error)
 	// MemberNames returns the names of the members among ids that p may
@@ -218,7 +219,9 @@ func (s *Server) identify(w http.ResponseWriter, r *Request) error {
 	if secret == "" {
 		return nil
 	}
-	p, err := s.ex.AuthenticateSession(r.Context(), secret)
+	// The session is read on every request, never cached: one ended
+	// (signed out, here or elsewhere) stops working at once.
+	p, name, err := s.ex.AuthenticateSessionNamed(r.Context(), secret)
 	if errors.Is(err, exchange.ErrUnauthenticated) {
 		s.jar.Clear(w, r.Request)
 		return nil
@@ -226,16 +229,12 @@ func (s *Server) identify(w http.ResponseWriter, r *Request) error {
 	if err != nil {
 		return err
 	}
-	name, err := s.memberName(r.Context(), p, p.MemberID)
-	if err != nil {
-		return err
-	}
 	r.Principal, r.Name = &p, name
 	return s.acting(w, r)
 }
 
-// memberName returns the name of a member p may read (the member
-// themself, or one a coordinator acts for), in one round trip.
+// memberName returns the name of a member p may read (one a coordinator
+// acts for), in one round trip.
 func (s *Server) memberName(ctx context.Context, p exchange.Principal, id uuid.UUID) (string, error) {
 	names, err := s.ex.MemberNames(ctx, p, []uuid.UUID{id})
 	if err != nil {
