@@ -117,3 +117,57 @@ func TestBatchedReadsAgreeWithSingleOnes(t *testing.T) {
 		t.Errorf("OrgsByID: %v %v", orgs, err)
 	}
 }
+
+// TestTaxonomyEditsShowAtOnce: the categories and their relations are
+// remembered for a moment (every page of offers and needs reads them), but
+// an edit made through the store shows at the very next read: a new
+// category, a new relation, a changed fit, a removed relation.
+func TestTaxonomyEditsShowAtOnce(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t)
+	w := newWorld(t, e)
+	has := func(code string) bool {
+		cs, err := e.ex.Categories(ctx, w.owner)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range cs {
+			if c.Code == code {
+				return true
+			}
+		}
+		return false
+	}
+	fit := func(need, offer string) float64 {
+		rel, err := e.ex.RelatedCategories(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rel[need][offer]
+	}
+	if has("beekeeping") || has("honey") || fit("beekeeping", "honey") != 0 {
+		t.Fatal("the categories exist before they are made")
+	}
+	for _, code := range []string{"beekeeping", "honey"} {
+		if _, err := e.ex.CreateCategory(ctx, w.admin, exchange.Category{Code: code, Name: code}); err != nil {
+			t.Fatal(err)
+		}
+		if !has(code) {
+			t.Errorf("%s is not listed right after it was made", code)
+		}
+	}
+	for _, f := range []float64{0.5, 0.75} {
+		if _, err := e.ex.SetCategoryRelation(ctx, w.admin, "beekeeping", "honey", f); err != nil {
+			t.Fatal(err)
+		}
+		if got := fit("beekeeping", "honey"); got != f {
+			t.Errorf("fit right after setting it to %v: %v", f, got)
+		}
+	}
+	if err := e.ex.DeleteCategoryRelation(ctx, w.admin, "beekeeping", "honey"); err != nil {
+		t.Fatal(err)
+	}
+	if got := fit("beekeeping", "honey"); got != 0 {
+		t.Errorf("fit right after removing the relation: %v", got)
+	}
+}
