@@ -183,7 +183,7 @@ bench:
 	@echo "== HTTP load generator against a private server (scripts/loadtest.sh)"
 	bash scripts/loadtest.sh 20 | tee "$(BENCHOUT)/http.txt"
 	@echo "== the pages: 32 signed-in members browsing the demo at once, time per page (scripts/pages.sh)"
-	bash scripts/pages.sh bench 20
+	bash scripts/pages.sh bench 90
 	@echo "== the ledger against the PostgreSQL ceiling of this run (scripts/benchratios)"
 	@$(GO) run ./scripts/benchratios -ceiling "$(BENCHOUT)/ceiling.txt" -go "$(BENCHOUT)/go.txt" -http "$(BENCHOUT)/http.txt"
 

@@ -81,6 +81,17 @@ func (s *Store) Units(ctx context.Context, p Principal) ([]ledger.Unit, error) {
 	return s.led.Units(ctx)
 }
 
+// Unit returns the unit with the given code to any member (every
+// organization shares the units), from the ledger's in-process cache after
+// the first time (a unit never changes once made): ledger.ErrUnknownUnit
+// for none; ErrUnauthenticated for a zero Principal.
+func (s *Store) Unit(ctx context.Context, p Principal, code string) (ledger.Unit, error) {
+	if err := requireMember(p); err != nil {
+		return ledger.Unit{}, err
+	}
+	return s.led.Unit(ctx, code)
+}
+
 // OpenAccount opens an account for p. in.Owner is OrgOwner or MemberOwner;
 // orgID, for a member's account, is the organization the member belongs to
 // that p acts for (uuid.Nil for none, which only the admin may). Who may:

@@ -63,6 +63,7 @@ func (s *Store) CreateCategory(ctx context.Context, p Principal, in Category) (C
 		record(tx, p, c.CreatedAt, auditEvent{kind: "category.created", details: map[string]any{"code": c.Code}})
 		return err
 	})
+	s.taxonomy.forget() // even on an error: a lost COMMIT answer may have committed
 	if err != nil {
 		return Category{}, err
 	}
@@ -73,13 +74,16 @@ func (s *Store) CreateCategory(ctx context.Context, p Principal, in Category) (C
 // rows), so it is not paginated. Anyone may read it, p the zero Principal
 // too: a public board names its listings' categories.
 func (s *Store) Categories(ctx context.Context, p Principal) ([]Category, error) {
-	rows, err := s.db.Pool.Query(ctx, `SELECT code, name, parent, created_at FROM categories ORDER BY code`)
-	if err != nil {
-		return nil, err
-	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Category, error) {
-		var c Category
-		err := r.Scan(&c.Code, &c.Name, &c.Parent, &c.CreatedAt)
-		return c, err
+	c := s.taxonomy
+	return cached(c, &c.categories, &c.categoriesUntil, func() ([]Category, error) {
+		rows, err := s.db.Pool.Query(ctx, `SELECT code, name, parent, created_at FROM categories ORDER BY code`)
+		if err != nil {
+			return nil, err
+		}
+		return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Category, error) {
+			var c Category
+			err := r.Scan(&c.Code, &c.Name, &c.Parent, &c.CreatedAt)
+			return c, err
+		})
 	})
 }

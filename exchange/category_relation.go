@@ -40,16 +40,19 @@ func (s *Store) CategoryRelations(ctx context.Context, p Principal) ([]CategoryR
 }
 
 func (s *Store) categoryRelations(ctx context.Context) ([]CategoryRelation, error) {
-	rows, err := s.db.Pool.Query(ctx, `
+	c := s.taxonomy
+	return cached(c, &c.relations, &c.relationsUntil, func() ([]CategoryRelation, error) {
+		rows, err := s.db.Pool.Query(ctx, `
 SELECT need_category, offer_category, fit, updated_at FROM category_relations ORDER BY need_category, offer_category`)
-	if err != nil {
-		return nil, err
-	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (CategoryRelation, error) {
-		var c CategoryRelation
-		err := r.Scan(&c.NeedCategory, &c.OfferCategory, &c.Fit, &c.UpdatedAt)
-		c.UpdatedAt = c.UpdatedAt.UTC()
-		return c, err
+		if err != nil {
+			return nil, err
+		}
+		return pgx.CollectRows(rows, func(r pgx.CollectableRow) (CategoryRelation, error) {
+			var c CategoryRelation
+			err := r.Scan(&c.NeedCategory, &c.OfferCategory, &c.Fit, &c.UpdatedAt)
+			c.UpdatedAt = c.UpdatedAt.UTC()
+			return c, err
+		})
 	})
 }
 
@@ -107,6 +110,7 @@ ON CONFLICT (need_category, offer_category) DO UPDATE SET fit = excluded.fit, up
 			rel.NeedCategory, rel.OfferCategory, rel.Fit, rel.UpdatedAt)
 		return err
 	})
+	s.taxonomy.forget() // even on an error: a lost COMMIT answer may have committed
 	if err != nil {
 		return CategoryRelation{}, err
 	}
@@ -121,6 +125,7 @@ func (s *Store) DeleteCategoryRelation(ctx context.Context, p Principal, needCat
 	if err := requireAdmin(p, "edit how categories relate"); err != nil {
 		return err
 	}
+	defer s.taxonomy.forget()
 	return s.db.Run(ctx, pgtx.Options{}, func(tx *pgtx.Tx) error {
 		tag, err := tx.Exec(ctx, `DELETE FROM category_relations WHERE need_category = $1 AND offer_category = $2`, needCategory, offerCategory)
 		if err != nil {

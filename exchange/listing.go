@@ -547,6 +547,39 @@ func (s *Store) Listing(ctx context.Context, p Principal, id uuid.UUID) (Listing
 	return l, nil
 }
 
+// ListingsByID is Listing for many listings at once, in two round trips
+// whatever their number: the listings among ids that p may see
+// (Viewer.MaySee), by id. One that does not exist or that p may not see is
+// left out, as Listing answers ErrUnknownListing for both.
+func (s *Store) ListingsByID(ctx context.Context, p Principal, ids []uuid.UUID) (map[uuid.UUID]Listing, error) {
+	out := make(map[uuid.UUID]Listing, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	rows, err := s.db.Pool.Query(ctx, `SELECT `+listingColumns+` FROM listings l WHERE l.id = ANY($2)`, s.clock(), ids)
+	if err != nil {
+		return nil, err
+	}
+	ls, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Listing, error) { return scanListing(r) })
+	if err != nil {
+		return nil, err
+	}
+	v := ViewerOf(p)
+	seen := ls[:0]
+	for _, l := range ls {
+		if v.MaySee(l) {
+			seen = append(seen, l)
+		}
+	}
+	if err := loadTags(ctx, s.db.Pool, seen); err != nil {
+		return nil, err
+	}
+	for _, l := range seen {
+		out[l.ID] = l
+	}
+	return out, nil
+}
+
 // listing is Listing, for anyone.
 func (s *Store) listing(ctx context.Context, id uuid.UUID) (Listing, error) {
 	l, err := scanListing(s.db.Pool.QueryRow(ctx, `SELECT `+listingColumns+` FROM listings l WHERE l.id = $2`, s.clock(), id))

@@ -193,6 +193,28 @@ func (s *Store) Org(ctx context.Context, p Principal, id uuid.UUID) (Org, error)
 	return s.org(ctx, id)
 }
 
+// OrgsByID is Org for many organizations at once, in one query: those
+// among ids that exist, by id (one that does not is left out). It returns
+// ErrUnauthenticated for a zero Principal.
+func (s *Store) OrgsByID(ctx context.Context, p Principal, ids []uuid.UUID) (map[uuid.UUID]Org, error) {
+	if err := requireMember(p); err != nil {
+		return nil, err
+	}
+	out := make(map[uuid.UUID]Org, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	rows, err := s.db.Pool.Query(ctx, `SELECT `+orgColumns+` FROM orgs o WHERE o.id = ANY($1)`, ids)
+	if err != nil {
+		return nil, err
+	}
+	got, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Org, error) { return scanOrg(r) })
+	for _, o := range got {
+		out[o.ID] = o
+	}
+	return out, err
+}
+
 // org returns an organization, for anyone, or ErrUnknownOrg.
 func (s *Store) org(ctx context.Context, id uuid.UUID) (Org, error) {
 	o, err := scanOrg(s.db.Pool.QueryRow(ctx, `SELECT `+orgColumns+` FROM orgs o WHERE o.id = $1`, id))

@@ -84,8 +84,9 @@ VALUES ($1, $2, $3, $4, $5, $5, $6, $7)`,
 }
 
 const authenticateSession = `
-SELECT s.id, s.member_id, s.last_seen_at, s.idle_expires_at, s.expires_at, m.org_id, m.role
+SELECT s.id, s.member_id, s.last_seen_at, s.idle_expires_at, s.expires_at, m.org_id, m.role, mb.name
 FROM sessions s
+JOIN members mb ON mb.id = s.member_id
 LEFT JOIN memberships m ON m.member_id = s.member_id
 WHERE s.hash = $1 AND s.revoked_at IS NULL AND s.idle_expires_at > $2 AND s.expires_at > $2`
 
@@ -94,24 +95,33 @@ WHERE s.hash = $1 AND s.revoked_at IS NULL AND s.idle_expires_at > $2 AND s.expi
 // returns ErrUnauthenticated, and never says why, when the secret is
 // malformed, unknown, ended or expired.
 func (s *Store) AuthenticateSession(ctx context.Context, secret string) (Principal, error) {
+	p, _, err := s.AuthenticateSessionNamed(ctx, secret)
+	return p, err
+}
+
+// AuthenticateSessionNamed is AuthenticateSession that also returns the
+// member's name, read by the same statement: the pages name the member on
+// every page, and this saves them a round trip each.
+func (s *Store) AuthenticateSessionNamed(ctx context.Context, secret string) (Principal, string, error) {
 	if len(secret) != sessionSecretLen {
-		return Principal{}, unauthenticated()
+		return Principal{}, "", unauthenticated()
 	}
 	hash := sha256.Sum256([]byte(secret))
 	now := s.clock()
 	rows, err := s.db.Pool.Query(ctx, authenticateSession, hash[:], now)
 	if err != nil {
-		return Principal{}, err
+		return Principal{}, "", err
 	}
 	defer rows.Close()
 	var p Principal
 	var lastSeen, idle, max time.Time
+	var name string
 	found := false
 	for rows.Next() {
 		var org *uuid.UUID
 		var role *Role
-		if err := rows.Scan(&p.CredentialID, &p.MemberID, &lastSeen, &idle, &max, &org, &role); err != nil {
-			return Principal{}, err
+		if err := rows.Scan(&p.CredentialID, &p.MemberID, &lastSeen, &idle, &max, &org, &role, &name); err != nil {
+			return Principal{}, "", err
 		}
 		found = true
 		if p.Roles == nil {
@@ -123,10 +133,10 @@ func (s *Store) AuthenticateSession(ctx context.Context, secret string) (Princip
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return Principal{}, err
+		return Principal{}, "", err
 	}
 	if !found {
-		return Principal{}, unauthenticated()
+		return Principal{}, "", unauthenticated()
 	}
 	p.Credential = CredentialSession
 	if now.Sub(lastSeen) >= sessionTouchEvery {
@@ -137,16 +147,27 @@ func (s *Store) AuthenticateSession(ctx context.Context, secret string) (Princip
 		// The condition keeps a concurrent sign-out from being undone, and
 		// two requests at once from both writing.
 		err := s.db.Run(ctx, pgtx.Options{}, func(tx *pgtx.Tx) error {
+			// The request does not wait for this write to reach the disk
+			// (on PostgreSQL; CockroachDB has no such setting): if the
+			// server crashed just after, the session would only expire a
+			// minute earlier than it might. A durable commit waited for a
+			// disk that others were using made a page in a few dozen take
+			// tens of milliseconds longer.
+			if !s.db.CockroachDB() {
+				if _, err := tx.Exec(ctx, `SET LOCAL synchronous_commit = off`); err != nil {
+					return err
+				}
+			}
 			_, err := tx.Exec(ctx, `
 UPDATE sessions SET last_seen_at = $2, idle_expires_at = $3 WHERE id = $1 AND revoked_at IS NULL AND last_seen_at < $2`,
 				p.CredentialID, now, next)
 			return err
 		})
 		if err != nil {
-			return Principal{}, err
+			return Principal{}, "", err
 		}
 	}
-	return p, nil
+	return p, name, nil
 }
 
 const sessionColumns = `id, member_id, method, created_at, last_seen_at, idle_expires_at, expires_at, revoked_at`

@@ -19,6 +19,9 @@ type Store struct {
 	led  *ledger.Store
 	now  func() time.Time
 	auth *authCache
+	// taxonomy remembers the categories and their relations for as long
+	// as auth remembers a token.
+	taxonomy *taxonomyCache
 }
 
 // Config configures a Store.
@@ -28,7 +31,9 @@ type Config struct {
 	// AuthCacheTTL is how long Authenticate remembers a token in this
 	// process: 0 means DefaultAuthCacheTTL, a negative value turns the cache
 	// off. Revocations and role changes made through this Store take effect
-	// at once; those made by another process within the TTL.
+	// at once; those made by another process within the TTL. The taxonomy
+	// (categories and their relations) is remembered as long, and edits
+	// to it likewise.
 	AuthCacheTTL time.Duration
 }
 
@@ -42,7 +47,7 @@ func NewStore(db *pgtx.DB, led *ledger.Store, cfg Config) *Store {
 	if ttl == 0 {
 		ttl = DefaultAuthCacheTTL
 	}
-	return &Store{db: db, led: led, now: cfg.Now, auth: newAuthCache(ttl)}
+	return &Store{db: db, led: led, now: cfg.Now, auth: newAuthCache(ttl), taxonomy: newTaxonomyCache(ttl)}
 }
 
 func (s *Store) clock() time.Time { return s.now().UTC().Truncate(time.Microsecond) }

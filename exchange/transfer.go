@@ -216,6 +216,69 @@ func (s *Store) TransferFor(ctx context.Context, p Principal, id uuid.UUID) (led
 	return t, err
 }
 
+// TransfersFor is TransferFor for many transfers at once, in a constant
+// number of round trips whatever their number: the transfers among ids
+// that p may read (those touching an account p may read), by id. One that
+// does not exist or that p may not read is left out, as TransferFor
+// answers ErrUnknownTransfer for both. It returns ErrUnauthenticated for a
+// zero Principal, or a database error.
+func (s *Store) TransfersFor(ctx context.Context, p Principal, ids []uuid.UUID) (map[uuid.UUID]ledger.Transfer, error) {
+	if err := requireMember(p); err != nil {
+		return nil, err
+	}
+	ts, err := s.led.Transfers(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	var accIDs []uuid.UUID
+	for _, t := range ts {
+		for _, ps := range t.Postings {
+			accIDs = append(accIDs, ps.From, ps.To)
+		}
+	}
+	accs, err := s.accountRefs(ctx, accIDs)
+	if err != nil {
+		return nil, err
+	}
+	// Who may read an account is decided once per account, as
+	// readableTransfer decides it for each transfer.
+	readable := map[uuid.UUID]bool{}
+	mayRead := func(id uuid.UUID) (bool, error) {
+		if ok, seen := readable[id]; seen {
+			return ok, nil
+		}
+		acc, ok := accs[id]
+		if !ok {
+			readable[id] = false
+			return false, nil
+		}
+		err := s.CanReadAccount(ctx, p, acc)
+		if err != nil && !hidden(err) {
+			return false, err
+		}
+		readable[id] = err == nil
+		return err == nil, nil
+	}
+	out := make(map[uuid.UUID]ledger.Transfer, len(ts))
+	for id, t := range ts {
+		for _, ps := range t.Postings {
+			from, err := mayRead(ps.From)
+			if err != nil {
+				return nil, err
+			}
+			to, err := mayRead(ps.To)
+			if err != nil {
+				return nil, err
+			}
+			if from || to {
+				out[id] = t
+				break
+			}
+		}
+	}
+	return out, nil
+}
+
 // readableTransfer is TransferFor, with the accounts the transfer touches.
 func (s *Store) readableTransfer(ctx context.Context, p Principal, id uuid.UUID) (ledger.Transfer, map[uuid.UUID]ledger.Account, error) {
 	t, err := s.led.Transfer(ctx, id)

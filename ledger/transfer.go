@@ -259,6 +259,29 @@ func (s *Store) Transfer(ctx context.Context, id uuid.UUID) (Transfer, error) {
 	return t, err
 }
 
+// Transfers returns the transfers with the given ids that exist, by id, in
+// one query; an id with no transfer is left out (Transfer would answer
+// ErrUnknownTransfer for it).
+func (s *Store) Transfers(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]Transfer, error) {
+	out := make(map[uuid.UUID]Transfer, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	rows, err := s.db.Pool.Query(ctx, `SELECT `+transferColumns+` FROM transfers WHERE id = ANY($1)`, ids)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		t, err := scanTransfer(rows, nil)
+		if err != nil {
+			return nil, err
+		}
+		out[t.ID] = t
+	}
+	return out, rows.Err()
+}
+
 func unknownTransfer(id uuid.UUID) *Error {
 	return newError(ENOTFOUND, ReasonUnknownTransfer, "unknown transfer %s", id)
 }

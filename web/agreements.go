@@ -25,6 +25,8 @@ type agreementService interface {
 	CancelAgreement(ctx context.Context, p exchange.Principal, id uuid.UUID, reason string) (exchange.Agreement, error)
 	DisputeAgreement(ctx context.Context, p exchange.Principal, id uuid.UUID, reason string) (exchange.Agreement, error)
 	Listing(ctx context.Context, p exchange.Principal, id uuid.UUID) (exchange.Listing, error)
+	// ListingsByID returns the listings among ids that p may see, by id.
+	ListingsByID(ctx context.Context, p exchange.Principal, ids []uuid.UUID) (map[uuid.UUID]exchange.Listing, error)
 	MemberNames(ctx context.Context, p exchange.Principal, ids []uuid.UUID) (map[uuid.UUID]string, error)
 }
 
@@ -72,24 +74,24 @@ type agreementView struct {
 // the other parties' names.
 func (s *Server) agreementViews(r *Request, as []exchange.Agreement) ([]agreementView, error) {
 	ctx := r.Context()
-	titles := map[uuid.UUID]string{}
-	var people []uuid.UUID
+	var listings, people []uuid.UUID
 	for _, a := range as {
-		for _, id := range []uuid.UUID{a.OfferID, a.NeedID} {
-			if _, ok := titles[id]; ok {
-				continue
-			}
-			l, err := s.ex.Listing(ctx, *r.Principal, id)
-			switch {
-			case err == nil:
-				titles[id] = l.Title
-			case errors.Is(err, exchange.ErrUnknownListing):
-				titles[id] = r.Lang.T("agreements.listing_hidden")
-			default:
-				return nil, err
-			}
-		}
+		listings = append(listings, a.OfferID, a.NeedID)
 		people = append(people, a.Giver, a.Receiver)
+	}
+	// Every title in one round trip; a listing the member may not see
+	// is named as hidden.
+	ls, err := s.ex.ListingsByID(ctx, *r.Principal, listings)
+	if err != nil {
+		return nil, err
+	}
+	titles := make(map[uuid.UUID]string, len(listings))
+	for _, id := range listings {
+		if l, ok := ls[id]; ok {
+			titles[id] = l.Title
+		} else {
+			titles[id] = r.Lang.T("agreements.listing_hidden")
+		}
 	}
 	names, err := s.ex.MemberNames(ctx, *r.Principal, people)
 	if err != nil {

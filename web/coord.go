@@ -698,12 +698,12 @@ func (s *Server) acting(w http.ResponseWriter, r *Request) error {
 		s.setActing(w, r, "", -1)
 		return nil
 	}
-	m, err := s.ex.Member(r.Context(), q, member)
+	name, err := s.memberName(r.Context(), q, member)
 	if err != nil {
 		return err
 	}
 	r.Agent = r.Name
-	r.Principal, r.Name, r.ActingFor = &q, m.Name, m.Name
+	r.Principal, r.Name, r.ActingFor = &q, name, name
 	return nil
 }
 

@@ -21,6 +21,8 @@ import (
 type historyService interface {
 	Entries(ctx context.Context, p exchange.Principal, id uuid.UUID, pg ledger.Page) (ledger.Account, []ledger.Entry, int64, error)
 	TransferFor(ctx context.Context, p exchange.Principal, id uuid.UUID) (ledger.Transfer, error)
+	// TransfersFor returns the transfers among ids that p may read, by id.
+	TransfersFor(ctx context.Context, p exchange.Principal, ids []uuid.UUID) (map[uuid.UUID]ledger.Transfer, error)
 }
 
 func (s *Server) registerHistoryPages() {
@@ -89,18 +91,18 @@ func (s *Server) history(w http.ResponseWriter, r *Request) error {
 	if err != nil {
 		return err
 	}
-	scales, err := s.scales(r)
+	scales, err := s.scales(r, acc.Unit)
 	if err != nil {
 		return err
 	}
 	sc := scales[acc.Unit]
 	d.Account = s.viewBalance(r, acc, scales)
-	memos := map[uuid.UUID]string{}
+	memos, err := s.entriesWhat(r, entries)
+	if err != nil {
+		return err
+	}
 	for _, e := range entries {
-		what, err := s.entryWhat(r, e.TransferID, memos)
-		if err != nil {
-			return err
-		}
+		what := memos[e.TransferID]
 		d.Entries = append(d.Entries, entryView{When: r.Lang.DateTime(e.PostedAt), What: what,
 			Amount: signed(r.Lang, e.Amount, sc), Balance: r.Lang.Fixed(e.BalanceAfter, sc), Credit: e.Amount.Sign() > 0})
 	}
@@ -124,34 +126,50 @@ func signed(l *Lang, d decimal.Decimal, scale int32) string {
 	return l.Fixed(d, scale)
 }
 
-// entryWhat says what an entry was for: a donation to the pool or a grant
-// from it (in the person's language), else the transfer's memo (an
-// agreement's is its offer's and need's titles), else the transfer's
-// hold's memo.
-func (s *Server) entryWhat(r *Request, transfer uuid.UUID, memos map[uuid.UUID]string) (string, error) {
-	if m, ok := memos[transfer]; ok {
-		return m, nil
+// entriesWhat says what each entry was for, by transfer: a donation to the
+// pool or a grant from it (in the person's language), else the transfer's
+// memo (an agreement's is its offer's and need's titles), else the
+// transfer's hold's memo. The transfers, and then their holds, are read in
+// one round trip each, whatever the number of entries.
+func (s *Server) entriesWhat(r *Request, entries []ledger.Entry) (map[uuid.UUID]string, error) {
+	ids := make([]uuid.UUID, 0, len(entries))
+	for _, e := range entries {
+		ids = append(ids, e.TransferID)
 	}
-	t, err := s.ex.TransferFor(r.Context(), *r.Principal, transfer)
+	ts, err := s.ex.TransfersFor(r.Context(), *r.Principal, ids)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	what := t.Memo
-	var meta struct{ Kind string }
-	if json.Unmarshal(t.Metadata, &meta) == nil && (meta.Kind == "donation" || meta.Kind == "grant") {
-		label := r.Lang.T("history.kind." + meta.Kind)
-		if what != "" {
-			label += ": " + what
+	out := make(map[uuid.UUID]string, len(ts))
+	var holds []uuid.UUID
+	for id, t := range ts {
+		what := t.Memo
+		var meta struct{ Kind string }
+		if json.Unmarshal(t.Metadata, &meta) == nil && (meta.Kind == "donation" || meta.Kind == "grant") {
+			label := r.Lang.T("history.kind." + meta.Kind)
+			if what != "" {
+				label += ": " + what
+			}
+			what = label
 		}
-		what = label
+		if what == "" && t.PendingID != nil {
+			holds = append(holds, *t.PendingID)
+		}
+		out[id] = what
 	}
-	if what == "" && t.PendingID != nil {
-		if h, err := s.ex.TransferFor(r.Context(), *r.Principal, *t.PendingID); err == nil {
-			what = h.Memo
+	if len(holds) == 0 {
+		return out, nil
+	}
+	hs, err := s.ex.TransfersFor(r.Context(), *r.Principal, holds)
+	if err != nil {
+		return nil, err
+	}
+	for id, t := range ts {
+		if out[id] == "" && t.PendingID != nil {
+			out[id] = hs[*t.PendingID].Memo
 		}
 	}
-	memos[transfer] = what
-	return what, nil
+	return out, nil
 }
 
 // historyCSV sends every entry of one of my accounts as CSV, newest
@@ -166,24 +184,24 @@ func (s *Server) historyCSV(w http.ResponseWriter, r *Request) error {
 	if !ok {
 		return errNotFound
 	}
-	scales, err := s.scales(r)
+	scales, err := s.scales(r, acc.Unit)
 	if err != nil {
 		return err
 	}
 	sc := scales[acc.Unit]
 	var rows [][]string
-	memos := map[uuid.UUID]string{}
 	pg := ledger.Page{Limit: 1000}
 	for {
 		_, entries, next, err := s.ex.Entries(r.Context(), *r.Principal, acc.ID, pg)
 		if err != nil {
 			return err
 		}
+		memos, err := s.entriesWhat(r, entries)
+		if err != nil {
+			return err
+		}
 		for _, e := range entries {
-			what, err := s.entryWhat(r, e.TransferID, memos)
-			if err != nil {
-				return err
-			}
+			what := memos[e.TransferID]
 			rows = append(rows, []string{e.PostedAt.UTC().Format(time.RFC3339), what, exact(e.Amount, sc), exact(e.BalanceAfter, sc),
 				acc.Unit, e.TransferID.String()})
 		}

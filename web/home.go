@@ -3,6 +3,8 @@ package web
 import (
 	"context"
 	"net/http"
+	"slices"
+	"strings"
 
 	"github.com/google/uuid"
 
@@ -14,13 +16,16 @@ import (
 type homeService interface {
 	// Org returns an organization p may see.
 	Org(ctx context.Context, p exchange.Principal, id uuid.UUID) (exchange.Org, error)
+	// OrgsByID returns the organizations among ids, by id.
+	OrgsByID(ctx context.Context, p exchange.Principal, ids []uuid.UUID) (map[uuid.UUID]exchange.Org, error)
 	// MemberAccounts returns a member's accounts with their balances.
 	MemberAccounts(ctx context.Context, p exchange.Principal, memberID uuid.UUID) ([]ledger.Account, error)
 	Notifications(ctx context.Context, p exchange.Principal, unread bool, pg exchange.Page) ([]exchange.Notification, uuid.UUID, error)
 	MarkNotificationsRead(ctx context.Context, p exchange.Principal, upTo uuid.UUID) (int, error)
-	// Units lists the units, whose scales say how many decimals an
-	// amount is written with.
-	Units(ctx context.Context, p exchange.Principal) ([]ledger.Unit, error)
+	// Unit returns a unit, whose scale says how many decimals an amount
+	// is written with (from the ledger's cache: no round trip after the
+	// first time).
+	Unit(ctx context.Context, p exchange.Principal, code string) (ledger.Unit, error)
 }
 
 func (s *Server) registerHomePages() {
@@ -69,23 +74,28 @@ const noticesShown = 20
 func (s *Server) home(w http.ResponseWriter, r *Request) error {
 	ctx := r.Context()
 	p := *r.Principal
-	m, err := s.ex.Member(ctx, p, p.MemberID)
+	var d homeData
+	// My memberships are the principal's roles, read with the session.
+	ids := sortedOrgs(p)
+	orgs, err := s.ex.OrgsByID(ctx, p, ids)
 	if err != nil {
 		return err
 	}
-	var d homeData
-	for _, ms := range m.Memberships {
-		o, err := s.ex.Org(ctx, p, ms.OrgID)
-		if err != nil {
-			return err
+	for _, id := range ids {
+		if o, ok := orgs[id]; ok {
+			d.Orgs = append(d.Orgs, homeOrg{Name: o.Name, Role: r.Lang.T("role." + string(p.Roles[id]))})
 		}
-		d.Orgs = append(d.Orgs, homeOrg{Name: o.Name, Role: r.Lang.T("role." + string(ms.Role))})
 	}
+	slices.SortStableFunc(d.Orgs, func(a, b homeOrg) int { return strings.Compare(a.Name, b.Name) })
 	accs, err := s.ex.MemberAccounts(ctx, p, p.MemberID)
 	if err != nil {
 		return err
 	}
-	scales, err := s.scales(r)
+	units := make([]string, len(accs))
+	for i, a := range accs {
+		units[i] = a.Unit
+	}
+	scales, err := s.scales(r, units...)
 	if err != nil {
 		return err
 	}
@@ -128,15 +138,18 @@ func (s *Server) home(w http.ResponseWriter, r *Request) error {
 	return s.render(w, r, http.StatusOK, "home", "home.title", nil, d)
 }
 
-// scales returns the decimal places of each unit, by code.
-func (s *Server) scales(r *Request) (map[string]int32, error) {
-	us, err := s.ex.Units(r.Context(), *r.Principal)
-	if err != nil {
-		return nil, err
-	}
-	out := make(map[string]int32, len(us))
-	for _, u := range us {
-		out[u.Code] = u.Scale
+// scales returns the decimal places of the units named, by code.
+func (s *Server) scales(r *Request, codes ...string) (map[string]int32, error) {
+	out := make(map[string]int32, len(codes))
+	for _, c := range codes {
+		if _, ok := out[c]; ok {
+			continue
+		}
+		u, err := s.ex.Unit(r.Context(), *r.Principal, c)
+		if err != nil {
+			return nil, err
+		}
+		out[c] = u.Scale
 	}
 	return out, nil
 }

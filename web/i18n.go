@@ -47,6 +47,7 @@ func newCatalogue() (*catalogue, error) {
 	b := i18n.NewBundle(Languages[0])
 	b.RegisterUnmarshalFunc("json", json.Unmarshal)
 	c := &catalogue{bundle: b, matcher: language.NewMatcher(Languages), langs: map[string]*Lang{}}
+	plain := map[string]map[string]string{}
 	for _, tag := range Languages {
 		name := "locales/" + tag.String() + ".json"
 		buf, err := fs.ReadFile(localeFiles, name)
@@ -56,9 +57,23 @@ func newCatalogue() (*catalogue, error) {
 		if _, err := b.ParseMessageFileBytes(buf, path.Base(name)); err != nil {
 			return nil, fmt.Errorf("web: the %s catalogue: %w", tag, err)
 		}
+		// The messages that are plain text (no argument, no plural) read
+		// the same every time: they are kept as they are, so that a page
+		// does not ask the localizer for each of them (a page shows
+		// dozens: the menu, labels, headings).
+		var all map[string]any
+		if err := json.Unmarshal(buf, &all); err != nil {
+			return nil, fmt.Errorf("web: the %s catalogue: %w", tag, err)
+		}
+		plain[tag.String()] = map[string]string{}
+		for id, v := range all {
+			if text, ok := v.(string); ok && !strings.Contains(text, "{{") {
+				plain[tag.String()][id] = text
+			}
+		}
 	}
 	for _, tag := range Languages {
-		l := &Lang{Tag: tag, loc: i18n.NewLocalizer(b, tag.String())}
+		l := &Lang{Tag: tag, loc: i18n.NewLocalizer(b, tag.String()), plain: plain[tag.String()]}
 		l.num = numberFormats[tag.String()]
 		c.langs[tag.String()] = l
 	}
@@ -88,6 +103,9 @@ type Lang struct {
 	Tag language.Tag
 	loc *i18n.Localizer
 	num numberFormat
+	// plain are the catalogue's messages without arguments or plurals,
+	// by id, which T returns without the localizer.
+	plain map[string]string
 	// zone is where times of day are shown (an organization's time zone);
 	// nil is UTC.
 	zone *time.Location
@@ -133,6 +151,9 @@ func (l *Lang) Code() string { return l.Tag.String() }
 // (TestCatalogues catches it); the id itself is shown rather than failing
 // the page.
 func (l *Lang) T(id string, args ...any) string {
+	if s, ok := l.plain[id]; ok {
+		return s
+	}
 	s, err := l.loc.Localize(&i18n.LocalizeConfig{MessageID: id, TemplateData: pairs(args)})
 	if err != nil {
 		return id
@@ -154,6 +175,9 @@ func (l *Lang) N(id string, count int, args ...any) string {
 
 // Has reports whether the catalogue holds the message id.
 func (l *Lang) Has(id string) bool {
+	if _, ok := l.plain[id]; ok {
+		return true
+	}
 	_, err := l.loc.Localize(&i18n.LocalizeConfig{MessageID: id})
 	return err == nil
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/mutual-ledger/mutual/exchange"
 	"github.com/mutual-ledger/mutual/internal/browsertest"
@@ -58,8 +59,14 @@ func newEnv(t *testing.T) *env { return newEnvWith(t, nil) }
 // newEnvWith is newEnv with a hook to change the pages' Config.
 func newEnvWith(t *testing.T, change func(*web.Config)) *env {
 	t.Helper()
+	return newEnvOn(t, dbtest.New(t), change)
+}
+
+// newEnvOn is newEnvWith on a pool of the caller's (a fresh database's).
+func newEnvOn(t *testing.T, pool *pgxpool.Pool, change func(*web.Config)) *env {
+	t.Helper()
 	ctx := context.Background()
-	db, err := pgtx.New(ctx, dbtest.New(t))
+	db, err := pgtx.New(ctx, pool)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -37,8 +37,10 @@ func saturday() time.Time {
 	return d.Add(9 * time.Hour)
 }
 
-func newNeighborhood(t *testing.T) *neighborhood {
-	e := newEnv(t)
+func newNeighborhood(t *testing.T) *neighborhood { return neighborhoodIn(t, newEnv(t)) }
+
+// neighborhoodIn builds the neighborhood in an env of the caller's.
+func neighborhoodIn(t *testing.T, e *env) *neighborhood {
 	ctx := context.Background()
 	tb := e.timebank("Barrio Gràcia")
 	if _, err := e.ex.CreateUnit(ctx, e.admin, ledger.Unit{Code: "HOUR", Scale: 2, Name: "hour"}); err != nil {

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/mutual-ledger/mutual/exchange"
 )
@@ -193,6 +194,10 @@ func (f *Form) Refuse(name, message string) {
 // OK reports whether no field was refused.
 func (f *Form) OK() bool { return len(f.Errors) == 0 }
 
+// maxPooledPage bounds the buffers render keeps for the next page: a rare
+// huge page's buffer is left to the garbage collector.
+const maxPooledPage = 256 << 10
+
 // render writes a page with status.
 func (s *Server) render(w http.ResponseWriter, r *Request, status int, name, titleKey string, form *Form, data any) error {
 	t, ok := s.tmpl[name]
@@ -210,8 +215,20 @@ func (s *Server) render(w http.ResponseWriter, r *Request, status int, name, tit
 		p.Languages = append(p.Languages, LangLink{Code: code, Name: r.Lang.T("language." + code),
 			URL: "/language?lang=" + code + "&next=" + url.QueryEscape(p.Path), Current: code == r.Lang.Code()})
 	}
-	var buf bytes.Buffer
-	if err := t.ExecuteTemplate(&buf, "layout", p); err != nil {
+	// A page is made whole in a buffer before anything is sent, so that a
+	// template's error is an error page, not half a page; the buffers are
+	// reused, a page's worth of memory not being made anew each time.
+	buf, _ := s.bufs.Get().(*bytes.Buffer)
+	if buf == nil {
+		buf = new(bytes.Buffer)
+	}
+	defer func() {
+		if buf.Cap() <= maxPooledPage {
+			buf.Reset()
+			s.bufs.Put(buf)
+		}
+	}()
+	if err := t.ExecuteTemplate(buf, "layout", p); err != nil {
 		return fmt.Errorf("web: rendering %s: %w", name, err)
 	}
 	h := w.Header()
@@ -221,9 +238,21 @@ func (s *Server) render(w http.ResponseWriter, r *Request, status int, name, tit
 	if r.Principal != nil || status != http.StatusOK {
 		h.Set("Cache-Control", "no-store")
 	}
+	serverTiming(h, r)
 	w.WriteHeader(status)
 	_, err := w.Write(buf.Bytes())
 	return err
+}
+
+// serverTiming tells how long the server took to make the page, from
+// the request reaching its handler to the page ready to send
+// (`Server-Timing: page;dur=1.84`, in milliseconds), so that a browser's
+// developer tools and the pages' benchmark (scripts/pages) see the
+// server's own time apart from the network and the client.
+func serverTiming(h http.Header, r *Request) {
+	if !r.start.IsZero() {
+		h.Set("Server-Timing", fmt.Sprintf("page;dur=%.2f", float64(time.Since(r.start).Microseconds())/1000))
+	}
 }
 
 // assetsVersion is a short hash of the embedded assets, so that their URLs

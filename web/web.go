@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-webauthn/webauthn/webauthn"
@@ -41,11 +42,15 @@ type Exchange interface {
 // sessionReader is what every page needs: who the session cookie stands
 // for, and their name.
 type sessionReader interface {
-	// AuthenticateSession returns the principal of a session cookie's
-	// value, or an error matching exchange.ErrUnauthenticated.
-	AuthenticateSession(ctx context.Context, secret string) (exchange.Principal, error)
+	// AuthenticateSessionNamed returns the principal of a session
+	// cookie's value and the member's name, or an error matching
+	// exchange.ErrUnauthenticated.
+	AuthenticateSessionNamed(ctx context.Context, secret string) (exchange.Principal, string, error)
 	// Member returns a member p may read.
 	Member(ctx context.Context, p exchange.Principal, id uuid.UUID) (exchange.Member, error)
+	// MemberNames returns the names of the members among ids that p may
+	// see, by id.
+	MemberNames(ctx context.Context, p exchange.Principal, ids []uuid.UUID) (map[uuid.UUID]string, error)
 }
 
 // Config is what the pages are built from. Exchange is required.
@@ -81,7 +86,8 @@ type Server struct {
 	cop          *http.CrossOriginProtection
 	wa           *webauthn.WebAuthn // nil: passkeys are off
 	matching     matching.Config
-	zones        zones // the organizations' time zones, kept a minute
+	zones        zones     // the organizations' time zones, kept a minute
+	bufs         sync.Pool // of *bytes.Buffer, for render
 }
 
 // New returns the pages as a handler. It returns an error when the
@@ -162,6 +168,8 @@ type Request struct {
 	// Principal and Name are that member's), and Agent the coordinator's
 	// own name; both "" otherwise.
 	ActingFor, Agent string
+	// start is when the page began, for the Server-Timing header.
+	start time.Time
 }
 
 // handlerFunc is a page: it writes its answer itself (render or
@@ -192,7 +200,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) wrap(h handlerFunc, signedIn bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, hr *http.Request) {
-		r := &Request{Request: hr, Lang: s.cat.choose(hr)}
+		r := &Request{Request: hr, Lang: s.cat.choose(hr), start: time.Now()}
 		if err := s.identify(w, r); err != nil {
 			s.fail(w, r, err)
 			return
@@ -216,7 +224,9 @@ func (s *Server) identify(w http.ResponseWriter, r *Request) error {
 	if secret == "" {
 		return nil
 	}
-	p, err := s.ex.AuthenticateSession(r.Context(), secret)
+	// The session is read on every request, never cached: one ended
+	// (signed out, here or elsewhere) stops working at once.
+	p, name, err := s.ex.AuthenticateSessionNamed(r.Context(), secret)
 	if errors.Is(err, exchange.ErrUnauthenticated) {
 		s.jar.Clear(w, r.Request)
 		return nil
@@ -224,12 +234,22 @@ func (s *Server) identify(w http.ResponseWriter, r *Request) error {
 	if err != nil {
 		return err
 	}
-	m, err := s.ex.Member(r.Context(), p, p.MemberID)
-	if err != nil {
-		return err
-	}
-	r.Principal, r.Name = &p, m.Name
+	r.Principal, r.Name = &p, name
 	return s.acting(w, r)
+}
+
+// memberName returns the name of a member p may read (one a coordinator
+// acts for), in one round trip.
+func (s *Server) memberName(ctx context.Context, p exchange.Principal, id uuid.UUID) (string, error) {
+	names, err := s.ex.MemberNames(ctx, p, []uuid.UUID{id})
+	if err != nil {
+		return "", err
+	}
+	name, ok := names[id]
+	if !ok {
+		return "", exchange.ErrUnknownMember
+	}
+	return name, nil
 }
 
 // Errors a page returns to get the matching error page.
@@ -280,6 +300,7 @@ func (s *Server) redirect(w http.ResponseWriter, r *Request, to, flash string) e
 		http.SetCookie(w, &http.Cookie{Name: flashCookie, Value: flash, Path: "/", MaxAge: 60, HttpOnly: true,
 			Secure: s.jar.Secure(r.Request), SameSite: http.SameSiteLaxMode})
 	}
+	serverTiming(w.Header(), r)
 	http.Redirect(w, r.Request, to, http.StatusSeeOther)
 	return nil
 }
