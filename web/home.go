@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -124,6 +125,21 @@ func (s *Server) home(w http.ResponseWriter, r *Request) error {
 		return err
 	}
 	d.MoreNotices = next != uuid.Nil
+	// A notice may name a unit the member holds no account in (a grant in
+	// the fund's currency): its amounts are written with its places too.
+	var noticeUnits []string
+	for _, n := range ns {
+		if u := n.Params["Unit"]; u != "" {
+			if _, ok := scales[u]; !ok {
+				noticeUnits = append(noticeUnits, u)
+			}
+		}
+	}
+	more, err := s.scales(r, noticeUnits...)
+	if err != nil {
+		return err
+	}
+	maps.Copy(scales, more)
 	for i := len(ns) - 1; i >= 0; i-- { // newest first
 		n := ns[i]
 		v := noticeView{Text: noticeText(r.Lang, n, scales), When: r.Lang.DateTime(n.CreatedAt)}
