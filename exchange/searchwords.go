@@ -1,0 +1,356 @@
+package exchange
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+)
+
+// A word search ranks by relevance, the sum over the search's terms of each
+// term's level in a listing: the score of the listing's best word the term
+// begins, its weight (title 4, tags 3, category name 2, description 1)
+// doubled when the term is the whole word. A term's levels, best first:
+var levels = []int64{8, 6, 4, 3, 2, 1}
+
+// maxLevel is the best level a term can have in a listing.
+const maxLevel = 8
+
+// rareCount bounds how many of a term's words termStats counts: past it,
+// a term is common, whichever.
+const rareCount = 3000
+
+// findWords runs FindListings with words: the first limit+1 listings after
+// the cursor, most relevant first, then nearest when q has a point, then by
+// id.
+//
+// It does not score every listing that holds the words, which for a common
+// word is a tenth of a city and took a hundred milliseconds to sort. First
+// one query learns which levels each term has in some listing (termStats).
+// Then it walks one term, the driver (the one with the best top level,
+// else the rarer in titles, tags and category names), level by level from
+// its best: each level reads the driver's listings at that level from
+// listing_words' (weight, word, listing_id, lat, lon) index, scores the
+// other terms of each by a probe of the (listing_id, word, weight) index,
+// and keeps the best few in the page's order; only those are looked up in
+// listings, with the other filters (findLevel). A listing at driver level
+// v has relevance at most v plus the best level of every other term, so
+// the walk stops once limit+1 listings are held whose last ranks above
+// anything a lower level could give. With one term each level's listings
+// all have that level's relevance, and the first levels that hold a page
+// are the page: for a word in a thousand titles, one read of the first
+// few of them in id order.
+func (s *Store) findWords(ctx context.Context, q ListingQuery, terms []searchTerm, after *SearchCursor, limit int) ([]Found, error) {
+	stats, err := s.termStats(ctx, terms)
+	if err != nil {
+		return nil, err
+	}
+	driver := 0
+	for i, st := range stats {
+		if len(st.levels) == 0 {
+			return nil, nil // a word no listing holds
+		}
+		d := stats[driver]
+		if st.levels[0] > d.levels[0] || st.levels[0] == d.levels[0] && st.common < d.common {
+			driver = i
+		}
+	}
+	// What the other terms add to a listing of the driver: at least the
+	// sum of their worst levels, at most the sum of their best.
+	var others []searchTerm
+	var least, best int64
+	for i, st := range stats {
+		if i != driver {
+			others = append(others, terms[i])
+			least += st.levels[len(st.levels)-1]
+			best += st.levels[0]
+		}
+	}
+	var found []Found
+	walk := stats[driver].levels
+	for i, v := range walk {
+		if after != nil && v+least > after.Relevance {
+			continue // the whole level ranks before the cursor
+		}
+		page, err := s.findLevel(ctx, q, terms[driver], others, v, after, limit)
+		if err != nil {
+			return nil, err
+		}
+		found = append(found, page...)
+		slices.SortFunc(found, q.foundOrder)
+		found = found[:min(len(found), limit+1)]
+		if len(found) > limit && (i+1 == len(walk) || found[limit].Relevance > walk[i+1]+best) {
+			break
+		}
+	}
+	return found, nil
+}
+
+// foundOrder is the order of a word search's results, as its queries sort
+// them: by relevance, best first, then by distance when q has a point,
+// then by id (as the database compares UUIDs, byte by byte).
+func (q ListingQuery) foundOrder(a, b Found) int {
+	if c := cmp.Compare(b.Relevance, a.Relevance); c != 0 {
+		return c
+	}
+	if q.Near != nil && a.Km != nil && b.Km != nil {
+		if c := cmp.Compare(*a.Km, *b.Km); c != 0 {
+			return c
+		}
+	}
+	return bytes.Compare(a.ID[:], b.ID[:])
+}
+
+// termStat is what findWords needs to know of a term before it walks: the
+// levels it has in some listing, best first, and how common it is in
+// titles, tags and category names (up to rareCount).
+type termStat struct {
+	levels []int64
+	common int64
+}
+
+// termStats reads, in one query, each term's levels (whether a row of each
+// weight holds the whole word, and whether one holds a longer word it
+// begins: short reads of the (weight, word, ...) index) and how common it
+// is.
+func (s *Store) termStats(ctx context.Context, terms []searchTerm) ([]termStat, error) {
+	var args []any
+	arg := func(v any) string {
+		args = append(args, v)
+		return "$" + strconv.Itoa(len(args))
+	}
+	var cols []string
+	for _, t := range terms {
+		w, u := arg(t.word), arg(t.upper)
+		for weight := 4; weight >= 1; weight-- {
+			k := strconv.Itoa(weight)
+			cols = append(cols,
+				"EXISTS (SELECT 1 FROM listing_words w WHERE w.weight = "+k+" AND w.word = "+w+")",
+				"EXISTS (SELECT 1 FROM listing_words w WHERE w.weight = "+k+" AND w.word > "+w+" AND w.word < "+u+")")
+		}
+		cols = append(cols, "(SELECT count(*) FROM (SELECT 1 FROM listing_words w WHERE w.weight IN (2, 3, 4) AND w.word >= "+w+
+			" AND w.word < "+u+" LIMIT "+arg(rareCount)+") c)")
+	}
+	const perTerm = 9
+	whole, longer := make([][4]bool, len(terms)), make([][4]bool, len(terms))
+	stats := make([]termStat, len(terms))
+	dest := make([]any, 0, perTerm*len(terms))
+	for i := range terms {
+		for weight := 4; weight >= 1; weight-- {
+			dest = append(dest, &whole[i][weight-1], &longer[i][weight-1])
+		}
+		dest = append(dest, &stats[i].common)
+	}
+	if err := s.db.Pool.QueryRow(ctx, "SELECT "+strings.Join(cols, ", "), args...).Scan(dest...); err != nil {
+		return nil, err
+	}
+	for i := range terms {
+		for _, v := range levels {
+			// Level v: the whole word at weight v/2, or a longer word at
+			// weight v.
+			if v%2 == 0 && v/2 <= 4 && whole[i][v/2-1] || v <= 4 && longer[i][v-1] {
+				stats[i].levels = append(stats[i].levels, v)
+			}
+		}
+	}
+	return stats, nil
+}
+
+// findLevel is one step of findWords: the first limit+1 listings after the
+// cursor, in the page's order, among those at level v of the driver term
+// that hold every other term and pass q's filters. It reads the level from
+// listing_words alone, in the page's order (relevance from the probes,
+// distance from the place kept with the words), and looks up in listings
+// only the first few: four pages' worth, more only when too few of those
+// pass the filters.
+func (s *Store) findLevel(ctx context.Context, q ListingQuery, driver searchTerm, others []searchTerm, v int64, after *SearchCursor, limit int) ([]Found, error) {
+	for n := 4 * (limit + 1); ; n *= 8 {
+		cands, more, err := s.levelCandidates(ctx, q, driver, others, v, after, n)
+		if err != nil {
+			return nil, err
+		}
+		found, err := s.lookUpFound(ctx, q, cands, after, limit)
+		if err != nil || len(found) > limit || !more {
+			return found, err
+		}
+	}
+}
+
+// candidate is a listing a level of a word search holds, with its
+// relevance.
+type candidate struct {
+	id        uuid.UUID
+	relevance int64
+}
+
+// levelCandidates returns the first n listings of level v of the driver
+// term that hold every other term, after the cursor, in the page's order
+// as listing_words gives it, and whether there are more. A row written
+// without its listing's place (by a server older than migration 0025) is a
+// candidate whatever the distance.
+func (s *Store) levelCandidates(ctx context.Context, q ListingQuery, driver searchTerm, others []searchTerm, v int64, after *SearchCursor, n int) ([]candidate, bool, error) {
+	var args []any
+	arg := func(x any) string {
+		args = append(args, x)
+		return "$" + strconv.Itoa(len(args))
+	}
+	level := strconv.FormatInt(v, 10)
+
+	// The driver's listings at level v: a word it begins scores v, and
+	// none scores more. Each part reads one weight of listing_words'
+	// (weight, word, listing_id, lat, lon) index: the whole word (one row
+	// per listing, as the key is word and listing), then the longer words
+	// it begins (several may be one listing's). What outscores a row is
+	// the whole word at a higher weight (not for the whole word's own
+	// row, the listing's only one), or a longer word at a weight above v,
+	// each a short read of the same index.
+	w := arg(driver.word)
+	var upper string
+	upperArg := func() string {
+		if upper == "" {
+			upper = arg(driver.upper)
+		}
+		return upper
+	}
+	outscored := func(whole bool) string {
+		var not string
+		if ws := weightsAbove(v / 2); ws != "" && !whole {
+			not += " AND NOT EXISTS (SELECT 1 FROM listing_words x WHERE x.listing_id = w.listing_id AND x.word = " + w + " AND x.weight IN (" + ws + "))"
+		}
+		if ws := weightsAbove(v); ws != "" {
+			not += " AND NOT EXISTS (SELECT 1 FROM listing_words x WHERE x.listing_id = w.listing_id AND x.word > " + w +
+				" AND x.word < " + upperArg() + " AND x.weight IN (" + ws + "))"
+		}
+		return not
+	}
+	var parts []string
+	if v%2 == 0 && v/2 <= 4 {
+		parts = append(parts, "SELECT w.listing_id, w.lat, w.lon FROM listing_words w WHERE w.weight = "+strconv.FormatInt(v/2, 10)+
+			" AND w.word = "+w+outscored(true))
+	}
+	if v <= 4 {
+		parts = append(parts, "SELECT w.listing_id, w.lat, w.lon FROM listing_words w WHERE w.weight = "+level+
+			" AND w.word > "+w+" AND w.word < "+upperArg()+outscored(false))
+	}
+	atLevel := parts[0]
+	if len(parts) > 1 {
+		atLevel = strings.Join(parts, " UNION ")
+	} else if v <= 4 {
+		atLevel = "SELECT DISTINCT d.listing_id, d.lat, d.lon FROM (" + atLevel + ") d"
+	}
+
+	// Each other term's level in the listing, by a probe of (listing_id,
+	// word, weight): NULL when the listing lacks the term. OFFSET 0 keeps
+	// the probes from being run again for the WHERE and ORDER BY.
+	rel := level
+	probes := []string{level}
+	for _, t := range others {
+		ow := arg(t.word)
+		probes = append(probes, "(SELECT max("+wordScore("x", ow)+") FROM listing_words x WHERE x.listing_id = d.listing_id AND x.word >= "+ow+
+			" AND x.word < "+arg(t.upper)+")")
+	}
+	from := "(" + atLevel + ") d"
+	var where, order []string
+	if len(others) > 0 {
+		from = "(SELECT d.listing_id, d.lat, d.lon, (" + strings.Join(probes, " + ") + ")::BIGINT AS relevance FROM " + from + " OFFSET 0) d"
+		rel = "d.relevance"
+		where = append(where, rel+" IS NOT NULL")
+		order = append(order, rel+" DESC")
+	}
+	km := "NULL::FLOAT8"
+	if q.Near != nil {
+		km = distanceOf("d", *q.Near, arg)
+		order = append(order, "(d.lat IS NULL) DESC", km)
+	}
+	order = append(order, "d.listing_id")
+	if after != nil {
+		cond := afterSQL(after, rel, km, "d.listing_id", q.Near != nil, arg)
+		if q.Near != nil {
+			cond = "(d.lat IS NULL OR " + cond + ")"
+		}
+		where = append(where, cond)
+	}
+	sql := "SELECT d.listing_id, " + rel + " FROM " + from
+	if len(where) > 0 {
+		sql += " WHERE " + strings.Join(where, " AND ")
+	}
+	sql += " ORDER BY " + strings.Join(order, ", ") + " LIMIT " + arg(n+1)
+	rows, err := s.db.Pool.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, false, err
+	}
+	cands, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (candidate, error) {
+		var c candidate
+		return c, r.Scan(&c.id, &c.relevance)
+	})
+	if err != nil || len(cands) <= n {
+		return cands, false, err
+	}
+	return cands[:n], true, nil
+}
+
+// lookUpFound returns the candidates that pass q's filters, with their
+// distance from q's point measured from the listings themselves, the first
+// limit+1 after the cursor in the page's order.
+func (s *Store) lookUpFound(ctx context.Context, q ListingQuery, cands []candidate, after *SearchCursor, limit int) ([]Found, error) {
+	if len(cands) == 0 {
+		return nil, nil
+	}
+	args := []any{s.clock()}
+	arg := func(x any) string {
+		args = append(args, x)
+		return "$" + strconv.Itoa(len(args))
+	}
+	filter := q
+	filter.Text = ""
+	if q.Near != nil && q.RadiusKm == 0 {
+		filter.Near = nil
+	}
+	where, err := listingFilter(filter, arg)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]uuid.UUID, len(cands))
+	rel := make(map[uuid.UUID]int64, len(cands))
+	for i, c := range cands {
+		ids[i], rel[c.id] = c.id, c.relevance
+	}
+	where = append(where, "l.id = ANY("+arg(ids)+")")
+	km := "NULL::FLOAT8"
+	if q.Near != nil {
+		km = distanceSQL(*q.Near, arg)
+	}
+	found, err := s.queryFound(ctx, `SELECT `+listingColumns+`, 0, `+km+` FROM listings l WHERE `+strings.Join(where, " AND "), args)
+	if err != nil {
+		return nil, err
+	}
+	for i := range found {
+		found[i].Relevance = rel[found[i].ID]
+	}
+	if after != nil {
+		cur := Found{Listing: Listing{ID: after.ID}, Relevance: after.Relevance, Km: &after.Km}
+		found = slices.DeleteFunc(found, func(f Found) bool { return q.foundOrder(f, cur) <= 0 })
+	}
+	slices.SortFunc(found, q.foundOrder)
+	return found[:min(len(found), limit+1)], nil
+}
+
+// weightsAbove lists the weights above w, "" when there are none.
+func weightsAbove(w int64) string {
+	var ws []string
+	for x := w + 1; x <= 4; x++ {
+		ws = append(ws, strconv.FormatInt(x, 10))
+	}
+	return strings.Join(ws, ", ")
+}
+
+// wordScore is the score of a listing_words row (alias) for the term whose
+// word is the parameter w: its weight, doubled when it is the whole word.
+func wordScore(alias, w string) string {
+	return alias + ".weight * CASE WHEN " + alias + ".word = " + w + " THEN 2 ELSE 1 END"
+}
