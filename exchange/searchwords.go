@@ -32,9 +32,9 @@ const rareCount = 3000
 // It does not score every listing that holds the words, which for a common
 // word is a tenth of a city and took a hundred milliseconds to sort. First
 // one query learns which levels each term has in some listing (termStats).
-// Then it walks one term, the driver (the one with the best top level,
-// else the rarer in titles, tags and category names), level by level from
-// its best: each level reads the driver's listings at that level from
+// Then it walks one term, the driver (the rarest; between common ones, the
+// one with the best top level, whose first levels then hold the page more
+// often), level by level from its best: each level reads the driver's listings at that level from
 // listing_words' (weight, word, listing_id, lat, lon) index, scores the
 // other terms of each by a probe of the (listing_id, word, weight) index,
 // and keeps the best few in the page's order; only those are looked up in
@@ -56,17 +56,17 @@ func (s *Store) findWords(ctx context.Context, q ListingQuery, terms []searchTer
 			return nil, nil // a word no listing holds
 		}
 		d := stats[driver]
-		if st.levels[0] > d.levels[0] || st.levels[0] == d.levels[0] && st.common < d.common {
+		if st.common < d.common || st.common == d.common && st.levels[0] > d.levels[0] {
 			driver = i
 		}
 	}
 	// What the other terms add to a listing of the driver: at least the
 	// sum of their worst levels, at most the sum of their best.
-	var others []searchTerm
+	var others []otherTerm
 	var least, best int64
 	for i, st := range stats {
 		if i != driver {
-			others = append(others, terms[i])
+			others = append(others, otherTerm{terms[i], st.levels[0], st.levels[len(st.levels)-1]})
 			least += st.levels[len(st.levels)-1]
 			best += st.levels[0]
 		}
@@ -77,7 +77,12 @@ func (s *Store) findWords(ctx context.Context, q ListingQuery, terms []searchTer
 		if after != nil && v+least > after.Relevance {
 			continue // the whole level ranks before the cursor
 		}
-		page, err := s.findLevel(ctx, q, terms[driver], others, v, after, limit)
+		// Once a page is held, a listing must reach its last to count.
+		var floor int64
+		if len(found) > limit {
+			floor = found[limit].Relevance
+		}
+		page, err := s.findLevel(ctx, q, terms[driver], others, v, floor, after, limit)
 		if err != nil {
 			return nil, err
 		}
@@ -107,8 +112,8 @@ func (q ListingQuery) foundOrder(a, b Found) int {
 }
 
 // termStat is what findWords needs to know of a term before it walks: the
-// levels it has in some listing, best first, and how common it is in
-// titles, tags and category names (up to rareCount).
+// levels it has in some listing, best first, and how many words of
+// listings it begins (up to rareCount).
 type termStat struct {
 	levels []int64
 	common int64
@@ -133,7 +138,7 @@ func (s *Store) termStats(ctx context.Context, terms []searchTerm) ([]termStat, 
 				"EXISTS (SELECT 1 FROM listing_words w WHERE w.weight = "+k+" AND w.word = "+w+")",
 				"EXISTS (SELECT 1 FROM listing_words w WHERE w.weight = "+k+" AND w.word > "+w+" AND w.word < "+u+")")
 		}
-		cols = append(cols, "(SELECT count(*) FROM (SELECT 1 FROM listing_words w WHERE w.weight IN (2, 3, 4) AND w.word >= "+w+
+		cols = append(cols, "(SELECT count(*) FROM (SELECT 1 FROM listing_words w WHERE w.word >= "+w+
 			" AND w.word < "+u+" LIMIT "+arg(rareCount)+") c)")
 	}
 	const perTerm = 9
@@ -168,9 +173,9 @@ func (s *Store) termStats(ctx context.Context, terms []searchTerm) ([]termStat, 
 // distance from the place kept with the words), and looks up in listings
 // only the first few: four pages' worth, more only when too few of those
 // pass the filters.
-func (s *Store) findLevel(ctx context.Context, q ListingQuery, driver searchTerm, others []searchTerm, v int64, after *SearchCursor, limit int) ([]Found, error) {
+func (s *Store) findLevel(ctx context.Context, q ListingQuery, driver searchTerm, others []otherTerm, v, floor int64, after *SearchCursor, limit int) ([]Found, error) {
 	for n := 4 * (limit + 1); ; n *= 8 {
-		cands, more, err := s.levelCandidates(ctx, q, driver, others, v, after, n)
+		cands, more, err := s.levelCandidates(ctx, q, driver, others, v, floor, after, n)
 		if err != nil {
 			return nil, err
 		}
@@ -188,12 +193,20 @@ type candidate struct {
 	relevance int64
 }
 
+// otherTerm is a term of a search other than the driver, with its best
+// and worst levels in any listing.
+type otherTerm struct {
+	searchTerm
+	best, least int64
+}
+
 // levelCandidates returns the first n listings of level v of the driver
-// term that hold every other term, after the cursor, in the page's order
+// term that hold every other term, with a relevance of at least floor,
+// after the cursor, in the page's order
 // as listing_words gives it, and whether there are more. A row written
 // without its listing's place (by a server older than migration 0025) is a
 // candidate whatever the distance.
-func (s *Store) levelCandidates(ctx context.Context, q ListingQuery, driver searchTerm, others []searchTerm, v int64, after *SearchCursor, n int) ([]candidate, bool, error) {
+func (s *Store) levelCandidates(ctx context.Context, q ListingQuery, driver searchTerm, others []otherTerm, v, floor int64, after *SearchCursor, n int) ([]candidate, bool, error) {
 	var args []any
 	arg := func(x any) string {
 		args = append(args, x)
@@ -201,41 +214,68 @@ func (s *Store) levelCandidates(ctx context.Context, q ListingQuery, driver sear
 	}
 	level := strconv.FormatInt(v, 10)
 
+	// A listing reaches the floor only if each other term's level in it
+	// is at least the floor less v and the best of the others: when that
+	// rules out some of the term's levels, the level's listings are
+	// narrowed to those holding the term at a level high enough (a
+	// semi-join the planner may run as one read of those, rather than a
+	// probe per listing), before anything is probed.
+	var narrow []string
+	for j, t := range others {
+		need := floor - v
+		for k, u := range others {
+			if k != j {
+				need -= u.best
+			}
+		}
+		if need <= t.least {
+			continue
+		}
+		ow := arg(t.word)
+		var sets []string
+		if ws := weightsFrom((need + 1) / 2); ws != "" {
+			sets = append(sets, "SELECT x.listing_id FROM listing_words x WHERE x.weight IN ("+ws+") AND x.word = "+ow)
+		}
+		if ws := weightsFrom(need); ws != "" {
+			sets = append(sets, "SELECT x.listing_id FROM listing_words x WHERE x.weight IN ("+ws+") AND x.word > "+ow+" AND x.word < "+arg(t.upper))
+		}
+		if len(sets) == 0 {
+			return nil, false, nil // beyond the term's best: nothing can reach the floor
+		}
+		narrow = append(narrow, " AND w.listing_id IN ("+strings.Join(sets, " UNION ALL ")+")")
+	}
+
 	// The driver's listings at level v: a word it begins scores v, and
 	// none scores more. Each part reads one weight of listing_words'
 	// (weight, word, listing_id, lat, lon) index: the whole word (one row
 	// per listing, as the key is word and listing), then the longer words
-	// it begins (several may be one listing's). What outscores a row is
-	// the whole word at a higher weight (not for the whole word's own
-	// row, the listing's only one), or a longer word at a weight above v,
-	// each a short read of the same index.
+	// it begins (several may be one listing's). Whether another of the
+	// listing's words outscores the row is a probe of (listing_id, word,
+	// weight), written as a scalar subquery so that the planner runs it
+	// once per row by the listing's id (as an anti-join it guessed a range
+	// of longer words to hold one row, and scanned the range for each of
+	// thousands), and after the narrowing (OFFSET 0 keeps it there); the
+	// whole word needs none at levels 4 and up, as a longer word scores
+	// at most 4.
 	w := arg(driver.word)
 	var upper string
-	upperArg := func() string {
-		if upper == "" {
-			upper = arg(driver.upper)
+	part := func(cond string, check bool) string {
+		sql := "SELECT w.listing_id, w.lat, w.lon FROM listing_words w WHERE " + cond + strings.Join(narrow, "")
+		if !check {
+			return sql
 		}
-		return upper
+		return "SELECT p.listing_id, p.lat, p.lon FROM (" + sql + " OFFSET 0) p WHERE (SELECT max(" + wordScore("x", w) +
+			") FROM listing_words x WHERE x.listing_id = p.listing_id AND x.word >= " + w + " AND x.word < " + upper + ") = " + level
 	}
-	outscored := func(whole bool) string {
-		var not string
-		if ws := weightsAbove(v / 2); ws != "" && !whole {
-			not += " AND NOT EXISTS (SELECT 1 FROM listing_words x WHERE x.listing_id = w.listing_id AND x.word = " + w + " AND x.weight IN (" + ws + "))"
-		}
-		if ws := weightsAbove(v); ws != "" {
-			not += " AND NOT EXISTS (SELECT 1 FROM listing_words x WHERE x.listing_id = w.listing_id AND x.word > " + w +
-				" AND x.word < " + upperArg() + " AND x.weight IN (" + ws + "))"
-		}
-		return not
+	if v <= 4 {
+		upper = arg(driver.upper)
 	}
 	var parts []string
 	if v%2 == 0 && v/2 <= 4 {
-		parts = append(parts, "SELECT w.listing_id, w.lat, w.lon FROM listing_words w WHERE w.weight = "+strconv.FormatInt(v/2, 10)+
-			" AND w.word = "+w+outscored(true))
+		parts = append(parts, part("w.weight = "+strconv.FormatInt(v/2, 10)+" AND w.word = "+w, v < 4))
 	}
 	if v <= 4 {
-		parts = append(parts, "SELECT w.listing_id, w.lat, w.lon FROM listing_words w WHERE w.weight = "+level+
-			" AND w.word > "+w+" AND w.word < "+upperArg()+outscored(false))
+		parts = append(parts, part("w.weight = "+level+" AND w.word > "+w+" AND w.word < "+upper, true))
 	}
 	atLevel := parts[0]
 	if len(parts) > 1 {
@@ -243,6 +283,8 @@ func (s *Store) levelCandidates(ctx context.Context, q ListingQuery, driver sear
 	} else if v <= 4 {
 		atLevel = "SELECT DISTINCT d.listing_id, d.lat, d.lon FROM (" + atLevel + ") d"
 	}
+	from := "(" + atLevel + ") d"
+	var where, order []string
 
 	// Each other term's level in the listing, by a probe of (listing_id,
 	// word, weight): NULL when the listing lacks the term. OFFSET 0 keeps
@@ -254,12 +296,13 @@ func (s *Store) levelCandidates(ctx context.Context, q ListingQuery, driver sear
 		probes = append(probes, "(SELECT max("+wordScore("x", ow)+") FROM listing_words x WHERE x.listing_id = d.listing_id AND x.word >= "+ow+
 			" AND x.word < "+arg(t.upper)+")")
 	}
-	from := "(" + atLevel + ") d"
-	var where, order []string
 	if len(others) > 0 {
 		from = "(SELECT d.listing_id, d.lat, d.lon, (" + strings.Join(probes, " + ") + ")::BIGINT AS relevance FROM " + from + " OFFSET 0) d"
 		rel = "d.relevance"
 		where = append(where, rel+" IS NOT NULL")
+		if floor > 0 {
+			where = append(where, rel+" >= "+arg(floor))
+		}
 		order = append(order, rel+" DESC")
 	}
 	km := "NULL::FLOAT8"
@@ -340,10 +383,10 @@ func (s *Store) lookUpFound(ctx context.Context, q ListingQuery, cands []candida
 	return found[:min(len(found), limit+1)], nil
 }
 
-// weightsAbove lists the weights above w, "" when there are none.
-func weightsAbove(w int64) string {
+// weightsFrom lists the weights from w to 4, "" when there are none.
+func weightsFrom(w int64) string {
 	var ws []string
-	for x := w + 1; x <= 4; x++ {
+	for x := max(w, 1); x <= 4; x++ {
 		ws = append(ws, strconv.FormatInt(x, 10))
 	}
 	return strings.Join(ws, ", ")
