@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -168,29 +167,70 @@ func (s *Store) termStats(ctx context.Context, terms []searchTerm) ([]termStat, 
 
 // findLevel is one step of findWords: the first limit+1 listings after the
 // cursor, in the page's order, among those at level v of the driver term
-// that hold every other term and pass q's filters. It reads the level from
-// listing_words alone, in the page's order (relevance from the probes,
-// distance from the place kept with the words), and looks up in listings
-// only the first few: four pages' worth, more only when too few of those
-// pass the filters.
+// that hold every other term, reach floor and pass q's filters. One query
+// reads the level from listing_words alone, in the page's order
+// (relevance from the probes, distance from the place kept with the
+// words), and looks up in listings only the first few, four pages' worth,
+// saying of each whether it passes the filters; more are read only when
+// too few of those pass.
 func (s *Store) findLevel(ctx context.Context, q ListingQuery, driver searchTerm, others []otherTerm, v, floor int64, after *SearchCursor, limit int) ([]Found, error) {
+	filter := q
+	filter.Text = ""
+	if q.Near != nil && q.RadiusKm == 0 {
+		filter.Near = nil
+	}
 	for n := 4 * (limit + 1); ; n *= 8 {
-		cands, more, err := s.levelCandidates(ctx, q, driver, others, v, floor, after, n)
+		args := []any{s.clock()}
+		arg := func(x any) string {
+			args = append(args, x)
+			return "$" + strconv.Itoa(len(args))
+		}
+		where, err := listingFilter(filter, arg)
 		if err != nil {
 			return nil, err
 		}
-		found, err := s.lookUpFound(ctx, q, cands, after, limit)
-		if err != nil || len(found) > limit || !more {
-			return found, err
+		cands, ok := levelSQL(q, driver, others, v, floor, after, n, arg)
+		if !ok {
+			return nil, nil
+		}
+		km := "NULL::FLOAT8"
+		if q.Near != nil {
+			km = distanceSQL(*q.Near, arg)
+		}
+		sql := "SELECT " + listingColumns + ", c.relevance, " + km + ", COALESCE((" + strings.Join(where, ") AND (") + "), FALSE)" +
+			" FROM (" + cands + ") c JOIN listings l ON l.id = c.listing_id ORDER BY c.relevance DESC, "
+		if q.Near != nil {
+			sql += "c.placeless DESC, c.km, "
+		}
+		sql += "c.listing_id"
+		rows, err := s.db.Pool.Query(ctx, sql, args...)
+		if err != nil {
+			return nil, err
+		}
+		read := 0
+		var found []Found
+		_, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (struct{}, error) {
+			var f Found
+			var pass bool
+			l, err := scanListing(rowWithTail{r, []any{&f.Relevance, &f.Km, &pass}})
+			f.Listing = l
+			if read++; pass && read <= n {
+				found = append(found, f)
+			}
+			return struct{}{}, err
+		})
+		if err != nil {
+			return nil, err
+		}
+		if after != nil {
+			cur := Found{Listing: Listing{ID: after.ID}, Relevance: after.Relevance, Km: &after.Km}
+			found = slices.DeleteFunc(found, func(f Found) bool { return q.foundOrder(f, cur) <= 0 })
+		}
+		slices.SortFunc(found, q.foundOrder)
+		if len(found) > limit || read <= n {
+			return found[:min(len(found), limit+1)], nil
 		}
 	}
-}
-
-// candidate is a listing a level of a word search holds, with its
-// relevance.
-type candidate struct {
-	id        uuid.UUID
-	relevance int64
 }
 
 // otherTerm is a term of a search other than the driver, with its best
@@ -200,18 +240,13 @@ type otherTerm struct {
 	best, least int64
 }
 
-// levelCandidates returns the first n listings of level v of the driver
-// term that hold every other term, with a relevance of at least floor,
-// after the cursor, in the page's order
-// as listing_words gives it, and whether there are more. A row written
-// without its listing's place (by a server older than migration 0025) is a
-// candidate whatever the distance.
-func (s *Store) levelCandidates(ctx context.Context, q ListingQuery, driver searchTerm, others []otherTerm, v, floor int64, after *SearchCursor, n int) ([]candidate, bool, error) {
-	var args []any
-	arg := func(x any) string {
-		args = append(args, x)
-		return "$" + strconv.Itoa(len(args))
-	}
+// levelSQL is the query of the first n+1 listings (listing_id,
+// relevance) of level v of the driver term that hold every other term,
+// with a relevance of at least floor, after the cursor, in the page's order
+// as listing_words gives it; false when no listing of the level can reach
+// floor. A row written without its listing's place (by a server older than
+// migration 0025) is a candidate whatever the distance.
+func levelSQL(q ListingQuery, driver searchTerm, others []otherTerm, v, floor int64, after *SearchCursor, n int, arg func(any) string) (string, bool) {
 	level := strconv.FormatInt(v, 10)
 
 	// A listing reaches the floor only if each other term's level in it
@@ -240,7 +275,7 @@ func (s *Store) levelCandidates(ctx context.Context, q ListingQuery, driver sear
 			sets = append(sets, "SELECT x.listing_id FROM listing_words x WHERE x.weight IN ("+ws+") AND x.word > "+ow+" AND x.word < "+arg(t.upper))
 		}
 		if len(sets) == 0 {
-			return nil, false, nil // beyond the term's best: nothing can reach the floor
+			return "", false // beyond the term's best: nothing can reach the floor
 		}
 		narrow = append(narrow, " AND w.listing_id IN ("+strings.Join(sets, " UNION ALL ")+")")
 	}
@@ -318,69 +353,18 @@ func (s *Store) levelCandidates(ctx context.Context, q ListingQuery, driver sear
 		}
 		where = append(where, cond)
 	}
-	sql := "SELECT d.listing_id, " + rel + " FROM " + from
+	// The order's keys are columns too, so that the query looking up
+	// the listings can keep it.
+	sql := "SELECT d.listing_id, " + rel + "::BIGINT AS relevance"
+	if q.Near != nil {
+		sql += ", (d.lat IS NULL) AS placeless, " + km + " AS km"
+	}
+	sql += " FROM " + from
 	if len(where) > 0 {
 		sql += " WHERE " + strings.Join(where, " AND ")
 	}
 	sql += " ORDER BY " + strings.Join(order, ", ") + " LIMIT " + arg(n+1)
-	rows, err := s.db.Pool.Query(ctx, sql, args...)
-	if err != nil {
-		return nil, false, err
-	}
-	cands, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (candidate, error) {
-		var c candidate
-		return c, r.Scan(&c.id, &c.relevance)
-	})
-	if err != nil || len(cands) <= n {
-		return cands, false, err
-	}
-	return cands[:n], true, nil
-}
-
-// lookUpFound returns the candidates that pass q's filters, with their
-// distance from q's point measured from the listings themselves, the first
-// limit+1 after the cursor in the page's order.
-func (s *Store) lookUpFound(ctx context.Context, q ListingQuery, cands []candidate, after *SearchCursor, limit int) ([]Found, error) {
-	if len(cands) == 0 {
-		return nil, nil
-	}
-	args := []any{s.clock()}
-	arg := func(x any) string {
-		args = append(args, x)
-		return "$" + strconv.Itoa(len(args))
-	}
-	filter := q
-	filter.Text = ""
-	if q.Near != nil && q.RadiusKm == 0 {
-		filter.Near = nil
-	}
-	where, err := listingFilter(filter, arg)
-	if err != nil {
-		return nil, err
-	}
-	ids := make([]uuid.UUID, len(cands))
-	rel := make(map[uuid.UUID]int64, len(cands))
-	for i, c := range cands {
-		ids[i], rel[c.id] = c.id, c.relevance
-	}
-	where = append(where, "l.id = ANY("+arg(ids)+")")
-	km := "NULL::FLOAT8"
-	if q.Near != nil {
-		km = distanceSQL(*q.Near, arg)
-	}
-	found, err := s.queryFound(ctx, `SELECT `+listingColumns+`, 0, `+km+` FROM listings l WHERE `+strings.Join(where, " AND "), args)
-	if err != nil {
-		return nil, err
-	}
-	for i := range found {
-		found[i].Relevance = rel[found[i].ID]
-	}
-	if after != nil {
-		cur := Found{Listing: Listing{ID: after.ID}, Relevance: after.Relevance, Km: &after.Km}
-		found = slices.DeleteFunc(found, func(f Found) bool { return q.foundOrder(f, cur) <= 0 })
-	}
-	slices.SortFunc(found, q.foundOrder)
-	return found[:min(len(found), limit+1)], nil
+	return sql, true
 }
 
 // weightsFrom lists the weights from w to 4, "" when there are none.
