@@ -81,7 +81,7 @@ func (s *Store) findWords(ctx context.Context, q ListingQuery, terms []searchTer
 		if len(found) > limit {
 			floor = found[limit].Relevance
 		}
-		page, err := s.findLevel(ctx, q, terms[driver], others, v, floor, after, limit)
+		page, err := s.findLevel(ctx, q, driverTerm{terms[driver], walk[0]}, others, v, floor, after, limit)
 		if err != nil {
 			return nil, err
 		}
@@ -173,7 +173,7 @@ func (s *Store) termStats(ctx context.Context, terms []searchTerm) ([]termStat, 
 // words), and looks up in listings only the first few, four pages' worth,
 // saying of each whether it passes the filters; more are read only when
 // too few of those pass.
-func (s *Store) findLevel(ctx context.Context, q ListingQuery, driver searchTerm, others []otherTerm, v, floor int64, after *SearchCursor, limit int) ([]Found, error) {
+func (s *Store) findLevel(ctx context.Context, q ListingQuery, driver driverTerm, others []otherTerm, v, floor int64, after *SearchCursor, limit int) ([]Found, error) {
 	filter := q
 	filter.Text = ""
 	if q.Near != nil && q.RadiusKm == 0 {
@@ -233,6 +233,13 @@ func (s *Store) findLevel(ctx context.Context, q ListingQuery, driver searchTerm
 	}
 }
 
+// driverTerm is the term findWords walks, with its best level in any
+// listing.
+type driverTerm struct {
+	searchTerm
+	best int64
+}
+
 // otherTerm is a term of a search other than the driver, with its best
 // and worst levels in any listing.
 type otherTerm struct {
@@ -246,7 +253,7 @@ type otherTerm struct {
 // as listing_words gives it; false when no listing of the level can reach
 // floor. A row written without its listing's place (by a server older than
 // migration 0025) is a candidate whatever the distance.
-func levelSQL(q ListingQuery, driver searchTerm, others []otherTerm, v, floor int64, after *SearchCursor, n int, arg func(any) string) (string, bool) {
+func levelSQL(q ListingQuery, driver driverTerm, others []otherTerm, v, floor int64, after *SearchCursor, n int, arg func(any) string) (string, bool) {
 	level := strconv.FormatInt(v, 10)
 
 	// A listing reaches the floor only if each other term's level in it
@@ -289,9 +296,11 @@ func levelSQL(q ListingQuery, driver searchTerm, others []otherTerm, v, floor in
 	// weight), written as a scalar subquery so that the planner runs it
 	// once per row by the listing's id (as an anti-join it guessed a range
 	// of longer words to hold one row, and scanned the range for each of
-	// thousands), and after the narrowing (OFFSET 0 keeps it there); the
+	// thousands), and after the narrowing (OFFSET 0 keeps it there). The
 	// whole word needs none at levels 4 and up, as a longer word scores
-	// at most 4.
+	// at most 4, and no row needs it at the driver's best level (a term
+	// typed in part, whose best is a longer word in titles, reads those
+	// without a probe each).
 	w := arg(driver.word)
 	var upper string
 	part := func(cond string, check bool) string {
@@ -307,10 +316,10 @@ func levelSQL(q ListingQuery, driver searchTerm, others []otherTerm, v, floor in
 	}
 	var parts []string
 	if v%2 == 0 && v/2 <= 4 {
-		parts = append(parts, part("w.weight = "+strconv.FormatInt(v/2, 10)+" AND w.word = "+w, v < 4))
+		parts = append(parts, part("w.weight = "+strconv.FormatInt(v/2, 10)+" AND w.word = "+w, v < 4 && v < driver.best))
 	}
 	if v <= 4 {
-		parts = append(parts, part("w.weight = "+level+" AND w.word > "+w+" AND w.word < "+upper, true))
+		parts = append(parts, part("w.weight = "+level+" AND w.word > "+w+" AND w.word < "+upper, v < driver.best))
 	}
 	atLevel := parts[0]
 	if len(parts) > 1 {
