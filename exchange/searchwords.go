@@ -81,7 +81,7 @@ func (s *Store) findWords(ctx context.Context, q ListingQuery, terms []searchTer
 		if len(found) > limit {
 			floor = found[limit].Relevance
 		}
-		page, err := s.findLevel(ctx, q, driverTerm{terms[driver], walk[0]}, others, v, floor, after, limit)
+		page, err := s.findLevel(ctx, q, driverTerm{terms[driver], stats[driver]}, others, v, floor, after, limit)
 		if err != nil {
 			return nil, err
 		}
@@ -116,6 +116,9 @@ func (q ListingQuery) foundOrder(a, b Found) int {
 type termStat struct {
 	levels []int64
 	common int64
+	// whole[w-1] and longer[w-1] say whether some listing holds the
+	// whole word, or a longer word the term begins, at weight w.
+	whole, longer [4]bool
 }
 
 // termStats reads, in one query, each term's levels (whether a row of each
@@ -154,6 +157,7 @@ func (s *Store) termStats(ctx context.Context, terms []searchTerm) ([]termStat, 
 		return nil, err
 	}
 	for i := range terms {
+		stats[i].whole, stats[i].longer = whole[i], longer[i]
 		for _, v := range levels {
 			// Level v: the whole word at weight v/2, or a longer word at
 			// weight v.
@@ -233,11 +237,25 @@ func (s *Store) findLevel(ctx context.Context, q ListingQuery, driver driverTerm
 	}
 }
 
-// driverTerm is the term findWords walks, with its best level in any
-// listing.
+// driverTerm is the term findWords walks, with what termStats learned of
+// it.
 type driverTerm struct {
 	searchTerm
-	best int64
+	termStat
+}
+
+// outscorable reports whether a row of the driver scoring v may be
+// outscored in its listing by another of the listing's rows: only if
+// some listing holds the whole word at a weight scoring more (whole says
+// the row is the whole word's, the listing's only one), or a longer word
+// at a weight above v.
+func (d driverTerm) outscorable(v int64, whole bool) bool {
+	for w := int64(1); w <= 4; w++ {
+		if !whole && d.whole[w-1] && 2*w > v || d.longer[w-1] && w > v {
+			return true
+		}
+	}
+	return false
 }
 
 // otherTerm is a term of a search other than the driver, with its best
@@ -296,11 +314,11 @@ func levelSQL(q ListingQuery, driver driverTerm, others []otherTerm, v, floor in
 	// weight), written as a scalar subquery so that the planner runs it
 	// once per row by the listing's id (as an anti-join it guessed a range
 	// of longer words to hold one row, and scanned the range for each of
-	// thousands), and after the narrowing (OFFSET 0 keeps it there). The
-	// whole word needs none at levels 4 and up, as a longer word scores
-	// at most 4, and no row needs it at the driver's best level (a term
-	// typed in part, whose best is a longer word in titles, reads those
-	// without a probe each).
+	// thousands), and after the narrowing (OFFSET 0 keeps it there); and
+	// only when some listing holds a row of the term that could outscore
+	// it (termStats says: a term typed in part, whose best is a longer
+	// word in titles, reads those without a probe each, and so does a
+	// whole word in descriptions when no longer word is in any title).
 	w := arg(driver.word)
 	var upper string
 	part := func(cond string, check bool) string {
@@ -316,10 +334,10 @@ func levelSQL(q ListingQuery, driver driverTerm, others []otherTerm, v, floor in
 	}
 	var parts []string
 	if v%2 == 0 && v/2 <= 4 {
-		parts = append(parts, part("w.weight = "+strconv.FormatInt(v/2, 10)+" AND w.word = "+w, v < 4 && v < driver.best))
+		parts = append(parts, part("w.weight = "+strconv.FormatInt(v/2, 10)+" AND w.word = "+w, driver.outscorable(v, true)))
 	}
 	if v <= 4 {
-		parts = append(parts, part("w.weight = "+level+" AND w.word > "+w+" AND w.word < "+upper, v < driver.best))
+		parts = append(parts, part("w.weight = "+level+" AND w.word > "+w+" AND w.word < "+upper, driver.outscorable(v, false)))
 	}
 	atLevel := parts[0]
 	if len(parts) > 1 {
