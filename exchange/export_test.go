@@ -38,3 +38,13 @@ func (s *Store) UpdateListingStatus(ctx context.Context, id uuid.UUID, to Listin
 func (s *Store) ExpireListings(ctx context.Context, now time.Time) (int, error) {
 	return s.expireListings(ctx, now)
 }
+
+// SearchWords is searchTerms: each folded word of a search and the bound
+// past every word it begins.
+func SearchWords(text string) (words, uppers [][]byte, err error) {
+	ts, err := searchTerms(text)
+	for _, t := range ts {
+		words, uppers = append(words, t.word), append(uppers, t.upper)
+	}
+	return words, uppers, err
+}

@@ -970,11 +970,15 @@ func boxClause(c Point, km float64, arg func(any) string) string {
 }
 
 // distanceSQL is the haversine distance in km from c to a listing l.
-func distanceSQL(c Point, arg func(any) string) string {
+func distanceSQL(c Point, arg func(any) string) string { return distanceOf("l", c, arg) }
+
+// distanceOf is the haversine distance in km from c to the lat and lon of
+// the row alias.
+func distanceOf(alias string, c Point, arg func(any) string) string {
 	lat, lon := arg(c.Lat), arg(c.Lon)
 	return "(2 * " + strconv.FormatFloat(earthKm, 'f', 1, 64) + " * asin(sqrt(least(1.0," +
-		" power(sin(radians(l.lat - " + lat + "::FLOAT8) / 2), 2)" +
-		" + cos(radians(" + lat + "::FLOAT8)) * cos(radians(l.lat)) * power(sin(radians(l.lon - " + lon + "::FLOAT8) / 2), 2)))))"
+		" power(sin(radians(" + alias + ".lat - " + lat + "::FLOAT8) / 2), 2)" +
+		" + cos(radians(" + lat + "::FLOAT8)) * cos(radians(" + alias + ".lat)) * power(sin(radians(" + alias + ".lon - " + lon + "::FLOAT8) / 2), 2)))))"
 }
 
 // ToMatching converts a listing for the matching engine, which counts in

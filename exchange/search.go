@@ -62,19 +62,13 @@ func (s *Store) FindListings(ctx context.Context, pr Principal, q ListingQuery, 
 		}
 	}
 	var found []Found
-	// Words without a point: first among the best topWords matches by
-	// relevance alone (an index-only read of listing_words), which holds
-	// the page whenever enough of them pass the other filters; else, or
-	// with a point, over every match.
-	if len(terms) > 0 && q.Near == nil {
-		if found, err = s.find(ctx, q, terms, after, limit, topWords); err != nil {
-			return nil, nil, err
-		}
+	if len(terms) > 0 {
+		found, err = s.findWords(ctx, q, terms, after, limit)
+	} else {
+		found, err = s.find(ctx, q, after, limit)
 	}
-	if len(found) <= limit {
-		if found, err = s.find(ctx, q, terms, after, limit, 0); err != nil {
-			return nil, nil, err
-		}
+	if err != nil {
+		return nil, nil, err
 	}
 	var next *SearchCursor
 	if len(found) > limit {
@@ -101,14 +95,9 @@ func (s *Store) FindListings(ctx context.Context, pr Principal, q ListingQuery, 
 	return found, next, nil
 }
 
-// topWords is how many of the best matches by relevance a word search
-// looks at first (see FindListings).
-const topWords = 400
-
-// find runs one query of FindListings: the first limit+1 listings after
-// the cursor; with top > 0, only among the top best matches of the terms
-// by relevance and id.
-func (s *Store) find(ctx context.Context, q ListingQuery, terms []searchTerm, after *SearchCursor, limit, top int) ([]Found, error) {
+// find runs FindListings without words: the first limit+1 listings after
+// the cursor, nearest first when q has a point, then by id.
+func (s *Store) find(ctx context.Context, q ListingQuery, after *SearchCursor, limit int) ([]Found, error) {
 	args := []any{s.clock()}
 	arg := func(v any) string {
 		args = append(args, v)
@@ -124,52 +113,44 @@ func (s *Store) find(ctx context.Context, q ListingQuery, terms []searchTerm, af
 	if err != nil {
 		return nil, err
 	}
-	if q.Text != "" && len(terms) == 0 { // only punctuation: no word to find
+	if q.Text != "" { // only punctuation: no word to find
 		where = append(where, "FALSE")
 	}
-
-	from := "listings l"
-	relevance, km := "0", "NULL::FLOAT8"
-	if len(terms) > 0 {
-		ranked := relevanceSQL(terms, arg)
-		if top > 0 {
-			ranked = "SELECT * FROM (" + ranked + ") r0"
-			if after != nil {
-				r := arg(after.Relevance) + "::BIGINT"
-				ranked += " WHERE r0.relevance < " + r + " OR (r0.relevance = " + r + " AND r0.listing_id > " + arg(after.ID) + ")"
-			}
-			ranked += " ORDER BY r0.relevance DESC, r0.listing_id LIMIT " + arg(top)
-		}
-		from += " JOIN (" + ranked + ") r ON r.listing_id = l.id"
-		relevance = "r.relevance"
-	}
+	km := "NULL::FLOAT8"
+	var order []string
 	if point != nil {
 		km = distanceSQL(*point, arg)
-	}
-	var order []string
-	if len(terms) > 0 {
-		order = append(order, relevance+" DESC")
-	}
-	if point != nil {
 		order = append(order, km)
 	}
 	order = append(order, "l.id")
 	if after != nil {
-		// Keyset: the rows that sort after the cursor, in the same order.
-		cond := "l.id > " + arg(after.ID)
-		if point != nil {
-			k := arg(after.Km) + "::FLOAT8"
-			cond = "(" + km + " > " + k + " OR (" + km + " = " + k + " AND " + cond + "))"
-		}
-		if len(terms) > 0 {
-			r := arg(after.Relevance) + "::BIGINT"
-			cond = "(" + relevance + " < " + r + " OR (" + relevance + " = " + r + " AND " + cond + "))"
-		}
-		where = append(where, cond)
+		where = append(where, afterSQL(after, "", km, "l.id", point != nil, arg))
 	}
-	sql := `SELECT ` + listingColumns + `, ` + relevance + `, ` + km + ` FROM ` + from +
+	sql := `SELECT ` + listingColumns + `, 0, ` + km + ` FROM listings l` +
 		"\nWHERE " + strings.Join(where, "\n  AND ") +
 		"\nORDER BY " + strings.Join(order, ", ") + " LIMIT " + arg(limit+1)
+	return s.queryFound(ctx, sql, args)
+}
+
+// afterSQL is the keyset condition of a page after the cursor: the rows
+// that sort after it by relevance (when rel is not ""), distance (when
+// near) and id.
+func afterSQL(after *SearchCursor, rel, km, id string, near bool, arg func(any) string) string {
+	cond := id + " > " + arg(after.ID)
+	if near {
+		k := arg(after.Km) + "::FLOAT8"
+		cond = "(" + km + " > " + k + " OR (" + km + " = " + k + " AND " + cond + "))"
+	}
+	if rel != "" {
+		r := arg(after.Relevance) + "::BIGINT"
+		cond = "(" + rel + " < " + r + " OR (" + rel + " = " + r + " AND " + cond + "))"
+	}
+	return cond
+}
+
+// queryFound runs a search's query, whose columns are a listing's, its
+// relevance and its distance.
+func (s *Store) queryFound(ctx context.Context, sql string, args []any) ([]Found, error) {
 	rows, err := s.db.Pool.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, err
@@ -182,20 +163,6 @@ func (s *Store) find(ctx context.Context, q ListingQuery, terms []searchTerm, af
 		f.Listing, f.Relevance, f.Km = l, rel, dist
 		return f, err
 	})
-}
-
-// relevanceSQL is the relevance of the listings that hold every term: per
-// term the best weight of a word it begins (doubled for the whole word),
-// each term a range scan of listing_words' primary key.
-func relevanceSQL(terms []searchTerm, arg func(any) string) string {
-	parts := make([]string, len(terms))
-	for i, t := range terms {
-		w := arg(t.word)
-		parts[i] = "SELECT w.listing_id, max(w.weight * CASE WHEN w.word = " + w + " THEN 2 ELSE 1 END) AS best" +
-			" FROM listing_words w WHERE w.word >= " + w + " AND w.word < " + arg(t.upper) + " GROUP BY w.listing_id"
-	}
-	return "SELECT h.listing_id, sum(h.best)::BIGINT AS relevance FROM (" + strings.Join(parts, " UNION ALL ") +
-		") h GROUP BY h.listing_id HAVING count(*) = " + arg(int64(len(terms)))
 }
 
 // rowWithTail scans a row whose first columns are a listing's and whose

@@ -74,6 +74,7 @@ func writeListingWords(ctx context.Context, tx *pgtx.Tx, ls ...Listing) error {
 	var byWord [][]byte
 	var owners []uuid.UUID
 	var weights []int64
+	var lats, lons []float64
 	for i, l := range ls {
 		ws, text := listingWords(l, names[l.Category])
 		ids[i], texts[i] = l.ID, text
@@ -81,6 +82,7 @@ func writeListingWords(ctx context.Context, tx *pgtx.Tx, ls ...Listing) error {
 			byWord = append(byWord, []byte(w))
 			owners = append(owners, l.ID)
 			weights = append(weights, weight)
+			lats, lons = append(lats, l.Place.Lat), append(lons, l.Place.Lon)
 		}
 	}
 	if _, err := tx.Exec(ctx, `DELETE FROM listing_words WHERE listing_id = ANY($1)`, ids); err != nil {
@@ -88,8 +90,9 @@ func writeListingWords(ctx context.Context, tx *pgtx.Tx, ls ...Listing) error {
 	}
 	if len(byWord) > 0 {
 		if _, err := tx.Exec(ctx, `
-INSERT INTO listing_words (word, listing_id, weight)
-SELECT w, id, n FROM unnest($1::BYTEA[], $2::UUID[], $3::BIGINT[]) AS t (w, id, n)`, byWord, owners, weights); err != nil {
+INSERT INTO listing_words (word, listing_id, weight, lat, lon)
+SELECT w, id, n, lat, lon FROM unnest($1::BYTEA[], $2::UUID[], $3::BIGINT[], $4::FLOAT8[], $5::FLOAT8[]) AS t (w, id, n, lat, lon)`,
+			byWord, owners, weights, lats, lons); err != nil {
 			return err
 		}
 	}

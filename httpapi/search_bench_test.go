@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -198,6 +199,7 @@ func BenchmarkSearch100k(b *testing.B) {
 		}
 		b.Run(name, func(b *testing.B) {
 			var took []time.Duration
+			var queries []string
 			found := 0
 			for b.Loop() {
 				q := typed(vocab[20+zipf.Uint64()%uint64(len(vocab)-20)])
@@ -219,10 +221,20 @@ func BenchmarkSearch100k(b *testing.B) {
 				body, err := io.ReadAll(resp.Body)
 				resp.Body.Close()
 				took = append(took, time.Since(t0))
+				queries = append(queries, path[strings.Index(path, "q="):])
 				if err != nil || resp.StatusCode != http.StatusOK {
 					b.Fatalf("GET %s: %d %s %v", path, resp.StatusCode, body, err)
 				}
 				found += strings.Count(string(body), `"relevance":`)
+			}
+			// The slowest searches, to see what the tail is made of.
+			order := make([]int, len(took))
+			for i := range order {
+				order[i] = i
+			}
+			slices.SortFunc(order, func(i, j int) int { return cmp.Compare(took[j], took[i]) })
+			for _, i := range order[:min(len(order), 6)] {
+				b.Logf("%v %s", took[i].Round(time.Microsecond), queries[i])
 			}
 			slices.Sort(took)
 			pct := func(p float64) float64 {

@@ -16,9 +16,11 @@ func BenchmarkRank100k(b *testing.B) {
 	ix := matching.NewIndex(offers, cfg)
 	b.ResetTimer()
 	found := 0
+	c0 := cpuTime()
 	for i := 0; b.Loop(); i++ {
 		found += len(ix.Rank(needs[i%len(needs)], f, 20))
 	}
+	b.ReportMetric(float64(cpuTime()-c0)/float64(b.N)/1e6, "cpu-ms/op")
 	b.ReportMetric(float64(found)/float64(b.N), "candidates/op")
 }
 

@@ -17,6 +17,23 @@ const (
 
 type cell struct{ lat, lon int32 }
 
+// entry is what Rank reads of an indexed offer before it looks at the
+// offer itself: where it is (with the cosine of its latitude, which the
+// haversine distance needs and which is the same for every need), who
+// posted it, and its position. Entries of a cell lie side by side, so
+// scanning a city reads them in order instead of jumping between listings
+// of a few hundred bytes each, which was most of ranking's time.
+type entry struct {
+	lat, lon, cos float64
+	// from and to are the offer's Start and End in Unix seconds when it
+	// has a window and no weekly hours (timed), so that an offer given
+	// wholly before or after a need is turned down without reading it.
+	from, to int64
+	timed    bool
+	owner    int32 // position in Index.owners' numbering; -1 for none
+	i        int32 // position in Index.offers
+}
+
 // Index holds open offers bucketed by category and by a 0.5° grid, so that
 // ranking one need scans only offers in its category (and related ones)
 // whose cells can lie within the need's reach, and the remote offers of
@@ -25,30 +42,45 @@ type cell struct{ lat, lon int32 }
 type Index struct {
 	offers []Listing
 	cfg    Config
-	cells  map[string]map[cell][]int32
-	remote map[string][]int32
+	cells  map[string]map[cell][]entry
+	remote map[string][]entry
+	// owners numbers the offers' owners, so that "not with oneself" is a
+	// comparison of numbers.
+	owners map[string]int32
 }
 
 // NewIndex indexes offers for ranking with cfg. Listings that are not offers
 // are skipped; candidates refer to offers by their position in this slice.
 // The slice must not be modified while the Index is in use.
 func NewIndex(offers []Listing, cfg Config) *Index {
-	ix := &Index{offers: offers, cfg: cfg, cells: make(map[string]map[cell][]int32), remote: make(map[string][]int32)}
+	ix := &Index{offers: offers, cfg: cfg, cells: make(map[string]map[cell][]entry),
+		remote: make(map[string][]entry), owners: make(map[string]int32)}
 	for i, o := range offers {
-		if o.Kind != Offer {
+		// An offer with nothing left is never a candidate (see score).
+		if o.Kind != Offer || o.Quantity <= 0 {
 			continue
 		}
+		e := entry{lat: o.Lat, lon: o.Lon, cos: math.Cos(o.Lat * rad), owner: -1, i: int32(i),
+			from: o.Start.Unix(), to: o.End.Unix(), timed: len(o.Weekly) == 0 && !(o.Start.IsZero() && o.End.IsZero())}
+		if o.Owner != "" {
+			n, ok := ix.owners[o.Owner]
+			if !ok {
+				n = int32(len(ix.owners))
+				ix.owners[o.Owner] = n
+			}
+			e.owner = n
+		}
 		if o.Remote {
-			ix.remote[o.Category] = append(ix.remote[o.Category], int32(i))
+			ix.remote[o.Category] = append(ix.remote[o.Category], e)
 			continue
 		}
 		byCell := ix.cells[o.Category]
 		if byCell == nil {
-			byCell = make(map[cell][]int32)
+			byCell = make(map[cell][]entry)
 			ix.cells[o.Category] = byCell
 		}
 		c := cell{latCell(o.Lat), lonCell(o.Lon)}
-		byCell[c] = append(byCell[c], int32(i))
+		byCell[c] = append(byCell[c], e)
 	}
 	return ix
 }
@@ -65,13 +97,24 @@ func lonCell(lon float64) int32 {
 // Rank returns the k best candidate offers for need, best first, as Rank
 // over all indexed offers would (ties broken by offer ID, then position).
 // k ≤ 0 returns every candidate.
+//
+// It gives exactly Rank's candidates and breakdowns, but most offers are
+// turned down before score looks at them: the offer's owner is compared as
+// a number; the distance is the haversine of score with the cosines of the
+// latitudes computed once (so the same figure, bit for bit); and once k
+// candidates are kept, an offer whose score could not reach the worst kept
+// even with its time overlap and fairness parts at their maximum of 1 is
+// dropped without reading its hours or the fairness maps.
 func (ix *Index) Rank(need Listing, f Fairness, k int) []Candidate {
 	reach := need.reach(ix.cfg)
 	if need.Kind != Need || reach <= 0 {
 		return nil
 	}
+	top := &topK{k: k}
+	if need.Quantity <= 0 {
+		return top.sorted()
+	}
 	// Bounding box of the need's reach, widened a little against rounding.
-	const rad = math.Pi / 180
 	delta := reach / earthKm
 	dLat := delta/rad + 1e-6
 	latLo, latHi := need.Lat-dLat, need.Lat+dLat
@@ -86,7 +129,25 @@ func (ix *Index) Rank(need Listing, f Fairness, k int) []Candidate {
 	}
 	cyLo, cyHi := latCell(latLo), latCell(latHi)
 
-	top := &topK{k: k}
+	r := ranker{ix: ix, need: &need, f: f, top: top, reach: reach, cos: math.Cos(need.Lat * rad), owner: -2}
+	if need.Owner != "" {
+		if n, ok := ix.owners[need.Owner]; ok {
+			r.owner = n
+		}
+	}
+	// Farther than this in latitude is out of reach for sure, with room
+	// for rounding (see scan).
+	r.maxDLat = reach/earthKm/rad*(1+1e-9) + 1e-9
+	w := ix.cfg.Weights
+	r.wc, r.wd, r.wo, r.wu, r.wf = max(w.Category, 0), max(w.Distance, 0), max(w.Overlap, 0), max(w.Urgency, 0), max(w.Fairness, 0)
+	r.urgency = float64(min(max(need.Urgency, 0), 3)) / 3
+	r.timed = !need.Flexible && !(need.Start.IsZero() && need.End.IsZero())
+	// A need whose End is not after its Start is an instant, its Start.
+	r.from, r.to = need.Start.Unix(), max(need.End.Unix(), need.Start.Unix())
+
+	// The need's own category first: its candidates rank above every
+	// related one, so once k of them are kept the related ones are
+	// skipped whole.
 	cats := []string{need.Category}
 	for c := range ix.cfg.Related[need.Category] {
 		if c != need.Category {
@@ -94,23 +155,22 @@ func (ix *Index) Rank(need Listing, f Fairness, k int) []Candidate {
 		}
 	}
 	for _, cat := range cats {
-		score := func(is []int32) {
-			for _, i := range is {
-				if b, ok := score(&need, &ix.offers[i], f, ix.cfg); ok {
-					top.add(Candidate{Offer: int(i), OfferID: ix.offers[i].ID, Score: b})
-				}
+		r.fit, r.related = 1, false
+		if cat != need.Category {
+			r.fit, r.related = ix.cfg.Related[need.Category][cat], true
+			if !(r.fit > 0 && r.fit < 1) {
+				continue // not a relation score accepts
 			}
 		}
-		score(ix.remote[cat])
+		r.scan(ix.remote[cat], true)
 		byCell := ix.cells[cat]
 		if byCell == nil {
 			continue
 		}
-		scan := func(c cell) { score(byCell[c]) }
 		if allLon {
-			for c := range byCell {
+			for c, es := range byCell {
 				if c.lat >= cyLo && c.lat <= cyHi {
-					scan(c)
+					r.scan(es, false)
 				}
 			}
 			continue
@@ -119,11 +179,111 @@ func (ix *Index) Rank(need Listing, f Fairness, k int) []Candidate {
 		cxHi := int(math.Floor((lonHi + 180) / cellDeg))
 		for cy := cyLo; cy <= cyHi; cy++ {
 			for cx := cxLo; cx <= cxHi; cx++ {
-				scan(cell{cy, int32(((cx % lonCells) + lonCells) % lonCells)})
+				r.scan(byCell[cell{cy, int32(((cx % lonCells) + lonCells) % lonCells)}], false)
 			}
 		}
 	}
 	return top.sorted()
+}
+
+// ranker is one Index.Rank: the need, and what every offer's score shares.
+type ranker struct {
+	ix    *Index
+	need  *Listing
+	f     Fairness
+	top   *topK
+	reach float64
+	cos   float64 // of the need's latitude
+	owner int32   // the need's owner in Index.owners; -2 for none
+	// maxDLat is the difference of latitude, in degrees, beyond which an
+	// offer is out of reach.
+	maxDLat float64
+	// The weights as score clamps them, and the need's urgency part.
+	wc, wd, wo, wu, wf float64
+	urgency            float64
+	// timed says that the need has a window and is not flexible: an offer
+	// whose own window (from, to: Unix seconds) ends before it starts or
+	// starts after it ends is no candidate.
+	timed    bool
+	from, to int64
+	// The category being scanned: its fit, and whether it is related.
+	fit     float64
+	related bool
+}
+
+// bound is the best Total an offer of the category being scanned could
+// score with this distance and overlap part: score's weighted mean with
+// fairness at its maximum of 1.
+func (r *ranker) bound(distance, overlap float64) float64 {
+	if sum := r.wc + r.wd + r.wo + r.wu + r.wf; sum > 0 {
+		return (r.wc*r.fit + r.wd*distance + r.wo*overlap + r.wu*r.urgency + r.wf*1) / sum
+	}
+	return 0
+}
+
+// scan offers the entries of one category (remote ones, or one cell's) to
+// the top k.
+func (r *ranker) scan(es []entry, remote bool) {
+	need, top := r.need, r.top
+	for idx := range es {
+		e := &es[idx]
+		if e.owner == r.owner {
+			continue
+		}
+		full := top.k > 0 && len(top.h) >= top.k
+		if full && r.related && !top.h[0].Score.Related {
+			return // every kept candidate is of the need's own category
+		}
+		// Given wholly before or after the need: no overlap (a Unix second
+		// strictly before another is an instant strictly before).
+		if r.timed && e.timed && (e.to < r.from || e.from > r.to) {
+			continue
+		}
+		bounded := full && r.related == top.h[0].Score.Related
+		if !remote && e.cos >= 0 && r.cos >= 0 {
+			// A great-circle distance is at least the difference of
+			// latitudes (times the radius) when both lie within ±90° (a
+			// point given past a pole is measured over it).
+			dLat := math.Abs(e.lat - need.Lat)
+			if dLat > r.maxDLat {
+				continue
+			}
+			if bounded && r.bound(1-dLat*rad*earthKm/r.reach*(1-1e-9), 1) < top.h[0].Score.Total {
+				continue
+			}
+		}
+		km := haversineCos(need.Lat, need.Lon, r.cos, e.lat, e.lon, e.cos)
+		if math.IsNaN(km) {
+			continue
+		}
+		distance := 1.0
+		if !remote {
+			if !(km <= r.reach) {
+				continue
+			}
+			distance = 1 - km/r.reach
+		}
+		// Below the worst kept of the same kind even at best: the
+		// overlap and fairness parts are at most 1, and every step of
+		// the weighted mean rounds monotonically, so this bound is at
+		// least the score's Total.
+		if bounded && r.bound(distance, 1) < top.h[0].Score.Total {
+			continue
+		}
+		o := &r.ix.offers[e.i]
+		// The hours next, before the fairness maps: most offers near a
+		// need are given at other times.
+		part, _ := availability(need, o)
+		if part <= 0 && !need.Flexible {
+			continue
+		}
+		if bounded && r.bound(distance, part) < top.h[0].Score.Total {
+			continue
+		}
+		if b, ok := score(need, o, r.f, r.ix.cfg); ok {
+			top.add(Candidate{Offer: int(e.i), OfferID: o.ID, Score: b})
+		}
+	}
 }
 
 // Rank scores every offer for need and returns the k best candidates, best

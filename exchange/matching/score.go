@@ -64,12 +64,21 @@ func score(need, offer *Listing, f Fairness, cfg Config) (Breakdown, bool) {
 	return b, true
 }
 
+// rad is one degree in radians.
+const rad = math.Pi / 180
+
 func haversineKm(lat1, lon1, lat2, lon2 float64) float64 {
-	const rad = math.Pi / 180
+	return haversineCos(lat1, lon1, math.Cos(lat1*rad), lat2, lon2, math.Cos(lat2*rad))
+}
+
+// haversineCos is haversineKm given the cosines of both latitudes (in
+// degrees), which the Index computes once per offer and per need; it is the
+// one formula, so both give the same figure.
+func haversineCos(lat1, lon1, cos1, lat2, lon2, cos2 float64) float64 {
 	dLat := (lat2 - lat1) * rad
 	dLon := (lon2 - lon1) * rad
 	s1, s2 := math.Sin(dLat/2), math.Sin(dLon/2)
-	a := s1*s1 + math.Cos(lat1*rad)*math.Cos(lat2*rad)*s2*s2
+	a := s1*s1 + cos1*cos2*s2*s2
 	return 2 * earthKm * math.Asin(math.Sqrt(min(a, 1)))
 }
 

@@ -1,0 +1,410 @@
+package exchange
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// A word search ranks by relevance, the sum over the search's terms of each
+// term's level in a listing: the score of the listing's best word the term
+// begins, its weight (title 4, tags 3, category name 2, description 1)
+// doubled when the term is the whole word. A term's levels, best first:
+var levels = []int64{8, 6, 4, 3, 2, 1}
+
+// maxLevel is the best level a term can have in a listing.
+const maxLevel = 8
+
+// rareCount bounds how many of a term's words termStats counts: past it,
+// a term is common, whichever.
+const rareCount = 3000
+
+// findWords runs FindListings with words: the first limit+1 listings after
+// the cursor, most relevant first, then nearest when q has a point, then by
+// id.
+//
+// It does not score every listing that holds the words, which for a common
+// word is a tenth of a city and took a hundred milliseconds to sort. First
+// one query learns which levels each term has in some listing (termStats).
+// Then it walks one term, the driver (the rarest; between common ones, the
+// one with the best top level, whose first levels then hold the page more
+// often), level by level from its best: each level reads the driver's listings at that level from
+// listing_words' (weight, word, listing_id, lat, lon) index, scores the
+// other terms of each by a probe of the (listing_id, word, weight) index,
+// and keeps the best few in the page's order; only those are looked up in
+// listings, with the other filters (findLevel). A listing at driver level
+// v has relevance at most v plus the best level of every other term, so
+// the walk stops once limit+1 listings are held whose last ranks above
+// anything a lower level could give. With one term each level's listings
+// all have that level's relevance, and the first levels that hold a page
+// are the page: for a word in a thousand titles, one read of the first
+// few of them in id order.
+func (s *Store) findWords(ctx context.Context, q ListingQuery, terms []searchTerm, after *SearchCursor, limit int) ([]Found, error) {
+	stats, err := s.termStats(ctx, terms)
+	if err != nil {
+		return nil, err
+	}
+	driver := 0
+	for i, st := range stats {
+		if len(st.levels) == 0 {
+			return nil, nil // a word no listing holds
+		}
+		d := stats[driver]
+		if st.common < d.common || st.common == d.common && st.levels[0] > d.levels[0] {
+			driver = i
+		}
+	}
+	// What the other terms add to a listing of the driver: at least the
+	// sum of their worst levels, at most the sum of their best.
+	var others []otherTerm
+	var least, best int64
+	for i, st := range stats {
+		if i != driver {
+			others = append(others, otherTerm{terms[i], st.levels[0], st.levels[len(st.levels)-1]})
+			least += st.levels[len(st.levels)-1]
+			best += st.levels[0]
+		}
+	}
+	var found []Found
+	walk := stats[driver].levels
+	for i, v := range walk {
+		if after != nil && v+least > after.Relevance {
+			continue // the whole level ranks before the cursor
+		}
+		// Once a page is held, a listing must reach its last to count.
+		var floor int64
+		if len(found) > limit {
+			floor = found[limit].Relevance
+		}
+		page, err := s.findLevel(ctx, q, driverTerm{terms[driver], stats[driver]}, others, v, floor, after, limit)
+		if err != nil {
+			return nil, err
+		}
+		found = append(found, page...)
+		slices.SortFunc(found, q.foundOrder)
+		found = found[:min(len(found), limit+1)]
+		if len(found) > limit && (i+1 == len(walk) || found[limit].Relevance > walk[i+1]+best) {
+			break
+		}
+	}
+	return found, nil
+}
+
+// foundOrder is the order of a word search's results, as its queries sort
+// them: by relevance, best first, then by distance when q has a point,
+// then by id (as the database compares UUIDs, byte by byte).
+func (q ListingQuery) foundOrder(a, b Found) int {
+	if c := cmp.Compare(b.Relevance, a.Relevance); c != 0 {
+		return c
+	}
+	if q.Near != nil && a.Km != nil && b.Km != nil {
+		if c := cmp.Compare(*a.Km, *b.Km); c != 0 {
+			return c
+		}
+	}
+	return bytes.Compare(a.ID[:], b.ID[:])
+}
+
+// termStat is what findWords needs to know of a term before it walks: the
+// levels it has in some listing, best first, and how many words of
+// listings it begins (up to rareCount).
+type termStat struct {
+	levels []int64
+	common int64
+	// whole[w-1] and longer[w-1] say whether some listing holds the
+	// whole word, or a longer word the term begins, at weight w.
+	whole, longer [4]bool
+}
+
+// termStats reads, in one query, each term's levels (whether a row of each
+// weight holds the whole word, and whether one holds a longer word it
+// begins: short reads of the (weight, word, ...) index) and how common it
+// is.
+func (s *Store) termStats(ctx context.Context, terms []searchTerm) ([]termStat, error) {
+	var args []any
+	arg := func(v any) string {
+		args = append(args, v)
+		return "$" + strconv.Itoa(len(args))
+	}
+	var cols []string
+	for _, t := range terms {
+		w, u := arg(t.word), arg(t.upper)
+		for weight := 4; weight >= 1; weight-- {
+			k := strconv.Itoa(weight)
+			cols = append(cols,
+				"EXISTS (SELECT 1 FROM listing_words w WHERE w.weight = "+k+" AND w.word = "+w+")",
+				"EXISTS (SELECT 1 FROM listing_words w WHERE w.weight = "+k+" AND w.word > "+w+" AND w.word < "+u+")")
+		}
+		cols = append(cols, "(SELECT count(*) FROM (SELECT 1 FROM listing_words w WHERE w.word >= "+w+
+			" AND w.word < "+u+" LIMIT "+arg(rareCount)+") c)")
+	}
+	const perTerm = 9
+	whole, longer := make([][4]bool, len(terms)), make([][4]bool, len(terms))
+	stats := make([]termStat, len(terms))
+	dest := make([]any, 0, perTerm*len(terms))
+	for i := range terms {
+		for weight := 4; weight >= 1; weight-- {
+			dest = append(dest, &whole[i][weight-1], &longer[i][weight-1])
+		}
+		dest = append(dest, &stats[i].common)
+	}
+	if err := s.db.Pool.QueryRow(ctx, "SELECT "+strings.Join(cols, ", "), args...).Scan(dest...); err != nil {
+		return nil, err
+	}
+	for i := range terms {
+		stats[i].whole, stats[i].longer = whole[i], longer[i]
+		for _, v := range levels {
+			// Level v: the whole word at weight v/2, or a longer word at
+			// weight v.
+			if v%2 == 0 && v/2 <= 4 && whole[i][v/2-1] || v <= 4 && longer[i][v-1] {
+				stats[i].levels = append(stats[i].levels, v)
+			}
+		}
+	}
+	return stats, nil
+}
+
+// findLevel is one step of findWords: the first limit+1 listings after the
+// cursor, in the page's order, among those at level v of the driver term
+// that hold every other term, reach floor and pass q's filters. One query
+// reads the level from listing_words alone, in the page's order
+// (relevance from the probes, distance from the place kept with the
+// words), and looks up in listings only the first few, four pages' worth,
+// saying of each whether it passes the filters; more are read only when
+// too few of those pass.
+func (s *Store) findLevel(ctx context.Context, q ListingQuery, driver driverTerm, others []otherTerm, v, floor int64, after *SearchCursor, limit int) ([]Found, error) {
+	filter := q
+	filter.Text = ""
+	if q.Near != nil && q.RadiusKm == 0 {
+		filter.Near = nil
+	}
+	for n := 4 * (limit + 1); ; n *= 8 {
+		args := []any{s.clock()}
+		arg := func(x any) string {
+			args = append(args, x)
+			return "$" + strconv.Itoa(len(args))
+		}
+		where, err := listingFilter(filter, arg)
+		if err != nil {
+			return nil, err
+		}
+		cands, ok := levelSQL(q, driver, others, v, floor, after, n, arg)
+		if !ok {
+			return nil, nil
+		}
+		km := "NULL::FLOAT8"
+		if q.Near != nil {
+			km = distanceSQL(*q.Near, arg)
+		}
+		sql := "SELECT " + listingColumns + ", c.relevance, " + km + ", COALESCE((" + strings.Join(where, ") AND (") + "), FALSE)" +
+			" FROM (" + cands + ") c JOIN listings l ON l.id = c.listing_id ORDER BY c.relevance DESC, "
+		if q.Near != nil {
+			sql += "c.placeless DESC, c.km, "
+		}
+		sql += "c.listing_id"
+		rows, err := s.db.Pool.Query(ctx, sql, args...)
+		if err != nil {
+			return nil, err
+		}
+		read := 0
+		var found []Found
+		_, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (struct{}, error) {
+			var f Found
+			var pass bool
+			l, err := scanListing(rowWithTail{r, []any{&f.Relevance, &f.Km, &pass}})
+			f.Listing = l
+			if read++; pass && read <= n {
+				found = append(found, f)
+			}
+			return struct{}{}, err
+		})
+		if err != nil {
+			return nil, err
+		}
+		if after != nil {
+			cur := Found{Listing: Listing{ID: after.ID}, Relevance: after.Relevance, Km: &after.Km}
+			found = slices.DeleteFunc(found, func(f Found) bool { return q.foundOrder(f, cur) <= 0 })
+		}
+		slices.SortFunc(found, q.foundOrder)
+		if len(found) > limit || read <= n {
+			return found[:min(len(found), limit+1)], nil
+		}
+	}
+}
+
+// driverTerm is the term findWords walks, with what termStats learned of
+// it.
+type driverTerm struct {
+	searchTerm
+	termStat
+}
+
+// outscorable reports whether a row of the driver scoring v may be
+// outscored in its listing by another of the listing's rows: only if
+// some listing holds the whole word at a weight scoring more (whole says
+// the row is the whole word's, the listing's only one), or a longer word
+// at a weight above v.
+func (d driverTerm) outscorable(v int64, whole bool) bool {
+	for w := int64(1); w <= 4; w++ {
+		if !whole && d.whole[w-1] && 2*w > v || d.longer[w-1] && w > v {
+			return true
+		}
+	}
+	return false
+}
+
+// otherTerm is a term of a search other than the driver, with its best
+// and worst levels in any listing.
+type otherTerm struct {
+	searchTerm
+	best, least int64
+}
+
+// levelSQL is the query of the first n+1 listings (listing_id,
+// relevance) of level v of the driver term that hold every other term,
+// with a relevance of at least floor, after the cursor, in the page's order
+// as listing_words gives it; false when no listing of the level can reach
+// floor. A row written without its listing's place (by a server older than
+// migration 0025) is a candidate whatever the distance.
+func levelSQL(q ListingQuery, driver driverTerm, others []otherTerm, v, floor int64, after *SearchCursor, n int, arg func(any) string) (string, bool) {
+	level := strconv.FormatInt(v, 10)
+
+	// A listing reaches the floor only if each other term's level in it
+	// is at least the floor less v and the best of the others: when that
+	// rules out some of the term's levels, the level's listings are
+	// narrowed to those holding the term at a level high enough (a
+	// semi-join the planner may run as one read of those, rather than a
+	// probe per listing), before anything is probed.
+	var narrow []string
+	for j, t := range others {
+		need := floor - v
+		for k, u := range others {
+			if k != j {
+				need -= u.best
+			}
+		}
+		if need <= t.least {
+			continue
+		}
+		ow := arg(t.word)
+		var sets []string
+		if ws := weightsFrom((need + 1) / 2); ws != "" {
+			sets = append(sets, "SELECT x.listing_id FROM listing_words x WHERE x.weight IN ("+ws+") AND x.word = "+ow)
+		}
+		if ws := weightsFrom(need); ws != "" {
+			sets = append(sets, "SELECT x.listing_id FROM listing_words x WHERE x.weight IN ("+ws+") AND x.word > "+ow+" AND x.word < "+arg(t.upper))
+		}
+		if len(sets) == 0 {
+			return "", false // beyond the term's best: nothing can reach the floor
+		}
+		narrow = append(narrow, " AND w.listing_id IN ("+strings.Join(sets, " UNION ALL ")+")")
+	}
+
+	// The driver's listings at level v: a word it begins scores v, and
+	// none scores more. Each part reads one weight of listing_words'
+	// (weight, word, listing_id, lat, lon) index: the whole word (one row
+	// per listing, as the key is word and listing), then the longer words
+	// it begins (several may be one listing's). Whether another of the
+	// listing's words outscores the row is a probe of (listing_id, word,
+	// weight), written as a scalar subquery so that the planner runs it
+	// once per row by the listing's id (as an anti-join it guessed a range
+	// of longer words to hold one row, and scanned the range for each of
+	// thousands), and after the narrowing (OFFSET 0 keeps it there); and
+	// only when some listing holds a row of the term that could outscore
+	// it (termStats says: a term typed in part, whose best is a longer
+	// word in titles, reads those without a probe each, and so does a
+	// whole word in descriptions when no longer word is in any title).
+	w := arg(driver.word)
+	var upper string
+	part := func(cond string, check bool) string {
+		sql := "SELECT w.listing_id, w.lat, w.lon FROM listing_words w WHERE " + cond + strings.Join(narrow, "")
+		if !check {
+			return sql
+		}
+		return "SELECT p.listing_id, p.lat, p.lon FROM (" + sql + " OFFSET 0) p WHERE (SELECT max(" + wordScore("x", w) +
+			") FROM listing_words x WHERE x.listing_id = p.listing_id AND x.word >= " + w + " AND x.word < " + upper + ") = " + level
+	}
+	if v <= 4 {
+		upper = arg(driver.upper)
+	}
+	var parts []string
+	if v%2 == 0 && v/2 <= 4 {
+		parts = append(parts, part("w.weight = "+strconv.FormatInt(v/2, 10)+" AND w.word = "+w, driver.outscorable(v, true)))
+	}
+	if v <= 4 {
+		parts = append(parts, part("w.weight = "+level+" AND w.word > "+w+" AND w.word < "+upper, driver.outscorable(v, false)))
+	}
+	atLevel := parts[0]
+	if len(parts) > 1 {
+		atLevel = strings.Join(parts, " UNION ")
+	} else if v <= 4 {
+		atLevel = "SELECT DISTINCT d.listing_id, d.lat, d.lon FROM (" + atLevel + ") d"
+	}
+	from := "(" + atLevel + ") d"
+	var where, order []string
+
+	// Each other term's level in the listing, by a probe of (listing_id,
+	// word, weight): NULL when the listing lacks the term. OFFSET 0 keeps
+	// the probes from being run again for the WHERE and ORDER BY.
+	rel := level
+	probes := []string{level}
+	for _, t := range others {
+		ow := arg(t.word)
+		probes = append(probes, "(SELECT max("+wordScore("x", ow)+") FROM listing_words x WHERE x.listing_id = d.listing_id AND x.word >= "+ow+
+			" AND x.word < "+arg(t.upper)+")")
+	}
+	if len(others) > 0 {
+		from = "(SELECT d.listing_id, d.lat, d.lon, (" + strings.Join(probes, " + ") + ")::BIGINT AS relevance FROM " + from + " OFFSET 0) d"
+		rel = "d.relevance"
+		where = append(where, rel+" IS NOT NULL")
+		if floor > 0 {
+			where = append(where, rel+" >= "+arg(floor))
+		}
+		order = append(order, rel+" DESC")
+	}
+	km := "NULL::FLOAT8"
+	if q.Near != nil {
+		km = distanceOf("d", *q.Near, arg)
+		order = append(order, "(d.lat IS NULL) DESC", km)
+	}
+	order = append(order, "d.listing_id")
+	if after != nil {
+		cond := afterSQL(after, rel, km, "d.listing_id", q.Near != nil, arg)
+		if q.Near != nil {
+			cond = "(d.lat IS NULL OR " + cond + ")"
+		}
+		where = append(where, cond)
+	}
+	// The order's keys are columns too, so that the query looking up
+	// the listings can keep it.
+	sql := "SELECT d.listing_id, " + rel + "::BIGINT AS relevance"
+	if q.Near != nil {
+		sql += ", (d.lat IS NULL) AS placeless, " + km + " AS km"
+	}
+	sql += " FROM " + from
+	if len(where) > 0 {
+		sql += " WHERE " + strings.Join(where, " AND ")
+	}
+	sql += " ORDER BY " + strings.Join(order, ", ") + " LIMIT " + arg(n+1)
+	return sql, true
+}
+
+// weightsFrom lists the weights from w to 4, "" when there are none.
+func weightsFrom(w int64) string {
+	var ws []string
+	for x := max(w, 1); x <= 4; x++ {
+		ws = append(ws, strconv.FormatInt(x, 10))
+	}
+	return strings.Join(ws, ", ")
+}
+
+// wordScore is the score of a listing_words row (alias) for the term whose
+// word is the parameter w: its weight, doubled when it is the whole word.
+func wordScore(alias, w string) string {
+	return alias + ".weight * CASE WHEN " + alias + ".word = " + w + " THEN 2 ELSE 1 END"
+}
