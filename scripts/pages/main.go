@@ -408,8 +408,16 @@ func bench(ctx context.Context, d *demo, users int, duration, think time.Duratio
 		}
 		return "OVER"
 	}
-	fmt.Printf("%.1f pages a second; server time p99 %s over all pages: %s the 30 ms goal (round trip p99 %s: %s; worst page's own p99 %s, %s)\n",
-		float64(len(all))/duration.Seconds(), ms(q[2]), verdict(q[2]), ms(t[2]), verdict(t[2]), ms(worst), worstName)
+	if think == 0 {
+		// Without pauses the members queue behind each other: this run
+		// measures how many pages the machine makes, and its latency is
+		// mostly that queue, not what the 30 ms goal is read on.
+		fmt.Printf("%.1f pages a second at saturation; server time p50 %s, p99 %s over all pages (the 30 ms goal is read on the run with pauses)\n",
+			float64(len(all))/duration.Seconds(), ms(q[0]), ms(q[2]))
+	} else {
+		fmt.Printf("%.1f pages a second; server time p99 %s over all pages: %s the 30 ms goal (round trip p99 %s: %s; worst page's own p99 %s, %s)\n",
+			float64(len(all))/duration.Seconds(), ms(q[2]), verdict(q[2]), ms(t[2]), verdict(t[2]), ms(worst), worstName)
+	}
 	if n := time.Duration(len(all)); n > 0 {
 		if serverPID > 0 {
 			// CPU time does not grow with the machine's load as waiting
