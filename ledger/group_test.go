@@ -37,14 +37,7 @@ func TestGroupCommitRefusesOnlyItself(t *testing.T) {
 		opsEach  = 40
 	)
 	ctx := context.Background()
-	s, pool := newStoreAndPool(t)
-	mustUnit(t, s, "HOUR", 2)
-	source := mustExternal(t, s, "HOUR")
-	ids := make([]uuid.UUID, accounts)
-	for i := range ids {
-		ids[i] = mustAccount(t, s, "HOUR", "0")
-		mustTransfer(t, s, move(source, ids[i], "5", "HOUR"))
-	}
+	s, pool, ids := groupWorld(t, accounts)
 	before := s.GroupStats()
 	race := &groupRace{acked: make(map[string]ledger.Transfer), refused: make(map[string]ledger.Reason)}
 	var wg sync.WaitGroup
@@ -109,14 +102,7 @@ func TestGroupCommitWithFailingCommits(t *testing.T) {
 		opsEach  = 25
 	)
 	ctx := context.Background()
-	s, pool := newStoreAndPool(t)
-	mustUnit(t, s, "HOUR", 2)
-	source := mustExternal(t, s, "HOUR")
-	ids := make([]uuid.UUID, accounts)
-	for i := range ids {
-		ids[i] = mustAccount(t, s, "HOUR", "0")
-		mustTransfer(t, s, move(source, ids[i], "5", "HOUR"))
-	}
+	s, pool, ids := groupWorld(t, accounts)
 	db := s.DB()
 	statsBefore, groupsBefore := db.Stats(), s.GroupStats()
 	db.InjectFaults(0.15)
@@ -163,6 +149,21 @@ func TestGroupCommitWithFailingCommits(t *testing.T) {
 // do sends req until its outcome is known (retrying with the same request,
 // and so the same key, after an unknown outcome) and records what the client
 // was told. unknown, if given, is called on each unknown outcome.
+// groupWorld makes a store with n HOUR accounts that may not go below
+// zero, each given 5 hours from an external source.
+func groupWorld(t *testing.T, n int) (*ledger.Store, *pgxpool.Pool, []uuid.UUID) {
+	t.Helper()
+	s, pool := newStoreAndPool(t)
+	mustUnit(t, s, "HOUR", 2)
+	source := mustExternal(t, s, "HOUR")
+	ids := make([]uuid.UUID, n)
+	for i := range ids {
+		ids[i] = mustAccount(t, s, "HOUR", "0")
+		mustTransfer(t, s, move(source, ids[i], "5", "HOUR"))
+	}
+	return s, pool, ids
+}
+
 func (r *groupRace) do(t *testing.T, s *ledger.Store, ctx context.Context, req ledger.TransferRequest, unknown ...func(error)) {
 	tr, err := s.CreateTransfer(ctx, req)
 	for errors.Is(err, pgtx.ErrAmbiguousCommit) {

@@ -39,3 +39,16 @@ func (r *Request) refuse(f *Form, err error) bool {
 	}
 	return true
 }
+
+// refuseAbove is refuse for a form of buttons and hidden fields: no field
+// of it was typed, so every refusal, even one naming a field, goes above
+// the form.
+func (r *Request) refuseAbove(f *Form, err error) bool {
+	var le *ledger.Error
+	if errors.As(err, &le) && le.Field != "" {
+		e := *le
+		e.Field = ""
+		err = &e
+	}
+	return r.refuse(f, err)
+}

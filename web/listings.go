@@ -700,14 +700,7 @@ func (s *Server) propose(w http.ResponseWriter, r *Request) error {
 	if err == nil {
 		return s.redirect(w, r, "/agreements/"+a.ID.String(), "flash.agreement_proposed")
 	}
-	// No field of this form was typed: every refusal goes above it.
-	var le *ledger.Error
-	if errors.As(err, &le) && le.Field != "" {
-		e := *le
-		e.Field = ""
-		err = &e
-	}
-	if !r.refuse(f, err) {
+	if !r.refuseAbove(f, err) {
 		return err
 	}
 	return s.renderListing(w, r, http.StatusUnprocessableEntity, f)

@@ -12,7 +12,6 @@ import (
 
 	"github.com/mutual-ledger/mutual/exchange"
 	"github.com/mutual-ledger/mutual/exchange/matching"
-	"github.com/mutual-ledger/mutual/ledger"
 )
 
 // The coordinators' proposals page: an organization's open needs with the
@@ -181,14 +180,7 @@ func (s *Server) coordSendProposals(w http.ResponseWriter, r *Request) error {
 	if errors.Is(err, exchange.ErrForbidden) || errors.Is(err, exchange.ErrUnknownOrg) {
 		return err
 	}
-	// No field of this form was typed: every refusal goes above it.
-	var le *ledger.Error
-	if errors.As(err, &le) && le.Field != "" {
-		e := *le
-		e.Field = ""
-		err = &e
-	}
-	if !r.refuse(f, err) {
+	if !r.refuseAbove(f, err) {
 		return err
 	}
 	// The reason, then what became of the pairs (one message: a form
