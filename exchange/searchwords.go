@@ -17,9 +17,6 @@ import (
 // doubled when the term is the whole word. A term's levels, best first:
 var levels = []int64{8, 6, 4, 3, 2, 1}
 
-// maxLevel is the best level a term can have in a listing.
-const maxLevel = 8
-
 // rareCount bounds how many of a term's words termStats counts: past it,
 // a term is common, whichever.
 const rareCount = 3000
