@@ -274,15 +274,7 @@ func (s *Store) Passkeys(ctx context.Context, p Principal, memberID uuid.UUID) (
 	if err != nil {
 		return nil, err
 	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Passkey, error) {
-		var k Passkey
-		err := scanPasskey(r, &k)
-		return k, err
-	})
-	if out == nil && err == nil {
-		out = []Passkey{}
-	}
-	return out, err
+	return collectAll(rows, scanPasskey)
 }
 
 // RemovePasskey removes a passkey at once (it no longer signs in; the

@@ -254,15 +254,7 @@ ORDER BY created_at DESC, id LIMIT $3`, memberID, s.clock(), MaxLimit)
 	if err != nil {
 		return nil, err
 	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Session, error) {
-		var ss Session
-		err := scanSession(r, &ss)
-		return ss, err
-	})
-	if out == nil && err == nil {
-		out = []Session{}
-	}
-	return out, err
+	return collectAll(rows, scanSession)
 }
 
 // Tokens lists a member's tokens that still authenticate (not revoked, not
@@ -279,15 +271,7 @@ ORDER BY created_at DESC, id LIMIT $3`, memberID, s.clock(), MaxLimit)
 	if err != nil {
 		return nil, err
 	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Token, error) {
-		var t Token
-		err := scanToken(r, &t)
-		return t, err
-	})
-	if out == nil && err == nil {
-		out = []Token{}
-	}
-	return out, err
+	return collectAll(rows, scanToken)
 }
 
 func unknownSession(id uuid.UUID) error {

@@ -6,6 +6,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/mutual-ledger/mutual/internal/pgtx"
 	"github.com/mutual-ledger/mutual/ledger"
@@ -92,3 +93,17 @@ func checkText(field, s string, min, max int) (string, error) {
 }
 
 func newID() uuid.UUID { return uuid.Must(uuid.NewV7()) }
+
+// collectAll scans every row with scan, returning an empty slice rather
+// than nil for none (lists are written as [] in JSON, never null).
+func collectAll[T any](rows pgx.Rows, scan func(pgx.Row, *T) error) ([]T, error) {
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (T, error) {
+		var v T
+		err := scan(r, &v)
+		return v, err
+	})
+	if out == nil && err == nil {
+		out = []T{}
+	}
+	return out, err
+}
