@@ -9,29 +9,9 @@ secs=${1:-20}
 cd "$(dirname "$0")/.."
 go build -o bin/mutual ./cmd/mutual
 
-base=/tmp # reachable by the unprivileged PostgreSQL user when run as root
-dir=$(mktemp -d "$base/mutual-loadtest.XXXXXX")
-chmod 0711 "$dir"
-out="$dir/serve.out"
-# SERVE_ARGS adds flags to serve (e.g. "--group-commit=false --db-pool 8").
-# shellcheck disable=SC2086
-bin/mutual serve --addr 127.0.0.1:0 --data-dir "$dir/data" ${SERVE_ARGS:-} >"$out" 2>"$dir/serve.log" &
-pid=$!
-cleanup() {
-  kill -INT "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-  rm -rf "$dir"
-}
-trap cleanup EXIT
-
-url=""
-for _ in $(seq 1 600); do
-  url=$(sed -n 's/^listening on \(http:\/\/[^ ]*\)$/\1/p' "$out" | head -n 1)
-  [ -n "$url" ] && [ -s "$dir/data/admin-token" ] && break
-  kill -0 "$pid" 2>/dev/null || { cat "$dir/serve.log" >&2; echo "mutual serve exited" >&2; exit 1; }
-  sleep 0.1
-done
-[ -n "$url" ] || { echo "mutual serve did not start" >&2; exit 1; }
+# shellcheck source=scripts/private-server.sh
+source scripts/private-server.sh
+start_server loadtest
 echo "== server $url (pid $pid)"
 
 for m in ${MODES:-uniform hot}; do
