@@ -101,11 +101,7 @@ func TestDemoBenchAndVerify(t *testing.T) {
 // Spanish lesson).
 func checkDemoListings(t *testing.T, url, dir string) {
 	t.Helper()
-	token, err := os.ReadFile(filepath.Join(dir, adminTokenFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := newAPIClient(url, strings.TrimSpace(string(token)), 1)
+	c := adminClient(t, url, dir, 1)
 	ctx := t.Context()
 	type listing struct {
 		ID, Kind, Title, Category, Neighborhood string

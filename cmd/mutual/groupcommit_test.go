@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -26,11 +24,7 @@ func TestServeGroupCommitFlag(t *testing.T) {
 				args = append(args, "--group-commit=false")
 			}
 			s := startServe(t, environ("DATABASE_URL", dbtest.URL(t)), args...)
-			token, err := os.ReadFile(filepath.Join(dir, adminTokenFile))
-			if err != nil {
-				t.Fatal(err)
-			}
-			c := newAPIClient("http://"+s.addr, strings.TrimSpace(string(token)), 16)
+			c := adminClient(t, "http://"+s.addr, dir, 16)
 			accounts, err := benchAccounts(context.Background(), c, 20)
 			if err != nil {
 				t.Fatal(err)

@@ -216,11 +216,7 @@ func TestLocalPostgresKilledUnderLoad(t *testing.T) {
 	t.Parallel()
 	dir := dataDir(t)
 	s := startServe(t, environ(), "--addr", "127.0.0.1:0", "--data-dir", dir)
-	token, err := os.ReadFile(filepath.Join(dir, adminTokenFile))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := newAPIClient("http://"+s.addr, strings.TrimSpace(string(token)), 16)
+	c := adminClient(t, "http://"+s.addr, dir, 16)
 	accounts, err := benchAccounts(context.Background(), c, 20)
 	if err != nil {
 		t.Fatal(err)

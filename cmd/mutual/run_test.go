@@ -671,3 +671,14 @@ SELECT gen_random_uuid(), id, 'Lyon', 'local', 'europe-west1', now() FROM orgs W
 		t.Error("--dry-run without --multi-region was taken")
 	}
 }
+
+// adminClient is an API client of the server at url with the admin's token
+// that its first run saved in dir, over at most conns connections.
+func adminClient(t *testing.T, url, dir string, conns int) *apiClient {
+	t.Helper()
+	token, err := os.ReadFile(filepath.Join(dir, adminTokenFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return newAPIClient(url, strings.TrimSpace(string(token)), conns)
+}
