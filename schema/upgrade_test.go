@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/mutual-ledger/mutual/internal/dbtest"
 	"github.com/mutual-ledger/mutual/schema"
@@ -17,28 +18,7 @@ import (
 // majority, no second approval) and the grants their statuses.
 func TestFundRulesMigrationKeepsExistingFunds(t *testing.T) {
 	ctx := context.Background()
-	pool := dbtest.New(t)
-	if _, err := pool.Exec(ctx, `DROP SCHEMA public CASCADE; CREATE SCHEMA public`); err != nil {
-		t.Fatal(err)
-	}
-	ms, err := schema.Migrations()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := pool.Exec(ctx, `CREATE TABLE schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())`); err != nil {
-		t.Fatal(err)
-	}
-	for _, m := range ms {
-		if m.Version >= 10 {
-			break
-		}
-		if _, err := pool.Exec(ctx, m.SQL); err != nil {
-			t.Fatalf("migration %s: %v", m.Name, err)
-		}
-		if _, err := pool.Exec(ctx, `INSERT INTO schema_migrations (version, name) VALUES ($1, $2)`, m.Version, m.Name); err != nil {
-			t.Fatal(err)
-		}
-	}
+	pool := databaseBefore(t, 10)
 
 	org, local, member, fund, acc, ext, to, tr := uuid.New(), uuid.New(), uuid.New(), uuid.New(), uuid.New(), uuid.New(), uuid.New(), uuid.New()
 	grants := map[string]uuid.UUID{"requested": uuid.New(), "approved": uuid.New(), "rejected": uuid.New(), "disbursed": uuid.New(), "withdrawn": uuid.New()}
@@ -115,28 +95,7 @@ VALUES ($1, $2, $3, $4, 10, 'Seeds', $5, $6, $7, CASE WHEN $8 THEN now() END, CA
 // their parent's region, and every row takes its owner's.
 func TestRegionsMigrationBackfillsTheOwners(t *testing.T) {
 	ctx := context.Background()
-	pool := dbtest.New(t)
-	if _, err := pool.Exec(ctx, `DROP SCHEMA public CASCADE; CREATE SCHEMA public`); err != nil {
-		t.Fatal(err)
-	}
-	ms, err := schema.Migrations()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := pool.Exec(ctx, `CREATE TABLE schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())`); err != nil {
-		t.Fatal(err)
-	}
-	for _, m := range ms {
-		if m.Version >= 21 {
-			break
-		}
-		if _, err := pool.Exec(ctx, m.SQL); err != nil {
-			t.Fatalf("migration %s: %v", m.Name, err)
-		}
-		if _, err := pool.Exec(ctx, `INSERT INTO schema_migrations (version, name) VALUES ($1, $2)`, m.Version, m.Name); err != nil {
-			t.Fatal(err)
-		}
-	}
+	pool := databaseBefore(t, 21)
 	net, city, tb, council, other, member := uuid.New(), uuid.New(), uuid.New(), uuid.New(), uuid.New(), uuid.New()
 	tbAcc, memberAcc, otherAcc, ext, tr := uuid.New(), uuid.New(), uuid.New(), uuid.New(), uuid.New()
 	postings := `[{"from":"` + tbAcc.String() + `","to":"` + memberAcc.String() + `","amount":"2","unit":"HOUR"}]`
@@ -198,10 +157,7 @@ func TestRegionsMigrationBackfillsTheOwners(t *testing.T) {
 // twice by hand, then Migrate finishes the job.
 func TestMigrationStepsRunAgain(t *testing.T) {
 	ctx := context.Background()
-	pool := dbtest.New(t)
-	if _, err := pool.Exec(ctx, `DROP SCHEMA public CASCADE; CREATE SCHEMA public`); err != nil {
-		t.Fatal(err)
-	}
+	pool := databaseBefore(t, 0)
 	ms, err := schema.Migrations()
 	if err != nil {
 		t.Fatal(err)
@@ -226,4 +182,39 @@ func TestMigrationStepsRunAgain(t *testing.T) {
 	if stepped == 0 {
 		t.Error("no migration has steps; this test checks nothing")
 	}
+}
+
+// databaseBefore returns an empty test database with the migrations
+// numbered below version applied one by one and recorded, as a server of
+// that time left it; version 0 leaves it empty, without even the
+// migrations' table.
+func databaseBefore(t *testing.T, version int64) *pgxpool.Pool {
+	t.Helper()
+	ctx := context.Background()
+	pool := dbtest.New(t)
+	if _, err := pool.Exec(ctx, `DROP SCHEMA public CASCADE; CREATE SCHEMA public`); err != nil {
+		t.Fatal(err)
+	}
+	if version == 0 {
+		return pool
+	}
+	ms, err := schema.Migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, `CREATE TABLE schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())`); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range ms {
+		if m.Version >= version {
+			break
+		}
+		if _, err := pool.Exec(ctx, m.SQL); err != nil {
+			t.Fatalf("migration %s: %v", m.Name, err)
+		}
+		if _, err := pool.Exec(ctx, `INSERT INTO schema_migrations (version, name) VALUES ($1, $2)`, m.Version, m.Name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return pool
 }
