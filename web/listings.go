@@ -546,6 +546,10 @@ type matchView struct {
 	Consequence     string
 	OfferID, NeedID uuid.UUID
 	Quantity        string
+	// AgreementID is the id the proposal will have, chosen when the page
+	// is shown: a form sent twice (a double click, a resend after a lost
+	// answer) then names the same agreement, and asks the other person once.
+	AgreementID uuid.UUID
 	// CanPropose is set when one of the two listings is the member's.
 	CanPropose bool
 }
@@ -593,7 +597,7 @@ func (s *Server) renderListing(w http.ResponseWriter, r *Request, status int, f 
 		if l.Kind == exchange.Offer {
 			offer, need = l, m.Listing
 		}
-		v.OfferID, v.NeedID = offer.ID, need.ID
+		v.OfferID, v.NeedID, v.AgreementID = offer.ID, need.ID, uuid.New()
 		q := decimal.Min(offer.Quantity, need.Quantity)
 		v.Quantity = q.String()
 		held := amount(r.Lang, q, l.Unit)
@@ -670,6 +674,13 @@ func whyPair(r *Request, need, offer exchange.Listing, b matching.Breakdown) []s
 	return parts
 }
 
+// idTaken reports whether err refuses a creation because its id is
+// taken.
+func idTaken(err error) bool {
+	var le *ledger.Error
+	return errors.As(err, &le) && le.Code == ledger.ECONFLICT && le.Field == "id"
+}
+
 // dayPart names the part of the day an instant falls in.
 func dayPart(t time.Time) string {
 	switch h := t.Hour(); {
@@ -686,19 +697,30 @@ func dayPart(t time.Time) string {
 // a match of it, for the quantity the page said; the other person is told
 // and the browser goes to the agreement. A refusal (the listing closed,
 // its hours taken meanwhile, no account) shows the listing's page again
-// saying why; nothing is written.
+// saying why; nothing is written. The form names the agreement's id, so
+// sending it again leads to the agreement the first sending proposed and
+// writes nothing more.
 func (s *Server) propose(w http.ResponseWriter, r *Request) error {
 	f := NewForm(r.Request)
 	offer, err1 := uuid.Parse(f.Get("offer_id"))
 	need, err2 := uuid.Parse(f.Get("need_id"))
+	id, err3 := uuid.Parse(f.Get("agreement_id"))
 	q, ok := hours(f.Get("quantity"))
-	if err1 != nil || err2 != nil || !ok {
+	if err1 != nil || err2 != nil || err3 != nil || !ok {
 		f.Refuse("", r.Lang.T("error.invalid"))
 		return s.renderListing(w, r, http.StatusUnprocessableEntity, f)
 	}
-	a, err := s.ex.ProposeAgreement(r.Context(), *r.Principal, exchange.NewAgreement{OfferID: offer, NeedID: need, Quantity: q})
+	a, err := s.ex.ProposeAgreement(r.Context(), *r.Principal, exchange.NewAgreement{ID: id, OfferID: offer, NeedID: need, Quantity: q})
 	if err == nil {
 		return s.redirect(w, r, "/agreements/"+a.ID.String(), "flash.agreement_proposed")
+	}
+	if idTaken(err) {
+		// Sent before: the same proposal by the same person is the one
+		// this form made; anything else keeps the refusal.
+		if a, gerr := s.ex.Agreement(r.Context(), *r.Principal, id); gerr == nil &&
+			a.OfferID == offer && a.NeedID == need && a.ProposedBy == r.Principal.MemberID {
+			return s.redirect(w, r, "/agreements/"+a.ID.String(), "flash.agreement_proposed")
+		}
 	}
 	if !r.refuseAbove(f, err) {
 		return err

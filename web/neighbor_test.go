@@ -527,3 +527,62 @@ func TestAgreementStepsOverHTTP(t *testing.T) {
 		t.Errorf("held after cancelling = %s, want the hours released", got)
 	}
 }
+
+// TestProposeFormSentTwiceAsksOnce: a proposal's form sent twice (a
+// double click, a resend after a lost answer) leads both times to the
+// same agreement, and the other person is asked once.
+func TestProposeFormSentTwiceAsksOnce(t *testing.T) {
+	n := newNeighborhood(t)
+	e := n.env
+	ctx := context.Background()
+	carla := e.newMember(n.tb, "Carla")
+	need, err := e.ex.CreateListing(ctx, exchange.System(), exchange.NewListing{OrgID: n.tb.ID, Owner: carla, Kind: exchange.Need,
+		Title: "Ride to the market", Category: "transport", Quantity: decimal.NewFromInt(2),
+		Place: exchange.Point{Lat: 41.4010, Lon: 2.1580}, City: "Barcelona", Neighborhood: "Gràcia"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := e.signInByHTTP(carla)
+	_, page := get(t, c, e.srv.URL+"/listings/"+need.ID.String())
+	form := regexp.MustCompile(`(?s)<form method="post" action="(/listings/[^"]+/propose)">(.*?)</form>`).FindStringSubmatch(page)
+	if form == nil {
+		t.Fatalf("no proposal form on the need's page:\n%s", page)
+	}
+	fields := url.Values{}
+	for _, m := range regexp.MustCompile(`<input type="hidden" name="([a-z_]+)" value="([^"]*)">`).FindAllStringSubmatch(form[2], -1) {
+		fields.Set(m[1], m[2])
+	}
+	if fields.Get("offer_id") != n.offer.ID.String() || fields.Get("agreement_id") == "" {
+		t.Fatalf("the form's fields: %v", fields)
+	}
+	var places []string
+	for range 2 {
+		resp, body := post(t, c, e.srv.URL+form[1], fields)
+		if resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("sending the proposal: %d\n%s", resp.StatusCode, body)
+		}
+		places = append(places, resp.Header.Get("Location"))
+	}
+	if want := "/agreements/" + fields.Get("agreement_id"); places[0] != want || places[1] != want {
+		t.Errorf("the two sendings led to %v, want %s both times", places, want)
+	}
+	var agreements, asked int
+	if err := e.db.Pool.QueryRow(ctx, `SELECT count(*) FROM agreements WHERE offer_id = $1 AND need_id = $2`, n.offer.ID, need.ID).Scan(&agreements); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.db.Pool.QueryRow(ctx, `SELECT count(*) FROM notifications WHERE member_id = $1 AND kind = 'agreement_proposed'`, n.bruno).Scan(&asked); err != nil {
+		t.Fatal(err)
+	}
+	if agreements != 1 || asked != 1 {
+		t.Errorf("after sending the form twice: %d agreements, Bruno asked %d times; want 1 and 1", agreements, asked)
+	}
+	// Another person's form naming that agreement is refused, and writes
+	// nothing.
+	d := e.signInByHTTP(e.newMember(n.tb, "Dana"))
+	if resp, _ := post(t, d, e.srv.URL+form[1], fields); resp.StatusCode == http.StatusSeeOther {
+		t.Errorf("Dana sending Carla's form was led to %s", resp.Header.Get("Location"))
+	}
+	if err := e.db.Pool.QueryRow(ctx, `SELECT count(*) FROM agreements`).Scan(&agreements); err != nil || agreements != 1 {
+		t.Errorf("after Dana's try: %d agreements (%v)", agreements, err)
+	}
+}
