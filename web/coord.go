@@ -558,14 +558,15 @@ type statementData struct {
 	Names     map[uuid.UUID]string
 }
 
-// parseDay reads a date typed as YYYY-MM-DD (what a date field sends),
-// refusing anything else beside its field; "" is the zero time.
+// parseDay reads a date typed as YYYY-MM-DD (what a date field sends) as
+// the start of that day in the zone the page shows times in, refusing
+// anything else beside its field; "" is the zero time.
 func parseDay(r *Request, f *Form, field string) time.Time {
 	v := f.Get(field)
 	if v == "" {
 		return time.Time{}
 	}
-	t, err := time.Parse(time.DateOnly, v)
+	t, err := time.ParseInLocation(time.DateOnly, v, r.Lang.Location())
 	if err != nil {
 		f.Refuse(field, r.Lang.T("error.field.date"))
 	}

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 	"github.com/google/uuid"
@@ -478,4 +479,44 @@ func TestCoordPagesAtPhoneWidth(t *testing.T) {
 		t.Errorf("the invitation is %d px wide at 360 px", width)
 	}
 	browser.Axe(t, b)
+}
+
+// TestStatementDaysInTheZone: a statement's days are the organization's
+// days, as the times on the page are: a donation made now is in the
+// statement of today where the organization is, not of today in UTC.
+func TestStatementDaysInTheZone(t *testing.T) {
+	w := newCoordWorld(t)
+	ctx := context.Background()
+	// A zone whose date differs from UTC's now: 14 hours ahead in the UTC
+	// afternoon, 12 behind in the morning.
+	now := time.Now().UTC()
+	zone := "Etc/GMT+12"
+	if now.Hour() >= 12 {
+		zone = "Etc/GMT-14"
+	}
+	if _, err := w.ex.SetOrgMatching(ctx, w.admin, w.tb.ID, 10, zone); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.ex.DonateHours(ctx, w.pBen, exchange.TimebankMove{OrgID: w.tb.ID, Amount: decimal.NewFromInt(2), Memo: "For whoever needs them"}); err != nil {
+		t.Fatal(err)
+	}
+	loc, err := time.LoadLocation(zone)
+	if err != nil {
+		t.Fatal(err)
+	}
+	there := time.Now().In(loc).Format(time.DateOnly)
+	utc := time.Now().UTC().Format(time.DateOnly)
+	if there == utc {
+		t.Fatalf("the date in %s is UTC's (%s): the test cannot tell them apart", zone, utc)
+	}
+	c := w.signInByHTTP(w.carmen)
+	for day, want := range map[string]bool{there: true, utc: false} {
+		resp, body := get(t, c, w.srv.URL+"/coord/"+w.tb.ID.String()+"/statement?"+url.Values{"from": {day}, "to": {day}}.Encode())
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("the statement of %s: %d", day, resp.StatusCode)
+		}
+		if got := strings.Contains(body, "For whoever needs them"); got != want {
+			t.Errorf("the statement of %s (today in %s is %s) shows the donation: %v, want %v", day, zone, there, got, want)
+		}
+	}
 }

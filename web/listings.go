@@ -253,10 +253,10 @@ func (s *Server) listings(w http.ResponseWriter, r *Request) error {
 			query.Near, query.RadiusKm = &from.Place, radius
 		}
 	}
-	if query.From, err = dateParam(f.Get("from"), false); err != nil {
+	if query.From, err = dateParam(f.Get("from"), false, r.Lang.Location()); err != nil {
 		f.Refuse("from", r.Lang.T("error.field.date"))
 	}
-	if query.To, err = dateParam(f.Get("to"), true); err != nil {
+	if query.To, err = dateParam(f.Get("to"), true, r.Lang.Location()); err != nil {
 		f.Refuse("to", r.Lang.T("error.field.date"))
 	}
 	if !query.From.IsZero() && !query.To.IsZero() && !query.To.After(query.From) {
@@ -358,12 +358,13 @@ func (s *Server) ownerNames(r *Request, ls []exchange.Listing) (map[uuid.UUID]st
 }
 
 // dateParam reads a date input ("2026-03-07") as the start of that day
-// in UTC, or the start of the next one for the end of a window.
-func dateParam(s string, end bool) (time.Time, error) {
+// in zone (where the page shows times), or the start of the next one for
+// the end of a window.
+func dateParam(s string, end bool, zone *time.Location) (time.Time, error) {
 	if s == "" {
 		return time.Time{}, nil
 	}
-	t, err := time.Parse(dateForm, s)
+	t, err := time.ParseInLocation(dateForm, s, zone)
 	if err != nil {
 		return time.Time{}, err
 	}

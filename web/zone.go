@@ -14,7 +14,9 @@ import (
 
 // Times of day are shown in the time zone of the signed-in member's
 // organization (its matching settings, or the nearest above it that has
-// some; UTC by default), named beside each time. A visitor sees UTC.
+// some; UTC by default), named beside each time, and dates typed in a
+// form (a statement's period, a search's window) are days of that zone. A
+// visitor sees UTC.
 
 // zoneService is what the pages ask of the exchange to know a zone.
 type zoneService interface {
