@@ -2,6 +2,7 @@ package pgtx
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -41,7 +42,9 @@ func (tx *Tx) DeferRow(r *Rows, values ...any) {
 			return
 		}
 	}
-	tx.final = append(tx.final, deferred{rows: r, values: values})
+	// Clipped, so that the next row's append never writes into the
+	// caller's array.
+	tx.final = append(tx.final, deferred{rows: r, values: slices.Clip(values)})
 }
 
 // batch returns the statements of a deferred write and the check of their
