@@ -4,11 +4,15 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"regexp"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/mutual-ledger/mutual/internal/pgtx"
 	"github.com/mutual-ledger/mutual/ledger"
@@ -65,24 +69,62 @@ type auditEvent struct {
 // systemPrincipal records the server's own work.
 var systemPrincipal = Principal{Credential: CredentialSystem, system: true}
 
-const insertAuditEvent = `
-INSERT INTO audit_events (id, at, org_id, actor_id, on_behalf_of, credential, credential_id, kind, subject_id, member_id, details)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`
+// auditRows writes audit events, many in one statement: the events of a
+// group commit's transfers, each recorded by its own request, travel
+// together with the COMMIT.
+var auditRows = pgtx.Rows{Width: len(auditTypes), Statement: insertAuditEvents}
+
+var auditTypes = []string{"uuid", "timestamptz", "uuid", "uuid", "uuid", "text", "uuid", "text", "uuid", "uuid", "jsonb"}
+
+// insertAuditEvents returns the INSERT of n events; texts are cached (a few
+// sizes: see pgtx.Rows).
+func insertAuditEvents(n int) string {
+	if s, ok := auditInserts.Load(n); ok {
+		return s.(string)
+	}
+	var b strings.Builder
+	b.WriteString("INSERT INTO audit_events (id, at, org_id, actor_id, on_behalf_of, credential, credential_id, kind, subject_id, member_id, details) VALUES ")
+	p := 1
+	for r := range n {
+		if r > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteByte('(')
+		for c, t := range auditTypes {
+			if c > 0 {
+				b.WriteString(", ")
+			}
+			fmt.Fprintf(&b, "$%d::%s", p, t)
+			p++
+		}
+		b.WriteByte(')')
+	}
+	s := b.String()
+	auditInserts.Store(n, s)
+	return s
+}
+
+var auditInserts sync.Map // number of rows → statement
+
+// pgID is an id as pgx encodes it without reflection (a uuid.UUID goes
+// through its text form); uuid.Nil is NULL.
+func pgID(id uuid.UUID) pgtype.UUID { return pgtype.UUID{Bytes: id, Valid: id != uuid.Nil} }
 
 // record queues the events' rows, done by p at the time at, to be written
 // with the COMMIT of tx (in the same round trip, so a hot path pays no
-// extra one). Nothing is written if the transaction does not commit. A
-// zero Principal is the system's.
+// extra one, and in one statement with the other events of tx).
+// Nothing is written if the transaction does not commit. A zero Principal
+// is the system's.
 func record(tx *pgtx.Tx, p Principal, at time.Time, evs ...auditEvent) {
 	if len(evs) == 0 {
 		return
 	}
-	actor, onBehalf := nullableMember(p.MemberID), (*uuid.UUID)(nil)
+	actor, onBehalf := p.MemberID, uuid.Nil
 	cred := p.Credential
 	if p.Agent != uuid.Nil {
-		actor, onBehalf = nullableMember(p.Agent), nullableMember(p.MemberID)
+		actor, onBehalf = p.Agent, p.MemberID
 	}
-	if actor == nil {
+	if actor == uuid.Nil {
 		cred = CredentialSystem
 	}
 	if cred == "" {
@@ -90,24 +132,14 @@ func record(tx *pgtx.Tx, p Principal, at time.Time, evs ...auditEvent) {
 		// credential: it acted as by a token.
 		cred = CredentialToken
 	}
-	b := &pgx.Batch{}
 	for _, e := range evs {
 		var details []byte
 		if len(e.details) > 0 {
 			details, _ = json.Marshal(e.details) // ids, strings and decimals only: never fails
 		}
-		b.Queue(insertAuditEvent, newID(), at, nullableMember(e.org), actor, onBehalf, string(cred),
-			nullableMember(p.CredentialID), e.kind, nullableMember(e.subject), nullableMember(e.member), details)
+		tx.DeferRow(&auditRows, pgID(newID()), at, pgID(e.org), pgID(actor), pgID(onBehalf), string(cred),
+			pgID(p.CredentialID), e.kind, pgID(e.subject), pgID(e.member), details)
 	}
-	n := len(evs)
-	tx.Defer(b, func(br pgx.BatchResults) error {
-		for range n {
-			if _, err := br.Exec(); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
 }
 
 // auditThen is a ledger.Then that records one event of kind for each

@@ -37,6 +37,7 @@ func bench(ctx context.Context, e *env, args []string) error {
 	accounts := fs.Int("accounts", 1000, "accounts to spread the transfers over")
 	hot := fs.Bool("hot", false, "every transfer credits one account (a community pool)")
 	keys := fs.Bool("idempotency", false, "send an Idempotency-Key with every transfer")
+	serverPID := fs.Int("server-pid", 0, "the server's process `ID` on this machine: also report the CPU it and its children (the local PostgreSQL) spent per transfer, from /proc")
 	if help, err := parseFlags(fs, e, benchSummary, args); help || err != nil {
 		return err
 	}
@@ -59,6 +60,12 @@ func bench(ctx context.Context, e *env, args []string) error {
 	}
 	fmt.Fprintf(e.stdout, "running %s transfers from %d workers for %s\n", mode, *workers, *duration)
 	var seq atomic.Int64
+	var cpuBefore cpuSample
+	if *serverPID > 0 {
+		if cpuBefore, err = sampleCPU(*serverPID); err != nil {
+			return fmt.Errorf("--server-pid %d: %w", *serverPID, err)
+		}
+	}
 	run := loadgen.Run(ctx, loadgen.Config{Workers: *workers, Duration: *duration, Progress: e.stdout},
 		func(ctx context.Context, worker int, n int64) error {
 			rng := rand.New(rand.NewPCG(uint64(worker), uint64(n)))
@@ -77,6 +84,11 @@ func bench(ctx context.Context, e *env, args []string) error {
 			return c.do(ctx, http.MethodPost, "/v1/transfers", body, nil, hdr...)
 		})
 	fmt.Fprintf(e.stdout, "\n%s transfers: %s\n", mode, run)
+	if *serverPID > 0 {
+		if after, err := sampleCPU(*serverPID); err == nil {
+			fmt.Fprintf(e.stdout, "CPU per transfer: %s\n", perTransfer(cpuBefore, after, run.OK+run.Failed))
+		}
+	}
 	if run.FirstError != nil {
 		fmt.Fprintf(e.stdout, "first failure: %v\n", run.FirstError)
 	}

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -79,12 +80,14 @@ func TestDemoBenchAndVerify(t *testing.T) {
 		t.Errorf("second demo: %v\n%s", err, again)
 	}
 
-	out, _, err = runCmd(t, environ(), "bench", "--url", url, "--data-dir", dir, "--workers", "4", "--duration", "1s", "--accounts", "20", "--hot")
+	out, _, err = runCmd(t, environ(), "bench", "--url", url, "--data-dir", dir, "--workers", "4", "--duration", "1s", "--accounts", "20", "--hot",
+		"--server-pid", strconv.Itoa(os.Getpid())) // the server runs in this process
 	if err != nil {
 		t.Fatalf("bench: %v\n%s", err, out)
 	}
 	if !regexp.MustCompile(`hot account transfers: \d+ ok, 0 failed`).MatchString(out) || !strings.Contains(out, "p99") ||
-		!strings.Contains(out, "server resident memory") {
+		!strings.Contains(out, "server resident memory") ||
+		!regexp.MustCompile(`CPU per transfer: server [1-9]\d* µs, its PostgreSQL \d+ µs, load generator \d+ µs, machine [1-9]\d* µs`).MatchString(out) {
 		t.Errorf("bench output:\n%s", out)
 	}
 	s.stop(t)

@@ -67,6 +67,7 @@ func serve(ctx context.Context, e *env, args []string) error {
 			return &usageError{fmt.Sprintf("serve: --public-url %q: want an http(s) URL without a path, such as https://mutual.example.org", *publicURL)}
 		}
 	}
+	tuneGC(e.getenv)
 	mail, err := newMailer(e, *smtpURL, *smtpFrom)
 	if err != nil {
 		return err

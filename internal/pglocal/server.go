@@ -297,6 +297,32 @@ func serverArgs(cfg Config, pgdata string, port int) []string {
 	return args
 }
 
+// mallocTunables keeps glibc's malloc in each PostgreSQL process from
+// giving memory back to the kernel after every transaction. By default a
+// backend that frees more than 128 kB at the top of its heap shrinks it
+// with brk, and grows it again (page faults) on the next transaction; each
+// shrink flushes the TLB of every CPU the process ran on, which on this
+// project's 2-core virtual machines cost about a third of PostgreSQL's CPU
+// under load (perf: __brk → flush_tlb_mm_range). With these a backend keeps
+// up to 64 MB of freed memory for reuse (in practice its own peak, a few
+// MB), and blocks below 32 MB come from the heap instead of mmap/munmap.
+// Measured (scripts/loadtest.sh's CPU per transfer, 32 workers, A/B in one
+// run): PostgreSQL's CPU per single transfer fell from 304-323 µs to
+// 210-219 µs, and transfers/s rose 23-27%.
+const mallocTunables = "glibc.malloc.trim_threshold=67108864:glibc.malloc.mmap_threshold=33554432"
+
+// serverEnv returns postgres's environment: env with mallocTunables, unless
+// env sets GLIBC_TUNABLES itself (the operator's choice wins). Other C
+// libraries ignore the variable.
+func serverEnv(env []string) []string {
+	for _, kv := range env {
+		if strings.HasPrefix(kv, "GLIBC_TUNABLES=") {
+			return env
+		}
+	}
+	return append(slices.Clip(env), "GLIBC_TUNABLES="+mallocTunables)
+}
+
 // clusterVersion returns the major version in pgdata/PG_VERSION (the
 // server's too: it refuses to run a cluster of another version), or 0.
 func clusterVersion(pgdata string) int {
@@ -324,6 +350,7 @@ func launch(ctx context.Context, cfg Config, dir string, bin binaries, owner *ru
 	pgdata := filepath.Join(dir, pgdataName)
 	cmd := exec.Command(bin.postgres, serverArgs(cfg, pgdata, port)...)
 	cmd.Dir = dir
+	cmd.Env = serverEnv(os.Environ())
 	cmd.Stdout = logFile
 	cmd.Stderr = logFile
 	cmd.SysProcAttr = owner.sysProcAttr()

@@ -5,9 +5,12 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"net"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -453,5 +456,86 @@ func TestDeferredWrites(t *testing.T) {
 	})
 	if !errors.Is(err, pgtx.ErrCommittedAnyway) || !errors.Is(err, bug) || count() != 4 {
 		t.Fatalf("a check refusing successful writes: %v, %d notes; want ErrCommittedAnyway and the write kept", err, count())
+	}
+}
+
+// TestDeferredRows: rows given one at a time to DeferRow are written by one
+// statement per power-of-two chunk, in the place of the first row among the
+// deferred writes, and commit or fail with the transaction like Defer's.
+func TestDeferredRows(t *testing.T) {
+	ctx := context.Background()
+	pool := dbtest.New(t)
+	if _, err := pool.Exec(ctx, `CREATE TABLE notes (id BIGINT PRIMARY KEY, tag TEXT NOT NULL)`); err != nil {
+		t.Fatal(err)
+	}
+	db := newDB(t, pool)
+	count := func() int {
+		var n int
+		if err := pool.QueryRow(ctx, `SELECT count(*) FROM notes`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	var sizes []int
+	values := func(n int) string {
+		sizes = append(sizes, n)
+		var b strings.Builder
+		for i := range n {
+			if i > 0 {
+				b.WriteString(", ")
+			}
+			fmt.Fprintf(&b, "($%d::BIGINT, $%d::TEXT)", 2*i+1, 2*i+2)
+		}
+		return b.String()
+	}
+	notes := &pgtx.Rows{Width: 2, Statement: func(n int) string { return `INSERT INTO notes VALUES ` + values(n) }}
+	one := func(sql string) *pgx.Batch {
+		b := &pgx.Batch{}
+		b.Queue(sql)
+		return b
+	}
+	exec1 := func(br pgx.BatchResults) error { _, err := br.Exec(); return err }
+
+	err := db.Run(ctx, pgtx.Options{}, func(tx *pgtx.Tx) error {
+		sizes = nil
+		tx.Defer(one(`INSERT INTO notes VALUES (1, 'first')`), exec1)
+		for i := range 37 {
+			tx.DeferRow(notes, int64(100+i), "row")
+		}
+		// Queued after the first row: it sees all 37, since they were
+		// placed where the first one was.
+		tx.Defer(one(`INSERT INTO notes SELECT 1000 + count(*), 'last' FROM notes`), exec1)
+		return nil
+	})
+	if err != nil || count() != 39 {
+		t.Fatalf("deferred rows: %v, %d notes; want 39", err, count())
+	}
+	if !slices.Equal(sizes, []int{32, 4, 1}) {
+		t.Errorf("37 rows were written by statements of %v rows, want [32 4 1]", sizes)
+	}
+	var last int64
+	if err := pool.QueryRow(ctx, `SELECT id FROM notes WHERE tag = 'last'`).Scan(&last); err != nil || last != 1038 {
+		t.Errorf("the write queued after the rows saw %d notes (%v), want 38", last-1000, err)
+	}
+
+	err = db.Run(ctx, pgtx.Options{}, func(tx *pgtx.Tx) error {
+		tx.DeferRow(notes, int64(2), "new")
+		tx.DeferRow(notes, int64(1), "taken") // 1 exists: the statement fails
+		return nil
+	})
+	if err == nil || count() != 39 {
+		t.Fatalf("a failing row: %v, %d notes; want an error and nothing written", err, count())
+	}
+
+	skipping := &pgtx.Rows{Width: 2, Statement: func(n int) string {
+		return `INSERT INTO notes VALUES ` + values(n) + ` ON CONFLICT (id) DO NOTHING`
+	}}
+	err = db.Run(ctx, pgtx.Options{}, func(tx *pgtx.Tx) error {
+		tx.DeferRow(skipping, int64(3), "new")
+		tx.DeferRow(skipping, int64(1), "taken") // skipped: one row short
+		return nil
+	})
+	if !errors.Is(err, pgtx.ErrCommittedAnyway) || count() != 40 {
+		t.Fatalf("a statement writing fewer rows than given: %v, %d notes; want ErrCommittedAnyway and the write kept", err, count())
 	}
 }

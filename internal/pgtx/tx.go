@@ -24,6 +24,9 @@ type Tx struct {
 type deferred struct {
 	b     *pgx.Batch
 	check func(pgx.BatchResults) error
+	// Or, from DeferRow: rows of one Rows, their values one after another.
+	rows   *Rows
+	values []any
 }
 
 // Exec runs one statement in the transaction.
@@ -134,8 +137,11 @@ func (tx *Tx) commit(ctx context.Context) (sent bool, err error) {
 		return true, errInjectedCut
 	}
 	b := &pgx.Batch{}
-	for _, d := range tx.final {
-		b.QueuedQueries = append(b.QueuedQueries, d.b.QueuedQueries...)
+	checks := make([]func(pgx.BatchResults) error, len(tx.final))
+	for i, d := range tx.final {
+		db, check := d.batch()
+		b.QueuedQueries = append(b.QueuedQueries, db.QueuedQueries...)
+		checks[i] = check
 	}
 	if fault == commitFails {
 		b.Queue(faultSQL)
@@ -147,8 +153,8 @@ func (tx *Tx) commit(ctx context.Context) (sent bool, err error) {
 	})
 	br := tx.sendBatch(ctx, b)
 	var checkErr error
-	for _, d := range tx.final {
-		if checkErr = d.check(br); checkErr != nil {
+	for _, check := range checks {
+		if checkErr = check(br); checkErr != nil {
 			break
 		}
 	}
@@ -182,8 +188,9 @@ func (tx *Tx) commit(ctx context.Context) (sent bool, err error) {
 // flushDeferred sends deferred writes on CockroachDB, where crdbpgxv5 commits.
 func (tx *Tx) flushDeferred(ctx context.Context) error {
 	for _, d := range tx.final {
-		br := tx.ptx.SendBatch(ctx, d.b)
-		err := d.check(br)
+		b, check := d.batch()
+		br := tx.ptx.SendBatch(ctx, b)
+		err := check(br)
 		if cerr := br.Close(); err == nil {
 			err = cerr
 		}

@@ -65,6 +65,7 @@ func main() {
 type figures struct {
 	rate map[string]float64
 	p99  map[string]time.Duration // the load generator's, same keys
+	cpu  map[string]string        // the server's and its PostgreSQL's CPU per transfer, same keys
 }
 
 func (f *figures) set(key string, v float64) {
@@ -123,11 +124,22 @@ func parseGoBench(r io.Reader, f *figures) error {
 
 var loadtestLine = regexp.MustCompile(`^(uniform|hot account) transfers: \d+ ok, \d+ failed in \S+ with (\d+) workers: ([0-9.]+)/s, p50 \S+, p90 \S+, p99 (\S+),`)
 
+var cpuLine = regexp.MustCompile(`^CPU per transfer: server (\d+) µs, its PostgreSQL (\d+) µs`)
+
 // parseLoadtest reads the summaries of `mutual bench`:
-// "uniform transfers: 24000 ok, 0 failed in 20s with 32 workers: 1200/s, p50 …, p90 …, p99 26ms, max …".
+// "uniform transfers: 24000 ok, 0 failed in 20s with 32 workers: 1200/s, p50 …, p90 …, p99 26ms, max …",
+// each followed, with --server-pid, by "CPU per transfer: server 200 µs, its PostgreSQL 210 µs, …".
 func parseLoadtest(r io.Reader, f *figures) error {
 	sc := bufio.NewScanner(r)
+	last := ""
 	for sc.Scan() {
+		if c := cpuLine.FindStringSubmatch(sc.Text()); c != nil && last != "" {
+			if f.cpu == nil {
+				f.cpu = make(map[string]string)
+			}
+			f.cpu[last] = fmt.Sprintf("server %s µs + PostgreSQL %s µs", c[1], c[2])
+			continue
+		}
 		m := loadtestLine.FindStringSubmatch(sc.Text())
 		if m == nil {
 			continue
@@ -141,6 +153,7 @@ func parseLoadtest(r io.Reader, f *figures) error {
 			mode = "hot"
 		}
 		key := "http/" + mode + "/" + m[2]
+		last = key
 		f.set(key, v)
 		if d, err := time.ParseDuration(m[4]); err == nil {
 			if f.p99 == nil {
@@ -233,5 +246,14 @@ func report(w io.Writer, f figures) {
 			}
 		}
 		fmt.Fprintf(w, " (target under %s: %s)\n", maxP99, verdict)
+	}
+	// CPU per transfer moves much less than throughput when other work
+	// shares the machine: the figure to compare runs by.
+	if c, ok := f.cpu["http/uniform/32"]; ok {
+		fmt.Fprintf(w, "HTTP CPU per transfer at 32 workers: uniform %s", c)
+		if h, ok := f.cpu["http/hot/32"]; ok {
+			fmt.Fprintf(w, "; hot account %s", h)
+		}
+		fmt.Fprintln(w)
 	}
 }

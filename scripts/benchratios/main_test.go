@@ -25,9 +25,11 @@ PASS
 
 const httpOut = `== mutual bench --workers 32 --duration 20s
 uniform transfers: 80000 ok, 0 failed in 20.001s with 32 workers: 4000/s, p50 6ms, p90 12ms, p99 31.5ms, max 90ms
+CPU per transfer: server 180 µs, its PostgreSQL 190 µs, load generator 90 µs, machine 560 µs
    server VmRSS: 40000 kB
 == mutual bench --workers 32 --duration 20s --hot
 hot account transfers: 30000 ok, 0 failed in 20s with 32 workers: 1500/s, p50 20ms, p90 40ms, p99 61ms, max 120ms
+CPU per transfer: server 170 µs, its PostgreSQL 160 µs, load generator 85 µs, machine 500 µs
 `
 
 func parseAll(t *testing.T, ceiling, goBench, http string) figures {
@@ -85,6 +87,9 @@ func TestReportRatiosAgainstTargets(t *testing.T) {
 	if !strings.Contains(out, "HTTP p99 at 32 workers: uniform 31.5ms, hot account 61ms (target under 50ms: ABOVE)") {
 		t.Errorf("p99 line missing or wrong in\n%s", out)
 	}
+	if !strings.Contains(out, "HTTP CPU per transfer at 32 workers: uniform server 180 µs + PostgreSQL 190 µs; hot account server 170 µs + PostgreSQL 160 µs\n") {
+		t.Errorf("CPU line missing or wrong in\n%s", out)
+	}
 	if strings.Contains(out, "ratios skipped") {
 		t.Errorf("said it skipped the ratios although a ceiling was measured:\n%s", out)
 	}
@@ -102,7 +107,7 @@ func TestReportWithoutCeiling(t *testing.T) {
 	if strings.Join(got, " ") != "7500 transfer_batch100_rc - - ≥ 1.2× no ceiling" {
 		t.Errorf("batches row without a ceiling: %q", got)
 	}
-	if strings.Contains(out, "p99") {
-		t.Errorf("reported a p99 that was not measured:\n%s", out)
+	if strings.Contains(out, "p99") || strings.Contains(out, "CPU per transfer") {
+		t.Errorf("reported a p99 or CPU figure that was not measured:\n%s", out)
 	}
 }

@@ -1,0 +1,65 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"testing"
+	"time"
+)
+
+func TestParseProcStat(t *testing.T) {
+	// A command name with a space and a parenthesis, as a process may
+	// name itself; times in ticks of 10 ms.
+	line := "4242 (post gres) x) S 4200 4242 4242 0 -1 4194560 100 0 0 0 150 25 7 3 20 0 1 0 123 456 789\n"
+	st, err := parseProcStat([]byte(line))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.pid != 4242 || st.ppid != 4200 {
+		t.Errorf("pid %d ppid %d, want 4242 and 4200", st.pid, st.ppid)
+	}
+	if st.cpu != 1750*time.Millisecond || st.reapedKids != 100*time.Millisecond {
+		t.Errorf("cpu %s, reaped children %s; want 1.75s and 100ms", st.cpu, st.reapedKids)
+	}
+	if _, err := parseProcStat([]byte("4242 post gres S 1")); err == nil {
+		t.Error("a line without the command's parentheses was accepted")
+	}
+}
+
+// sampleCPU counts what a child process spends among the descendants.
+func TestSampleCPUCountsDescendants(t *testing.T) {
+	// A shell that burns CPU then waits, so that it is still there to be
+	// read; its own child (the sleep) makes it a grandparent.
+	child := exec.Command("sh", "-c", `i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done; sleep 30`)
+	if err := child.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { child.Process.Kill(); child.Wait() })
+	before, err := sampleCPU(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		after, err := sampleCPU(os.Getpid())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if after.children-before.children >= 200*time.Millisecond {
+			if after.machine <= before.machine {
+				t.Errorf("machine busy time did not grow: %s then %s", before.machine, after.machine)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the busy child's CPU was not counted: %s then %s", before.children, after.children)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func TestSampleCPUUnknownProcess(t *testing.T) {
+	if _, err := sampleCPU(-5); err == nil {
+		t.Error("no error for a process that does not exist")
+	}
+}
