@@ -297,11 +297,17 @@ func (e *engine) lock(ctx context.Context, jobs []*job) error {
 	}
 	defer rows.Close()
 	for rows.Next() {
+		// pgx's own UUID and a plain string scan without the reflection
+		// and text parsing that uuid.UUID and AccountStatus would take: this
+		// runs for each of a large batch's accounts, under their locks.
 		a := &account{}
-		if err := rows.Scan(&a.id, &a.unit, &a.status, nullNumeric{&a.lower}, nullNumeric{&a.upper},
+		var id pgtype.UUID
+		var status string
+		if err := rows.Scan(&id, &a.unit, &status, nullNumeric{&a.lower}, nullNumeric{&a.upper},
 			numeric{&a.bal}, numeric{&a.pd}, numeric{&a.pc}, &a.seq, &a.last, &a.region); err != nil {
 			return err
 		}
+		a.id, a.status = id.Bytes, AccountStatus(status)
 		e.accts[a.id] = a
 	}
 	return rows.Err()
