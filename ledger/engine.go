@@ -29,7 +29,9 @@ import (
 //  3. apply the jobs in memory, in order, checking units, statuses and bounds
 //     on each job's net change;
 //  4. write everything in one pipelined round trip of multi-row statements:
-//     transfers, entries, reservations, hold states, account balances.
+//     transfers, entries, reservations, hold states, account balances. (A
+//     large batch writes its transfers in step 2 instead, before the locks:
+//     see writeEarly.)
 //
 // The schema's CHECK constraints hold the same bounds again, so a bug here
 // fails the transaction instead of breaking an invariant.
@@ -74,6 +76,12 @@ type engine struct {
 	tx    *pgtx.Tx
 	now   time.Time
 	accts map[uuid.UUID]*account
+
+	// early asks that new transfers be written before the accounts are
+	// locked, in the same round trip (see writeEarly); earlyRegion then
+	// holds each transfer so written, with the region it was given.
+	early       bool
+	earlyRegion map[uuid.UUID]string
 
 	writes writeSet
 }
@@ -271,20 +279,141 @@ func (e *engine) lock(ctx context.Context, jobs []*job) error {
 	if e.s.db.CockroachDB() {
 		lock = lockAccountsAny
 	}
-	rows, err := e.tx.Query(ctx, lock, pgUUIDs(ids))
+	var rows pgx.Rows
+	var err error
+	if b, n := e.writeEarly(jobs); b != nil {
+		b.Queue(lock, pgUUIDs(ids))
+		br := e.tx.SendBatch(ctx, b)
+		defer br.Close()
+		if err := e.readEarly(br, n); err != nil {
+			return err
+		}
+		rows, err = br.Query()
+	} else {
+		rows, err = e.tx.Query(ctx, lock, pgUUIDs(ids))
+	}
 	if err != nil {
 		return err
 	}
 	defer rows.Close()
 	for rows.Next() {
+		// pgx's own UUID and a plain string scan without the reflection
+		// and text parsing that uuid.UUID and AccountStatus would take: this
+		// runs for each of a large batch's accounts, under their locks.
 		a := &account{}
-		if err := rows.Scan(&a.id, &a.unit, &a.status, nullNumeric{&a.lower}, nullNumeric{&a.upper},
+		var id pgtype.UUID
+		var status string
+		if err := rows.Scan(&id, &a.unit, &status, nullNumeric{&a.lower}, nullNumeric{&a.upper},
 			numeric{&a.bal}, numeric{&a.pd}, numeric{&a.pc}, &a.seq, &a.last, &a.region); err != nil {
 			return err
 		}
+		a.id, a.status = id.Bytes, AccountStatus(status)
 		e.accts[a.id] = a
 	}
 	return rows.Err()
+}
+
+// insertTransfersEarly writes new transfers before their accounts are
+// locked. A transfer's region is its first posting's from account's (the
+// empty string for an account that does not exist, whose transfer the
+// engine refuses); created_at is the engine's now. Both are checked again
+// under the locks. Each region is one primary-key lookup (a scalar
+// subquery is never turned into a join, which PostgreSQL's planner would
+// make a scan of every account).
+const insertTransfersEarly = `
+INSERT INTO transfers (id, state, postings, memo, metadata, expires_at, created_at, region)
+SELECT t.id, t.state, t.postings::jsonb, t.memo, t.meta::jsonb, t.expires_at, $6,
+       COALESCE((SELECT region FROM accounts WHERE accounts.id = t.from_id), '')
+FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $7::timestamptz[], $8::uuid[])
+     AS t(id, state, postings, memo, meta, expires_at, from_id)
+RETURNING id, region`
+
+// writeEarly returns, when the engine was asked to (e.early) and can, the
+// batch that writes the jobs' transfers before the accounts are locked.
+//
+// Large batches of transfers between many accounts serialize on the
+// accounts' row locks (two batches of a hundred random transfers among ten
+// thousand accounts almost always share one), so what a batch does between
+// locking its accounts and COMMIT bounds how many batches commit per
+// second. The transfer rows need no lock: they reference no account (their
+// postings are JSON), and their ids are new. Written first, in the round
+// trip that takes the locks, they are out of that window, and so are the
+// encoding of their postings in Go and their parsing into JSONB and index
+// maintenance in PostgreSQL. What depends on the locked accounts is made
+// right under the locks (write): a transfer's time (no earlier than the
+// last entry of its accounts) and region, and a refused transfer of an
+// independent batch is deleted again.
+//
+// Only plain new transfers without idempotency keys go first: a key must be
+// looked up under the account locks, and a key written first would deadlock
+// with a request holding those locks that writes the same key. On
+// CockroachDB, whose writes and locks work differently, nothing goes first.
+func (e *engine) writeEarly(jobs []*job) (*pgx.Batch, int) {
+	if !e.early || e.s.db.CockroachDB() {
+		return nil, 0
+	}
+	var ts []*Transfer
+	for _, j := range jobs {
+		if j.err != nil {
+			continue
+		}
+		t := j.t
+		if t == nil || j.release != nil || j.result != nil || j.dup != nil ||
+			t.IdempotencyKey != "" || t.PendingID != nil || t.Reverses != nil || len(t.Postings) == 0 {
+			return nil, 0
+		}
+		ts = append(ts, t)
+	}
+	if len(ts) == 0 {
+		return nil, 0
+	}
+	n := len(ts)
+	ids := make([]uuid.UUID, n)
+	froms := make([]uuid.UUID, n)
+	states := make([]string, n)
+	postings := make([]string, n)
+	memos := make([]string, n)
+	metas := make([]*string, n)
+	expires := make([]*time.Time, n)
+	for i, t := range ts {
+		ids[i], froms[i] = t.ID, t.Postings[0].From
+		states[i] = string(t.State)
+		postings[i] = string(encodePostings(t.Postings))
+		memos[i] = t.Memo
+		if len(t.Metadata) > 0 {
+			m := string(t.Metadata)
+			metas[i] = &m
+		}
+		expires[i] = t.ExpiresAt
+	}
+	e.earlyRegion = make(map[uuid.UUID]string, n)
+	b := &pgx.Batch{}
+	b.Queue(insertTransfersEarly, pgUUIDs(ids), flat(states), flat(postings), flat(memos), flat(metas), e.now, pgTimePtrs(expires), pgUUIDs(froms))
+	return b, n
+}
+
+// readEarly reads the want transfers insertTransfersEarly wrote.
+func (e *engine) readEarly(br pgx.BatchResults, want int) error {
+	rows, err := br.Query()
+	if err != nil {
+		return e.writeError(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id pgtype.UUID
+		var region string
+		if err := rows.Scan(&id, &region); err != nil {
+			return err
+		}
+		e.earlyRegion[id.Bytes] = region
+	}
+	if err := rows.Err(); err != nil {
+		return e.writeError(err)
+	}
+	if len(e.earlyRegion) != want {
+		return fmt.Errorf("ledger: wrote %d transfers before the locks, expected %d", len(e.earlyRegion), want)
+	}
+	return nil
 }
 
 // compareUUID orders UUIDs as PostgreSQL and CockroachDB do: bytewise.
@@ -590,7 +719,9 @@ func (e *engine) write(ctx context.Context) error {
 		want int
 	}
 	var checks []check
-	if n := len(w.transfers); n > 0 {
+	if e.earlyRegion != nil {
+		e.writeEarlyFixes(b, func(what string, n int) { checks = append(checks, check{what, n}) })
+	} else if n := len(w.transfers); n > 0 {
 		ids := make([]uuid.UUID, n)
 		keys := make([]*string, n)
 		states := make([]string, n)
@@ -701,6 +832,56 @@ func (e *engine) write(ctx context.Context) error {
 		return nil
 	})
 	return nil
+}
+
+const (
+	// deleteTransfers deletes transfers written before the locks that the
+	// engine then refused.
+	deleteTransfers = `DELETE FROM transfers WHERE id = ANY($1)`
+
+	// fixTransfers sets the time and region, found under the locks, of
+	// transfers written before them.
+	fixTransfers = `
+UPDATE transfers SET created_at = f.created_at, region = f.region
+FROM unnest($1::uuid[], $2::timestamptz[], $3::text[]) AS f(id, created_at, region)
+WHERE transfers.id = f.id`
+)
+
+// writeEarlyFixes queues what makes the transfers written before the locks
+// (writeEarly) what the engine decided under them: the refused ones are
+// deleted, and the others' time and region set where they differ from what
+// was written. Neither happens in the common case (every transfer applied,
+// no clock behind an account's last entry, no account moved to another
+// region meanwhile), which costs nothing here. check records each queued
+// statement's expected row count.
+func (e *engine) writeEarlyFixes(b *pgx.Batch, check func(what string, n int)) {
+	w := &e.writes
+	kept := make(map[uuid.UUID]struct{}, len(w.transfers))
+	var ids []uuid.UUID
+	var ats []time.Time
+	var regions []string
+	for i, t := range w.transfers {
+		kept[t.ID] = struct{}{}
+		if !t.CreatedAt.Equal(e.now) || w.regions[i] != e.earlyRegion[t.ID] {
+			ids = append(ids, t.ID)
+			ats = append(ats, t.CreatedAt)
+			regions = append(regions, w.regions[i])
+		}
+	}
+	var refused []uuid.UUID
+	for id := range e.earlyRegion {
+		if _, ok := kept[id]; !ok {
+			refused = append(refused, id)
+		}
+	}
+	if len(refused) > 0 {
+		b.Queue(deleteTransfers, pgUUIDs(refused))
+		check("refused transfers deleted", len(refused))
+	}
+	if len(ids) > 0 {
+		b.Queue(fixTransfers, pgUUIDs(ids), flat(ats), flat(regions))
+		check("transfers' times and regions", len(ids))
+	}
 }
 
 // writeError interprets a failed write. A concurrent transaction that

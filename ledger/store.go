@@ -48,7 +48,7 @@ type Config struct {
 	// DefaultGroups.
 	Groups int
 	// BatchWriters is how many large batches write at once (see
-	// batchGate); 0 means twice the number of CPUs, and at least 4.
+	// batchGate); 0 means the number of CPUs, and at least 2.
 	BatchWriters int
 }
 

@@ -91,7 +91,7 @@ func (s *Store) CreateTransfersThen(ctx context.Context, reqs []TransferRequest,
 
 // writePrepared is CreateTransfersThen once the requests are prepared.
 func (s *Store) writePrepared(ctx context.Context, reqs []TransferRequest, preps []prepared, atomic bool, then Then) ([]Result, error) {
-	release, err := s.admit(ctx, reqs)
+	release, large, err := s.admit(ctx, reqs)
 	if err != nil {
 		return nil, err
 	}
@@ -101,6 +101,10 @@ func (s *Store) writePrepared(ctx context.Context, reqs []TransferRequest, preps
 		for i, p := range preps {
 			jobs[i] = p.job()
 		}
+		// A large batch serializes with the others on their accounts'
+		// row locks: its transfer rows, which need none of them, are
+		// written before it takes them (see engine.writeEarly).
+		e.early = large
 		return jobs, nil
 	}, then)
 	if err != nil {
@@ -153,18 +157,20 @@ func (p prepared) job() *job {
 // admit passes a request that touches few accounts through the gate (see
 // gate), so that transfers on a hot account queue here rather than on its
 // row. Larger batches pass through the batch gate (see batchGate), a few at
-// a time.
-func (s *Store) admit(ctx context.Context, reqs []TransferRequest) (func(), error) {
+// a time; large says which.
+func (s *Store) admit(ctx context.Context, reqs []TransferRequest) (release func(), large bool, err error) {
 	seen := make(map[uuid.UUID]struct{}, 4)
 	for _, r := range reqs {
 		for _, p := range r.Postings {
 			seen[p.From], seen[p.To] = struct{}{}, struct{}{}
 			if len(seen) > gateMaxAccounts {
-				return s.batches.acquire(ctx)
+				release, err = s.batches.acquire(ctx)
+				return release, true, err
 			}
 		}
 	}
-	return s.gate.acquire(ctx, slices.Collect(maps.Keys(seen)))
+	release, err = s.gate.acquire(ctx, slices.Collect(maps.Keys(seen)))
+	return release, false, err
 }
 
 func results(jobs []*job) []Result {
