@@ -163,7 +163,7 @@ func TestCoordinatorJourney(t *testing.T) {
 	w.signIn(ctx, w.carmen)
 
 	// The list of organizations, then the members.
-	do(t, ctx, chromedp.Click(chromedp.CSS(`header a[href="/coord"]`), chromedp.NodeVisible))
+	submit(t, ctx, `header a[href="/coord"]`) // waits for the page, as a click alone does not
 	wantH1(t, ctx, "en", "coord.heading")
 	browser.Axe(t, ctx)
 	submit(t, ctx, `main a[href="`+org+`"]`)
