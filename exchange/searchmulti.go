@@ -121,10 +121,10 @@ func (o *otherWord) scoreOf(id uuid.UUID) (int64, int) {
 // It reads the driver's rows whole (fewer than rareCount), and every row
 // of another rare word. Of a common word it learns the scores in the
 // driver's listings only as far as the page needs: while a listing whose
-// score for the word is not known yet (it lacks the word's rows read so
-// far, and so scores at most 2*from-2) could still rank in the page, it
-// probes those listings when they are few, or else reads the next weight
-// of the word that leaves the most unknown.
+// score for the word is not known yet (none of the word's rows read so
+// far is its best, so it scores at most what a lower weight gives) could
+// still rank in the page, it probes those listings when they are few, or
+// else reads the next weight of the word that leaves the most unknown.
 func (s *Store) findRare(ctx context.Context, q ListingQuery, w *wordWalk, after *SearchCursor, limit int) ([]Found, error) {
 	rows, err := s.driverRows(ctx, q, w.driver)
 	if err != nil {
