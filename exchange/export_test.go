@@ -48,3 +48,10 @@ func SearchWords(text string) (words, uppers [][]byte, err error) {
 	}
 	return words, uppers, err
 }
+
+// TuneWordSearch sets where a word search changes its way: how many rows
+// make a word common (rareCount), and for how many listings a common word
+// is probed rather than read (probeMax).
+func (s *Store) TuneWordSearch(rare int64, probe int) {
+	s.words = wordLimits{rare: rare, probe: probe}
+}

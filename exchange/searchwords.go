@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -28,19 +29,22 @@ const rareCount = 3000
 // It does not score every listing that holds the words, which for a common
 // word is a tenth of a city and took a hundred milliseconds to sort. First
 // one query learns which levels each term has in some listing (termStats).
-// Then it walks one term, the driver (the rarest; between common ones, the
-// one with the best top level, whose first levels then hold the page more
-// often), level by level from its best: each level reads the driver's listings at that level from
-// listing_words' (weight, word, listing_id, lat, lon) index, scores the
-// other terms of each by a probe of the (listing_id, word, weight) index,
-// and keeps the best few in the page's order; only those are looked up in
-// listings, with the other filters (findLevel). A listing at driver level
-// v has relevance at most v plus the best level of every other term, so
-// the walk stops once limit+1 listings are held whose last ranks above
-// anything a lower level could give. With one term each level's listings
-// all have that level's relevance, and the first levels that hold a page
-// are the page: for a word in a thousand titles, one read of the first
-// few of them in id order.
+// When the rarest term is rare and there are other terms, findRare reads
+// it whole and learns the others' scores in Go as far as the page needs;
+// when every term is common, findCommon reads each a weight at a time and
+// stops once the page is known. A search of one word walks the word, the
+// driver, level by level from its best: each level reads the driver's
+// listings at that level from listing_words' (weight, word, listing_id,
+// lat, lon) index, scores the other terms of each by a probe of the
+// (listing_id, word, weight) index, and keeps the best few in the page's
+// order; only those are looked up in listings, with the other filters
+// (findLevel). A listing at driver level v has relevance at most v plus
+// the best level of every other term, so the walk stops once limit+1
+// listings are held whose last ranks above anything a lower level could
+// give. With one term each level's listings all have that level's
+// relevance, and the first levels that hold a page are the page: for a
+// word in a thousand titles, one read of the first few of them in id
+// order.
 func (s *Store) findWords(ctx context.Context, q ListingQuery, terms []searchTerm, after *SearchCursor, limit int) ([]Found, error) {
 	stats, err := s.termStats(ctx, terms)
 	if err != nil {
@@ -58,14 +62,29 @@ func (s *Store) findWords(ctx context.Context, q ListingQuery, terms []searchTer
 	}
 	// What the other terms add to a listing of the driver: at least the
 	// sum of their worst levels, at most the sum of their best.
+	d := driverTerm{terms[driver], stats[driver]}
+	var multi *wordWalk // nil for one word
 	var others []otherTerm
 	var least, best int64
 	for i, st := range stats {
 		if i != driver {
 			others = append(others, otherTerm{terms[i], st.levels[0], st.levels[len(st.levels)-1]})
+			if multi == nil {
+				multi = &wordWalk{driver: d}
+			}
+			multi.others = append(multi.others, &otherWord{
+				otherTerm: others[len(others)-1],
+				termStat:  st, from: 5, score: map[uuid.UUID]int64{}, probed: map[uuid.UUID]int64{},
+			})
 			least += st.levels[len(st.levels)-1]
 			best += st.levels[0]
 		}
+	}
+	if multi != nil && d.common < s.words.rare {
+		return s.findRare(ctx, q, multi, after, limit)
+	}
+	if multi != nil {
+		return s.findCommon(ctx, q, multi, after, limit)
 	}
 	var found []Found
 	walk := stats[driver].levels
@@ -78,7 +97,7 @@ func (s *Store) findWords(ctx context.Context, q ListingQuery, terms []searchTer
 		if len(found) > limit {
 			floor = found[limit].Relevance
 		}
-		page, err := s.findLevel(ctx, q, driverTerm{terms[driver], stats[driver]}, others, v, floor, after, limit)
+		page, err := s.findLevel(ctx, q, d, others, v, floor, after, limit)
 		if err != nil {
 			return nil, err
 		}
@@ -138,7 +157,7 @@ func (s *Store) termStats(ctx context.Context, terms []searchTerm) ([]termStat, 
 				"EXISTS (SELECT 1 FROM listing_words w WHERE w.weight = "+k+" AND w.word > "+w+" AND w.word < "+u+")")
 		}
 		cols = append(cols, "(SELECT count(*) FROM (SELECT 1 FROM listing_words w WHERE w.word >= "+w+
-			" AND w.word < "+u+" LIMIT "+arg(rareCount)+") c)")
+			" AND w.word < "+u+" LIMIT "+arg(s.words.rare)+") c)")
 	}
 	const perTerm = 9
 	whole, longer := make([][4]bool, len(terms)), make([][4]bool, len(terms))

@@ -23,6 +23,9 @@ type Store struct {
 	// taxonomy remembers the categories and their relations for as long
 	// as auth remembers a token.
 	taxonomy *taxonomyCache
+	// words holds where a word search changes its way (rareCount and
+	// probeMax); tests lower them to reach every way on a few listings.
+	words wordLimits
 }
 
 // Config configures a Store.
@@ -48,7 +51,8 @@ func NewStore(db *pgtx.DB, led *ledger.Store, cfg Config) *Store {
 	if ttl == 0 {
 		ttl = DefaultAuthCacheTTL
 	}
-	return &Store{db: db, led: led, now: cfg.Now, auth: newAuthCache(ttl), taxonomy: newTaxonomyCache(ttl)}
+	return &Store{db: db, led: led, now: cfg.Now, auth: newAuthCache(ttl), taxonomy: newTaxonomyCache(ttl),
+		words: wordLimits{rare: rareCount, probe: probeMax}}
 }
 
 func (s *Store) clock() time.Time { return s.now().UTC().Truncate(time.Microsecond) }

@@ -1,0 +1,455 @@
+package exchange
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+)
+
+// A search of several words whose rarest word is rare (termStats counts
+// fewer than rareCount of its rows) reads that word's rows whole, and
+// joins the other words in Go rather than in SQL (findRare). The planner
+// cannot be trusted with that join: it estimates a range of words (a
+// prefix) at one row, and then ran a level's listings against the other
+// word's by a nested loop that compared every pair (2.7 million
+// comparisons, 290 ms, for "repa gami"), or probed the other word once per
+// listing of a level of thousands. Every statement below reads one index
+// in one way whatever the estimates, and has one text whatever the words,
+// so that pgx prepares it once per connection:
+//   - the rare word's rows, a weight at a time from listing_words'
+//     (weight, word, listing_id, lat, lon) index, with their distance;
+//   - another word's rows with their scores, a weight at a time from the
+//     same index, only the weights that can still matter, each read once;
+//   - or, for a common word and few listings, a probe per listing of the
+//     (listing_id, word, weight) index;
+//   - the few best candidates' listings, with the search's filters.
+//
+// A search whose words are all common reads them all a weight at a time
+// the same way (findCommon), rather than walking the driver's levels in
+// SQL with a probe of the other words per listing of a level.
+
+// probeMax is how many listings a common word is probed for, one probe
+// each, rather than reading its next weight: each probe touches an index
+// page of its own (about 4 µs when the page is in this backend's memory,
+// over 100 µs the first time a connection touches it), where a weight's
+// rows are read a few hundred to a page. On the 100,000 listings of
+// BenchmarkSearch100k, 64 did better than 250 and than 500.
+const probeMax = 64
+
+// wordLimits are where a word search changes its way: rare is how many
+// rows of a term termStats counts (rareCount), probe how many listings a
+// common word is probed for (probeMax).
+type wordLimits struct {
+	rare  int64
+	probe int
+}
+
+// wordWalk is the state of a search of several words.
+type wordWalk struct {
+	driver driverTerm
+	others []*otherWord
+}
+
+// otherWord is a term of a search other than the driver, with its scores
+// read so far.
+type otherWord struct {
+	otherTerm
+	termStat
+	// from is the lowest weight whose rows are read (5 before any). A
+	// listing's score in score is its true one when no row of a lower
+	// weight can score more (below); a listing absent from it scores at
+	// most below, and lacks the word when below is 0.
+	from  int64
+	score map[uuid.UUID]int64
+	// probed holds the true scores that probes gave, 0 for a listing
+	// without the word.
+	probed map[uuid.UUID]int64
+}
+
+// below is the best score a row of the term of a weight below from can
+// give in any listing, as termStats saw: 0 when there is no such row.
+func (o *otherWord) below() int64 {
+	var best int64
+	for w := int64(1); w < o.from; w++ {
+		if o.whole[w-1] {
+			best = max(best, 2*w)
+		}
+		if o.longer[w-1] {
+			best = max(best, w)
+		}
+	}
+	return best
+}
+
+// What a search knows of a word's score in a listing.
+const (
+	exact  = iota // the score is the listing's
+	atMost        // the listing scores at most this, maybe 0
+	lacks         // the listing does not hold the word
+)
+
+// scoreOf returns the term's score in listing id, or the most it may be,
+// and which it is.
+func (o *otherWord) scoreOf(id uuid.UUID) (int64, int) {
+	if x, ok := o.probed[id]; ok {
+		if x == 0 {
+			return 0, lacks
+		}
+		return x, exact
+	}
+	below := o.below()
+	x, ok := o.score[id]
+	switch {
+	case ok && x >= below:
+		return x, exact
+	case below == 0:
+		return 0, lacks
+	}
+	return below, atMost
+}
+
+// findRare runs findWords for a search of several words whose driver is
+// rare: the first limit+1 listings after the cursor, in the page's order,
+// among those that hold every word and pass q's filters.
+//
+// It reads the driver's rows whole (fewer than rareCount), and every row
+// of another rare word. Of a common word it learns the scores in the
+// driver's listings only as far as the page needs: while a listing whose
+// score for the word is not known yet (none of the word's rows read so
+// far is its best, so it scores at most what a lower weight gives) could
+// still rank in the page, it probes those listings when they are few, or
+// else reads the next weight of the word that leaves the most unknown.
+func (s *Store) findRare(ctx context.Context, q ListingQuery, w *wordWalk, after *SearchCursor, limit int) ([]Found, error) {
+	rows, err := s.driverRows(ctx, q, w.driver)
+	if err != nil {
+		return nil, err
+	}
+	for _, o := range w.others {
+		if o.common < s.words.rare && len(rows) > 0 { // a few thousand rows at most: read in one go
+			if err := s.readWord(ctx, o, 0); err != nil {
+				return nil, err
+			}
+		}
+	}
+	var cur Found
+	if after != nil {
+		cur = Found{Listing: Listing{ID: after.ID}, Relevance: after.Relevance, Km: &after.Km}
+	}
+	for {
+		// Each listing's relevance when every word's score is known, or
+		// else the most it may reach.
+		var known, unknown []candidate
+		bound := int64(-1) // the most an unknown one may reach
+		for _, c := range rows {
+			most, sure := c.relevance, true
+			for _, o := range w.others {
+				x, state := o.scoreOf(c.id)
+				if state == lacks {
+					sure, most = false, -1
+					break
+				}
+				most += x
+				if state == exact {
+					c.relevance += x
+				} else {
+					sure = false
+				}
+			}
+			switch {
+			case most < 0:
+			case sure && (after == nil || c.placeless || q.foundOrder(c.found(q), cur) > 0):
+				known = append(known, c)
+			case !sure:
+				c.relevance = most
+				unknown = append(unknown, c)
+				bound = max(bound, most)
+			}
+		}
+		slices.SortFunc(known, candidateOrder)
+		above := 0
+		for _, c := range known {
+			if c.relevance > bound {
+				above++
+			}
+		}
+		// An unknown listing matters only if it may reach the last
+		// listing of a page of the known ones.
+		least := int64(-1)
+		if len(known) > limit {
+			least = known[limit].relevance
+		}
+		if len(unknown) > 0 && above <= limit {
+			if err := s.learn(ctx, w, unknown, least); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		found, err := s.lookUpInOrder(ctx, q, known, after, cur, limit)
+		if err != nil {
+			return nil, err
+		}
+		if len(unknown) > 0 && (len(found) <= limit || found[limit].Relevance <= bound) {
+			least = -1 // too few pass the filters: any may count
+			if len(found) > limit {
+				least = found[limit].Relevance
+			}
+			if err := s.learn(ctx, w, unknown, least); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		return found, nil
+	}
+}
+
+// learn learns more of the other words' scores in the listings of
+// unknown (each with the most it may reach as its relevance) that may
+// reach least: by a probe of each when they are few, or else by reading
+// the next weight that has rows of the word whose rows leave the most
+// unknown.
+func (s *Store) learn(ctx context.Context, w *wordWalk, unknown []candidate, least int64) error {
+	var matter []candidate
+	for _, c := range unknown {
+		if c.relevance >= least {
+			matter = append(matter, c)
+		}
+	}
+	var deepest *otherWord
+	for _, o := range w.others {
+		if o.below() > 0 && (deepest == nil || o.below() > deepest.below()) {
+			deepest = o
+		}
+	}
+	if len(matter) <= s.words.probe {
+		for _, o := range w.others {
+			if o.below() > 0 {
+				if err := s.probe(ctx, o, matter); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	next := deepest.from - 1
+	for next > 1 && !deepest.whole[next-1] && !deepest.longer[next-1] {
+		next--
+	}
+	return s.readWord(ctx, deepest, 2*next-1)
+}
+
+// lookUpInOrder looks up the listings of cands, which are in the page's
+// order, a few at a time, until more than limit pass q's filters, and
+// returns the first limit+1 of those after the cursor in the page's order.
+func (s *Store) lookUpInOrder(ctx context.Context, q ListingQuery, cands []candidate, after *SearchCursor, cur Found, limit int) ([]Found, error) {
+	var found []Found
+	for start, n := 0, 4*(limit+1); start < len(cands) && len(found) <= limit; start, n = start+n, n*8 {
+		page, err := s.lookUp(ctx, q, cands[start:min(len(cands), start+n)])
+		if err != nil {
+			return nil, err
+		}
+		if after != nil {
+			page = slices.DeleteFunc(page, func(f Found) bool { return q.foundOrder(f, cur) <= 0 })
+		}
+		found = append(found, page...)
+	}
+	slices.SortFunc(found, q.foundOrder)
+	return found[:min(len(found), limit+1)], nil
+}
+
+// candidateOrder is the page's order as the candidates know it: a
+// listing whose words were written without its place comes first among
+// those of its relevance, as its distance is only known from the listing.
+func candidateOrder(a, b candidate) int {
+	if c := cmp.Compare(b.relevance, a.relevance); c != 0 {
+		return c
+	}
+	if a.placeless != b.placeless {
+		if a.placeless {
+			return -1
+		}
+		return 1
+	}
+	if c := cmp.Compare(a.km, b.km); c != 0 {
+		return c
+	}
+	return bytes.Compare(a.id[:], b.id[:])
+}
+
+// candidate is a listing a search of several words may find: its
+// relevance, and its distance from the search's point as measured from the
+// place kept with its words (none: placeless).
+type candidate struct {
+	id        uuid.UUID
+	relevance int64
+	placeless bool
+	km        float64
+}
+
+func (c candidate) found(q ListingQuery) Found {
+	f := Found{Listing: Listing{ID: c.id}, Relevance: c.relevance}
+	if q.Near != nil {
+		f.Km = &c.km
+	}
+	return f
+}
+
+// driverRows reads the rows of the driver, each listing once with its
+// score (its best row's), and its distance from q's point.
+func (s *Store) driverRows(ctx context.Context, q ListingQuery, d driverTerm) ([]candidate, error) {
+	args := []any{d.word, d.upper}
+	km := "0::FLOAT8"
+	if q.Near != nil {
+		km = distanceOf("w", *q.Near, func(x any) string {
+			args = append(args, x)
+			return "$" + strconv.Itoa(len(args))
+		})
+	}
+	var parts []string
+	for weight := 4; weight >= 1; weight-- {
+		parts = append(parts, "SELECT w.listing_id, "+wordScore("w", "$1")+", w.lat IS NULL, COALESCE("+km+", 0)"+
+			" FROM listing_words w WHERE w.weight = "+strconv.Itoa(weight)+" AND w.word >= $1 AND w.word < $2")
+	}
+	rows, err := s.db.Pool.Query(ctx, strings.Join(parts, "\nUNION ALL\n"), args...)
+	if err != nil {
+		return nil, err
+	}
+	var out []candidate
+	at := map[uuid.UUID]int{}
+	var c candidate
+	_, err = pgx.ForEachRow(rows, []any{&c.id, &c.relevance, &c.placeless, &c.km}, func() error {
+		if q.Near == nil {
+			c.placeless, c.km = false, 0
+		}
+		if i, ok := at[c.id]; ok {
+			out[i].relevance = max(out[i].relevance, c.relevance)
+		} else {
+			at[c.id] = len(out)
+			out = append(out, c)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// readWord reads the rows of term o down to the lowest weight that can
+// score need (every weight for need 2 or less), those not read yet.
+func (s *Store) readWord(ctx context.Context, o *otherWord, need int64) error {
+	lowest := max(1, (need+1)/2)
+	if lowest >= o.from {
+		return nil
+	}
+	ws := [4]int64{}
+	for i, weight := 0, o.from-1; weight >= lowest; i, weight = i+1, weight-1 {
+		ws[i] = weight
+	}
+	rows, err := s.db.Pool.Query(ctx, `
+SELECT w.listing_id, w.weight * CASE WHEN w.word = $1 THEN 2 ELSE 1 END FROM listing_words w WHERE w.weight = $3 AND w.word >= $1 AND w.word < $2
+UNION ALL
+SELECT w.listing_id, w.weight * CASE WHEN w.word = $1 THEN 2 ELSE 1 END FROM listing_words w WHERE w.weight = $4 AND w.word >= $1 AND w.word < $2
+UNION ALL
+SELECT w.listing_id, w.weight * CASE WHEN w.word = $1 THEN 2 ELSE 1 END FROM listing_words w WHERE w.weight = $5 AND w.word >= $1 AND w.word < $2
+UNION ALL
+SELECT w.listing_id, w.weight * CASE WHEN w.word = $1 THEN 2 ELSE 1 END FROM listing_words w WHERE w.weight = $6 AND w.word >= $1 AND w.word < $2`,
+		o.word, o.upper, ws[0], ws[1], ws[2], ws[3])
+	if err != nil {
+		return err
+	}
+	var id uuid.UUID
+	var score int64
+	_, err = pgx.ForEachRow(rows, []any{&id, &score}, func() error {
+		if score > o.score[id] {
+			o.score[id] = score
+		}
+		return nil
+	})
+	if err == nil {
+		o.from = lowest
+	}
+	return err
+}
+
+// probe learns the true score of term o in each of cands, by one probe of
+// listing_words' (listing_id, word, weight) index per listing.
+func (s *Store) probe(ctx context.Context, o *otherWord, cands []candidate) error {
+	scores, err := s.probeScores(ctx, o.searchTerm, cands)
+	for _, c := range cands {
+		o.probed[c.id] = scores[c.id]
+	}
+	return err
+}
+
+// probeScores returns the score of term t in each of cands that holds it,
+// by one probe of listing_words' (listing_id, word, weight) index per
+// listing.
+func (s *Store) probeScores(ctx context.Context, t searchTerm, cands []candidate) (map[uuid.UUID]int64, error) {
+	ids := make([]uuid.UUID, len(cands))
+	for i, c := range cands {
+		ids[i] = c.id
+	}
+	rows, err := s.db.Pool.Query(ctx, `
+SELECT i.id, (SELECT max(x.weight * CASE WHEN x.word = $2 THEN 2 ELSE 1 END) FROM listing_words x
+  WHERE x.listing_id = i.id AND x.word >= $2 AND x.word < $3)
+FROM unnest($1::UUID[]) AS i (id)`, ids, t.word, t.upper)
+	if err != nil {
+		return nil, err
+	}
+	scores := make(map[uuid.UUID]int64, len(cands))
+	var id uuid.UUID
+	var score *int64
+	_, err = pgx.ForEachRow(rows, []any{&id, &score}, func() error {
+		if score != nil {
+			scores[id] = *score
+		}
+		return nil
+	})
+	return scores, err
+}
+
+// lookUp reads the listings of cands that pass q's filters, with their
+// relevance and their distance from q's point measured from the listing.
+func (s *Store) lookUp(ctx context.Context, q ListingQuery, cands []candidate) ([]Found, error) {
+	if len(cands) == 0 {
+		return nil, nil
+	}
+	filter := q
+	filter.Text = ""
+	if q.Near != nil && q.RadiusKm == 0 {
+		filter.Near = nil
+	}
+	ids := make([]uuid.UUID, len(cands))
+	rels := make([]int64, len(cands))
+	for i, c := range cands {
+		ids[i], rels[i] = c.id, c.relevance
+	}
+	args := []any{s.clock(), ids, rels}
+	arg := func(x any) string {
+		args = append(args, x)
+		return "$" + strconv.Itoa(len(args))
+	}
+	where, err := listingFilter(filter, arg)
+	if err != nil {
+		return nil, err
+	}
+	km := "NULL::FLOAT8"
+	if q.Near != nil {
+		km = distanceSQL(*q.Near, arg)
+	}
+	rows, err := s.db.Pool.Query(ctx, "SELECT "+listingColumns+", c.relevance, "+km+
+		" FROM unnest($2::UUID[], $3::BIGINT[]) AS c (listing_id, relevance) JOIN listings l ON l.id = c.listing_id"+
+		" WHERE "+strings.Join(where, " AND "), args...)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Found, error) {
+		var f Found
+		l, err := scanListing(rowWithTail{r, []any{&f.Relevance, &f.Km}})
+		f.Listing = l
+		return f, err
+	})
+}
