@@ -38,10 +38,11 @@ import (
 //     transaction wrote nothing, and each batch then runs alone, as it would
 //     unmerged.
 //
-// Batches with a Then or with idempotency keys are not merged (they run
-// alone, as before): a Then's failure would have to take only its own batch
-// out, and keys are looked up under the locks with a replay answering the
-// whole request.
+// Each batch's Then runs in the shared transaction on that batch's written
+// transfers; a Then that fails is answered with its error and the group
+// runs again without that batch, so that it fails only its own caller.
+// Batches with idempotency keys are not merged (they run alone, as
+// before): keys are looked up under the locks and may answer with a replay.
 
 const (
 	maxMergedBatches   = 4
@@ -62,6 +63,7 @@ type batchMember struct {
 	ctx    context.Context
 	preps  []prepared
 	atomic bool
+	then   Then
 
 	lead, done chan struct{}
 	taken      bool // under batchQueue.mu
@@ -81,10 +83,7 @@ func (s *Store) MergeStats() MergeStats {
 }
 
 // mergeable reports whether a large batch may share its transaction.
-func mergeable(reqs []TransferRequest, then Then) bool {
-	if then != nil {
-		return false
-	}
+func mergeable(reqs []TransferRequest) bool {
 	for i := range reqs {
 		if reqs[i].IdempotencyKey != "" {
 			return false
@@ -94,8 +93,8 @@ func mergeable(reqs []TransferRequest, then Then) bool {
 }
 
 // writeMerged writes a large prepared batch through the merge door.
-func (s *Store) writeMerged(ctx context.Context, preps []prepared, atomic bool) ([]Result, error) {
-	m := &batchMember{ctx: ctx, preps: preps, atomic: atomic, lead: make(chan struct{}), done: make(chan struct{})}
+func (s *Store) writeMerged(ctx context.Context, preps []prepared, atomic bool, then Then) ([]Result, error) {
+	m := &batchMember{ctx: ctx, preps: preps, atomic: atomic, then: then, lead: make(chan struct{}), done: make(chan struct{})}
 	q := &s.merge
 	q.mu.Lock()
 	if q.running < cap(s.batches) {
@@ -127,13 +126,13 @@ func (s *Store) writeMerged(ctx context.Context, preps []prepared, atomic bool) 
 	}
 	<-m.done
 	if m.alone {
-		return s.writeAlone(ctx, preps, atomic)
+		return s.writeAlone(ctx, preps, atomic, then)
 	}
 	return m.res, m.err
 }
 
 // writeAlone writes a prepared large batch in a transaction of its own.
-func (s *Store) writeAlone(ctx context.Context, preps []prepared, atomic bool) ([]Result, error) {
+func (s *Store) writeAlone(ctx context.Context, preps []prepared, atomic bool, then Then) ([]Result, error) {
 	release, err := s.batches.acquire(ctx)
 	if err != nil {
 		return nil, err
@@ -146,7 +145,7 @@ func (s *Store) writeAlone(ctx context.Context, preps []prepared, atomic bool) (
 		}
 		e.early = true
 		return jobs, nil
-	}, nil)
+	}, then)
 	if err != nil {
 		return nil, err
 	}
@@ -196,7 +195,9 @@ func (s *Store) leadBatches(first *batchMember) {
 	q.mu.Unlock()
 }
 
-// commitBatches writes a group of batches and answers each caller.
+// commitBatches writes a group of batches and answers each caller. A
+// batch whose Then fails is answered with that error and the group runs
+// again without it, as group commit does for a single transfer's Then.
 func (s *Store) commitBatches(group []*batchMember) {
 	ctxs := make([]context.Context, len(group))
 	for i, m := range group {
@@ -204,41 +205,66 @@ func (s *Store) commitBatches(group []*batchMember) {
 	}
 	ctx, stop := sharedContext(ctxs)
 	defer stop()
-	segs := make([]*segment, len(group))
-	err := s.Within(ctx, func(_ *pgtx.Tx, lt *Tx) error {
-		if lt.used {
-			return ErrOneChange
-		}
-		lt.used = true
-		for i, m := range group {
-			jobs := make([]*job, len(m.preps))
-			for k, p := range m.preps {
-				jobs[k] = p.job()
+	live := group
+	for len(live) > 0 {
+		segs := make([]*segment, len(live))
+		err := s.Within(ctx, func(tx *pgtx.Tx, lt *Tx) error {
+			if lt.used {
+				return ErrOneChange
 			}
-			segs[i] = &segment{jobs: jobs, atomic: m.atomic}
-		}
-		e := &engine{s: lt.s, tx: lt.tx, now: lt.s.clock(), early: true}
-		return e.runSegments(ctx, segs)
-	})
-	switch {
-	case err == nil:
-		for i, m := range group {
-			if segs[i].err != nil {
-				m.err = segs[i].err
-			} else {
-				m.res = results(segs[i].jobs)
+			lt.used = true
+			for i, m := range live {
+				jobs := make([]*job, len(m.preps))
+				for k, p := range m.preps {
+					jobs[k] = p.job()
+				}
+				segs[i] = &segment{jobs: jobs, atomic: m.atomic}
 			}
+			e := &engine{s: lt.s, tx: lt.tx, now: lt.s.clock(), early: true}
+			if err := e.runSegments(ctx, segs); err != nil {
+				return err
+			}
+			for i, m := range live {
+				if m.then == nil || segs[i].err != nil {
+					continue
+				}
+				if w := written(segs[i].jobs); len(w) > 0 {
+					if err := m.then(ctx, tx, w); err != nil {
+						return &thenError{member: i, err: err}
+					}
+				}
+			}
+			return nil
+		})
+		var te *thenError
+		switch {
+		case err == nil:
+			for i, m := range live {
+				if segs[i].err != nil {
+					m.err = segs[i].err
+				} else {
+					m.res = results(segs[i].jobs)
+				}
+				close(m.done)
+			}
+			return
+		case errors.As(err, &te):
+			m := live[te.member]
+			m.err = s.translate(te.err)
 			close(m.done)
-		}
-	case len(group) == 1 || sharedOutcome(err):
-		for _, m := range group {
-			m.err = err
-			close(m.done)
-		}
-	default:
-		for _, m := range group {
-			m.alone = true
-			close(m.done)
+			live = slices.Delete(slices.Clone(live), te.member, te.member+1)
+		case len(live) == 1 || sharedOutcome(err):
+			for _, m := range live {
+				m.err = err
+				close(m.done)
+			}
+			return
+		default:
+			for _, m := range live {
+				m.alone = true
+				close(m.done)
+			}
+			return
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"testing"
 
@@ -16,13 +17,16 @@ import (
 	"github.com/mutual-ledger/mutual/ledger"
 )
 
+var errThen = errors.New("then failed")
+
 // TestBatchMergeRefusesOnlyItsBatch races goroutines sending large batches
 // (more accounts than the hot-account gate takes), atomic and independent,
 // between accounts without credit, so that queued batches are merged into
 // one transaction while some transfers are refused for insufficient funds.
 // An atomic batch with a refusal must write nothing and name the refused
 // transfer's position; an independent batch's refused transfers alone are
-// left out; the other batches of the same transaction commit. Afterwards
+// left out; a batch whose Then fails writes nothing; the other batches of
+// the same transaction commit. Afterwards
 // the books must agree with what every caller was told.
 func TestBatchMergeRefusesOnlyItsBatch(t *testing.T) { batchMergeRace(t, 0) }
 
@@ -49,7 +53,7 @@ func batchMergeRace(t *testing.T, faults float64) {
 	}
 	var unknown []batch // batches whose outcome is unknown
 	race := &groupRace{acked: make(map[string]ledger.Transfer), refused: make(map[string]ledger.Reason)}
-	var atomicRefused, partial, atomicOK int
+	var atomicRefused, partial, atomicOK, thenFailed int
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	for w := range workers {
@@ -75,10 +79,37 @@ func batchMergeRace(t *testing.T, faults float64) {
 					reqs[i] = ledger.TransferRequest{Memo: fmt.Sprintf("w%d-%d-%d", w, k, i),
 						Postings: []ledger.Posting{{From: a, To: b, Amount: amount, Unit: "HOUR"}}}
 				}
-				res, err := s.CreateTransfers(ctx, reqs, atomic)
+				// A Then sees only its own batch's written transfers; one
+				// batch in ten has a Then that fails, which must fail that
+				// batch alone.
+				prefix := fmt.Sprintf("w%d-%d-", w, k)
+				failThen := rng.IntN(10) == 0
+				var seen []string
+				then := func(_ context.Context, _ *pgtx.Tx, written []ledger.Transfer) error {
+					seen = seen[:0]
+					for _, tr := range written {
+						seen = append(seen, tr.Memo)
+						if !strings.HasPrefix(tr.Memo, prefix) {
+							return fmt.Errorf("then of %s given %s", prefix, tr.Memo)
+						}
+					}
+					if failThen {
+						return errThen
+					}
+					return nil
+				}
+				res, err := s.CreateTransfersThen(ctx, reqs, atomic, then)
 				race.mu.Lock()
 				mu.Lock()
 				switch {
+				case errors.Is(err, errThen):
+					if !failThen {
+						t.Errorf("%s: failed by another batch's Then", prefix)
+					}
+					thenFailed++
+					for _, r := range reqs {
+						race.refused[r.Memo] = "then failed"
+					}
 				case errors.Is(err, pgtx.ErrAmbiguousCommit):
 					if faults == 0 {
 						t.Errorf("w%d-%d: unknown outcome without faults: %v", w, k, err)
@@ -117,6 +148,9 @@ func batchMergeRace(t *testing.T, faults float64) {
 							t.Errorf("%s: answered with transfer %q", reqs[i].Memo, r.Transfer.Memo)
 						}
 						race.acked[reqs[i].Memo] = r.Transfer
+					}
+					if len(seen) != len(reqs)-refused {
+						t.Errorf("%s: then saw %d transfers, %d were written", prefix, len(seen), len(reqs)-refused)
 					}
 					if atomic && refused > 0 {
 						t.Errorf("w%d-%d: an atomic batch committed with %d refused transfers", w, k, refused)
@@ -172,6 +206,9 @@ func batchMergeRace(t *testing.T, faults float64) {
 		st, before, atomicRefused, atomicOK, partial, len(race.acked), len(race.refused))
 	if st.Groups-before.Groups == 0 {
 		t.Fatal("no two batches were merged: the test proves nothing")
+	}
+	if thenFailed == 0 {
+		t.Fatal("no batch's Then failed")
 	}
 	if atomicRefused == 0 || atomicOK == 0 || partial == 0 {
 		t.Fatal("the race lacks refused atomic batches, committed ones or independent batches with refusals")

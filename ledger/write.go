@@ -91,8 +91,8 @@ func (s *Store) CreateTransfersThen(ctx context.Context, reqs []TransferRequest,
 
 // writePrepared is CreateTransfersThen once the requests are prepared.
 func (s *Store) writePrepared(ctx context.Context, reqs []TransferRequest, preps []prepared, atomic bool, then Then) ([]Result, error) {
-	if s.mergeLarge(reqs) && mergeable(reqs, then) {
-		return s.writeMerged(ctx, preps, atomic)
+	if s.mergeLarge(reqs) && mergeable(reqs) {
+		return s.writeMerged(ctx, preps, atomic, then)
 	}
 	release, large, err := s.admit(ctx, reqs)
 	if err != nil {
