@@ -265,7 +265,11 @@ func BenchmarkBatch100(b *testing.B) {
 	bl := benchSetup(b)
 	for _, clients := range []int{8, 32} {
 		b.Run(fmt.Sprintf("uniform/clients=%d", clients), func(b *testing.B) {
+			before := bl.s.MergeStats()
 			benchTransfers(b, bl, clients, false, 100)
+			// How many batches shared a transaction (see batchmerge.go).
+			st := bl.s.MergeStats()
+			b.ReportMetric(float64(st.Batches-before.Batches)/float64(b.N/100), "merged-share")
 		})
 	}
 }

@@ -320,21 +320,9 @@ func (s *Store) runGroup(ctx context.Context, live []*member) ([]*job, error) {
 // the leader's values but ends only when every member's context has ended,
 // so that a caller who gives up does not fail the others.
 func groupContext(group []*member) (context.Context, func()) {
-	ctx, cancel := context.WithCancel(context.WithoutCancel(group[0].ctx))
-	var left atomic.Int64
-	left.Store(int64(len(group)))
-	stops := make([]func() bool, len(group))
+	ctxs := make([]context.Context, len(group))
 	for i, m := range group {
-		stops[i] = context.AfterFunc(m.ctx, func() {
-			if left.Add(-1) == 0 {
-				cancel()
-			}
-		})
+		ctxs[i] = m.ctx
 	}
-	return ctx, func() {
-		for _, stop := range stops {
-			stop()
-		}
-		cancel()
-	}
+	return sharedContext(ctxs)
 }

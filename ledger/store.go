@@ -28,6 +28,8 @@ type Store struct {
 
 	gate    *gate
 	batches batchGate
+	merge   batchQueue // see batchmerge.go
+	noMerge bool
 
 	refsMu sync.RWMutex
 	refs   map[uuid.UUID]AccountRef // immutable, so safe to keep
@@ -50,6 +52,9 @@ type Config struct {
 	// BatchWriters is how many large batches write at once (see
 	// batchGate); 0 means the number of CPUs, and at least 2.
 	BatchWriters int
+	// NoMergeBatches turns off the merging of queued large batches into
+	// one transaction (see batchmerge.go): each then runs in its own.
+	NoMergeBatches bool
 }
 
 // NewStore returns a Store that runs its transactions through db. The schema
@@ -69,7 +74,7 @@ func NewStore(db *pgtx.DB, cfg Config) *Store {
 		groups = 0
 	}
 	return &Store{db: db, now: cfg.Now, log: cfg.Logger, units: make(map[string]Unit), gate: newGate(groups),
-		batches: newBatchGate(cfg.BatchWriters), refs: make(map[uuid.UUID]AccountRef)}
+		batches: newBatchGate(cfg.BatchWriters), noMerge: cfg.NoMergeBatches, refs: make(map[uuid.UUID]AccountRef)}
 }
 
 // Open is a shorthand for pgtx.New followed by NewStore.

@@ -91,6 +91,9 @@ func (s *Store) CreateTransfersThen(ctx context.Context, reqs []TransferRequest,
 
 // writePrepared is CreateTransfersThen once the requests are prepared.
 func (s *Store) writePrepared(ctx context.Context, reqs []TransferRequest, preps []prepared, atomic bool, then Then) ([]Result, error) {
+	if s.mergeLarge(reqs) && mergeable(reqs) {
+		return s.writeMerged(ctx, preps, atomic, then)
+	}
 	release, large, err := s.admit(ctx, reqs)
 	if err != nil {
 		return nil, err
@@ -152,6 +155,24 @@ func (p prepared) job() *job {
 		j.t, j.hash = &t, p.hash
 	}
 	return j
+}
+
+// mergeLarge reports whether reqs is a large batch (more accounts than the
+// hot-account gate takes) that may be merged with others (Config.MergeBatches).
+func (s *Store) mergeLarge(reqs []TransferRequest) bool {
+	if s.noMerge {
+		return false
+	}
+	seen := make(map[uuid.UUID]struct{}, 4)
+	for _, r := range reqs {
+		for _, p := range r.Postings {
+			seen[p.From], seen[p.To] = struct{}{}, struct{}{}
+			if len(seen) > gateMaxAccounts {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // admit passes a request that touches few accounts through the gate (see

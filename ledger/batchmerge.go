@@ -1,0 +1,362 @@
+package ledger
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync"
+	"sync/atomic"
+
+	"github.com/mutual-ledger/mutual/internal/errs"
+	"github.com/mutual-ledger/mutual/internal/pgtx"
+)
+
+// Merged batches. Large batches (see batchGate) of random transfers share
+// accounts with one another, so they serialize on row locks: each pays its
+// own lock statement, its own WAL flush at COMMIT, its round trips and the
+// hand-off of the locks to the next. Batches queued at the batch gate are
+// therefore written together, the way group commit (group.go) writes single
+// transfers: one lock statement for the union of their accounts, one write
+// and one COMMIT, each caller keeping its own outcome.
+//
+//  1. A batch enters the merge door. If fewer groups than the batch gate's
+//     places are running, its caller leads a group at once (a lone batch
+//     waits for nothing, there is no timer); otherwise it queues.
+//  2. A leader takes a place in the batch gate, then takes itself and
+//     whatever is queued by then (at most maxMergedBatches batches and
+//     maxMergedTransfers transfers) and runs them in one transaction of the
+//     retry helper. The engine locks every account of the group in id order
+//     and applies the batches in queue order, each transfer in order within
+//     its batch. An atomic batch with a refused transfer is undone alone:
+//     its accounts are restored and the write set cut back to where it was
+//     before it, and its caller gets the refusal at its position; a refused
+//     transfer of an independent batch is skipped alone.
+//  3. Every caller is answered only after the shared COMMIT. A restart runs
+//     the whole group again (new ids, same order). An outcome the group
+//     shares by nature (COMMIT outcome unknown, database unavailable,
+//     deadlines passed) is given to all; any other failure of the group's
+//     transaction wrote nothing, and each batch then runs alone, as it would
+//     unmerged.
+//
+// Each batch's Then runs in the shared transaction on that batch's written
+// transfers; a Then that fails is answered with its error and the group
+// runs again without that batch, so that it fails only its own caller.
+// Batches with idempotency keys are not merged (they run alone, as
+// before): keys are looked up under the locks and may answer with a replay.
+
+const (
+	maxMergedBatches   = 4
+	maxMergedTransfers = 400
+)
+
+// batchQueue is the merge door in front of the batch gate.
+type batchQueue struct {
+	mu      sync.Mutex
+	waiting []*batchMember
+	running int
+
+	groups, merged atomic.Int64
+}
+
+// batchMember is one caller's batch in the merge door.
+type batchMember struct {
+	ctx    context.Context
+	preps  []prepared
+	atomic bool
+	then   Then
+
+	lead, done chan struct{}
+	taken      bool // under batchQueue.mu
+
+	res   []Result
+	err   error
+	alone bool
+}
+
+// MergeStats counts the transactions that carried two or more large
+// batches (Groups) and the batches they carried (Batches).
+type MergeStats struct{ Groups, Batches int64 }
+
+// MergeStats returns the store's batch-merging counters.
+func (s *Store) MergeStats() MergeStats {
+	return MergeStats{Groups: s.merge.groups.Load(), Batches: s.merge.merged.Load()}
+}
+
+// mergeable reports whether a large batch may share its transaction.
+func mergeable(reqs []TransferRequest) bool {
+	for i := range reqs {
+		if reqs[i].IdempotencyKey != "" {
+			return false
+		}
+	}
+	return true
+}
+
+// writeMerged writes a large prepared batch through the merge door.
+func (s *Store) writeMerged(ctx context.Context, preps []prepared, atomic bool, then Then) ([]Result, error) {
+	m := &batchMember{ctx: ctx, preps: preps, atomic: atomic, then: then, lead: make(chan struct{}), done: make(chan struct{})}
+	q := &s.merge
+	q.mu.Lock()
+	if q.running < cap(s.batches) {
+		q.running++
+		m.taken = true
+		q.mu.Unlock()
+		s.leadBatches(m)
+	} else {
+		q.waiting = append(q.waiting, m)
+		q.mu.Unlock()
+		select {
+		case <-m.lead:
+			s.leadBatches(m)
+		case <-m.done:
+		case <-ctx.Done():
+			q.mu.Lock()
+			if !m.taken {
+				q.waiting = slices.DeleteFunc(q.waiting, func(w *batchMember) bool { return w == m })
+				q.mu.Unlock()
+				return nil, ctx.Err() // never in a group: nothing written
+			}
+			q.mu.Unlock()
+			select {
+			case <-m.lead:
+				s.leadBatches(m)
+			case <-m.done:
+			}
+		}
+	}
+	<-m.done
+	if m.alone {
+		return s.writeAlone(ctx, preps, atomic, then)
+	}
+	return m.res, m.err
+}
+
+// writeAlone writes a prepared large batch in a transaction of its own.
+func (s *Store) writeAlone(ctx context.Context, preps []prepared, atomic bool, then Then) ([]Result, error) {
+	release, err := s.batches.acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	jobs, err := s.execute(ctx, atomic, func(e *engine) ([]*job, error) {
+		jobs := make([]*job, len(preps))
+		for i, p := range preps {
+			jobs[i] = p.job()
+		}
+		e.early = true
+		return jobs, nil
+	}, then)
+	if err != nil {
+		return nil, err
+	}
+	return results(jobs), nil
+}
+
+// leadBatches takes a place in the batch gate, takes first and what is
+// queued behind it as a group, writes it, and hands the lead on.
+func (s *Store) leadBatches(first *batchMember) {
+	q := &s.merge
+	release, err := s.batches.acquire(first.ctx)
+	var group []*batchMember
+	if err != nil {
+		first.err = err // nothing written
+		close(first.done)
+	} else {
+		q.mu.Lock()
+		group = append(group, first)
+		n := len(first.preps)
+		k := 0
+		for k < len(q.waiting) && len(group) < maxMergedBatches && n+len(q.waiting[k].preps) <= maxMergedTransfers {
+			w := q.waiting[k]
+			w.taken = true
+			group = append(group, w)
+			n += len(w.preps)
+			k++
+		}
+		q.waiting = slices.Delete(q.waiting, 0, k)
+		q.mu.Unlock()
+		if len(group) > 1 {
+			q.groups.Add(1)
+			q.merged.Add(int64(len(group)))
+		}
+		s.commitBatches(group)
+		release()
+	}
+
+	q.mu.Lock()
+	if len(q.waiting) > 0 {
+		next := q.waiting[0]
+		q.waiting = slices.Delete(q.waiting, 0, 1)
+		next.taken = true
+		close(next.lead)
+	} else {
+		q.running--
+	}
+	q.mu.Unlock()
+}
+
+// commitBatches writes a group of batches and answers each caller. A
+// batch whose Then fails is answered with that error and the group runs
+// again without it, as group commit does for a single transfer's Then.
+func (s *Store) commitBatches(group []*batchMember) {
+	ctxs := make([]context.Context, len(group))
+	for i, m := range group {
+		ctxs[i] = m.ctx
+	}
+	ctx, stop := sharedContext(ctxs)
+	defer stop()
+	live := group
+	for len(live) > 0 {
+		segs := make([]*segment, len(live))
+		err := s.Within(ctx, func(tx *pgtx.Tx, lt *Tx) error {
+			if lt.used {
+				return ErrOneChange
+			}
+			lt.used = true
+			for i, m := range live {
+				jobs := make([]*job, len(m.preps))
+				for k, p := range m.preps {
+					jobs[k] = p.job()
+				}
+				segs[i] = &segment{jobs: jobs, atomic: m.atomic}
+			}
+			e := &engine{s: lt.s, tx: lt.tx, now: lt.s.clock(), early: true}
+			if err := e.runSegments(ctx, segs); err != nil {
+				return err
+			}
+			for i, m := range live {
+				if m.then == nil || segs[i].err != nil {
+					continue
+				}
+				if w := written(segs[i].jobs); len(w) > 0 {
+					if err := m.then(ctx, tx, w); err != nil {
+						return &thenError{member: i, err: err}
+					}
+				}
+			}
+			return nil
+		})
+		var te *thenError
+		switch {
+		case err == nil:
+			for i, m := range live {
+				if segs[i].err != nil {
+					m.err = segs[i].err
+				} else {
+					m.res = results(segs[i].jobs)
+				}
+				close(m.done)
+			}
+			return
+		case errors.As(err, &te):
+			m := live[te.member]
+			m.err = s.translate(te.err)
+			close(m.done)
+			live = slices.Delete(slices.Clone(live), te.member, te.member+1)
+		case len(live) == 1 || sharedOutcome(err):
+			for _, m := range live {
+				m.err = err
+				close(m.done)
+			}
+			return
+		default:
+			for _, m := range live {
+				m.alone = true
+				close(m.done)
+			}
+			return
+		}
+	}
+}
+
+// segment is one batch of a merged group in the engine.
+type segment struct {
+	jobs   []*job
+	atomic bool
+	err    error // an atomic batch's refusal, at its position
+}
+
+// runSegments is run for a group of batches without idempotency keys: one
+// lock of the union of their accounts, each batch applied in order, an
+// atomic batch with a refusal undone alone, and one write.
+func (e *engine) runSegments(ctx context.Context, segs []*segment) error {
+	var all []*job
+	for _, sg := range segs {
+		all = append(all, sg.jobs...)
+	}
+	if err := e.lock(ctx, all); err != nil {
+		return err
+	}
+	for _, sg := range segs {
+		if sg.atomic {
+			if i := slices.IndexFunc(sg.jobs, func(j *job) bool { return j.err != nil }); i >= 0 {
+				sg.err = errs.At(i, sg.jobs[i].err)
+				continue
+			}
+		}
+		// The checkpoint: the write set's slices as they are (later
+		// appends only grow them) and the accounts the batch may touch.
+		mark := e.writes
+		var saved []account
+		if sg.atomic {
+			seen := make(map[*account]bool)
+			for _, j := range sg.jobs {
+				for _, p := range j.t.Postings {
+					for _, a := range [2]*account{e.accts[p.From], e.accts[p.To]} {
+						if a != nil && !seen[a] {
+							seen[a] = true
+							saved = append(saved, *a)
+						}
+					}
+				}
+			}
+		}
+		for i, j := range sg.jobs {
+			if j.err != nil {
+				continue
+			}
+			err := e.apply(ctx, j)
+			if err == nil {
+				continue
+			}
+			var le *Error
+			if !errors.As(err, &le) {
+				return err
+			}
+			if !sg.atomic {
+				j.err = le
+				continue
+			}
+			for _, a := range saved {
+				*e.accts[a.id] = a
+			}
+			e.writes = mark
+			sg.err = errs.At(i, le)
+			break
+		}
+	}
+	return e.write(ctx)
+}
+
+// sharedContext returns a context that keeps the first's values and ends
+// only when every one of ctxs has ended, so that a caller who gives up does
+// not fail the others.
+func sharedContext(ctxs []context.Context) (context.Context, func()) {
+	ctx, cancel := context.WithCancel(context.WithoutCancel(ctxs[0]))
+	var left atomic.Int64
+	left.Store(int64(len(ctxs)))
+	stops := make([]func() bool, len(ctxs))
+	for i, c := range ctxs {
+		stops[i] = context.AfterFunc(c, func() {
+			if left.Add(-1) == 0 {
+				cancel()
+			}
+		})
+	}
+	return ctx, func() {
+		for _, stop := range stops {
+			stop()
+		}
+		cancel()
+	}
+}
