@@ -30,9 +30,9 @@ import (
 //     (listing_id, word, weight) index;
 //   - the few best candidates' listings, with the search's filters.
 //
-// A search whose words are all common reads them all a weight at a time
-// the same way (findCommon), rather than walking the driver's levels in
-// SQL with a probe of the other words per listing of a level.
+// A search whose words are all common walks its driver's levels in SQL
+// (findLevel): the first levels of a common word hold the page, and the
+// listings of a level meet the other words in the database.
 
 // probeMax is how many listings a common word is probed for, one probe
 // each, rather than reading its next weight: each probe touches an index

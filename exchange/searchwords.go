@@ -30,10 +30,10 @@ const rareCount = 3000
 // word is a tenth of a city and took a hundred milliseconds to sort. First
 // one query learns which levels each term has in some listing (termStats).
 // When the rarest term is rare and there are other terms, findRare reads
-// it whole and learns the others' scores in Go as far as the page needs;
-// when every term is common, findCommon reads each a weight at a time and
-// stops once the page is known. A search of one word walks the word, the
-// driver, level by level from its best: each level reads the driver's
+// it whole and learns the others' scores in Go as far as the page needs.
+// Otherwise it walks one term, the driver (between common ones, the one
+// with the best top level, whose first levels then hold the page more
+// often), level by level from its best: each level reads the driver's
 // listings at that level from listing_words' (weight, word, listing_id,
 // lat, lon) index, scores the other terms of each by a probe of the
 // (listing_id, word, weight) index, and keeps the best few in the page's
@@ -82,9 +82,6 @@ func (s *Store) findWords(ctx context.Context, q ListingQuery, terms []searchTer
 	}
 	if multi != nil && d.common < s.words.rare {
 		return s.findRare(ctx, q, multi, after, limit)
-	}
-	if multi != nil {
-		return s.findCommon(ctx, q, multi, after, limit)
 	}
 	var found []Found
 	walk := stats[driver].levels

@@ -153,10 +153,8 @@ func agrees(t *testing.T, w listingWorld, pr exchange.Principal, q exchange.List
 
 // A search whose rarest word is rare reads it whole and learns the other
 // words' scores in Go, probing a common word in a few listings or reading
-// it a weight at a time (findRare); one of common words only reads every
-// word a weight at a time, probing the few candidates left (findCommon:
-// the searches of two common words below).
-// This test holds every way to the plain
+// it a weight at a time (findRare); one of common words only is walked
+// level by level in SQL. This test holds every way to the plain
 // definition on listings whose words follow Zipf's law, as a city's do,
 // for several seeds, with the limits lowered so that a few hundred
 // listings hold common words (over a hundred rows each) and rare ones:
