@@ -2,9 +2,12 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"math/rand/v2"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -95,5 +98,53 @@ func TestPoolSize(t *testing.T) {
 			t.Errorf("pool of %d asked, pool_max_conns in URL: %v: MaxConns %d, want %d", tt.size, strings.Contains(tt.url, "pool_max_conns"), got, tt.max)
 		}
 		pool.Close()
+	}
+}
+
+// TestServeMergesBatches posts batches of 10 transfers among 40 accounts
+// (about 20 accounts each: large batches) from 8 concurrent clients, and
+// reads /metrics: every batch is acknowledged, and some shared a
+// transaction with others.
+func TestServeMergesBatches(t *testing.T) {
+	dir := dataDir(t)
+	s := startServe(t, environ("DATABASE_URL", dbtest.URL(t)), "--addr", "127.0.0.1:0", "--data-dir", dir, "--db-pool", "6")
+	c := adminClient(t, "http://"+s.addr, dir, 8)
+	ctx := context.Background()
+	accounts, err := benchAccounts(ctx, c, 40)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	acked := 0
+	var wg sync.WaitGroup
+	deadline := time.Now().Add(3 * time.Second)
+	for w := range 8 {
+		wg.Go(func() {
+			rng := rand.New(rand.NewPCG(uint64(w), 9))
+			for time.Now().Before(deadline) {
+				transfers := make([]any, 10)
+				for i := range transfers {
+					a := rng.IntN(len(accounts))
+					b := (a + 1 + rng.IntN(len(accounts)-1)) % len(accounts)
+					transfers[i] = map[string]any{"postings": []map[string]string{{
+						"from": accounts[a], "to": accounts[b], "amount": "1.00", "unit": benchUnit}}}
+				}
+				var out json.RawMessage
+				if err := c.do(ctx, http.MethodPost, "/v1/transfers/batch", map[string]any{"atomic": true, "transfers": transfers}, &out); err != nil {
+					t.Errorf("a batch: %v", err)
+					return
+				}
+				mu.Lock()
+				acked++
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	batches, _ := strconv.Atoi(metric(t, s, "mutual_batch_merge_batches_total"))
+	groups, _ := strconv.Atoi(metric(t, s, "mutual_batch_merge_groups_total"))
+	t.Logf("%d batches acknowledged; %d of them merged, in %d transactions", acked, batches, groups)
+	if acked == 0 || groups == 0 || batches < 2*groups || batches > acked {
+		t.Errorf("%d batches acknowledged, %d merged in %d transactions: want some merged, at least two per transaction", acked, batches, groups)
 	}
 }
