@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"slices"
-	"sync"
 	"sync/atomic"
 
 	"github.com/mutual-ledger/mutual/internal/errs"
@@ -51,9 +50,7 @@ const (
 
 // batchQueue is the merge door in front of the batch gate.
 type batchQueue struct {
-	mu      sync.Mutex
-	waiting []*batchMember
-	running int
+	door[*batchMember]
 
 	groups, merged atomic.Int64
 }
@@ -65,8 +62,7 @@ type batchMember struct {
 	atomic bool
 	then   Then
 
-	lead, done chan struct{}
-	taken      bool // under batchQueue.mu
+	seat // its place at the door; done closes when the answer below is final
 
 	res   []Result
 	err   error
@@ -94,37 +90,10 @@ func mergeable(reqs []TransferRequest) bool {
 
 // writeMerged writes a large prepared batch through the merge door.
 func (s *Store) writeMerged(ctx context.Context, preps []prepared, atomic bool, then Then) ([]Result, error) {
-	m := &batchMember{ctx: ctx, preps: preps, atomic: atomic, then: then, lead: make(chan struct{}), done: make(chan struct{})}
-	q := &s.merge
-	q.mu.Lock()
-	if q.running < cap(s.batches) {
-		q.running++
-		m.taken = true
-		q.mu.Unlock()
-		s.leadBatches(m)
-	} else {
-		q.waiting = append(q.waiting, m)
-		q.mu.Unlock()
-		select {
-		case <-m.lead:
-			s.leadBatches(m)
-		case <-m.done:
-		case <-ctx.Done():
-			q.mu.Lock()
-			if !m.taken {
-				q.waiting = slices.DeleteFunc(q.waiting, func(w *batchMember) bool { return w == m })
-				q.mu.Unlock()
-				return nil, ctx.Err() // never in a group: nothing written
-			}
-			q.mu.Unlock()
-			select {
-			case <-m.lead:
-				s.leadBatches(m)
-			case <-m.done:
-			}
-		}
+	m := &batchMember{seat: newSeat(), ctx: ctx, preps: preps, atomic: atomic, then: then}
+	if err := s.merge.enter(ctx, m, cap(s.batches), s.leadBatches); err != nil {
+		return nil, err // never in a group: nothing written
 	}
-	<-m.done
 	if m.alone {
 		return s.writeAlone(ctx, preps, atomic, then)
 	}
@@ -138,18 +107,7 @@ func (s *Store) writeAlone(ctx context.Context, preps []prepared, atomic bool, t
 		return nil, err
 	}
 	defer release()
-	jobs, err := s.execute(ctx, atomic, func(e *engine) ([]*job, error) {
-		jobs := make([]*job, len(preps))
-		for i, p := range preps {
-			jobs[i] = p.job()
-		}
-		e.early = true
-		return jobs, nil
-	}, then)
-	if err != nil {
-		return nil, err
-	}
-	return results(jobs), nil
+	return s.executePrepared(ctx, preps, atomic, then, true)
 }
 
 // leadBatches takes a place in the batch gate, takes first and what is
@@ -157,42 +115,27 @@ func (s *Store) writeAlone(ctx context.Context, preps []prepared, atomic bool, t
 func (s *Store) leadBatches(first *batchMember) {
 	q := &s.merge
 	release, err := s.batches.acquire(first.ctx)
-	var group []*batchMember
 	if err != nil {
 		first.err = err // nothing written
 		close(first.done)
-	} else {
-		q.mu.Lock()
-		group = append(group, first)
-		n := len(first.preps)
-		k := 0
-		for k < len(q.waiting) && len(group) < maxMergedBatches && n+len(q.waiting[k].preps) <= maxMergedTransfers {
-			w := q.waiting[k]
-			w.taken = true
-			group = append(group, w)
-			n += len(w.preps)
-			k++
-		}
-		q.waiting = slices.Delete(q.waiting, 0, k)
-		q.mu.Unlock()
-		if len(group) > 1 {
-			q.groups.Add(1)
-			q.merged.Add(int64(len(group)))
-		}
-		s.commitBatches(group)
-		release()
+		q.handOff()
+		return
 	}
-
-	q.mu.Lock()
-	if len(q.waiting) > 0 {
-		next := q.waiting[0]
-		q.waiting = slices.Delete(q.waiting, 0, 1)
-		next.taken = true
-		close(next.lead)
-	} else {
-		q.running--
+	batches, transfers := 1, len(first.preps)
+	group := append([]*batchMember{first}, q.take(func(w *batchMember) bool {
+		if batches == maxMergedBatches || transfers+len(w.preps) > maxMergedTransfers {
+			return false
+		}
+		batches, transfers = batches+1, transfers+len(w.preps)
+		return true
+	})...)
+	if len(group) > 1 {
+		q.groups.Add(1)
+		q.merged.Add(int64(len(group)))
 	}
-	q.mu.Unlock()
+	s.commitBatches(group)
+	release()
+	q.handOff()
 }
 
 // commitBatches writes a group of batches and answers each caller. A

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"slices"
-	"sync"
 	"sync/atomic"
 
 	"github.com/mutual-ledger/mutual/internal/errs"
@@ -70,10 +69,7 @@ const DefaultGroups = 2
 // groupQueue is the gate's group-commit door.
 type groupQueue struct {
 	max int // groups running at once; 0 turns group commit off
-
-	mu      sync.Mutex
-	waiting []*member
-	running int
+	door[*member]
 
 	groups, alone, grouped, largest, split atomic.Int64
 }
@@ -85,10 +81,7 @@ type member struct {
 	p    prepared
 	then Then
 
-	lead chan struct{} // closed when this member is to lead the next group
-	done chan struct{} // closed when the answer below is final
-
-	taken bool // under groupQueue.mu: in a group, or chosen to lead one
+	seat // its place at the door; done closes when the answer below is final
 
 	res   Transfer
 	err   error
@@ -138,39 +131,10 @@ func (s *Store) createGrouped(ctx context.Context, r TransferRequest, then Then)
 	if err != nil {
 		return Transfer{}, err
 	}
-	m := &member{ctx: ctx, req: r, p: p, then: then, lead: make(chan struct{}), done: make(chan struct{})}
-	q := &s.gate.groups
-	q.mu.Lock()
-	if q.running < q.max {
-		q.running++
-		m.taken = true
-		q.mu.Unlock()
-		s.lead(m)
-	} else {
-		q.waiting = append(q.waiting, m)
-		q.mu.Unlock()
-		select {
-		case <-m.lead:
-			s.lead(m)
-		case <-m.done:
-		case <-ctx.Done():
-			q.mu.Lock()
-			if !m.taken {
-				q.waiting = slices.DeleteFunc(q.waiting, func(w *member) bool { return w == m })
-				q.mu.Unlock()
-				return Transfer{}, ctx.Err() // never in a group: nothing written
-			}
-			q.mu.Unlock()
-			// Already in a group, or chosen to lead one: see it through, so
-			// that the answer says what happened to the transfer.
-			select {
-			case <-m.lead:
-				s.lead(m)
-			case <-m.done:
-			}
-		}
+	m := &member{seat: newSeat(), ctx: ctx, req: r, p: p, then: then}
+	if err := s.gate.groups.enter(ctx, m, s.gate.groups.max, s.lead); err != nil {
+		return Transfer{}, err // never in a group: nothing written
 	}
-	<-m.done
 	if m.alone {
 		return s.createAlone(ctx, m.req, m.p, m.then)
 	}
@@ -193,30 +157,11 @@ func (s *Store) createAlone(ctx context.Context, r TransferRequest, p prepared, 
 // and hands the lead on.
 func (s *Store) lead(first *member) {
 	q := &s.gate.groups
-	q.mu.Lock()
-	n := min(len(q.waiting), maxGroup-1)
-	group := make([]*member, 0, n+1)
-	group = append(group, first)
-	group = append(group, q.waiting[:n]...)
-	for _, m := range q.waiting[:n] {
-		m.taken = true
-	}
-	q.waiting = slices.Delete(q.waiting, 0, n)
-	q.mu.Unlock()
-
+	n := 1
+	group := append([]*member{first}, q.take(func(*member) bool { n++; return n <= maxGroup })...)
 	q.count(len(group))
 	s.commitGroup(group)
-
-	q.mu.Lock()
-	if len(q.waiting) > 0 {
-		next := q.waiting[0]
-		q.waiting = slices.Delete(q.waiting, 0, 1)
-		next.taken = true
-		close(next.lead)
-	} else {
-		q.running--
-	}
-	q.mu.Unlock()
+	q.handOff()
 }
 
 // thenError is a member's Then failing inside the group's transaction.

@@ -99,15 +99,20 @@ func (s *Store) writePrepared(ctx context.Context, reqs []TransferRequest, preps
 		return nil, err
 	}
 	defer release()
+	return s.executePrepared(ctx, preps, atomic, then, large)
+}
+
+// executePrepared writes prepared transfers in a transaction of their own,
+// once admitted. A large batch (early) serializes with the others on their
+// accounts' row locks: its transfer rows, which need none of them, are
+// written before it takes them (see engine.writeEarly).
+func (s *Store) executePrepared(ctx context.Context, preps []prepared, atomic bool, then Then, early bool) ([]Result, error) {
 	jobs, err := s.execute(ctx, atomic, func(e *engine) ([]*job, error) {
 		jobs := make([]*job, len(preps))
 		for i, p := range preps {
 			jobs[i] = p.job()
 		}
-		// A large batch serializes with the others on their accounts'
-		// row locks: its transfer rows, which need none of them, are
-		// written before it takes them (see engine.writeEarly).
-		e.early = large
+		e.early = early
 		return jobs, nil
 	}, then)
 	if err != nil {

@@ -1,0 +1,106 @@
+package ledger
+
+import (
+	"context"
+	"slices"
+	"sync"
+)
+
+// door is the way in that group commit (group.go) and merged batches
+// (batchmerge.go) share. A caller enters with its member; while fewer than
+// the door's limit of groups are being written, it leads one at once (no
+// timer: a lone caller waits for nothing); otherwise it waits, to be taken
+// into the group a leader forms, or to be handed the lead when a leader
+// finishes and nobody took it.
+type door[M seated] struct {
+	mu      sync.Mutex
+	waiting []M
+	running int
+}
+
+// seat is a member's place at a door, embedded in the member.
+type seat struct {
+	lead chan struct{} // closed when this member is to lead the next group
+	done chan struct{} // closed when the member's answer is final
+
+	taken bool // under door.mu: in a group, or chosen to lead one
+}
+
+func newSeat() seat { return seat{lead: make(chan struct{}), done: make(chan struct{})} }
+
+func (s *seat) place() *seat { return s }
+
+// seated is a member with a seat.
+type seated interface{ place() *seat }
+
+// enter seats m and returns once its answer is final, having called
+// lead(m) if m was to lead a group; or, if ctx ends before m is taken into
+// a group or chosen to lead one, it returns ctx's error: m is then in no
+// group and nothing was written for it.
+func (d *door[M]) enter(ctx context.Context, m M, limit int, lead func(M)) error {
+	s := m.place()
+	d.mu.Lock()
+	if d.running < limit {
+		d.running++
+		s.taken = true
+		d.mu.Unlock()
+		lead(m)
+		<-s.done
+		return nil
+	}
+	d.waiting = append(d.waiting, m)
+	d.mu.Unlock()
+	select {
+	case <-s.lead:
+		lead(m)
+	case <-s.done:
+	case <-ctx.Done():
+		d.mu.Lock()
+		if !s.taken {
+			d.waiting = slices.DeleteFunc(d.waiting, func(w M) bool { return w.place() == s })
+			d.mu.Unlock()
+			return ctx.Err()
+		}
+		d.mu.Unlock()
+		// Already in a group, or chosen to lead one: see it through, so
+		// that the answer says what happened.
+		select {
+		case <-s.lead:
+			lead(m)
+		case <-s.done:
+		}
+	}
+	<-s.done
+	return nil
+}
+
+// take removes from the front of the queue the members fit accepts, in
+// order, stopping at the first it refuses, marks them taken and returns
+// them: a leader's group, besides itself.
+func (d *door[M]) take(fit func(M) bool) []M {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	k := 0
+	for k < len(d.waiting) && fit(d.waiting[k]) {
+		d.waiting[k].place().taken = true
+		k++
+	}
+	group := slices.Clone(d.waiting[:k])
+	d.waiting = slices.Delete(d.waiting, 0, k)
+	return group
+}
+
+// handOff ends a leader's turn: the first member waiting leads next, or,
+// with none waiting, the leader's place is freed.
+func (d *door[M]) handOff() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if len(d.waiting) > 0 {
+		next := d.waiting[0]
+		d.waiting = slices.Delete(d.waiting, 0, 1)
+		next.place().taken = true
+		close(next.place().lead)
+		return
+	}
+	d.running--
+}
