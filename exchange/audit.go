@@ -4,10 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"regexp"
-	"strings"
-	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -76,35 +73,12 @@ var auditRows = pgtx.Rows{Width: len(auditTypes), Statement: insertAuditEvents}
 
 var auditTypes = []string{"uuid", "timestamptz", "uuid", "uuid", "uuid", "text", "uuid", "text", "uuid", "uuid", "jsonb"}
 
-// insertAuditEvents returns the INSERT of n events; texts are cached (a few
-// sizes: see pgtx.Rows).
+// insertAuditEvents returns the INSERT of n events (a few sizes: see
+// pgtx.Rows).
 func insertAuditEvents(n int) string {
-	if s, ok := auditInserts.Load(n); ok {
-		return s.(string)
-	}
-	var b strings.Builder
-	b.WriteString("INSERT INTO audit_events (id, at, org_id, actor_id, on_behalf_of, credential, credential_id, kind, subject_id, member_id, details) VALUES ")
-	p := 1
-	for r := range n {
-		if r > 0 {
-			b.WriteString(", ")
-		}
-		b.WriteByte('(')
-		for c, t := range auditTypes {
-			if c > 0 {
-				b.WriteString(", ")
-			}
-			fmt.Fprintf(&b, "$%d::%s", p, t)
-			p++
-		}
-		b.WriteByte(')')
-	}
-	s := b.String()
-	auditInserts.Store(n, s)
-	return s
+	return "INSERT INTO audit_events (id, at, org_id, actor_id, on_behalf_of, credential, credential_id, kind, subject_id, member_id, details) VALUES " +
+		pgtx.Values(auditTypes, n)
 }
-
-var auditInserts sync.Map // number of rows → statement
 
 // pgID is an id as pgx encodes it without reflection (a uuid.UUID goes
 // through its text form); uuid.Nil is NULL.

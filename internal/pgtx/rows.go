@@ -3,6 +3,8 @@ package pgtx
 import (
 	"fmt"
 	"slices"
+	"strings"
+	"sync"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -79,3 +81,40 @@ func (d deferred) batch() (*pgx.Batch, func(pgx.BatchResults) error) {
 		return nil
 	}
 }
+
+// Values returns "($1::t1, $2::t2, …), (…)" for n rows of the given column
+// types, numbering parameters from 1: the VALUES list of a multi-row
+// statement, typed so that PostgreSQL and CockroachDB plan it alike. Texts
+// are kept per shape (a few dozen in all).
+func Values(types []string, n int) string {
+	key := valuesKey{strings.Join(types, ","), n}
+	if s, ok := valuesTexts.Load(key); ok {
+		return s.(string)
+	}
+	var b strings.Builder
+	p := 1
+	for r := range n {
+		if r > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteByte('(')
+		for c, t := range types {
+			if c > 0 {
+				b.WriteString(", ")
+			}
+			fmt.Fprintf(&b, "$%d::%s", p, t)
+			p++
+		}
+		b.WriteByte(')')
+	}
+	s := b.String()
+	valuesTexts.Store(key, s)
+	return s
+}
+
+type valuesKey struct {
+	types string
+	n     int
+}
+
+var valuesTexts sync.Map // valuesKey → string
