@@ -39,6 +39,21 @@ func saturday() time.Time {
 
 func newNeighborhood(t *testing.T) *neighborhood { return neighborhoodIn(t, newEnv(t)) }
 
+// carlaNeedsARide adds Carla to the time bank with a need that Bruno's
+// rides match: 2 h to the market, 300 m from his van.
+func (n *neighborhood) carlaNeedsARide() (uuid.UUID, exchange.Listing) {
+	e := n.env
+	e.t.Helper()
+	carla := e.newMember(n.tb, "Carla")
+	need, err := e.ex.CreateListing(context.Background(), exchange.System(), exchange.NewListing{OrgID: n.tb.ID, Owner: carla, Kind: exchange.Need,
+		Title: "Ride to the market", Category: "transport", Quantity: decimal.NewFromInt(2),
+		Place: exchange.Point{Lat: 41.4010, Lon: 2.1580}, City: "Barcelona", Neighborhood: "Gràcia"})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return carla, need
+}
+
 // neighborhoodIn builds the neighborhood in an env of the caller's.
 func neighborhoodIn(t *testing.T, e *env) *neighborhood {
 	ctx := context.Background()
@@ -317,14 +332,8 @@ func TestNeighborPagesInSpanishAndFrench(t *testing.T) {
 	n := newNeighborhood(t)
 	e := n.env
 	ctx := context.Background()
-	carla := e.newMember(n.tb, "Carla")
+	carla, need := n.carlaNeedsARide()
 	cp, bp := e.principal(carla), e.principal(n.bruno)
-	need, err := e.ex.CreateListing(ctx, exchange.System(), exchange.NewListing{OrgID: n.tb.ID, Owner: carla, Kind: exchange.Need,
-		Title: "Ride to the market", Category: "transport", Quantity: decimal.NewFromInt(2),
-		Place: exchange.Point{Lat: 41.4010, Lon: 2.1580}, City: "Barcelona", Neighborhood: "Gràcia"})
-	if err != nil {
-		t.Fatal(err)
-	}
 	a, err := e.ex.ProposeAgreement(ctx, cp, exchange.NewAgreement{OfferID: n.offer.ID, NeedID: need.ID})
 	if err != nil {
 		t.Fatal(err)
@@ -421,13 +430,7 @@ func TestNeighborPagesRefuseWhatIsNotMine(t *testing.T) {
 	n := newNeighborhood(t)
 	e := n.env
 	ctx := context.Background()
-	carla := e.newMember(n.tb, "Carla")
-	need, err := e.ex.CreateListing(ctx, exchange.System(), exchange.NewListing{OrgID: n.tb.ID, Owner: carla, Kind: exchange.Need,
-		Title: "Ride to the market", Category: "transport", Quantity: decimal.NewFromInt(2),
-		Place: exchange.Point{Lat: 41.4010, Lon: 2.1580}, City: "Barcelona", Neighborhood: "Gràcia"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	carla, need := n.carlaNeedsARide()
 	a, err := e.ex.ProposeAgreement(ctx, e.principal(carla), exchange.NewAgreement{OfferID: n.offer.ID, NeedID: need.ID})
 	if err != nil {
 		t.Fatal(err)
@@ -481,13 +484,7 @@ func TestAgreementStepsOverHTTP(t *testing.T) {
 	n := newNeighborhood(t)
 	e := n.env
 	ctx := context.Background()
-	carla := e.newMember(n.tb, "Carla")
-	need, err := e.ex.CreateListing(ctx, exchange.System(), exchange.NewListing{OrgID: n.tb.ID, Owner: carla, Kind: exchange.Need,
-		Title: "Ride to the market", Category: "transport", Quantity: decimal.NewFromInt(2),
-		Place: exchange.Point{Lat: 41.4010, Lon: 2.1580}, City: "Barcelona", Neighborhood: "Gràcia"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	carla, need := n.carlaNeedsARide()
 	a, err := e.ex.ProposeAgreement(ctx, e.principal(carla), exchange.NewAgreement{OfferID: n.offer.ID, NeedID: need.ID})
 	if err != nil {
 		t.Fatal(err)
@@ -535,13 +532,7 @@ func TestProposeFormSentTwiceAsksOnce(t *testing.T) {
 	n := newNeighborhood(t)
 	e := n.env
 	ctx := context.Background()
-	carla := e.newMember(n.tb, "Carla")
-	need, err := e.ex.CreateListing(ctx, exchange.System(), exchange.NewListing{OrgID: n.tb.ID, Owner: carla, Kind: exchange.Need,
-		Title: "Ride to the market", Category: "transport", Quantity: decimal.NewFromInt(2),
-		Place: exchange.Point{Lat: 41.4010, Lon: 2.1580}, City: "Barcelona", Neighborhood: "Gràcia"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	carla, need := n.carlaNeedsARide()
 	c := e.signInByHTTP(carla)
 	_, page := get(t, c, e.srv.URL+"/listings/"+need.ID.String())
 	form := regexp.MustCompile(`(?s)<form method="post" action="(/listings/[^"]+/propose)">(.*?)</form>`).FindStringSubmatch(page)
