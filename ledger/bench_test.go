@@ -9,7 +9,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -19,6 +18,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/mutual-ledger/mutual/internal/dbtest"
+	"github.com/mutual-ledger/mutual/internal/proccpu"
 	"github.com/mutual-ledger/mutual/ledger"
 )
 
@@ -159,45 +159,18 @@ func benchTransfers(b *testing.B, bl *benchLedger, clients int, hot bool, batch 
 
 // serverCPU returns the CPU time so far of the PostgreSQL server whose
 // postmaster is pid and of its processes (backends, WAL writer,
-// checkpointer), in nanoseconds, from /proc (0 where there is none). Unlike
-// the machine's busy time, it does not count what other programs on a
-// shared machine do.
+// checkpointer), in nanoseconds (0 where there is none). Unlike the
+// machine's busy time, it does not count what other programs on a shared
+// machine do.
 func serverCPU(pid int) int64 {
 	if pid <= 0 {
 		return 0
 	}
-	entries, err := os.ReadDir("/proc")
+	s, err := proccpu.Read(pid)
 	if err != nil {
 		return 0
 	}
-	var ticks int64
-	for _, e := range entries {
-		if _, err := strconv.Atoi(e.Name()); err != nil {
-			continue
-		}
-		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		// The fields after the command name, which is in parentheses.
-		i := strings.LastIndexByte(string(b), ')')
-		if i < 0 {
-			continue
-		}
-		f := strings.Fields(string(b[i+1:]))
-		if len(f) < 13 {
-			continue
-		}
-		ppid, _ := strconv.Atoi(f[1])
-		self, _ := strconv.Atoi(e.Name())
-		if self != pid && ppid != pid {
-			continue
-		}
-		utime, _ := strconv.ParseInt(f[11], 10, 64)
-		stime, _ := strconv.ParseInt(f[12], 10, 64)
-		ticks += utime + stime
-	}
-	return ticks * int64(time.Second) / 100 // USER_HZ
+	return int64(s.Process + s.Descendants)
 }
 
 // postmasterPID returns the process id of the PostgreSQL server the pool
@@ -218,33 +191,14 @@ func postmasterPID(ctx context.Context, pool *pgxpool.Pool) int {
 }
 
 // machineCPU returns the busy CPU time of the whole machine so far, in
-// nanoseconds, from /proc/stat (0 where there is none).
+// nanoseconds (0 where there is none).
 func machineCPU() int64 {
-	b, err := os.ReadFile("/proc/stat")
-	if err != nil {
-		return 0
-	}
-	line, _, _ := strings.Cut(string(b), "\n")
-	f := strings.Fields(line)
-	var busy int64
-	for i, v := range f[1:] {
-		if i == 3 || i == 4 { // idle, iowait
-			continue
-		}
-		n, _ := strconv.ParseInt(v, 10, 64)
-		busy += n
-	}
-	return busy * int64(time.Second) / 100 // USER_HZ
+	d, _ := proccpu.MachineBusy()
+	return int64(d)
 }
 
 // selfCPU returns this process's user and system CPU time, in nanoseconds.
-func selfCPU() int64 {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return ru.Utime.Nano() + ru.Stime.Nano()
-}
+func selfCPU() int64 { return int64(proccpu.Self()) }
 
 func BenchmarkTransfer(b *testing.B) {
 	bl := benchSetup(b)

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/mutual-ledger/mutual/internal/loadgen"
+	"github.com/mutual-ledger/mutual/internal/proccpu"
 )
 
 const benchSummary = `Drives a running server's HTTP API with single transfers from N workers
@@ -60,9 +61,9 @@ func bench(ctx context.Context, e *env, args []string) error {
 	}
 	fmt.Fprintf(e.stdout, "running %s transfers from %d workers for %s\n", mode, *workers, *duration)
 	var seq atomic.Int64
-	var cpuBefore cpuSample
+	var cpuBefore proccpu.Sample
 	if *serverPID > 0 {
-		if cpuBefore, err = sampleCPU(*serverPID); err != nil {
+		if cpuBefore, err = proccpu.Read(*serverPID); err != nil {
 			return fmt.Errorf("--server-pid %d: %w", *serverPID, err)
 		}
 	}
@@ -85,7 +86,7 @@ func bench(ctx context.Context, e *env, args []string) error {
 		})
 	fmt.Fprintf(e.stdout, "\n%s transfers: %s\n", mode, run)
 	if *serverPID > 0 {
-		if after, err := sampleCPU(*serverPID); err == nil {
+		if after, err := proccpu.Read(*serverPID); err == nil {
 			fmt.Fprintf(e.stdout, "CPU per transfer: %s\n", perTransfer(cpuBefore, after, run.OK+run.Failed))
 		}
 	}

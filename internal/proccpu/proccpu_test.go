@@ -1,4 +1,4 @@
-package main
+package proccpu
 
 import (
 	"os"
@@ -27,7 +27,7 @@ func TestParseProcStat(t *testing.T) {
 }
 
 // sampleCPU counts what a child process spends among the descendants.
-func TestSampleCPUCountsDescendants(t *testing.T) {
+func TestReadCountsDescendants(t *testing.T) {
 	// A shell that burns CPU then waits, so that it is still there to be
 	// read; its own child (the sleep) makes it a grandparent.
 	child := exec.Command("sh", "-c", `i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done; sleep 30`)
@@ -35,31 +35,31 @@ func TestSampleCPUCountsDescendants(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { child.Process.Kill(); child.Wait() })
-	before, err := sampleCPU(os.Getpid())
+	before, err := Read(os.Getpid())
 	if err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		after, err := sampleCPU(os.Getpid())
+		after, err := Read(os.Getpid())
 		if err != nil {
 			t.Fatal(err)
 		}
-		if after.children-before.children >= 200*time.Millisecond {
-			if after.machine <= before.machine {
-				t.Errorf("machine busy time did not grow: %s then %s", before.machine, after.machine)
+		if after.Descendants-before.Descendants >= 200*time.Millisecond {
+			if after.Machine <= before.Machine {
+				t.Errorf("machine busy time did not grow: %s then %s", before.Machine, after.Machine)
 			}
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the busy child's CPU was not counted: %s then %s", before.children, after.children)
+			t.Fatalf("the busy child's CPU was not counted: %s then %s", before.Descendants, after.Descendants)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
 }
 
-func TestSampleCPUUnknownProcess(t *testing.T) {
-	if _, err := sampleCPU(-5); err == nil {
+func TestReadUnknownProcess(t *testing.T) {
+	if _, err := Read(-5); err == nil {
 		t.Error("no error for a process that does not exist")
 	}
 }

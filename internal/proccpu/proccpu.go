@@ -1,0 +1,145 @@
+// Package proccpu reads, from Linux's /proc, the CPU a process and its
+// descendants have spent, the machine's busy time and this process's own:
+// throughput on a shared machine moves with whatever else runs, but the CPU
+// a server and its database spend on each operation does not, so the
+// benchmarks (`mutual bench --server-pid`, the ledger's) report it.
+package proccpu
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// userHZ is the unit of /proc's CPU times (USER_HZ, 100 on every Linux
+// architecture Go supports).
+const userHZ = 100
+
+// Sample is one reading of the CPU spent so far.
+type Sample struct {
+	Process     time.Duration // the process itself (all its threads)
+	Descendants time.Duration // its descendants (a server's local PostgreSQL; a postmaster's backends)
+	Machine     time.Duration // every CPU of the machine, busy time
+	Self        time.Duration // this process (a load generator, a benchmark)
+}
+
+// procStat is what Read needs of one /proc/PID/stat.
+type procStat struct {
+	pid, ppid       int
+	cpu, reapedKids time.Duration // utime+stime; cutime+cstime (children that ended)
+}
+
+// parseProcStat reads the fields after the command name, which is in
+// parentheses and may itself hold spaces or parentheses.
+func parseProcStat(b []byte) (procStat, error) {
+	s := string(b)
+	open, end := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
+	if open < 0 || end < open {
+		return procStat{}, errors.New("no command name")
+	}
+	f := strings.Fields(s[end+1:])
+	if len(f) < 15 {
+		return procStat{}, fmt.Errorf("%d fields", len(f))
+	}
+	var st procStat
+	var err error
+	if st.pid, err = strconv.Atoi(strings.TrimSpace(s[:open])); err != nil {
+		return procStat{}, err
+	}
+	if st.ppid, err = strconv.Atoi(f[1]); err != nil {
+		return procStat{}, err
+	}
+	var t [4]int64 // utime, stime, cutime, cstime: fields 14-17
+	for i := range t {
+		if t[i], err = strconv.ParseInt(f[11+i], 10, 64); err != nil {
+			return procStat{}, err
+		}
+	}
+	tick := time.Second / userHZ
+	st.cpu = time.Duration(t[0]+t[1]) * tick
+	st.reapedKids = time.Duration(t[2]+t[3]) * tick
+	return st, nil
+}
+
+// Read reads the CPU spent by process pid and by all its descendants
+// (for a descendant, also what its own children that ended had spent, so
+// that a PostgreSQL backend that exits is still counted), the machine's
+// busy time, and this process's own CPU.
+func Read(pid int) (Sample, error) {
+	var s Sample
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return s, err
+	}
+	procs := make(map[int]procStat)
+	kids := make(map[int][]int)
+	for _, e := range entries {
+		if _, err := strconv.Atoi(e.Name()); err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue // ended meanwhile
+		}
+		st, err := parseProcStat(b)
+		if err != nil {
+			continue
+		}
+		procs[st.pid] = st
+		kids[st.ppid] = append(kids[st.ppid], st.pid)
+	}
+	root, ok := procs[pid]
+	if !ok {
+		return s, fmt.Errorf("no process %d", pid)
+	}
+	s.Process = root.cpu
+	for todo := kids[pid]; len(todo) > 0; {
+		p := procs[todo[0]]
+		todo = append(todo[1:], kids[p.pid]...)
+		s.Descendants += p.cpu + p.reapedKids
+	}
+	if s.Machine, err = MachineBusy(); err != nil {
+		return s, err
+	}
+	s.Self = Self()
+	return s, nil
+}
+
+// Self is this process's user and system CPU time so far.
+func Self() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// MachineBusy is the busy time of every CPU since boot, from /proc/stat's
+// first line (all but idle and iowait; guest time is already in user).
+func MachineBusy() (time.Duration, error) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, err
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 9 || f[0] != "cpu" {
+		return 0, errors.New("/proc/stat: no cpu line")
+	}
+	var busy int64
+	for i, v := range f[1:9] { // user nice system idle iowait irq softirq steal
+		if i == 3 || i == 4 {
+			continue
+		}
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return 0, err
+		}
+		busy += n
+	}
+	return time.Duration(busy) * (time.Second / userHZ), nil
+}
