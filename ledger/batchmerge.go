@@ -280,26 +280,3 @@ func (e *engine) runSegments(ctx context.Context, segs []*segment) error {
 	}
 	return e.write(ctx)
 }
-
-// sharedContext returns a context that keeps the first's values and ends
-// only when every one of ctxs has ended, so that a caller who gives up does
-// not fail the others.
-func sharedContext(ctxs []context.Context) (context.Context, func()) {
-	ctx, cancel := context.WithCancel(context.WithoutCancel(ctxs[0]))
-	var left atomic.Int64
-	left.Store(int64(len(ctxs)))
-	stops := make([]func() bool, len(ctxs))
-	for i, c := range ctxs {
-		stops[i] = context.AfterFunc(c, func() {
-			if left.Add(-1) == 0 {
-				cancel()
-			}
-		})
-	}
-	return ctx, func() {
-		for _, stop := range stops {
-			stop()
-		}
-		cancel()
-	}
-}

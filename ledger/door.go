@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"sync"
+	"sync/atomic"
 )
 
 // door is the way in that group commit (group.go) and merged batches
@@ -103,4 +104,27 @@ func (d *door[M]) handOff() {
 		return
 	}
 	d.running--
+}
+
+// sharedContext returns the context a group's transaction runs in: it
+// keeps the first's values and ends only when every one of ctxs has ended,
+// so that a caller who gives up does not fail the others.
+func sharedContext(ctxs []context.Context) (context.Context, func()) {
+	ctx, cancel := context.WithCancel(context.WithoutCancel(ctxs[0]))
+	var left atomic.Int64
+	left.Store(int64(len(ctxs)))
+	stops := make([]func() bool, len(ctxs))
+	for i, c := range ctxs {
+		stops[i] = context.AfterFunc(c, func() {
+			if left.Add(-1) == 0 {
+				cancel()
+			}
+		})
+	}
+	return ctx, func() {
+		for _, stop := range stops {
+			stop()
+		}
+		cancel()
+	}
 }
