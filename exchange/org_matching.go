@@ -44,6 +44,17 @@ func (s *Store) OrgMatching(ctx context.Context, p Principal, orgID uuid.UUID) (
 	return orgMatching(ctx, s.db.Pool, orgID)
 }
 
+// PublicTimeZone returns the time zone an organization's times are read
+// in (its own, or its nearest ancestor's, or UTC), for anyone: a public
+// board shows its listings' days in it. It returns ErrUnknownOrg.
+func (s *Store) PublicTimeZone(ctx context.Context, orgID uuid.UUID) (string, error) {
+	if _, err := s.org(ctx, orgID); err != nil {
+		return "", err
+	}
+	m, err := orgMatching(ctx, s.db.Pool, orgID)
+	return m.TimeZone, err
+}
+
 // SetOrgMatching sets an organization's own matching defaults, for whoever
 // acts for it (its coordinators, those above, the admin); the
 // organizations under it without their own follow. Needs already posted

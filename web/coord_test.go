@@ -2,8 +2,10 @@ package web_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -517,6 +519,10 @@ func TestStatementDaysInTheZone(t *testing.T) {
 		}
 		if got := strings.Contains(body, "For whoever needs them"); got != want {
 			t.Errorf("the statement of %s (today in %s is %s) shows the donation: %v, want %v", day, zone, there, got, want)
+		}
+		// The entry is dated as the statement's period counts days.
+		if d := time.Now().In(loc); want && !strings.Contains(body, fmt.Sprintf("<td>%s %d, %d</td>", d.Month(), d.Day(), d.Year())) {
+			t.Errorf("the statement of %s does not date the donation %s:\n%s", day, there, regexp.MustCompile(`<tr><td>[^<]*</td>`).FindAllString(body, -1))
 		}
 	}
 }

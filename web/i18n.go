@@ -254,9 +254,17 @@ func (l *Lang) digits(s string) string {
 	return sign + whole
 }
 
-// Date writes a day in the language's long format ("March 1, 2026",
-// "1 de marzo de 2026", "1 mars 2026"), in the zone the time carries.
+// Date writes the day instant t falls on in the zone times are shown in,
+// in the language's long format ("March 1, 2026", "1 de marzo de 2026",
+// "1 mars 2026"): an entry posted at 20:00 in Mexico City is of that day
+// there, though it is the next in UTC.
 func (l *Lang) Date(t time.Time) string {
+	return l.Day(l.In(t))
+}
+
+// Day writes a calendar day as t carries it, in whatever zone: for a day
+// that is not an instant, such as an obligation's due date.
+func (l *Lang) Day(t time.Time) string {
 	return l.T("format.date", "Day", t.Day(), "Month", l.T(fmt.Sprintf("month.%d", int(t.Month()))), "Year", t.Year())
 }
 
@@ -264,5 +272,5 @@ func (l *Lang) Date(t time.Time) string {
 // language here) in the zone times are shown in, naming it.
 func (l *Lang) DateTime(t time.Time) string {
 	t = l.In(t)
-	return l.T("format.datetime", "Date", l.Date(t), "Time", t.Format("15:04"), "Zone", l.Zone())
+	return l.T("format.datetime", "Date", l.Day(t), "Time", t.Format("15:04"), "Zone", l.Zone())
 }

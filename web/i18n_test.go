@@ -455,6 +455,15 @@ func TestFormats(t *testing.T) {
 	if got, want := c.langs["es"].InZone(mx).DateTime(late), "1 de marzo de 2026, 21:30 (America/Mexico_City)"; got != want {
 		t.Errorf("DateTime in Mexico City = %q, want %q", got, want)
 	}
+	if got, want := c.langs["es"].InZone(mx).Date(late), "1 de marzo de 2026"; got != want {
+		t.Errorf("Date in Mexico City = %q, want %q: the day of an instant is the zone's", got, want)
+	}
+	// A day that is not an instant (a due date, read as midnight UTC)
+	// stays the day it is in every zone.
+	due := time.Date(2026, 3, 2, 0, 0, 0, 0, time.UTC)
+	if got, want := c.langs["es"].InZone(mx).Day(due), "2 de marzo de 2026"; got != want {
+		t.Errorf("Day in Mexico City = %q, want %q", got, want)
+	}
 	if got := c.langs["es"].DateTime(late); got != "2 de marzo de 2026, 03:30 (UTC)" {
 		t.Errorf("the catalogue's language changed with a request's zone: %q", got)
 	}

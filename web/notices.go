@@ -36,7 +36,7 @@ func noticeText(l *Lang, n exchange.Notification, scales map[string]int32) strin
 			}
 		case "Due":
 			if t, err := time.Parse(time.DateOnly, v); err == nil {
-				args = append(args, k, l.Date(t))
+				args = append(args, k, l.Day(t)) // a day, not an instant
 				continue
 			}
 		}

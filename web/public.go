@@ -441,6 +441,7 @@ func (s *Server) board(w http.ResponseWriter, r *Request) error {
 	if err != nil {
 		return err
 	}
+	s.inOrgZone(r, org.ID)
 	cats, err := s.ex.Categories(r.Context(), exchange.Principal{})
 	if err != nil {
 		return err

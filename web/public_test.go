@@ -302,6 +302,37 @@ func TestPublicPagesForVisitors(t *testing.T) {
 	}
 }
 
+// TestBoardDaysInTheOrgZone prints a board whose organization is in
+// Mexico City: a public offer available from 21:00 there on April 19 (3:00
+// UTC on the 20th) shows April 19, to a visitor and to a member alike.
+func TestBoardDaysInTheOrgZone(t *testing.T) {
+	w := newPublicWorld(t)
+	ctx := context.Background()
+	oaxaca := *w.tb.ParentID
+	if _, err := w.ex.SetOrgMatching(ctx, w.admin, oaxaca, 10, "America/Mexico_City"); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Date(2026, 4, 20, 3, 0, 0, 0, time.UTC)
+	_, err := w.ex.CreateListing(ctx, exchange.System(), exchange.NewListing{OrgID: w.tb.ID, Owner: w.memberNamed("Ana López"),
+		Kind: exchange.Offer, Title: "Evening tutoring", Description: "Maths, for the week of the exams.", Category: "education",
+		Quantity: decimal.RequireFromString("3"), Unit: "HOUR", Place: exchange.Point{Lat: 17.06, Lon: -96.72},
+		City: "Oaxaca", Neighborhood: "Jalatlaco", Visibility: exchange.VisibilityPublic,
+		Start: start, End: start.Add(7 * 24 * time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := msg(t, "en", "public.board_when", "From", "April 19, 2026", "To", "April 26, 2026")
+	for who, c := range map[string]*http.Client{"a visitor": w.client(), "a member": w.signInByHTTP(w.memberNamed("Ana López"))} {
+		resp, body := get(t, c, w.srv.URL+"/orgs/"+w.tb.ID.String()+"/board", "Accept-Language", "en")
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("board for %s: %d", who, resp.StatusCode)
+		}
+		if !strings.Contains(html.UnescapeString(body), want) {
+			t.Errorf("the board %s reads lacks %q:\n%s", who, want, regexp.MustCompile(`<p class="when">[^<]*</p>`).FindAllString(body, -1))
+		}
+	}
+}
+
 // checkWeight fails when a page is over maxPage.
 func checkWeight(t *testing.T, what, body string) {
 	t.Helper()
