@@ -108,6 +108,7 @@ type demo struct {
 	base, token string
 	timebank    string
 	members     []string // the time bank's members
+	coordinator string   // a coordinator of the time bank
 	fund        string
 	listings    []string // the time bank's listings
 	words       []string // a word of each listing's title, to search for
@@ -117,14 +118,22 @@ type demo struct {
 // and visitors alike.
 func (d *demo) pages() []page {
 	return []page{
-		{"home", "/home"},
-		{"directory", "/network"},
-		{"fund-report", "/funds/" + d.fund},
-		{"board", "/orgs/" + d.timebank + "/board"},
+		{"home", "/home", ""},
+		{"directory", "/network", ""},
+		{"fund-report", "/funds/" + d.fund, "months-heading"},
+		{"board", "/orgs/" + d.timebank + "/board", ""},
 	}
 }
 
-type page struct{ name, path string }
+// coordPages are the pages the screenshots show of a coordinator's work.
+func (d *demo) coordPages() []page {
+	return []page{{"proposals", "/coord/" + d.timebank + "/proposals", "served"}}
+}
+
+// A page is one the screenshots show or the benchmark reads; on a phone
+// its screenshot starts at the element phoneAt names, when the page's
+// point is below the first screen.
+type page struct{ name, path, phoneAt string }
 
 // visit is what the n-th browsing member opens, in turn: a neighbor's
 // pages (each member searching for a word and opening a listing of their
@@ -133,15 +142,15 @@ func (d *demo) visit(n int) []page {
 	l := d.listings[n%len(d.listings)]
 	w := d.words[(n*7)%len(d.words)]
 	return []page{
-		{"home", "/home"},
-		{"listings", "/listings"},
-		{"search", "/listings?q=" + url.QueryEscape(w) + "&sort=distance"},
-		{"listing", "/listings/" + l},
-		{"agreements", "/agreements"},
-		{"history", "/history"},
-		{"directory", "/network"},
-		{"fund-report", "/funds/" + d.fund},
-		{"board", "/orgs/" + d.timebank + "/board"},
+		{"home", "/home", ""},
+		{"listings", "/listings", ""},
+		{"search", "/listings?q=" + url.QueryEscape(w) + "&sort=distance", ""},
+		{"listing", "/listings/" + l, ""},
+		{"agreements", "/agreements", ""},
+		{"history", "/history", ""},
+		{"directory", "/network", ""},
+		{"fund-report", "/funds/" + d.fund, ""},
+		{"board", "/orgs/" + d.timebank + "/board", ""},
 	}
 }
 
@@ -226,6 +235,7 @@ func (d *demo) loadMembers(ctx context.Context) error {
 	var ms struct {
 		Items []struct {
 			MemberID string `json:"member_id"`
+			Role     string `json:"role"`
 		} `json:"items"`
 	}
 	if err := d.api(ctx, http.MethodGet, "/v1/orgs/"+d.timebank+"/members?limit=500", nil, &ms); err != nil {
@@ -234,6 +244,9 @@ func (d *demo) loadMembers(ctx context.Context) error {
 	d.members = d.members[:0]
 	for _, m := range ms.Items {
 		d.members = append(d.members, m.MemberID)
+		if m.Role == "coordinator" && d.coordinator == "" {
+			d.coordinator = m.MemberID
+		}
 	}
 	return nil
 }
@@ -487,24 +500,14 @@ func ms(d time.Duration) string { return fmt.Sprintf("%.1fms", float64(d.Microse
 
 // screenshots takes each main page at 360 and 1280 CSS px, signed in as a
 // demo neighbor (the public pages look the same to a visitor but for the
-// menu).
+// menu), and the coordinator's pages signed in as the time bank's
+// coordinator.
 func screenshots(ctx context.Context, d *demo, out string) error {
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return err
 	}
-	c, err := d.signIn(ctx, d.members[0])
-	if err != nil {
-		return err
-	}
-	u, _ := url.Parse(d.base)
-	var session *http.Cookie
-	for _, ck := range c.Jar.Cookies(u) {
-		if strings.HasSuffix(ck.Name, "mutual_session") {
-			session = ck
-		}
-	}
-	if session == nil {
-		return errors.New("no session cookie after signing in")
+	if d.coordinator == "" {
+		return errors.New("the time bank has no coordinator: load the demo first (mutual demo)")
 	}
 	dir, err := os.MkdirTemp("", "mutual-shots-")
 	if err != nil {
@@ -525,11 +528,44 @@ func screenshots(ctx context.Context, d *demo, out string) error {
 	if err := chromedp.Do(bctx); err != nil {
 		return fmt.Errorf("starting Chromium: %w", err)
 	}
-	httpOnly := true
-	if _, err := chromedp.Call(bctx, network.SetCookie, network.SetCookieParams{Name: session.Name, Value: session.Value,
-		URL: d.base, HTTPOnly: &httpOnly, SameSite: network.CookieSameSiteLax}); err != nil {
+	for _, who := range []struct {
+		member string
+		pages  []page
+	}{{d.members[0], d.pages()}, {d.coordinator, d.coordPages()}} {
+		if err := d.browseAs(ctx, bctx, who.member); err != nil {
+			return err
+		}
+		if err := shoot(bctx, d.base, who.pages, out); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// browseAs signs member in and gives the browser their session.
+func (d *demo) browseAs(ctx, bctx context.Context, member string) error {
+	c, err := d.signIn(ctx, member)
+	if err != nil {
 		return err
 	}
+	u, _ := url.Parse(d.base)
+	var session *http.Cookie
+	for _, ck := range c.Jar.Cookies(u) {
+		if strings.HasSuffix(ck.Name, "mutual_session") {
+			session = ck
+		}
+	}
+	if session == nil {
+		return errors.New("no session cookie after signing in")
+	}
+	httpOnly := true
+	_, err = chromedp.Call(bctx, network.SetCookie, network.SetCookieParams{Name: session.Name, Value: session.Value,
+		URL: d.base, HTTPOnly: &httpOnly, SameSite: network.CookieSameSiteLax})
+	return err
+}
+
+// shoot takes each of pages at 360 and 1280 CSS px into out.
+func shoot(bctx context.Context, base string, pages []page, out string) error {
 	for _, width := range []int64{360, 1280} {
 		height := int64(800)
 		if width < 600 {
@@ -539,13 +575,12 @@ func screenshots(ctx context.Context, d *demo, out string) error {
 			Width: width, Height: height, DeviceScaleFactor: 1, Mobile: width < 600}); err != nil {
 			return err
 		}
-		for _, p := range d.pages() {
+		for _, p := range pages {
 			path := p.path
-			if width < 600 && p.name == "fund-report" {
-				// On a phone the chart is below the first screen: show it.
-				path += "#months-heading"
+			if width < 600 && p.phoneAt != "" {
+				path += "#" + p.phoneAt
 			}
-			if _, err := chromedp.Run(bctx, chromedp.Navigate(d.base+path)); err != nil {
+			if _, err := chromedp.Run(bctx, chromedp.Navigate(base+path)); err != nil {
 				return fmt.Errorf("%s: %w", p.path, err)
 			}
 			png, err := chromedp.Run(bctx, chromedp.CaptureScreenshot())
