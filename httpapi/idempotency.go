@@ -72,6 +72,16 @@ func (a *api) serveIdempotent(w http.ResponseWriter, r *http.Request, rt route, 
 			header: http.Header{"Retry-After": {"1"}}})
 		return
 	}
+	var unreleased *idempotency.UnreleasedError
+	if errors.As(err, &unreleased) {
+		// The reservation's COMMIT lost its answer and the store could not
+		// release it: keep trying in the background, or every retry of
+		// the request is told it is in progress for as long as this
+		// server lives.
+		id := infoFrom(r.Context()).id
+		a.log.Error("releasing an idempotency key whose reservation was lost; retrying in the background", "request_id", id, "err", err.Error())
+		go a.retryEnd(context.WithoutCancel(r.Context()), id, func(ctx context.Context) error { return a.idem.Abandon(ctx, unreleased.Record) })
+	}
 	if err != nil {
 		a.writeError(w, r, fmt.Errorf("reserving an idempotency key: %w", err))
 		return
@@ -119,6 +129,12 @@ func (a *api) serveIdempotent(w http.ResponseWriter, r *http.Request, rt route, 
 	}()
 	a.serve(buf, r, rt.handle)
 	settled = true
+	if buf.status == 0 {
+		// An endpoint that wrote nothing answered 200, as net/http
+		// would; a status of 0 could not be stored, and the key would
+		// stay in progress.
+		buf.status = http.StatusOK
+	}
 	a.endReservation(r, rec, buf, rt.secret)
 	buf.sendTo(w)
 }
