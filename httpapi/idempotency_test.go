@@ -243,11 +243,29 @@ func (f *flakyStore) Complete(ctx context.Context, rec idempotency.Record, resp 
 // response is stored, the live server keeps trying, so the key does not
 // stay "in progress" for as long as the server lives; a retry soon gets the
 // first response, and value moves once.
+// It holds for a server registered as an instance, as `mutual serve` is,
+// whose background retries run while its instance lives, and for a store
+// that names no instance.
 func TestRecordStoredAfterTheDatabaseComesBack(t *testing.T) {
 	t.Parallel()
+	for _, registered := range []bool{false, true} {
+		t.Run(fmt.Sprintf("registered=%v", registered), func(t *testing.T) {
+			t.Parallel()
+			recordStoredAfterTheDatabaseComesBack(t, registered)
+		})
+	}
+}
+
+func recordStoredAfterTheDatabaseComesBack(t *testing.T, registered bool) {
 	store := &flakyStore{}
 	w := newWorldWith(t, func(c *httpapi.Config) {
-		store.IdempotencyStore = idempotency.New(c.Ledger.DB(), idempotency.Config{Now: c.Now})
+		s := idempotency.New(c.Ledger.DB(), idempotency.Config{Now: c.Now, TTL: time.Hour})
+		if registered {
+			if err := s.Register(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		store.IdempotencyStore = s
 		c.Idempotency = store
 	})
 	store.failures.Store(3)
