@@ -72,6 +72,16 @@ func (a *api) serveIdempotent(w http.ResponseWriter, r *http.Request, rt route, 
 			header: http.Header{"Retry-After": {"1"}}})
 		return
 	}
+	var unreleased *idempotency.UnreleasedError
+	if errors.As(err, &unreleased) {
+		// The reservation's COMMIT lost its answer and the store could not
+		// release it: keep trying in the background, or every retry of
+		// the request is told it is in progress for as long as this
+		// server lives.
+		id := infoFrom(r.Context()).id
+		a.log.Error("releasing an idempotency key whose reservation was lost; retrying in the background", "request_id", id, "err", err.Error())
+		go a.retryEnd(context.WithoutCancel(r.Context()), id, unreleased.Record, func(ctx context.Context) error { return a.idem.Abandon(ctx, unreleased.Record) })
+	}
 	if err != nil {
 		a.writeError(w, r, fmt.Errorf("reserving an idempotency key: %w", err))
 		return
@@ -119,6 +129,12 @@ func (a *api) serveIdempotent(w http.ResponseWriter, r *http.Request, rt route, 
 	}()
 	a.serve(buf, r, rt.handle)
 	settled = true
+	if buf.status == 0 {
+		// An endpoint that wrote nothing answered 200, as net/http
+		// would; a status of 0 could not be stored, and the key would
+		// stay in progress.
+		buf.status = http.StatusOK
+	}
 	a.endReservation(r, rec, buf, rt.secret)
 	buf.sendTo(w)
 }
@@ -150,27 +166,38 @@ func (a *api) endReservation(r *http.Request, rec idempotency.Record, buf *buffe
 	// keeps the key reserved until its record is stored or released, and
 	// every retry of the request meanwhile is told it is in progress.
 	a.log.Error("storing an idempotency record; retrying in the background", "request_id", id, "err", err.Error())
-	go a.retryEnd(context.WithoutCancel(r.Context()), id, end)
+	go a.retryEnd(context.WithoutCancel(r.Context()), id, rec, end)
 }
 
 // Retrying an idempotency record that could not be stored: the first retry
-// after endRetryFirst, doubling up to endRetryMax, for at most endRetryFor.
-// Past that the key is freed when this server stops or loses its lease.
+// after endRetryFirst, doubling up to endRetryMax.
 const (
 	endRetryFirst = 100 * time.Millisecond
 	endRetryMax   = 2 * time.Second
-	endRetryFor   = 2 * time.Minute
+	// endRetryFor bounds the retries for a reservation that names no
+	// server instance, which a retry of the request takes over once it is
+	// stale (idempotency.DefaultStaleAfter).
+	endRetryFor = idempotency.DefaultStaleAfter
 )
 
-// retryEnd runs end until it succeeds, the lease is lost, or endRetryFor
-// has passed.
-func (a *api) retryEnd(ctx context.Context, requestID string, end func(context.Context) error) {
-	ctx, cancel := context.WithTimeout(ctx, endRetryFor)
-	defer cancel()
+// retryEnd runs end, which ends rec's reservation, until it succeeds or
+// the lease is lost, for as long as no one else may free the key: while
+// this server's instance holding rec lives (once it is lost, another server
+// takes the key over), or, for a reservation that names no instance, for
+// endRetryFor. Giving up sooner would leave the key in progress, with no
+// request behind it, for as long as the server lives.
+func (a *api) retryEnd(ctx context.Context, requestID string, rec idempotency.Record, end func(context.Context) error) {
+	ctx, release := a.idem.LeaseContext(ctx, rec)
+	defer release()
+	if rec.Instance == uuid.Nil {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, endRetryFor)
+		defer cancel()
+	}
 	for wait := endRetryFirst; ; wait = min(2*wait, endRetryMax) {
 		select {
 		case <-ctx.Done():
-			a.log.Error("gave up storing an idempotency record; its key stays reserved until this server stops or loses its lease",
+			a.log.Error("gave up storing an idempotency record; a retry of the request may take its key over now",
 				"request_id", requestID)
 			return
 		case <-time.After(wait):

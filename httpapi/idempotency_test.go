@@ -243,36 +243,112 @@ func (f *flakyStore) Complete(ctx context.Context, rec idempotency.Record, resp 
 // response is stored, the live server keeps trying, so the key does not
 // stay "in progress" for as long as the server lives; a retry soon gets the
 // first response, and value moves once.
+// It holds for a server registered as an instance, as `mutual serve` is,
+// whose background retries run while its instance lives, and for a store
+// that names no instance.
 func TestRecordStoredAfterTheDatabaseComesBack(t *testing.T) {
 	t.Parallel()
+	for _, registered := range []bool{false, true} {
+		t.Run(fmt.Sprintf("registered=%v", registered), func(t *testing.T) {
+			t.Parallel()
+			recordStoredAfterTheDatabaseComesBack(t, registered)
+		})
+	}
+}
+
+func recordStoredAfterTheDatabaseComesBack(t *testing.T, registered bool) {
 	store := &flakyStore{}
 	w := newWorldWith(t, func(c *httpapi.Config) {
-		store.IdempotencyStore = idempotency.New(c.Ledger.DB(), idempotency.Config{Now: c.Now})
+		s := idempotency.New(c.Ledger.DB(), idempotency.Config{Now: c.Now, TTL: time.Hour})
+		if registered {
+			if err := s.Register(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		store.IdempotencyStore = s
 		c.Idempotency = store
 	})
 	store.failures.Store(3)
 	pay := map[string]any{"postings": []any{posting(w.anaHours, w.benHours, "4", "HOUR")}}
 	first := w.must(w.call("POST", "/v1/transfers", w.ana.token, pay, "Idempotency-Key", "flaky"), 201)
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		r := w.call("POST", "/v1/transfers", w.ana.token, pay, "Idempotency-Key", "flaky")
-		if r.status == 201 {
-			if r.header.Get("Idempotent-Replayed") != "true" {
-				t.Errorf("the retry was not replayed")
-			}
-			if got := r.object(t)["id"]; got != first["id"] {
-				t.Errorf("the retry answered transfer %v, the first %v", got, first["id"])
-			}
-			break
-		}
-		w.problem(r, 409, "idempotency-key-in-progress")
-		if time.Now().After(deadline) {
-			t.Fatalf("5 s after the request, its key is still in progress")
-		}
-		time.Sleep(50 * time.Millisecond)
+	r := w.mustOnceFree(pay, "flaky")
+	if r.header.Get("Idempotent-Replayed") != "true" {
+		t.Errorf("the retry was not replayed")
+	}
+	if got := r.object(t)["id"]; got != first["id"] {
+		t.Errorf("the retry answered transfer %v, the first %v", got, first["id"])
 	}
 	if b, _ := w.balance(w.anaHours); b != "-4.00" {
 		t.Errorf("ana %s; want -4.00: value moved more than once", b)
+	}
+}
+
+// mustOnceFree sends ana's transfer pay with key again while it is answered
+// "in progress", and fails the test unless it is answered 201 within 5 s:
+// a key whose request is over must not stay in progress.
+func (w *world) mustOnceFree(pay map[string]any, key string) resp {
+	w.t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		r := w.call("POST", "/v1/transfers", w.ana.token, pay, "Idempotency-Key", key)
+		if r.status == 201 {
+			return r
+		}
+		w.problem(r, 409, "idempotency-key-in-progress")
+		if time.Now().After(deadline) {
+			w.t.Fatalf("5 s after its request ended, key %s is still in progress, with no request behind it", key)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// lostReservationStore answers one Begin as the store does when the COMMIT
+// of its reservation lost its answer, asking whether it took effect failed,
+// and releasing it failed as well (the database went away just then): the
+// key is reserved in the database, and Begin reports only an
+// *idempotency.UnreleasedError carrying the reservation. The first
+// releases fail too.
+type lostReservationStore struct {
+	httpapi.IdempotencyStore
+	lose            atomic.Bool
+	abandonFailures atomic.Int32
+}
+
+func (l *lostReservationStore) Begin(ctx context.Context, member uuid.UUID, key string, hash []byte) (idempotency.Record, bool, error) {
+	rec, reserved, err := l.IdempotencyStore.Begin(ctx, member, key, hash)
+	if reserved && l.lose.CompareAndSwap(true, false) {
+		return idempotency.Record{}, false, &idempotency.UnreleasedError{Record: rec,
+			Err: fmt.Errorf("%w; releasing the reservation: %w", pgtx.ErrAmbiguousCommit, pgtx.ErrUnavailable)}
+	}
+	return rec, reserved, err
+}
+
+func (l *lostReservationStore) Abandon(ctx context.Context, rec idempotency.Record) error {
+	if l.abandonFailures.Add(-1) >= 0 {
+		return fmt.Errorf("abandoning: %w", pgtx.ErrUnavailable)
+	}
+	return l.IdempotencyStore.Abandon(ctx, rec)
+}
+
+// TestLostReservationIsReleased: when the store cannot tell whether a
+// request's reservation was written nor release it, the request is answered
+// outcome-unknown and the server keeps releasing the key in the background,
+// so that the client's retry soon runs instead of being told "in progress"
+// for as long as the server lives; value moves once.
+func TestLostReservationIsReleased(t *testing.T) {
+	t.Parallel()
+	store := &lostReservationStore{}
+	w := newWorldWith(t, func(c *httpapi.Config) {
+		store.IdempotencyStore = idempotency.New(c.Ledger.DB(), idempotency.Config{Now: c.Now})
+		c.Idempotency = store
+	})
+	store.lose.Store(true)
+	store.abandonFailures.Store(2)
+	pay := map[string]any{"postings": []any{posting(w.anaHours, w.benHours, "3", "HOUR")}}
+	w.problem(w.call("POST", "/v1/transfers", w.ana.token, pay, "Idempotency-Key", "lost"), 503, "outcome-unknown")
+	w.mustOnceFree(pay, "lost")
+	if b, _ := w.balance(w.anaHours); b != "-3.00" {
+		t.Errorf("ana %s; want -3.00: the request ran once", b)
 	}
 }
 
@@ -442,7 +518,11 @@ func TestKeyOfADeadServerIsFreeAtOnce(t *testing.T) {
 // PostgreSQL only (fault injection).
 func TestIdempotencyKeysSettleLostCommits(t *testing.T) {
 	t.Parallel()
-	w := newWorld(t)
+	fates := &fateStore{}
+	w := newWorldWith(t, func(c *httpapi.Config) {
+		fates.IdempotencyStore = idempotency.New(c.Ledger.DB(), idempotency.Config{Now: c.Now})
+		c.Idempotency = fates
+	})
 	anaBefore, _ := w.balance(w.anaHours)
 	const clients, each = 4, 12
 	w.db.InjectFaults(0.2)
@@ -455,11 +535,16 @@ func TestIdempotencyKeysSettleLostCommits(t *testing.T) {
 			for i := range each {
 				key := "lost-" + string(rune('a'+c)) + "-" + string(rune('a'+i))
 				pay := map[string]any{"postings": []any{posting(w.anaHours, w.benHours, "0.01", "HOUR")}, "memo": key}
+				var busySince time.Time // when the answers began to be "in progress"
 				for {
 					r, err := w.do("POST", "/v1/transfers", w.ana.token, pay, "Idempotency-Key", key)
 					if err != nil {
 						t.Error(err)
 						return
+					}
+					if r.status != 409 {
+						busySince = time.Time{}
+						fates.note(key, "answered %s", r)
 					}
 					if r.status == 503 {
 						if bytes.Contains(r.body, []byte("outcome-unknown")) {
@@ -468,7 +553,12 @@ func TestIdempotencyKeysSettleLostCommits(t *testing.T) {
 						continue
 					}
 					if r.status == 409 && bytes.Contains(r.body, []byte("in-progress")) {
-						busy.Add(1)
+						if busy.Add(1); busySince.IsZero() {
+							busySince = time.Now()
+						} else if time.Since(busySince) > time.Minute {
+							t.Errorf("%s: in progress for a minute with no request behind it; its reservations:\n%s", key, fates.history(key))
+							return
+						}
 						time.Sleep(10 * time.Millisecond)
 						continue
 					}
@@ -503,4 +593,48 @@ func TestIdempotencyKeysSettleLostCommits(t *testing.T) {
 	if unknown.Load() == 0 && st.CutsCommitted > 0 {
 		t.Errorf("commits were cut but no client was told the outcome was unknown")
 	}
+}
+
+// fateStore records what became of each key's reservations, so that a key
+// left "in progress" with nothing behind it is reported with its history
+// instead of hanging the test.
+type fateStore struct {
+	httpapi.IdempotencyStore
+	mu     sync.Mutex
+	events map[string][]string // key -> what happened, in order
+}
+
+func (f *fateStore) note(key, format string, args ...any) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.events == nil {
+		f.events = map[string][]string{}
+	}
+	f.events[key] = append(f.events[key], time.Now().Format("15:04:05.000")+" "+fmt.Sprintf(format, args...))
+}
+
+func (f *fateStore) history(key string) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return strings.Join(f.events[key], "\n")
+}
+
+func (f *fateStore) Begin(ctx context.Context, member uuid.UUID, key string, hash []byte) (idempotency.Record, bool, error) {
+	rec, reserved, err := f.IdempotencyStore.Begin(ctx, member, key, hash)
+	if reserved || err != nil {
+		f.note(key, "Begin: reserved %v lease %s, err %v", reserved, rec.Lease, err)
+	}
+	return rec, reserved, err
+}
+
+func (f *fateStore) Complete(ctx context.Context, rec idempotency.Record, resp idempotency.Response) error {
+	err := f.IdempotencyStore.Complete(ctx, rec, resp)
+	f.note(rec.Key, "Complete %d: lease %s, err %v", resp.Status, rec.Lease, err)
+	return err
+}
+
+func (f *fateStore) Abandon(ctx context.Context, rec idempotency.Record) error {
+	err := f.IdempotencyStore.Abandon(ctx, rec)
+	f.note(rec.Key, "Abandon: lease %s, err %v", rec.Lease, err)
+	return err
 }

@@ -247,9 +247,10 @@ var errGone = errors.New("idempotency: the record changed under the reservation"
 // isAbandoned) about the lease the attempt wrote: if the change took effect it
 // returns nil, and otherwise runs it again. A record carries its lease, so the
 // question has an exact answer; when the answer cannot be had, the ambiguous
-// error is returned. Without this a lost answer would leave a key pending
-// (held by a live instance, for as long as it lives), and a retried Complete
-// would find its lease gone.
+// error is returned (and Begin releases what it may have reserved; the
+// callers of Complete and Abandon retry them). Without this a lost answer
+// would leave a key pending (held by a live instance, for as long as it
+// lives), and a retried Complete would find its lease gone.
 func (s *Store) settle(ctx context.Context, change func() error, took string, member uuid.UUID, key string, lease *uuid.UUID) error {
 	for {
 		err := change()
@@ -280,7 +281,12 @@ var errOwnGone = errors.New("idempotency: the reserving instance is not alive")
 //
 // Begin returns ErrInstanceLost when the store registered an instance that
 // is no longer alive (see Heartbeat), and otherwise an error only when the
-// database fails.
+// database fails. When it returns an error it holds no reservation: if the
+// COMMIT of its reservation lost its answer and the database could not be
+// asked whether it took effect (ctx ended, say), it releases the
+// reservation on a context of its own and returns an error matching
+// pgtx.ErrAmbiguousCommit, or, when even that fails, an *UnreleasedError
+// that the caller must act on.
 func (s *Store) Begin(ctx context.Context, member uuid.UUID, key string, hash []byte) (rec Record, reserved bool, err error) {
 	if key == "" || len(key) > MaxKeyLength {
 		return Record{}, false, fmt.Errorf("idempotency: key must be 1 to %d bytes", MaxKeyLength)
@@ -377,10 +383,60 @@ func (s *Store) Begin(ctx context.Context, member uuid.UUID, key string, hash []
 		in.lose()
 		return Record{}, false, ErrInstanceLost
 	}
+	if errors.Is(err, pgtx.ErrAmbiguousCommit) && written != uuid.Nil {
+		// The reservation may have committed, and asking failed (most
+		// often because ctx ended: the client went away with the COMMIT
+		// on the wire). No request will run under it, so free the key
+		// rather than leave it in progress for as long as this instance
+		// lives.
+		return Record{}, false, s.release(ctx, member, key, written, ownID, err)
+	}
 	if err != nil {
 		return Record{}, false, err
 	}
 	return rec, reserved, nil
+}
+
+// UnreleasedError is returned by Begin when its reservation's commit lost
+// its answer (pgtx.ErrAmbiguousCommit), whether it took effect could not be
+// learned, and releasing it failed too: the key may be held by a
+// reservation no request runs under. The caller must release Record with
+// Abandon, retrying until that returns nil or ErrLeaseLost, as it would end
+// a reservation whose request failed; until then a retry of the request is
+// told the key is in progress. Err matches pgtx.ErrAmbiguousCommit and the
+// release's error.
+type UnreleasedError struct {
+	Record Record
+	Err    error
+}
+
+func (e *UnreleasedError) Error() string {
+	return "idempotency: a reservation whose commit was lost could not be released: " + e.Err.Error()
+}
+
+func (e *UnreleasedError) Unwrap() error { return e.Err }
+
+// releaseTimeout bounds Begin's release of a reservation whose commit's
+// answer was lost; it runs even when Begin's context has ended.
+const releaseTimeout = 5 * time.Second
+
+// release abandons the reservation under lease, which Begin may have written
+// but cannot tell (see Begin), on a context that outlives ctx, and returns
+// cause, or an *UnreleasedError when the release fails too. Abandoning is
+// safe whether or not the reservation was written: no request runs under
+// the lease, and a record that is done, or held under another lease, is
+// left alone.
+func (s *Store) release(ctx context.Context, member uuid.UUID, key string, lease, instance uuid.UUID, cause error) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
+	defer cancel()
+	err := s.endLease(ctx, abandon, isAbandoned, member, key, lease)
+	if err == nil || errors.Is(err, ErrLeaseLost) {
+		return cause
+	}
+	return &UnreleasedError{
+		Record: Record{MemberID: member, Key: key, State: Pending, Lease: lease, Instance: instance},
+		Err:    fmt.Errorf("%w; releasing the reservation: %w", cause, err),
+	}
 }
 
 // Complete stores the response of the request that holds rec's reservation.
