@@ -55,3 +55,24 @@ func SearchWords(text string) (words, uppers [][]byte, err error) {
 func (s *Store) TuneWordSearch(rare int64, probe int) {
 	s.words = wordLimits{rare: rare, probe: probe}
 }
+
+// FindTop runs findTop, the first step of a search of common words, for
+// the first page of q as pr sees it: the listings it finds, and whether
+// they are the page.
+func (s *Store) FindTop(ctx context.Context, pr Principal, q ListingQuery, limit int) ([]Found, bool, error) {
+	q.Viewer = ViewerOf(pr)
+	terms, err := searchTerms(q.Text)
+	if err != nil {
+		return nil, false, err
+	}
+	stats, err := s.termStats(ctx, terms)
+	if err != nil {
+		return nil, false, err
+	}
+	for _, st := range stats {
+		if len(st.levels) == 0 {
+			return nil, false, nil
+		}
+	}
+	return s.findTop(ctx, q, terms, stats, nil, limit)
+}

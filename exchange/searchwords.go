@@ -83,6 +83,12 @@ func (s *Store) findWords(ctx context.Context, q ListingQuery, terms []searchTer
 	if multi != nil && d.common < s.words.rare {
 		return s.findRare(ctx, q, multi, after, limit)
 	}
+	if multi != nil {
+		found, done, err := s.findTop(ctx, q, terms, stats, after, limit)
+		if err != nil || done {
+			return found, err
+		}
+	}
 	var found []Found
 	walk := stats[driver].levels
 	for i, v := range walk {
@@ -191,6 +197,18 @@ func (s *Store) termStats(ctx context.Context, terms []searchTerm) ([]termStat, 
 // saying of each whether it passes the filters; more are read only when
 // too few of those pass.
 func (s *Store) findLevel(ctx context.Context, q ListingQuery, driver driverTerm, others []otherTerm, v, floor int64, after *SearchCursor, limit int) ([]Found, error) {
+	return s.lookUpCandidates(ctx, q, after, limit, func(n int, arg func(any) string) (string, bool) {
+		return levelSQL(q, driver, others, v, floor, after, n, arg)
+	})
+}
+
+// lookUpCandidates returns the first limit+1 listings after the cursor, in
+// the page's order, among the candidates that cands (the query of the
+// first n+1 of them, as levelSQL's: listing_id, relevance, and placeless
+// and km with a point, in the page's order; false when there are none)
+// gives that pass q's filters: it looks up in listings the first four
+// pages' worth, and more only when too few of those pass.
+func (s *Store) lookUpCandidates(ctx context.Context, q ListingQuery, after *SearchCursor, limit int, candidates func(n int, arg func(any) string) (string, bool)) ([]Found, error) {
 	filter := q
 	filter.Text = ""
 	if q.Near != nil && q.RadiusKm == 0 {
@@ -206,7 +224,7 @@ func (s *Store) findLevel(ctx context.Context, q ListingQuery, driver driverTerm
 		if err != nil {
 			return nil, err
 		}
-		cands, ok := levelSQL(q, driver, others, v, floor, after, n, arg)
+		cands, ok := candidates(n, arg)
 		if !ok {
 			return nil, nil
 		}

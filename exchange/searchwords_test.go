@@ -215,7 +215,7 @@ func TestFindListingsAgreesAcrossWays(t *testing.T) {
 				}
 				return v
 			}
-			nonEmpty := 0
+			nonEmpty, top := 0, 0
 			for i := range 50 {
 				common, rare := vocab[zipf.Uint64()%6], vocab[6+r.IntN(len(vocab)-6)]
 				words := []string{typed(rare), typed(common)}
@@ -232,15 +232,51 @@ func TestFindListingsAgreesAcrossWays(t *testing.T) {
 						q.RadiusKm = 3
 					}
 				}
-				if agrees(t, w, viewers[i%2], q, []int{2, 5, 50}[r.IntN(3)], fmt.Sprintf("viewer %d", i%2)) {
+				limit := []int{2, 5, 50}[r.IntN(3)]
+				if agrees(t, w, viewers[i%2], q, limit, fmt.Sprintf("viewer %d", i%2)) {
 					nonEmpty++
+				}
+				if topAgrees(t, w, viewers[i%2], q, limit) {
+					top++
 				}
 			}
 			if nonEmpty < 30 {
 				t.Fatalf("only %d of 50 searches found anything: the test searches too little", nonEmpty)
 			}
+			if top == 0 {
+				t.Fatal("no search's page was found by findTop alone: the test does not reach it")
+			}
 		})
 	}
+}
+
+// topAgrees holds findTop, the first step of a search whose words are
+// all common, to everyMatch when it says it found the first page: the
+// first limit+1 listings of the definition, in its order. It reports
+// whether findTop found the page.
+func topAgrees(t *testing.T, w listingWorld, pr exchange.Principal, q exchange.ListingQuery, limit int) bool {
+	t.Helper()
+	got, done, err := w.ex.FindTop(context.Background(), pr, q, limit)
+	if err != nil {
+		t.Fatalf("findTop(%+v): %v", q, err)
+	}
+	if !done {
+		return false
+	}
+	want := everyMatch(t, w, pr, q)
+	want = want[:min(len(want), limit+1)]
+	if len(got) != len(want) {
+		t.Fatalf("query %q near %v, page of %d: findTop found %d, %d match\n got %v\nwant %v",
+			q.Text, q.Near, limit, len(got), len(want), summary(got), summary(want))
+	}
+	for j := range got {
+		g, m := got[j], want[j]
+		if g.ID != m.ID || g.Relevance != m.Relevance || (q.Near != nil) != (g.Km != nil) || g.Km != nil && *g.Km != *m.Km {
+			t.Fatalf("query %q near %v, page of %d: findTop's result %d differs\n got %v\nwant %v",
+				q.Text, q.Near, limit, j, summary(got), summary(want))
+		}
+	}
+	return true
 }
 
 // everyMatch is the definition FindListings must agree with: the listings
