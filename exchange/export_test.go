@@ -56,10 +56,10 @@ func (s *Store) TuneWordSearch(rare int64, probe int) {
 	s.words = wordLimits{rare: rare, probe: probe}
 }
 
-// FindTop runs findTop, the first step of a search of common words, for
-// the first page of q as pr sees it: the listings it finds, and whether
-// they are the page.
-func (s *Store) FindTop(ctx context.Context, pr Principal, q ListingQuery, limit int) ([]Found, bool, error) {
+// FindFirst runs the first steps of a search whose words are all common,
+// for the first page of q as pr sees it: findTop, or findPair when pair is
+// set. It returns the listings found, and whether they are the page.
+func (s *Store) FindFirst(ctx context.Context, pr Principal, q ListingQuery, limit int, pair bool) ([]Found, bool, error) {
 	q.Viewer = ViewerOf(pr)
 	terms, err := searchTerms(q.Text)
 	if err != nil {
@@ -73,6 +73,9 @@ func (s *Store) FindTop(ctx context.Context, pr Principal, q ListingQuery, limit
 		if len(st.levels) == 0 {
 			return nil, false, nil
 		}
+	}
+	if pair {
+		return s.findPair(ctx, q, terms, stats, nil, limit)
 	}
 	return s.findTop(ctx, q, terms, stats, nil, limit)
 }

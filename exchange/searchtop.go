@@ -129,3 +129,91 @@ func topSQL(q ListingQuery, terms []searchTerm, bound int64, after *SearchCursor
 	return sql + " FROM " + from + " WHERE " + strings.Join(where, " AND ") +
 		" ORDER BY " + strings.Join(order, ", ") + " LIMIT " + arg(n+1)
 }
+
+// plain reports whether a term begins no word longer than itself in any
+// listing: then each listing holds it in one row at most, whose weight
+// gives its score (twice the weight), and the listings that hold it at one
+// weight are one run of listing_words' (weight, word, listing_id, ...)
+// index, in listing order.
+func (st termStat) plain() bool {
+	return st.longer == [4]bool{}
+}
+
+// findPair runs a search of two plain words (whole words that begin no
+// longer word) when findTop could not find its page: it finds the
+// listings holding both words with their relevance, in the page's order,
+// but those holding both only in descriptions (relevance 4, found by the
+// walk if need be). Those holding both above the description are grouped
+// as in findTop; those holding one word above the description and the
+// other only there are a join of the first word's rows there (two
+// thousand for a common word) with the other's run in descriptions (ten
+// thousand), which the planner runs by hashing or merging them, where the
+// walk probed the second word once per listing of the first: the
+// candidates of a page of "mañana bicicleta" take 460 index pages where
+// the walk read 5,400. done says the listings returned are the search's
+// page.
+func (s *Store) findPair(ctx context.Context, q ListingQuery, terms []searchTerm, stats []termStat, after *SearchCursor, limit int) ([]Found, bool, error) {
+	if len(terms) != 2 || !stats[0].plain() || !stats[1].plain() {
+		return nil, false, nil
+	}
+	var bound int64 // the relevance of a listing holding both words in descriptions only
+	if stats[0].whole[0] && stats[1].whole[0] {
+		bound = 4
+	}
+	if after != nil && after.Relevance <= bound {
+		return nil, false, nil
+	}
+	found, err := s.lookUpCandidates(ctx, q, after, limit, func(n int, arg func(any) string) (string, bool) {
+		return pairSQL(q, terms, bound, after, n, arg), true
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	return found, len(found) > limit || bound == 0, nil
+}
+
+// pairSQL is the query of the first n+1 listings (listing_id, relevance,
+// and with a point placeless and km, as levelSQL's) that hold both plain
+// terms with a relevance above bound, after the cursor, in the page's
+// order: those holding both above descriptions (grouped by listing as in
+// topSQL), and those holding one above descriptions and the other only
+// there (joined).
+func pairSQL(q ListingQuery, terms []searchTerm, bound int64, after *SearchCursor, n int, arg func(any) string) string {
+	a, b := arg(terms[0].word), arg(terms[1].word)
+	above := func(w string, i int) string {
+		cols := "2 * w.weight, NULL::BIGINT"
+		if i == 1 {
+			cols = "NULL::BIGINT, 2 * w.weight"
+		}
+		return "SELECT w.listing_id, " + cols + ", w.lat, w.lon FROM listing_words w WHERE w.weight IN (2, 3, 4) AND w.word = " + w
+	}
+	// One word above descriptions (x), the other in them (y).
+	mixed := func(x, y string) string {
+		return "SELECT x.listing_id, 2 * x.weight + 2, x.lat, x.lon FROM listing_words x JOIN listing_words y ON y.listing_id = x.listing_id" +
+			" WHERE x.weight IN (2, 3, 4) AND x.word = " + x + " AND y.weight = 1 AND y.word = " + y
+	}
+	both := "SELECT u.listing_id, max(u.s0) + max(u.s1), min(u.lat), min(u.lon) FROM (" + above(a, 0) + " UNION ALL " + above(b, 1) +
+		") u (listing_id, s0, s1, lat, lon) GROUP BY u.listing_id"
+	from := "(" + both + " UNION ALL " + mixed(a, b) + " UNION ALL " + mixed(b, a) + ") d (listing_id, relevance, lat, lon)"
+	where := []string{"d.relevance > " + arg(bound)}
+	order := []string{"d.relevance DESC"}
+	km := "NULL::FLOAT8"
+	if q.Near != nil {
+		km = distanceOf("d", *q.Near, arg)
+		order = append(order, "(d.lat IS NULL) DESC", km)
+	}
+	order = append(order, "d.listing_id")
+	if after != nil {
+		cond := afterSQL(after, "d.relevance", km, "d.listing_id", q.Near != nil, arg)
+		if q.Near != nil {
+			cond = "(d.lat IS NULL OR " + cond + ")"
+		}
+		where = append(where, cond)
+	}
+	sql := "SELECT d.listing_id, d.relevance"
+	if q.Near != nil {
+		sql += ", (d.lat IS NULL) AS placeless, " + km + " AS km"
+	}
+	return sql + " FROM " + from + " WHERE " + strings.Join(where, " AND ") +
+		" ORDER BY " + strings.Join(order, ", ") + " LIMIT " + arg(n+1)
+}

@@ -31,7 +31,11 @@ const rareCount = 3000
 // one query learns which levels each term has in some listing (termStats).
 // When the rarest term is rare and there are other terms, findRare reads
 // it whole and learns the others' scores in Go as far as the page needs.
-// Otherwise it walks one term, the driver (between common ones, the one
+// When there are several terms, all common, findTop first groups their
+// rows above descriptions by listing, which often holds the page, and for
+// two whole words findPair then adds the listings holding one of them only
+// in descriptions (see searchtop.go). Otherwise, or when neither finds
+// the page, it walks one term, the driver (between common ones, the one
 // with the best top level, whose first levels then hold the page more
 // often), level by level from its best: each level reads the driver's
 // listings at that level from listing_words' (weight, word, listing_id,
@@ -85,6 +89,10 @@ func (s *Store) findWords(ctx context.Context, q ListingQuery, terms []searchTer
 	}
 	if multi != nil {
 		found, done, err := s.findTop(ctx, q, terms, stats, after, limit)
+		if err != nil || done {
+			return found, err
+		}
+		found, done, err = s.findPair(ctx, q, terms, stats, after, limit)
 		if err != nil || done {
 			return found, err
 		}
