@@ -150,8 +150,11 @@ func (st termStat) plain() bool {
 // thousand), which the planner runs by hashing or merging them, where the
 // walk probed the second word once per listing of the first: the
 // candidates of a page of "mañana bicicleta" take 460 index pages where
-// the walk read 5,400. done says the listings returned are the search's
-// page.
+// the walk read 5,400. When the planner underestimates the first word's
+// rows (a word in a few hundred titles, estimated at a few dozen), it may
+// probe the other word's run once per listing instead, as the walk did:
+// no worse than the walk. done says the listings returned are the
+// search's page.
 func (s *Store) findPair(ctx context.Context, q ListingQuery, terms []searchTerm, stats []termStat, after *SearchCursor, limit int) ([]Found, bool, error) {
 	if len(terms) != 2 || !stats[0].plain() || !stats[1].plain() {
 		return nil, false, nil

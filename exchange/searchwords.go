@@ -211,11 +211,11 @@ func (s *Store) findLevel(ctx context.Context, q ListingQuery, driver driverTerm
 }
 
 // lookUpCandidates returns the first limit+1 listings after the cursor, in
-// the page's order, among the candidates that cands (the query of the
-// first n+1 of them, as levelSQL's: listing_id, relevance, and placeless
-// and km with a point, in the page's order; false when there are none)
-// gives that pass q's filters: it looks up in listings the first four
-// pages' worth, and more only when too few of those pass.
+// the page's order, among the candidates that pass q's filters:
+// candidates(n, arg) is the query of the first n+1 of them (as levelSQL's:
+// listing_id, relevance, and placeless and km with a point, in the page's
+// order), false when there are none. It looks up in listings the first
+// four pages' worth, and more only when too few of those pass.
 func (s *Store) lookUpCandidates(ctx context.Context, q ListingQuery, after *SearchCursor, limit int, candidates func(n int, arg func(any) string) (string, bool)) ([]Found, error) {
 	filter := q
 	filter.Text = ""
