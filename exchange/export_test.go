@@ -55,3 +55,27 @@ func SearchWords(text string) (words, uppers [][]byte, err error) {
 func (s *Store) TuneWordSearch(rare int64, probe int) {
 	s.words = wordLimits{rare: rare, probe: probe}
 }
+
+// FindFirst runs the first steps of a search whose words are all common,
+// for the first page of q as pr sees it: findTop, or findPair when pair is
+// set. It returns the listings found, and whether they are the page.
+func (s *Store) FindFirst(ctx context.Context, pr Principal, q ListingQuery, limit int, pair bool) ([]Found, bool, error) {
+	q.Viewer = ViewerOf(pr)
+	terms, err := searchTerms(q.Text)
+	if err != nil {
+		return nil, false, err
+	}
+	stats, err := s.termStats(ctx, terms)
+	if err != nil {
+		return nil, false, err
+	}
+	for _, st := range stats {
+		if len(st.levels) == 0 {
+			return nil, false, nil
+		}
+	}
+	if pair {
+		return s.findPair(ctx, q, terms, stats, nil, limit)
+	}
+	return s.findTop(ctx, q, terms, stats, nil, limit)
+}

@@ -30,9 +30,11 @@ import (
 //     (listing_id, word, weight) index;
 //   - the few best candidates' listings, with the search's filters.
 //
-// A search whose words are all common walks its driver's levels in SQL
-// (findLevel): the first levels of a common word hold the page, and the
-// listings of a level meet the other words in the database.
+// A search whose words are all common first reads their rows above
+// descriptions, grouped by listing in SQL (findTop, and findPair for two
+// whole words; see searchtop.go), then if need be walks its driver's
+// levels in SQL (findLevel): the first levels of a common word hold the
+// page, and the listings of a level meet the other words in the database.
 
 // probeMax is how many listings a common word is probed for, one probe
 // each, rather than reading its next weight: each probe touches an index

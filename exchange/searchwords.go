@@ -31,7 +31,11 @@ const rareCount = 3000
 // one query learns which levels each term has in some listing (termStats).
 // When the rarest term is rare and there are other terms, findRare reads
 // it whole and learns the others' scores in Go as far as the page needs.
-// Otherwise it walks one term, the driver (between common ones, the one
+// When there are several terms, all common, findTop first groups their
+// rows above descriptions by listing, which often holds the page, and for
+// two whole words findPair then adds the listings holding one of them only
+// in descriptions (see searchtop.go). Otherwise, or when neither finds
+// the page, it walks one term, the driver (between common ones, the one
 // with the best top level, whose first levels then hold the page more
 // often), level by level from its best: each level reads the driver's
 // listings at that level from listing_words' (weight, word, listing_id,
@@ -82,6 +86,16 @@ func (s *Store) findWords(ctx context.Context, q ListingQuery, terms []searchTer
 	}
 	if multi != nil && d.common < s.words.rare {
 		return s.findRare(ctx, q, multi, after, limit)
+	}
+	if multi != nil {
+		found, done, err := s.findTop(ctx, q, terms, stats, after, limit)
+		if err != nil || done {
+			return found, err
+		}
+		found, done, err = s.findPair(ctx, q, terms, stats, after, limit)
+		if err != nil || done {
+			return found, err
+		}
 	}
 	var found []Found
 	walk := stats[driver].levels
@@ -191,6 +205,18 @@ func (s *Store) termStats(ctx context.Context, terms []searchTerm) ([]termStat, 
 // saying of each whether it passes the filters; more are read only when
 // too few of those pass.
 func (s *Store) findLevel(ctx context.Context, q ListingQuery, driver driverTerm, others []otherTerm, v, floor int64, after *SearchCursor, limit int) ([]Found, error) {
+	return s.lookUpCandidates(ctx, q, after, limit, func(n int, arg func(any) string) (string, bool) {
+		return levelSQL(q, driver, others, v, floor, after, n, arg)
+	})
+}
+
+// lookUpCandidates returns the first limit+1 listings after the cursor, in
+// the page's order, among the candidates that pass q's filters:
+// candidates(n, arg) is the query of the first n+1 of them (as levelSQL's:
+// listing_id, relevance, and placeless and km with a point, in the page's
+// order), false when there are none. It looks up in listings the first
+// four pages' worth, and more only when too few of those pass.
+func (s *Store) lookUpCandidates(ctx context.Context, q ListingQuery, after *SearchCursor, limit int, candidates func(n int, arg func(any) string) (string, bool)) ([]Found, error) {
 	filter := q
 	filter.Text = ""
 	if q.Near != nil && q.RadiusKm == 0 {
@@ -206,7 +232,7 @@ func (s *Store) findLevel(ctx context.Context, q ListingQuery, driver driverTerm
 		if err != nil {
 			return nil, err
 		}
-		cands, ok := levelSQL(q, driver, others, v, floor, after, n, arg)
+		cands, ok := candidates(n, arg)
 		if !ok {
 			return nil, nil
 		}

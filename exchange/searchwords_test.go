@@ -161,6 +161,12 @@ func agrees(t *testing.T, w listingWorld, pr exchange.Principal, q exchange.List
 // searches of a rare and a common word (whole or begun), of two common
 // ones, of three, near a point or not, read through every page.
 func TestFindListingsAgreesAcrossWays(t *testing.T) {
+	pairs := 0
+	defer func() {
+		if pairs == 0 && !t.Failed() {
+			t.Error("no search's page was found by findPair: the test does not reach it")
+		}
+	}()
 	for _, seed := range []uint64{1, 2, 3, 4} {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
 			ctx := context.Background()
@@ -215,7 +221,7 @@ func TestFindListingsAgreesAcrossWays(t *testing.T) {
 				}
 				return v
 			}
-			nonEmpty := 0
+			nonEmpty, top, pairs0 := 0, 0, pairs
 			for i := range 50 {
 				common, rare := vocab[zipf.Uint64()%6], vocab[6+r.IntN(len(vocab)-6)]
 				words := []string{typed(rare), typed(common)}
@@ -232,15 +238,55 @@ func TestFindListingsAgreesAcrossWays(t *testing.T) {
 						q.RadiusKm = 3
 					}
 				}
-				if agrees(t, w, viewers[i%2], q, []int{2, 5, 50}[r.IntN(3)], fmt.Sprintf("viewer %d", i%2)) {
+				limit := []int{2, 5, 50}[r.IntN(3)]
+				if agrees(t, w, viewers[i%2], q, limit, fmt.Sprintf("viewer %d", i%2)) {
 					nonEmpty++
+				}
+				if firstAgrees(t, w, viewers[i%2], q, limit, false) {
+					top++
+				}
+				if firstAgrees(t, w, viewers[i%2], q, limit, true) {
+					pairs++
 				}
 			}
 			if nonEmpty < 30 {
 				t.Fatalf("only %d of 50 searches found anything: the test searches too little", nonEmpty)
 			}
+			if top == 0 {
+				t.Fatal("no search's page was found by findTop alone: the test does not reach it")
+			}
+			t.Logf("pages found by findTop %d, by findPair %d", top, pairs-pairs0)
 		})
 	}
+}
+
+// firstAgrees holds the first steps of a search whose words are all
+// common, findTop (or findPair when pair is set), to everyMatch when they
+// say they found the first page: the first limit+1 listings of the
+// definition, in its order. It reports whether they found the page.
+func firstAgrees(t *testing.T, w listingWorld, pr exchange.Principal, q exchange.ListingQuery, limit int, pair bool) bool {
+	t.Helper()
+	got, done, err := w.ex.FindFirst(context.Background(), pr, q, limit, pair)
+	if err != nil {
+		t.Fatalf("FindFirst(%+v, pair %v): %v", q, pair, err)
+	}
+	if !done {
+		return false
+	}
+	want := everyMatch(t, w, pr, q)
+	want = want[:min(len(want), limit+1)]
+	if len(got) != len(want) {
+		t.Fatalf("query %q near %v, page of %d, pair %v: found %d, %d match\n got %v\nwant %v",
+			q.Text, q.Near, limit, pair, len(got), len(want), summary(got), summary(want))
+	}
+	for j := range got {
+		g, m := got[j], want[j]
+		if g.ID != m.ID || g.Relevance != m.Relevance || (q.Near != nil) != (g.Km != nil) || g.Km != nil && *g.Km != *m.Km {
+			t.Fatalf("query %q near %v, page of %d, pair %v: result %d differs\n got %v\nwant %v",
+				q.Text, q.Near, limit, pair, j, summary(got), summary(want))
+		}
+	}
+	return true
 }
 
 // everyMatch is the definition FindListings must agree with: the listings
