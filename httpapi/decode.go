@@ -9,7 +9,6 @@ import (
 	"mime"
 	"net/http"
 	"reflect"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -73,7 +72,44 @@ func (a *api) decodeBody(body []byte, v any, emptyOK bool) error {
 		// through that was not checked whole.
 		return malformed("", "malformed JSON body")
 	}
+	if fv, ok := v.(fastValidator); ok && fv.validFast() {
+		return nil
+	}
 	return a.check(v)
+}
+
+// fastValidator is a request type that also checks its validate tags by
+// hand: validFast reports whether every rule holds, true only when the
+// validator would say so too (TestFastValidatorsAgree, FuzzDecode). When
+// it says false, the validator runs and its field errors are the answer,
+// so a refusal reads the same either way. The request types of the busiest
+// routes have one: the validator's reflection walk was a tenth of the
+// server's CPU per transfer.
+type fastValidator interface {
+	validFast() bool
+}
+
+// isUUIDText reports whether s passes the validator's uuid rule: 36
+// characters, hex digits of either case in groups of 8-4-4-4-12 joined by
+// dashes.
+func isUUIDText(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return false
+			}
+		default:
+			if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // decodeError translates encoding/json's errors.
@@ -272,18 +308,43 @@ func (d decimalString) ptr() *decimal.Decimal {
 	return &v
 }
 
-// plainDecimal is what an amount may look like: an optional minus sign,
-// digits, and optionally a point and more digits. No exponents, no spaces,
-// no plus sign.
-var plainDecimal = regexp.MustCompile(`^-?[0-9]{1,40}(\.[0-9]{1,40})?$`)
+// plainDecimal reports whether s is what an amount may look like: an
+// optional minus sign, 1 to 40 digits, and optionally a point and 1 to 40
+// more digits. No exponents, no spaces, no plus sign. (Written out rather
+// than as a regular expression, which cost more than the rest of an
+// amount's parsing; FuzzParseDecimal holds it to the expression
+// ^-?[0-9]{1,40}(\.[0-9]{1,40})?$.)
+func plainDecimal(s string) bool {
+	s, _ = strings.CutPrefix(s, "-")
+	whole, frac, point := strings.Cut(s, ".")
+	return digits40(whole) && (!point || digits40(frac))
+}
+
+// digits40 reports whether s is 1 to 40 ASCII digits.
+func digits40(s string) bool {
+	if len(s) < 1 || len(s) > 40 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
 
 func parseDecimalJSON(raw string) (decimal.Decimal, bool) {
 	if len(raw) < 2 || raw[0] != '"' {
 		return decimal.Decimal{}, false
 	}
-	s, err := strconv.Unquote(raw)
-	if err != nil || !plainDecimal.MatchString(s) {
-		return decimal.Decimal{}, false
+	// The usual amount has no escapes: its text between the quotes is the
+	// string, as strconv.Unquote would give it.
+	s := raw[1 : len(raw)-1]
+	if raw[len(raw)-1] != '"' || !plainDecimal(s) {
+		var err error
+		if s, err = strconv.Unquote(raw); err != nil || !plainDecimal(s) {
+			return decimal.Decimal{}, false
+		}
 	}
 	d, err := decimal.NewFromString(s)
 	return d, err == nil

@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -211,6 +212,13 @@ func FuzzDecode(f *testing.F) {
 		r := httptest.NewRequest("POST", "/v1/fuzz", bytes.NewReader(body))
 		r.Header.Set("Content-Type", "application/json")
 		err := a.decode(r, v, name == "emptyRequest")
+		// Whatever was decoded, a hand-written check never lets through
+		// what the validator would refuse.
+		if fv, ok := v.(fastValidator); ok && fv.validFast() {
+			if verr := a.check(v); verr != nil {
+				t.Fatalf("%s: %q: validFast took what the validator refuses: %v", name, body, verr)
+			}
+		}
 		if err != nil {
 			p, _, internal := a.problem(r, err)
 			if internal || p.Status < 400 || p.Status >= 500 {
@@ -334,25 +342,34 @@ func stringsValid(v reflect.Value) error {
 	return nil
 }
 
+// plainDecimalRE is the rule plainDecimal writes out, as a regular
+// expression: the reference FuzzParseDecimal holds it to.
+var plainDecimalRE = regexp.MustCompile(`^-?[0-9]{1,40}(\.[0-9]{1,40})?$`)
+
 // FuzzParseDecimal feeds amounts' JSON text to parseDecimalJSON: an amount
 // it takes is a quoted plain decimal (digits, at most one point, an
 // optional minus), and its value is exactly the decimal written, never
-// rounded.
+// rounded; plainDecimal agrees with its regular expression on every
+// string.
 func FuzzParseDecimal(f *testing.F) {
 	for _, s := range []string{`"2.50"`, `"-0.01"`, `"0"`, `"1e3"`, `2.5`, `"+1"`, `" 1"`, `"1."`, `".5"`, `"١٢"`,
-		`"99999999999999999999999999999999999999.9999999999999999999999999999999999999999"`, `"\u0031"`, `""`, `"`, `null`} {
+		`"99999999999999999999999999999999999999.9999999999999999999999999999999999999999"`, `"\u0031"`, `""`, `"`, `null`,
+		`-12.5`, `-`, `.`, `-.5`, `1.2.3`, `--1`, `1.5\n`, `12345678901234567890123456789012345678901`, `1.12345678901234567890123456789012345678901`} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, raw string) {
+		if plainDecimal(raw) != plainDecimalRE.MatchString(raw) {
+			t.Fatalf("plainDecimal(%q) = %v, the expression says otherwise", raw, plainDecimal(raw))
+		}
 		d, ok := parseDecimalJSON(raw)
 		s, err := strconv.Unquote(raw)
 		if !ok {
-			if err == nil && raw[0] == '"' && plainDecimal.MatchString(s) {
+			if err == nil && raw[0] == '"' && plainDecimalRE.MatchString(s) {
 				t.Fatalf("%s refused", raw)
 			}
 			return
 		}
-		if err != nil || !plainDecimal.MatchString(s) {
+		if err != nil || !plainDecimalRE.MatchString(s) {
 			t.Fatalf("%s taken as %s", raw, d)
 		}
 		want, ok := new(big.Rat).SetString(s)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/shopspring/decimal"
@@ -94,6 +95,34 @@ type transferRequest struct {
 	ExpiresAt string           `json:"expires_at" validate:"omitempty,rfc3339"`
 }
 
+// validFast checks the validate tags above by hand (see fastValidator).
+func (p *postingRequest) validFast() bool {
+	_, ok := parseDecimalJSON(string(p.Amount.raw))
+	return isUUIDText(p.From) && isUUIDText(p.To) && ok &&
+		p.Unit != "" && utf8.RuneCountInString(p.Unit) <= 32 && safeText(p.Unit, false)
+}
+
+// validFast checks the validate tags above by hand (see fastValidator).
+func (req *transferRequest) validFast() bool {
+	if req.Postings == nil || len(req.Postings) < 1 || len(req.Postings) > 100 {
+		return false
+	}
+	for i := range req.Postings {
+		if !req.Postings[i].validFast() {
+			return false
+		}
+	}
+	if utf8.RuneCountInString(req.Memo) > 1000 || !safeText(req.Memo, true) {
+		return false
+	}
+	if req.ExpiresAt != "" {
+		if _, err := time.Parse(time.RFC3339Nano, req.ExpiresAt); err != nil {
+			return false
+		}
+	}
+	return true
+}
+
 // toLedger turns a validated request into the ledger's.
 func (req transferRequest) toLedger(key string) ledger.TransferRequest {
 	ps := make([]ledger.Posting, len(req.Postings))
@@ -138,6 +167,19 @@ func (a *api) countPosted(ts ...ledger.Transfer) {
 type batchRequest struct {
 	Atomic    *bool             `json:"atomic" validate:"required"`
 	Transfers []transferRequest `json:"transfers" validate:"required,min=1,max=1000,dive"`
+}
+
+// validFast checks the validate tags above by hand (see fastValidator).
+func (req *batchRequest) validFast() bool {
+	if req.Atomic == nil || req.Transfers == nil || len(req.Transfers) < 1 || len(req.Transfers) > 1000 {
+		return false
+	}
+	for i := range req.Transfers {
+		if !req.Transfers[i].validFast() {
+			return false
+		}
+	}
+	return true
 }
 
 type batchJSON struct {
