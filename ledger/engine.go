@@ -388,7 +388,7 @@ func (e *engine) writeEarly(jobs []*job) (*pgx.Batch, int) {
 	}
 	e.earlyRegion = make(map[uuid.UUID]string, n)
 	b := &pgx.Batch{}
-	b.Queue(insertTransfersEarly, pgUUIDs(ids), flat(states), flat(postings), flat(memos), flat(metas), e.now, pgTimePtrs(expires), pgUUIDs(froms))
+	b.Queue(insertTransfersEarly, pgUUIDs(ids), pgTexts(states), pgTexts(postings), pgTexts(memos), pgTextPtrs(metas), e.now, pgTimePtrs(expires), pgUUIDs(froms))
 	return b, n
 }
 
@@ -757,7 +757,7 @@ func (e *engine) write(ctx context.Context) error {
 			}
 			b.Queue(insertTransfersValues(n), args...)
 		} else {
-			b.Queue(insertTransfers, pgIDs, flat(keys), flat(hashes), flat(states), flat(postings), flat(memos), flat(w.metas), pgPendings, pgReverses, pgExpires, flat(created), flat(regions))
+			b.Queue(insertTransfers, pgIDs, pgTextPtrs(keys), flat(hashes), pgTexts(states), pgTexts(postings), pgTexts(memos), pgTextPtrs(w.metas), pgPendings, pgReverses, pgExpires, pgTimes(created), pgTexts(regions))
 		}
 		checks = append(checks, check{"transfers", n})
 	}
@@ -771,12 +771,12 @@ func (e *engine) write(ctx context.Context) error {
 			}
 			b.Queue(insertEntriesValues(n), args...)
 		} else {
-			b.Queue(insertEntries, pgUUIDs(w.entAcct), flat(w.entSeq), pgUUIDs(w.entTransfer), flat(w.entPosting), pgNumerics(w.entAmount), pgNumerics(w.entBalance), flat(w.entAt), flat(w.entRegion))
+			b.Queue(insertEntries, pgUUIDs(w.entAcct), pgInt8s(w.entSeq), pgUUIDs(w.entTransfer), pgInt8s(w.entPosting), numericArray(w.entAmount), numericArray(w.entBalance), pgTimes(w.entAt), pgTexts(w.entRegion))
 		}
 		checks = append(checks, check{"entries", n})
 	}
 	if n := len(w.resAcct); n > 0 {
-		b.Queue(insertReservations, pgUUIDs(w.resAcct), pgUUIDs(w.resTransfer), pgNumerics(w.resDebit), pgNumerics(w.resCredit), pgTimePtrs(w.resExpires), flat(w.resRegion))
+		b.Queue(insertReservations, pgUUIDs(w.resAcct), pgUUIDs(w.resTransfer), numericArray(w.resDebit), numericArray(w.resCredit), pgTimePtrs(w.resExpires), pgTexts(w.resRegion))
 		checks = append(checks, check{"reservations", n})
 	}
 	if n := len(w.delAcct); n > 0 {
@@ -784,7 +784,7 @@ func (e *engine) write(ctx context.Context) error {
 		checks = append(checks, check{"released reservations", n})
 	}
 	if n := len(w.holdID); n > 0 {
-		b.Queue(resolveHolds, pgUUIDs(w.holdID), flat(w.holdState), pgUUIDPtrs(w.holdBy), e.now)
+		b.Queue(resolveHolds, pgUUIDs(w.holdID), pgTexts(w.holdState), pgUUIDPtrs(w.holdBy), e.now)
 		checks = append(checks, check{"resolved holds", n})
 	}
 	var ids []uuid.UUID
@@ -811,7 +811,7 @@ func (e *engine) write(ctx context.Context) error {
 			}
 			b.Queue(updateAccountsValues(n), args...)
 		} else {
-			b.Queue(updateAccounts, pgUUIDs(ids), pgNumerics(bals), pgNumerics(pds), pgNumerics(pcs), flat(seqs), pgTimePtrs(lasts))
+			b.Queue(updateAccounts, pgUUIDs(ids), numericArray(bals), numericArray(pds), numericArray(pcs), pgInt8s(seqs), pgTimePtrs(lasts))
 		}
 		checks = append(checks, check{"accounts", len(ids)})
 	}
@@ -879,7 +879,7 @@ func (e *engine) writeEarlyFixes(b *pgx.Batch, check func(what string, n int)) {
 		check("refused transfers deleted", len(refused))
 	}
 	if len(ids) > 0 {
-		b.Queue(fixTransfers, pgUUIDs(ids), flat(ats), flat(regions))
+		b.Queue(fixTransfers, pgUUIDs(ids), pgTimes(ats), pgTexts(regions))
 		check("transfers' times and regions", len(ids))
 	}
 }
