@@ -230,7 +230,9 @@ func (e *engine) runSegments(ctx context.Context, segs []*segment) error {
 	if err := e.lock(ctx, all); err != nil {
 		return err
 	}
-	for _, sg := range segs {
+	e.writes.grow(all)
+	var saved []account // an atomic batch's accounts as they were before it
+	for k, sg := range segs {
 		if sg.atomic {
 			if i := slices.IndexFunc(sg.jobs, func(j *job) bool { return j.err != nil }); i >= 0 {
 				sg.err = errs.At(i, sg.jobs[i].err)
@@ -238,17 +240,17 @@ func (e *engine) runSegments(ctx context.Context, segs []*segment) error {
 			}
 		}
 		// The checkpoint: the write set's slices as they are (later
-		// appends only grow them) and the accounts the batch may touch.
+		// appends only grow them) and the accounts the batch may touch,
+		// each saved once (saved marks it with the batch's number).
 		mark := e.writes
-		var saved []account
+		saved = saved[:0]
 		if sg.atomic {
-			seen := make(map[*account]bool)
 			for _, j := range sg.jobs {
 				for _, p := range j.t.Postings {
 					for _, a := range [2]*account{e.accts[p.From], e.accts[p.To]} {
-						if a != nil && !seen[a] {
-							seen[a] = true
+						if a != nil && a.saved != k+1 {
 							saved = append(saved, *a)
+							a.saved = k + 1
 						}
 					}
 				}

@@ -69,6 +69,7 @@ type account struct {
 	seq          int64
 	last         *time.Time
 	dirty        bool
+	saved        int // the merged batch (1, 2, …) whose checkpoint holds it (runSegments)
 }
 
 type engine struct {
@@ -84,6 +85,11 @@ type engine struct {
 	earlyRegion map[uuid.UUID]string
 
 	writes writeSet
+
+	// touched and before are the accounts the job being applied touches
+	// and their state before it (see apply).
+	touched []*account
+	before  []account
 }
 
 type writeSet struct {
@@ -114,6 +120,30 @@ type writeSet struct {
 	holdID    []uuid.UUID
 	holdState []string
 	holdBy    []*uuid.UUID
+}
+
+// grow makes room in the write set for what jobs may write: a transfer
+// each, and an entry for each side of each posting.
+func (w *writeSet) grow(jobs []*job) {
+	transfers, entries := 0, 0
+	for _, j := range jobs {
+		if j.t != nil {
+			transfers++
+			entries += 2 * len(j.t.Postings)
+		}
+	}
+	w.transfers = slices.Grow(w.transfers, transfers)
+	w.regions = slices.Grow(w.regions, transfers)
+	w.hashes = slices.Grow(w.hashes, transfers)
+	w.metas = slices.Grow(w.metas, transfers)
+	w.entAcct = slices.Grow(w.entAcct, entries)
+	w.entSeq = slices.Grow(w.entSeq, entries)
+	w.entTransfer = slices.Grow(w.entTransfer, entries)
+	w.entPosting = slices.Grow(w.entPosting, entries)
+	w.entAmount = slices.Grow(w.entAmount, entries)
+	w.entBalance = slices.Grow(w.entBalance, entries)
+	w.entAt = slices.Grow(w.entAt, entries)
+	w.entRegion = slices.Grow(w.entRegion, entries)
 }
 
 // errExpireFirst aborts an attempt that was refused by holds which are past
@@ -176,6 +206,7 @@ func (e *engine) run(ctx context.Context, jobs []*job, atomic bool) error {
 	if err := e.lock(ctx, jobs); err != nil {
 		return err
 	}
+	e.writes.grow(jobs)
 	// Keys are looked up only now, under the account locks: a concurrent
 	// request with the same key and content locks the same accounts, so by
 	// now it has committed and its transfer is visible (READ COMMITTED reads
@@ -245,32 +276,24 @@ FROM accounts WHERE id = ANY($1) ORDER BY id FOR UPDATE`
 
 // lock locks every account the jobs touch, in id order.
 func (e *engine) lock(ctx context.Context, jobs []*job) error {
-	seen := make(map[uuid.UUID]struct{})
 	var ids []uuid.UUID
-	add := func(id uuid.UUID) {
-		if _, ok := seen[id]; !ok {
-			seen[id] = struct{}{}
-			ids = append(ids, id)
-		}
-	}
 	for _, j := range jobs {
 		if j.err != nil || j.result != nil || j.dup != nil {
 			continue
 		}
 		if j.release != nil {
 			for _, p := range j.release.Postings {
-				add(p.From)
-				add(p.To)
+				ids = append(ids, p.From, p.To)
 			}
 		}
 		if j.t != nil {
 			for _, p := range j.t.Postings {
-				add(p.From)
-				add(p.To)
+				ids = append(ids, p.From, p.To)
 			}
 		}
 	}
 	slices.SortFunc(ids, func(a, b uuid.UUID) int { return compareUUID(a, b) })
+	ids = slices.Compact(ids)
 	e.accts = make(map[uuid.UUID]*account, len(ids))
 	if len(ids) == 0 {
 		return nil
@@ -296,11 +319,17 @@ func (e *engine) lock(ctx context.Context, jobs []*job) error {
 		return err
 	}
 	defer rows.Close()
+	// One allocation for all the accounts, which live as long as the engine.
+	slab := make([]account, 0, len(ids))
 	for rows.Next() {
 		// pgx's own UUID and a plain string scan without the reflection
 		// and text parsing that uuid.UUID and AccountStatus would take: this
 		// runs for each of a large batch's accounts, under their locks.
-		a := &account{}
+		if len(slab) == cap(slab) {
+			return fmt.Errorf("ledger: locked more than the %d accounts asked for", len(ids))
+		}
+		slab = slab[:len(slab)+1]
+		a := &slab[len(slab)-1]
 		var id pgtype.UUID
 		var status string
 		if err := rows.Scan(&id, &a.unit, &status, nullNumeric{&a.lower}, nullNumeric{&a.upper},
@@ -388,7 +417,7 @@ func (e *engine) writeEarly(jobs []*job) (*pgx.Batch, int) {
 	}
 	e.earlyRegion = make(map[uuid.UUID]string, n)
 	b := &pgx.Batch{}
-	b.Queue(insertTransfersEarly, pgUUIDs(ids), flat(states), flat(postings), flat(memos), flat(metas), e.now, pgTimePtrs(expires), pgUUIDs(froms))
+	b.Queue(insertTransfersEarly, pgUUIDs(ids), pgTexts(states), pgTexts(postings), pgTexts(memos), pgTextPtrs(metas), e.now, pgTimePtrs(expires), pgUUIDs(froms))
 	return b, n
 }
 
@@ -433,29 +462,18 @@ func compareUUID(a, b uuid.UUID) int {
 // returns why it is refused.
 func (e *engine) apply(ctx context.Context, j *job) error {
 	// Remember the touched accounts as they were, to undo a refused job and
-	// to describe the refusal.
-	var touched []*account
-	before := make(map[uuid.UUID]account)
-	touch := func(id uuid.UUID) *account {
-		a := e.accts[id]
-		if a == nil {
-			return nil
-		}
-		if _, ok := before[id]; !ok {
-			before[id] = *a
-			touched = append(touched, a)
-		}
-		return a
-	}
+	// to describe the refusal. The lists are the engine's, reused from job
+	// to job: a large batch applies hundreds of jobs under its locks.
+	e.touched, e.before = e.touched[:0], e.before[:0]
 	undo := func() {
-		for _, a := range touched {
-			*a = before[a.id]
+		for i, a := range e.touched {
+			*a = e.before[i]
 		}
 	}
 
 	if h := j.release; h != nil {
 		for _, p := range h.Postings {
-			from, to := touch(p.From), touch(p.To)
+			from, to := e.touch(p.From), e.touch(p.To)
 			if from == nil || to == nil {
 				undo()
 				return fmt.Errorf("ledger: hold %s names a missing account", h.ID)
@@ -466,7 +484,7 @@ func (e *engine) apply(ctx context.Context, j *job) error {
 	}
 	if t := j.t; t != nil {
 		for i, p := range t.Postings {
-			from, to := touch(p.From), touch(p.To)
+			from, to := e.touch(p.From), e.touch(p.To)
 			err := usable(from, p.From, p.Unit, i, "from")
 			if err == nil {
 				err = usable(to, p.To, p.Unit, i, "to")
@@ -484,14 +502,26 @@ func (e *engine) apply(ctx context.Context, j *job) error {
 			}
 		}
 	}
-	for _, a := range touched {
-		if err := e.checkBounds(ctx, a, before[a.id]); err != nil {
+	for i, a := range e.touched {
+		if err := e.checkBounds(ctx, a, e.before[i]); err != nil {
 			undo()
 			return err
 		}
 	}
-	e.record(j, touched, before)
+	e.record(j)
 	return nil
+}
+
+// touch returns the locked account id (nil if there is none), first
+// noting it and its state in the job's touched and before lists.
+func (e *engine) touch(id uuid.UUID) *account {
+	a := e.accts[id]
+	if a == nil || slices.Contains(e.touched, a) {
+		return a
+	}
+	e.touched = append(e.touched, a)
+	e.before = append(e.before, *a)
+	return a
 }
 
 // usable checks that an account exists, counts unit and is open; side names
@@ -568,9 +598,11 @@ func (e *engine) dueHolds(ctx context.Context, account uuid.UUID) ([]uuid.UUID, 
 	return pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
 }
 
-// record adds the writes of an applied job to the write set.
-func (e *engine) record(j *job, touched []*account, before map[uuid.UUID]account) {
+// record adds the writes of an applied job to the write set; e.touched and
+// e.before are the accounts it touched and their state before it.
+func (e *engine) record(j *job) {
 	w := &e.writes
+	touched := e.touched
 	for _, a := range touched {
 		a.dirty = true
 	}
@@ -630,26 +662,25 @@ func (e *engine) record(j *job, touched []*account, before map[uuid.UUID]account
 		}
 		return
 	}
-	// Entries, one per side of each posting, with the running balance.
-	running := make(map[uuid.UUID]decimal.Decimal, len(touched))
-	for _, a := range touched {
-		running[a.id] = before[a.id].bal
-	}
+	// Entries, one per side of each posting, with the running balance:
+	// the touched accounts' balances before the transfer, moved by each
+	// entry in turn (e.before, reused: the job is applied).
 	for i, p := range t.Postings {
 		for _, side := range [2]struct {
 			id  uuid.UUID
 			amt decimal.Decimal
 		}{{p.From, p.Amount.Neg()}, {p.To, p.Amount}} {
 			a := e.accts[side.id]
+			run := &e.before[slices.Index(touched, a)].bal
+			*run = run.Add(side.amt)
 			a.seq++
 			a.last = &at
-			running[side.id] = running[side.id].Add(side.amt)
 			w.entAcct = append(w.entAcct, side.id)
 			w.entSeq = append(w.entSeq, a.seq)
 			w.entTransfer = append(w.entTransfer, t.ID)
 			w.entPosting = append(w.entPosting, int64(i))
 			w.entAmount = append(w.entAmount, side.amt)
-			w.entBalance = append(w.entBalance, running[side.id])
+			w.entBalance = append(w.entBalance, *run)
 			w.entAt = append(w.entAt, at)
 			w.entRegion = append(w.entRegion, a.region)
 		}
@@ -757,7 +788,7 @@ func (e *engine) write(ctx context.Context) error {
 			}
 			b.Queue(insertTransfersValues(n), args...)
 		} else {
-			b.Queue(insertTransfers, pgIDs, flat(keys), flat(hashes), flat(states), flat(postings), flat(memos), flat(w.metas), pgPendings, pgReverses, pgExpires, flat(created), flat(regions))
+			b.Queue(insertTransfers, pgIDs, pgTextPtrs(keys), flat(hashes), pgTexts(states), pgTexts(postings), pgTexts(memos), pgTextPtrs(w.metas), pgPendings, pgReverses, pgExpires, pgTimes(created), pgTexts(regions))
 		}
 		checks = append(checks, check{"transfers", n})
 	}
@@ -771,12 +802,12 @@ func (e *engine) write(ctx context.Context) error {
 			}
 			b.Queue(insertEntriesValues(n), args...)
 		} else {
-			b.Queue(insertEntries, pgUUIDs(w.entAcct), flat(w.entSeq), pgUUIDs(w.entTransfer), flat(w.entPosting), pgNumerics(w.entAmount), pgNumerics(w.entBalance), flat(w.entAt), flat(w.entRegion))
+			b.Queue(insertEntries, pgUUIDs(w.entAcct), pgInt8s(w.entSeq), pgUUIDs(w.entTransfer), pgInt8s(w.entPosting), numericArray(w.entAmount), numericArray(w.entBalance), pgTimes(w.entAt), pgTexts(w.entRegion))
 		}
 		checks = append(checks, check{"entries", n})
 	}
 	if n := len(w.resAcct); n > 0 {
-		b.Queue(insertReservations, pgUUIDs(w.resAcct), pgUUIDs(w.resTransfer), pgNumerics(w.resDebit), pgNumerics(w.resCredit), pgTimePtrs(w.resExpires), flat(w.resRegion))
+		b.Queue(insertReservations, pgUUIDs(w.resAcct), pgUUIDs(w.resTransfer), numericArray(w.resDebit), numericArray(w.resCredit), pgTimePtrs(w.resExpires), pgTexts(w.resRegion))
 		checks = append(checks, check{"reservations", n})
 	}
 	if n := len(w.delAcct); n > 0 {
@@ -784,7 +815,7 @@ func (e *engine) write(ctx context.Context) error {
 		checks = append(checks, check{"released reservations", n})
 	}
 	if n := len(w.holdID); n > 0 {
-		b.Queue(resolveHolds, pgUUIDs(w.holdID), flat(w.holdState), pgUUIDPtrs(w.holdBy), e.now)
+		b.Queue(resolveHolds, pgUUIDs(w.holdID), pgTexts(w.holdState), pgUUIDPtrs(w.holdBy), e.now)
 		checks = append(checks, check{"resolved holds", n})
 	}
 	var ids []uuid.UUID
@@ -811,7 +842,7 @@ func (e *engine) write(ctx context.Context) error {
 			}
 			b.Queue(updateAccountsValues(n), args...)
 		} else {
-			b.Queue(updateAccounts, pgUUIDs(ids), pgNumerics(bals), pgNumerics(pds), pgNumerics(pcs), flat(seqs), pgTimePtrs(lasts))
+			b.Queue(updateAccounts, pgUUIDs(ids), numericArray(bals), numericArray(pds), numericArray(pcs), pgInt8s(seqs), pgTimePtrs(lasts))
 		}
 		checks = append(checks, check{"accounts", len(ids)})
 	}
@@ -879,7 +910,7 @@ func (e *engine) writeEarlyFixes(b *pgx.Batch, check func(what string, n int)) {
 		check("refused transfers deleted", len(refused))
 	}
 	if len(ids) > 0 {
-		b.Queue(fixTransfers, pgUUIDs(ids), flat(ats), flat(regions))
+		b.Queue(fixTransfers, pgUUIDs(ids), pgTimes(ats), pgTexts(regions))
 		check("transfers' times and regions", len(ids))
 	}
 }
