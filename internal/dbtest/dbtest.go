@@ -22,6 +22,7 @@ import (
 	"encoding/hex"
 	"flag"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"sync/atomic"
@@ -233,6 +234,28 @@ func New(t testing.TB) *pgxpool.Pool {
 		t.Fatalf("dbtest: opening a pool: %v", err)
 	}
 	t.Cleanup(pool.Close) // runs before URL's cleanup drops the database
+	return pool
+}
+
+// PoolVia returns a pool on the database url names that connects through
+// addr instead (a test's proxy, which cuts or holds back what passes),
+// with configure's changes to its configuration; it is closed at
+// t.Cleanup.
+func PoolVia(t testing.TB, url string, addr *net.TCPAddr, configure func(*pgxpool.Config)) *pgxpool.Pool {
+	t.Helper()
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.ConnConfig.Host, cfg.ConnConfig.Port = addr.IP.String(), uint16(addr.Port)
+	if configure != nil {
+		configure(cfg)
+	}
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
 	return pool
 }
 

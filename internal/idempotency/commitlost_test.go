@@ -126,18 +126,7 @@ func startCommitHolder(t *testing.T, url string) *commitHolder {
 // pool returns a pool that connects through the holder.
 func (p *commitHolder) pool(t *testing.T, url string) *pgxpool.Pool {
 	t.Helper()
-	cfg, err := pgxpool.ParseConfig(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := p.ln.Addr().(*net.TCPAddr)
-	cfg.ConnConfig.Host, cfg.ConnConfig.Port = addr.IP.String(), uint16(addr.Port)
-	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	return pool
+	return dbtest.PoolVia(t, url, p.ln.Addr().(*net.TCPAddr), nil)
 }
 
 // holdNextCommit arms the holder; the channel is closed once the answer to

@@ -311,19 +311,9 @@ func startProxy(t *testing.T, url string) *proxy {
 
 func (p *proxy) pool(t *testing.T, url string) *pgxpool.Pool {
 	t.Helper()
-	cfg, err := pgxpool.ParseConfig(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := p.ln.Addr().(*net.TCPAddr)
-	cfg.ConnConfig.Host, cfg.ConnConfig.Port = addr.IP.String(), uint16(addr.Port)
-	cfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeSimpleProtocol
-	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	return pool
+	return dbtest.PoolVia(t, url, p.ln.Addr().(*net.TCPAddr), func(cfg *pgxpool.Config) {
+		cfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeSimpleProtocol
+	})
 }
 
 func (p *proxy) serve(client net.Conn) {
