@@ -46,10 +46,16 @@ const probeMax = 64
 
 // joinMax is up to how many rows a rare driver has its listings probed
 // for every other word in the statement that reads its rows, rather than
-// the other words read or probed later, a statement at a time: about 6.5
-// statements a search of a rare and a common word became 3 (termStats,
-// this, the listings). See BenchmarkRareCommon for its cost in CPU.
-const joinMax = rareCount
+// the other words read or probed later, a statement at a time: a search
+// of a rare and a common word then takes three statements (termStats,
+// this, the listings) where it took about 6.5. Each probe costs a few µs
+// of the database's time, a weight's rows read in bulk far less each: on
+// BenchmarkRareCommon's 100,000 listings (two runs), probing up to 1,000
+// rows took the least database CPU per search (4.9 and 5.4 ms, against
+// 6.1 and 6.6 apart, 7.0 and 7.6 probing up to 3,000) and cut the p50
+// from 12.4 and 15.4 ms to 7.2 and 8.3; probing up to 3,000 rows cut the
+// p50 and the p99 a little more, for more of the database's time.
+const joinMax = 1000
 
 // wordLimits are where a word search changes its way: rare is how many
 // rows of a term termStats counts (rareCount), probe how many listings a
