@@ -51,9 +51,11 @@ func SearchWords(text string) (words, uppers [][]byte, err error) {
 
 // TuneWordSearch sets where a word search changes its way: how many rows
 // make a word common (rareCount), and for how many listings a common word
-// is probed rather than read (probeMax).
-func (s *Store) TuneWordSearch(rare int64, probe int) {
-	s.words = wordLimits{rare: rare, probe: probe}
+// is probed rather than read (probeMax), and up to how many rows a rare
+// driver has its listings probed for the other words as it is read
+// (joinMax; 0: never).
+func (s *Store) TuneWordSearch(rare int64, probe int, join int64) {
+	s.words = wordLimits{rare: rare, probe: probe, join: join}
 }
 
 // FindFirst runs the first steps of a search whose words are all common,

@@ -171,7 +171,7 @@ func TestFindListingsAgreesAcrossWays(t *testing.T) {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
 			ctx := context.Background()
 			w := newListingWorld(t)
-			w.ex.TuneWordSearch(40, 5)
+			w.ex.TuneWordSearch(40, 5, 0)
 			r := rand.New(rand.NewPCG(seed, 18))
 			vocab := strings.Fields("niños cuidado clases mañana pan guitarra bici jardín école dance meals cat niñas nino cuida " +
 				"guitarras clase panadería jardinería bicicleta ecole care translation tutoring ride manana catálogo danza duvima gacito")
@@ -242,6 +242,11 @@ func TestFindListingsAgreesAcrossWays(t *testing.T) {
 				if agrees(t, w, viewers[i%2], q, limit, fmt.Sprintf("viewer %d", i%2)) {
 					nonEmpty++
 				}
+				// Again with a rare driver's listings probed for the other
+				// words as the driver is read (findRare's joined way).
+				w.ex.TuneWordSearch(40, 5, 40)
+				agrees(t, w, viewers[i%2], q, limit, fmt.Sprintf("viewer %d, joined", i%2))
+				w.ex.TuneWordSearch(40, 5, 0)
 				if firstAgrees(t, w, viewers[i%2], q, limit, false) {
 					top++
 				}
