@@ -107,27 +107,7 @@ func topSQL(q ListingQuery, terms []searchTerm, bound int64, after *SearchCursor
 	// The sum of the maxima is NULL for a listing that lacks a term here.
 	from := "(SELECT u.listing_id, " + strings.Join(sums, " + ") + " AS relevance, min(u.lat) AS lat, min(u.lon) AS lon FROM (" +
 		strings.Join(parts, " UNION ALL ") + ") u (listing_id, " + strings.Join(names, ", ") + ", lat, lon) GROUP BY u.listing_id) d"
-	where := []string{"d.relevance > " + arg(bound)}
-	order := []string{"d.relevance DESC"}
-	km := "NULL::FLOAT8"
-	if q.Near != nil {
-		km = distanceOf("d", *q.Near, arg)
-		order = append(order, "(d.lat IS NULL) DESC", km)
-	}
-	order = append(order, "d.listing_id")
-	if after != nil {
-		cond := afterSQL(after, "d.relevance", km, "d.listing_id", q.Near != nil, arg)
-		if q.Near != nil {
-			cond = "(d.lat IS NULL OR " + cond + ")"
-		}
-		where = append(where, cond)
-	}
-	sql := "SELECT d.listing_id, d.relevance"
-	if q.Near != nil {
-		sql += ", (d.lat IS NULL) AS placeless, " + km + " AS km"
-	}
-	return sql + " FROM " + from + " WHERE " + strings.Join(where, " AND ") +
-		" ORDER BY " + strings.Join(order, ", ") + " LIMIT " + arg(n+1)
+	return pageSQL(q, from, "d.relevance", true, []string{"d.relevance > " + arg(bound)}, after, n, arg)
 }
 
 // plain reports whether a term begins no word longer than itself in any
@@ -198,25 +178,5 @@ func pairSQL(q ListingQuery, terms []searchTerm, bound int64, after *SearchCurso
 	both := "SELECT u.listing_id, max(u.s0) + max(u.s1), min(u.lat), min(u.lon) FROM (" + above(a, 0) + " UNION ALL " + above(b, 1) +
 		") u (listing_id, s0, s1, lat, lon) GROUP BY u.listing_id"
 	from := "(" + both + " UNION ALL " + mixed(a, b) + " UNION ALL " + mixed(b, a) + ") d (listing_id, relevance, lat, lon)"
-	where := []string{"d.relevance > " + arg(bound)}
-	order := []string{"d.relevance DESC"}
-	km := "NULL::FLOAT8"
-	if q.Near != nil {
-		km = distanceOf("d", *q.Near, arg)
-		order = append(order, "(d.lat IS NULL) DESC", km)
-	}
-	order = append(order, "d.listing_id")
-	if after != nil {
-		cond := afterSQL(after, "d.relevance", km, "d.listing_id", q.Near != nil, arg)
-		if q.Near != nil {
-			cond = "(d.lat IS NULL OR " + cond + ")"
-		}
-		where = append(where, cond)
-	}
-	sql := "SELECT d.listing_id, d.relevance"
-	if q.Near != nil {
-		sql += ", (d.lat IS NULL) AS placeless, " + km + " AS km"
-	}
-	return sql + " FROM " + from + " WHERE " + strings.Join(where, " AND ") +
-		" ORDER BY " + strings.Join(order, ", ") + " LIMIT " + arg(n+1)
+	return pageSQL(q, from, "d.relevance", true, []string{"d.relevance > " + arg(bound)}, after, n, arg)
 }

@@ -385,7 +385,7 @@ func levelSQL(q ListingQuery, driver driverTerm, others []otherTerm, v, floor in
 		atLevel = "SELECT DISTINCT d.listing_id, d.lat, d.lon FROM (" + atLevel + ") d"
 	}
 	from := "(" + atLevel + ") d"
-	var where, order []string
+	var where []string
 
 	// Each other term's level in the listing, by a probe of (listing_id,
 	// word, weight): NULL when the listing lacks the term. OFFSET 0 keeps
@@ -404,6 +404,20 @@ func levelSQL(q ListingQuery, driver driverTerm, others []otherTerm, v, floor in
 		if floor > 0 {
 			where = append(where, rel+" >= "+arg(floor))
 		}
+	}
+	return pageSQL(q, from, rel, len(others) > 0, where, after, n, arg), true
+}
+
+// pageSQL is the query of the first n+1 rows of from (named d, with
+// listing_id, lat and lon) that meet where and come after the cursor, in
+// the page's order: by relevance rel, best first (unless byRel is false:
+// every row has the same), then nearest when q has a point (those without
+// a place first, as the cursor counts them), then by id. Its columns are
+// listing_id and relevance, and with a point placeless and km: the order's
+// keys, so that the query looking up the listings can keep it.
+func pageSQL(q ListingQuery, from, rel string, byRel bool, where []string, after *SearchCursor, n int, arg func(any) string) string {
+	var order []string
+	if byRel {
 		order = append(order, rel+" DESC")
 	}
 	km := "NULL::FLOAT8"
@@ -419,8 +433,6 @@ func levelSQL(q ListingQuery, driver driverTerm, others []otherTerm, v, floor in
 		}
 		where = append(where, cond)
 	}
-	// The order's keys are columns too, so that the query looking up
-	// the listings can keep it.
 	sql := "SELECT d.listing_id, " + rel + "::BIGINT AS relevance"
 	if q.Near != nil {
 		sql += ", (d.lat IS NULL) AS placeless, " + km + " AS km"
@@ -429,8 +441,7 @@ func levelSQL(q ListingQuery, driver driverTerm, others []otherTerm, v, floor in
 	if len(where) > 0 {
 		sql += " WHERE " + strings.Join(where, " AND ")
 	}
-	sql += " ORDER BY " + strings.Join(order, ", ") + " LIMIT " + arg(n+1)
-	return sql, true
+	return sql + " ORDER BY " + strings.Join(order, ", ") + " LIMIT " + arg(n+1)
 }
 
 // weightsFrom lists the weights from w to 4, "" when there are none.
