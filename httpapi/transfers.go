@@ -104,7 +104,7 @@ func (p *postingRequest) validFast() bool {
 
 // validFast checks the validate tags above by hand (see fastValidator).
 func (req *transferRequest) validFast() bool {
-	if req.Postings == nil || len(req.Postings) < 1 || len(req.Postings) > 100 {
+	if len(req.Postings) < 1 || len(req.Postings) > 100 {
 		return false
 	}
 	for i := range req.Postings {
