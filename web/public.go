@@ -242,6 +242,10 @@ func (s *Server) fundReport(w http.ResponseWriter, r *Request) error {
 		end := from.AddDate(1, 0, 0)
 		to = &end
 	}
+	// The report's months are UTC months, so its days are UTC's too, for
+	// every reader: a grant is dated on a day of the month it is counted
+	// in.
+	r.Lang = r.Lang.InZone(nil)
 	rep, err := s.ex.FundReport(r.Context(), exchange.Principal{}, exchange.ReportQuery{FundID: id, From: &from, To: to, Period: exchange.PeriodMonth})
 	if err != nil {
 		return err

@@ -333,6 +333,31 @@ func TestBoardDaysInTheOrgZone(t *testing.T) {
 	}
 }
 
+// TestFundReportDaysAreItsMonths: the fund report counts UTC months, so
+// a member whose organization is twelve hours behind UTC reads the grant
+// paid at 10:00 UTC on March 15 as paid on March 15 (a day of the month it
+// is counted in), not March 14, as a visitor does.
+func TestFundReportDaysAreItsMonths(t *testing.T) {
+	w := newPublicWorld(t)
+	if _, err := w.ex.SetOrgMatching(context.Background(), w.admin, *w.tb.ParentID, 10, "Etc/GMT+12"); err != nil {
+		t.Fatal(err)
+	}
+	ana := w.signInByHTTP(w.memberNamed("Ana López"))
+	if _, body := get(t, ana, w.srv.URL+"/agreements"); !strings.Contains(body, "Ana López") {
+		t.Fatal("Ana is not signed in: the test would read the report as a visitor")
+	}
+	want := msg(t, "es", "public.grant_paid", "Amount", "400,00", "Unit", "USD", "Org", "Banco de Tiempo Jalatlaco", "Date", "15 de marzo de 2026")
+	for who, c := range map[string]*http.Client{"a visitor": w.client(), "a member": ana} {
+		resp, body := get(t, c, w.srv.URL+"/funds/"+w.fund.ID.String(), "Accept-Language", "es")
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("the report for %s: %d", who, resp.StatusCode)
+		}
+		if text := html.UnescapeString(body); !strings.Contains(text, want) {
+			t.Errorf("the report %s reads lacks %q: %q", who, want, regexp.MustCompile(`pagado el [^.]*`).FindAllString(text, -1))
+		}
+	}
+}
+
 // checkWeight fails when a page is over maxPage.
 func checkWeight(t *testing.T, what, body string) {
 	t.Helper()

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
@@ -204,6 +205,20 @@ func (e *env) signInByHTTP(member uuid.UUID) *http.Client {
 	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/home" {
 		e.t.Fatalf("signing in: %d %s\n%s", resp.StatusCode, resp.Header.Get("Location"), body)
 	}
+	// The jar reads a cookie's expiry on the machine's clock, the server
+	// writes it on the test's: a world whose clock is months behind would
+	// sign in a client that never sends its session. The server's clock
+	// decides when a session ends; the client keeps the cookie.
+	u, err := url.Parse(e.srv.URL)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var kept []*http.Cookie
+	for _, ck := range resp.Cookies() {
+		ck.Expires, ck.MaxAge = time.Time{}, 0
+		kept = append(kept, ck)
+	}
+	c.Jar.SetCookies(u, kept)
 	return c
 }
 
