@@ -255,7 +255,7 @@ func newValidator() *validator.Validate {
 		return string(d.raw)
 	}, decimalString{})
 	v.RegisterValidation("decimal", func(fl validator.FieldLevel) bool {
-		_, ok := parseDecimalJSON(fl.Field().String())
+		_, ok := decimalText(fl.Field().String())
 		return ok
 	})
 	// line and text are the text rule (text.go): one line, or several.
@@ -333,9 +333,12 @@ func digits40(s string) bool {
 	return true
 }
 
-func parseDecimalJSON(raw string) (decimal.Decimal, bool) {
+// decimalText returns the amount a JSON string holds, and whether it is
+// one (a plain decimal): the validator's decimal rule, without the
+// parsing into a decimal that only a valid body's handler needs.
+func decimalText(raw string) (string, bool) {
 	if len(raw) < 2 || raw[0] != '"' {
-		return decimal.Decimal{}, false
+		return "", false
 	}
 	// The usual amount has no escapes: its text between the quotes is the
 	// string, as strconv.Unquote would give it.
@@ -343,8 +346,16 @@ func parseDecimalJSON(raw string) (decimal.Decimal, bool) {
 	if raw[len(raw)-1] != '"' || !plainDecimal(s) {
 		var err error
 		if s, err = strconv.Unquote(raw); err != nil || !plainDecimal(s) {
-			return decimal.Decimal{}, false
+			return "", false
 		}
+	}
+	return s, true
+}
+
+func parseDecimalJSON(raw string) (decimal.Decimal, bool) {
+	s, ok := decimalText(raw)
+	if !ok {
+		return decimal.Decimal{}, false
 	}
 	d, err := decimal.NewFromString(s)
 	return d, err == nil

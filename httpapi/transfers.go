@@ -97,7 +97,7 @@ type transferRequest struct {
 
 // validFast checks the validate tags above by hand (see fastValidator).
 func (p *postingRequest) validFast() bool {
-	_, ok := parseDecimalJSON(string(p.Amount.raw))
+	_, ok := decimalText(string(p.Amount.raw))
 	return isUUIDText(p.From) && isUUIDText(p.To) && ok &&
 		p.Unit != "" && utf8.RuneCountInString(p.Unit) <= 32 && safeText(p.Unit, false)
 }
