@@ -296,7 +296,7 @@ func TestPublicPagesForVisitors(t *testing.T) {
 	}
 	// A member of the time bank, signed in, sees the same board: it is
 	// the public one, to print and pin up.
-	ana := w.signInByHTTP(w.memberNamed("Ana López"))
+	ana := w.signedIn("Ana López")
 	if _, body := get(t, ana, w.srv.URL+"/orgs/"+w.tb.ID.String()+"/board"); strings.Contains(body, w.membersOnly.Title) || !strings.Contains(body, "Bike repair") {
 		t.Error("a member's board differs from the public one")
 	}
@@ -322,7 +322,8 @@ func TestBoardDaysInTheOrgZone(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := msg(t, "en", "public.board_when", "From", "April 19, 2026", "To", "April 26, 2026")
-	for who, c := range map[string]*http.Client{"a visitor": w.client(), "a member": w.signInByHTTP(w.memberNamed("Ana López"))} {
+	ana := w.signedIn("Ana López")
+	for who, c := range map[string]*http.Client{"a visitor": w.client(), "a member": ana} {
 		resp, body := get(t, c, w.srv.URL+"/orgs/"+w.tb.ID.String()+"/board", "Accept-Language", "en")
 		if resp.StatusCode != http.StatusOK {
 			t.Fatalf("board for %s: %d", who, resp.StatusCode)
@@ -342,10 +343,7 @@ func TestFundReportDaysAreItsMonths(t *testing.T) {
 	if _, err := w.ex.SetOrgMatching(context.Background(), w.admin, *w.tb.ParentID, 10, "Etc/GMT+12"); err != nil {
 		t.Fatal(err)
 	}
-	ana := w.signInByHTTP(w.memberNamed("Ana López"))
-	if _, body := get(t, ana, w.srv.URL+"/agreements"); !strings.Contains(body, "Ana López") {
-		t.Fatal("Ana is not signed in: the test would read the report as a visitor")
-	}
+	ana := w.signedIn("Ana López")
 	want := msg(t, "es", "public.grant_paid", "Amount", "400,00", "Unit", "USD", "Org", "Banco de Tiempo Jalatlaco", "Date", "15 de marzo de 2026")
 	for who, c := range map[string]*http.Client{"a visitor": w.client(), "a member": ana} {
 		resp, body := get(t, c, w.srv.URL+"/funds/"+w.fund.ID.String(), "Accept-Language", "es")
@@ -356,6 +354,17 @@ func TestFundReportDaysAreItsMonths(t *testing.T) {
 			t.Errorf("the report %s reads lacks %q: %q", who, want, regexp.MustCompile(`pagado el [^.]*`).FindAllString(text, -1))
 		}
 	}
+}
+
+// signedIn signs the member named in and checks that the client's pages
+// are theirs: a check signed in that ran as a visitor could not fail.
+func (w *publicWorld) signedIn(name string) *http.Client {
+	w.t.Helper()
+	c := w.signInByHTTP(w.memberNamed(name))
+	if _, body := get(w.t, c, w.srv.URL+"/agreements"); !strings.Contains(body, name) {
+		w.t.Fatalf("%s is not signed in: the pages would be read as a visitor's", name)
+	}
+	return c
 }
 
 // checkWeight fails when a page is over maxPage.
