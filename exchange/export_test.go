@@ -81,3 +81,20 @@ func (s *Store) FindFirst(ctx context.Context, pr Principal, q ListingQuery, lim
 	}
 	return s.findTop(ctx, q, terms, stats, nil, limit)
 }
+
+// RareStatement returns the statement, and its arguments, that reads the
+// rows of the first word of text (a rare one) with the other words'
+// scores in each of its listings (driverRows with every other word
+// probed), for a look at its plan.
+func RareStatement(text string) (string, []any, error) {
+	terms, err := searchTerms(text)
+	if err != nil {
+		return "", nil, err
+	}
+	var probed []*otherWord
+	for _, t := range terms[1:] {
+		probed = append(probed, &otherWord{otherTerm: otherTerm{searchTerm: t}})
+	}
+	sql, args := driverSQL(ListingQuery{}, driverTerm{searchTerm: terms[0]}, probed)
+	return sql, args, nil
+}

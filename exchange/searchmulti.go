@@ -329,33 +329,7 @@ func (c candidate) found(q ListingQuery) Found {
 // round trip or more saved per word for as many probes as the driver has
 // rows (findRare asks this of a driver of at most wordLimits.join rows).
 func (s *Store) driverRows(ctx context.Context, q ListingQuery, d driverTerm, probed []*otherWord) ([]candidate, error) {
-	args := []any{d.word, d.upper}
-	arg := func(x any) string {
-		args = append(args, x)
-		return "$" + strconv.Itoa(len(args))
-	}
-	km := "0::FLOAT8"
-	if q.Near != nil {
-		km = distanceOf("w", *q.Near, arg)
-	}
-	var parts []string
-	for weight := 4; weight >= 1; weight-- {
-		parts = append(parts, "SELECT w.listing_id, "+wordScore("w", "$1")+", w.lat IS NULL, COALESCE("+km+", 0)"+
-			" FROM listing_words w WHERE w.weight = "+strconv.Itoa(weight)+" AND w.word >= $1 AND w.word < $2")
-	}
-	sql := strings.Join(parts, "\nUNION ALL\n")
-	if len(probed) > 0 {
-		// Each probe is a scalar subquery bound to one listing: the
-		// planner can only run it as a read of the probe index at that
-		// listing and the word's range, whatever its estimates.
-		cols := "d.listing_id, d.score, d.placeless, d.km"
-		for _, o := range probed {
-			w, u := arg(o.word), arg(o.upper)
-			cols += ", COALESCE((SELECT max(" + wordScore("x", w) + ") FROM listing_words x" +
-				" WHERE x.listing_id = d.listing_id AND x.word >= " + w + " AND x.word < " + u + "), 0)"
-		}
-		sql = "SELECT " + cols + " FROM (" + sql + ") AS d (listing_id, score, placeless, km)"
-	}
+	sql, args := driverSQL(q, d, probed)
 	rows, err := s.db.Pool.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, err
@@ -384,6 +358,38 @@ func (s *Store) driverRows(ctx context.Context, q ListingQuery, d driverTerm, pr
 		return nil
 	})
 	return out, err
+}
+
+// driverSQL is driverRows' statement and its arguments.
+func driverSQL(q ListingQuery, d driverTerm, probed []*otherWord) (string, []any) {
+	args := []any{d.word, d.upper}
+	arg := func(x any) string {
+		args = append(args, x)
+		return "$" + strconv.Itoa(len(args))
+	}
+	km := "0::FLOAT8"
+	if q.Near != nil {
+		km = distanceOf("w", *q.Near, arg)
+	}
+	var parts []string
+	for weight := 4; weight >= 1; weight-- {
+		parts = append(parts, "SELECT w.listing_id, "+wordScore("w", "$1")+", w.lat IS NULL, COALESCE("+km+", 0)"+
+			" FROM listing_words w WHERE w.weight = "+strconv.Itoa(weight)+" AND w.word >= $1 AND w.word < $2")
+	}
+	sql := strings.Join(parts, "\nUNION ALL\n")
+	if len(probed) > 0 {
+		// Each probe is a scalar subquery bound to one listing: the
+		// planner can only run it as a read of the probe index at that
+		// listing and the word's range, whatever its estimates.
+		cols := "d.listing_id, d.score, d.placeless, d.km"
+		for _, o := range probed {
+			w, u := arg(o.word), arg(o.upper)
+			cols += ", COALESCE((SELECT max(" + wordScore("x", w) + ") FROM listing_words x" +
+				" WHERE x.listing_id = d.listing_id AND x.word >= " + w + " AND x.word < " + u + "), 0)"
+		}
+		sql = "SELECT " + cols + " FROM (" + sql + ") AS d (listing_id, score, placeless, km)"
+	}
+	return sql, args
 }
 
 // readWord reads the rows of term o down to the lowest weight that can
