@@ -325,9 +325,9 @@ func (c candidate) found(q ListingQuery) Found {
 // score (its best row's), and its distance from q's point. For each of
 // probed it also learns, in the same statement, the word's true score in
 // each of the driver's listings (0 when the listing lacks it) by one probe
-// of listing_words' (listing_id, word, weight) index per driver row: a
+// of listing_words' (listing_id, word, weight) index per driver listing: a
 // round trip or more saved per word for as many probes as the driver has
-// rows (findRare asks this of a driver of at most wordLimits.join rows).
+// listings (findRare asks this of a driver of at most wordLimits.join rows).
 func (s *Store) driverRows(ctx context.Context, q ListingQuery, d driverTerm, probed []*otherWord) ([]candidate, error) {
 	sql, args := driverSQL(q, d, probed)
 	rows, err := s.db.Pool.Query(ctx, sql, args...)
@@ -380,14 +380,18 @@ func driverSQL(q ListingQuery, d driverTerm, probed []*otherWord) (string, []any
 	if len(probed) > 0 {
 		// Each probe is a scalar subquery bound to one listing: the
 		// planner can only run it as a read of the probe index at that
-		// listing and the word's range, whatever its estimates.
+		// listing and the word's range, whatever its estimates. The
+		// driver's rows are grouped by listing first, so that a listing
+		// holding the driver in its title and its description is probed
+		// once.
 		cols := "d.listing_id, d.score, d.placeless, d.km"
 		for _, o := range probed {
 			w, u := arg(o.word), arg(o.upper)
 			cols += ", COALESCE((SELECT max(" + wordScore("x", w) + ") FROM listing_words x" +
 				" WHERE x.listing_id = d.listing_id AND x.word >= " + w + " AND x.word < " + u + "), 0)"
 		}
-		sql = "SELECT " + cols + " FROM (" + sql + ") AS d (listing_id, score, placeless, km)"
+		sql = "SELECT " + cols + " FROM (SELECT r.listing_id, max(r.score), bool_and(r.placeless), min(r.km) FROM (" + sql +
+			") AS r (listing_id, score, placeless, km) GROUP BY r.listing_id) AS d (listing_id, score, placeless, km)"
 	}
 	return sql, args
 }
