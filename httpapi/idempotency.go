@@ -129,12 +129,7 @@ func (a *api) serveIdempotent(w http.ResponseWriter, r *http.Request, rt route, 
 	}()
 	a.serve(buf, r, rt.handle)
 	settled = true
-	if buf.status == 0 {
-		// An endpoint that wrote nothing answered 200, as net/http
-		// would; a status of 0 could not be stored, and the key would
-		// stay in progress.
-		buf.status = http.StatusOK
-	}
+	buf.finished()
 	a.endReservation(r, rec, buf, rt.secret)
 	buf.sendTo(w)
 }
@@ -297,12 +292,19 @@ func (b *bufferedResponse) Write(p []byte) (int, error) {
 	return b.body.Write(p)
 }
 
+// finished settles the status once the endpoint has returned: one that
+// wrote nothing answered 200, as net/http would (a status of 0 could not
+// be stored, and the key would stay in progress).
+func (b *bufferedResponse) finished() {
+	if b.status == 0 {
+		b.status = http.StatusOK
+	}
+}
+
+// sendTo sends the finished response.
 func (b *bufferedResponse) sendTo(w http.ResponseWriter) {
 	for k, vs := range b.header {
 		w.Header()[k] = vs
-	}
-	if b.status == 0 {
-		b.status = http.StatusOK
 	}
 	w.WriteHeader(b.status)
 	w.Write(b.body.Bytes())
