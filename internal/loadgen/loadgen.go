@@ -57,6 +57,9 @@ func Run(ctx context.Context, cfg Config, fn func(ctx context.Context, worker in
 	if cfg.ProgressEvery <= 0 {
 		cfg.ProgressEvery = time.Second
 	}
+	// The run's start is taken before its deadline is set, so that a run
+	// lasts at least cfg.Duration as Elapsed measures it.
+	start := time.Now()
 	ctx, cancel := context.WithTimeout(ctx, cfg.Duration)
 	defer cancel()
 
@@ -64,7 +67,6 @@ func Run(ctx context.Context, cfg Config, fn func(ctx context.Context, worker in
 	var firstErr error
 	var errOnce sync.Once
 	lat := make([][]time.Duration, cfg.Workers)
-	start := time.Now()
 
 	stopProgress := make(chan struct{})
 	progressDone := make(chan struct{})
