@@ -147,8 +147,10 @@ func (s *Store) writeAlone(ctx context.Context, preps []prepared, atomic bool, t
 	return s.executePrepared(ctx, preps, atomic, then, true)
 }
 
-// leadBatches takes a place in the batch gate, takes first and what is
-// queued behind it as a group, writes it, and hands the lead on.
+// leadBatches takes a place in the batch gate, waits until the group
+// ahead has its locks (see stage), takes first and what is queued behind
+// it as a group, writes it, and hands the lead on. If first's context ends
+// while it waits, first is answered with that error and nothing is written.
 func (s *Store) leadBatches(first *batchMember) {
 	q := &s.merge
 	release, err := s.batches.acquire(first.ctx)
@@ -159,14 +161,15 @@ func (s *Store) leadBatches(first *batchMember) {
 		return
 	}
 	ahead, sent := q.stage()
-	defer sent()
 	if ahead != nil {
 		select {
 		case <-ahead:
 		case <-first.ctx.Done():
 			first.err = first.ctx.Err() // nothing written
 			close(first.done)
-			sent()
+			// The group behind forms when the one ahead has its locks,
+			// as it would have behind this one.
+			go func() { <-ahead; sent() }()
 			release()
 			q.handOff()
 			return
