@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"sync"
 	"sync/atomic"
 
 	"github.com/mutual-ledger/mutual/internal/errs"
@@ -21,7 +22,9 @@ import (
 //  1. A batch enters the merge door. If fewer groups than the batch gate's
 //     places are running, its caller leads a group at once (a lone batch
 //     waits for nothing, there is no timer); otherwise it queues.
-//  2. A leader takes a place in the batch gate, then takes itself and
+//  2. A leader takes a place in the batch gate and, if the group formed
+//     before its own is still taking its locks, waits until it has them
+//     and its writes are queued (see batchQueue.stage). It then takes itself and
 //     whatever is queued by then (at most maxMergedBatches batches and
 //     maxMergedTransfers transfers) and runs them in one transaction of the
 //     retry helper. The engine locks every account of the group in id order
@@ -52,7 +55,41 @@ const (
 type batchQueue struct {
 	door[*batchMember]
 
+	// ahead is closed once the group formed last has its locks and its
+	// writes queued, or has ended (see stage).
+	mu    sync.Mutex
+	ahead chan struct{}
+
 	groups, merged atomic.Int64
+}
+
+// stage registers a new group behind the one formed last. It returns what
+// closes when that group has taken its locks and queued its writes (nil if
+// there is none), and the function that says so of this one (safe to call
+// more than once).
+//
+// A leader waits for that before forming its group. Two groups of random
+// transfers almost always share an account, so a group cannot take its
+// locks before the group ahead commits; what it can do before (write its
+// transfers early, take the first of its locks) it still does while the
+// group ahead writes and commits. A leader that formed its group as soon
+// as it had a place (while the group ahead was only starting to take its
+// locks) carried whoever had come back by then, often itself alone, and
+// each group pays a COMMIT's flush and a locked round trip whatever it
+// carries: at 8 callers of batches of 100, groups of 1, 2, 3 and 4 batches
+// came 15, 32, 35 and 54 times; formed at this point, 8, 2, 0 and 97 times.
+// The price is for batches on disjoint accounts, which could have taken
+// their locks side by side: the second now waits for the first's locks
+// (never for its COMMIT). A leader with no group ahead still taking its
+// locks waits for nothing.
+func (q *batchQueue) stage() (ahead <-chan struct{}, sent func()) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	ahead = q.ahead
+	mine := make(chan struct{})
+	q.ahead = mine
+	var once sync.Once
+	return ahead, func() { once.Do(func() { close(mine) }) }
 }
 
 // batchMember is one caller's batch in the merge door.
@@ -110,8 +147,10 @@ func (s *Store) writeAlone(ctx context.Context, preps []prepared, atomic bool, t
 	return s.executePrepared(ctx, preps, atomic, then, true)
 }
 
-// leadBatches takes a place in the batch gate, takes first and what is
-// queued behind it as a group, writes it, and hands the lead on.
+// leadBatches takes a place in the batch gate, waits until the group
+// ahead has its locks (see stage), takes first and what is queued behind
+// it as a group, writes it, and hands the lead on. If first's context ends
+// while it waits, first is answered with that error and nothing is written.
 func (s *Store) leadBatches(first *batchMember) {
 	q := &s.merge
 	release, err := s.batches.acquire(first.ctx)
@@ -120,6 +159,21 @@ func (s *Store) leadBatches(first *batchMember) {
 		close(first.done)
 		q.handOff()
 		return
+	}
+	ahead, sent := q.stage()
+	if ahead != nil {
+		select {
+		case <-ahead:
+		case <-first.ctx.Done():
+			first.err = first.ctx.Err() // nothing written
+			close(first.done)
+			// The group behind forms when the one ahead has its locks,
+			// as it would have behind this one.
+			go func() { <-ahead; sent() }()
+			release()
+			q.handOff()
+			return
+		}
 	}
 	batches, transfers := 1, len(first.preps)
 	group := append([]*batchMember{first}, q.take(func(w *batchMember) bool {
@@ -133,7 +187,8 @@ func (s *Store) leadBatches(first *batchMember) {
 		q.groups.Add(1)
 		q.merged.Add(int64(len(group)))
 	}
-	s.commitBatches(group)
+	s.commitBatches(group, sent)
+	sent()
 	release()
 	q.handOff()
 }
@@ -141,7 +196,9 @@ func (s *Store) leadBatches(first *batchMember) {
 // commitBatches writes a group of batches and answers each caller. A
 // batch whose Then fails is answered with that error and the group runs
 // again without it, as group commit does for a single transfer's Then.
-func (s *Store) commitBatches(group []*batchMember) {
+// sent is called once the group holds its locks and its ledger writes
+// are queued to go with COMMIT, before the batches' Thens.
+func (s *Store) commitBatches(group []*batchMember, sent func()) {
 	ctxs := make([]context.Context, len(group))
 	for i, m := range group {
 		ctxs[i] = m.ctx
@@ -167,6 +224,7 @@ func (s *Store) commitBatches(group []*batchMember) {
 			if err := e.runSegments(ctx, segs); err != nil {
 				return err
 			}
+			sent() // the group's own writes wait for COMMIT; Thens come after
 			for i, m := range live {
 				if m.then == nil || segs[i].err != nil {
 					continue
