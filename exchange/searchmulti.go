@@ -262,6 +262,13 @@ func (s *Store) learn(ctx context.Context, w *wordWalk, unknown []candidate, lea
 	for next > 1 && !deepest.whole[next-1] && !deepest.longer[next-1] {
 		next--
 	}
+	// Titles and tags are read together: a word's rows in tags are a few
+	// dozen where its rows in titles are a few thousand, and reading them
+	// apart took a round trip of its own in most searches of a rare and a
+	// common word, which then read the descriptions anyway.
+	if next == 4 {
+		next = 3
+	}
 	return s.readWord(ctx, deepest, 2*next-1)
 }
 
