@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"net/http"
@@ -286,6 +287,38 @@ func BenchmarkSearch100k(b *testing.B) {
 				slices.Sort(byWords[n])
 				b.Logf("%d word(s): %d searches, p50 %.1f ms, p99 %.1f ms", n, len(byWords[n]), pct(byWords[n], 0.50), pct(byWords[n], 0.99))
 			}
+			// The searches by the way they went (the word search's steps
+			// they took, in order, each once), with their time and
+			// statements: which ways make the tail.
+			type way struct {
+				took  []time.Duration
+				stmts int
+			}
+			ways := map[string]*way{}
+			total := 0
+			for i, ss := range stmts {
+				var steps []string
+				for _, s := range ss {
+					if s.kind != "other" && s.kind != "tags" && s.kind != "lookup" && !slices.Contains(steps, s.kind) {
+						steps = append(steps, s.kind)
+					}
+				}
+				name := strings.Join(steps, "+")
+				if ways[name] == nil {
+					ways[name] = &way{}
+				}
+				ways[name].took = append(ways[name].took, took[i])
+				ways[name].stmts += len(ss)
+				total += len(ss)
+			}
+			names := slices.Sorted(maps.Keys(ways))
+			for _, name := range names {
+				w := ways[name]
+				slices.Sort(w.took)
+				b.Logf("way %s: %d searches, %.1f statements each, p50 %.1f ms, p99 %.1f ms, slowest %.1f ms", name, len(w.took),
+					float64(w.stmts)/float64(len(w.took)), pct(w.took, 0.50), pct(w.took, 0.99), pct(w.took, 1))
+			}
+			b.ReportMetric(float64(total)/float64(len(took)), "stmts/op")
 			slices.Sort(took)
 			b.ReportMetric(pct(took, 0.50), "p50-ms")
 			b.ReportMetric(pct(took, 0.99), "p99-ms")
