@@ -32,7 +32,7 @@ import (
 //
 // A search whose words are all common first reads their rows above
 // descriptions, grouped by listing in SQL (findTop, and findPair for two
-// whole words; see searchtop.go), then if need be walks its driver's
+// words; see searchtop.go), then if need be walks its driver's
 // levels in SQL (findLevel): the first levels of a common word hold the
 // page, and the listings of a level meet the other words in the database.
 
