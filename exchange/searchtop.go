@@ -162,8 +162,9 @@ func (s *Store) findPair(ctx context.Context, q ListingQuery, terms []searchTerm
 // and with a point placeless and km, as levelSQL's) that hold both terms
 // with a relevance above bound, after the cursor, in the page's order:
 // for each term, its rows at weights 2 to 4 joined with every row of the
-// other term, grouped by listing, and each listing once. Each side of a join is one range of listing_words' (weight,
-// word, listing_id, lat, lon) index, read from the index alone.
+// other term, grouped by listing, and each listing once. Each side of a
+// join is one range of listing_words' (weight, word, listing_id, lat, lon)
+// index, read from the index alone.
 func pairSQL(q ListingQuery, terms []searchTerm, bound int64, after *SearchCursor, n int, arg func(any) string) string {
 	a, ua, b, ub := arg(terms[0].word), arg(terms[0].upper), arg(terms[1].word), arg(terms[1].upper)
 	// x holds the word w above descriptions, y holds v anywhere.
