@@ -149,8 +149,12 @@ func (s *Store) findPair(ctx context.Context, q ListingQuery, terms []searchTerm
 	if after != nil && after.Relevance <= bound {
 		return nil, false, nil
 	}
+	sql := pairSQL
+	if stats[0].plain() && stats[1].plain() {
+		sql = plainPairSQL
+	}
 	found, err := s.lookUpCandidates(ctx, q, after, limit, func(n int, arg func(any) string) (string, bool) {
-		return pairSQL(q, terms, bound, after, n, arg), true
+		return sql(q, terms, bound, after, n, arg), true
 	})
 	if err != nil {
 		return nil, false, err
@@ -177,6 +181,44 @@ func pairSQL(q ListingQuery, terms []searchTerm, bound int64, after *SearchCurso
 	from := "(SELECT p.listing_id, max(p.relevance), min(p.lat), min(p.lon) FROM (" + join(a, ua, b, ub) + " UNION ALL " + join(b, ub, a, ua) +
 		") p (listing_id, relevance, lat, lon) GROUP BY p.listing_id) d (listing_id, relevance, lat, lon)"
 	return pageSQL(q, from, "d.relevance", true, []string{"d.relevance > " + arg(bound), serial}, after, n, arg)
+}
+
+// plain reports whether a term begins no word longer than itself in any
+// listing: then each listing holds it in one row at most, whose weight
+// gives its score (twice the weight), and the listings that hold it at one
+// weight are one run of listing_words' (weight, word, listing_id, ...)
+// index, in listing order.
+func (st termStat) plain() bool {
+	return st.longer == [4]bool{}
+}
+
+// plainPairSQL is pairSQL for two plain terms, whose rows at one weight
+// are each a run in listing order: those holding both above descriptions
+// (grouped by listing as in topSQL), and those holding one above
+// descriptions and the other only there, a join of one word's rows at
+// weights 2 to 4 with the other's run in descriptions, which the planner
+// can merge without sorting. Each listing is in one part only. On
+// BenchmarkSearch100k this took a third of the time pairSQL took for
+// the same words ("with laundry": 14 ms at most, against 30 to 45 ms for
+// pairSQL's joins with every row of "with").
+func plainPairSQL(q ListingQuery, terms []searchTerm, bound int64, after *SearchCursor, n int, arg func(any) string) string {
+	a, b := arg(terms[0].word), arg(terms[1].word)
+	above := func(w string, i int) string {
+		cols := "2 * w.weight, NULL::BIGINT"
+		if i == 1 {
+			cols = "NULL::BIGINT, 2 * w.weight"
+		}
+		return "SELECT w.listing_id, " + cols + ", w.lat, w.lon FROM listing_words w WHERE w.weight IN (2, 3, 4) AND w.word = " + w
+	}
+	// One word above descriptions (x), the other in them (y).
+	mixed := func(x, y string) string {
+		return "SELECT x.listing_id, 2 * x.weight + 2, x.lat, x.lon FROM listing_words x JOIN listing_words y ON y.listing_id = x.listing_id" +
+			" WHERE x.weight IN (2, 3, 4) AND x.word = " + x + " AND y.weight = 1 AND y.word = " + y
+	}
+	both := "SELECT u.listing_id, max(u.s0) + max(u.s1), min(u.lat), min(u.lon) FROM (" + above(a, 0) + " UNION ALL " + above(b, 1) +
+		") u (listing_id, s0, s1, lat, lon) GROUP BY u.listing_id"
+	from := "(" + both + " UNION ALL " + mixed(a, b) + " UNION ALL " + mixed(b, a) + ") d (listing_id, relevance, lat, lon)"
+	return pageSQL(q, from, "d.relevance", true, []string{"d.relevance > " + arg(bound)}, after, n, arg)
 }
 
 // serial is a condition always true that keeps PostgreSQL from running a
