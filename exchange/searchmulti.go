@@ -32,7 +32,7 @@ import (
 //
 // A search whose words are all common first reads their rows above
 // descriptions, grouped by listing in SQL (findTop, and findPair for two
-// whole words; see searchtop.go), then if need be walks its driver's
+// words; see searchtop.go), then if need be walks its driver's
 // levels in SQL (findLevel): the first levels of a common word hold the
 // page, and the listings of a level meet the other words in the database.
 
@@ -261,6 +261,13 @@ func (s *Store) learn(ctx context.Context, w *wordWalk, unknown []candidate, lea
 	next := deepest.from - 1
 	for next > 1 && !deepest.whole[next-1] && !deepest.longer[next-1] {
 		next--
+	}
+	// Titles and tags are read together: a word's rows in tags are a few
+	// dozen where its rows in titles are a few thousand, and reading them
+	// apart took a round trip of its own in most searches of a rare and a
+	// common word, which then read the descriptions anyway.
+	if next == 4 {
+		next = 3
 	}
 	return s.readWord(ctx, deepest, 2*next-1)
 }

@@ -33,8 +33,8 @@ const rareCount = 3000
 // it whole and learns the others' scores in Go as far as the page needs.
 // When there are several terms, all common, findTop first groups their
 // rows above descriptions by listing, which often holds the page, and for
-// two whole words findPair then adds the listings holding one of them only
-// in descriptions (see searchtop.go). Otherwise, or when neither finds
+// two words findPair then adds the listings holding one of them only in
+// descriptions (see searchtop.go). Otherwise, or when neither finds
 // the page, it walks one term, the driver (between common ones, the one
 // with the best top level, whose first levels then hold the page more
 // often), level by level from its best: each level reads the driver's

@@ -253,6 +253,18 @@ func TestFindListingsAgreesAcrossWays(t *testing.T) {
 				if firstAgrees(t, w, viewers[i%2], q, limit, true) {
 					pairs++
 				}
+				// Pages that end where a relevance ends, or one listing
+				// into the next: where a bound one too low or too high
+				// shows.
+				want := everyMatch(t, w, viewers[i%2], q)
+				for j := 1; j+1 < len(want); j++ {
+					if want[j].Relevance != want[j+1].Relevance {
+						for _, pair := range []bool{false, true} {
+							firstAgrees(t, w, viewers[i%2], q, j, pair)
+							firstAgrees(t, w, viewers[i%2], q, j+1, pair)
+						}
+					}
+				}
 			}
 			if nonEmpty < 30 {
 				t.Fatalf("only %d of 50 searches found anything: the test searches too little", nonEmpty)

@@ -5,24 +5,31 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"runtime/debug"
 	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 	"unicode"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/mutual-ledger/mutual/exchange"
 	"github.com/mutual-ledger/mutual/httpapi"
 	"github.com/mutual-ledger/mutual/internal/dbtest"
 	"github.com/mutual-ledger/mutual/internal/pgtx"
+	"github.com/mutual-ledger/mutual/internal/proccpu"
 	"github.com/mutual-ledger/mutual/ledger"
 )
 
@@ -65,13 +72,26 @@ func benchVocabulary(r *rand.Rand, n int) []string {
 // first four letters, typed without accents or in capitals), ranked by
 // relevance, and in "words-near" also by distance from a point. It reports
 // the 50th and 99th percentile of the request's time and the listings a
-// search found (up to the page of 20). The listings are written straight
+// search found (up to the page of 20), and logs the slowest 2% of the
+// searches with the statements each sent to the database (what each is,
+// by exchange's step that sends it, and how long it took), to show what
+// the tail is made of. The listings are written straight
 // into the tables and indexed by IndexListingWords, the step the server
 // runs at start for older listings, which is timed too.
 func BenchmarkSearch100k(b *testing.B) {
 	ctx := context.Background()
 	const listings = 100_000
-	pool := dbtest.New(b)
+	cfg, err := pgxpool.ParseConfig(dbtest.URL(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	trace := &statementTrace{}
+	cfg.ConnConfig.Tracer = trace
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(pool.Close)
 	db, err := pgtx.New(ctx, pool)
 	if err != nil {
 		b.Fatal(err)
@@ -173,6 +193,11 @@ func BenchmarkSearch100k(b *testing.B) {
 	}
 	b.Logf("indexed %d listings (%d words) in %v", n, words, indexed.Round(time.Millisecond))
 
+	postmaster := postmasterPID(ctx, pool)
+	// The setup's garbage (the generated listings) is collected and
+	// returned to the system now, not during the searches, whose time and
+	// CPU it would count.
+	debug.FreeOSMemory()
 	srv := httptest.NewServer(httpapi.New(httpapi.Config{Ledger: led, Authority: ex}))
 	defer srv.Close()
 	client := srv.Client()
@@ -200,7 +225,9 @@ func BenchmarkSearch100k(b *testing.B) {
 		b.Run(name, func(b *testing.B) {
 			var took []time.Duration
 			var queries []string
+			var stmts [][]tracedStatement
 			found := 0
+			pg0, self0 := serverCPU(postmaster), proccpu.Self()
 			for b.Loop() {
 				q := typed(vocab[20+zipf.Uint64()%uint64(len(vocab)-20)])
 				if r.IntN(3) == 0 {
@@ -213,6 +240,7 @@ func BenchmarkSearch100k(b *testing.B) {
 				}
 				req, _ := http.NewRequest(http.MethodGet, srv.URL+path, nil)
 				req.Header.Set("Authorization", "Bearer "+token)
+				trace.start()
 				t0 := time.Now()
 				resp, err := client.Do(req)
 				if err != nil {
@@ -221,20 +249,28 @@ func BenchmarkSearch100k(b *testing.B) {
 				body, err := io.ReadAll(resp.Body)
 				resp.Body.Close()
 				took = append(took, time.Since(t0))
+				stmts = append(stmts, trace.stop())
 				queries = append(queries, path[strings.Index(path, "q="):])
 				if err != nil || resp.StatusCode != http.StatusOK {
 					b.Fatalf("GET %s: %d %s %v", path, resp.StatusCode, body, err)
 				}
 				found += strings.Count(string(body), `"relevance":`)
 			}
+			// The CPU the database and this process (server and client)
+			// spent per search: on a shared machine, steadier than the
+			// percentiles.
+			if pg0 > 0 {
+				b.ReportMetric(float64(serverCPU(postmaster)-pg0)/float64(len(took))/1e6, "pg-ms/op")
+			}
+			b.ReportMetric(float64(proccpu.Self()-self0)/float64(len(took))/1e6, "go-ms/op")
 			// The slowest searches, to see what the tail is made of.
 			order := make([]int, len(took))
 			for i := range order {
 				order[i] = i
 			}
 			slices.SortFunc(order, func(i, j int) int { return cmp.Compare(took[j], took[i]) })
-			for _, i := range order[:min(len(order), 6)] {
-				b.Logf("%v %s", took[i].Round(time.Microsecond), queries[i])
+			for _, i := range order[:min(len(order), max(6, len(order)/50))] {
+				b.Logf("%v %s: %s", took[i].Round(time.Microsecond), queries[i], describeStatements(stmts[i]))
 			}
 			// The tail by the number of words searched: two words, one
 			// rare and one common, made it before.
@@ -248,13 +284,168 @@ func BenchmarkSearch100k(b *testing.B) {
 				return float64(took[max(i, 0)].Microseconds()) / 1000
 			}
 			for n := 1; n <= 2; n++ {
+				if len(byWords[n]) == 0 {
+					continue // a short run may have none
+				}
 				slices.Sort(byWords[n])
 				b.Logf("%d word(s): %d searches, p50 %.1f ms, p99 %.1f ms", n, len(byWords[n]), pct(byWords[n], 0.50), pct(byWords[n], 0.99))
 			}
+			// The searches by the way they went (the word search's steps
+			// they took, in order, each once), with their time and
+			// statements: which ways make the tail.
+			type way struct {
+				took  []time.Duration
+				stmts int
+			}
+			ways := map[string]*way{}
+			total := 0
+			for i, ss := range stmts {
+				var steps []string
+				for _, s := range ss {
+					if s.kind != "other" && s.kind != "tags" && s.kind != "lookup" && !slices.Contains(steps, s.kind) {
+						steps = append(steps, s.kind)
+					}
+				}
+				name := strings.Join(steps, "+")
+				if ways[name] == nil {
+					ways[name] = &way{}
+				}
+				ways[name].took = append(ways[name].took, took[i])
+				ways[name].stmts += len(ss)
+				total += len(ss)
+			}
+			names := slices.Sorted(maps.Keys(ways))
+			for _, name := range names {
+				w := ways[name]
+				slices.Sort(w.took)
+				b.Logf("way %s: %d searches, %.1f statements each, p50 %.1f ms, p99 %.1f ms, slowest %.1f ms", name, len(w.took),
+					float64(w.stmts)/float64(len(w.took)), pct(w.took, 0.50), pct(w.took, 0.99), pct(w.took, 1))
+			}
+			b.ReportMetric(float64(total)/float64(len(took)), "stmts/op")
 			slices.Sort(took)
 			b.ReportMetric(pct(took, 0.50), "p50-ms")
 			b.ReportMetric(pct(took, 0.99), "p99-ms")
 			b.ReportMetric(float64(found)/float64(len(took)), "results/op")
 		})
 	}
+}
+
+// statementTrace records the statements the server sends to the database
+// while a search is timed: what each is (by its text) and how long it took
+// from being sent to its last row read, so that the benchmark can say
+// what its slowest searches spent their time on.
+type statementTrace struct {
+	mu    sync.Mutex
+	on    bool
+	stmts []tracedStatement
+}
+
+type tracedStatement struct {
+	kind string
+	took time.Duration
+}
+
+type traceStartKey struct{}
+
+func (t *statementTrace) start() {
+	t.mu.Lock()
+	t.on, t.stmts = true, nil
+	t.mu.Unlock()
+}
+
+func (t *statementTrace) stop() []tracedStatement {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.on = false
+	return t.stmts
+}
+
+func (t *statementTrace) TraceQueryStart(ctx context.Context, _ *pgx.Conn, data pgx.TraceQueryStartData) context.Context {
+	return context.WithValue(ctx, traceStartKey{}, tracedStatement{kind: statementKind(data.SQL), took: time.Duration(time.Now().UnixNano())})
+}
+
+func (t *statementTrace) TraceQueryEnd(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryEndData) {
+	s, ok := ctx.Value(traceStartKey{}).(tracedStatement)
+	if !ok {
+		return
+	}
+	s.took = time.Duration(time.Now().UnixNano()) - s.took
+	t.mu.Lock()
+	if t.on {
+		t.stmts = append(t.stmts, s)
+	}
+	t.mu.Unlock()
+}
+
+// statementKind names a search's statement by the step of exchange's word
+// search that sends it (see exchange/searchwords.go), by its text.
+func statementKind(sql string) string {
+	switch {
+	case strings.Contains(sql, "EXISTS (SELECT 1 FROM listing_words"):
+		return "stats"
+	case strings.Contains(sql, "c.relevance DESC"): // lookUpCandidates
+		switch {
+		case strings.Contains(sql, "JOIN listing_words y"):
+			return "pair"
+		case strings.Contains(sql, "w.weight IN (3, 4)"):
+			return "top"
+		}
+		return "level"
+	case strings.Contains(sql, "GROUP BY r.listing_id"):
+		return "rare+probes"
+	case strings.Contains(sql, "w.weight = 4 AND w.word >= $1"):
+		return "rare"
+	case strings.Contains(sql, "w.weight = $3 AND w.word >= $1"):
+		return "read"
+	case strings.Contains(sql, "unnest($1::UUID[]) AS i"):
+		return "probe"
+	case strings.Contains(sql, "unnest($2::UUID[], $3::BIGINT[])"):
+		return "lookup"
+	case strings.Contains(sql, "FROM listing_tags"):
+		return "tags"
+	}
+	return "other"
+}
+
+// describeStatements is the time spent in statements, their number, and
+// each one's kind and time.
+func describeStatements(stmts []tracedStatement) string {
+	var total time.Duration
+	var parts []string
+	for _, s := range stmts {
+		total += s.took
+		parts = append(parts, fmt.Sprintf("%s %.1f", s.kind, float64(s.took.Microseconds())/1000))
+	}
+	return fmt.Sprintf("%d statements, %.1f ms (%s)", len(stmts), float64(total.Microseconds())/1000, strings.Join(parts, ", "))
+}
+
+// serverCPU returns the CPU time so far of the PostgreSQL server whose
+// postmaster is pid and of its processes (backends, autovacuum), in
+// nanoseconds (0 where there is none).
+func serverCPU(pid int) int64 {
+	if pid <= 0 {
+		return 0
+	}
+	s, err := proccpu.Read(pid)
+	if err != nil {
+		return 0
+	}
+	return int64(s.Process + s.Descendants)
+}
+
+// postmasterPID returns the process id of the PostgreSQL server the pool
+// talks to when it runs on this machine (its data directory is readable
+// here), or 0.
+func postmasterPID(ctx context.Context, pool *pgxpool.Pool) int {
+	var dir string
+	if err := pool.QueryRow(ctx, `SHOW data_directory`).Scan(&dir); err != nil {
+		return 0
+	}
+	b, err := os.ReadFile(dir + "/postmaster.pid")
+	if err != nil {
+		return 0
+	}
+	first, _, _ := strings.Cut(string(b), "\n")
+	pid, _ := strconv.Atoi(strings.TrimSpace(first))
+	return pid
 }
