@@ -11,10 +11,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"runtime/debug"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -193,7 +191,7 @@ func BenchmarkSearch100k(b *testing.B) {
 	}
 	b.Logf("indexed %d listings (%d words) in %v", n, words, indexed.Round(time.Millisecond))
 
-	postmaster := postmasterPID(ctx, pool)
+	postmaster := dbtest.Postmaster(ctx, pool)
 	// The setup's garbage (the generated listings) is collected and
 	// returned to the system now, not during the searches, whose time and
 	// CPU it would count.
@@ -227,7 +225,7 @@ func BenchmarkSearch100k(b *testing.B) {
 			var queries []string
 			var stmts [][]tracedStatement
 			found := 0
-			pg0, self0 := serverCPU(postmaster), proccpu.Self()
+			pg0, self0 := dbtest.ServerCPU(postmaster), proccpu.Self()
 			for b.Loop() {
 				q := typed(vocab[20+zipf.Uint64()%uint64(len(vocab)-20)])
 				if r.IntN(3) == 0 {
@@ -260,7 +258,7 @@ func BenchmarkSearch100k(b *testing.B) {
 			// spent per search: on a shared machine, steadier than the
 			// percentiles.
 			if pg0 > 0 {
-				b.ReportMetric(float64(serverCPU(postmaster)-pg0)/float64(len(took))/1e6, "pg-ms/op")
+				b.ReportMetric(float64(dbtest.ServerCPU(postmaster)-pg0)/float64(len(took))/1e6, "pg-ms/op")
 			}
 			b.ReportMetric(float64(proccpu.Self()-self0)/float64(len(took))/1e6, "go-ms/op")
 			// The slowest searches, to see what the tail is made of.
@@ -417,35 +415,4 @@ func describeStatements(stmts []tracedStatement) string {
 		parts = append(parts, fmt.Sprintf("%s %.1f", s.kind, float64(s.took.Microseconds())/1000))
 	}
 	return fmt.Sprintf("%d statements, %.1f ms (%s)", len(stmts), float64(total.Microseconds())/1000, strings.Join(parts, ", "))
-}
-
-// serverCPU returns the CPU time so far of the PostgreSQL server whose
-// postmaster is pid and of its processes (backends, autovacuum), in
-// nanoseconds (0 where there is none).
-func serverCPU(pid int) int64 {
-	if pid <= 0 {
-		return 0
-	}
-	s, err := proccpu.Read(pid)
-	if err != nil {
-		return 0
-	}
-	return int64(s.Process + s.Descendants)
-}
-
-// postmasterPID returns the process id of the PostgreSQL server the pool
-// talks to when it runs on this machine (its data directory is readable
-// here), or 0.
-func postmasterPID(ctx context.Context, pool *pgxpool.Pool) int {
-	var dir string
-	if err := pool.QueryRow(ctx, `SHOW data_directory`).Scan(&dir); err != nil {
-		return 0
-	}
-	b, err := os.ReadFile(dir + "/postmaster.pid")
-	if err != nil {
-		return 0
-	}
-	first, _, _ := strings.Cut(string(b), "\n")
-	pid, _ := strconv.Atoi(strings.TrimSpace(first))
-	return pid
 }

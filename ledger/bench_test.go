@@ -4,9 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"os"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -81,7 +78,7 @@ RETURNING id`, benchAccounts)
 	if err != nil {
 		return nil, err
 	}
-	bl := &benchLedger{s: s, ids: ids, postmaster: postmasterPID(ctx, pool)}
+	bl := &benchLedger{s: s, ids: ids, postmaster: dbtest.Postmaster(ctx, pool)}
 	// Warm up, then ANALYZE, so that plans are the ones a running server has.
 	if err := bl.drive(2000, 8, false, 1); err != nil {
 		return nil, err
@@ -136,7 +133,7 @@ func (bl *benchLedger) drive(n, clients int, hot bool, batch int) error {
 
 func benchTransfers(b *testing.B, bl *benchLedger, clients int, hot bool, batch int) {
 	retries := bl.s.DB().Retries()
-	machine0, self0, pg0 := machineCPU(), selfCPU(), serverCPU(bl.postmaster)
+	machine0, self0, pg0 := machineCPU(), selfCPU(), dbtest.ServerCPU(bl.postmaster)
 	b.ResetTimer()
 	start := time.Now()
 	if err := bl.drive(b.N, clients, hot, batch); err != nil {
@@ -153,41 +150,8 @@ func benchTransfers(b *testing.B, bl *benchLedger, clients int, hot bool, batch 
 	}
 	b.ReportMetric(float64(selfCPU()-self0)/float64(b.N)/1e3, "go-µs/transfer")
 	if pg0 > 0 {
-		b.ReportMetric(float64(serverCPU(bl.postmaster)-pg0)/float64(b.N)/1e3, "pg-µs/transfer")
+		b.ReportMetric(float64(dbtest.ServerCPU(bl.postmaster)-pg0)/float64(b.N)/1e3, "pg-µs/transfer")
 	}
-}
-
-// serverCPU returns the CPU time so far of the PostgreSQL server whose
-// postmaster is pid and of its processes (backends, WAL writer,
-// checkpointer), in nanoseconds (0 where there is none). Unlike the
-// machine's busy time, it does not count what other programs on a shared
-// machine do.
-func serverCPU(pid int) int64 {
-	if pid <= 0 {
-		return 0
-	}
-	s, err := proccpu.Read(pid)
-	if err != nil {
-		return 0
-	}
-	return int64(s.Process + s.Descendants)
-}
-
-// postmasterPID returns the process id of the PostgreSQL server the pool
-// talks to when it runs on this machine (its data directory is readable
-// here), or 0.
-func postmasterPID(ctx context.Context, pool *pgxpool.Pool) int {
-	var dir string
-	if err := pool.QueryRow(ctx, `SHOW data_directory`).Scan(&dir); err != nil {
-		return 0
-	}
-	b, err := os.ReadFile(dir + "/postmaster.pid")
-	if err != nil {
-		return 0
-	}
-	first, _, _ := strings.Cut(string(b), "\n")
-	pid, _ := strconv.Atoi(strings.TrimSpace(first))
-	return pid
 }
 
 // machineCPU returns the busy CPU time of the whole machine so far, in
