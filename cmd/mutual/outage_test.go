@@ -283,16 +283,7 @@ func TestLocalPostgresKilledUnderLoad(t *testing.T) {
 	l := startLoad(c, accounts, 8)
 	time.Sleep(time.Second)
 
-	pidFile := filepath.Join(dir, "postgres", "pgdata", "postmaster.pid")
-	b, err := os.ReadFile(pidFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	first, _, _ := strings.Cut(string(b), "\n")
-	pid, err := strconv.Atoi(first)
-	if err != nil {
-		t.Fatalf("postmaster.pid starts with %q", first)
-	}
+	pid := postmasterOf(t, filepath.Join(dir, "postgres", "pgdata"))
 	killed := time.Now()
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
@@ -336,17 +327,40 @@ func TestLocalPostgresKilledUnderLoad(t *testing.T) {
 			t.Errorf("serve's log does not say %q", want)
 		}
 	}
-	for line := range strings.Lines(s.stderr.String()) {
-		if strings.Contains(line, `"msg":"internal error"`) {
-			t.Errorf("serve logged an internal error during the outage: %s", strings.TrimSpace(line))
-		}
-	}
+	noInternalErrors(t, s)
 	checkBooks(t, c, accounts, acked)
 
 	s.stop(t)
 	out, _, err := runCmd(t, environ(), "verify", "--data-dir", dir)
 	if err != nil || !strings.HasPrefix(out, "ledger is sound") {
 		t.Errorf("verify after the outage: %q, %v; want sound", out, err)
+	}
+}
+
+// postmasterOf returns the process id in the data directory pgdata's
+// postmaster.pid.
+func postmasterOf(t *testing.T, pgdata string) int {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(pgdata, "postmaster.pid"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, _, _ := strings.Cut(string(b), "\n")
+	pid, err := strconv.Atoi(first)
+	if err != nil {
+		t.Fatalf("postmaster.pid starts with %q", first)
+	}
+	return pid
+}
+
+// noInternalErrors fails t for each internal error s logged: an outage is
+// answered 503, never 500.
+func noInternalErrors(t *testing.T, s *server) {
+	t.Helper()
+	for line := range strings.Lines(s.stderr.String()) {
+		if strings.Contains(line, `"msg":"internal error"`) {
+			t.Errorf("serve logged an internal error during the outage: %s", strings.TrimSpace(line))
+		}
 	}
 }
 
@@ -370,15 +384,7 @@ func TestLocalPostgresDownPastTheLease(t *testing.T) {
 	time.Sleep(500 * time.Millisecond)
 
 	pgdata := filepath.Join(dir, "postgres", "pgdata")
-	b, err := os.ReadFile(filepath.Join(pgdata, "postmaster.pid"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	first, _, _ := strings.Cut(string(b), "\n")
-	pid, err := strconv.Atoi(first)
-	if err != nil {
-		t.Fatalf("postmaster.pid starts with %q", first)
-	}
+	pid := postmasterOf(t, pgdata)
 	// The supervisor starts PostgreSQL again only once every process of
 	// the dead one has ended, and gives a lingering one about 6 s (1 s,
 	// then SIGQUIT, 5 s, then SIGKILL). A stopped process lingers: the
@@ -431,11 +437,7 @@ func TestLocalPostgresDownPastTheLease(t *testing.T) {
 	if !strings.Contains(s.stderr.String(), "registered again as instance") {
 		t.Errorf("serve's log does not say the server instance registered again; was PostgreSQL down past the lease (down for %s)?", down)
 	}
-	for line := range strings.Lines(s.stderr.String()) {
-		if strings.Contains(line, `"msg":"internal error"`) {
-			t.Errorf("serve logged an internal error during the outage: %s", strings.TrimSpace(line))
-		}
-	}
+	noInternalErrors(t, s)
 	s.wantOK(t, "/readyz", `{"status":"ready"}`)
 	checkBooks(t, c, accounts, acked)
 }
