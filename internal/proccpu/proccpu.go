@@ -66,9 +66,9 @@ func parseProcStat(b []byte) (procStat, error) {
 }
 
 // Read reads the CPU spent by process pid and by all its descendants
-// (for a descendant, also what its own children that ended had spent, so
-// that a PostgreSQL backend that exits is still counted), the machine's
-// busy time, and this process's own CPU.
+// (with what the children that ended had spent, the root's as well as a
+// descendant's, so that a PostgreSQL backend that exits is still counted),
+// the machine's busy time, and this process's own CPU.
 func Read(pid int) (Sample, error) {
 	var s Sample
 	entries, err := os.ReadDir("/proc")
@@ -97,6 +97,11 @@ func Read(pid int) (Sample, error) {
 		return s, fmt.Errorf("no process %d", pid)
 	}
 	s.Process = root.cpu
+	// A child that ended and was waited for left the tree: its CPU is now
+	// in the root's reaped children, counted so that the sum never falls
+	// when one ends between two readings (a backend that exits, a load
+	// generator's run).
+	s.Descendants = root.reapedKids
 	for todo := kids[pid]; len(todo) > 0; {
 		p := procs[todo[0]]
 		todo = append(todo[1:], kids[p.pid]...)

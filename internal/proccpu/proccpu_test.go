@@ -63,3 +63,52 @@ func TestReadUnknownProcess(t *testing.T) {
 		t.Error("no error for a process that does not exist")
 	}
 }
+
+// A child that ends and is waited for between two readings stays counted:
+// the CI once printed a negative PostgreSQL CPU per transfer when one of
+// the test process's children ended during a benchmark.
+func TestReadKeepsChildrenThatEnded(t *testing.T) {
+	child := exec.Command("sh", "-c", `i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done; read line || true`)
+	stdin, err := child.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := child.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { child.Process.Kill(); child.Wait() })
+	before, err := Read(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Wait until the child has spent CPU, then let it end and reap it.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		s, err := Read(os.Getpid())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.Descendants-before.Descendants >= 200*time.Millisecond {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the busy child's CPU was not counted: %s then %s", before.Descendants, s.Descendants)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	lived, err := Read(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdin.Close()
+	if err := child.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	after, err := Read(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.Descendants < lived.Descendants {
+		t.Errorf("descendants' CPU fell from %s to %s when the child ended", lived.Descendants, after.Descendants)
+	}
+}
