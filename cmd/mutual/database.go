@@ -50,13 +50,21 @@ type database struct {
 // isolation, and so runs every transaction SERIALIZABLE, as CockroachDB does
 // (internal/pgtx honours the default).
 func openDatabase(ctx context.Context, e *env, dataDir string) (*database, error) {
-	return openDatabasePool(ctx, e, dataDir, 0)
+	return openDatabaseSized(ctx, e, dataDir, dbSizes{})
 }
 
-// openDatabasePool is openDatabase with a pool of at most poolSize
-// connections (0: DefaultPoolSize). A pool_max_conns in DATABASE_URL wins
-// over both.
-func openDatabasePool(ctx context.Context, e *env, dataDir string, poolSize int) (*database, error) {
+// dbSizes say how large serve makes its database's resources: the pool's
+// connections (0: DefaultPoolSize; a pool_max_conns in DATABASE_URL wins
+// over both), and the local PostgreSQL's cache, its shared_buffers ("":
+// pglocal.DefaultSharedBuffers; not used with DATABASE_URL).
+type dbSizes struct {
+	pool  int
+	cache string
+}
+
+// openDatabaseSized is openDatabase with the sizes given.
+func openDatabaseSized(ctx context.Context, e *env, dataDir string, sizes dbSizes) (*database, error) {
+	poolSize := sizes.pool
 	if poolSize <= 0 {
 		poolSize = DefaultPoolSize()
 	}
@@ -73,17 +81,22 @@ func openDatabasePool(ctx context.Context, e *env, dataDir string, poolSize int)
 		e.log.Info("using the database named by DATABASE_URL", "host", c.Host, "port", c.Port, "database", c.Database, "user", c.User)
 		return &database{pool: pool}, nil
 	}
-	return openLocal(ctx, e.log, dataDir, params, poolSize)
+	return openLocal(ctx, e.log, dataDir, params, poolSize, sizes.cache)
 }
 
-// openLocal starts the private server in dataDir/postgres and opens a pool on
-// its database "mutual".
-func openLocal(ctx context.Context, log *slog.Logger, dataDir string, params map[string]string, poolSize int) (*database, error) {
+// openLocal starts the private server in dataDir/postgres, with a cache of
+// cache ("": the launcher's default), and opens a pool on its database
+// "mutual".
+func openLocal(ctx context.Context, log *slog.Logger, dataDir string, params map[string]string, poolSize int, cache string) (*database, error) {
 	dir, err := filepath.Abs(dataDir)
 	if err != nil {
 		return nil, fmt.Errorf("data folder %s: %w", dataDir, err)
 	}
-	srv, err := pglocal.Start(ctx, pglocal.Config{Dir: filepath.Join(dir, "postgres"), Durable: true, Logger: log})
+	cfg := pglocal.Config{Dir: filepath.Join(dir, "postgres"), Durable: true, Logger: log}
+	if cache != "" {
+		cfg.Settings = map[string]string{"shared_buffers": cache}
+	}
+	srv, err := pglocal.Start(ctx, cfg)
 	switch {
 	case errors.Is(err, pglocal.ErrInUse):
 		// ErrInUse's text says the folder is in use; name it and what to do.

@@ -264,10 +264,19 @@ func TestServeWithDatabaseURL(t *testing.T) {
 func TestServeLocalMode(t *testing.T) {
 	t.Parallel()
 	dir := dataDir(t)
-	first := startServe(t, environ(), "--addr", "127.0.0.1:0", "--data-dir", dir)
+	first := startServe(t, environ(), "--addr", "127.0.0.1:0", "--data-dir", dir, "--db-cache", "160MB")
 	first.wantOK(t, "/readyz", `{"status":"ready"}`)
+	// The local PostgreSQL keeps the cache --db-cache asks for (the command
+	// line it was started with is in postmaster.opts).
+	opts, err := os.ReadFile(filepath.Join(dir, "postgres", "pgdata", "postmaster.opts"))
+	if err != nil || !strings.Contains(string(opts), `"shared_buffers=160MB"`) {
+		t.Errorf("postmaster.opts does not set shared_buffers=160MB (%v):\n%s", err, opts)
+	}
+	if _, _, err := runCmd(t, environ(), "serve", "--data-dir", dataDir(t), "--db-cache", "lots"); err == nil || !strings.Contains(err.Error(), "--db-cache") {
+		t.Errorf("serve --db-cache lots: %v; want an error about --db-cache", err)
+	}
 
-	_, _, err := runCmd(t, environ(), "serve", "--addr", "127.0.0.1:0", "--data-dir", dir)
+	_, _, err = runCmd(t, environ(), "serve", "--addr", "127.0.0.1:0", "--data-dir", dir)
 	if err == nil {
 		t.Fatal("a second serve on the same data folder succeeded; want an error")
 	}

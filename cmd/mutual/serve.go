@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -21,6 +22,7 @@ import (
 	"github.com/mutual-ledger/mutual/httpapi"
 	"github.com/mutual-ledger/mutual/internal/idempotency"
 	"github.com/mutual-ledger/mutual/internal/mailer"
+	"github.com/mutual-ledger/mutual/internal/pglocal"
 	"github.com/mutual-ledger/mutual/internal/pgtx"
 	"github.com/mutual-ledger/mutual/ledger"
 	"github.com/mutual-ledger/mutual/schema"
@@ -46,6 +48,10 @@ second and serves HTTP on --addr until SIGINT or SIGTERM, then shuts down
 gracefully and stops the local PostgreSQL.`
 
 // serve implements `mutual serve`.
+// cacheSize is what --db-cache accepts: a whole number of kB, MB, GB or TB,
+// as PostgreSQL writes memory sizes.
+var cacheSize = regexp.MustCompile(`^[1-9][0-9]{0,6}(kB|MB|GB|TB)$`)
+
 func serve(ctx context.Context, e *env, args []string) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	addr := fs.String("addr", "127.0.0.1:8080", "listen for HTTP on `HOST:PORT` (port 0 picks a free port)")
@@ -59,6 +65,7 @@ func serve(ctx context.Context, e *env, args []string) error {
 	publicURL := fs.String("public-url", "", "the `URL` people reach the pages at, e.g. https://mutual.example.org: passkeys belong to its host, and are accepted only from it (default http://localhost:PORT, PORT the one listened on)")
 	groupCommit := fs.Bool("group-commit", true, "write single transfers that arrive together in one database transaction, each keeping its own outcome (false: one transaction each)")
 	dbPool := fs.Int("db-pool", 0, fmt.Sprintf("hold at most `N` database connections (default %d, from the CPUs; a pool_max_conns in DATABASE_URL wins)", DefaultPoolSize()))
+	dbCache := fs.String("db-cache", "", fmt.Sprintf("the local PostgreSQL keeps `SIZE` of pages in memory, e.g. 512MB or 2GB (its shared_buffers; default %s, a quarter of this machine's memory, at most 8GB)", pglocal.DefaultSharedBuffers()))
 	if help, err := parseFlags(fs, e, serveSummary, args); help || err != nil {
 		return err
 	}
@@ -88,7 +95,10 @@ func serve(ctx context.Context, e *env, args []string) error {
 	if *dbPool < 0 {
 		return &usageError{fmt.Sprintf("serve: --db-pool %d: want a number of connections, at least 1", *dbPool)}
 	}
-	db, err := openDatabasePool(ctx, e, *dataDir, *dbPool)
+	if *dbCache != "" && !cacheSize.MatchString(*dbCache) {
+		return &usageError{fmt.Sprintf("serve: --db-cache %q: want a size such as 512MB or 2GB", *dbCache)}
+	}
+	db, err := openDatabaseSized(ctx, e, *dataDir, dbSizes{pool: *dbPool, cache: *dbCache})
 	if err != nil {
 		return err
 	}

@@ -166,6 +166,14 @@ func TestStartStopRestart(t *testing.T) {
 			t.Errorf("%s = %s, want %s", setting, got, want)
 		}
 	}
+	// The cache is sized for the machine (in 8 kB pages in pg_settings).
+	var pages int64
+	if err := conn.QueryRow(context.Background(), `SELECT setting::BIGINT FROM pg_settings WHERE name = 'shared_buffers'`).Scan(&pages); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := strconv.FormatInt(pages*8/1024, 10)+"MB", pglocal.DefaultSharedBuffers(); got != want {
+		t.Errorf("shared_buffers = %s, want %s", got, want)
+	}
 	conn.Close(context.Background())
 	stop(t, srv)
 }

@@ -30,9 +30,10 @@ type Config struct {
 	// missing.
 	Dir string
 	// Durable keeps PostgreSQL's default durability (fsync on), for
-	// `mutual serve`. When false, as for tests, the server runs with
-	// fsync=off, synchronous_commit=off and full_page_writes=off: fast, but a
-	// machine crash can lose or corrupt the cluster.
+	// `mutual serve`, and sizes its cache for the machine
+	// (DefaultSharedBuffers). When false, as for tests, the server runs
+	// with fsync=off, synchronous_commit=off and full_page_writes=off:
+	// fast, but a machine crash can lose or corrupt the cluster.
 	Durable bool
 	// Logger receives what the launcher does (never the password); nil
 	// discards it.
@@ -278,7 +279,13 @@ func serverArgs(cfg Config, pgdata string, port int) []string {
 	}
 	if !cfg.Durable {
 		args = append(args, "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off")
-	} else if clusterVersion(pgdata) >= 14 {
+	} else {
+		// A server for real data (and benchmarks) holds what it reads in a
+		// cache sized for the machine; tests, many servers at once on
+		// small data, keep PostgreSQL's 128MB.
+		args = append(args, "-c", "shared_buffers="+DefaultSharedBuffers())
+	}
+	if cfg.Durable && clusterVersion(pgdata) >= 14 {
 		// Before replaying the WAL after a crash, PostgreSQL makes sure
 		// every file of the cluster is on disk. One syncfs() does that in
 		// a fraction of the time of an fsync() per file (measured here:
