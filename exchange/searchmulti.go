@@ -49,13 +49,19 @@ const probeMax = 64
 // the other words read or probed later, a statement at a time: a search
 // of a rare and a common word then takes three statements (termStats,
 // this, the listings) where it took about 6.5. Each probe costs a few µs
-// of the database's time, a weight's rows read in bulk far less each: on
-// BenchmarkRareCommon's 100,000 listings (two runs), probing up to 1,000
-// rows took the least database CPU per search (4.9 and 5.4 ms, against
-// 6.1 and 6.6 apart, 7.0 and 7.6 probing up to 3,000) and cut the p50
-// from 12.4 and 15.4 ms to 7.2 and 8.3; probing up to 3,000 rows cut the
-// p50 and the p99 a little more, for more of the database's time.
-const joinMax = 1000
+// of the database's time, a weight's rows read in bulk far less each, but
+// a common word's rows in descriptions are ten to fifteen thousand, read
+// into Go. With PostgreSQL's cache at 128MB, probes often missed it, and
+// probing up to 1,000 rows took the least database CPU (BenchmarkRareCommon:
+// 4.9 and 5.4 ms per search, against 7.0 and 7.6 probing up to 3,000). With
+// the cache sized for the machine (pglocal.DefaultSharedBuffers), probing
+// every rare driver (up to rareCount rows) is the cheapest overall:
+// BenchmarkRareCommon, 200 searches, database and Go CPU per search 5.5 +
+// 4.0 ms against 4.7 + 6.5 up to 1,000 rows (p50 5.2 against 5.6 ms), and
+// BenchmarkSearch100k over HTTP, two alternated rounds each: p99 14.8 and
+// 13.8 ms against 15.9 and 16.1 for words, 13.7 and 16.3 against 19.6 and
+// 19.2 near a point, with less time per search and no more database CPU.
+const joinMax = rareCount
 
 // wordLimits are where a word search changes its way: rare is how many
 // rows of a term termStats counts (rareCount), probe how many listings a
