@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -131,8 +132,11 @@ func apply(ctx context.Context, db *pgtx.DB, m Migration) (bool, error) {
 	if err != nil || done {
 		return false, err
 	}
-	steps := splitSteps(m.SQL)
+	steps := StepsFor(m.SQL, db.CockroachDB())
 	for _, step := range steps[:len(steps)-1] {
+		if strings.TrimSpace(step) == "" {
+			continue
+		}
 		// One query of several statements, which both databases run as one
 		// implicit transaction. These steps change the schema only; if one
 		// fails, the next migrate runs it again. Two migrators running one
@@ -159,6 +163,9 @@ func apply(ctx context.Context, db *pgtx.DB, m Migration) (bool, error) {
 			}
 			return err
 		}
+		if strings.TrimSpace(last) == "" {
+			return nil // a PostgreSQL-only step on CockroachDB
+		}
 		_, err := tx.Exec(ctx, last)
 		return err
 	})
@@ -168,19 +175,36 @@ func apply(ctx context.Context, db *pgtx.DB, m Migration) (bool, error) {
 	return err == nil, err
 }
 
-// splitSteps splits a migration's SQL at its StepMarker lines.
-func splitSteps(sql string) []string {
+// PostgresOnly, alone on a line of a step (see StepMarker), makes the
+// step PostgreSQL's only: on CockroachDB it is left out (the last step
+// then commits the version row alone). It is for settings that only tune
+// PostgreSQL's planner, which CockroachDB's does not read, never for the
+// schema's meaning: tables, columns, constraints and indexes are written
+// in the dialect both share.
+const PostgresOnly = "-- mutual:postgres-only"
+
+// StepsFor splits a migration's SQL at its StepMarker lines, and on
+// CockroachDB empties the steps marked PostgresOnly.
+func StepsFor(sql string, cockroach bool) []string {
 	var steps []string
 	var cur strings.Builder
+	end := func() {
+		step := cur.String()
+		if cockroach && slices.ContainsFunc(strings.Split(step, "\n"), func(l string) bool { return strings.TrimSpace(l) == PostgresOnly }) {
+			step = ""
+		}
+		steps = append(steps, step)
+		cur.Reset()
+	}
 	for _, line := range strings.SplitAfter(sql, "\n") {
 		if strings.TrimSpace(line) == StepMarker {
-			steps = append(steps, cur.String())
-			cur.Reset()
+			end()
 			continue
 		}
 		cur.WriteString(line)
 	}
-	return append(steps, cur.String())
+	end()
+	return steps
 }
 
 // Version returns the highest migration version recorded in the database, or
