@@ -31,6 +31,18 @@ func TestReadCountsDescendants(t *testing.T) {
 	// A shell that burns CPU then waits, so that it is still there to be
 	// read; its own child (the sleep) makes it a grandparent.
 	child := exec.Command("sh", "-c", `i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done; sleep 30`)
+	before, after := runBusy(t, child)
+	if after.Machine <= before.Machine {
+		t.Errorf("machine busy time did not grow: %s then %s", before.Machine, after.Machine)
+	}
+}
+
+// runBusy starts child, a process that spends CPU, and reads this process
+// before it and again until its descendants have spent 200 ms of CPU since:
+// it returns both readings, and fails the test if that takes over 20 s.
+// The child is killed when the test ends.
+func runBusy(t *testing.T, child *exec.Cmd) (before, busy Sample) {
+	t.Helper()
 	if err := child.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -41,18 +53,15 @@ func TestReadCountsDescendants(t *testing.T) {
 	}
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		after, err := Read(os.Getpid())
+		s, err := Read(os.Getpid())
 		if err != nil {
 			t.Fatal(err)
 		}
-		if after.Descendants-before.Descendants >= 200*time.Millisecond {
-			if after.Machine <= before.Machine {
-				t.Errorf("machine busy time did not grow: %s then %s", before.Machine, after.Machine)
-			}
-			return
+		if s.Descendants-before.Descendants >= 200*time.Millisecond {
+			return before, s
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the busy child's CPU was not counted: %s then %s", before.Descendants, after.Descendants)
+			t.Fatalf("the busy child's CPU was not counted: %s then %s", before.Descendants, s.Descendants)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -73,33 +82,8 @@ func TestReadKeepsChildrenThatEnded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := child.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { child.Process.Kill(); child.Wait() })
-	before, err := Read(os.Getpid())
-	if err != nil {
-		t.Fatal(err)
-	}
 	// Wait until the child has spent CPU, then let it end and reap it.
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		s, err := Read(os.Getpid())
-		if err != nil {
-			t.Fatal(err)
-		}
-		if s.Descendants-before.Descendants >= 200*time.Millisecond {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the busy child's CPU was not counted: %s then %s", before.Descendants, s.Descendants)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	lived, err := Read(os.Getpid())
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, lived := runBusy(t, child)
 	stdin.Close()
 	if err := child.Wait(); err != nil {
 		t.Fatal(err)
