@@ -26,7 +26,8 @@ func TestParseProcStat(t *testing.T) {
 	}
 }
 
-// sampleCPU counts what a child process spends among the descendants.
+// A child process's CPU is counted among the descendants, and the
+// machine's busy time grows with it.
 func TestReadCountsDescendants(t *testing.T) {
 	// A shell that burns CPU then waits, so that it is still there to be
 	// read; its own child (the sleep) makes it a grandparent.
