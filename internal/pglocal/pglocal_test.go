@@ -161,7 +161,7 @@ func TestStartStopRestart(t *testing.T) {
 	if n := count(t, conn, "kept"); n != 2 {
 		t.Fatalf("after restart, kept has %d rows, want 2", n)
 	}
-	for setting, want := range map[string]string{"fsync": "on", "synchronous_commit": "on", "work_mem": "7MB", "max_connections": "50", "recovery_init_sync_method": "syncfs"} {
+	for setting, want := range map[string]string{"fsync": "on", "synchronous_commit": "on", "work_mem": "7MB", "max_connections": "50", "recovery_init_sync_method": "syncfs", "jit": "off"} {
 		if got := show(t, conn, setting); got != want {
 			t.Errorf("%s = %s, want %s", setting, got, want)
 		}
