@@ -55,8 +55,12 @@ func SearchWords(text string) (words, uppers [][]byte, err error) {
 // driver has its listings probed for the other words as it is read
 // (joinMax; 0: never).
 func (s *Store) TuneWordSearch(rare int64, probe int, join int64) {
-	s.words = wordLimits{rare: rare, probe: probe, join: join}
+	s.words = wordLimits{rare: rare, probe: probe, join: join, begun: s.words.begun}
 }
+
+// TuneBegun sets up to how many words a term may begin for its probes to
+// read the primary key at each (begunMax; 0: never).
+func (s *Store) TuneBegun(n int) { s.words.begun = n }
 
 // FindFirst runs the first steps of a search whose words are all common,
 // for the first page of q as pr sees it: findTop, or findPair when pair is
@@ -97,4 +101,23 @@ func RareStatement(text string) (string, []any, error) {
 	}
 	sql, args := driverSQL(ListingQuery{}, driverTerm{searchTerm: terms[0]}, probed)
 	return sql, args, nil
+}
+
+// WordsBegun returns, for each term of text, the indexed words termStats
+// found it begins (nil when more than wordLimits.begun).
+func (s *Store) WordsBegun(ctx context.Context, text string) ([][]string, error) {
+	terms, err := searchTerms(text)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.termStats(ctx, terms); err != nil {
+		return nil, err
+	}
+	out := make([][]string, len(terms))
+	for i, t := range terms {
+		for _, b := range t.begun {
+			out[i] = append(out[i], string(b))
+		}
+	}
+	return out, nil
 }

@@ -26,8 +26,8 @@ import (
 //     (weight, word, listing_id, lat, lon) index, with their distance;
 //   - another word's rows with their scores, a weight at a time from the
 //     same index, only the weights that can still matter, each read once;
-//   - or, for a common word and few listings, a probe per listing of the
-//     (listing_id, word, weight) index;
+//   - or, for a common word and few listings, a probe per listing
+//     (probeWhere);
 //   - the few best candidates' listings, with the search's filters.
 //
 // A search whose words are all common first reads their rows above
@@ -63,15 +63,25 @@ const probeMax = 64
 // 19.2 near a point, with less time per search and no more database CPU.
 const joinMax = rareCount
 
+// begunMax is up to how many indexed words a term may begin for its
+// probes to read the primary key at each of them (see probeWhere): each
+// word is a read of the key, where one probe of the (listing_id, ...)
+// index reads a page at random. Of 150 common words searched whole in
+// BenchmarkRareCommon's vocabulary, half begin one word, none more than six.
+const begunMax = 4
+
 // wordLimits are where a word search changes its way: rare is how many
 // rows of a term termStats counts (rareCount), probe how many listings a
 // common word is probed for (probeMax), join how many rows a rare driver
 // may have for the other words to be probed in each of its listings in
-// the statement that reads it (joinMax).
+// the statement that reads it (joinMax), begun up to how many words a
+// term may begin for its probes to read the primary key at each (begunMax;
+// 0: never).
 type wordLimits struct {
 	rare  int64
 	probe int
 	join  int64
+	begun int
 }
 
 // wordWalk is the state of a search of several words.
@@ -337,10 +347,11 @@ func (c candidate) found(q ListingQuery) Found {
 // driverRows reads the rows of the driver, each listing once with its
 // score (its best row's), and its distance from q's point. For each of
 // probed it also learns, in the same statement, the word's true score in
-// each of the driver's listings (0 when the listing lacks it) by one probe
-// of listing_words' (listing_id, word, weight) index per driver listing: a
-// round trip or more saved per word for as many probes as the driver has
-// listings (findRare asks this of a driver of at most wordLimits.join rows).
+// each of the driver's listings by one probe per driver listing
+// (probeWhere), and returns only the listings that hold every word of
+// probed: a round trip or more saved per word for as many probes as the
+// driver has listings (findRare asks this of a driver of at most
+// wordLimits.join rows).
 func (s *Store) driverRows(ctx context.Context, q ListingQuery, d driverTerm, probed []*otherWord) ([]candidate, error) {
 	sql, args := driverSQL(q, d, probed)
 	rows, err := s.db.Pool.Query(ctx, sql, args...)
@@ -398,13 +409,20 @@ func driverSQL(q ListingQuery, d driverTerm, probed []*otherWord) (string, []any
 		// holding the driver in its title and its description is probed
 		// once.
 		cols := "d.listing_id, d.score, d.placeless, d.km"
-		for _, o := range probed {
+		var held []string
+		for i, o := range probed {
 			w, u := arg(o.word), arg(o.upper)
-			cols += ", COALESCE((SELECT max(" + wordScore("x", w) + ") FROM listing_words x" +
-				" WHERE x.listing_id = d.listing_id AND x.word >= " + w + " AND x.word < " + u + "), 0)"
+			col := "s" + strconv.Itoa(i)
+			cols += ", (SELECT max(" + wordScore("x", w) + ") FROM listing_words x WHERE " +
+				probeWhere(o.searchTerm, "d.listing_id", w, u, arg) + ") AS " + col
+			held = append(held, "p."+col+" IS NOT NULL")
 		}
-		sql = "SELECT " + cols + " FROM (SELECT r.listing_id, max(r.score), bool_and(r.placeless), min(r.km) FROM (" + sql +
-			") AS r (listing_id, score, placeless, km) GROUP BY r.listing_id) AS d (listing_id, score, placeless, km)"
+		// Only the listings that hold every word are sent: most of a rare
+		// word's listings lack a given common word. OFFSET 0 keeps the
+		// probes from being run again for the WHERE.
+		sql = "SELECT p.* FROM (SELECT " + cols + " FROM (SELECT r.listing_id, max(r.score), bool_and(r.placeless), min(r.km) FROM (" + sql +
+			") AS r (listing_id, score, placeless, km) GROUP BY r.listing_id) AS d (listing_id, score, placeless, km) OFFSET 0) AS p WHERE " +
+			strings.Join(held, " AND ")
 	}
 	return sql, args
 }
@@ -446,8 +464,8 @@ SELECT w.listing_id, w.weight * CASE WHEN w.word = $1 THEN 2 ELSE 1 END FROM lis
 	return err
 }
 
-// probe learns the true score of term o in each of cands, by one probe of
-// listing_words' (listing_id, word, weight) index per listing.
+// probe learns the true score of term o in each of cands, by one probe
+// per listing (probeWhere).
 func (s *Store) probe(ctx context.Context, o *otherWord, cands []candidate) error {
 	scores, err := s.probeScores(ctx, o.searchTerm, cands)
 	for _, c := range cands {
@@ -457,17 +475,20 @@ func (s *Store) probe(ctx context.Context, o *otherWord, cands []candidate) erro
 }
 
 // probeScores returns the score of term t in each of cands that holds it,
-// by one probe of listing_words' (listing_id, word, weight) index per
-// listing.
+// by one probe per listing (probeWhere).
 func (s *Store) probeScores(ctx context.Context, t searchTerm, cands []candidate) (map[uuid.UUID]int64, error) {
 	ids := make([]uuid.UUID, len(cands))
 	for i, c := range cands {
 		ids[i] = c.id
 	}
+	args := []any{ids, t.word, t.upper}
+	arg := func(x any) string {
+		args = append(args, x)
+		return "$" + strconv.Itoa(len(args))
+	}
 	rows, err := s.db.Pool.Query(ctx, `
-SELECT i.id, (SELECT max(x.weight * CASE WHEN x.word = $2 THEN 2 ELSE 1 END) FROM listing_words x
-  WHERE x.listing_id = i.id AND x.word >= $2 AND x.word < $3)
-FROM unnest($1::UUID[]) AS i (id)`, ids, t.word, t.upper)
+SELECT i.id, (SELECT max(`+wordScore("x", "$2")+`) FROM listing_words x WHERE `+probeWhere(t, "i.id", "$2", "$3", arg)+`)
+FROM unnest($1::UUID[]) AS i (id)`, args...)
 	if err != nil {
 		return nil, err
 	}

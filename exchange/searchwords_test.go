@@ -239,7 +239,11 @@ func TestFindListingsAgreesAcrossWays(t *testing.T) {
 					}
 				}
 				limit := []int{2, 5, 50}[r.IntN(3)]
-				if agrees(t, w, viewers[i%2], q, limit, fmt.Sprintf("viewer %d", i%2)) {
+				// Every other search probes the (listing_id, ...) index
+				// whatever the words its terms begin (see probeWhere).
+				begun := []int{4, 0}[i/2%2]
+				w.ex.TuneBegun(begun)
+				if agrees(t, w, viewers[i%2], q, limit, fmt.Sprintf("viewer %d, begun up to %d", i%2, begun)) {
 					nonEmpty++
 				}
 				// Again with a rare driver's listings probed for the other
@@ -393,4 +397,40 @@ func summary(fs []exchange.Found) string {
 		b.WriteString("] ")
 	}
 	return b.String()
+}
+
+// TestWordsBegun: in a search of several words, termStats lists the
+// indexed words a term begins, in the index's order, when they are at most
+// wordLimits.begun, so that probes read the primary key at each; with
+// more, or none, or for a search of one word, it lists none.
+func TestWordsBegun(t *testing.T) {
+	ctx := context.Background()
+	w := newListingWorld(t)
+	for _, text := range [][2]string{{"Niños", "cuidado por la tarde"}, {"niñas", "ninja"}, {"Nino", ""}, {"nicho", "x"}} {
+		in := w.need()
+		in.Title, in.Description, in.Tags = text[0], text[1], nil
+		w.post(t, in)
+	}
+	for _, c := range []struct {
+		text  string
+		begun int
+		want  [][]string
+	}{
+		{"nin cuidado", 4, [][]string{{"ninas", "ninja", "nino", "ninos"}, {"cuidado"}}},
+		{"NIÑO tarde", 4, [][]string{{"nino", "ninos"}, {"tarde"}}},
+		{"ni tarde", 4, [][]string{nil, {"tarde"}}},     // five words
+		{"nin tarde", 3, [][]string{nil, {"tarde"}}},    // four, more than three
+		{"nin tarde", 0, [][]string{nil, nil}},          // never
+		{"zapato tarde", 4, [][]string{nil, {"tarde"}}}, // none
+		{"nin", 4, [][]string{nil}},                     // a search of one word
+	} {
+		w.ex.TuneBegun(c.begun)
+		got, err := w.ex.WordsBegun(ctx, c.text)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprint(got) != fmt.Sprint(c.want) {
+			t.Errorf("WordsBegun(%q) up to %d = %v, want %v", c.text, c.begun, got, c.want)
+		}
+	}
 }

@@ -52,7 +52,7 @@ func NewStore(db *pgtx.DB, led *ledger.Store, cfg Config) *Store {
 		ttl = DefaultAuthCacheTTL
 	}
 	return &Store{db: db, led: led, now: cfg.Now, auth: newAuthCache(ttl), taxonomy: newTaxonomyCache(ttl),
-		words: wordLimits{rare: rareCount, probe: probeMax, join: joinMax}}
+		words: wordLimits{rare: rareCount, probe: probeMax, join: joinMax, begun: begunMax}}
 }
 
 func (s *Store) clock() time.Time { return s.now().UTC().Truncate(time.Microsecond) }

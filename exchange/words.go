@@ -153,6 +153,10 @@ SELECT `+listingColumns+` FROM listings l WHERE l.id > $2 AND l.words_version < 
 // which no UTF-8 text holds).
 type searchTerm struct {
 	word, upper []byte
+	// begun lists the indexed words the term begins (itself included when
+	// indexed), once termStats has found them few (wordLimits.begun); nil
+	// otherwise. Probes then read the primary key at each (probeWhere).
+	begun [][]byte
 }
 
 // searchTerms folds a search's text into its distinct words, at most
