@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/mutual-ledger/mutual/internal/dbtest"
 )
 
@@ -98,6 +100,38 @@ func TestPoolSize(t *testing.T) {
 			t.Errorf("pool of %d asked, pool_max_conns in URL: %v: MaxConns %d, want %d", tt.size, strings.Contains(tt.url, "pool_max_conns"), got, tt.max)
 		}
 		pool.Close()
+	}
+}
+
+// TestConnectTurnsJITOff: a PostgreSQL of one's own (DATABASE_URL) whose
+// database asks for JIT compilation still runs every connection of
+// Mutual's pool without it.
+func TestConnectTurnsJITOff(t *testing.T) {
+	ctx := context.Background()
+	url := dbtest.URL(t)
+	admin, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	var name string
+	if err := admin.QueryRow(ctx, `SELECT current_database()`).Scan(&name); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.Exec(ctx, "ALTER DATABASE "+pgx.Identifier{name}.Sanitize()+" SET jit = on"); err != nil {
+		t.Fatal(err)
+	}
+	pool, err := connect(ctx, url, "the test database", nil, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	var jit string
+	if err := pool.QueryRow(ctx, `SHOW jit`).Scan(&jit); err != nil {
+		t.Fatal(err)
+	}
+	if jit != "off" {
+		t.Errorf("jit = %s on a connection of the pool, want off", jit)
 	}
 }
 
