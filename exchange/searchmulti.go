@@ -27,7 +27,7 @@ import (
 //   - another word's rows with their scores, a weight at a time from the
 //     same index, only the weights that can still matter, each read once;
 //   - or, for a common word and few listings, a probe per listing
-//     (probeWhere);
+//     (probeSQL);
 //   - the few best candidates' listings, with the search's filters.
 //
 // A search whose words are all common first reads their rows above
@@ -64,10 +64,11 @@ const probeMax = 64
 const joinMax = rareCount
 
 // begunMax is up to how many indexed words a term may begin for its
-// probes to read the primary key at each of them (see probeWhere): each
+// probes to read the primary key at each of them (see probeSQL): each
 // word is a read of the key, where one probe of the (listing_id, ...)
-// index reads a page at random. Of 150 common words searched whole in
-// BenchmarkRareCommon's vocabulary, half begin one word, none more than six.
+// index reads a page at random. Of the common words of 150 searches in
+// BenchmarkRareCommon's vocabulary, typed whole, half begin one word and
+// none more than six.
 const begunMax = 4
 
 // wordLimits are where a word search changes its way: rare is how many
@@ -348,7 +349,7 @@ func (c candidate) found(q ListingQuery) Found {
 // score (its best row's), and its distance from q's point. For each of
 // probed it also learns, in the same statement, the word's true score in
 // each of the driver's listings by one probe per driver listing
-// (probeWhere), and returns only the listings that hold every word of
+// (probeSQL), and returns only the listings that hold every word of
 // probed: a round trip or more saved per word for as many probes as the
 // driver has listings (findRare asks this of a driver of at most
 // wordLimits.join rows).
@@ -413,8 +414,7 @@ func driverSQL(q ListingQuery, d driverTerm, probed []*otherWord) (string, []any
 		for i, o := range probed {
 			w, u := arg(o.word), arg(o.upper)
 			col := "s" + strconv.Itoa(i)
-			cols += ", (SELECT max(" + wordScore("x", w) + ") FROM listing_words x WHERE " +
-				probeWhere(o.searchTerm, "d.listing_id", w, u, arg) + ") AS " + col
+			cols += ", " + probeSQL(o.searchTerm, "d.listing_id", w, u, arg) + " AS " + col
 			held = append(held, "p."+col+" IS NOT NULL")
 		}
 		// Only the listings that hold every word are sent: most of a rare
@@ -465,7 +465,7 @@ SELECT w.listing_id, w.weight * CASE WHEN w.word = $1 THEN 2 ELSE 1 END FROM lis
 }
 
 // probe learns the true score of term o in each of cands, by one probe
-// per listing (probeWhere).
+// per listing (probeSQL).
 func (s *Store) probe(ctx context.Context, o *otherWord, cands []candidate) error {
 	scores, err := s.probeScores(ctx, o.searchTerm, cands)
 	for _, c := range cands {
@@ -475,7 +475,7 @@ func (s *Store) probe(ctx context.Context, o *otherWord, cands []candidate) erro
 }
 
 // probeScores returns the score of term t in each of cands that holds it,
-// by one probe per listing (probeWhere).
+// by one probe per listing (probeSQL).
 func (s *Store) probeScores(ctx context.Context, t searchTerm, cands []candidate) (map[uuid.UUID]int64, error) {
 	ids := make([]uuid.UUID, len(cands))
 	for i, c := range cands {
@@ -487,7 +487,7 @@ func (s *Store) probeScores(ctx context.Context, t searchTerm, cands []candidate
 		return "$" + strconv.Itoa(len(args))
 	}
 	rows, err := s.db.Pool.Query(ctx, `
-SELECT i.id, (SELECT max(`+wordScore("x", "$2")+`) FROM listing_words x WHERE `+probeWhere(t, "i.id", "$2", "$3", arg)+`)
+SELECT i.id, `+probeSQL(t, "i.id", "$2", "$3", arg)+`
 FROM unnest($1::UUID[]) AS i (id)`, args...)
 	if err != nil {
 		return nil, err

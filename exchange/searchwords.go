@@ -40,7 +40,7 @@ const rareCount = 3000
 // often), level by level from its best: each level reads the driver's
 // listings at that level from listing_words' (weight, word, listing_id,
 // lat, lon) index, scores the other terms of each by a probe of
-// listing_words per listing (probeWhere), and keeps the best few in the page's
+// listing_words per listing (probeSQL), and keeps the best few in the page's
 // order; only those are looked up in listings, with the other filters
 // (findLevel). A listing at driver level v has relevance at most v plus
 // the best level of every other term, so the walk stops once limit+1
@@ -159,9 +159,9 @@ func (s *Store) termStats(ctx context.Context, terms []searchTerm) ([]termStat, 
 		args = append(args, v)
 		return "$" + strconv.Itoa(len(args))
 	}
-	begun := s.words.begun
-	if len(terms) == 1 {
-		begun = 0
+	listed := 0 // the words listed per term: one more than wordLimits.begun
+	if s.words.begun > 0 && len(terms) > 1 {
+		listed = s.words.begun + 1
 	}
 	var cols []string
 	for _, t := range terms {
@@ -174,34 +174,29 @@ func (s *Store) termStats(ctx context.Context, terms []searchTerm) ([]termStat, 
 		}
 		cols = append(cols, "(SELECT count(*) FROM (SELECT 1 FROM listing_words w WHERE w.word >= "+w+
 			" AND w.word < "+u+" LIMIT "+arg(s.words.rare)+") c)")
-		// The words the term begins, one more than begun at most: each
-		// the first of the primary key past the one before (a read of a
-		// page or two each), so that a common word's thousands of rows
-		// are not read to list its few words. A search of one word
-		// probes only its own rows, seldom: it does without.
-		if begun > 0 {
-			next := "w.word >= " + w
-			for range begun + 1 {
-				first := "(SELECT w.word FROM listing_words w WHERE " + next + " AND w.word < " + u + " ORDER BY w.word LIMIT 1)"
-				cols = append(cols, first)
-				next = "w.word > " + first
-			}
+		// The words the term begins, listed at most: each the first of
+		// the primary key past the one before (a read of a page or two
+		// each), so that a common word's thousands of rows are not read
+		// to list its few words. A search of one word probes only its
+		// own rows, seldom: it does without.
+		next := "w.word >= " + w
+		for range listed {
+			first := "(SELECT w.word FROM listing_words w WHERE " + next + " AND w.word < " + u + " ORDER BY w.word LIMIT 1)"
+			cols = append(cols, first)
+			next = "w.word > " + first
 		}
-	}
-	perTerm := 9
-	if begun > 0 {
-		perTerm += begun + 1
 	}
 	whole, longer := make([][4]bool, len(terms)), make([][4]bool, len(terms))
 	words := make([][][]byte, len(terms))
 	stats := make([]termStat, len(terms))
-	dest := make([]any, 0, perTerm*len(terms))
+	const perTerm = 9 // the levels' columns and the count
+	dest := make([]any, 0, (perTerm+listed)*len(terms))
 	for i := range terms {
 		for weight := 4; weight >= 1; weight-- {
 			dest = append(dest, &whole[i][weight-1], &longer[i][weight-1])
 		}
 		dest = append(dest, &stats[i].common)
-		words[i] = make([][]byte, perTerm-9)
+		words[i] = make([][]byte, listed)
 		for k := range words[i] {
 			dest = append(dest, &words[i][k])
 		}
@@ -212,7 +207,7 @@ func (s *Store) termStats(ctx context.Context, terms []searchTerm) ([]termStat, 
 	for i := range terms {
 		stats[i].whole, stats[i].longer = whole[i], longer[i]
 		if n := slices.IndexFunc(words[i], func(b []byte) bool { return b == nil }); n > 0 {
-			terms[i].begun = words[i][:n] // the last is NULL: no more than begun
+			terms[i].begun = words[i][:n] // the last is NULL: no more than wordLimits.begun
 		}
 		for _, v := range levels {
 			// Level v: the whole word at weight v/2, or a longer word at
@@ -378,7 +373,7 @@ func levelSQL(q ListingQuery, driver driverTerm, others []otherTerm, v, floor in
 	// (weight, word, listing_id, lat, lon) index: the whole word (one row
 	// per listing, as the key is word and listing), then the longer words
 	// it begins (several may be one listing's). Whether another of the
-	// listing's words outscores the row is a probe (probeWhere),
+	// listing's words outscores the row is a probe (probeSQL),
 	// written as a scalar subquery so that the planner runs it
 	// once per row by the listing's id (as an anti-join it guessed a range
 	// of longer words to hold one row, and scanned the range for each of
@@ -394,8 +389,7 @@ func levelSQL(q ListingQuery, driver driverTerm, others []otherTerm, v, floor in
 		if !check {
 			return sql
 		}
-		return "SELECT p.listing_id, p.lat, p.lon FROM (" + sql + " OFFSET 0) p WHERE (SELECT max(" + wordScore("x", w) +
-			") FROM listing_words x WHERE " + probeWhere(driver.searchTerm, "p.listing_id", w, upper, arg) + ") = " + level
+		return "SELECT p.listing_id, p.lat, p.lon FROM (" + sql + " OFFSET 0) p WHERE " + probeSQL(driver.searchTerm, "p.listing_id", w, upper, arg) + " = " + level
 	}
 	if v <= 4 {
 		upper = arg(driver.upper)
@@ -416,14 +410,14 @@ func levelSQL(q ListingQuery, driver driverTerm, others []otherTerm, v, floor in
 	from := "(" + atLevel + ") d"
 	var where []string
 
-	// Each other term's level in the listing, by a probe (probeWhere):
+	// Each other term's level in the listing, by a probe (probeSQL):
 	// NULL when the listing lacks the term. OFFSET 0 keeps
 	// the probes from being run again for the WHERE and ORDER BY.
 	rel := level
 	probes := []string{level}
 	for _, t := range others {
 		ow := arg(t.word)
-		probes = append(probes, "(SELECT max("+wordScore("x", ow)+") FROM listing_words x WHERE "+probeWhere(t.searchTerm, "d.listing_id", ow, arg(t.upper), arg)+")")
+		probes = append(probes, probeSQL(t.searchTerm, "d.listing_id", ow, arg(t.upper), arg))
 	}
 	if len(others) > 0 {
 		from = "(SELECT d.listing_id, d.lat, d.lon, (" + strings.Join(probes, " + ") + ")::BIGINT AS relevance FROM " + from + " OFFSET 0) d"
@@ -481,9 +475,9 @@ func weightsFrom(w int64) string {
 	return strings.Join(ws, ", ")
 }
 
-// probeWhere is the condition of a probe: the rows of term t (whose word
+// probeSQL is a probe, a scalar subquery: the score of term t (whose word
 // and bound past it are the parameters w and u) in the listing whose id
-// is the SQL expression id. When termStats found the words t begins few,
+// is the SQL expression id, NULL when the listing lacks it. When termStats found the words t begins few,
 // it reads the primary key (word, listing_id) at each of them: a common
 // word's rows lie together there, a few hundred to a page, so that a
 // thousand probes touch a few dozen pages, held in the processor's cache
@@ -501,12 +495,14 @@ func weightsFrom(w int64) string {
 // three runs each in the order ABBAAB: the searches of a rare and a common
 // word 7.3-8.5 ms at p50 against 7.9-10.6 (one run of this way, slower
 // throughout, 11.0-12.8), p99 22.6-60.3 against 40.5-74.5.
-func probeWhere(t searchTerm, id, w, u string, arg func(any) string) string {
+func probeSQL(t searchTerm, id, w, u string, arg func(any) string) string {
 	where := "x.word >= " + w + " AND x.word < " + u
 	if len(t.begun) == 0 {
-		return "x.listing_id = " + id + " AND " + where
+		where = "x.listing_id = " + id + " AND " + where
+	} else {
+		where = "x.word = ANY(" + arg(t.begun) + "::BYTEA[]) AND " + where + " AND x.listing_id >= " + id + " AND x.listing_id <= " + id
 	}
-	return "x.word = ANY(" + arg(t.begun) + "::BYTEA[]) AND " + where + " AND x.listing_id >= " + id + " AND x.listing_id <= " + id
+	return "(SELECT max(" + wordScore("x", w) + ") FROM listing_words x WHERE " + where + ")"
 }
 
 // wordScore is the score of a listing_words row (alias) for the term whose

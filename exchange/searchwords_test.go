@@ -240,7 +240,7 @@ func TestFindListingsAgreesAcrossWays(t *testing.T) {
 				}
 				limit := []int{2, 5, 50}[r.IntN(3)]
 				// Every other search probes the (listing_id, ...) index
-				// whatever the words its terms begin (see probeWhere).
+				// whatever the words its terms begin (see probeSQL).
 				begun := []int{4, 0}[i/2%2]
 				w.ex.TuneBegun(begun)
 				if agrees(t, w, viewers[i%2], q, limit, fmt.Sprintf("viewer %d, begun up to %d", i%2, begun)) {

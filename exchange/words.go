@@ -155,7 +155,7 @@ type searchTerm struct {
 	word, upper []byte
 	// begun lists the indexed words the term begins (itself included when
 	// indexed), once termStats has found them few (wordLimits.begun); nil
-	// otherwise. Probes then read the primary key at each (probeWhere).
+	// otherwise. Probes then read the primary key at each (probeSQL).
 	begun [][]byte
 }
 
