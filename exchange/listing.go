@@ -477,6 +477,22 @@ const listingColumns = `l.id, l.org_id, l.owner_member, l.kind, l.title, l.descr
     CASE WHEN l.status = 'open' AND l.expires_at <= $1 THEN 'expired' ELSE l.status END,
     l.expires_at, l.created_at, l.updated_at, l.max_km, l.remote, l.flexible, l.weekly, l.time_zone`
 
+// listingTags follows listingColumns in the reads that lock nothing: the
+// listing's tags, in order, read in the same statement rather than in a
+// round trip of their own (loadTags, which the reads that lock a listing
+// still use). Before a LIMIT, PostgreSQL runs it only for the rows kept.
+const listingTags = `ARRAY(SELECT t.tag FROM listing_tags t WHERE t.listing_id = l.id ORDER BY t.tag)`
+
+// scanTagged scans a row of listingColumns, listingTags, then tail.
+func scanTagged(r pgx.Row, tail ...any) (Listing, error) {
+	var tags []string
+	l, err := scanListing(rowWithTail{r, append([]any{&tags}, tail...)})
+	if len(tags) > 0 {
+		l.Tags = tags
+	}
+	return l, err
+}
+
 func scanListing(r pgx.Row) (Listing, error) {
 	var l Listing
 	var start, end *time.Time
@@ -556,44 +572,33 @@ func (s *Store) ListingsByID(ctx context.Context, p Principal, ids []uuid.UUID) 
 	if len(ids) == 0 {
 		return out, nil
 	}
-	rows, err := s.db.Pool.Query(ctx, `SELECT `+listingColumns+` FROM listings l WHERE l.id = ANY($2)`, s.clock(), ids)
+	rows, err := s.db.Pool.Query(ctx, `SELECT `+listingColumns+`, `+listingTags+` FROM listings l WHERE l.id = ANY($2)`, s.clock(), ids)
 	if err != nil {
 		return nil, err
 	}
-	ls, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Listing, error) { return scanListing(r) })
+	ls, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Listing, error) { return scanTagged(r) })
 	if err != nil {
 		return nil, err
 	}
 	v := ViewerOf(p)
-	seen := ls[:0]
 	for _, l := range ls {
 		if v.MaySee(l) {
-			seen = append(seen, l)
+			out[l.ID] = l
 		}
-	}
-	if err := loadTags(ctx, s.db.Pool, seen); err != nil {
-		return nil, err
-	}
-	for _, l := range seen {
-		out[l.ID] = l
 	}
 	return out, nil
 }
 
 // listing is Listing, for anyone.
 func (s *Store) listing(ctx context.Context, id uuid.UUID) (Listing, error) {
-	l, err := scanListing(s.db.Pool.QueryRow(ctx, `SELECT `+listingColumns+` FROM listings l WHERE l.id = $2`, s.clock(), id))
+	l, err := scanTagged(s.db.Pool.QueryRow(ctx, `SELECT `+listingColumns+`, `+listingTags+` FROM listings l WHERE l.id = $2`, s.clock(), id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Listing{}, unknownListing(id)
 	}
 	if err != nil {
 		return Listing{}, err
 	}
-	ls := []Listing{l}
-	if err := loadTags(ctx, s.db.Pool, ls); err != nil {
-		return Listing{}, err
-	}
-	return ls[0], nil
+	return l, nil
 }
 
 // WithdrawListing withdraws a listing on behalf of p: its owner, or whoever
@@ -807,13 +812,13 @@ func (s *Store) SearchListings(ctx context.Context, pr Principal, q ListingQuery
 	}
 	where = append(where, "l.id > $2")
 
-	sql := `SELECT ` + listingColumns + ` FROM listings l WHERE ` + strings.Join(where, "\n  AND ") +
+	sql := `SELECT ` + listingColumns + `, ` + listingTags + ` FROM listings l WHERE ` + strings.Join(where, "\n  AND ") +
 		"\nORDER BY l.id LIMIT " + arg(limit+1)
 	rows, err := s.db.Pool.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, uuid.Nil, err
 	}
-	ls, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (Listing, error) { return scanListing(r) })
+	ls, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (Listing, error) { return scanTagged(r) })
 	if err != nil {
 		return nil, uuid.Nil, err
 	}
@@ -823,11 +828,6 @@ func (s *Store) SearchListings(ctx context.Context, pr Principal, q ListingQuery
 	if len(ls) > limit {
 		ls = ls[:limit]
 		next = ls[limit-1].ID
-	}
-	// Tags are written once, with their listing, so reading them outside
-	// the listings' snapshot cannot mix versions.
-	if err := loadTags(ctx, s.db.Pool, ls); err != nil {
-		return nil, uuid.Nil, err
 	}
 	return ls, next, nil
 }

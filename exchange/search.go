@@ -79,16 +79,6 @@ func (s *Store) FindListings(ctx context.Context, pr Principal, q ListingQuery, 
 			next.Km = *last.Km
 		}
 	}
-	ls := make([]Listing, len(found))
-	for i, f := range found {
-		ls[i] = f.Listing
-	}
-	if err := loadTags(ctx, s.db.Pool, ls); err != nil {
-		return nil, nil, err
-	}
-	for i := range found {
-		found[i].Listing = ls[i]
-	}
 	if found == nil {
 		found = []Found{}
 	}
@@ -126,7 +116,7 @@ func (s *Store) find(ctx context.Context, q ListingQuery, after *SearchCursor, l
 	if after != nil {
 		where = append(where, afterSQL(after, "", km, "l.id", point != nil, arg))
 	}
-	sql := `SELECT ` + listingColumns + `, 0, ` + km + ` FROM listings l` +
+	sql := `SELECT ` + listingColumns + `, ` + listingTags + `, 0, ` + km + ` FROM listings l` +
 		"\nWHERE " + strings.Join(where, "\n  AND ") +
 		"\nORDER BY " + strings.Join(order, ", ") + " LIMIT " + arg(limit+1)
 	return s.queryFound(ctx, sql, args)
@@ -148,8 +138,8 @@ func afterSQL(after *SearchCursor, rel, km, id string, near bool, arg func(any) 
 	return cond
 }
 
-// queryFound runs a search's query, whose columns are a listing's, its
-// relevance and its distance.
+// queryFound runs a search's query, whose columns are a listing's with its
+// tags, its relevance and its distance.
 func (s *Store) queryFound(ctx context.Context, sql string, args []any) ([]Found, error) {
 	rows, err := s.db.Pool.Query(ctx, sql, args...)
 	if err != nil {
@@ -159,7 +149,7 @@ func (s *Store) queryFound(ctx context.Context, sql string, args []any) ([]Found
 		var f Found
 		var rel int64
 		var dist *float64
-		l, err := scanListing(rowWithTail{r, []any{&rel, &dist}})
+		l, err := scanTagged(r, &rel, &dist)
 		f.Listing, f.Relevance, f.Km = l, rel, dist
 		return f, err
 	})

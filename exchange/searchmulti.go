@@ -229,7 +229,7 @@ func (s *Store) findRare(ctx context.Context, q ListingQuery, w *wordWalk, after
 			}
 			continue
 		}
-		found, err := s.lookUpInOrder(ctx, q, known, after, cur, limit)
+		found, err := s.lookUpInOrder(ctx, q, known, after, limit)
 		if err != nil {
 			return nil, err
 		}
@@ -292,15 +292,12 @@ func (s *Store) learn(ctx context.Context, w *wordWalk, unknown []candidate, lea
 // lookUpInOrder looks up the listings of cands, which are in the page's
 // order, a few at a time, until more than limit pass q's filters, and
 // returns the first limit+1 of those after the cursor in the page's order.
-func (s *Store) lookUpInOrder(ctx context.Context, q ListingQuery, cands []candidate, after *SearchCursor, cur Found, limit int) ([]Found, error) {
+func (s *Store) lookUpInOrder(ctx context.Context, q ListingQuery, cands []candidate, after *SearchCursor, limit int) ([]Found, error) {
 	var found []Found
 	for start, n := 0, 4*(limit+1); start < len(cands) && len(found) <= limit; start, n = start+n, n*8 {
-		page, err := s.lookUp(ctx, q, cands[start:min(len(cands), start+n)])
+		page, err := s.lookUp(ctx, q, cands[start:min(len(cands), start+n)], after, limit)
 		if err != nil {
 			return nil, err
-		}
-		if after != nil {
-			page = slices.DeleteFunc(page, func(f Found) bool { return q.foundOrder(f, cur) <= 0 })
 		}
 		found = append(found, page...)
 	}
@@ -504,9 +501,10 @@ FROM unnest($1::UUID[]) AS i (id)`, args...)
 	return scores, err
 }
 
-// lookUp reads the listings of cands that pass q's filters, with their
-// relevance and their distance from q's point measured from the listing.
-func (s *Store) lookUp(ctx context.Context, q ListingQuery, cands []candidate) ([]Found, error) {
+// lookUp reads the first limit+1 listings of cands, in the page's order,
+// that pass q's filters and come after the cursor, with their relevance,
+// their distance from q's point measured from the listing and their tags.
+func (s *Store) lookUp(ctx context.Context, q ListingQuery, cands []candidate, after *SearchCursor, limit int) ([]Found, error) {
 	if len(cands) == 0 {
 		return nil, nil
 	}
@@ -530,18 +528,23 @@ func (s *Store) lookUp(ctx context.Context, q ListingQuery, cands []candidate) (
 		return nil, err
 	}
 	km := "NULL::FLOAT8"
+	order := "c.relevance DESC, "
 	if q.Near != nil {
 		km = distanceSQL(*q.Near, arg)
+		order += km + ", "
 	}
-	rows, err := s.db.Pool.Query(ctx, "SELECT "+listingColumns+", c.relevance, "+km+
+	if after != nil {
+		where = append(where, afterSQL(after, "c.relevance", km, "l.id", q.Near != nil, arg))
+	}
+	rows, err := s.db.Pool.Query(ctx, "SELECT "+listingColumns+", "+listingTags+", c.relevance, "+km+
 		" FROM unnest($2::UUID[], $3::BIGINT[]) AS c (listing_id, relevance) JOIN listings l ON l.id = c.listing_id"+
-		" WHERE "+strings.Join(where, " AND "), args...)
+		" WHERE "+strings.Join(where, " AND ")+" ORDER BY "+order+"l.id LIMIT "+arg(limit+1), args...)
 	if err != nil {
 		return nil, err
 	}
 	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Found, error) {
 		var f Found
-		l, err := scanListing(rowWithTail{r, []any{&f.Relevance, &f.Km}})
+		l, err := scanTagged(r, &f.Relevance, &f.Km)
 		f.Listing = l
 		return f, err
 	})

@@ -240,6 +240,13 @@ func (s *Store) findLevel(ctx context.Context, q ListingQuery, driver driverTerm
 // listing_id, relevance, and placeless and km with a point, in the page's
 // order), false when there are none. It looks up in listings the first
 // four pages' worth, and more only when too few of those pass.
+//
+// The database keeps the page: it says of each listing whether it passes
+// the filters and comes after the cursor, orders those first and in the
+// page's order (relevance, the distance measured from the listing, id),
+// and sends the first limit+1 only, each with its tags, along with how
+// many candidates there were. Go once received all four pages' worth and
+// kept a page, and read the tags in a round trip of their own.
 func (s *Store) lookUpCandidates(ctx context.Context, q ListingQuery, after *SearchCursor, limit int, candidates func(n int, arg func(any) string) (string, bool)) ([]Found, error) {
 	filter := q
 	filter.Text = ""
@@ -256,32 +263,36 @@ func (s *Store) lookUpCandidates(ctx context.Context, q ListingQuery, after *Sea
 		if err != nil {
 			return nil, err
 		}
-		cands, ok := candidates(n, arg)
+		// The first n candidates: a count of n says there may be more.
+		cands, ok := candidates(n-1, arg)
 		if !ok {
 			return nil, nil
 		}
 		km := "NULL::FLOAT8"
+		order := "c.relevance DESC, "
 		if q.Near != nil {
 			km = distanceSQL(*q.Near, arg)
+			order += km + ", "
 		}
-		sql := "SELECT " + listingColumns + ", c.relevance, " + km + ", COALESCE((" + strings.Join(where, ") AND (") + "), FALSE)" +
-			" FROM (" + cands + ") c JOIN listings l ON l.id = c.listing_id ORDER BY c.relevance DESC, "
-		if q.Near != nil {
-			sql += "c.placeless DESC, c.km, "
+		if after != nil {
+			where = append(where, afterSQL(after, "c.relevance", km, "l.id", q.Near != nil, arg))
 		}
-		sql += "c.listing_id"
+		pass := "COALESCE((" + strings.Join(where, ") AND (") + "), FALSE)"
+		sql := "SELECT " + listingColumns + ", " + listingTags + ", c.relevance, " + km + ", " + pass + ", c.total" +
+			" FROM (SELECT cc.*, count(*) OVER () AS total FROM (" + cands + ") AS cc) AS c JOIN listings l ON l.id = c.listing_id" +
+			" ORDER BY " + pass + " DESC, " + order + "l.id LIMIT " + arg(limit+1)
 		rows, err := s.db.Pool.Query(ctx, sql, args...)
 		if err != nil {
 			return nil, err
 		}
-		read := 0
 		var found []Found
+		var total int64
 		_, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (struct{}, error) {
 			var f Found
-			var pass bool
-			l, err := scanListing(rowWithTail{r, []any{&f.Relevance, &f.Km, &pass}})
+			var passes bool
+			l, err := scanTagged(r, &f.Relevance, &f.Km, &passes, &total)
 			f.Listing = l
-			if read++; pass && read <= n {
+			if passes {
 				found = append(found, f)
 			}
 			return struct{}{}, err
@@ -289,13 +300,8 @@ func (s *Store) lookUpCandidates(ctx context.Context, q ListingQuery, after *Sea
 		if err != nil {
 			return nil, err
 		}
-		if after != nil {
-			cur := Found{Listing: Listing{ID: after.ID}, Relevance: after.Relevance, Km: &after.Km}
-			found = slices.DeleteFunc(found, func(f Found) bool { return q.foundOrder(f, cur) <= 0 })
-		}
-		slices.SortFunc(found, q.foundOrder)
-		if len(found) > limit || read <= n {
-			return found[:min(len(found), limit+1)], nil
+		if len(found) > limit || total < int64(n) {
+			return found, nil
 		}
 	}
 }

@@ -143,7 +143,8 @@ func agrees(t *testing.T, w listingWorld, pr exchange.Principal, q exchange.List
 	}
 	for j := range got {
 		g, m := got[j], want[j]
-		if g.ID != m.ID || g.Relevance != m.Relevance || (q.Near != nil) != (g.Km != nil) || g.Km != nil && *g.Km != *m.Km {
+		if g.ID != m.ID || g.Relevance != m.Relevance || (q.Near != nil) != (g.Km != nil) || g.Km != nil && *g.Km != *m.Km ||
+			!slices.Equal(g.Tags, m.Tags) || g.Title != m.Title {
 			t.Fatalf("query %q near %v kind %q %s, pages of %d: result %d differs\n got %v\nwant %v",
 				q.Text, q.Near, q.Kind, label, limit, j, summary(got), summary(want))
 		}

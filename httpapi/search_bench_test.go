@@ -381,6 +381,8 @@ func statementKind(sql string) string {
 	switch {
 	case strings.Contains(sql, "EXISTS (SELECT 1 FROM listing_words"):
 		return "stats"
+	case strings.Contains(sql, "unnest($2::UUID[], $3::BIGINT[])"):
+		return "lookup"
 	case strings.Contains(sql, "c.relevance DESC"): // lookUpCandidates
 		switch {
 		case strings.Contains(sql, "JOIN listing_words y"):
@@ -397,8 +399,6 @@ func statementKind(sql string) string {
 		return "read"
 	case strings.Contains(sql, "unnest($1::UUID[]) AS i"):
 		return "probe"
-	case strings.Contains(sql, "unnest($2::UUID[], $3::BIGINT[])"):
-		return "lookup"
 	case strings.Contains(sql, "FROM listing_tags"):
 		return "tags"
 	}
