@@ -2,6 +2,7 @@ package exchange
 
 import (
 	"context"
+	"strconv"
 	"time"
 
 	"github.com/google/uuid"
@@ -87,9 +88,10 @@ func (s *Store) FindFirst(ctx context.Context, pr Principal, q ListingQuery, lim
 }
 
 // RareStatement returns the statement, and its arguments, that reads the
-// rows of the first word of text (a rare one) with the other words'
-// scores in each of its listings (driverRows with every other word
-// probed), for a look at its plan.
+// rows of the first word of text (a rare one), probes each of its listings
+// for the other words and ranks the first page's worth of those that hold
+// them all (rareSQL, without the lookup around it), for a look at its
+// plan.
 func RareStatement(text string) (string, []any, error) {
 	terms, err := searchTerms(text)
 	if err != nil {
@@ -99,8 +101,12 @@ func RareStatement(text string) (string, []any, error) {
 	for _, t := range terms[1:] {
 		probed = append(probed, &otherWord{otherTerm: otherTerm{searchTerm: t}})
 	}
-	sql, args := driverSQL(ListingQuery{}, driverTerm{searchTerm: terms[0]}, probed)
-	return sql, args, nil
+	var args []any
+	arg := func(x any) string {
+		args = append(args, x)
+		return "$" + strconv.Itoa(len(args))
+	}
+	return rareSQL(ListingQuery{}, driverTerm{searchTerm: terms[0]}, probed, nil, 4*(DefaultLimit+1), arg), args, nil
 }
 
 // WordsBegun returns, for each term of text, the indexed words termStats

@@ -153,24 +153,32 @@ func (o *otherWord) scoreOf(id uuid.UUID) (int64, int) {
 // rare: the first limit+1 listings after the cursor, in the page's order,
 // among those that hold every word and pass q's filters.
 //
-// It reads the driver's rows whole (fewer than rareCount), and every row
-// of another rare word. Of a common word it learns the scores in the
-// driver's listings only as far as the page needs: while a listing whose
-// score for the word is not known yet (none of the word's rows read so
-// far is its best, so it scores at most what a lower weight gives) could
-// still rank in the page, it probes those listings when they are few, or
-// else reads the next weight of the word that leaves the most unknown.
+// A driver of at most wordLimits.join rows (every rare one, unless a test
+// lowers the limit) has each of its listings probed for every other word
+// in one statement, which also ranks the listings holding every word and
+// looks up the page in listings (rareSQL, in lookUpCandidates): the
+// search is two statements, this and termStats'.
+//
+// Otherwise it reads the driver's rows whole (fewer than rareCount), and
+// every row of another rare word. Of a common word it learns the scores in
+// the driver's listings only as far as the page needs: while a listing
+// whose score for the word is not known yet (none of the word's rows read
+// so far is its best, so it scores at most what a lower weight gives)
+// could still rank in the page, it probes those listings when they are
+// few, or else reads the next weight of the word that leaves the most
+// unknown.
 func (s *Store) findRare(ctx context.Context, q ListingQuery, w *wordWalk, after *SearchCursor, limit int) ([]Found, error) {
-	var joined []*otherWord
 	if w.driver.common <= s.words.join {
-		joined = w.others
+		return s.lookUpCandidates(ctx, q, after, limit, func(n int, arg func(any) string) (string, bool) {
+			return rareSQL(q, w.driver, w.others, after, n, arg), true
+		})
 	}
-	rows, err := s.driverRows(ctx, q, w.driver, joined)
+	rows, err := s.driverRows(ctx, q, w.driver)
 	if err != nil {
 		return nil, err
 	}
 	for _, o := range w.others {
-		if joined == nil && o.common < s.words.rare && len(rows) > 0 { // a few thousand rows at most: read in one go
+		if o.common < s.words.rare && len(rows) > 0 { // a few thousand rows at most: read in one go
 			if err := s.readWord(ctx, o, 0); err != nil {
 				return nil, err
 			}
@@ -343,47 +351,8 @@ func (c candidate) found(q ListingQuery) Found {
 }
 
 // driverRows reads the rows of the driver, each listing once with its
-// score (its best row's), and its distance from q's point. For each of
-// probed it also learns, in the same statement, the word's true score in
-// each of the driver's listings by one probe per driver listing
-// (probeSQL), and returns only the listings that hold every word of
-// probed: a round trip or more saved per word for as many probes as the
-// driver has listings (findRare asks this of a driver of at most
-// wordLimits.join rows).
-func (s *Store) driverRows(ctx context.Context, q ListingQuery, d driverTerm, probed []*otherWord) ([]candidate, error) {
-	sql, args := driverSQL(q, d, probed)
-	rows, err := s.db.Pool.Query(ctx, sql, args...)
-	if err != nil {
-		return nil, err
-	}
-	var out []candidate
-	at := map[uuid.UUID]int{}
-	var c candidate
-	scores := make([]int64, len(probed))
-	dest := []any{&c.id, &c.relevance, &c.placeless, &c.km}
-	for i := range scores {
-		dest = append(dest, &scores[i])
-	}
-	_, err = pgx.ForEachRow(rows, dest, func() error {
-		if q.Near == nil {
-			c.placeless, c.km = false, 0
-		}
-		for i, o := range probed {
-			o.probed[c.id] = scores[i]
-		}
-		if i, ok := at[c.id]; ok {
-			out[i].relevance = max(out[i].relevance, c.relevance)
-		} else {
-			at[c.id] = len(out)
-			out = append(out, c)
-		}
-		return nil
-	})
-	return out, err
-}
-
-// driverSQL is driverRows' statement and its arguments.
-func driverSQL(q ListingQuery, d driverTerm, probed []*otherWord) (string, []any) {
+// score (its best row's), and its distance from q's point.
+func (s *Store) driverRows(ctx context.Context, q ListingQuery, d driverTerm) ([]candidate, error) {
 	args := []any{d.word, d.upper}
 	arg := func(x any) string {
 		args = append(args, x)
@@ -398,30 +367,62 @@ func driverSQL(q ListingQuery, d driverTerm, probed []*otherWord) (string, []any
 		parts = append(parts, "SELECT w.listing_id, "+wordScore("w", "$1")+", w.lat IS NULL, COALESCE("+km+", 0)"+
 			" FROM listing_words w WHERE w.weight = "+strconv.Itoa(weight)+" AND w.word >= $1 AND w.word < $2")
 	}
-	sql := strings.Join(parts, "\nUNION ALL\n")
-	if len(probed) > 0 {
-		// Each probe is a scalar subquery bound to one listing: the
-		// planner can only run it as a read of the probe index at that
-		// listing and the word's range, whatever its estimates. The
-		// driver's rows are grouped by listing first, so that a listing
-		// holding the driver in its title and its description is probed
-		// once.
-		cols := "d.listing_id, d.score, d.placeless, d.km"
-		var held []string
-		for i, o := range probed {
-			w, u := arg(o.word), arg(o.upper)
-			col := "s" + strconv.Itoa(i)
-			cols += ", " + probeSQL(o.searchTerm, "d.listing_id", w, u, arg) + " AS " + col
-			held = append(held, "p."+col+" IS NOT NULL")
-		}
-		// Only the listings that hold every word are sent: most of a rare
-		// word's listings lack a given common word. OFFSET 0 keeps the
-		// probes from being run again for the WHERE.
-		sql = "SELECT p.* FROM (SELECT " + cols + " FROM (SELECT r.listing_id, max(r.score), bool_and(r.placeless), min(r.km) FROM (" + sql +
-			") AS r (listing_id, score, placeless, km) GROUP BY r.listing_id) AS d (listing_id, score, placeless, km) OFFSET 0) AS p WHERE " +
-			strings.Join(held, " AND ")
+	rows, err := s.db.Pool.Query(ctx, strings.Join(parts, "\nUNION ALL\n"), args...)
+	if err != nil {
+		return nil, err
 	}
-	return sql, args
+	var out []candidate
+	at := map[uuid.UUID]int{}
+	var c candidate
+	_, err = pgx.ForEachRow(rows, []any{&c.id, &c.relevance, &c.placeless, &c.km}, func() error {
+		if q.Near == nil {
+			c.placeless, c.km = false, 0
+		}
+		if i, ok := at[c.id]; ok {
+			out[i].relevance = max(out[i].relevance, c.relevance)
+		} else {
+			at[c.id] = len(out)
+			out = append(out, c)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// rareSQL is the query of the first n+1 listings (listing_id, relevance,
+// and with a point placeless and km, as levelSQL's) after the cursor, in
+// the page's order, among those of rare driver d that hold every word of
+// others. The driver's rows, a weight at a time from listing_words'
+// (weight, word, listing_id, lat, lon) index, are grouped by listing, so
+// that a listing holding the driver in its title and its description is
+// probed once; each listing is then probed for every other word (a scalar
+// subquery bound to one listing, which the planner can only run as a read
+// of one index at that listing and the word's range, whatever its
+// estimates: probeSQL), and ranked by the sum of its scores. Only the
+// listings that hold every word reach the sort: most of a rare word's
+// listings lack a given common word. OFFSET 0 keeps the probes from being
+// run again for the WHERE.
+func rareSQL(q ListingQuery, d driverTerm, others []*otherWord, after *SearchCursor, n int, arg func(any) string) string {
+	w, u := arg(d.word), arg(d.upper)
+	var parts []string
+	for weight := 4; weight >= 1; weight-- {
+		parts = append(parts, "SELECT w.listing_id, "+wordScore("w", w)+", w.lat, w.lon"+
+			" FROM listing_words w WHERE w.weight = "+strconv.Itoa(weight)+" AND w.word >= "+w+" AND w.word < "+u)
+	}
+	cols, rel := "g.listing_id, g.score, g.lat, g.lon", "p.score"
+	var held []string
+	for i, o := range others {
+		col := "s" + strconv.Itoa(i)
+		cols += ", " + probeSQL(o.searchTerm, "g.listing_id", arg(o.word), arg(o.upper), arg) + " AS " + col
+		rel += " + p." + col
+		held = append(held, "p."+col+" IS NOT NULL")
+	}
+	grouped := "SELECT r.listing_id, max(r.score), min(r.lat), min(r.lon) FROM (" + strings.Join(parts, " UNION ALL ") +
+		") AS r (listing_id, score, lat, lon) GROUP BY r.listing_id"
+	from := "(SELECT p.listing_id, " + rel + ", p.lat, p.lon FROM (SELECT " + cols + " FROM (" + grouped +
+		") AS g (listing_id, score, lat, lon) OFFSET 0) AS p WHERE " + strings.Join(held, " AND ") +
+		") AS d (listing_id, relevance, lat, lon)"
+	return pageSQL(q, from, "d.relevance", true, nil, after, n, arg)
 }
 
 // readWord reads the rows of term o down to the lowest weight that can

@@ -385,14 +385,14 @@ func statementKind(sql string) string {
 		return "lookup"
 	case strings.Contains(sql, "c.relevance DESC"): // lookUpCandidates
 		switch {
+		case strings.Contains(sql, "GROUP BY r.listing_id"):
+			return "rare+probes"
 		case strings.Contains(sql, "JOIN listing_words y"):
 			return "pair"
 		case strings.Contains(sql, "w.weight IN (3, 4)"):
 			return "top"
 		}
 		return "level"
-	case strings.Contains(sql, "GROUP BY r.listing_id"):
-		return "rare+probes"
 	case strings.Contains(sql, "w.weight = 4 AND w.word >= $1"):
 		return "rare"
 	case strings.Contains(sql, "w.weight = $3 AND w.word >= $1"):
