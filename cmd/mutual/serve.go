@@ -20,6 +20,7 @@ import (
 
 	"github.com/mutual-ledger/mutual/exchange"
 	"github.com/mutual-ledger/mutual/httpapi"
+	"github.com/mutual-ledger/mutual/internal/gctune"
 	"github.com/mutual-ledger/mutual/internal/idempotency"
 	"github.com/mutual-ledger/mutual/internal/mailer"
 	"github.com/mutual-ledger/mutual/internal/pglocal"
@@ -74,7 +75,7 @@ func serve(ctx context.Context, e *env, args []string) error {
 			return &usageError{fmt.Sprintf("serve: --public-url %q: want an http(s) URL without a path, such as https://mutual.example.org", *publicURL)}
 		}
 	}
-	tuneGC(e.getenv)
+	gctune.Tune(e.getenv)
 	mail, err := newMailer(e, *smtpURL, *smtpFrom)
 	if err != nil {
 		return err
