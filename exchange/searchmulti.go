@@ -509,11 +509,6 @@ func (s *Store) lookUp(ctx context.Context, q ListingQuery, cands []candidate, a
 	if len(cands) == 0 {
 		return nil, nil
 	}
-	filter := q
-	filter.Text = ""
-	if q.Near != nil && q.RadiusKm == 0 {
-		filter.Near = nil
-	}
 	ids := make([]uuid.UUID, len(cands))
 	rels := make([]int64, len(cands))
 	for i, c := range cands {
@@ -524,22 +519,13 @@ func (s *Store) lookUp(ctx context.Context, q ListingQuery, cands []candidate, a
 		args = append(args, x)
 		return "$" + strconv.Itoa(len(args))
 	}
-	where, err := listingFilter(filter, arg)
+	where, km, order, err := pageLookup(q, after, arg)
 	if err != nil {
 		return nil, err
 	}
-	km := "NULL::FLOAT8"
-	order := "c.relevance DESC, "
-	if q.Near != nil {
-		km = distanceSQL(*q.Near, arg)
-		order += km + ", "
-	}
-	if after != nil {
-		where = append(where, afterSQL(after, "c.relevance", km, "l.id", q.Near != nil, arg))
-	}
 	rows, err := s.db.Pool.Query(ctx, "SELECT "+listingColumns+", "+listingTags+", c.relevance, "+km+
 		" FROM unnest($2::UUID[], $3::BIGINT[]) AS c (listing_id, relevance) JOIN listings l ON l.id = c.listing_id"+
-		" WHERE "+strings.Join(where, " AND ")+" ORDER BY "+order+"l.id LIMIT "+arg(limit+1), args...)
+		" WHERE "+strings.Join(where, " AND ")+" ORDER BY "+order+" LIMIT "+arg(limit+1), args...)
 	if err != nil {
 		return nil, err
 	}

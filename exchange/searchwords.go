@@ -248,18 +248,13 @@ func (s *Store) findLevel(ctx context.Context, q ListingQuery, driver driverTerm
 // many candidates there were. Go once received all four pages' worth and
 // kept a page, and read the tags in a round trip of their own.
 func (s *Store) lookUpCandidates(ctx context.Context, q ListingQuery, after *SearchCursor, limit int, candidates func(n int, arg func(any) string) (string, bool)) ([]Found, error) {
-	filter := q
-	filter.Text = ""
-	if q.Near != nil && q.RadiusKm == 0 {
-		filter.Near = nil
-	}
 	for n := 4 * (limit + 1); ; n *= 8 {
 		args := []any{s.clock()}
 		arg := func(x any) string {
 			args = append(args, x)
 			return "$" + strconv.Itoa(len(args))
 		}
-		where, err := listingFilter(filter, arg)
+		where, km, order, err := pageLookup(q, after, arg)
 		if err != nil {
 			return nil, err
 		}
@@ -268,19 +263,10 @@ func (s *Store) lookUpCandidates(ctx context.Context, q ListingQuery, after *Sea
 		if !ok {
 			return nil, nil
 		}
-		km := "NULL::FLOAT8"
-		order := "c.relevance DESC, "
-		if q.Near != nil {
-			km = distanceSQL(*q.Near, arg)
-			order += km + ", "
-		}
-		if after != nil {
-			where = append(where, afterSQL(after, "c.relevance", km, "l.id", q.Near != nil, arg))
-		}
 		pass := "COALESCE((" + strings.Join(where, ") AND (") + "), FALSE)"
 		sql := "SELECT " + listingColumns + ", " + listingTags + ", c.relevance, " + km + ", " + pass + ", c.total" +
 			" FROM (SELECT cc.*, count(*) OVER () AS total FROM (" + cands + ") AS cc) AS c JOIN listings l ON l.id = c.listing_id" +
-			" ORDER BY " + pass + " DESC, " + order + "l.id LIMIT " + arg(limit+1)
+			" ORDER BY " + pass + " DESC, " + order + " LIMIT " + arg(limit+1)
 		rows, err := s.db.Pool.Query(ctx, sql, args...)
 		if err != nil {
 			return nil, err
@@ -304,6 +290,31 @@ func (s *Store) lookUpCandidates(ctx context.Context, q ListingQuery, after *Sea
 			return found, nil
 		}
 	}
+}
+
+// pageLookup is what a lookup of a search's candidates (c: listing_id,
+// relevance) in listings (l) needs to keep a page: the conditions a listing
+// must meet (q's filters but its words, and coming after the cursor), its
+// distance from q's point measured from the listing (NULL without one),
+// and the page's order (relevance, that distance, id).
+func pageLookup(q ListingQuery, after *SearchCursor, arg func(any) string) (where []string, km, order string, err error) {
+	filter := q
+	filter.Text = ""
+	if q.Near != nil && q.RadiusKm == 0 {
+		filter.Near = nil
+	}
+	if where, err = listingFilter(filter, arg); err != nil {
+		return nil, "", "", err
+	}
+	km, order = "NULL::FLOAT8", "c.relevance DESC, "
+	if q.Near != nil {
+		km = distanceSQL(*q.Near, arg)
+		order += km + ", "
+	}
+	if after != nil {
+		where = append(where, afterSQL(after, "c.relevance", km, "l.id", q.Near != nil, arg))
+	}
+	return where, km, order + "l.id", nil
 }
 
 // driverTerm is the term findWords walks, with what termStats learned of
