@@ -43,6 +43,7 @@ func TestFindListingsAgreesWithEveryMatch(t *testing.T) {
 		return strings.Join(ws, " ")
 	}
 	var ids []uuid.UUID
+	posted := map[uuid.UUID][]string{} // each listing's tags, as posting it returned them
 	for range 140 {
 		in := w.need()
 		in.Title, in.Description, in.Category = text(1, 4), text(0, 8), cats[r.IntN(len(cats))]
@@ -67,7 +68,8 @@ func TestFindListingsAgreesWithEveryMatch(t *testing.T) {
 		if r.IntN(3) == 0 {
 			in.Visibility = exchange.VisibilityOrg
 		}
-		ids = append(ids, w.post(t, in).ID)
+		l := w.post(t, in)
+		ids, posted[l.ID] = append(ids, l.ID), l.Tags
 	}
 	if _, err := w.pool.Exec(ctx, `UPDATE listing_words SET lat = NULL, lon = NULL WHERE listing_id = ANY($1)`, ids[:15]); err != nil {
 		t.Fatal(err)
@@ -111,6 +113,26 @@ func TestFindListingsAgreesWithEveryMatch(t *testing.T) {
 	}
 	if nonEmpty < 60 {
 		t.Fatalf("only %d of 120 searches found anything: the test searches too little", nonEmpty)
+	}
+	// Each result carries the tags its listing was posted with, read in the
+	// statement that looks it up.
+	tagged := 0
+	for _, q := range []exchange.ListingQuery{{Text: "cuidado"}, {Text: "cuidado nino"}, {Text: "gui", Near: &places[0]}, {}} {
+		fs, _, err := w.ex.FindListings(ctx, viewers[1], q, nil, exchange.Page{Limit: 50})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range fs {
+			if !slices.Equal(f.Tags, posted[f.ID]) {
+				t.Fatalf("query %q: listing %s has tags %q, posted with %q", q.Text, f.ID, f.Tags, posted[f.ID])
+			}
+			if len(f.Tags) > 0 {
+				tagged++
+			}
+		}
+	}
+	if tagged < 10 {
+		t.Fatalf("only %d results had tags: the test checks too little", tagged)
 	}
 }
 
