@@ -11,11 +11,28 @@ import (
 // statement text whatever their size.
 const maxValuesRows = 8
 
+// maxLockValues bounds the accounts locked through a VALUES list (see
+// Store.lockStatement): the accounts of a group of single transfers from
+// a few dozen callers.
+const maxLockValues = 64
+
 var (
 	transferTypes = []string{"uuid", "text", "bytea", "text", "jsonb", "text", "jsonb", "uuid", "uuid", "timestamptz", "timestamptz", "text"}
 	entryTypes    = []string{"uuid", "bigint", "uuid", "bigint", "numeric", "numeric", "timestamptz", "text"}
 	accountTypes  = []string{"uuid", "numeric", "numeric", "numeric", "bigint", "timestamptz"}
+	uuidType      = []string{"uuid"}
 )
+
+// lockAccountsValues is lockAccounts for n accounts listed one per row: the
+// VALUES list is read in its order, and each id is one primary-key lookup
+// made and locked in that order.
+func lockAccountsValues(n int) string {
+	return `
+SELECT a.id, a.unit, a.status, a.lower_bound, a.upper_bound, a.balance, a.pending_debits, a.pending_credits, a.entry_seq, a.last_entry_at, a.region
+FROM (VALUES ` + pgtx.Values(uuidType, n) + `) AS k(id),
+     LATERAL (SELECT id, unit, status, lower_bound, upper_bound, balance, pending_debits, pending_credits, entry_seq, last_entry_at, region
+              FROM accounts WHERE accounts.id = k.id FOR UPDATE) AS a`
+}
 
 func insertTransfersValues(n int) string {
 	return `INSERT INTO transfers (id, idempotency_key, request_hash, state, postings, memo, metadata, pending_id, reverses, expires_at, created_at, region) VALUES ` +
