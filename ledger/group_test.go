@@ -295,6 +295,10 @@ func BenchmarkTransferGroups(b *testing.B) {
 					benchTransfers(b, gl, clients, hot, 1)
 					if st := gl.s.GroupStats(); st.Groups > before.Groups {
 						b.ReportMetric(float64(st.Grouped-before.Grouped)/float64(st.Groups-before.Groups), "transfers/group")
+						// Transactions that carried one transfer, of all those
+						// group commit ran.
+						alone := st.Alone - before.Alone
+						b.ReportMetric(float64(alone)/float64(alone+st.Groups-before.Groups), "alone-share")
 					}
 				})
 			}
