@@ -128,7 +128,7 @@ func mergeable(reqs []TransferRequest) bool {
 // writeMerged writes a large prepared batch through the merge door.
 func (s *Store) writeMerged(ctx context.Context, preps []prepared, atomic bool, then Then) ([]Result, error) {
 	m := &batchMember{seat: newSeat(), ctx: ctx, preps: preps, atomic: atomic, then: then}
-	if err := s.merge.enter(ctx, m, cap(s.batches), s.leadBatches); err != nil {
+	if err := s.merge.enter(ctx, m, cap(s.batches), 1, s.leadBatches); err != nil {
 		return nil, err // never in a group: nothing written
 	}
 	if m.alone {
@@ -157,7 +157,7 @@ func (s *Store) leadBatches(first *batchMember) {
 	if err != nil {
 		first.err = err // nothing written
 		close(first.done)
-		q.handOff()
+		q.handOff(1)
 		return
 	}
 	ahead, sent := q.stage()
@@ -171,7 +171,7 @@ func (s *Store) leadBatches(first *batchMember) {
 			// as it would have behind this one.
 			go func() { <-ahead; sent() }()
 			release()
-			q.handOff()
+			q.handOff(1)
 			return
 		}
 	}
@@ -190,7 +190,7 @@ func (s *Store) leadBatches(first *batchMember) {
 	s.commitBatches(group, sent)
 	sent()
 	release()
-	q.handOff()
+	q.handOff(len(group))
 }
 
 // commitBatches writes a group of batches and answers each caller. A

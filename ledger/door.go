@@ -13,10 +13,20 @@ import (
 // timer: a lone caller waits for nothing); otherwise it waits, to be taken
 // into the group a leader forms, or to be handed the lead when a leader
 // finishes and nobody took it.
+//
+// With a quorum above one, a caller leads at once only when nothing is
+// being written or only lone members are (as many members as groups): a
+// caller that arrives while a group of several is written waits, and
+// another group starts beside it only once quorum callers are waiting (the
+// first of them leads it), or when a group finishes. Callers answered
+// together come back together: the first of them to arrive would
+// otherwise find a free place and lead a group of one, and the others
+// wait behind it.
 type door[M seated] struct {
 	mu      sync.Mutex
 	waiting []M
 	running int
+	members int // in the groups being written, leaders included
 }
 
 // seat is a member's place at a door, embedded in the member.
@@ -38,11 +48,12 @@ type seated interface{ place() *seat }
 // lead(m) if m was to lead a group; or, if ctx ends before m is taken into
 // a group or chosen to lead one, it returns ctx's error: m is then in no
 // group and nothing was written for it.
-func (d *door[M]) enter(ctx context.Context, m M, limit int, lead func(M)) error {
+func (d *door[M]) enter(ctx context.Context, m M, limit, quorum int, lead func(M)) error {
 	s := m.place()
 	d.mu.Lock()
-	if d.running < limit {
+	if d.running < limit && (quorum <= 1 || d.members == d.running) {
 		d.running++
+		d.members++
 		s.taken = true
 		d.mu.Unlock()
 		lead(m)
@@ -50,6 +61,10 @@ func (d *door[M]) enter(ctx context.Context, m M, limit int, lead func(M)) error
 		return nil
 	}
 	d.waiting = append(d.waiting, m)
+	if d.running < limit && len(d.waiting) >= quorum {
+		d.running++
+		d.wake()
+	}
 	d.mu.Unlock()
 	select {
 	case <-s.lead:
@@ -86,24 +101,34 @@ func (d *door[M]) take(fit func(M) bool) []M {
 		d.waiting[k].place().taken = true
 		k++
 	}
+	d.members += k
 	group := slices.Clone(d.waiting[:k])
 	d.waiting = slices.Delete(d.waiting, 0, k)
 	return group
 }
 
-// handOff ends a leader's turn: the first member waiting leads next, or,
-// with none waiting, the leader's place is freed.
-func (d *door[M]) handOff() {
+// handOff ends the turn of a leader whose group had n members (itself
+// included): the first member waiting leads next, or, with none waiting,
+// the leader's place is freed.
+func (d *door[M]) handOff(n int) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.members -= n
 	if len(d.waiting) > 0 {
-		next := d.waiting[0]
-		d.waiting = slices.Delete(d.waiting, 0, 1)
-		next.place().taken = true
-		close(next.place().lead)
+		d.wake()
 		return
 	}
 	d.running--
+}
+
+// wake chooses the first member waiting to lead the next group (d.mu held;
+// its place is already counted in running).
+func (d *door[M]) wake() {
+	next := d.waiting[0]
+	d.waiting = slices.Delete(d.waiting, 0, 1)
+	next.place().taken = true
+	d.members++
+	close(next.place().lead)
 }
 
 // sharedContext returns the context a group's transaction runs in: it
