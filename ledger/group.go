@@ -6,6 +6,8 @@ import (
 	"slices"
 	"sync/atomic"
 
+	"github.com/google/uuid"
+
 	"github.com/mutual-ledger/mutual/internal/errs"
 	"github.com/mutual-ledger/mutual/internal/pgtx"
 )
@@ -251,7 +253,8 @@ func (s *Store) runGroup(ctx context.Context, live []*member) ([]*job, error) {
 	var jobs []*job
 	err := s.Within(ctx, func(tx *pgtx.Tx, lt *Tx) error {
 		var err error
-		jobs, err = lt.execute(ctx, false, func(*engine) ([]*job, error) {
+		jobs, err = lt.execute(ctx, false, func(e *engine) ([]*job, error) {
+			e.early = sharesAccount(live)
 			jobs := make([]*job, len(live))
 			for i, m := range live {
 				jobs[i] = m.p.job()
@@ -274,6 +277,47 @@ func (s *Store) runGroup(ctx context.Context, live []*member) ([]*job, error) {
 		return nil
 	})
 	return jobs, err
+}
+
+// sharesAccount reports whether one account is touched by at least half of
+// the group's transfers (two at least): a hot one (a community pool, a
+// fund), on whose row lock each group waits for the one before it. Such a
+// group writes its transfer rows before it takes the locks
+// (engine.writeEarly), in the same round trip, so that it holds the hot row
+// for less time: the next group, blocked on that row, starts sooner. A
+// group of unrelated transfers, or one that shares an account by chance,
+// keeps the plain path, where the rows cost less written under the locks.
+// Alternated runs here (go test -run '^$' -bench TransferGroups/groups=2
+// -benchtime 10000x ./ledger/), six pairs, transfers/s with the hot
+// account's rows written first against without: at 32 callers 17% to 70%
+// more in every pair (6,500-10,726 against 5,539-7,600), at 8 callers -11%
+// to +27% (mean +10%), for 5-15% more PostgreSQL CPU per transfer. Writing
+// every group's rows first cost uniform transfers 10-24% at 8 callers
+// (PostgreSQL's CPU per transfer 257 and 211 µs against 177 and 172).
+func sharesAccount(group []*member) bool {
+	touched := make(map[uuid.UUID]int, 2*len(group))
+	for _, m := range group {
+		for _, id := range m.accounts() {
+			touched[id]++
+			if n := touched[id]; n >= 2 && 2*n >= len(group) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// accounts returns the accounts the member's transfer touches, each once.
+func (m *member) accounts() []uuid.UUID {
+	ids := make([]uuid.UUID, 0, 2*len(m.req.Postings))
+	for _, p := range m.req.Postings {
+		for _, id := range [2]uuid.UUID{p.From, p.To} {
+			if !slices.Contains(ids, id) {
+				ids = append(ids, id)
+			}
+		}
+	}
+	return ids
 }
 
 // groupContext returns the context a group's transaction runs in: it keeps
