@@ -90,10 +90,7 @@ func waitFor(t *testing.T, cond func() bool) {
 // (the first of them then leads them all) or a group finishes.
 func TestDoorQuorum(t *testing.T) {
 	var d door[*doorMember]
-	type turn struct {
-		take, finish chan struct{}
-		group        []*doorMember
-	}
+	type turn struct{ take, finish chan struct{} }
 	var mu sync.Mutex
 	turns := map[string]*turn{}
 	turnOf := func(name string) *turn {
@@ -110,9 +107,6 @@ func TestDoorQuorum(t *testing.T) {
 		led <- first.name
 		<-tn.take
 		group := append([]*doorMember{first}, d.take(func(*doorMember) bool { return true })...)
-		mu.Lock()
-		tn.group = group
-		mu.Unlock()
 		<-tn.finish
 		for _, m := range group {
 			m.by = first.name

@@ -262,11 +262,17 @@ func (e *engine) run(ctx context.Context, jobs []*job, atomic bool) error {
 // twice as long as looking each id up. A FOR UPDATE subquery is never
 // flattened into the join, so here each id is one primary-key lookup, made
 // and locked in the order of $1 (which is the global lock order).
-const lockAccounts = `
+var lockAccounts = lockAccountsIn(`unnest($1::uuid[])`)
+
+// lockAccountsIn is the lock of the accounts whose ids the table expression
+// from gives, in its order, one primary-key lookup each.
+func lockAccountsIn(from string) string {
+	return `
 SELECT a.id, a.unit, a.status, a.lower_bound, a.upper_bound, a.balance, a.pending_debits, a.pending_credits, a.entry_seq, a.last_entry_at, a.region
-FROM unnest($1::uuid[]) AS k(id),
+FROM ` + from + ` AS k(id),
      LATERAL (SELECT id, unit, status, lower_bound, upper_bound, balance, pending_debits, pending_credits, entry_seq, last_entry_at, region
               FROM accounts WHERE accounts.id = k.id FOR UPDATE) AS a`
+}
 
 // lockAccountsAny is the lock on CockroachDB, whose optimizer turns the list
 // into primary-key lookups by itself.

@@ -251,10 +251,11 @@ func sharedOutcome(err error) bool {
 // transaction, with each member's Then on its own transfer.
 func (s *Store) runGroup(ctx context.Context, live []*member) ([]*job, error) {
 	var jobs []*job
+	early := sharesAccount(live)
 	err := s.Within(ctx, func(tx *pgtx.Tx, lt *Tx) error {
 		var err error
 		jobs, err = lt.execute(ctx, false, func(e *engine) ([]*job, error) {
-			e.early = sharesAccount(live)
+			e.early = early
 			jobs := make([]*job, len(live))
 			for i, m := range live {
 				jobs[i] = m.p.job()
@@ -291,33 +292,29 @@ func (s *Store) runGroup(ctx context.Context, live []*member) ([]*job, error) {
 // -benchtime 10000x ./ledger/), six pairs, transfers/s with the hot
 // account's rows written first against without: at 32 callers 17% to 70%
 // more in every pair (6,500-10,726 against 5,539-7,600), at 8 callers -11%
-// to +27% (mean +10%), for 5-15% more PostgreSQL CPU per transfer. Writing
+// to +27% (mean +10%); PostgreSQL's CPU per transfer alike or lower at 32
+// callers, from 5% lower to 46% higher at 8 (the pairs differ). Writing
 // every group's rows first cost uniform transfers 10-24% at 8 callers
 // (PostgreSQL's CPU per transfer 257 and 211 µs against 177 and 172).
 func sharesAccount(group []*member) bool {
-	touched := make(map[uuid.UUID]int, 2*len(group))
-	for _, m := range group {
-		for _, id := range m.accounts() {
-			touched[id]++
-			if n := touched[id]; n >= 2 && 2*n >= len(group) {
-				return true
+	type count struct{ n, last int } // transfers, and the last to touch it
+	touched := make(map[uuid.UUID]count, 2*len(group))
+	for i, m := range group {
+		for _, p := range m.req.Postings {
+			for _, id := range [2]uuid.UUID{p.From, p.To} {
+				c := touched[id]
+				if c.n > 0 && c.last == i {
+					continue // counted for this transfer already
+				}
+				c = count{c.n + 1, i}
+				touched[id] = c
+				if c.n >= 2 && 2*c.n >= len(group) {
+					return true
+				}
 			}
 		}
 	}
 	return false
-}
-
-// accounts returns the accounts the member's transfer touches, each once.
-func (m *member) accounts() []uuid.UUID {
-	ids := make([]uuid.UUID, 0, 2*len(m.req.Postings))
-	for _, p := range m.req.Postings {
-		for _, id := range [2]uuid.UUID{p.From, p.To} {
-			if !slices.Contains(ids, id) {
-				ids = append(ids, id)
-			}
-		}
-	}
-	return ids
 }
 
 // groupContext returns the context a group's transaction runs in: it keeps

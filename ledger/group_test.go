@@ -29,9 +29,9 @@ type groupRace struct {
 // many transfers of a group are refused for insufficient funds (or for an
 // unknown account, or a key reused for another request) while the others of
 // the same group commit. Afterwards the books must agree with what every
-// client was told. Without keys, the groups (which share accounts among 12)
-// write their transfer rows before they lock (see sharesAccount), and the
-// refused ones must leave no row.
+// client was told. Without keys, the groups in which half the transfers
+// share one of the 12 accounts write their transfer rows before they lock
+// (see sharesAccount), and the refused ones must leave no row.
 func TestGroupCommitRefusesOnlyItself(t *testing.T) {
 	t.Run("with keys", func(t *testing.T) { groupRefusesOnlyItself(t, true) })
 	t.Run("without keys", func(t *testing.T) { groupRefusesOnlyItself(t, false) })

@@ -23,15 +23,10 @@ var (
 	uuidType      = []string{"uuid"}
 )
 
-// lockAccountsValues is lockAccounts for n accounts listed one per row: the
-// VALUES list is read in its order, and each id is one primary-key lookup
-// made and locked in that order.
+// lockAccountsValues is lockAccounts for n accounts listed one per row of a
+// VALUES list, which is read in its order.
 func lockAccountsValues(n int) string {
-	return `
-SELECT a.id, a.unit, a.status, a.lower_bound, a.upper_bound, a.balance, a.pending_debits, a.pending_credits, a.entry_seq, a.last_entry_at, a.region
-FROM (VALUES ` + pgtx.Values(uuidType, n) + `) AS k(id),
-     LATERAL (SELECT id, unit, status, lower_bound, upper_bound, balance, pending_debits, pending_credits, entry_seq, last_entry_at, region
-              FROM accounts WHERE accounts.id = k.id FOR UPDATE) AS a`
+	return lockAccountsIn(`(VALUES ` + pgtx.Values(uuidType, n) + `)`)
 }
 
 func insertTransfersValues(n int) string {
