@@ -218,3 +218,92 @@ func databaseBefore(t *testing.T, version int64) *pgxpool.Pool {
 	}
 	return pool
 }
+
+// TestAuditOnBehalfIndexIsPartial: migration 0027 replaces the index of
+// on_behalf_of, which held a NULL for nearly every event, with one of the
+// events done on someone's behalf only. The events stay, and a lookup of
+// what was done on a member's behalf, planned for any member (a generic
+// plan, as the audit queries' prepared statements get), reads the new
+// index and finds the event.
+func TestAuditOnBehalfIndexIsPartial(t *testing.T) {
+	ctx := context.Background()
+	pool := databaseBefore(t, 27)
+	coordinator, member, acted, own := uuid.New(), uuid.New(), uuid.New(), uuid.New()
+	for _, q := range []struct {
+		sql  string
+		args []any
+	}{
+		{`INSERT INTO audit_events (id, at, actor_id, on_behalf_of, credential, kind, member_id) VALUES ($1, now(), $2, $3, 'session', 'transfer.created', $3)`, []any{acted, coordinator, member}},
+		{`INSERT INTO audit_events (id, at, actor_id, credential, kind, member_id) VALUES ($1, now(), $2, 'token', 'transfer.created', $2)`, []any{own, member}},
+	} {
+		if _, err := pool.Exec(ctx, q.sql, q.args...); err != nil {
+			t.Fatalf("%s: %v", q.sql, err)
+		}
+	}
+	if _, err := schema.Migrate(ctx, pool); err != nil {
+		t.Fatalf("migrating existing data: %v", err)
+	}
+	var n int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM audit_events`).Scan(&n); err != nil || n != 2 {
+		t.Fatalf("%d events after the migration (%v), want 2", n, err)
+	}
+	var defs []string
+	rows, err := pool.Query(ctx, `SELECT indexname || ': ' || indexdef FROM pg_indexes WHERE tablename = 'audit_events' AND indexdef LIKE '%on_behalf_of%'`)
+	if err == nil {
+		for rows.Next() {
+			var d string
+			if err = rows.Scan(&d); err != nil {
+				break
+			}
+			defs = append(defs, d)
+		}
+		rows.Close()
+		if err == nil {
+			err = rows.Err()
+		}
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(defs) != 1 || !strings.HasPrefix(defs[0], "audit_events_acted_for:") || !strings.Contains(defs[0], "WHERE (on_behalf_of IS NOT NULL)") {
+		t.Fatalf("indexes of on_behalf_of: %q, want the partial audit_events_acted_for alone", defs)
+	}
+
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Release()
+	for _, s := range []string{
+		`SET plan_cache_mode = force_generic_plan`,
+		`SET enable_seqscan = off`,
+		`PREPARE acted_for (uuid) AS SELECT id FROM audit_events WHERE on_behalf_of = $1`,
+	} {
+		if _, err := conn.Exec(ctx, s); err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+	}
+	var plan strings.Builder
+	rows, err = conn.Query(ctx, `EXPLAIN EXECUTE acted_for('`+member.String()+`')`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var line string
+		if err := rows.Scan(&line); err != nil {
+			t.Fatal(err)
+		}
+		plan.WriteString(line + "\n")
+	}
+	rows.Close()
+	if !strings.Contains(plan.String(), "audit_events_acted_for") {
+		t.Errorf("the generic plan of a lookup by on_behalf_of does not read the partial index:\n%s", plan.String())
+	}
+	var got uuid.UUID
+	if err := conn.QueryRow(ctx, `EXECUTE acted_for('`+member.String()+`')`).Scan(&got); err != nil || got != acted {
+		t.Errorf("events done on the member's behalf: %v (%v), want %v", got, err, acted)
+	}
+	if _, err := conn.Exec(ctx, `DEALLOCATE acted_for; RESET plan_cache_mode; RESET enable_seqscan`); err != nil {
+		t.Fatal(err)
+	}
+}
