@@ -162,7 +162,7 @@ bench: .SHELLFLAGS := -o pipefail -c
 bench:
 	@mkdir -p "$(BENCHOUT)" && rm -f "$(BENCHOUT)"/ceiling.txt "$(BENCHOUT)"/go.txt "$(BENCHOUT)"/http.txt
 	@if [ -f "$(CEILING)" ]; then \
-	  echo "== PostgreSQL ceiling: $(CEILING) 20"; bash "$(CEILING)" 20 | tee "$(BENCHOUT)/ceiling.txt"; \
+	  echo "== PostgreSQL ceiling: $(CEILING) 20"; bash scripts/stolen.sh bash "$(CEILING)" 20 | tee "$(BENCHOUT)/ceiling.txt"; \
 	else echo "== $(CEILING) not found: skipping the PostgreSQL ceiling"; fi
 	@echo "== Go benchmarks ($(BENCHPKGS), -benchtime $(BENCHTIME))"
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -timeout 60m $(BENCHPKGS) | tee "$(BENCHOUT)/go.txt"

@@ -133,7 +133,8 @@ func (bl *benchLedger) drive(n, clients int, hot bool, batch int) error {
 
 func benchTransfers(b *testing.B, bl *benchLedger, clients int, hot bool, batch int) {
 	retries := bl.s.DB().Retries()
-	machine0, self0, pg0 := machineCPU(), selfCPU(), dbtest.ServerCPU(bl.postmaster)
+	machine0, _ := proccpu.ReadMachine()
+	self0, pg0 := selfCPU(), dbtest.ServerCPU(bl.postmaster)
 	b.ResetTimer()
 	start := time.Now()
 	if err := bl.drive(b.N, clients, hot, batch); err != nil {
@@ -145,20 +146,17 @@ func benchTransfers(b *testing.B, bl *benchLedger, clients int, hot bool, batch 
 	b.ReportMetric(float64(bl.s.DB().Retries()-retries), "retries")
 	// CPU per transfer varies much less than throughput on a shared machine:
 	// the whole machine's (PostgreSQL and Go), and the Go process's own.
-	if machine0 > 0 {
-		b.ReportMetric(float64(machineCPU()-machine0)/float64(b.N)/1e3, "machine-µs/transfer")
+	// The share of the machine's time the hypervisor gave to other virtual
+	// machines (steal) says how far throughput here was cut by them: runs
+	// compared with each other, or with the ceiling, should have alike.
+	if machine1, err := proccpu.ReadMachine(); err == nil && machine0.Total > 0 {
+		b.ReportMetric(float64(machine1.Busy-machine0.Busy)/float64(b.N)/1e3, "machine-µs/transfer")
+		b.ReportMetric(100*machine0.StolenShare(machine1), "stolen-%")
 	}
 	b.ReportMetric(float64(selfCPU()-self0)/float64(b.N)/1e3, "go-µs/transfer")
 	if pg0 > 0 {
 		b.ReportMetric(float64(dbtest.ServerCPU(bl.postmaster)-pg0)/float64(b.N)/1e3, "pg-µs/transfer")
 	}
-}
-
-// machineCPU returns the busy CPU time of the whole machine so far, in
-// nanoseconds (0 where there is none).
-func machineCPU() int64 {
-	d, _ := proccpu.MachineBusy()
-	return int64(d)
 }
 
 // selfCPU returns this process's user and system CPU time, in nanoseconds.

@@ -1,5 +1,6 @@
 // Package proccpu reads, from Linux's /proc, the CPU a process and its
-// descendants have spent, the machine's busy time and this process's own:
+// descendants have spent, the machine's busy time (and the time the
+// hypervisor of a virtual machine gave to others) and this process's own:
 // throughput on a shared machine moves with whatever else runs, but the CPU
 // a server and its database spend on each operation does not, so the
 // benchmarks (`mutual bench --server-pid`, the ledger's) report it.
@@ -23,7 +24,7 @@ const userHZ = 100
 type Sample struct {
 	Process     time.Duration // the process itself (all its threads)
 	Descendants time.Duration // its descendants (a server's local PostgreSQL; a postmaster's backends)
-	Machine     time.Duration // every CPU of the machine, busy time
+	Machine     Machine       // every CPU of the machine
 	Self        time.Duration // this process (a load generator, a benchmark)
 }
 
@@ -107,7 +108,7 @@ func Read(pid int) (Sample, error) {
 		todo = append(todo[1:], kids[p.pid]...)
 		s.Descendants += p.cpu + p.reapedKids
 	}
-	if s.Machine, err = MachineBusy(); err != nil {
+	if s.Machine, err = ReadMachine(); err != nil {
 		return s, err
 	}
 	s.Self = Self()
@@ -123,28 +124,61 @@ func Self() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// MachineBusy is the busy time of every CPU since boot, from /proc/stat's
-// first line (all but idle and iowait; guest time is already in user).
-func MachineBusy() (time.Duration, error) {
+// Machine is the time of every CPU of the machine since boot, from
+// /proc/stat's first line.
+type Machine struct {
+	// Busy is the time the CPUs ran something of this machine's (user,
+	// nice, system, irq, softirq; guest time is already in user).
+	Busy time.Duration
+	// Stolen is the time a virtual machine's CPUs were ready to run but
+	// the hypervisor ran something else (steal): on a shared host it
+	// moves every throughput measured, whatever the code.
+	Stolen time.Duration
+	// Total is all of it: busy, idle, iowait and stolen.
+	Total time.Duration
+}
+
+// StolenShare is the part of the machine's time from m to n that the
+// hypervisor took (0 where nothing was read).
+func (m Machine) StolenShare(n Machine) float64 {
+	if n.Total <= m.Total {
+		return 0
+	}
+	return float64(n.Stolen-m.Stolen) / float64(n.Total-m.Total)
+}
+
+// ReadMachine reads the machine's CPU times since boot.
+func ReadMachine() (Machine, error) {
 	b, err := os.ReadFile("/proc/stat")
 	if err != nil {
-		return 0, err
+		return Machine{}, err
 	}
+	return parseMachine(b)
+}
+
+// parseMachine reads /proc/stat's first line: "cpu  user nice system idle
+// iowait irq softirq steal guest guest_nice", in USER_HZ ticks.
+func parseMachine(b []byte) (Machine, error) {
 	line, _, _ := strings.Cut(string(b), "\n")
 	f := strings.Fields(line)
 	if len(f) < 9 || f[0] != "cpu" {
-		return 0, errors.New("/proc/stat: no cpu line")
+		return Machine{}, errors.New("/proc/stat: no cpu line")
 	}
-	var busy int64
-	for i, v := range f[1:9] { // user nice system idle iowait irq softirq steal
-		if i == 3 || i == 4 {
-			continue
-		}
+	var m Machine
+	for i, v := range f[1:9] {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil {
-			return 0, err
+			return Machine{}, err
 		}
-		busy += n
+		d := time.Duration(n) * (time.Second / userHZ)
+		m.Total += d
+		switch i {
+		case 3, 4: // idle, iowait
+		case 7:
+			m.Stolen += d
+		default:
+			m.Busy += d
+		}
 	}
-	return time.Duration(busy) * (time.Second / userHZ), nil
+	return m, nil
 }

@@ -33,8 +33,8 @@ func TestReadCountsDescendants(t *testing.T) {
 	// read; its own child (the sleep) makes it a grandparent.
 	child := exec.Command("sh", "-c", `i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done; sleep 30`)
 	before, after := runBusy(t, child)
-	if after.Machine <= before.Machine {
-		t.Errorf("machine busy time did not grow: %s then %s", before.Machine, after.Machine)
+	if after.Machine.Busy <= before.Machine.Busy {
+		t.Errorf("machine busy time did not grow: %s then %s", before.Machine.Busy, after.Machine.Busy)
 	}
 }
 
@@ -65,6 +65,29 @@ func runBusy(t *testing.T, child *exec.Cmd) (before, busy Sample) {
 			t.Fatalf("the busy child's CPU was not counted: %s then %s", before.Descendants, s.Descendants)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// The hypervisor's steal is neither busy nor idle time: a benchmark's CPU
+// per operation must not count what another virtual machine ran.
+func TestParseMachine(t *testing.T) {
+	stat := "cpu  1000 10 300 5000 40 0 50 600 0 0\ncpu0 500 5 150 2500 20 0 25 300 0 0\n"
+	m, err := parseMachine([]byte(stat))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Busy != 13600*time.Millisecond || m.Stolen != 6*time.Second || m.Total != 70*time.Second {
+		t.Errorf("busy %s, stolen %s, total %s; want 13.6s, 6s and 1m10s", m.Busy, m.Stolen, m.Total)
+	}
+	later := Machine{Busy: m.Busy + 5*time.Second, Stolen: m.Stolen + 2*time.Second, Total: m.Total + 10*time.Second}
+	if got := m.StolenShare(later); got != 0.2 {
+		t.Errorf("stolen share %v, want 0.2 (2 s of 10)", got)
+	}
+	if got := m.StolenShare(m); got != 0 {
+		t.Errorf("stolen share of no time %v, want 0", got)
+	}
+	if _, err := parseMachine([]byte("intr 1 2 3\n")); err == nil {
+		t.Error("no error for a /proc/stat without its cpu line")
 	}
 }
 

@@ -4,13 +4,17 @@
 // transfer_rc, over HTTP at 32 workers at least 2 times transfer_rc with a
 // p99 under 50 ms, the hot account at least 4 times transfer_hot_rc, and
 // batches of 100 at least 1.2 times transfer_batch100_rc, at 8 and 32
-// callers. Only ratios taken in one run mean anything on a shared machine.
+// callers. Only ratios taken in one run mean anything on a shared machine,
+// and only when the hypervisor took alike shares of the machine's time
+// from the ceiling and from the ledger: each row says what it took from
+// the ledger's run, and a line below what it took from the ceiling's.
 //
 //	go run ./scripts/benchratios -ceiling CEILING.txt -go GO.txt -http HTTP.txt
 //
 // Each file is the saved output of one part of `make bench`: the ceiling
 // script (../shared/bench/ceiling.sh), `go test -bench` of the ledger, and
-// scripts/loadtest.sh. A missing or empty file leaves its rows unmeasured;
+// scripts/loadtest.sh (the ceiling's output followed by the line
+// scripts/stolen.sh adds). A missing or empty file leaves its rows unmeasured;
 // without a ceiling, the ledger's figures are printed and the ratios are
 // skipped, saying so.
 package main
@@ -66,6 +70,11 @@ type figures struct {
 	rate map[string]float64
 	p99  map[string]time.Duration // the load generator's, same keys
 	cpu  map[string]string        // the server's and its PostgreSQL's CPU per transfer, same keys
+	// stolen is the share of the machine's time (%) the hypervisor gave to
+	// other virtual machines during each ledger run, same keys;
+	// ceilingStolen during the whole ceiling script, when measured.
+	stolen        map[string]float64
+	ceilingStolen *float64
 }
 
 func (f *figures) set(key string, v float64) {
@@ -75,6 +84,16 @@ func (f *figures) set(key string, v float64) {
 	f.rate[key] = v
 }
 
+func (f *figures) setStolen(key string, v float64) {
+	if f.stolen == nil {
+		f.stolen = make(map[string]float64)
+	}
+	f.stolen[key] = v
+}
+
+// stolenLine is what scripts/stolen.sh prints after the command it ran.
+var stolenLine = regexp.MustCompile(`^stolen by the hypervisor: ([0-9.]+)% of the machine's time`)
+
 var ceilingLine = regexp.MustCompile(`^(\S+)\s+clients=(\d+)\s+transfers/s=([0-9.]+)`)
 
 // parseCeiling reads lines such as
@@ -82,6 +101,14 @@ var ceilingLine = regexp.MustCompile(`^(\S+)\s+clients=(\d+)\s+transfers/s=([0-9
 func parseCeiling(r io.Reader, f *figures) error {
 	sc := bufio.NewScanner(r)
 	for sc.Scan() {
+		if m := stolenLine.FindStringSubmatch(sc.Text()); m != nil {
+			v, err := strconv.ParseFloat(m[1], 64)
+			if err != nil {
+				return err
+			}
+			f.ceilingStolen = &v
+			continue
+		}
 		m := ceilingLine.FindStringSubmatch(sc.Text())
 		if m == nil {
 			continue
@@ -98,7 +125,8 @@ func parseCeiling(r io.Reader, f *figures) error {
 var procsSuffix = regexp.MustCompile(`-\d+$`)
 
 // parseGoBench reads benchmark result lines, whose metrics come as value
-// and unit pairs after the iteration count, and keeps transfers/s:
+// and unit pairs after the iteration count, and keeps transfers/s and
+// stolen-%:
 // "BenchmarkBatch100/uniform/clients=8-2  20000  268582 ns/op  3723 transfers/s".
 func parseGoBench(r io.Reader, f *figures) error {
 	sc := bufio.NewScanner(r)
@@ -109,14 +137,19 @@ func parseGoBench(r io.Reader, f *figures) error {
 		}
 		name := procsSuffix.ReplaceAllString(fields[0], "")
 		for i := 2; i+1 < len(fields); i += 2 {
-			if fields[i+1] != "transfers/s" {
+			unit := fields[i+1]
+			if unit != "transfers/s" && unit != "stolen-%" {
 				continue
 			}
 			v, err := strconv.ParseFloat(fields[i], 64)
 			if err != nil {
 				return fmt.Errorf("%s: %w", name, err)
 			}
-			f.set(name, v)
+			if unit == "stolen-%" {
+				f.setStolen(name, v)
+			} else {
+				f.set(name, v)
+			}
 		}
 	}
 	return sc.Err()
@@ -124,11 +157,12 @@ func parseGoBench(r io.Reader, f *figures) error {
 
 var loadtestLine = regexp.MustCompile(`^(uniform|hot account) transfers: \d+ ok, \d+ failed in \S+ with (\d+) workers: ([0-9.]+)/s, p50 \S+, p90 \S+, p99 (\S+),`)
 
-var cpuLine = regexp.MustCompile(`^CPU per transfer: server (\d+) µs, its PostgreSQL (\d+) µs`)
+var cpuLine = regexp.MustCompile(`^CPU per transfer: server (\d+) µs, its PostgreSQL (\d+) µs(?:.*; stolen by the hypervisor ([0-9.]+)%)?`)
 
 // parseLoadtest reads the summaries of `mutual bench`:
 // "uniform transfers: 24000 ok, 0 failed in 20s with 32 workers: 1200/s, p50 …, p90 …, p99 26ms, max …",
-// each followed, with --server-pid, by "CPU per transfer: server 200 µs, its PostgreSQL 210 µs, …".
+// each followed, with --server-pid, by "CPU per transfer: server 200 µs, its PostgreSQL 210 µs, …;
+// stolen by the hypervisor 3.1% of the machine's time".
 func parseLoadtest(r io.Reader, f *figures) error {
 	sc := bufio.NewScanner(r)
 	last := ""
@@ -138,6 +172,13 @@ func parseLoadtest(r io.Reader, f *figures) error {
 				f.cpu = make(map[string]string)
 			}
 			f.cpu[last] = fmt.Sprintf("server %s µs + PostgreSQL %s µs", c[1], c[2])
+			if c[3] != "" {
+				v, err := strconv.ParseFloat(c[3], 64)
+				if err != nil {
+					return err
+				}
+				f.setStolen(last, v)
+			}
 			continue
 		}
 		m := loadtestLine.FindStringSubmatch(sc.Text())
@@ -201,7 +242,7 @@ func report(w io.Writer, f figures) {
 		fmt.Fprintln(w, "no ceiling was measured in this run (the ceiling script is missing or failed): ratios skipped")
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "measure\tledger/s\tceiling\tceiling/s\tratio\ttarget\t")
+	fmt.Fprintln(tw, "measure\tledger/s\tceiling\tceiling/s\tratio\ttarget\t\tstolen\t")
 	for _, t := range targets {
 		led, ok := f.rate[t.ledger]
 		ceil := f.rate[t.ceiling]
@@ -229,10 +270,17 @@ func report(w io.Writer, f figures) {
 		} else if verdict == "met" {
 			verdict = ""
 		}
+		stolenS := "-"
+		if v, ok := f.stolen[t.ledger]; ok {
+			stolenS = fmt.Sprintf("%.1f%%", v)
+		}
 		name, _, _ := strings.Cut(t.ceiling, "/")
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.measure, ledS, name, ceilS, ratioS, targetS, verdict)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", t.measure, ledS, name, ceilS, ratioS, targetS, verdict, stolenS)
 	}
 	tw.Flush()
+	if f.ceilingStolen != nil {
+		fmt.Fprintf(w, "stolen: the share of the machine's time the hypervisor gave to other virtual machines during the ledger's run; during the ceiling's, %.1f%%\n", *f.ceilingStolen)
+	}
 	if d, ok := f.p99["http/uniform/32"]; ok {
 		verdict := "met"
 		if d >= maxP99 {
