@@ -182,6 +182,10 @@ bench:
 	$(GO) test -run '^$$' -bench Growth -benchtime $(GROWTHTIME) -timeout 60m ./cmd/mutual/
 	@echo "== HTTP load generator against a private server (scripts/loadtest.sh)"
 	bash scripts/loadtest.sh 20 | tee "$(BENCHOUT)/http.txt"
+	@if [ -f "$(CEILING)" ]; then \
+	  echo "== the ledger's group SQL alone by pgbench, next to transfer_rc on the same server (scripts/sqlbound.sh)"; \
+	  bash scripts/sqlbound.sh 20; \
+	fi
 	@echo "== the pages: 32 signed-in members browsing the demo at once, time per page (scripts/pages.sh)"
 	bash scripts/pages.sh bench 90
 	@echo "== the ledger against the PostgreSQL ceiling of this run (scripts/benchratios)"
