@@ -2,8 +2,11 @@ package schema_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -305,5 +308,117 @@ func TestAuditOnBehalfIndexIsPartial(t *testing.T) {
 	}
 	if _, err := conn.Exec(ctx, `DEALLOCATE acted_for; RESET plan_cache_mode; RESET enable_seqscan`); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestConcurrentMigratorsUpgrade: servers started together on a database
+// left at an earlier version (a network's cities upgraded at once) all
+// migrate it, each migration applied once, none failing. The migrators
+// are connected first and let go together, so that they reach the first
+// migration left at the same moment; the database is left just before
+// each migration with steps (schema changes that run outside the version
+// row's transaction), a few times over.
+func TestConcurrentMigratorsUpgrade(t *testing.T) {
+	ms, err := schema.Migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stepped := 0
+	for _, m := range ms {
+		if !strings.Contains(m.SQL, "\n"+schema.StepMarker+"\n") {
+			continue
+		}
+		stepped++
+		for round := range 2 {
+			migrateTogether(t, databaseBefore(t, m.Version), ms, m.Version, fmt.Sprintf("from before %s, round %d", m.Name, round+1))
+		}
+	}
+	if stepped == 0 {
+		t.Error("no migration has steps; this test checks nothing")
+	}
+}
+
+// migrateTogether runs six migrators on pool's database at once and checks
+// that each migration from version on was applied by exactly one of them,
+// and that none of their transactions deadlocked: a deadlock costs a
+// second before PostgreSQL breaks it, and a migrator that loses every
+// retry fails to start.
+func migrateTogether(t *testing.T, pool *pgxpool.Pool, ms []schema.Migration, version int64, what string) {
+	t.Helper()
+	ctx := context.Background()
+	deadlocks := func() int64 {
+		t.Helper()
+		var n int64
+		if err := pool.QueryRow(ctx, `SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	before := deadlocks()
+	const migrators = 6
+	cfg, err := pgxpool.ParseConfig(pool.Config().ConnString())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.ConnConfig.RuntimeParams["application_name"] = "migrate-together"
+	pools := make([]*pgxpool.Pool, migrators)
+	for i := range pools {
+		p, err := pgxpool.NewWithConfig(ctx, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer p.Close()
+		if err := p.Ping(ctx); err != nil {
+			t.Fatal(err)
+		}
+		pools[i] = p
+	}
+	applied := make([][]int64, migrators)
+	errs := make([]error, migrators)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i, p := range pools {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			applied[i], errs[i] = schema.Migrate(ctx, p)
+		}()
+	}
+	close(start)
+	wg.Wait()
+	count := make(map[int64]int)
+	for i := range migrators {
+		if errs[i] != nil {
+			t.Fatalf("%s: migrator %d: %v", what, i, errs[i])
+		}
+		for _, v := range applied[i] {
+			count[v]++
+		}
+	}
+	for _, m := range ms {
+		if m.Version >= version && count[m.Version] != 1 {
+			t.Errorf("%s: %s applied %d times", what, m.Name, count[m.Version])
+		}
+	}
+	// A backend reports its deadlocks when it ends at the latest.
+	for _, p := range pools {
+		p.Close()
+	}
+	for wait := 0; ; wait++ {
+		var left int
+		if err := pool.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE application_name = 'migrate-together'`).Scan(&left); err != nil {
+			t.Fatal(err)
+		}
+		if left == 0 {
+			break
+		}
+		if wait == 100 {
+			t.Fatalf("%s: %d migrators' connections still open 10 s after closing", what, left)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if n := deadlocks() - before; n > 0 {
+		t.Errorf("%s: the migrators deadlocked %d times", what, n)
 	}
 }

@@ -21,13 +21,19 @@
 --
 -- Shared PostgreSQL/CockroachDB dialect: ADD COLUMN without default, plain
 -- btree indexes, DROP INDEX by a name unique in the database, UPDATE … FROM.
--- Three steps (see schema.StepMarker): CockroachDB lets no transaction fill
--- a column it added.
+-- Four steps (see schema.StepMarker): CockroachDB lets no transaction fill
+-- a column it added; and the old indexes are dropped in a step of their
+-- own, after the new ones are built: a step that built an index (a SHARE
+-- lock on listing_words) and then dropped one (ACCESS EXCLUSIVE on the
+-- same table) deadlocked with the same step of a migrator started beside
+-- it, each holding the lock the other's drop waits for
+-- (TestConcurrentMigratorsUpgrade).
 ALTER TABLE listing_words ADD COLUMN IF NOT EXISTS lat DOUBLE PRECISION;
 ALTER TABLE listing_words ADD COLUMN IF NOT EXISTS lon DOUBLE PRECISION;
 -- mutual:step
 CREATE INDEX IF NOT EXISTS listing_words_level ON listing_words (weight, word, listing_id, lat, lon);
 CREATE INDEX IF NOT EXISTS listing_words_probe ON listing_words (listing_id, word, weight);
+-- mutual:step
 DROP INDEX IF EXISTS listing_words_weight;
 DROP INDEX IF EXISTS listing_words_listing;
 -- mutual:step

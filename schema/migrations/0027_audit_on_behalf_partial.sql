@@ -9,8 +9,13 @@
 -- whole one.
 --
 -- Shared PostgreSQL/CockroachDB dialect: a partial index with IS NOT NULL,
--- DROP INDEX by a name unique in the database. The schema change is a step
--- of its own (see schema.StepMarker); it may run again.
+-- DROP INDEX by a name unique in the database. The new index and the
+-- drop of the old are steps of their own (see schema.StepMarker), each of
+-- which may run again: in one transaction, building the index (a SHARE
+-- lock on audit_events) and then dropping the old one (ACCESS EXCLUSIVE)
+-- deadlocked with a migrator doing the same beside it, each holding the
+-- lock the other's drop waits for (TestConcurrentMigratorsUpgrade).
 CREATE INDEX IF NOT EXISTS audit_events_acted_for ON audit_events (on_behalf_of, id) WHERE on_behalf_of IS NOT NULL;
+-- mutual:step
 DROP INDEX IF EXISTS audit_events_on_behalf;
 -- mutual:step
