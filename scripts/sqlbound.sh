@@ -98,35 +98,37 @@ CREATE DATABASE ceiling;
 SQL
 psql -q -v ON_ERROR_STOP=1 -d ceiling -f "$bench/schema.sql" >/dev/null 2>&1
 
-# cpu prints the machine's busy and stolen ticks and the cluster's CPU ticks
-# (the postmaster with its ended backends, and its live children).
+# cpu prints the machine's busy ticks and the cluster's CPU ticks (the
+# postmaster with its ended backends, and its live children).
 cpu() {
   local t p
   t=$(awk '{print $14 + $15 + $16 + $17}' "/proc/$postmaster/stat")
   for p in $(cat /proc/"$postmaster"/task/*/children); do
     t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0)))
   done
-  echo "$(awk '/^cpu /{print $2 + $3 + $4 + $7 + $8, $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9}' /proc/stat) $t"
+  echo "$(awk '/^cpu /{print $2 + $3 + $4 + $7 + $8}' /proc/stat) $t"
 }
 
-# run NAME G C DB SCRIPT [PGBENCH ARGS...] runs pgbench and prints its line.
+# run NAME G C DB SCRIPT [PGBENCH ARGS...] runs pgbench (through
+# scripts/stolen.sh, for the hypervisor's share) and prints its line.
 ceiling=0
 run() {
   local name=$1 g=$2 c=$3 db=$4 script=$5
   shift 5
-  local before after out tps n
+  local before after out tps n stolen
   before=$(cpu)
   # Two threads, as ceiling.sh runs pgbench (one for one connection).
-  out=$("$bindir/pgbench" -n -c "$c" -j "$((c < 2 ? c : 2))" -T "$secs" "$@" -f "$script" "$db" 2>&1) || { printf '%s\n' "$out" >&2; exit 1; }
+  out=$(bash scripts/stolen.sh "$bindir/pgbench" -n -c "$c" -j "$((c < 2 ? c : 2))" -T "$secs" "$@" -f "$script" "$db" 2>&1) || { printf '%s\n' "$out" >&2; exit 1; }
   sleep 0.3 # the backends end and the postmaster collects their CPU time
   after=$(cpu)
   tps=$(printf '%s\n' "$out" | sed -n 's/^tps = \([0-9.]*\).*/\1/p')
   n=$(printf '%s\n' "$out" | sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p')
-  awk -v name="$name" -v g="$g" -v c="$c" -v tps="$tps" -v n="$n" -v ceiling="$ceiling" -v b="$before" -v a="$after" 'BEGIN {
+  stolen=$(printf '%s\n' "$out" | sed -n 's/^stolen by the hypervisor: \([0-9.]*\)%.*/\1/p')
+  awk -v name="$name" -v g="$g" -v tps="$tps" -v n="$n" -v ceiling="$ceiling" -v b="$before" -v a="$after" -v stolen="$stolen" 'BEGIN {
     split(b, x, " "); split(a, y, " "); n *= g; hz = 100
     rate = tps * g; ratio = ceiling > 0 ? sprintf("%.2fx transfer_rc", rate / ceiling) : "the ceiling"
-    printf "%-24s transfers/s=%-6.0f %-18s pg-µs/transfer=%-5.0f machine-µs/transfer=%-5.0f stolen=%.1f%%\n",
-      name, rate, ratio, (y[4] - x[4]) * 1e6 / hz / n, (y[1] - x[1]) * 1e6 / hz / n, 100 * (y[2] - x[2]) / (y[3] - x[3])
+    printf "%-24s transfers/s=%-6.0f %-18s pg-µs/transfer=%-5.0f machine-µs/transfer=%-5.0f stolen=%s%%\n",
+      name, rate, ratio, (y[2] - x[2]) * 1e6 / hz / n, (y[1] - x[1]) * 1e6 / hz / n, stolen
   }'
   if [ "$ceiling" = 0 ]; then ceiling=$(awk -v t="$tps" 'BEGIN {printf "%.0f", t}'); fi
 }
